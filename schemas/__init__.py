@@ -1,0 +1,1 @@
+"""The contract between services: records, envelope codec, topic catalogue, taxonomy."""

@@ -1,0 +1,79 @@
+"""The topic catalogue: the only place a topic name is written down."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from schemas.records import (
+    DeadLetter,
+    DedupedJob,
+    EnrichedJob,
+    FeedRequested,
+    IngestFinished,
+    JobMerged,
+    RawJob,
+    Record,
+    RoutedJob,
+    RunCompleted,
+    RunStarted,
+)
+
+DAY_MS = 24 * 60 * 60 * 1000
+
+
+@dataclass(frozen=True, slots=True)
+class TopicSpec:
+    name: str
+    records: tuple[type[Record], ...]
+    key: str  # what the message key holds, for people
+    partitions: int
+    retention_ms: int
+    dead_letter: str | None = None
+
+
+def _dlq(name: str) -> str:
+    return f"{name}.dlq"
+
+
+FEEDS_REQUESTED = TopicSpec(
+    "feeds.requested", (FeedRequested,), "feed_id", 3, 30 * DAY_MS, _dlq("feeds.requested")
+)
+# The dedupe table (a Faust changelog) is co-partitioned with jobs.raw: same partition count.
+JOBS_RAW = TopicSpec("jobs.raw", (RawJob,), "dedupe key", 6, 7 * DAY_MS, _dlq("jobs.raw"))
+JOBS_DEDUPED = TopicSpec(
+    "jobs.deduped", (DedupedJob, JobMerged), "job_hash", 6, 7 * DAY_MS, _dlq("jobs.deduped")
+)
+JOBS_ENRICHED = TopicSpec(
+    "jobs.enriched", (EnrichedJob, JobMerged), "pass-2 key", 6, 7 * DAY_MS, _dlq("jobs.enriched")
+)
+JOBS_ROUTED = TopicSpec("jobs.routed", (RoutedJob,), "job_hash", 6, 7 * DAY_MS, _dlq("jobs.routed"))
+RUNS_EVENTS = TopicSpec(
+    "runs.events",
+    (RunStarted, IngestFinished, RunCompleted),
+    "run_id",
+    3,
+    30 * DAY_MS,
+    _dlq("runs.events"),
+)
+
+DATA_TOPICS: tuple[TopicSpec, ...] = (
+    FEEDS_REQUESTED,
+    JOBS_RAW,
+    JOBS_DEDUPED,
+    JOBS_ENRICHED,
+    JOBS_ROUTED,
+    RUNS_EVENTS,
+)
+DEAD_LETTER_TOPICS: tuple[TopicSpec, ...] = tuple(
+    TopicSpec(t.dead_letter, (DeadLetter,), t.key, 1, 30 * DAY_MS)
+    for t in DATA_TOPICS
+    if t.dead_letter
+)
+CATALOGUE: tuple[TopicSpec, ...] = DATA_TOPICS + DEAD_LETTER_TOPICS
+
+
+def by_name(name: str) -> TopicSpec:
+    for spec in CATALOGUE:
+        if spec.name == name:
+            return spec
+    raise KeyError(f"no topic {name!r} in the catalogue")
