@@ -1,0 +1,1 @@
+"""Enrichment backends: one interface, an offline implementation and a Gemini one."""
