@@ -137,6 +137,10 @@ class Enrichment(BaseModel):
     industry_group_id: int | None = None
     industry_id: int | None = None
     industry_reasoning: str = ""
+    sector: str = ""  # names resolved from the taxonomy ids
+    industry_group: str = ""
+    industry: str = ""
+    job_function: str = ""
     confidence: float = Field(ge=0, le=100)
     confidence_reasons: tuple[str, ...] = ()
     job_function_id: int | None = None

@@ -313,15 +313,18 @@ CREATE TABLE runs (
     started_at          TIMESTAMPTZ NOT NULL DEFAULT now(),
     ingest_finished_at  TIMESTAMPTZ,
     last_progress_at    TIMESTAMPTZ NOT NULL DEFAULT now(),
-    completed_at        TIMESTAMPTZ
+    completed_at        TIMESTAMPTZ,
+    completion_published_at  TIMESTAMPTZ,
+    failure_reason      TEXT
 );
 CREATE INDEX idx_runs_feed_id ON runs (feed_id, started_at DESC);
 CREATE INDEX idx_runs_status ON runs (status);
 
 CREATE TABLE run_outcomes (
-    run_id         TEXT NOT NULL REFERENCES runs (run_id) ON DELETE CASCADE,
+    run_id         TEXT NOT NULL,
     seq            INTEGER NOT NULL,
     outcome        TEXT NOT NULL,
+    merge_pass     SMALLINT,
     job_hash       TEXT,
     cache_hit      BOOLEAN NOT NULL DEFAULT FALSE,
     llm_calls      INTEGER NOT NULL DEFAULT 0,

@@ -1,0 +1,179 @@
+"""The four job tables: where a job lives, moving it between tables, locations, archiving."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from schemas.records import Location, Route
+from services.router.handlers import Placement
+from services.shared.database import Conn
+
+TABLES: dict[Route, str] = {
+    Route.OPEN: "open_jobs",
+    Route.MANUAL_REVIEW: "manual_review_jobs",
+    Route.REJECTED: "rejected_jobs",
+    Route.ARCHIVED: "archive_jobs",
+}
+
+# Whitelist: the only columns the router writes. Identity and history columns
+# (job_hash, created_at, first_seen_run, reviewed_*) are never overwritten by an upsert.
+JOB_COLUMNS: tuple[str, ...] = (
+    "job_hash", "feed_id", "route", "route_reason", "status", "first_seen_run",
+    "last_seen_run", "execution_id", "external_job_id", "job_source", "partner_id", "title",
+    "company_name", "description", "description_text", "application_url", "posted_at",
+    "expires_at", "employment_type", "is_remote", "is_multi_location", "is_international",
+    "locations", "location_string", "_geo", "salary_min", "salary_max", "salary_period",
+    "currency", "cpc", "cpa", "closed_reason", "ai_title", "ai_description", "ai_job_tasks",
+    "ai_search_terms", "ai_top_tags", "ai_skills", "ai_confidence_score",
+    "confidence_reasoning", "sector_id", "industry_group_id", "industry_id", "job_function_id",
+    "sector", "industry_group", "industry", "job_function", "ih_reasoning", "jf_reasoning",
+    "searchable_text", "ai_enrichment_status", "ai_enrichment_error", "enrichment_version",
+    "reviewed_by", "reviewed_at", "created_at",
+)  # fmt: skip
+_KEPT_ON_UPDATE = {"job_hash", "created_at", "first_seen_run", "reviewed_by", "reviewed_at"}
+_ALL = ", ".join(JOB_COLUMNS)
+_ARCHIVED_OVERRIDES = {"route": "'archived'", "status": "'ARCHIVED'"}
+_SELECT_AS_ARCHIVED = ", ".join(_ARCHIVED_OVERRIDES.get(c, c) for c in JOB_COLUMNS)
+
+
+@dataclass(frozen=True, slots=True)
+class RoutedRow:
+    route: Route
+    row: Mapping[str, Any]
+
+
+def _upsert_sql(table: str) -> str:
+    placeholders = ", ".join(f"${i}" for i in range(1, len(JOB_COLUMNS) + 1))
+    updates = ", ".join(f"{c} = EXCLUDED.{c}" for c in JOB_COLUMNS if c not in _KEPT_ON_UPDATE)
+    return (
+        f"INSERT INTO {table} ({_ALL}) VALUES ({placeholders}) "
+        f"ON CONFLICT (job_hash) DO UPDATE SET {updates}, updated_at = now()"
+    )
+
+
+def _values(row: Mapping[str, Any]) -> tuple[Any, ...]:
+    unknown = row.keys() - set(JOB_COLUMNS)
+    if unknown:
+        raise ValueError(f"not a job column: {', '.join(sorted(unknown))}")
+    return tuple(row.get(c) for c in JOB_COLUMNS)
+
+
+async def placements(conn: Conn, hashes: Sequence[str]) -> dict[str, Placement]:
+    """Where each of these jobs lives now (a job is in at most one table)."""
+    found: dict[str, Placement] = {}
+    for route, table in TABLES.items():
+        rows = await conn.fetch(
+            f"SELECT job_hash, reviewed_by, first_seen_run, created_at FROM {table} "
+            "WHERE job_hash = ANY($1::text[])",
+            list(hashes),
+        )
+        for r in rows:
+            found[r["job_hash"]] = Placement(
+                route, r["reviewed_by"], r["first_seen_run"], r["created_at"]
+            )
+    return found
+
+
+async def place(conn: Conn, routed: Sequence[RoutedRow]) -> None:
+    """Writes each job into its table and removes it from the other three (a move)."""
+    for route, table in TABLES.items():
+        leaving = [r.row["job_hash"] for r in routed if r.route is not route]
+        if leaving:
+            await conn.execute(f"DELETE FROM {table} WHERE job_hash = ANY($1::text[])", leaving)
+        arriving = [_values({**r.row, "route": route.value}) for r in routed if r.route is route]
+        if arriving:
+            await conn.executemany(_upsert_sql(table), arriving)
+
+
+async def touch(conn: Conn, route: Route, job_hash: str, run_id: str, error: str) -> None:
+    """A job whose enrichment failed keeps its place; only its last-seen run and error move."""
+    await conn.execute(
+        f"UPDATE {TABLES[route]} SET last_seen_run = $2, ai_enrichment_error = $3, "
+        "updated_at = now() WHERE job_hash = $1",
+        job_hash,
+        run_id,
+        error,
+    )
+
+
+async def add_locations(conn: Conn, run_id: str, entries: Iterable[tuple[str, Location]]) -> None:
+    """Locations are rows keyed by (job, location), so merges commute with their kept job."""
+    rows = [(h, loc.key(), loc.model_dump(), run_id) for h, loc in entries]
+    if rows:
+        await conn.executemany(
+            "INSERT INTO job_locations (job_hash, location_key, location, last_seen_run) "
+            "VALUES ($1, $2, $3, $4) ON CONFLICT (job_hash, location_key) DO UPDATE "
+            "SET last_seen_run = EXCLUDED.last_seen_run, updated_at = now()",
+            rows,
+        )
+
+
+async def refresh_locations(conn: Conn, run_id: str) -> None:
+    """Folds every location seen in this run (kept jobs and merges) into the job rows."""
+    for table in TABLES.values():
+        await conn.execute(
+            f"""
+            WITH agg AS (
+                SELECT job_hash,
+                       jsonb_agg(location ORDER BY location_key) AS locs,
+                       count(*) AS n,
+                       string_agg(concat_ws(' ', location->>'city', location->>'state',
+                                            location->>'country'), ', '
+                                  ORDER BY location_key) AS label,
+                       bool_or(coalesce(location->>'country', 'US') <> 'US') AS intl
+                FROM job_locations WHERE last_seen_run = $1 GROUP BY job_hash
+            )
+            UPDATE {table} t
+               SET locations = agg.locs, is_multi_location = agg.n > 1,
+                   location_string = agg.label, is_international = agg.intl
+              FROM agg
+             WHERE t.job_hash = agg.job_hash AND t.last_seen_run = $1
+            """,
+            run_id,
+        )
+
+
+async def count_unseen(conn: Conn, feed_id: int, run_id: str) -> tuple[int, int]:
+    """(live jobs of the feed, how many of them this run did not produce)."""
+    row = await conn.fetchrow(
+        """
+        SELECT count(*) AS live,
+               count(*) FILTER (WHERE last_seen_run IS DISTINCT FROM $2) AS unseen
+        FROM (SELECT last_seen_run FROM open_jobs WHERE feed_id = $1
+              UNION ALL
+              SELECT last_seen_run FROM manual_review_jobs WHERE feed_id = $1) live
+        """,
+        feed_id,
+        run_id,
+    )
+    assert row is not None
+    return int(row["live"]), int(row["unseen"])
+
+
+async def archive_unseen(conn: Conn, feed_id: int, run_id: str) -> int:
+    """Moves the feed's live jobs that this run did not produce into archive_jobs."""
+    moved = 0
+    for table in (TABLES[Route.OPEN], TABLES[Route.MANUAL_REVIEW]):
+        copied = await conn.fetch(
+            f"""
+            INSERT INTO archive_jobs ({_ALL})
+            SELECT {_SELECT_AS_ARCHIVED}
+              FROM {table} WHERE feed_id = $1 AND last_seen_run IS DISTINCT FROM $2
+            ON CONFLICT (job_hash) DO UPDATE SET
+              {", ".join(f"{c} = EXCLUDED.{c}" for c in JOB_COLUMNS if c != "job_hash")},
+              updated_at = now()
+            RETURNING job_hash
+            """,
+            feed_id,
+            run_id,
+        )
+        hashes = [r["job_hash"] for r in copied]
+        deleted = await conn.execute(
+            f"DELETE FROM {table} WHERE job_hash = ANY($1::text[])", hashes
+        )
+        if int(deleted.split()[-1]) != len(hashes):
+            raise RuntimeError(f"archive of {table} moved {len(hashes)} rows but deleted {deleted}")
+        moved += len(hashes)
+    return moved

@@ -1,0 +1,269 @@
+"""The run ledger in PostgreSQL: runs, one outcome per record, reports and feed statistics."""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from schemas.records import IngestFinished, Outcome, RunCompleted, RunStarted, RunStatus
+from services.router.handlers import FeedInfo, RunTotals
+from services.shared.database import Conn
+
+
+@dataclass(frozen=True, slots=True)
+class OutcomeRow:
+    run_id: str
+    seq: int
+    outcome: Outcome
+    job_hash: str | None
+    merge_pass: int | None = None
+    cache_hit: bool = False
+    llm_calls: int = 0
+    input_tokens: int = 0
+    output_tokens: int = 0
+
+
+@dataclass(frozen=True, slots=True)
+class ClaimedRun:
+    """A run this replica won the right to complete."""
+
+    run_id: str
+    feed_id: int
+    started_at: datetime
+    completed_at: datetime
+    ingest: IngestFinished
+
+
+REPORT_COLUMNS = frozenset(
+    {
+        "total_in_feed", "malformed_records", "processed_successfully", "skipped_closed",
+        "skipped_duplicate", "skipped_duplicate_initial_aggregation",
+        "skipped_duplicate_ai_aggregation", "records_failed", "jobs_closed", "jobs_archived",
+        "archive_skipped_reason", "jobs_auto_approved", "jobs_manual_review", "jobs_rejected",
+        "api_calls_gemini", "cache_hits", "gemini_input_tokens", "gemini_output_tokens",
+        "gemini_total_tokens", "feed_file_size_bytes", "feed_uncompressed_bytes",
+        "run_status", "end_time", "duration_seconds", "error_summary",
+    }
+)  # fmt: skip
+
+
+async def feed_info(conn: Conn, feed_id: int) -> FeedInfo:
+    row = await conn.fetchrow(
+        "SELECT name, partner_id, bypass_filters FROM feeds WHERE id = $1", feed_id
+    )
+    if row is None:
+        return FeedInfo(feed_id, f"feed {feed_id}", None, False)
+    return FeedInfo(feed_id, row["name"], row["partner_id"], row["bypass_filters"])
+
+
+async def run_started(conn: Conn, event: RunStarted) -> None:
+    await conn.execute(
+        "INSERT INTO runs (run_id, feed_id, reason, started_at) VALUES ($1, $2, $3, $4) "
+        "ON CONFLICT (run_id) DO UPDATE SET reason = EXCLUDED.reason, "
+        "started_at = LEAST(runs.started_at, EXCLUDED.started_at)",
+        event.run_id,
+        event.feed_id,
+        event.reason.value,
+        event.started_at,
+    )
+    await conn.execute(
+        "INSERT INTO execution_reports (run_id, feed_id, feed_name, start_time) "
+        "SELECT $1, $2, (SELECT name FROM feeds WHERE id = $2), $3 "
+        "ON CONFLICT (run_id) DO NOTHING",
+        event.run_id,
+        event.feed_id,
+        event.started_at,
+    )
+
+
+async def ensure_runs(conn: Conn, runs: Mapping[str, int]) -> None:
+    """Outcomes may overtake RunStarted (another topic): make sure the run row exists."""
+    await conn.executemany(
+        "INSERT INTO runs (run_id, feed_id, reason) VALUES ($1, $2, 'unknown') "
+        "ON CONFLICT (run_id) DO NOTHING",
+        list(runs.items()),
+    )
+
+
+async def ingest_finished(conn: Conn, event: IngestFinished) -> None:
+    await ensure_runs(conn, {event.run_id: event.feed_id})
+    await conn.execute(
+        "UPDATE runs SET emitted = $2, ingest = $3, ingest_finished_at = now(), "
+        "last_progress_at = now() WHERE run_id = $1",
+        event.run_id,
+        event.emitted,
+        event.model_dump(mode="json"),
+    )
+
+
+async def record_outcomes(conn: Conn, rows: Sequence[OutcomeRow]) -> None:
+    """Idempotent: a redelivered record finds its (run, seq) row and changes nothing."""
+    await conn.executemany(
+        "INSERT INTO run_outcomes (run_id, seq, outcome, job_hash, merge_pass, cache_hit, "
+        "llm_calls, input_tokens, output_tokens) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) "
+        "ON CONFLICT (run_id, seq) DO NOTHING",
+        [
+            (
+                r.run_id, r.seq, r.outcome.value, r.job_hash, r.merge_pass, r.cache_hit,
+                r.llm_calls, r.input_tokens, r.output_tokens,
+            )
+            for r in rows
+        ],
+    )  # fmt: skip
+    await conn.execute(
+        "UPDATE runs SET last_progress_at = now() WHERE run_id = ANY($1::text[])",
+        sorted({r.run_id for r in rows}),
+    )
+
+
+async def claim_completion(conn: Conn, run_id: str) -> ClaimedRun | None:
+    """The guarded update: only one replica, once, gets the row when outcomes equal emitted."""
+    row = await conn.fetchrow(
+        """
+        UPDATE runs SET status = 'COMPLETED', completed_at = now()
+         WHERE run_id = $1 AND status = 'RUNNING' AND emitted IS NOT NULL
+           AND emitted = (SELECT count(*) FROM run_outcomes WHERE run_id = $1)
+        RETURNING run_id, feed_id, started_at, completed_at, ingest
+        """,
+        run_id,
+    )
+    if row is None:
+        return None
+    return ClaimedRun(
+        run_id=row["run_id"],
+        feed_id=row["feed_id"],
+        started_at=row["started_at"],
+        completed_at=row["completed_at"],
+        ingest=IngestFinished.model_validate(row["ingest"]),
+    )
+
+
+async def totals(conn: Conn, run_id: str) -> RunTotals:
+    rows = await conn.fetch(
+        "SELECT outcome, merge_pass, count(*) AS n, count(*) FILTER (WHERE cache_hit) AS hits, "
+        "sum(llm_calls) AS calls, sum(input_tokens) AS tin, sum(output_tokens) AS tout "
+        "FROM run_outcomes WHERE run_id = $1 GROUP BY outcome, merge_pass",
+        run_id,
+    )
+    outcomes: Counter[str] = Counter()
+    sums = Counter[str]()
+    for r in rows:
+        outcomes[r["outcome"]] += r["n"]
+        sums["hits"] += r["hits"]
+        sums["calls"] += r["calls"] or 0
+        sums["tin"] += r["tin"] or 0
+        sums["tout"] += r["tout"] or 0
+        if r["merge_pass"] is not None:
+            sums[f"pass{r['merge_pass']}"] += r["n"]
+    return RunTotals(
+        outcomes=outcomes,
+        cache_hits=sums["hits"],
+        llm_calls=sums["calls"],
+        input_tokens=sums["tin"],
+        output_tokens=sums["tout"],
+        duplicates_pass1=sums["pass1"],
+        duplicates_pass2=sums["pass2"],
+    )
+
+
+async def write_report(conn: Conn, run_id: str, fields: Mapping[str, Any]) -> int:
+    unknown = fields.keys() - REPORT_COLUMNS
+    if unknown:
+        raise ValueError(f"not a report column: {', '.join(sorted(unknown))}")
+    names = sorted(fields)
+    assignments = ", ".join(f"{n} = ${i}" for i, n in enumerate(names, start=2))
+    row = await conn.fetchrow(
+        f"UPDATE execution_reports SET {assignments}, updated_at = now() WHERE run_id = $1 "
+        "RETURNING id",
+        run_id,
+        *(fields[n] for n in names),
+    )
+    assert row is not None, f"no execution report for run {run_id}"
+    return int(row["id"])
+
+
+async def update_feed_statistics(
+    conn: Conn,
+    *,
+    feed_id: int,
+    succeeded: bool,
+    duration_s: float,
+    feed_size: int,
+    unique_jobs: int,
+    approved: int,
+    error: str | None,
+) -> None:
+    """Running averages over all runs, as the original kept them, with floats kept as floats."""
+    await conn.execute(
+        """
+        UPDATE feeds SET
+          runs_count = runs_count + 1,
+          last_run_status = CASE WHEN $2 THEN 'SUCCESS' ELSE 'FAILURE' END,
+          last_checked_at = now(),
+          last_succeeded_at = CASE WHEN $2 THEN now() ELSE last_succeeded_at END,
+          consecutive_failure_count = CASE WHEN $2 THEN 0 ELSE consecutive_failure_count + 1 END,
+          error_count = error_count + CASE WHEN $2 THEN 0 ELSE 1 END,
+          last_error_message = $7,
+          avg_processing_time = (coalesce(avg_processing_time, 0) * runs_count + $3)
+                                / (runs_count + 1),
+          avg_feed_size = (coalesce(avg_feed_size, 0) * runs_count + $4) / (runs_count + 1),
+          unique_jobs_processed = unique_jobs_processed + $5,
+          auto_approved_jobs = auto_approved_jobs + $6,
+          updated_at = now()
+        WHERE id = $1
+        """,
+        feed_id,
+        succeeded,
+        duration_s,
+        float(feed_size),
+        unique_jobs,
+        approved,
+        error,
+    )
+
+
+async def mark_published(conn: Conn, run_id: str) -> None:
+    await conn.execute("UPDATE runs SET completion_published_at = now() WHERE run_id = $1", run_id)
+
+
+async def unpublished_completions(conn: Conn, older_than_s: float) -> list[str]:
+    """Completed runs whose RunCompleted never went out (a crash between commit and send)."""
+    rows = await conn.fetch(
+        "SELECT run_id FROM runs WHERE status = 'COMPLETED' AND completion_published_at IS NULL "
+        "AND completed_at < now() - make_interval(secs => $1)",
+        older_than_s,
+    )
+    return [r["run_id"] for r in rows]
+
+
+async def runs_ready(conn: Conn, run_ids: Sequence[str]) -> list[str]:
+    """Of these runs, the ones still running whose outcomes have caught up with emitted."""
+    rows = await conn.fetch(
+        "SELECT r.run_id FROM runs r WHERE r.run_id = ANY($1::text[]) AND r.status = 'RUNNING' "
+        "AND r.emitted IS NOT NULL "
+        "AND r.emitted = (SELECT count(*) FROM run_outcomes o WHERE o.run_id = r.run_id)",
+        list(run_ids),
+    )
+    return [r["run_id"] for r in rows]
+
+
+async def stored_completion(conn: Conn, run_id: str) -> RunCompleted | None:
+    """Rebuilds a completed run's RunCompleted from its report, for republishing."""
+    row = await conn.fetchrow(
+        "SELECT r.feed_id, e.run_status, e.jobs_archived, e.archive_skipped_reason "
+        "FROM runs r JOIN execution_reports e USING (run_id) "
+        "WHERE r.run_id = $1 AND r.status = 'COMPLETED'",
+        run_id,
+    )
+    if row is None:
+        return None
+    return RunCompleted(
+        run_id=run_id,
+        feed_id=row["feed_id"],
+        status=RunStatus(row["run_status"]),
+        archived=row["jobs_archived"],
+        archive_skipped_reason=row["archive_skipped_reason"],
+    )

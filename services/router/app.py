@@ -1,0 +1,61 @@
+"""Router composition root: agents on jobs.enriched and runs.events, and the completion sweep."""
+
+from __future__ import annotations
+
+from functools import partial
+from typing import Any
+
+import faust
+
+from schemas import topics
+from services.router.config import RouterSettings
+from services.router.service import Router
+from services.shared.database import Database
+from services.shared.streaming import (
+    Publisher,
+    create_app,
+    dead_letter,
+    decode_batch,
+    decoded,
+    topic,
+    with_retries,
+)
+
+SERVICE = "router"
+
+
+def build(settings: RouterSettings) -> faust.App:
+    app = create_app(SERVICE, settings.stream)
+    db = Database(settings.database_url)
+    publisher = Publisher(app, SERVICE)
+    router = Router(settings, db, publisher)
+
+    @app.agent(topic(app, topics.JOBS_ENRICHED))
+    async def route_jobs(stream: Any) -> None:
+        async for batch in stream.take_events(settings.batch_size, within=settings.batch_within_s):
+            good, bad = decode_batch(batch)
+            for event, reason in bad:
+                await dead_letter(publisher, event, reason)
+            records = [record for _, record in good]
+            error = await with_retries(
+                partial(router.route, records), what=f"routing {len(records)} records"
+            )
+            for event, _ in good if error else ():
+                await dead_letter(publisher, event, error or "")
+
+    @app.agent(topic(app, topics.RUNS_EVENTS))
+    async def follow_runs(stream: Any) -> None:
+        async for event, record in decoded(stream, publisher):
+            error = await with_retries(partial(router.follow, record), what=record.TYPE)
+            if error is not None:
+                await dead_letter(publisher, event, error)
+
+    @app.timer(interval=15.0)  # type: ignore[untyped-decorator]
+    async def sweep_stranded_completions() -> None:
+        await with_retries(router.republish_stranded, what="completion sweep", attempts=1)
+
+    @app.on_before_shutdown.connect
+    async def close_database(sender: Any, *args: Any, signal: Any, **kwargs: Any) -> None:
+        await db.close()
+
+    return app

@@ -1,0 +1,118 @@
+"""Routes one batch of enriched records in one transaction: place jobs, record outcomes."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+import asyncpg
+
+from schemas.records import EnrichedJob, JobMerged, Location, Outcome, Record, Route, RoutedJob
+from services.router.adapters import jobs_repository as jobs
+from services.router.adapters import ledger_repository as ledger
+from services.router.adapters.ledger_repository import OutcomeRow
+from services.router.config import Thresholds
+from services.router.handlers import FeedInfo, Placement, decide, job_row
+from services.shared.database import Conn
+
+
+@dataclass(slots=True)
+class BatchResult:
+    routed: list[RoutedJob] = field(default_factory=list)
+    runs: set[str] = field(default_factory=set)
+
+
+@dataclass(slots=True)
+class _Work:
+    placed: list[jobs.RoutedRow] = field(default_factory=list)
+    touched: list[tuple[Route, str, str, str]] = field(default_factory=list)
+    outcomes: list[OutcomeRow] = field(default_factory=list)
+    locations: list[tuple[str, str, Location]] = field(default_factory=list)
+    routed: list[RoutedJob] = field(default_factory=list)
+
+
+async def route_batch(
+    pool: asyncpg.Pool, records: Sequence[Record], *, thresholds: Thresholds
+) -> BatchResult:
+    enriched = [r for r in records if isinstance(r, EnrichedJob)]
+    merges = [r for r in records if isinstance(r, JobMerged)]
+    work = _Work()
+    async with pool.acquire() as conn, conn.transaction():
+        runs = {r.run_id: r.feed_id for r in enriched} | {m.run_id: m.feed_id for m in merges}
+        await ledger.ensure_runs(conn, runs)
+        previous = await jobs.placements(conn, [r.job_hash for r in enriched])
+        feeds = {f: await ledger.feed_info(conn, f) for f in {r.feed_id for r in enriched}}
+        for job in enriched:
+            _route_one(job, previous.get(job.job_hash), feeds[job.feed_id], thresholds, work)
+        for merge in merges:
+            _record_merge(merge, work)
+        await _write(conn, work)
+    return BatchResult(routed=work.routed, runs=set(runs))
+
+
+def _route_one(
+    job: EnrichedJob,
+    previous: Placement | None,
+    feed: FeedInfo,
+    thresholds: Thresholds,
+    work: _Work,
+) -> None:
+    decision = decide(
+        job, thresholds=thresholds, bypass_filters=feed.bypass_filters, previous=previous
+    )
+    work.outcomes.append(
+        OutcomeRow(
+            run_id=job.run_id,
+            seq=job.seq,
+            outcome=decision.outcome,
+            job_hash=job.job_hash,
+            cache_hit=job.cache_hit,
+            llm_calls=job.llm_calls,
+            input_tokens=job.input_tokens,
+            output_tokens=job.output_tokens,
+        )
+    )
+    work.locations.extend((job.run_id, job.job_hash, loc) for loc in job.job.locations)
+    if decision.route is None:
+        assert previous is not None
+        work.touched.append((previous.route, job.job_hash, job.run_id, decision.reason))
+        return
+    row = job_row(job, decision, feed=feed)
+    row["first_seen_run"] = previous.first_seen_run if previous else job.run_id
+    if previous is not None:
+        row["created_at"] = previous.created_at
+    if decision.route is Route.OPEN and previous is not None and previous.reviewed_by:
+        row["reviewed_by"] = previous.reviewed_by
+    work.placed.append(jobs.RoutedRow(decision.route, row))
+    work.routed.append(
+        RoutedJob(
+            feed_id=job.feed_id,
+            job_hash=job.job_hash,
+            route=decision.route,
+            reason=decision.reason,
+            run_id=job.run_id,
+        )
+    )
+
+
+def _record_merge(merge: JobMerged, work: _Work) -> None:
+    work.outcomes.append(
+        OutcomeRow(
+            run_id=merge.run_id,
+            seq=merge.seq,
+            outcome=Outcome(merge.outcome),
+            job_hash=merge.duplicate_hash,
+            merge_pass=merge.pass_number,
+        )
+    )
+    work.locations.extend((merge.run_id, merge.kept_hash, loc) for loc in merge.locations)
+
+
+async def _write(conn: Conn, work: _Work) -> None:
+    await jobs.place(conn, work.placed)
+    for route, job_hash, run_id, reason in work.touched:
+        await jobs.touch(conn, route, job_hash, run_id, reason)
+    for run_id in {run for run, _, _ in work.locations}:
+        entries = [(h, loc) for run, h, loc in work.locations if run == run_id]
+        await jobs.add_locations(conn, run_id, entries)
+    await ledger.record_outcomes(conn, work.outcomes)

@@ -1,0 +1,59 @@
+"""Router settings, read once from the environment."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+from services.shared.settings import (
+    Secret,
+    StreamSettings,
+    database_url,
+    env_float,
+    env_int,
+)
+
+
+@dataclass(frozen=True, slots=True)
+class Thresholds:
+    """Confidence boundaries (0–1): below `manual_review` rejected, from `auto_approve` open."""
+
+    manual_review: float = 0.50
+    auto_approve: float = 0.86
+
+
+@dataclass(frozen=True, slots=True)
+class SafetyLimits:
+    """When a run looks unsafe, it archives nothing."""
+
+    max_enrichment_failure_rate: float = 0.5
+    max_archive_share: float = 0.5
+
+
+@dataclass(frozen=True, slots=True)
+class RouterSettings:
+    stream: StreamSettings
+    database_url: Secret
+    thresholds: Thresholds
+    safety: SafetyLimits
+    batch_size: int
+    batch_within_s: float
+    stall_timeout_s: float
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str]) -> RouterSettings:
+        return cls(
+            stream=StreamSettings.from_env(env, default_web_port=18103),
+            database_url=database_url(env),
+            thresholds=Thresholds(
+                manual_review=env_float(env, "MANUAL_REVIEW_THRESHOLD", 0.50),
+                auto_approve=env_float(env, "AUTO_APPROVE_THRESHOLD", 0.86),
+            ),
+            safety=SafetyLimits(
+                max_enrichment_failure_rate=env_float(env, "MAX_ENRICHMENT_FAILURE_RATE", 0.5),
+                max_archive_share=env_float(env, "MAX_ARCHIVE_SHARE", 0.5),
+            ),
+            batch_size=env_int(env, "ROUTER_BATCH_SIZE", 500),
+            batch_within_s=env_float(env, "ROUTER_BATCH_WITHIN_S", 0.5),
+            stall_timeout_s=env_float(env, "RUN_STALL_TIMEOUT_S", 1800.0),
+        )

@@ -1,0 +1,5 @@
+"""Router errors."""
+
+
+class RouterError(Exception):
+    """Base of the router's own failures."""

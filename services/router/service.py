@@ -1,0 +1,63 @@
+"""The router's I/O steps, each safe to retry: route a batch, follow run events, complete runs."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterable, Sequence
+
+from schemas import topics
+from schemas.records import IngestFinished, Record, RunStarted
+from services.router import completion
+from services.router.adapters import ledger_repository as ledger
+from services.router.batch import route_batch
+from services.router.config import RouterSettings
+from services.shared.database import Database
+from services.shared.streaming import Publisher
+
+log = logging.getLogger(__name__)
+
+
+class Router:
+    def __init__(self, settings: RouterSettings, db: Database, publisher: Publisher) -> None:
+        self._settings = settings
+        self._db = db
+        self._publisher = publisher
+
+    async def route(self, records: Sequence[Record]) -> None:
+        """Work, then publish and await delivery, then try to complete the runs touched."""
+        pool = await self._db.pool()
+        result = await route_batch(pool, records, thresholds=self._settings.thresholds)
+        for routed in result.routed:
+            await self._publisher.send(topics.JOBS_ROUTED, routed.job_hash, routed)
+        await self._publisher.flush()
+        await self.complete(result.runs)
+
+    async def follow(self, record: Record) -> None:
+        pool = await self._db.pool()
+        async with pool.acquire() as conn:
+            if isinstance(record, RunStarted):
+                await ledger.run_started(conn, record)
+            elif isinstance(record, IngestFinished):
+                await ledger.ingest_finished(conn, record)
+        if isinstance(record, IngestFinished):
+            await self.complete({record.run_id})
+
+    async def complete(self, run_ids: Iterable[str]) -> None:
+        pool = await self._db.pool()
+        for run_id in sorted(run_ids):
+            done = await completion.complete_run(pool, run_id, limits=self._settings.safety)
+            if done is not None:
+                await self._publisher.send_now(topics.RUNS_EVENTS, run_id, done)
+                async with pool.acquire() as conn:
+                    await ledger.mark_published(conn, run_id)
+
+    async def republish_stranded(self) -> None:
+        """A crash between the completion commit and its publication leaves a run unannounced."""
+        pool = await self._db.pool()
+        async with pool.acquire() as conn:
+            for run_id in await ledger.unpublished_completions(conn, older_than_s=30.0):
+                done = await ledger.stored_completion(conn, run_id)
+                if done is not None:
+                    log.warning("republishing the completion of run %s", run_id)
+                    await self._publisher.send_now(topics.RUNS_EVENTS, run_id, done)
+                    await ledger.mark_published(conn, run_id)

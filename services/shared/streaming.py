@@ -1,0 +1,184 @@
+"""The Kafka/Faust shell every service shares: app factory, topics, decoding, dead letters."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable
+from datetime import timedelta
+from pathlib import Path
+from typing import Any, TypeVar
+
+import faust
+from faust.types import EventT, StreamT, TopicT
+
+from schemas.codec import CODEC, DecodeError
+from schemas.records import DeadLetter, Record
+from schemas.topics import TopicSpec, by_name
+from services.shared.logs import current_run_id, logging_config
+from services.shared.settings import StreamSettings
+
+log = logging.getLogger(__name__)
+
+R = TypeVar("R", bound=Record)
+Event = EventT[Any]
+Stream = StreamT[Any]
+
+
+def create_app(service: str, settings: StreamSettings, **overrides: Any) -> faust.App:
+    """A Faust app with the delivery guarantees and timeouts ARCHITECTURE.md asks for."""
+    data_dir = Path(settings.data_dir) / f"{service}-{settings.replica}"
+    options: dict[str, Any] = {
+        "broker": f"kafka://{settings.bootstrap_servers}",
+        "key_serializer": "raw",
+        "value_serializer": "raw",
+        "processing_guarantee": "at_least_once",
+        "consumer_auto_offset_reset": "earliest",
+        "topic_disable_leader": True,
+        "topic_replication_factor": 1,
+        "producer_acks": -1,
+        "producer_compression_type": "gzip",
+        "broker_session_timeout": settings.session_timeout_s,
+        "broker_heartbeat_interval": settings.heartbeat_interval_s,
+        "broker_rebalance_timeout": settings.rebalance_timeout_s,
+        "web_enabled": True,
+        "web_host": "127.0.0.1",
+        "web_port": settings.web_port,
+        "web_bind": "127.0.0.1",
+        "datadir": str(data_dir),
+        "store": "memory://",
+        "logging_config": logging_config(service),
+        "stream_wait_empty": False,
+    }
+    options.update(overrides)
+    app = faust.App(f"jobstream-{service}", **options)
+    _add_health_page(app, service, settings)
+    return app
+
+
+def _add_health_page(app: faust.App, service: str, settings: StreamSettings) -> None:
+    @app.page("/healthz")
+    async def healthz(web: Any, request: Any) -> Any:
+        return web.json({"status": "ok", "service": service, "replica": settings.replica})
+
+
+def topic(app: faust.App, spec: TopicSpec) -> TopicT:
+    return app.topic(
+        spec.name,
+        partitions=spec.partitions,
+        retention=timedelta(milliseconds=spec.retention_ms),
+        key_type=bytes,
+        value_type=bytes,
+        internal=False,
+    )
+
+
+class Publisher:
+    """Encodes records and sends them; `flush` awaits delivery of everything sent so far."""
+
+    def __init__(self, app: faust.App, source: str) -> None:
+        self._app = app
+        self._source = source
+        self._topics: dict[str, TopicT] = {}
+        self._pending: list[Awaitable[Any]] = []
+
+    def _topic(self, spec: TopicSpec) -> TopicT:
+        if spec.name not in self._topics:
+            self._topics[spec.name] = topic(self._app, spec)
+        return self._topics[spec.name]
+
+    async def send(self, spec: TopicSpec, key: str, record: Record) -> None:
+        if type(record) not in spec.records and not isinstance(record, DeadLetter):
+            raise TypeError(f"{record.TYPE} does not belong on {spec.name}")
+        value = CODEC.encode(record, source=self._source)
+        fut = await self._topic(spec).send(key=key.encode(), value=value)
+        self._pending.append(fut)
+
+    async def flush(self) -> None:
+        pending, self._pending = self._pending, []
+        if pending:
+            await asyncio.gather(*pending)
+
+    async def send_now(self, spec: TopicSpec, key: str, record: Record) -> None:
+        await self.send(spec, key, record)
+        await self.flush()
+
+
+async def dead_letter(publisher: Publisher, event: Event, error: str) -> None:
+    """Keeps the message whole, with the reason, on its topic's dead-letter topic."""
+    message = event.message
+    spec = by_name(message.topic)
+    if spec.dead_letter is None:
+        log.error("dropping undecodable message from %s: %s", message.topic, error)
+        return
+    record = DeadLetter(
+        topic=message.topic,
+        partition=message.partition,
+        offset=message.offset,
+        error=error[:2000],
+        raw=message.value if isinstance(message.value, bytes) else b"",
+        key=message.key if isinstance(message.key, bytes) else None,
+    )
+    await publisher.send_now(by_name(spec.dead_letter), message.topic, record)
+    log.warning(
+        "dead-lettered %s[%d]@%d: %s", message.topic, message.partition, message.offset, error
+    )
+
+
+async def decoded(stream: Stream, publisher: Publisher) -> AsyncIterator[tuple[Event, Record]]:
+    """Yields (event, record); undecodable messages go to the dead-letter topic instead."""
+    async for event in stream.events():
+        try:
+            record = CODEC.decode(event.value)
+        except DecodeError as exc:
+            await dead_letter(publisher, event, str(exc))
+            continue
+        current_run_id.set(getattr(record, "run_id", None))
+        yield event, record
+
+
+def decode_batch(
+    events: Iterable[Event],
+) -> tuple[list[tuple[Event, Record]], list[tuple[Event, str]]]:
+    """Splits a batch into decodable records and (event, error) pairs for the dead-letter topic."""
+    good: list[tuple[Event, Record]] = []
+    bad: list[tuple[Event, str]] = []
+    for event in events:
+        try:
+            good.append((event, CODEC.decode(event.value)))
+        except DecodeError as exc:
+            bad.append((event, str(exc)))
+    return good, bad
+
+
+async def with_retries(
+    work: Callable[[], Awaitable[None]],
+    *,
+    what: str,
+    attempts: int = 5,
+    first_delay_s: float = 0.2,
+) -> str | None:
+    """Runs `work`, retrying with backoff; returns the last error text if it never succeeded.
+
+    Agents must not let an exception escape (Faust would acknowledge the message and move on),
+    so the caller dead-letters the message when this returns an error.
+    """
+    delay = first_delay_s
+    for attempt in range(1, attempts + 1):
+        try:
+            await work()
+            return None
+        except Exception as exc:  # an agent must survive anything a handler raises
+            if attempt == attempts:
+                log.exception("%s failed after %d attempts", what, attempts)
+                return f"{type(exc).__name__}: {exc}"
+            log.warning("%s failed (attempt %d/%d): %s", what, attempt, attempts, exc)
+            await asyncio.sleep(delay)
+            delay = min(delay * 2, 5.0)
+    return None
+
+
+def run_worker(app: faust.App, service: str) -> None:
+    """Runs the app until SIGTERM/SIGINT; Faust's worker stops agents and commits cleanly."""
+    worker = faust.Worker(app, loglevel="INFO", logging_config=logging_config(service))
+    worker.execute_from_commandline()
