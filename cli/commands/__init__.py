@@ -1,0 +1,1 @@
+"""One module per `jobstream` subcommand, each exposing `register(subparsers)`."""

@@ -1,0 +1,67 @@
+"""`jobstream stack up|down|status`: the local Kafka + PostgreSQL stack."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+
+from cli.base import EXIT_FAILURE, EXIT_OK, CommandError, Handler, SubParsers
+from cli.options import add_stack_options, stack_config
+from cli.stack import ComponentStatus, StackError, ensure_up, shut_down, status
+
+
+def register(subparsers: SubParsers) -> None:
+    parser = subparsers.add_parser(
+        "stack",
+        help="start, stop or inspect the local Kafka + PostgreSQL",
+        description="The local stack: a real Kafka broker (KRaft) and PostgreSQL 15, no Docker.",
+    )
+    parser.set_defaults(group_parser=parser)
+    actions = parser.add_subparsers(title="actions", metavar="ACTION")
+    _add(actions, "up", _up, "start what is missing, wait until it answers, create topics, migrate")
+    _add(actions, "down", _down, "stop the processes this stack started (fine if none run)")
+    _add(actions, "status", _status, "show each component; exit 0 only if all answer")
+
+
+def _add(actions: SubParsers, name: str, handler: Handler, summary: str) -> None:
+    parser = actions.add_parser(name, help=summary, description=summary)
+    add_stack_options(parser)
+    parser.set_defaults(handler=handler)
+
+
+def _up(args: argparse.Namespace) -> int:
+    config = stack_config(args)
+    try:
+        info = asyncio.run(ensure_up(config))
+    except StackError as error:
+        raise CommandError(str(error)) from error
+    print(f"kafka     {info.bootstrap}  pid {info.kafka_pid}")
+    print(f"postgres  127.0.0.1:{config.pg_port}  pid {info.postgres_pid}")
+    print(f"topics created: {len(info.created_topics)}; migrations applied: "
+          f"{', '.join(info.applied_migrations) or 'none pending'}")  # fmt: skip
+    print(f"KAFKA_BOOTSTRAP_SERVERS={info.bootstrap}")
+    print(f"DATABASE_URL={info.dsn}")
+    return EXIT_OK
+
+
+def _down(args: argparse.Namespace) -> int:
+    stopped = asyncio.run(shut_down(stack_config(args)))
+    for name, pid in stopped.items():
+        print(f"{name:<9} {'stopped pid ' + str(pid) if pid else 'was not running'}")
+    return EXIT_OK
+
+
+def _status(args: argparse.Namespace) -> int:
+    components = asyncio.run(status(stack_config(args)))
+    print(format_status(components))
+    return EXIT_OK if all(c.answers for c in components) else EXIT_FAILURE
+
+
+def format_status(components: list[ComponentStatus]) -> str:
+    """A fixed-width table: component, port, pid, whether it answers, and why."""
+    rows = [("COMPONENT", "PORT", "PID", "ANSWERS", "DETAIL")]
+    rows += [
+        (c.name, str(c.port), str(c.pid or "-"), "yes" if c.answers else "no", c.detail)
+        for c in components
+    ]
+    return "\n".join(f"{r[0]:<10} {r[1]:<6} {r[2]:<8} {r[3]:<8} {r[4]}" for r in rows)

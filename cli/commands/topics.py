@@ -1,0 +1,68 @@
+"""`jobstream topics create|list`: the catalogue's topics on a broker."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+from collections.abc import Awaitable
+from typing import TypeVar
+
+from aiokafka.errors import KafkaError
+
+from cli.base import EXIT_OK, CommandError, SubParsers
+from cli.stack import StackConfig
+from schemas.topics import CATALOGUE
+from services.shared.topic_admin import create_topics, list_topics
+
+T = TypeVar("T")
+
+
+def register(subparsers: SubParsers) -> None:
+    parser = subparsers.add_parser(
+        "topics", help="create or list Kafka topics", description="Kafka topics of the catalogue."
+    )
+    parser.set_defaults(group_parser=parser)
+    actions = parser.add_subparsers(title="actions", metavar="ACTION")
+    create = actions.add_parser("create", help="create the catalogue's missing topics")
+    create.set_defaults(handler=_create)
+    listing = actions.add_parser("list", help="list topics and their partition counts")
+    listing.set_defaults(handler=_list)
+    for action in (create, listing):
+        action.add_argument(
+            "--bootstrap",
+            default=None,
+            help="host:port (default: KAFKA_BOOTSTRAP_SERVERS, else the local stack's broker)",
+        )
+
+
+def _bootstrap(args: argparse.Namespace) -> str:
+    if args.bootstrap:
+        return str(args.bootstrap)
+    return os.environ.get("KAFKA_BOOTSTRAP_SERVERS") or StackConfig.from_env().bootstrap
+
+
+def _talk_to_kafka(bootstrap: str, request: Awaitable[T]) -> T:
+    try:
+        return asyncio.run(_awaited(request))
+    except (KafkaError, OSError) as error:
+        raise CommandError(f"cannot reach Kafka at {bootstrap}: {error}") from error
+
+
+async def _awaited(request: Awaitable[T]) -> T:
+    return await request
+
+
+def _create(args: argparse.Namespace) -> int:
+    bootstrap = _bootstrap(args)
+    created = _talk_to_kafka(bootstrap, create_topics(bootstrap, CATALOGUE))
+    print(f"created {len(created)} of {len(CATALOGUE)} topics: {', '.join(created) or '-'}")
+    return EXIT_OK
+
+
+def _list(args: argparse.Namespace) -> int:
+    bootstrap = _bootstrap(args)
+    topics = _talk_to_kafka(bootstrap, list_topics(bootstrap))
+    for name, partitions in sorted(topics.items()):
+        print(f"{name:<24} {partitions}")
+    return EXIT_OK
