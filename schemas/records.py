@@ -230,6 +230,10 @@ class DedupedJob(Record):
     job: JobPosting
     refresh: bool = False
 
+    @property
+    def seq_key(self) -> tuple[str, int]:
+        return (self.run_id, self.seq)
+
 
 class JobMerged(Record):
     """A record folded into a kept job: an exact duplicate, or a posting in another location."""

@@ -1,0 +1,80 @@
+"""Enricher composition root: batches from jobs.deduped, enriched records to jobs.enriched."""
+
+from __future__ import annotations
+
+import os
+from functools import partial
+from typing import Any
+
+import faust
+
+from schemas import topics
+from schemas.identity import dedupe_key
+from schemas.profile import load_profile
+from schemas.records import JobMerged, Record
+from schemas.taxonomy import Taxonomy, load_taxonomy
+from services.enricher.backends.base import EnrichmentBackend
+from services.enricher.config import EnricherSettings
+from services.enricher.service import Enricher, Output
+from services.shared.database import Database
+from services.shared.streaming import (
+    Publisher,
+    close_on_shutdown,
+    create_app,
+    dead_letter,
+    decode_batch,
+    topic,
+    with_retries,
+)
+
+SERVICE = "enricher"
+
+
+def create_backend(settings: EnricherSettings, taxonomy: Taxonomy) -> EnrichmentBackend:
+    profile = load_profile(settings.profile_path)
+    if settings.backend == "gemini":
+        from services.enricher.backends.gemini import GeminiBackend, GeminiSettings
+
+        gemini = GeminiSettings.from_env(os.environ)
+        return GeminiBackend(gemini, taxonomy, profile)
+    from services.enricher.backends.offline import OfflineBackend
+
+    return OfflineBackend(taxonomy, profile)
+
+
+def next_key(output: Output) -> str:
+    """Enriched jobs are keyed for pass 2 (the AI title); merges follow their kept job."""
+    if isinstance(output, JobMerged):
+        return output.kept_hash
+    title = output.enrichment.ai_title if output.enrichment else output.job.title
+    return dedupe_key(title, output.job.company_name, output.job.employment_type)
+
+
+def build(settings: EnricherSettings) -> faust.App:
+    app = create_app(SERVICE, settings.stream)
+    db = Database(settings.database_url)
+    taxonomy = load_taxonomy(settings.taxonomy_source)
+    backend = create_backend(settings, taxonomy)
+    enricher = Enricher(backend, taxonomy, db)
+    publisher = Publisher(app, SERVICE)
+
+    async def enrich_and_publish(records: list[Record]) -> None:
+        for output in await enricher.enrich(records):
+            await publisher.send(topics.JOBS_ENRICHED, next_key(output), output)
+        await publisher.flush()
+
+    @app.agent(topic(app, topics.JOBS_DEDUPED), concurrency=settings.concurrency)
+    async def enrich_jobs(stream: Any) -> None:
+        async for batch in stream.take_events(settings.batch_size, within=settings.batch_within_s):
+            good, bad = decode_batch(batch)
+            for event, reason in bad:
+                await dead_letter(publisher, event, reason)
+            records = [record for _, record in good]
+            error = await with_retries(
+                partial(enrich_and_publish, records), what=f"enriching {len(records)} records"
+            )
+            for event, _ in good if error else ():
+                await dead_letter(publisher, event, error or "")
+
+    close_on_shutdown(app, db.close, backend.aclose)
+    return app

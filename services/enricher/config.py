@@ -1,0 +1,52 @@
+"""Enricher settings, read once from the environment."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+from services.shared.settings import (
+    Secret,
+    SettingsError,
+    StreamSettings,
+    database_url,
+    env_float,
+    env_int,
+    env_secret,
+    env_str,
+)
+
+BACKENDS = ("offline", "gemini")
+
+
+@dataclass(frozen=True, slots=True)
+class EnricherSettings:
+    stream: StreamSettings
+    database_url: Secret
+    backend: str
+    gemini_api_key: Secret
+    taxonomy_source: str | None
+    profile_path: str | None
+    batch_size: int
+    batch_within_s: float
+    concurrency: int
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str]) -> EnricherSettings:
+        key = env_secret(env, "GEMINI_API_KEY")
+        backend = env_str(env, "ENRICHMENT_BACKEND", "gemini" if key else "offline")
+        if backend not in BACKENDS:
+            raise SettingsError(f"ENRICHMENT_BACKEND must be one of {BACKENDS}, got {backend!r}")
+        if backend == "gemini" and not key:
+            raise SettingsError("ENRICHMENT_BACKEND=gemini needs GEMINI_API_KEY")
+        return cls(
+            stream=StreamSettings.from_env(env, default_web_port=18102),
+            database_url=database_url(env),
+            backend=backend,
+            gemini_api_key=key,
+            taxonomy_source=env.get("TAXONOMY_SOURCE") or None,
+            profile_path=env.get("AUDIENCE_PROFILE") or None,
+            batch_size=env_int(env, "ENRICH_BATCH_SIZE", 20),
+            batch_within_s=env_float(env, "ENRICH_BATCH_WITHIN_S", 1.0),
+            concurrency=env_int(env, "ENRICH_CONCURRENCY", 2),
+        )

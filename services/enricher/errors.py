@@ -1,0 +1,5 @@
+"""Enricher errors."""
+
+
+class EnricherError(Exception):
+    """Base of the enricher's own failures."""

@@ -1,0 +1,81 @@
+"""Pure enricher logic: what to ask the backend, and the records that come out."""
+
+from __future__ import annotations
+
+from schemas.records import DedupedJob, EnrichedJob, Enrichment, EnrichmentStatus
+from schemas.taxonomy import Taxonomy
+from services.enricher.backends.base import EnrichmentOutcome
+
+
+def with_names(enrichment: Enrichment, taxonomy: Taxonomy) -> Enrichment:
+    """Fills the sector, group, industry and function names from their ids."""
+    sector = taxonomy.sector(enrichment.sector_id)
+    group = taxonomy.industry_group(enrichment.industry_group_id)
+    industry = taxonomy.industry(enrichment.industry_id)
+    function = taxonomy.job_function(enrichment.job_function_id)
+    return enrichment.model_copy(
+        update={
+            "sector": sector.name if sector else "",
+            "industry_group": group.name if group else "",
+            "industry": industry.name if industry else "",
+            "job_function": function.name if function else "",
+        }
+    )
+
+
+def skipped(job: DedupedJob) -> EnrichedJob:
+    """Closed jobs are routed without spending an LLM call."""
+    return _enriched(job, EnrichmentStatus.SKIPPED, version="")
+
+
+def from_cache(job: DedupedJob, enrichment: Enrichment, *, version: str) -> EnrichedJob:
+    return _enriched(
+        job, EnrichmentStatus.SUCCESS, version=version, enrichment=enrichment, cache_hit=True
+    )
+
+
+def from_backend(
+    job: DedupedJob, outcome: EnrichmentOutcome, *, version: str, taxonomy: Taxonomy
+) -> EnrichedJob:
+    if outcome.enrichment is None:
+        return _enriched(
+            job,
+            EnrichmentStatus.FAILED,
+            version=version,
+            error=outcome.error or "the backend gave no result",
+            outcome=outcome,
+        )
+    return _enriched(
+        job,
+        EnrichmentStatus.SUCCESS,
+        version=version,
+        enrichment=with_names(outcome.enrichment, taxonomy),
+        outcome=outcome,
+    )
+
+
+def _enriched(
+    job: DedupedJob,
+    status: EnrichmentStatus,
+    *,
+    version: str,
+    enrichment: Enrichment | None = None,
+    error: str | None = None,
+    cache_hit: bool = False,
+    outcome: EnrichmentOutcome | None = None,
+) -> EnrichedJob:
+    return EnrichedJob(
+        run_id=job.run_id,
+        feed_id=job.feed_id,
+        seq=job.seq,
+        job_hash=job.job_hash,
+        job=job.job,
+        status=status,
+        enrichment=enrichment,
+        error=error,
+        enrichment_version=version,
+        cache_hit=cache_hit,
+        llm_calls=outcome.llm_calls if outcome else 0,
+        input_tokens=outcome.input_tokens if outcome else 0,
+        output_tokens=outcome.output_tokens if outcome else 0,
+    )

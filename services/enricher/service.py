@@ -1,0 +1,97 @@
+"""One enrichment step over a batch: cache first, then the backend, then the cache again."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterable, Sequence
+
+from schemas.records import DedupedJob, EnrichedJob, Enrichment, JobMerged, Record
+from schemas.taxonomy import Taxonomy
+from services.enricher import handlers
+from services.enricher.adapters import cache_repository as cache
+from services.enricher.backends.base import EnrichmentBackend
+from services.shared.database import Database
+
+log = logging.getLogger(__name__)
+
+Output = EnrichedJob | JobMerged
+
+
+class Enricher:
+    def __init__(self, backend: EnrichmentBackend, taxonomy: Taxonomy, db: Database) -> None:
+        self._backend = backend
+        self._taxonomy = taxonomy
+        self._db = db
+
+    async def enrich(self, records: Sequence[Record]) -> list[Output]:
+        """One output per input, in input order; merges pass straight through."""
+        jobs = [r for r in records if isinstance(r, DedupedJob)]
+        done = await self._enrich_jobs([j for j in jobs if j.job.closed_reason is None])
+        outputs: list[Output] = []
+        for record in records:
+            if isinstance(record, JobMerged):
+                outputs.append(record)
+            elif isinstance(record, DedupedJob):
+                outputs.append(done.get(record.seq_key) or handlers.skipped(record))
+        return outputs
+
+    async def _enrich_jobs(self, jobs: Sequence[DedupedJob]) -> dict[tuple[str, int], EnrichedJob]:
+        version = self._backend.version
+        cached = await self._cached(jobs, version)
+        misses = _first_per_hash(j for j in jobs if j.job_hash not in cached)
+        outcomes = await self._backend.enrich([j.job for j in misses]) if misses else []
+        fresh = {
+            job.job_hash: handlers.from_backend(
+                job, outcome, version=version, taxonomy=self._taxonomy
+            )
+            for job, outcome in zip(misses, outcomes, strict=True)
+        }
+        await self._remember(fresh, version)
+        results: dict[tuple[str, int], EnrichedJob] = {}
+        for job in jobs:
+            if job.job_hash in cached:
+                results[job.seq_key] = handlers.from_cache(
+                    job, cached[job.job_hash], version=version
+                )
+            else:
+                results[job.seq_key] = _for_job(fresh[job.job_hash], job)
+        return results
+
+    async def _cached(self, jobs: Sequence[DedupedJob], version: str) -> dict[str, Enrichment]:
+        wanted = [j.job_hash for j in jobs if not j.refresh]
+        if not wanted:
+            return {}
+        pool = await self._db.pool()
+        async with pool.acquire() as conn:
+            return await cache.lookup(conn, wanted, version)
+
+    async def _remember(self, fresh: dict[str, EnrichedJob], version: str) -> None:
+        good = {h: r.enrichment for h, r in fresh.items() if r.enrichment is not None}
+        if good:
+            pool = await self._db.pool()
+            async with pool.acquire() as conn:
+                await cache.store(conn, good, version)
+
+
+def _first_per_hash(jobs: Iterable[DedupedJob]) -> list[DedupedJob]:
+    seen: dict[str, DedupedJob] = {}
+    for job in jobs:
+        seen.setdefault(job.job_hash, job)
+    return list(seen.values())
+
+
+def _for_job(result: EnrichedJob, job: DedupedJob) -> EnrichedJob:
+    """The same content seen twice in a batch is enriched once; each record keeps its own seq."""
+    if (result.run_id, result.seq) == job.seq_key:
+        return result
+    return result.model_copy(
+        update={
+            "run_id": job.run_id,
+            "seq": job.seq,
+            "feed_id": job.feed_id,
+            "job": job.job,  # same content, but possibly other locations
+            "llm_calls": 0,
+            "input_tokens": 0,
+            "output_tokens": 0,
+        }
+    )
