@@ -1,0 +1,58 @@
+# The README's commands. `make demo` runs the sample feed end to end; `make test` runs every
+# test tier against a real Kafka and PostgreSQL that the tests start (and stop) themselves.
+
+PYTHON ?= python3.11
+VENV   := .venv
+BIN    := $(VENV)/bin
+STAMP  := $(VENV)/.installed
+PG_BIN := /usr/lib/postgresql/15/bin
+
+.PHONY: install demo test lint format stack-up stack-down stack-status bench clean
+
+install: $(STAMP) postgres-binaries
+
+# Reinstall when the dependency list changes.
+$(STAMP): pyproject.toml
+	@command -v $(PYTHON) >/dev/null || { echo "need $(PYTHON)"; exit 1; }
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+	$(BIN)/pip install --quiet -e '.[dev]'
+	touch $(STAMP)
+
+# PostgreSQL 15 server binaries come from Debian's packages when the machine lacks them.
+.PHONY: postgres-binaries
+postgres-binaries:
+	@if [ ! -x $(PG_BIN)/initdb ] && ! command -v initdb >/dev/null; then \
+		echo "installing PostgreSQL 15 server binaries"; \
+		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq postgresql-15; \
+	fi
+
+demo: install
+	$(BIN)/jobstream demo
+
+test: install lint
+	$(BIN)/pytest
+
+lint: $(STAMP)
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+	$(BIN)/mypy .
+
+format: $(STAMP)
+	$(BIN)/ruff check --fix .
+	$(BIN)/ruff format .
+
+stack-up: install
+	$(BIN)/jobstream stack up
+
+stack-down: $(STAMP)
+	$(BIN)/jobstream stack down
+
+stack-status: $(STAMP)
+	$(BIN)/jobstream stack status
+
+bench: install
+	$(BIN)/python -m bench
+
+clean: stack-down
+	rm -rf .state

@@ -1,0 +1,171 @@
+"""The pipeline's own processes (the four services and the Xano emulator) in the background.
+
+Each process gets a pid file and a log file in the stack's state directory, and its own web
+port, so several replicas of a service can run side by side. Only processes whose pid file
+and command line prove they are ours are ever signalled.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+import urllib.request
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from cli.stack.config import PROJECT_ROOT, StackConfig
+from cli.stack.processes import owned_pid, stop_process, tail, write_pid
+
+SERVICES = ("ingestor", "enricher", "router", "syncer")
+XANO_TOKEN = "local-xano-token"  # noqa: S105 - the local emulator's token, loopback only
+
+
+class PipelineError(RuntimeError):
+    """A pipeline process did not start; the message carries its log tail."""
+
+
+@dataclass(frozen=True, slots=True)
+class PipelineConfig:
+    stack: StackConfig
+    base_port: int = 18100
+    xano_port: int = 18080
+    replicas: Mapping[str, int] = field(default_factory=lambda: dict.fromkeys(SERVICES, 1))
+    extra_env: Mapping[str, str] = field(default_factory=dict)
+
+    @classmethod
+    def from_env(cls, stack: StackConfig, env: Mapping[str, str] | None = None) -> PipelineConfig:
+        env = os.environ if env is None else env
+        return cls(
+            stack=stack,
+            base_port=int(env.get("JOBSTREAM_SERVICES_BASE_PORT", "18100")),
+            xano_port=int(env.get("JOBSTREAM_XANO_PORT", "18080")),
+        )
+
+    @property
+    def xano_base_url(self) -> str:
+        return f"http://127.0.0.1:{self.xano_port}/api:jobstream"
+
+    def web_port(self, service: str, replica: int) -> int:
+        return self.base_port + 10 * (SERVICES.index(service) + 1) + replica
+
+
+@dataclass(frozen=True, slots=True)
+class Process:
+    name: str
+    argv: tuple[str, ...]
+    env: Mapping[str, str]
+    health_url: str
+
+    def pid_file(self, config: StackConfig) -> Path:
+        return config.pids_dir / f"{self.name}.pid"
+
+    def log_file(self, config: StackConfig) -> Path:
+        return config.logs_dir / f"{self.name}.log"
+
+
+def processes(config: PipelineConfig) -> list[Process]:
+    """The Xano emulator first, then every replica of every service."""
+    xano_data = config.stack.state_dir / "xano" / "records.json"
+    found = [
+        Process(
+            name="xano-emulator",
+            argv=(sys.executable, "-m", "emulators.xano", "--port", str(config.xano_port),
+                  "--data", str(xano_data), "--token", XANO_TOKEN),
+            env={},
+            health_url=f"http://127.0.0.1:{config.xano_port}/__admin/counters",
+        )
+    ]  # fmt: skip
+    for service in SERVICES:
+        for replica in range(config.replicas.get(service, 1)):
+            found.append(_service_process(config, service, replica))
+    return found
+
+
+def _service_process(config: PipelineConfig, service: str, replica: int) -> Process:
+    port = config.web_port(service, replica)
+    env = {
+        "KAFKA_BOOTSTRAP_SERVERS": config.stack.bootstrap,
+        "DATABASE_URL": config.stack.dsn,
+        "WEB_PORT": str(port),
+        "REPLICA_ID": str(replica),
+        "FAUST_DATA_DIR": str(config.stack.state_dir / "faust"),
+        "XANO_BASE_URL": config.xano_base_url,
+        "XANO_API_TOKEN": XANO_TOKEN,
+        **config.extra_env,
+    }
+    return Process(
+        name=f"{service}-{replica}",
+        argv=(sys.executable, "-m", f"services.{service}"),
+        env=env,
+        health_url=f"http://127.0.0.1:{port}/healthz",
+    )
+
+
+def start(config: PipelineConfig, *, timeout_s: float = 60.0) -> list[str]:
+    """Starts what is not running yet and waits until each answers; returns the started names."""
+    started: list[str] = []
+    for process in processes(config):
+        if _running(process, config.stack) is None:
+            _spawn(process, config.stack)
+            started.append(process.name)
+    for process in processes(config):
+        _wait_healthy(process, config.stack, timeout_s)
+    return started
+
+
+def stop(config: PipelineConfig, names: list[str] | None = None) -> list[str]:
+    """Stops our processes (services before the emulator); returns the names stopped."""
+    stopped: list[str] = []
+    for process in reversed(processes(config)):
+        if names is not None and process.name not in names:
+            continue
+        pid = _running(process, config.stack)
+        if pid is not None:
+            stop_process(pid, signal.SIGTERM, timeout_s=20.0)
+            stopped.append(process.name)
+        process.pid_file(config.stack).unlink(missing_ok=True)
+    return stopped
+
+
+def running(config: PipelineConfig) -> dict[str, int | None]:
+    return {p.name: _running(p, config.stack) for p in processes(config)}
+
+
+def _running(process: Process, stack: StackConfig) -> int | None:
+    return owned_pid(process.pid_file(stack), Path(process.argv[0]).name, process.argv[1:3])
+
+
+def _spawn(process: Process, stack: StackConfig) -> None:
+    log_file = process.log_file(stack)
+    log_file.parent.mkdir(parents=True, exist_ok=True)
+    with log_file.open("ab") as log:
+        child = subprocess.Popen(
+            process.argv,
+            cwd=PROJECT_ROOT,
+            env={**os.environ, **process.env},
+            stdin=subprocess.DEVNULL,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,  # a Ctrl-C in the terminal must not kill the pipeline
+        )
+    write_pid(process.pid_file(stack), child.pid)
+
+
+def _wait_healthy(process: Process, stack: StackConfig, timeout_s: float) -> None:
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        if _running(process, stack) is None:
+            break
+        try:
+            with urllib.request.urlopen(process.health_url, timeout=2) as answer:  # noqa: S310
+                if answer.status == 200:
+                    return
+        except OSError:
+            pass
+        time.sleep(0.3)
+    log = tail(process.log_file(stack))
+    raise PipelineError(f"{process.name} did not become healthy:\n{log}")
