@@ -1,0 +1,104 @@
+"""Injectable faults of the Gemini emulator: which request gets which failure (pure)."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from enum import StrEnum
+from typing import Any
+
+
+class FaultKind(StrEnum):
+    RATE_LIMIT = "rate_limit"  # 429 RESOURCE_EXHAUSTED with a RetryInfo delay
+    UNAVAILABLE = "unavailable"  # 503 UNAVAILABLE
+    INTERNAL = "internal"  # 500 INTERNAL
+    SLOW = "slow"  # answers correctly, after `delay_s`
+    MALFORMED_JSON = "malformed_json"  # 200 whose text is not JSON
+    TRUNCATED = "truncated"  # 200, finishReason MAX_TOKENS, text cut in half
+    DROP_ITEMS = "drop_items"  # the answer lacks its last `count` item(s)
+    UNKNOWN_ID = "unknown_id"  # the targeted item(s) come back under an id nobody sent
+    BAD_IDS = "bad_ids"  # the targeted item(s) name taxonomy ids that do not exist
+    TOKEN_LIMIT = "token_limit"  # noqa: S105  (400 INVALID_ARGUMENT above `max_items` jobs)
+
+
+# faults that replace the whole answer; the rest alter a correct answer's items
+REQUEST_FAULTS = frozenset(
+    {FaultKind.RATE_LIMIT, FaultKind.UNAVAILABLE, FaultKind.INTERNAL, FaultKind.TOKEN_LIMIT}
+)
+
+
+class FaultSpecError(ValueError):
+    """An admin request described a fault the emulator cannot apply."""
+
+
+@dataclass(slots=True)
+class Fault:
+    """One fault rule; `times` None means every matching request, forever."""
+
+    kind: FaultKind
+    times: int | None = 1
+    stage: str | None = None  # enriched_jobs, selections or searchable_jobs; None: any
+    title_contains: str | None = None  # only requests with such a job; item faults hit those
+    min_items: int = 1
+    max_items: int = 1  # the token limit, for TOKEN_LIMIT
+    count: int = 1  # items dropped, for DROP_ITEMS
+    delay_s: float = 0.0  # for SLOW
+    retry_delay_s: float = 1.0  # the RetryInfo hint, for RATE_LIMIT
+    applied: int = field(default=0)
+
+    @classmethod
+    def from_json(cls, spec: Mapping[str, Any]) -> Fault:
+        try:
+            kind = FaultKind(str(spec["kind"]))
+        except (KeyError, ValueError) as exc:
+            known = ", ".join(k.value for k in FaultKind)
+            raise FaultSpecError(f"fault 'kind' must be one of {known}") from exc
+        allowed = {f for f in cls.__dataclass_fields__ if f not in {"kind", "applied"}}
+        unknown = set(spec) - allowed - {"kind"}
+        if unknown:
+            raise FaultSpecError(f"unknown fault fields: {sorted(unknown)}")
+        try:
+            return cls(kind=kind, **{k: v for k, v in spec.items() if k != "kind"})
+        except TypeError as exc:
+            raise FaultSpecError(str(exc)) from exc
+
+    def to_json(self) -> dict[str, Any]:
+        return {name: getattr(self, name) for name in self.__dataclass_fields__}
+
+    def matches(self, stage: str, titles: Sequence[str]) -> bool:
+        if self.times is not None and self.applied >= self.times:
+            return False
+        if self.stage is not None and self.stage != stage:
+            return False
+        if len(titles) < self.min_items:
+            return False
+        if self.kind is FaultKind.TOKEN_LIMIT and len(titles) <= self.max_items:
+            return False
+        return self.title_contains is None or any(self.targets(title) for title in titles)
+
+    def targets(self, title: str) -> bool:
+        """Whether an item-level fault hits the job with this title."""
+        return self.title_contains is None or self.title_contains.lower() in title.lower()
+
+
+@dataclass(slots=True)
+class FaultBook:
+    """The armed faults; the first matching one fires for a request."""
+
+    faults: list[Fault] = field(default_factory=list)
+
+    def arm(self, specs: Sequence[Mapping[str, Any]]) -> list[Fault]:
+        armed = [Fault.from_json(spec) for spec in specs]
+        self.faults.extend(armed)
+        return armed
+
+    def clear(self) -> None:
+        self.faults.clear()
+
+    def take(self, stage: str, titles: Sequence[str]) -> Fault | None:
+        """The fault this request gets, counted as applied; None for a clean answer."""
+        for fault in self.faults:
+            if fault.matches(stage, titles):
+                fault.applied += 1
+                return fault
+        return None

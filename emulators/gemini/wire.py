@@ -1,0 +1,155 @@
+"""The generateContent wire format: reading a request and writing answers and errors (pure)."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+import orjson
+
+from services.enricher.gemini.prompts import FUNCTIONS_END, FUNCTIONS_START, JOBS_END, JOBS_START
+from services.enricher.gemini.schemas import Stage
+
+CHARS_PER_TOKEN = 4
+
+
+class BadRequestError(ValueError):
+    """The request is not one the emulator (or Gemini) would accept: answered with 400."""
+
+
+@dataclass(frozen=True, slots=True)
+class GenerateRequest:
+    """What the emulator needs from one generateContent body."""
+
+    system: str
+    user: str
+    stage: Stage
+    jobs: tuple[Mapping[str, Any], ...]
+    function_ids: tuple[int, ...] = ()
+
+    @property
+    def titles(self) -> tuple[str, ...]:
+        return tuple(str(job.get("title") or job.get("ai_title") or "") for job in self.jobs)
+
+
+def parse_request(body: Any) -> GenerateRequest:
+    if not isinstance(body, dict):
+        raise BadRequestError("the body must be a JSON object")
+    user = _texts(_last_content(body))
+    system = _texts(body.get("systemInstruction") or {})
+    stage = _stage_of(body.get("generationConfig") or {})
+    return GenerateRequest(
+        system=system,
+        user=user,
+        stage=stage,
+        jobs=_jobs_in(user),
+        function_ids=_function_ids_in(user) if stage is Stage.FUNCTION else (),
+    )
+
+
+def _last_content(body: Mapping[str, Any]) -> Mapping[str, Any]:
+    contents = body.get("contents")
+    if not isinstance(contents, list) or not contents or not isinstance(contents[-1], dict):
+        raise BadRequestError("contents must be a non-empty list")
+    last: Mapping[str, Any] = contents[-1]
+    return last
+
+
+def _texts(content: Mapping[str, Any]) -> str:
+    parts = content.get("parts") or []
+    return "".join(str(part.get("text", "")) for part in parts if isinstance(part, dict))
+
+
+def _stage_of(config: Mapping[str, Any]) -> Stage:
+    if config.get("responseMimeType") != "application/json":
+        raise BadRequestError("the emulator answers structured output only (application/json)")
+    schema = config.get("responseSchema") or config.get("responseJsonSchema") or {}
+    properties = schema.get("properties") or {} if isinstance(schema, dict) else {}
+    for stage in Stage:
+        if stage.value in properties:
+            return stage
+    raise BadRequestError("unsupported response schema: no known top-level array")
+
+
+def _section(text: str, start: str, end: str) -> list[str]:
+    _, found, rest = text.partition(start)
+    if not found:
+        return []
+    body, _, _ = rest.partition(end)
+    return [line for line in body.splitlines() if line.strip()]
+
+
+def _jobs_in(user: str) -> tuple[Mapping[str, Any], ...]:
+    jobs = []
+    for line in _section(user, JOBS_START, JOBS_END):
+        try:
+            job = orjson.loads(line)
+        except orjson.JSONDecodeError as exc:
+            raise BadRequestError(f"a job line is not JSON: {line[:80]!r}") from exc
+        if not isinstance(job, dict) or not isinstance(job.get("id"), str):
+            raise BadRequestError("every job line needs a string id")
+        jobs.append(job)
+    return tuple(jobs)
+
+
+def _function_ids_in(user: str) -> tuple[int, ...]:
+    ids = []
+    for line in _section(user, FUNCTIONS_START, FUNCTIONS_END):
+        head, _, _ = line.partition(":")
+        if head.strip().isdigit():
+            ids.append(int(head.strip()))
+    return tuple(ids)
+
+
+def estimate_tokens(text: str) -> int:
+    return math.ceil(len(text) / CHARS_PER_TOKEN)
+
+
+@dataclass(frozen=True, slots=True)
+class Usage:
+    prompt_tokens: int
+    candidates_tokens: int
+    cached_tokens: int
+
+    def to_json(self) -> dict[str, int]:
+        usage = {
+            "promptTokenCount": self.prompt_tokens,
+            "candidatesTokenCount": self.candidates_tokens,
+            "totalTokenCount": self.prompt_tokens + self.candidates_tokens,
+        }
+        if self.cached_tokens:
+            usage["cachedContentTokenCount"] = self.cached_tokens
+        return usage
+
+
+def answer_body(text: str, usage: Usage, model: str, finish_reason: str = "STOP") -> bytes:
+    """A generateContent response with one candidate carrying `text`."""
+    return orjson.dumps(
+        {
+            "candidates": [
+                {
+                    "content": {"role": "model", "parts": [{"text": text}]},
+                    "finishReason": finish_reason,
+                    "index": 0,
+                }
+            ],
+            "usageMetadata": usage.to_json(),
+            "modelVersion": model,
+        }
+    )
+
+
+def error_body(
+    code: int, status: str, message: str, details: list[dict[str, Any]] | None = None
+) -> bytes:
+    """Google's error envelope, as the SDK parses it into `APIError`."""
+    error: dict[str, Any] = {"code": code, "message": message, "status": status}
+    if details:
+        error["details"] = details
+    return orjson.dumps({"error": error})
+
+
+def retry_info(delay_s: float) -> dict[str, Any]:
+    return {"@type": "type.googleapis.com/google.rpc.RetryInfo", "retryDelay": f"{delay_s:g}s"}

@@ -1,0 +1,254 @@
+"""The Gemini enrichment backend: three stages of structured-output calls via google-genai."""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import logging
+import random
+from collections import defaultdict
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+
+from google import genai
+from google.genai import types
+
+from schemas.profile import AudienceProfile
+from schemas.records import JobPosting
+from schemas.taxonomy import Taxonomy
+from services.enricher.backends.base import EnrichmentOutcome
+from services.enricher.gemini.accounting import Ledger
+from services.enricher.gemini.assemble import build_enrichment
+from services.enricher.gemini.budget import CallGate, shared_gate
+from services.enricher.gemini.engine import (
+    CallSettings,
+    GeminiCaller,
+    ItemOutcome,
+    Sleep,
+    StageRequest,
+    StageRunner,
+)
+from services.enricher.gemini.prompts import (
+    FunctionJob,
+    SearchableJob,
+    SystemPrompts,
+    enrich_prompt,
+    function_prompt,
+    searchable_prompt,
+)
+from services.enricher.gemini.retry import Backoff
+from services.enricher.gemini.schemas import (
+    RESPONSE_SCHEMAS,
+    EnrichItem,
+    FunctionItem,
+    SearchableItem,
+    Stage,
+)
+from services.enricher.gemini.settings import GeminiSettings, GeminiSettingsError
+from services.enricher.gemini.validation import enrich_check, function_check, searchable_check
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(slots=True)
+class _JobState:
+    """One job's way through the stages."""
+
+    base: EnrichItem | None = None
+    function: FunctionItem | None = None
+    searchable_text: str | None = None
+    error: str | None = None
+
+
+class GeminiBackend:
+    """Enriches jobs with Gemini; implements `EnrichmentBackend`."""
+
+    def __init__(
+        self,
+        settings: GeminiSettings,
+        taxonomy: Taxonomy,
+        profile: AudienceProfile,
+        *,
+        gate: CallGate | None = None,
+        sleep: Sleep = asyncio.sleep,
+        rand: Callable[[], float] = random.random,
+    ) -> None:
+        if not settings.api_key:
+            raise GeminiSettingsError("GEMINI_API_KEY is required for the gemini backend")
+        self._settings = settings
+        self._taxonomy = taxonomy
+        self._prompts = SystemPrompts.build(taxonomy, profile)
+        self._version = _version_of(settings.model, self._prompts, taxonomy, profile)
+        self._client = genai.Client(api_key=settings.api_key, http_options=_http_options(settings))
+        self._gate = gate
+        self._sleep = sleep
+        self._backoff = Backoff(settings.backoff_base_s, settings.backoff_max_s, rand)
+
+    @property
+    def version(self) -> str:
+        return self._version
+
+    @property
+    def system_prompts(self) -> SystemPrompts:
+        return self._prompts
+
+    async def enrich(self, jobs: Sequence[JobPosting]) -> list[EnrichmentOutcome]:
+        if not jobs:
+            return []
+        keyed = [(f"J{index + 1}", job) for index, job in enumerate(jobs)]
+        ledger = Ledger()
+        runner = self._runner(ledger)
+        states = {key: _JobState() for key, _ in keyed}
+        await self._stage_enrich(runner, keyed, states)
+        await self._stage_function(runner, keyed, states)
+        await self._stage_searchable(runner, keyed, states)
+        return [self._outcome(states[key], ledger, key) for key, _ in keyed]
+
+    async def aclose(self) -> None:
+        await self._client.aio.aclose()
+
+    def _runner(self, ledger: Ledger) -> StageRunner:
+        settings = self._settings
+        gate = self._gate or shared_gate(
+            settings.model,
+            settings.base_url or "",
+            settings.max_concurrency,
+            settings.requests_per_minute,
+            settings.tokens_per_minute,
+        )
+        call_settings = CallSettings(
+            settings.model, settings.request_timeout_s, settings.max_attempts, settings.temperature
+        )
+        caller = GeminiCaller(self._client, gate, call_settings)
+        return StageRunner(caller.call, ledger, self._backoff, settings.max_attempts, self._sleep)
+
+    async def _stage_enrich(
+        self,
+        runner: StageRunner,
+        keyed: Sequence[tuple[str, JobPosting]],
+        states: dict[str, _JobState],
+    ) -> None:
+        max_chars = self._settings.max_description_chars
+        request: StageRequest[JobPosting] = StageRequest(
+            Stage.ENRICH,
+            self._prompts.enrich,
+            lambda batch: enrich_prompt(batch, max_chars),
+            enrich_check(self._taxonomy),
+        )
+        results = await runner.run(request, keyed, self._settings.batch_size)
+        for key, result in results.items():
+            states[key].base = result.item
+            states[key].error = _stage_error("enrichment", result)
+
+    async def _stage_function(
+        self,
+        runner: StageRunner,
+        keyed: Sequence[tuple[str, JobPosting]],
+        states: dict[str, _JobState],
+    ) -> None:
+        by_industry: dict[int, list[tuple[str, FunctionJob]]] = defaultdict(list)
+        for key, job in keyed:
+            base = states[key].base
+            if base is not None and self._taxonomy.functions_for(base.industry_id):
+                by_industry[base.industry_id].append((key, FunctionJob(job, base.ai_title)))
+        # one industry per prompt: each prompt carries only that industry's function list
+        await asyncio.gather(
+            *(
+                self._functions_of_industry(runner, industry_id, entries, states)
+                for industry_id, entries in by_industry.items()
+            )
+        )
+
+    async def _functions_of_industry(
+        self,
+        runner: StageRunner,
+        industry_id: int,
+        entries: list[tuple[str, FunctionJob]],
+        states: dict[str, _JobState],
+    ) -> None:
+        functions = self._taxonomy.functions_for(industry_id)
+        industry = self._taxonomy.industry(industry_id)
+        industry_name = industry.name if industry else str(industry_id)
+        max_chars = self._settings.max_description_chars
+        request: StageRequest[FunctionJob] = StageRequest(
+            Stage.FUNCTION,
+            self._prompts.function,
+            lambda batch: function_prompt(industry_name, functions, batch, max_chars),
+            function_check(self._taxonomy, {key: industry_id for key, _ in entries}),
+        )
+        results = await runner.run(request, entries, self._settings.batch_size)
+        for key, result in results.items():
+            states[key].function = result.item
+            states[key].error = _stage_error("job function", result)
+
+    async def _stage_searchable(
+        self,
+        runner: StageRunner,
+        keyed: Sequence[tuple[str, JobPosting]],
+        states: dict[str, _JobState],
+    ) -> None:
+        entries = [
+            (key, _searchable_job(job, base))
+            for key, job in keyed
+            if (base := states[key].base) is not None
+            and states[key].error is None
+            and base.confidence >= self._settings.searchable_min_confidence
+        ]
+        if not entries:
+            return
+        max_chars = self._settings.max_description_chars
+        request: StageRequest[SearchableJob] = StageRequest(
+            Stage.SEARCHABLE,
+            self._prompts.searchable,
+            lambda batch: searchable_prompt(batch, max_chars),
+            searchable_check,
+        )
+        results = await runner.run(request, entries, self._settings.batch_size)
+        for key, result in results.items():
+            item: SearchableItem | None = result.item
+            if item is None:
+                # like the reference system: the job stays enriched, only unindexed
+                log.warning("searchable text failed for %s: %s", key, result.error)
+            else:
+                states[key].searchable_text = item.searchable_text
+
+    def _outcome(self, state: _JobState, ledger: Ledger, key: str) -> EnrichmentOutcome:
+        account = ledger.account(key)
+        enrichment = None
+        if state.error is None and state.base is not None:
+            enrichment = build_enrichment(
+                self._taxonomy, state.base, state.function, state.searchable_text
+            )
+        return EnrichmentOutcome(
+            enrichment=enrichment,
+            error=state.error if enrichment is None else None,
+            llm_calls=account.calls,
+            input_tokens=account.input_tokens,
+            output_tokens=account.output_tokens,
+        )
+
+
+def _stage_error(stage_name: str, result: ItemOutcome) -> str | None:
+    return None if result.error is None else f"{stage_name}: {result.error}"
+
+
+def _searchable_job(job: JobPosting, base: EnrichItem) -> SearchableJob:
+    return SearchableJob(job, base.ai_title, base.tags, base.search_terms, base.skills)
+
+
+def _http_options(settings: GeminiSettings) -> types.HttpOptions:
+    # the SDK's own retries are turned off: this backend retries with its budget and backoff
+    return types.HttpOptions(
+        base_url=settings.base_url, retry_options=types.HttpRetryOptions(attempts=1)
+    )
+
+
+def _version_of(
+    model: str, prompts: SystemPrompts, taxonomy: Taxonomy, profile: AudienceProfile
+) -> str:
+    schemas = "".join(schema.model_dump_json() for schema in RESPONSE_SCHEMAS.values())
+    digest = hashlib.sha256(f"{prompts.fingerprint()}|{schemas}".encode()).hexdigest()[:10]
+    return f"gemini:{model}:prompts-{digest}:taxonomy-{taxonomy.version}:profile-{profile.version}"
+
+
+__all__ = ["GeminiBackend", "GeminiSettings"]

@@ -1,0 +1,1 @@
+"""Building blocks of the Gemini backend: settings, prompts, schemas, budgets and retries."""

@@ -1,0 +1,257 @@
+"""One stage's calls: batches through the shared gate, retries, halving and solo retries."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass
+from typing import Any, Generic, TypeVar
+
+from google import genai
+from google.genai import types
+
+from services.enricher.gemini.accounting import Ledger
+from services.enricher.gemini.budget import CallGate
+from services.enricher.gemini.retry import (
+    Backoff,
+    Failure,
+    FailureKind,
+    OutputTruncatedError,
+    classify,
+)
+from services.enricher.gemini.schemas import RESPONSE_SCHEMAS, Stage
+from services.enricher.gemini.validation import Check, Verdicts, judge, parse_answer
+
+log = logging.getLogger(__name__)
+
+PayloadT = TypeVar("PayloadT")
+
+CHARS_PER_TOKEN = 4
+# a generous guess of answer size per item, booked against the tokens-per-minute budget
+OUTPUT_TOKENS_PER_ITEM = {Stage.ENRICH: 400, Stage.FUNCTION: 60, Stage.SEARCHABLE: 120}
+
+
+@dataclass(frozen=True, slots=True)
+class Answer:
+    """What one successful HTTP exchange returned."""
+
+    text: str | None
+    finish_reason: str | None
+    input_tokens: int
+    output_tokens: int
+    cached_tokens: int = 0
+
+
+@dataclass(frozen=True, slots=True)
+class CallSettings:
+    model: str
+    timeout_s: float
+    max_attempts: int
+    temperature: float
+
+
+class GeminiCaller:
+    """Sends one request through the gate with a deadline; knows nothing about batches."""
+
+    def __init__(self, client: genai.Client, gate: CallGate, settings: CallSettings) -> None:
+        self._client = client
+        self._gate = gate
+        self._settings = settings
+
+    async def call(self, stage: Stage, system: str, user: str, items: int) -> Answer:
+        estimate = (len(system) + len(user)) // CHARS_PER_TOKEN + (
+            items * OUTPUT_TOKENS_PER_ITEM[stage]
+        )
+        async with self._gate.slot(estimate) as booking:
+            booking.settle(0)  # a refused request spends no tokens; corrected below if it works
+            response = await self._generate(stage, system, user)
+            answer = _answer_of(response)
+            booking.settle(answer.input_tokens + answer.output_tokens)
+            return answer
+
+    async def _generate(
+        self, stage: Stage, system: str, user: str
+    ) -> types.GenerateContentResponse:
+        timeout_s = self._settings.timeout_s
+        try:
+            async with asyncio.timeout(timeout_s):
+                return await self._client.aio.models.generate_content(
+                    model=self._settings.model, contents=user, config=self._config(stage, system)
+                )
+        except TimeoutError as exc:
+            raise TimeoutError(f"no answer within {timeout_s:g}s") from exc
+
+    def _config(self, stage: Stage, system: str) -> types.GenerateContentConfig:
+        return types.GenerateContentConfig(
+            system_instruction=system,
+            response_mime_type="application/json",
+            response_schema=RESPONSE_SCHEMAS[stage],
+            temperature=self._settings.temperature,
+        )
+
+
+def _answer_of(response: types.GenerateContentResponse) -> Answer:
+    usage = response.usage_metadata
+    candidate = response.candidates[0] if response.candidates else None
+    finish = candidate.finish_reason if candidate else None
+    return Answer(
+        text=_candidate_text(candidate),
+        finish_reason=finish.value if finish is not None else None,
+        input_tokens=(usage.prompt_token_count or 0) if usage else 0,
+        output_tokens=(usage.candidates_token_count or 0) if usage else 0,
+        cached_tokens=(usage.cached_content_token_count or 0) if usage else 0,
+    )
+
+
+def _candidate_text(candidate: types.Candidate | None) -> str | None:
+    if candidate is None or candidate.content is None or not candidate.content.parts:
+        return None
+    return "".join(part.text or "" for part in candidate.content.parts if not part.thought)
+
+
+@dataclass(frozen=True, slots=True)
+class StageRequest(Generic[PayloadT]):
+    """One stage's work: items keyed by id, how to render a batch, how to judge an item."""
+
+    stage: Stage
+    system: str
+    render: Callable[[Sequence[tuple[str, PayloadT]]], str]
+    check: Check[Any]
+
+
+@dataclass(frozen=True, slots=True)
+class ItemOutcome:
+    """An accepted item, or the reason there is none."""
+
+    item: Any = None
+    error: str | None = None
+
+
+Call = Callable[[Stage, str, str, int], Awaitable[Answer]]
+Sleep = Callable[[float], Awaitable[None]]
+
+
+class StageRunner:
+    """Runs one stage's batches; every item ends accepted or failed with a reason."""
+
+    def __init__(
+        self, call: Call, ledger: Ledger, backoff: Backoff, max_attempts: int, sleep: Sleep
+    ) -> None:
+        self._call = call
+        self._ledger = ledger
+        self._backoff = backoff
+        self._max_attempts = max_attempts
+        self._sleep = sleep
+
+    async def run(
+        self,
+        request: StageRequest[PayloadT],
+        items: Sequence[tuple[str, PayloadT]],
+        batch_size: int,
+    ) -> dict[str, ItemOutcome]:
+        batches = [items[start : start + batch_size] for start in range(0, len(items), batch_size)]
+        results = await asyncio.gather(*(self._batch(request, batch) for batch in batches))
+        return {item_id: outcome for result in results for item_id, outcome in result.items()}
+
+    async def _batch(
+        self,
+        request: StageRequest[PayloadT],
+        batch: Sequence[tuple[str, PayloadT]],
+        solo: bool = False,
+    ) -> dict[str, ItemOutcome]:
+        verdicts_or_failure = await self._attempts(request, batch)
+        if isinstance(verdicts_or_failure, Failure):
+            return await self._after_failure(request, batch, verdicts_or_failure, solo)
+        outcomes = {
+            key: ItemOutcome(item=item) for key, item in verdicts_or_failure.accepted.items()
+        }
+        rejected = verdicts_or_failure.rejected
+        if solo:
+            outcomes.update({key: ItemOutcome(error=reason) for key, reason in rejected.items()})
+            return outcomes
+        retried = [(key, payload) for key, payload in batch if key in rejected]
+        if retried:
+            log.info("%s: retrying %d rejected item(s) alone", request.stage, len(retried))
+        solos = await asyncio.gather(
+            *(self._batch(request, [entry], solo=True) for entry in retried)
+        )
+        for solo_outcomes in solos:
+            outcomes.update(_explain_retry(solo_outcomes, rejected))
+        return outcomes
+
+    async def _after_failure(
+        self,
+        request: StageRequest[PayloadT],
+        batch: Sequence[tuple[str, PayloadT]],
+        failure: Failure,
+        solo: bool,
+    ) -> dict[str, ItemOutcome]:
+        if failure.kind is FailureKind.SPLIT and len(batch) > 1:
+            middle = len(batch) // 2
+            halves = await asyncio.gather(
+                self._batch(request, batch[:middle], solo),
+                self._batch(request, batch[middle:], solo),
+            )
+            return {**halves[0], **halves[1]}
+        reason = failure.reason
+        if failure.kind is FailureKind.SPLIT:
+            reason = f"single job exceeds the model's token limit ({reason})"
+        return {key: ItemOutcome(error=reason) for key, _ in batch}
+
+    async def _attempts(
+        self, request: StageRequest[PayloadT], batch: Sequence[tuple[str, PayloadT]]
+    ) -> Verdicts[Any] | Failure:
+        for attempt in range(1, self._max_attempts + 1):
+            try:
+                return await self._attempt(request, batch)
+            except Exception as exc:  # classified below: every failure becomes a decision
+                failure = classify(exc)
+            if failure.kind is not FailureKind.RETRY or attempt == self._max_attempts:
+                break
+            delay = self._backoff.delay(attempt, failure.retry_after_s)
+            log.warning(
+                "%s attempt %d failed (%s); retrying in %.2fs",
+                request.stage,
+                attempt,
+                failure.reason,
+                delay,
+            )
+            await self._sleep(delay)
+        return _with_attempts(failure, attempt)
+
+    async def _attempt(
+        self, request: StageRequest[PayloadT], batch: Sequence[tuple[str, PayloadT]]
+    ) -> Verdicts[Any]:
+        keys = [key for key, _ in batch]
+        try:
+            answer = await self._call(
+                request.stage, request.system, request.render(batch), len(batch)
+            )
+        except BaseException:
+            self._ledger.charge(keys)  # a failed request is still a request
+            raise
+        self._ledger.charge(keys, answer.input_tokens, answer.output_tokens)
+        if answer.finish_reason == "MAX_TOKENS":
+            raise OutputTruncatedError(f"{len(batch)} item(s) did not fit the output limit")
+        raw_items = parse_answer(answer.text, request.stage)
+        return judge(request.stage, raw_items, keys, request.check)
+
+
+def _with_attempts(failure: Failure, attempts: int) -> Failure:
+    if failure.kind is not FailureKind.RETRY:
+        return failure
+    return Failure(FailureKind.GIVE_UP, f"{failure.reason} (after {attempts} attempts)")
+
+
+def _explain_retry(
+    solo_outcomes: dict[str, ItemOutcome], first_reasons: dict[str, str]
+) -> dict[str, ItemOutcome]:
+    explained: dict[str, ItemOutcome] = {}
+    for key, outcome in solo_outcomes.items():
+        if outcome.error is None:
+            explained[key] = outcome
+        else:
+            detail = f"{first_reasons[key]}; retried alone: {outcome.error}"
+            explained[key] = ItemOutcome(error=detail)
+    return explained
