@@ -93,8 +93,8 @@ def _service_process(config: PipelineConfig, service: str, replica: int) -> Proc
         "WEB_PORT": str(port),
         "REPLICA_ID": str(replica),
         "FAUST_DATA_DIR": str(config.stack.state_dir / "faust"),
-        "XANO_BASE_URL": config.xano_base_url,
-        "XANO_API_TOKEN": XANO_TOKEN,
+        "XANO_API_URL": config.xano_base_url,
+        "XANO_API_KEY": XANO_TOKEN,
         **config.extra_env,
     }
     return Process(

@@ -1,0 +1,5 @@
+"""Syncer errors."""
+
+
+class SyncerError(Exception):
+    """Base of the syncer's own failures."""
