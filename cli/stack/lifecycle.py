@@ -116,6 +116,8 @@ async def ensure_up(config: StackConfig, topics: Sequence[TopicSpec] = CATALOGUE
     """
     async with _exclusive(config):
         try:
+            if postgres_server.running_pid(config) is None:
+                postgres_server.preflight(config)
             kafka_pid = await _start_kafka(config)  # the JVM boots while postgres starts
             postgres_pid = await _start_postgres(config)
             await _wait_for_kafka(config, kafka_pid)

@@ -137,11 +137,17 @@ def _make_dirs(config: StackConfig, who: Identity | None) -> None:
     _give_to(who, config.pg_data_dir, config.pg_socket_dir, log_path(config))
 
 
+def preflight(config: StackConfig) -> Path:
+    """Fail before anything starts when the server cannot run here; returns the binaries dir."""
+    bin_dir = find_bin_dir(config.pg_bin_dir)
+    _check_traversable(config, service_identity())
+    return bin_dir
+
+
 def prepare(config: StackConfig) -> Path:
     """Directories, ownership and a cluster initialised once; returns the binaries dir."""
-    bin_dir = find_bin_dir(config.pg_bin_dir)
+    bin_dir = preflight(config)
     who = service_identity()
-    _check_traversable(config, who)
     _make_dirs(config, who)
     if not (config.pg_data_dir / "PG_VERSION").exists():
         _initdb(config, bin_dir, who)
