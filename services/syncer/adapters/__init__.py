@@ -1,0 +1,1 @@
+"""The syncer's adapters: one module per external system."""
