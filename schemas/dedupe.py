@@ -1,0 +1,211 @@
+"""The merge rule shared by dedupe pass 1 (ingestor) and pass 2 (router): pure, state in/out.
+
+Within one group key (title|company|employment type) and one run, a job is kept, is an
+exact duplicate of a kept job (same hash, no new location), or is merged into one (same
+hash with new locations, or a near-duplicate description). Near-duplicate means: the
+Jaccard similarity of the word sets passes the mode's gate, then rapidfuzz's
+token_sort_ratio passes the mode's threshold (balanced: 0.4 / 85), computed on plain text
+from which location mentions ("based in Austin, TX") were removed.
+
+The state is a small JSON-able dict (it lives in a Faust table): per kept job its hash,
+seq, a compact fingerprint (sorted words, capped) and the location keys it has; the
+number of kept jobs is bounded. The first job of a group in feed order is the one kept
+(the original kept the smallest hash, which churned when siblings changed). A replayed
+record (same seq) gets the same decision again, so redelivery is harmless.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass
+from enum import StrEnum
+from typing import TypedDict
+
+from rapidfuzz import fuzz
+
+from schemas.records import Location
+
+MAX_KEPT_PER_GROUP = 50
+MAX_FINGERPRINT_WORDS = 1500
+MAX_LOCATIONS_PER_JOB = 500
+MAX_MEMBERS_PER_JOB = 1000
+
+
+class AccuracyMode(StrEnum):
+    FAST = "fast"
+    BALANCED = "balanced"
+    ACCURATE = "accurate"
+
+
+@dataclass(frozen=True, slots=True)
+class MergeParams:
+    jaccard_gate: float
+    threshold: float  # token_sort_ratio, 0-100
+
+
+MODE_PARAMS = {
+    AccuracyMode.FAST: MergeParams(0.5, 85.0),
+    AccuracyMode.BALANCED: MergeParams(0.4, 85.0),
+    AccuracyMode.ACCURATE: MergeParams(0.3, 70.0),
+}
+
+_TRIGGER = (
+    r"(?i:located in|based in|work in|work at|work from|relocate to|relocation to"
+    r"|relocating to|location:?|in|at|from)"
+)
+_PLACE_WORD = r"[A-Z][a-zA-Z.'-]*"
+_LOCATION_MENTION = re.compile(
+    rf"\b{_TRIGGER}\s+{_PLACE_WORD}(?:\s+{_PLACE_WORD}){{0,3}}"
+    r"(?:,\s*[A-Z]{2}\b(?:\s+\d{5}(?:-\d{4})?)?)?"
+    r"(?:,\s*(?:USA|US|United States|Canada|UK|United Kingdom|Remote|Anywhere)\b)?"
+)
+_NON_WORD = re.compile(r"[^\w]+")
+
+
+class KeptJob(TypedDict):
+    hash: str
+    seq: int
+    fp: str
+    locs: dict[str, int]  # location key -> seq of the record that brought it
+    members: list[int]
+
+
+class GroupState(TypedDict):
+    run_id: str
+    kept: list[KeptJob]
+    overflow: int
+
+
+@dataclass(frozen=True, slots=True)
+class Keep:
+    pass
+
+
+@dataclass(frozen=True, slots=True)
+class Duplicate:
+    kept_hash: str
+
+
+@dataclass(frozen=True, slots=True)
+class Merge:
+    kept_hash: str
+    new_locations: tuple[Location, ...]
+
+
+Decision = Keep | Duplicate | Merge
+
+
+def remove_location_mentions(text: str) -> str:
+    """Drop "in Austin, TX"-style phrases; place names must be capitalised (no IGNORECASE)."""
+    return _LOCATION_MENTION.sub(" ", text)
+
+
+def fingerprint(text: str) -> str:
+    """Sorted lower-case words of the location-free text: what token_sort_ratio compares."""
+    words = _NON_WORD.sub(" ", remove_location_mentions(text)).lower().split()
+    return " ".join(sorted(words[:MAX_FINGERPRINT_WORDS]))
+
+
+def jaccard(fingerprint_a: str, fingerprint_b: str) -> float:
+    words_a, words_b = set(fingerprint_a.split()), set(fingerprint_b.split())
+    if not words_a or not words_b:
+        return 0.0
+    return len(words_a & words_b) / len(words_a | words_b)
+
+
+def similarity(fingerprint_a: str, fingerprint_b: str, params: MergeParams) -> float | None:
+    """token_sort_ratio of two fingerprints, or None when the Jaccard gate fails."""
+    if jaccard(fingerprint_a, fingerprint_b) < params.jaccard_gate:
+        return None
+    # fingerprints are already sorted words, so plain ratio equals token_sort_ratio
+    return float(fuzz.ratio(fingerprint_a, fingerprint_b))
+
+
+def decide(
+    state: GroupState | None,
+    *,
+    run_id: str,
+    seq: int,
+    job_hash: str,
+    text: str,
+    locations: Sequence[Location],
+    mode: AccuracyMode = AccuracyMode.BALANCED,
+) -> tuple[GroupState, Decision]:
+    """Decide one record of a group; returns the new state (the input is not changed)."""
+    current = _fresh(run_id) if state is None or state["run_id"] != run_id else _copy(state)
+    for kept in current["kept"]:
+        if kept["seq"] == seq:
+            return current, Keep()
+        if seq in kept["members"]:
+            return current, _replayed(kept, seq, locations)
+    target = _exact(current, job_hash)
+    if target is not None:
+        new = _absorb(target, seq, locations)
+        return current, Merge(target["hash"], new) if new else Duplicate(target["hash"])
+    printed = fingerprint(text)
+    target = _nearest(current, printed, MODE_PARAMS[mode])
+    if target is not None:
+        return current, Merge(target["hash"], _absorb(target, seq, locations))
+    _keep(current, seq, job_hash, printed, locations)
+    return current, Keep()
+
+
+def _fresh(run_id: str) -> GroupState:
+    return {"run_id": run_id, "kept": [], "overflow": 0}
+
+
+def _copy(state: GroupState) -> GroupState:
+    kept = [
+        KeptJob(
+            hash=k["hash"],
+            seq=k["seq"],
+            fp=k["fp"],
+            locs=dict(k["locs"]),
+            members=list(k["members"]),
+        )
+        for k in state["kept"]
+    ]
+    return {"run_id": state["run_id"], "kept": kept, "overflow": state["overflow"]}
+
+
+def _replayed(kept: KeptJob, seq: int, locations: Sequence[Location]) -> Decision:
+    brought = tuple(loc for loc in _unique(locations) if kept["locs"].get(loc.key()) == seq)
+    return Merge(kept["hash"], brought) if brought else Duplicate(kept["hash"])
+
+
+def _exact(state: GroupState, job_hash: str) -> KeptJob | None:
+    return next((k for k in state["kept"] if k["hash"] == job_hash), None)
+
+
+def _nearest(state: GroupState, printed: str, params: MergeParams) -> KeptJob | None:
+    best: tuple[float, KeptJob] | None = None
+    for kept in state["kept"]:
+        score = similarity(printed, kept["fp"], params)
+        if score is not None and score >= params.threshold and (best is None or score > best[0]):
+            best = (score, kept)
+    return best[1] if best else None
+
+
+def _absorb(kept: KeptJob, seq: int, locations: Sequence[Location]) -> tuple[Location, ...]:
+    new = tuple(loc for loc in _unique(locations) if loc.key() not in kept["locs"])
+    for loc in new:
+        if len(kept["locs"]) < MAX_LOCATIONS_PER_JOB:
+            kept["locs"][loc.key()] = seq
+    if len(kept["members"]) < MAX_MEMBERS_PER_JOB:
+        kept["members"].append(seq)
+    return new
+
+
+def _keep(
+    state: GroupState, seq: int, job_hash: str, printed: str, locations: Sequence[Location]
+) -> None:
+    if len(state["kept"]) >= MAX_KEPT_PER_GROUP:
+        state["overflow"] += 1  # still kept, just no longer a merge target
+        return
+    locs = {loc.key(): seq for loc in _unique(locations)[:MAX_LOCATIONS_PER_JOB]}
+    state["kept"].append(KeptJob(hash=job_hash, seq=seq, fp=printed, locs=locs, members=[]))
+
+
+def _unique(locations: Sequence[Location]) -> list[Location]:
+    return list({loc.key(): loc for loc in locations}.values())

@@ -1,0 +1,170 @@
+"""Mapped feed fields (internal name -> text) to a normalised `JobPosting`: pure, no I/O.
+
+Every text value is html-unescaped once, as the original did, so `description_html` is
+exactly the string the original system hashed (see `schemas.identity`).
+"""
+
+from __future__ import annotations
+
+import html
+import re
+from collections.abc import Mapping
+from datetime import datetime
+
+from schemas.records import EmploymentType, JobPosting, Location, Salary
+from services.ingestor.feeds.dates import parse_datetime
+from services.ingestor.feeds.places import (
+    is_remote_text,
+    location_from_fields,
+    location_from_text,
+)
+from services.ingestor.feeds.salary import parse_amount, parse_currency, parse_period, parse_salary
+
+_TAG = re.compile(r"<[^>]*>")
+_BLOCK_TAG = re.compile(r"</?(p|div|br|li|ul|ol|h[1-6]|tr|table|section)\b[^>]*>", re.I)
+_SPACE = re.compile(r"\s+")
+_CLOSED_WORDS = re.compile(r"(?<!not )\b(closed|expired|filled|inactive|not available)\b", re.I)
+_DELETE_ACTIONS = frozenset({"delete", "deleted", "remove", "removed", "close", "expire"})
+_TRUE_WORDS = frozenset(
+    {"true", "1", "yes", "y", "remote", "fully remote", "full remote", "100% remote"}
+)
+_FALSE_WORDS = frozenset({"false", "0", "no", "n", "on-site", "onsite", "on site", "office"})
+_REMOTE_PHRASES = re.compile(
+    r"\b(fully remote|100% remote|remote (position|role|job|opportunity)|work from home|"
+    r"work-from-home|telecommute)\b",
+    re.I,
+)
+_EMPLOYMENT_CUES: tuple[tuple[re.Pattern[str], EmploymentType], ...] = (
+    (re.compile(r"\bintern(ship)?s?\b|praktikum|trainee", re.I), EmploymentType.INTERNSHIP),
+    (
+        re.compile(
+            r"part[\s_-]*time|parttime|\bpt\b|teilzeit|temps partiel|tiempo parcial|"
+            r"tempo parcial",
+            re.I,
+        ),
+        EmploymentType.PART_TIME,
+    ),
+    (
+        re.compile(
+            r"full[\s_-]*time|fulltime|\bft\b|permanent|vollzeit|temps plein|cdi\b|"
+            r"tiempo completo|tempo inteiro|efetivo|regular",
+            re.I,
+        ),
+        EmploymentType.FULL_TIME,
+    ),
+    (
+        re.compile(r"contract|contractor|freelance|c2c|1099|corp[\s-]to[\s-]corp", re.I),
+        EmploymentType.CONTRACT,
+    ),
+    (
+        re.compile(r"temp\b|temporary|seasonal|per[\s-]diem|casual|locum", re.I),
+        EmploymentType.TEMPORARY,
+    ),
+)
+
+
+def unescape(text: str | None) -> str:
+    return html.unescape((text or "").strip())
+
+
+def html_to_text(markup: str) -> str:
+    """Plain text of an HTML fragment: tags out, entities decoded, whitespace collapsed."""
+    spaced = _BLOCK_TAG.sub(" ", markup)
+    return _SPACE.sub(" ", html.unescape(_TAG.sub("", spaced))).strip()
+
+
+def employment_type(text: str | None) -> EmploymentType:
+    """The closed set; the first matching cue wins, so "Full-Time/Permanent" is FULL_TIME."""
+    for pattern, kind in _EMPLOYMENT_CUES:
+        if pattern.search(text or ""):
+            return kind
+    return EmploymentType.OTHER
+
+
+def closed_reason(
+    fields: Mapping[str, str], expires_at: datetime | None, now: datetime
+) -> str | None:
+    """Why the feed says this job is closed, or None when it is open."""
+    status = unescape(fields.get("status"))
+    if match := _CLOSED_WORDS.search(status):
+        return f"status: {match.group(1).lower()}"
+    if unescape(fields.get("action")).lower() in _DELETE_ACTIONS:
+        return "action: delete"
+    if expires_at is not None and expires_at < now:
+        return f"expired at {expires_at.isoformat()}"
+    return None
+
+
+def is_remote(fields: Mapping[str, str], title: str, text: str) -> bool:
+    explicit = unescape(fields.get("is_remote")).lower()
+    if explicit in _TRUE_WORDS or (explicit and "remote" in explicit and "not" not in explicit):
+        return True
+    if explicit in _FALSE_WORDS or explicit.startswith(("hybrid", "on")):
+        return False
+    return (
+        is_remote_text(title)
+        or is_remote_text(fields.get("location"))
+        or bool(_REMOTE_PHRASES.search(text))
+    )
+
+
+def locations(fields: Mapping[str, str], default_country: str | None) -> tuple[Location, ...]:
+    structured = location_from_fields(
+        unescape(fields.get("city")),
+        unescape(fields.get("state")),
+        unescape(fields.get("country")),
+        unescape(fields.get("postal_code")),
+        default_country=default_country,
+    )
+    if structured is not None:
+        return (structured,)
+    free_text = unescape(fields.get("location"))
+    if not free_text or "<" in free_text:
+        return ()
+    found = [
+        location_from_text(part, default_country=default_country) for part in free_text.split("|")
+    ]
+    return tuple(dict.fromkeys(loc for loc in found if loc is not None))
+
+
+def salary(fields: Mapping[str, str]) -> Salary | None:
+    low, high = parse_amount(fields.get("salary_min")), parse_amount(fields.get("salary_max"))
+    text = fields.get("salary", "")
+    parsed = parse_salary(text)
+    if low is None and high is None:
+        return parsed
+    period = parse_period(fields.get("salary_period")) or (parsed.period if parsed else None)
+    currency = parse_currency(fields.get("currency")) or parse_currency(text)
+    return Salary(
+        min=low if low is not None else high,
+        max=high if high is not None else low,
+        period=period,
+        currency=currency,
+    )
+
+
+def normalise(
+    fields: Mapping[str, str], *, now: datetime, default_country: str | None
+) -> JobPosting:
+    """Build the job from mapped fields; `now` decides whether an expiry is in the past."""
+    title = unescape(fields.get("title"))
+    description_html = unescape(fields.get("description"))
+    text = html_to_text(description_html)
+    expires_at = parse_datetime(fields.get("expires_at"))
+    return JobPosting(
+        external_job_id=unescape(fields.get("external_job_id")) or None,
+        title=title,
+        company_name=unescape(fields.get("company_name")),
+        description_html=description_html,
+        description_text=text,
+        application_url=unescape(fields.get("application_url")) or None,
+        posted_at=parse_datetime(fields.get("posted_at")),
+        expires_at=expires_at,
+        employment_type=employment_type(fields.get("employment_type")),
+        is_remote=is_remote(fields, title, text),
+        locations=locations(fields, default_country),
+        salary=salary(fields),
+        cpc=parse_amount(fields.get("cpc")),
+        cpa=parse_amount(fields.get("cpa")),
+        closed_reason=closed_reason(fields, expires_at, now),
+    )

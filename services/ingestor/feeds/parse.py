@@ -1,0 +1,238 @@
+"""Incremental XML record extraction: repaired text in, flattened records (or faults) out.
+
+lxml's pull parser runs in recover mode with entities, DTDs and the network off; each
+finished record is flattened into ``path -> text`` (``title``, ``location/city``, ``@id``,
+``link/@href``) and then cleared, so memory stays flat whatever the feed size. A record
+whose lines carry a parser error is reported malformed with its position and line, and
+the rest of the feed goes on.
+"""
+
+from __future__ import annotations
+
+import re
+import threading
+from collections.abc import Callable
+from contextvars import ContextVar
+from dataclasses import dataclass, field
+
+from lxml import etree
+
+from services.ingestor.feeds.model import ExtractedItem, FeedStats, FetchError, MalformedItem
+from services.ingestor.feeds.model import RawRecord as RawRecord
+from services.ingestor.feeds.settings import FeedSettings
+
+RECORD_TAGS = frozenset(
+    {"job", "item", "entry", "position", "ad", "vacancy", "listing", "posting", "offer"}
+)
+ATOM_NS = "http://www.w3.org/2005/Atom"
+_NAMESPACE_DECL = re.compile(r'\s+xmlns(?::\w+)?="[^"]*"')
+_current_errors: ContextVar[list[tuple[int, str]] | None] = ContextVar(
+    "_current_errors", default=None
+)
+_installed = threading.local()
+
+
+class _ErrorRouter(etree.PyErrorLog):  # type: ignore[misc]
+    """Sends libxml2 errors to the parser running now (in recover mode it keeps none itself)."""
+
+    def receive(self, entry: etree._LogEntry) -> None:
+        sink = _current_errors.get()
+        if sink is not None and entry.level >= etree.ErrorLevels.ERROR:
+            sink.append((entry.line, entry.message.strip()))
+
+
+def _install_error_router() -> None:
+    if not getattr(_installed, "done", False):
+        etree.use_global_python_log(_ErrorRouter())
+        _installed.done = True
+
+
+def local_name(tag: str) -> str:
+    return tag.rpartition("}")[2]
+
+
+@dataclass(slots=True)
+class _Pending:
+    """A finished record held until the next one starts, so its error lines are all known."""
+
+    position: int
+    line: int | None
+    fields: dict[str, str]
+    unterminated: bool = False
+
+
+@dataclass(slots=True)
+class XmlRecordExtractor:
+    """Feed UTF-8 bytes; collect records. The record tag is detected unless given."""
+
+    settings: FeedSettings
+    stats: FeedStats
+    record_tag: str | None = None
+    root_tag: str | None = None
+    record_namespace: str | None = None
+    _parser: etree.XMLPullParser = field(init=False)
+    _errors: list[tuple[int, str]] = field(default_factory=list)
+    _current: etree._Element | None = None
+    _pending: _Pending | None = None
+    _count: int = 0
+    _closing: bool = False
+
+    def __post_init__(self) -> None:
+        _install_error_router()
+        self._parser = etree.XMLPullParser(
+            events=("start", "end"),
+            recover=True,
+            resolve_entities=False,
+            no_network=True,
+            load_dtd=False,
+            huge_tree=False,
+            remove_comments=True,
+            remove_pis=True,
+            encoding="utf-8",
+        )
+
+    def feed(self, data: bytes) -> list[ExtractedItem]:
+        return self._run(lambda: self._parser.feed(data))
+
+    def close(self, *, truncated: bool = False) -> list[ExtractedItem]:
+        """End of input; when `truncated`, the record being read is dropped, not repaired."""
+        if truncated:
+            return self._flush_pending(None)
+        self._closing = True
+        items = self._run(self._close_parser)
+        return items + self._flush_pending(None)
+
+    def _close_parser(self) -> None:
+        try:
+            self._parser.close()
+        except etree.XMLSyntaxError as exc:
+            if self._count == 0:
+                raise FetchError("parse", f"not an XML feed: {exc}") from exc
+
+    def _run(self, action: Callable[[], None]) -> list[ExtractedItem]:
+        token = _current_errors.set(self._errors)
+        try:
+            action()
+        except etree.XMLSyntaxError as exc:
+            raise FetchError("parse", f"XML parser gave up: {exc}") from exc
+        finally:
+            _current_errors.reset(token)
+        items: list[ExtractedItem] = []
+        for event, element in self._parser.read_events():
+            if isinstance(element, etree._Element) and isinstance(element.tag, str):
+                items.extend(self._on_event(event, element))
+        return items
+
+    def _on_event(self, event: str, element: etree._Element) -> list[ExtractedItem]:
+        if event == "start":
+            return self._on_start(element)
+        if element is self._current:
+            return self._on_record_end(element)
+        parent = element.getparent()
+        if self._current is None and parent is not None and parent.getparent() is None:
+            element.clear()  # feed headers between records: nothing to keep
+        return []
+
+    def _on_start(self, element: etree._Element) -> list[ExtractedItem]:
+        if self.root_tag is None:
+            self.root_tag = local_name(element.tag).lower()
+            return []
+        if self._current is not None or not self._is_record(element):
+            return []
+        self._current = element
+        self._count += 1
+        return self._flush_pending(_line_of(element))
+
+    def _is_record(self, element: etree._Element) -> bool:
+        name = local_name(element.tag).lower()
+        if self.record_tag is not None:
+            return name == self.record_tag
+        if name not in RECORD_TAGS:
+            return False
+        self.record_tag = name
+        self.record_namespace = etree.QName(element).namespace
+        return True
+
+    def _on_record_end(self, element: etree._Element) -> list[ExtractedItem]:
+        self._current = None
+        fields = flatten_record(element, self.settings.max_field_chars, self.stats)
+        self._pending = _Pending(self._count, _line_of(element), fields, self._closing)
+        _release(element)
+        return []
+
+    def _flush_pending(self, next_line: int | None) -> list[ExtractedItem]:
+        pending, self._pending = self._pending, None
+        if pending is None:
+            return []
+        faults = self._take_errors(pending.line, next_line)
+        if pending.unterminated:
+            faults.insert(0, "record not closed before the end of the feed")
+        if faults:
+            return [MalformedItem(pending.position, pending.line, "; ".join(faults[:3]))]
+        return [RawRecord(pending.position, pending.line, pending.fields)]
+
+    def _take_errors(self, first_line: int | None, next_line: int | None) -> list[str]:
+        mine: list[str] = []
+        later: list[tuple[int, str]] = []
+        for line, message in self._errors:
+            if next_line is not None and line >= next_line:
+                later.append((line, message))
+            elif line >= (first_line or 0):
+                mine.append(f"line {line}: {message}")
+        self._errors[:] = later
+        return mine
+
+
+def _line_of(element: etree._Element) -> int | None:
+    line: object = element.sourceline
+    return line if isinstance(line, int) else None
+
+
+def _release(element: etree._Element) -> None:
+    element.clear()
+    parent = element.getparent()
+    if parent is None:
+        return
+    while element.getprevious() is not None:
+        del parent[0]
+
+
+def flatten_record(record: etree._Element, cap: int, stats: FeedStats) -> dict[str, str]:
+    """Flatten a record into ``path -> text``; first non-empty occurrence of a path wins."""
+    fields: dict[str, str] = {}
+    _add_attributes(record, "", fields)
+    _walk(record, "", fields)
+    for path, value in fields.items():
+        if len(value) > cap:
+            fields[path] = value[:cap]
+            stats.fields_truncated += 1
+            stats.warn(f"field {path!r} longer than {cap} characters was cut")
+    return fields
+
+
+def _walk(element: etree._Element, prefix: str, fields: dict[str, str]) -> None:
+    for child in element:
+        tag: object = child.tag  # comments and entities have a function here, not a name
+        if not isinstance(tag, str):
+            continue
+        path = prefix + local_name(tag).lower()
+        value = inner_markup(child) if len(child) else (child.text or "")
+        if value.strip() and not fields.get(path, "").strip():
+            fields[path] = value
+        else:
+            fields.setdefault(path, value)
+        _add_attributes(child, path + "/", fields)
+        if len(child):
+            _walk(child, path + "/", fields)
+
+
+def _add_attributes(element: etree._Element, prefix: str, fields: dict[str, str]) -> None:
+    for name, value in element.attrib.items():
+        fields.setdefault(f"{prefix}@{local_name(str(name)).lower()}", str(value))
+
+
+def inner_markup(element: etree._Element) -> str:
+    """The element's content as markup: HTML written unescaped in the feed, XHTML in Atom."""
+    parts = [element.text or ""]
+    parts.extend(etree.tostring(child, encoding="unicode", with_tail=True) for child in element)
+    return _NAMESPACE_DECL.sub("", "".join(parts))

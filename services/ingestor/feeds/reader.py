@@ -1,0 +1,192 @@
+"""Runs one feed end to end: fetch, decode, extract records, map, normalise, count.
+
+Records already yielded stay yielded when the body later proves truncated; the error is
+raised after them and `FeedStats.fetch_status` says "truncated" (or "failed").
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Mapping
+from datetime import UTC, datetime
+from typing import Any, Protocol
+
+from pydantic import ValidationError
+
+from services.ingestor.feeds.decode import HEAD_BYTES, TextDecoder, detect_encoding
+from services.ingestor.feeds.dialects import DIALECTS, FieldPaths, detect_dialect
+from services.ingestor.feeds.fetch import fetch_body
+from services.ingestor.feeds.mapping import FeedMapping, apply_mapping, load_mapping, resolve_fields
+from services.ingestor.feeds.model import (
+    ExtractedItem,
+    FeedItem,
+    FeedStats,
+    FetchError,
+    MalformedItem,
+    ParsedJob,
+    RawRecord,
+)
+from services.ingestor.feeds.normalise import normalise
+from services.ingestor.feeds.parse import XmlRecordExtractor
+from services.ingestor.feeds.repair import XmlRepairer
+from services.ingestor.feeds.settings import FeedSettings
+from services.ingestor.feeds.tabular import CsvExtractor, JsonExtractor
+
+EMPTY_RECORD = "empty record: no title or description"
+
+
+class _TextExtractor(Protocol):
+    def feed(self, text: str, *, final: bool = False) -> list[ExtractedItem]: ...
+
+
+class _XmlText:
+    """Adapts the byte-level XML extractor to text input, with the repair stage in front."""
+
+    def __init__(self, extractor: XmlRecordExtractor, stats: FeedStats) -> None:
+        self.extractor = extractor
+        self._repairer = XmlRepairer()
+        self._stats = stats
+
+    def feed(self, text: str, *, final: bool = False) -> list[ExtractedItem]:
+        repaired = self._repairer.feed(text, final=final)
+        items = self.extractor.feed(repaired.encode("utf-8")) if repaired else []
+        self._record_repairs()
+        return items + (self.extractor.close() if final else [])
+
+    def abort(self) -> list[ExtractedItem]:
+        return self.extractor.close(truncated=True)
+
+    def _record_repairs(self) -> None:
+        self._stats.control_chars_removed = self._repairer.control_chars_removed
+        self._stats.entities_refused = self._repairer.entities_refused
+        if self._repairer.doctype_refused:
+            self._stats.warn("DTD entity declarations refused; their references were dropped")
+
+
+def sniff_format(text: str, declared: str | None) -> str:
+    """xml, json or csv from the first characters; an HTML page is a failed fetch."""
+    head = text.lstrip("\ufeff \t\r\n").lower()
+    if head.startswith(("<!doctype html", "<html")) or (
+        head.startswith("<head") and declared != "xml"
+    ):
+        raise FetchError("html", "the server sent an HTML page, not a feed")
+    if declared:
+        return declared
+    if head.startswith("<") or "<?xml" in head[:200]:
+        return "xml"
+    if head.startswith(("[", "{")):
+        return "json"
+    if not head:
+        raise FetchError("empty", "the feed body is empty")
+    return "csv"
+
+
+class FeedReader:
+    """Async-iterate to get `FeedItem`s; read `stats` once iteration has ended."""
+
+    def __init__(
+        self,
+        source_url: str,
+        *,
+        mapping: Mapping[str, Any] | None,
+        settings: FeedSettings,
+        now: datetime | None = None,
+    ) -> None:
+        self.source_url = source_url
+        self.settings = settings
+        self.stats = FeedStats()
+        self.mapping: FeedMapping = load_mapping(mapping)
+        self.now = now or datetime.now(UTC)
+        self.raw_records: list[RawRecord] | None = None  # set by inspect to keep raw fields
+        self._fields: FieldPaths | None = None
+        self._xml: _XmlText | None = None
+
+    def __aiter__(self) -> AsyncIterator[FeedItem]:
+        return self._items()
+
+    async def _items(self) -> AsyncIterator[FeedItem]:
+        try:
+            async for extracted in self._extracted():
+                yield self._count(self._to_item(extracted))
+        except FetchError as exc:
+            self.stats.fetch_status = "truncated" if exc.kind == "truncated" else "failed"
+            self.stats.error = str(exc)
+            raise
+
+    async def _extracted(self) -> AsyncIterator[ExtractedItem]:
+        chunks = fetch_body(self.source_url, self.settings, self.stats)
+        extractor: _TextExtractor | None = None
+        decoder: TextDecoder | None = None
+        head = b""
+        try:
+            async for chunk in chunks:
+                if extractor is None:
+                    head += chunk
+                    if len(head) < HEAD_BYTES:
+                        continue
+                    decoder, extractor = self._start(head)
+                    chunk = head
+                assert decoder is not None
+                for item in extractor.feed(decoder.decode(chunk)):
+                    yield item
+            if extractor is None:
+                decoder, extractor = self._start(head)
+                chunk = head
+            else:
+                chunk = b""
+            assert decoder is not None
+            for item in extractor.feed(decoder.decode(chunk, final=True), final=True):
+                yield item
+        except FetchError:
+            for item in self._xml.abort() if self._xml else []:
+                yield item
+            raise
+        finally:
+            if decoder is not None:
+                self.stats.invalid_bytes = decoder.invalid_bytes
+
+    def _start(self, head: bytes) -> tuple[TextDecoder, _TextExtractor]:
+        detected = detect_encoding(head)
+        self.stats.encoding = detected.encoding
+        decoder = TextDecoder(detected.encoding, skip=detected.bom_length)
+        preview = head[detected.bom_length :].decode(detected.encoding, errors="replace")
+        feed_format = sniff_format(preview, self.mapping.format)
+        if feed_format == "xml":
+            xml = XmlRecordExtractor(self.settings, self.stats, record_tag=self.mapping.record_tag)
+            self._xml = _XmlText(xml, self.stats)
+            return decoder, self._xml
+        self.stats.dialect = feed_format
+        self._fields = resolve_fields(DIALECTS["tabular"], self.mapping)
+        return decoder, (CsvExtractor() if feed_format == "csv" else JsonExtractor())
+
+    def _field_paths(self) -> FieldPaths:
+        if self._fields is None:
+            assert self._xml is not None
+            xml = self._xml.extractor
+            dialect = detect_dialect(xml.root_tag, xml.record_tag, xml.record_namespace)
+            self.stats.dialect = self.mapping.dialect or dialect.name
+            self._fields = resolve_fields(dialect, self.mapping)
+        return self._fields
+
+    def _to_item(self, extracted: ExtractedItem) -> FeedItem:
+        if isinstance(extracted, MalformedItem):
+            return extracted
+        if self.raw_records is not None:
+            self.raw_records.append(extracted)
+        mapped = apply_mapping(extracted, self._field_paths())
+        if not mapped.get("title") and not mapped.get("description"):
+            return MalformedItem(extracted.position, extracted.line, EMPTY_RECORD)
+        try:
+            job = normalise(mapped, now=self.now, default_country=self.settings.default_country)
+        except ValidationError as exc:
+            return MalformedItem(extracted.position, extracted.line, f"invalid values: {exc}")
+        return ParsedJob(extracted.position, job)
+
+    def _count(self, item: FeedItem) -> FeedItem:
+        if isinstance(item, ParsedJob):
+            self.stats.parsed += 1
+            self.stats.closed += item.job.closed_reason is not None
+            return item
+        self.stats.malformed += 1
+        if len(self.stats.malformed_samples) < self.settings.max_malformed_samples:
+            self.stats.malformed_samples.append(item)
+        return item
