@@ -1,0 +1,1 @@
+"""Building blocks of the offline enrichment backend: text, matching, scoring, lexicons."""

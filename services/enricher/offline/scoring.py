@@ -1,0 +1,185 @@
+"""Scores a job's fit to the audience profile's rubric, with reasons that say what matched."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+
+from schemas.profile import AudienceProfile, AudienceSegment
+from services.enricher.offline.lexicon import (
+    HOOK_WORDS,
+    IMPACT_WORDS,
+    SPAM_PHRASES,
+    STRUCTURE_WORDS,
+)
+from services.enricher.offline.text import PhraseMatcher
+
+ALIGNMENT = "audience_alignment"
+NEUTRAL_SCORE = 50.0  # for criteria of a custom profile this backend cannot judge
+MIN_DESCRIPTION_CUES = 2
+STRONG_CORROBORATION_BONUS = 3.0
+# a title alone is weak evidence: without a description a job cannot be auto-approved
+EMPTY_DESCRIPTION_FACTOR = 0.7
+SHORT_DESCRIPTION_FACTOR = 0.85
+SHORT_DESCRIPTION_WORDS = 25
+_NUMBER = re.compile(r"\d+(?:\.\d+)?\s?%|\$\s?\d|\b\d{2,}\b")
+
+
+@dataclass(frozen=True, slots=True)
+class Evidence:
+    """What the scorer looks at, already tokenised."""
+
+    title_words: Sequence[str]
+    description: str
+    description_words: Sequence[str]
+    first_sentence: str
+
+
+@dataclass(frozen=True, slots=True)
+class SegmentFit:
+    level: str  # one of schemas.profile.ALIGNMENT_LEVELS
+    segment: AudienceSegment | None
+    cues: tuple[str, ...] = ()
+    low_fit_cues: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class Scorecard:
+    confidence: float
+    reasons: tuple[str, ...]
+    fit: SegmentFit
+
+
+class ConfidenceScorer:
+    def __init__(self, profile: AudienceProfile) -> None:
+        self._profile = profile
+        self._cues = [(s, PhraseMatcher.of(s.cue_keywords)) for s in profile.segments]
+        self._adjacent = [(s, PhraseMatcher.of(s.adjacent_keywords)) for s in profile.segments]
+        self._low_fit = PhraseMatcher.of(profile.low_fit_keywords)
+        self._criteria: Mapping[str, Callable[[Evidence], float]] = {
+            "tone": tone_score,
+            "clarity": clarity_score,
+            "impact": impact_score,
+            "hook": hook_score,
+        }
+
+    def score(self, evidence: Evidence) -> Scorecard:
+        fit = self.segment_fit(evidence)
+        alignment, evidence_note = self._alignment(fit, evidence)
+        parts = {ALIGNMENT: alignment}
+        for criterion in self._profile.criteria:
+            judge = self._criteria.get(criterion.key)
+            if criterion.key != ALIGNMENT:
+                parts[criterion.key] = judge(evidence) if judge else NEUTRAL_SCORE
+        total = sum(c.weight * parts[c.key] / 100 for c in self._profile.criteria)
+        confidence = round(min(100.0, max(0.0, total)), 1)
+        reasons = [fit_reason(fit), *evidence_note, self._writing_reason(parts)]
+        return Scorecard(confidence, tuple(reasons), fit)
+
+    def segment_fit(self, evidence: Evidence) -> SegmentFit:
+        title = evidence.title_words
+        low = tuple(self._low_fit.find(title))
+        strong = _best_segment(self._cues, title)
+        if strong is not None:
+            return SegmentFit("adjacent" if low else "strong", strong[0], strong[1], low)
+        adjacent = _best_segment(self._adjacent, title)
+        if adjacent is not None:
+            return SegmentFit("none" if low else "adjacent", adjacent[0], adjacent[1], low)
+        described = _best_segment(self._cues, evidence.description_words)
+        if described is not None and len(described[1]) >= MIN_DESCRIPTION_CUES:
+            level = "none" if low else "description_only"
+            return SegmentFit(level, described[0], described[1], low)
+        return SegmentFit("none", None, (), low)
+
+    def _alignment(self, fit: SegmentFit, evidence: Evidence) -> tuple[float, list[str]]:
+        score = self._profile.alignment_score(fit.level)
+        if fit.level == "strong" and self._corroborated(fit, evidence):
+            score = min(100.0, score + STRONG_CORROBORATION_BONUS)
+        words = len(evidence.description_words)
+        if words == 0:
+            note = "Empty description: too little evidence, confidence reduced."
+            return score * EMPTY_DESCRIPTION_FACTOR, [note]
+        if words < SHORT_DESCRIPTION_WORDS:
+            note = f"Very short description ({words} words): confidence reduced."
+            return score * SHORT_DESCRIPTION_FACTOR, [note]
+        return score, []
+
+    def _corroborated(self, fit: SegmentFit, evidence: Evidence) -> bool:
+        matcher = next(m for s, m in self._cues if s is fit.segment)
+        return len(matcher.find(evidence.description_words)) >= MIN_DESCRIPTION_CUES
+
+    def _writing_reason(self, parts: Mapping[str, float]) -> str:
+        judged = [c for c in self._profile.criteria if c.key != ALIGNMENT]
+        listed = ", ".join(f"{c.name} {parts[c.key]:.0f}" for c in judged)
+        return f"Writing quality (0-100): {listed}."
+
+
+def _best_segment(
+    matchers: Sequence[tuple[AudienceSegment, PhraseMatcher]], words: Sequence[str]
+) -> tuple[AudienceSegment, tuple[str, ...]] | None:
+    """The segment with the most specific hit (longest phrase), then the most hits; on a
+    tie the segment listed first wins, so the general fallback segment goes last."""
+    best: tuple[tuple[int, int, int], AudienceSegment, tuple[str, ...]] | None = None
+    for rank, (segment, matcher) in enumerate(matchers):
+        hits = tuple(matcher.find(words))
+        if not hits:
+            continue
+        key = (max(len(h.split()) for h in hits), len(hits), -rank)
+        if best is None or key > best[0]:
+            best = (key, segment, hits)
+    return None if best is None else (best[1], best[2])
+
+
+def fit_reason(fit: SegmentFit) -> str:
+    cues = ", ".join(f"'{c}'" for c in fit.cues[:3])
+    low = ", ".join(f"'{c}'" for c in fit.low_fit_cues[:3])
+    name = fit.segment.name if fit.segment else ""
+    if fit.level == "strong":
+        return f"Audience fit strong: title matches {name} ({cues})."
+    if fit.level == "adjacent" and low:
+        return f"Audience fit partial: title matches {name} ({cues}) but also {low}."
+    if fit.level == "adjacent":
+        return f"Audience fit partial: title is adjacent to {name} ({cues})."
+    if fit.level == "description_only":
+        return f"Audience fit weak: only the description mentions {name} topics ({cues})."
+    if low:
+        return f"Audience fit none: title names work outside the audience ({low})."
+    return "Audience fit none: title matches no audience segment."
+
+
+def tone_score(evidence: Evidence) -> float:
+    text = evidence.description
+    if not text:
+        return 0.0
+    letters = [c for c in text if c.isalpha()]
+    upper_share = sum(c.isupper() for c in letters) / max(1, len(letters))
+    lowered = text.lower()
+    spam = sum(phrase in lowered for phrase in SPAM_PHRASES)
+    exclamations = text.count("!")
+    score = 85.0 - (40.0 if upper_share > 0.3 else 0.0) - 15.0 * spam - 5.0 * exclamations
+    return max(0.0, score)
+
+
+def clarity_score(evidence: Evidence) -> float:
+    words = len(evidence.description_words)
+    if words == 0:
+        return 0.0
+    base = 25.0 if words < 40 else 55.0 if words < 120 else 85.0 if words <= 1500 else 65.0
+    structured = len(STRUCTURE_WORDS.intersection(evidence.description_words)) >= 2
+    return min(100.0, base + (15.0 if structured else 0.0))
+
+
+def impact_score(evidence: Evidence) -> float:
+    if not evidence.description_words:
+        return 0.0
+    hits = len(IMPACT_WORDS.intersection(evidence.description_words))
+    numbers = 1 if _NUMBER.search(evidence.description) else 0
+    return min(100.0, 25.0 * (hits + numbers))
+
+
+def hook_score(evidence: Evidence) -> float:
+    if not evidence.description_words:
+        return 0.0
+    opening = set(evidence.first_sentence.lower().split())
+    return 80.0 if opening & HOOK_WORDS else 40.0

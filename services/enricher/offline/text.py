@@ -1,0 +1,82 @@
+"""Pure text helpers: HTML to text, tokens, sentences, and fast phrase lookup."""
+
+from __future__ import annotations
+
+import html
+import re
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+
+_TAG_BREAK = re.compile(r"<\s*(?:br|/p|/li|/h[1-6]|/div|li|p)\b[^>]*>", re.IGNORECASE)
+_TAG = re.compile(r"<[^>]*>")
+_SCRIPT = re.compile(r"<(script|style)\b.*?</\1\s*>", re.IGNORECASE | re.DOTALL)
+_TOKEN = re.compile(r"[a-z0-9+#&][a-z0-9+#&./-]*")
+_SENTENCE_END = re.compile(r"(?<=[.!?])\s+(?=[\"'(A-Z0-9])")
+_BULLET = re.compile(r"^\s*(?:[-*•·▪◦‣–]|\d{1,2}[.)])\s*")
+_SPACES = re.compile(r"[ \t\r\f\v]+")
+
+
+def description_of(text: str, html_text: str) -> str:
+    """The job's plain-text description, from the text field or else the HTML one."""
+    if text.strip():
+        return normalise_lines(text)
+    if not html_text.strip():
+        return ""
+    without_scripts = _SCRIPT.sub(" ", html_text)
+    with_breaks = _TAG_BREAK.sub("\n", without_scripts)
+    return normalise_lines(html.unescape(_TAG.sub(" ", with_breaks)))
+
+
+def normalise_lines(text: str) -> str:
+    lines = (_SPACES.sub(" ", line).strip() for line in text.splitlines())
+    return "\n".join(line for line in lines if line)
+
+
+def tokens(text: str) -> list[str]:
+    """Lowercase word tokens; possessives and trailing dots dropped ("driver's" -> driver)."""
+    found = _TOKEN.findall(text.lower().replace("'s ", " ").replace("’s ", " "))
+    return [t.rstrip("./-") or t for t in found]
+
+
+def sentences(text: str) -> list[str]:
+    """Lines and sentences of a description, bullet marks removed, in order."""
+    result: list[str] = []
+    for line in text.splitlines():
+        stripped = _BULLET.sub("", line).strip()
+        result.extend(s.strip() for s in _SENTENCE_END.split(stripped) if s.strip())
+    return result
+
+
+def word_count(text: str) -> int:
+    return len(text.split())
+
+
+@dataclass(frozen=True, slots=True)
+class PhraseMatcher:
+    """Finds known multi-word phrases in a token list in one pass.
+
+    Phrases are indexed by their first token, longest first, so scanning costs one dict
+    lookup per token whatever the number of phrases.
+    """
+
+    by_first: Mapping[str, tuple[tuple[str, ...], ...]]
+
+    @classmethod
+    def of(cls, phrases: Iterable[str]) -> PhraseMatcher:
+        index: dict[str, list[tuple[str, ...]]] = {}
+        for phrase in dict.fromkeys(phrases):
+            words = tuple(tokens(phrase))
+            if words:
+                index.setdefault(words[0], []).append(words)
+        ordered = {k: tuple(sorted(v, key=len, reverse=True)) for k, v in index.items()}
+        return cls(ordered)
+
+    def find(self, words: Sequence[str]) -> list[str]:
+        """Distinct phrases present in `words`, in order of first appearance."""
+        found: dict[str, None] = {}
+        for position, word in enumerate(words):
+            for phrase in self.by_first.get(word, ()):
+                if tuple(words[position : position + len(phrase)]) == phrase:
+                    found[" ".join(phrase)] = None
+                    break
+        return list(found)

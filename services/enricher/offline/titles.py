@@ -1,0 +1,134 @@
+"""Turns a feed's raw job title into a clean, standard one (and a key for matching it)."""
+
+from __future__ import annotations
+
+import html
+import re
+
+from schemas.taxonomy.build import title_key
+from services.enricher.offline.lexicon import (
+    ACRONYMS,
+    EMPLOYMENT_TERMS,
+    SENIORITY_WORDS,
+    SMALL_WORDS,
+    TITLE_ABBREVIATIONS,
+    US_STATES,
+)
+
+_BRACKETED = re.compile(r"\([^)]*\)?|\[[^\]]*\]?|\{[^}]*\}?")
+_SALARY = re.compile(
+    r"(?:up to\s*)?[$€£]\s?\d[\d,.]*\s?[kK]?"
+    r"(?:\s?(?:-|–|to)\s?[$€£]?\s?\d[\d,.]*\s?[kK]?)?"
+    r"(?:\s?(?:/|per|an|a)\s?(?:hr|hour|year|yr|annum|week|wk|month|mo|day))?\+?",
+    re.IGNORECASE,
+)
+_CODE = re.compile(
+    r"#\s?[\w-]+|\b(?:req|job|ref|requisition|posting)\s*(?:#|no\.?|id)?\s*:?\s*[a-z]*\d[\w-]*"
+    r"|\b[a-z]{0,4}-?\d{3,}[\w-]*",
+    re.IGNORECASE,
+)
+_SEGMENT_SPLIT = re.compile(r"\s+[-–—|:]\s+|\s*\|\s*|\s+[–—]\s*")
+_IN_PLACE = re.compile(r"\s+(?:in|near)\s+[A-Z][\w .'-]*,\s*[A-Z]{2}\b.*$")
+_CITY_STATE = re.compile(r"^[A-Za-z .'-]+,\s*[A-Z]{2}$")
+_ROLE_CITY_STATE = re.compile(r"^(.+?),\s*[A-Za-z .'-]+,\s*[A-Z]{2}$")
+_SHIFT = re.compile(
+    r"\b(?:1st|2nd|3rd|first|second|third|night|day|overnight|swing|weekend)\s+shifts?\b",
+    re.IGNORECASE,
+)
+_EDGE_PUNCTUATION = " -,;/.:*"
+_WORD = re.compile(r"\S+")
+# abbreviations whose expansion depends on whether they end the title ("Admin Assistant")
+_LAST_WORD_ONLY = {
+    "tech": "Technician",
+    "admin": "Administrator",
+    "eng": "Engineer",
+    "dev": "Developer",
+    "acct": "Accountant",
+}
+_INNER_ONLY = {
+    "tech": "Tech",
+    "admin": "Administrative",
+    "eng": "Engineering",
+    "dev": "Development",
+    "acct": "Account",
+}
+_MAX_SEGMENTS = 2
+
+
+def standard_title(raw: str) -> str:
+    """Title without location, salary, codes or employment terms; abbreviations expanded."""
+    text = " ".join(html.unescape(raw).split())
+    text = _BRACKETED.sub(" ", text)
+    text = _SALARY.sub(" ", text)
+    text = _CODE.sub(" ", text)
+    text = _SHIFT.sub(" ", text)
+    text = _IN_PLACE.sub("", " ".join(text.split()))
+    text = " - ".join(_role_segments(text))
+    text = _expand_abbreviations(text)
+    return _fix_case(text.strip(_EDGE_PUNCTUATION))
+
+
+def _role_segments(text: str) -> list[str]:
+    segments = [s.strip(_EDGE_PUNCTUATION) for s in _SEGMENT_SPLIT.split(text)]
+    kept = [_drop_trailing_place(s) for s in segments if s and not _is_place_or_terms(s)]
+    return [s for s in kept if s][:_MAX_SEGMENTS]
+
+
+def _is_place_or_terms(segment: str) -> bool:
+    lowered = segment.lower().strip(" .")
+    if lowered in US_STATES or lowered in EMPLOYMENT_TERMS or _CITY_STATE.match(segment):
+        return True
+    parts = [p.strip() for p in re.split(r"[,/&]| and ", lowered) if p.strip()]
+    return bool(parts) and all(p in EMPLOYMENT_TERMS or p in US_STATES for p in parts)
+
+
+def _drop_trailing_place(segment: str) -> str:
+    # "Sales Rep, Chicago, IL" -> "Sales Rep"
+    match = _ROLE_CITY_STATE.match(segment)
+    return match.group(1).strip(_EDGE_PUNCTUATION) if match else segment
+
+
+def _expand_abbreviations(text: str) -> str:
+    words = _WORD.findall(text)
+    return " ".join(_expand(word, i == len(words) - 1) for i, word in enumerate(words))
+
+
+def _expand(word: str, is_last: bool) -> str:
+    bare = word.rstrip(".,").lower()
+    if bare in _LAST_WORD_ONLY:
+        return _LAST_WORD_ONLY[bare] if is_last else _INNER_ONLY[bare]
+    if bare in TITLE_ABBREVIATIONS:
+        return TITLE_ABBREVIATIONS[bare]
+    return word
+
+
+def _fix_case(text: str) -> str:
+    letters = [c for c in text if c.isalpha()]
+    if not letters:
+        return text
+    shouting_or_flat = all(c.isupper() for c in letters) or all(c.islower() for c in letters)
+    words = _WORD.findall(text)
+    return " ".join(_case_word(w, i, shouting_or_flat) for i, w in enumerate(words))
+
+
+def _case_word(word: str, position: int, recase: bool) -> str:
+    lowered = word.lower()
+    if lowered in ACRONYMS and (recase or word.islower()):
+        return word.upper()
+    if not recase:
+        return word
+    if position > 0 and lowered in SMALL_WORDS:
+        return lowered
+    return "-".join(part[:1].upper() + part[1:] for part in lowered.split("-"))
+
+
+def match_keys(title: str) -> tuple[str, ...]:
+    """Keys to look the title up by, most specific first: whole title, then its first
+    segment ("Registered Nurse - ICU" -> "registered nurse"), each also without seniority."""
+    first_segment = title.split(" - ", 1)[0]
+    keys: dict[str, None] = {}
+    for text in (title, first_segment):
+        full = title_key(text)
+        core = " ".join(w for w in full.split() if w not in SENIORITY_WORDS)
+        keys.update(dict.fromkeys(k for k in (full, core) if k))
+    return tuple(keys)
