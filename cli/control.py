@@ -76,18 +76,38 @@ async def request_run(
     return run_id
 
 
-async def wait_for_report(dsn: str, run_id: str, *, timeout_s: float) -> dict[str, Any]:
-    """Polls the run's execution report until the run has finished (or the time runs out)."""
+async def wait_for_report(
+    dsn: str, run_id: str, *, timeout_s: float, synced: bool = False
+) -> dict[str, Any]:
+    """Polls the run's report until the run has finished (and, with `synced`, reached Xano)."""
     conn = await connect(dsn)
     try:
         deadline = asyncio.get_running_loop().time() + timeout_s
         while True:
             row = await conn.fetchrow("SELECT * FROM execution_reports WHERE run_id = $1", run_id)
-            if row is not None and row["run_status"] in FINISHED:
+            if row is not None and _finished(dict(row), synced):
                 return dict(row)
             if asyncio.get_running_loop().time() > deadline:
                 state = row["run_status"] if row else "not started"
                 raise TimeoutError(f"run {run_id} did not finish in {timeout_s:.0f} s ({state})")
             await asyncio.sleep(0.5)
+    finally:
+        await conn.close()
+
+
+def _finished(report: Mapping[str, Any], synced: bool) -> bool:
+    done = report["run_status"] in FINISHED
+    return done and (not synced or report["xano_status"] is not None)
+
+
+async def table_counts(dsn: str, feed_id: int) -> dict[str, int]:
+    """How many of the feed's jobs each of the four job tables holds."""
+    conn = await connect(dsn)
+    try:
+        counts = {}
+        for table in ("open_jobs", "manual_review_jobs", "rejected_jobs", "archive_jobs"):
+            query = f"SELECT count(*) FROM {table} WHERE feed_id = $1"
+            counts[table] = int(await conn.fetchval(query, feed_id))
+        return counts
     finally:
         await conn.close()

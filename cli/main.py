@@ -7,13 +7,14 @@ import sys
 from collections.abc import Callable, Sequence
 
 from cli.base import EXIT_FAILURE, EXIT_USAGE, CommandError, Handler, SubParsers
-from cli.commands import migrate, stack, topics
+from cli.commands import demo, migrate, stack, topics
 
 # Each command module exposes `register(subparsers)`; add new commands here, one line each.
 COMMANDS: tuple[Callable[[SubParsers], None], ...] = (
     stack.register,
     topics.register,
     migrate.register,
+    demo.register,
 )
 
 

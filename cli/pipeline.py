@@ -76,7 +76,7 @@ def processes(config: PipelineConfig) -> list[Process]:
             argv=(sys.executable, "-m", "emulators.xano", "--port", str(config.xano_port),
                   "--data", str(xano_data), "--token", XANO_TOKEN),
             env={},
-            health_url=f"http://127.0.0.1:{config.xano_port}/__admin/counters",
+            health_url=f"http://127.0.0.1:{config.xano_port}/__admin/health",
         )
     ]  # fmt: skip
     for service in SERVICES:

@@ -212,6 +212,7 @@ class RawJob(Record):
     job_hash: str
     dedupe_key: str
     job: JobPosting
+    refresh: bool = False  # bypass the enrichment cache for this run
 
     @property
     def closed(self) -> bool:

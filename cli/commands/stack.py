@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 
+from cli import pipeline
 from cli.base import EXIT_FAILURE, EXIT_OK, CommandError, Handler, SubParsers
 from cli.options import add_stack_options, stack_config
 from cli.stack import ComponentStatus, StackError, ensure_up, shut_down, status
@@ -45,15 +46,22 @@ def _up(args: argparse.Namespace) -> int:
 
 
 def _down(args: argparse.Namespace) -> int:
-    stopped = asyncio.run(shut_down(stack_config(args)))
+    config = stack_config(args)
+    # The services and emulators first: they hold connections to Kafka and PostgreSQL.
+    for name in pipeline.stop(pipeline.PipelineConfig.from_env(config)):
+        print(f"{name:<9} stopped")
+    stopped = asyncio.run(shut_down(config))
     for name, pid in stopped.items():
         print(f"{name:<9} {'stopped pid ' + str(pid) if pid else 'was not running'}")
     return EXIT_OK
 
 
 def _status(args: argparse.Namespace) -> int:
-    components = asyncio.run(status(stack_config(args)))
+    config = stack_config(args)
+    components = asyncio.run(status(config))
     print(format_status(components))
+    for name, pid in pipeline.running(pipeline.PipelineConfig.from_env(config)).items():
+        print(f"{name:<10} {'-':<6} {pid or '-'!s:<8} {'running' if pid else 'stopped'}")
     return EXIT_OK if all(c.answers for c in components) else EXIT_FAILURE
 
 

@@ -1,0 +1,85 @@
+"""Session fixtures: a real local stack and the running pipeline, shared by all tests.
+
+The tests' stack lives in its own state directory on its own ports, so it never disturbs a
+developer's demo stack; it is started once per session (if it is not already up) and stopped
+at the end only if this session started it.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import os
+import tempfile
+from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
+
+import pytest
+
+from cli import pipeline
+from cli.stack import StackConfig, StackInfo, ensure_up, shut_down, status
+from cli.stack.config import PROJECT_ROOT
+
+TEST_KAFKA_PORT = 39092
+TEST_PG_PORT = 35432
+TEST_SERVICES_BASE_PORT = 38100
+TEST_XANO_PORT = 38080
+
+# Faust defaults are tuned for production; tests want quick rebalances and short batches.
+FAST_SERVICES_ENV = {
+    "KAFKA_SESSION_TIMEOUT_S": "6",
+    "KAFKA_HEARTBEAT_INTERVAL_S": "0.5",
+    "KAFKA_REBALANCE_TIMEOUT_S": "6",
+    "ENRICH_BATCH_WITHIN_S": "0.2",
+    "ROUTER_BATCH_WITHIN_S": "0.2",
+    "XANO_REQUESTS_PER_WINDOW": "100",
+}
+
+
+def _test_state_dir() -> Path:
+    # Under the system temp dir: the postgres user must be able to reach the data directory.
+    tag = hashlib.sha256(str(PROJECT_ROOT).encode()).hexdigest()[:8]
+    default = Path(tempfile.gettempdir()) / f"jobstream-tests-{tag}"
+    path = Path(os.environ.get("JOBSTREAM_TEST_STATE_DIR", default))
+    path.mkdir(parents=True, exist_ok=True)
+    path.chmod(0o755)
+    return path
+
+
+@pytest.fixture(scope="session")
+def stack_config() -> StackConfig:
+    return dataclasses.replace(
+        StackConfig.from_env(),
+        state_dir=_test_state_dir(),
+        kafka_port=TEST_KAFKA_PORT,
+        kafka_controller_port=TEST_KAFKA_PORT + 1,
+        pg_port=TEST_PG_PORT,
+    )
+
+
+@pytest.fixture(scope="session")
+async def stack(stack_config: StackConfig) -> AsyncIterator[StackInfo]:
+    already_up = all(c.answers for c in await status(stack_config))
+    info = await ensure_up(stack_config)
+    yield info
+    if not already_up:
+        await shut_down(stack_config)
+
+
+@pytest.fixture(scope="session")
+def pipeline_config(stack_config: StackConfig) -> pipeline.PipelineConfig:
+    return pipeline.PipelineConfig(
+        stack=stack_config,
+        base_port=TEST_SERVICES_BASE_PORT,
+        xano_port=TEST_XANO_PORT,
+        extra_env=FAST_SERVICES_ENV,
+    )
+
+
+@pytest.fixture(scope="session")
+def running_pipeline(
+    stack: StackInfo, pipeline_config: pipeline.PipelineConfig
+) -> Iterator[pipeline.PipelineConfig]:
+    started = pipeline.start(pipeline_config, timeout_s=90.0)
+    yield pipeline_config
+    pipeline.stop(pipeline_config, started)
