@@ -74,7 +74,12 @@ def create_app(settings: EmulatorSettings) -> web.Application:
     app.router.add_post("/__admin/reset", _admin_reset)
     app.router.add_get("/__admin/records", _admin_records)
     app.router.add_get("/__admin/health", _admin_health)
+    app.on_cleanup.append(_close_store)
     return app
+
+
+async def _close_store(app: web.Application) -> None:
+    app[STATE].store.close()
 
 
 def state_of(app: web.Application) -> EmulatorState:

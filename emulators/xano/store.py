@@ -1,9 +1,7 @@
-"""The emulator's job_posting table: in memory, indexed, persisted atomically to a JSON file."""
+"""The emulator's job_posting table: in memory, indexed, durable through a snapshot and journal."""
 
 from __future__ import annotations
 
-import os
-import tempfile
 import time
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
@@ -11,6 +9,8 @@ from pathlib import Path
 from typing import Any
 
 import orjson
+
+from emulators.xano.persistence import DurableFile
 
 JsonRecord = dict[str, Any]
 
@@ -58,14 +58,15 @@ class XanoStore:
     """Records keyed by an insertion id; eid and job_hash are indexed for the bulk endpoints."""
 
     def __init__(self, path: Path | None = None) -> None:
-        self._path = path
+        self._durable = DurableFile(path) if path is not None else None
+        self._seq = 0
         self._records: dict[int, JsonRecord] = {}
         self._next_id = 1
         self._by_eid: dict[str, int] = {}
         self._by_hash: dict[str, list[int]] = {}
         self._feed_order: dict[int | None, list[int]] = {}
-        if path is not None and path.exists():
-            self._load(path)
+        if self._durable is not None:
+            self._load(self._durable)
 
     def __len__(self) -> int:
         return len(self._records)
@@ -84,24 +85,50 @@ class XanoStore:
             return list(self._records.values())
         return [self._records[i] for i in self._ids_of_feed(feed_id)]
 
-    # -- writes ----------------------------------------------------------------------------
+    # -- writes: applied in memory, then journaled --------------------------------------------
 
     def add(self, postings: Sequence[Mapping[str, Any]]) -> AddCounts:
         """Inserts postings; one whose eid exists is replaced in place: retries never duplicate."""
+        at_ms = int(time.time() * 1000)
+        counts = self._apply_add(postings, at_ms)
+        self._commit({"op": "add", "postings": list(postings), "at": at_ms})
+        return counts
+
+    def update(self, postings: Sequence[Mapping[str, Any]]) -> UpdateCounts:
+        """Updates every record with the posting's job_hash within the posting's feed."""
+        counts = self._apply_update(postings)
+        self._commit({"op": "update", "postings": list(postings)})
+        return counts
+
+    def remove(self, job_hashes: Sequence[str], feed_id: int | None) -> int:
+        """Removes every record holding one of the hashes (only within the feed when given)."""
+        removed = self._apply_remove(job_hashes, feed_id)
+        self._commit({"op": "remove", "job_hashes": list(job_hashes), "feed_id": feed_id})
+        return removed
+
+    def clear(self) -> None:
+        self._apply_clear()
+        self._commit({"op": "clear"})
+
+    def close(self) -> None:
+        """Folds the journal into the snapshot, so a restart reads one file."""
+        if self._durable is not None:
+            self._durable.compact(self._snapshot())
+            self._durable.close()
+
+    def _apply_add(self, postings: Sequence[Mapping[str, Any]], at_ms: int) -> AddCounts:
         added = updated = 0
         for posting in postings:
             existing = self._by_eid.get(str(posting.get("eid") or ""))
             if existing is None:
-                self._insert(dict(posting))
+                self._insert({"created_at": at_ms, **posting})
                 added += 1
             else:
                 self._replace(existing, posting)
                 updated += 1
-        self._changed()
         return AddCounts(added=added, updated=updated)
 
-    def update(self, postings: Sequence[Mapping[str, Any]]) -> UpdateCounts:
-        """Updates every record with the posting's job_hash within the posting's feed."""
+    def _apply_update(self, postings: Sequence[Mapping[str, Any]]) -> UpdateCounts:
         updated = 0
         not_found: list[str] = []
         for posting in postings:
@@ -112,32 +139,48 @@ class XanoStore:
             updated += len(targets)
             if not targets:
                 not_found.append(job_hash)
-        self._changed()
         return UpdateCounts(updated=updated, not_found=not_found)
 
-    def remove(self, job_hashes: Iterable[str], feed_id: int | None) -> int:
-        """Removes every record holding one of the hashes (only within the feed when given)."""
+    def _apply_remove(self, job_hashes: Iterable[str], feed_id: int | None) -> int:
         removed = 0
         for job_hash in job_hashes:
             for record_id in self._ids_of_hash(job_hash, feed_id):
                 self._delete(record_id)
                 removed += 1
-        self._changed()
         return removed
 
-    def clear(self) -> None:
+    def _apply_clear(self) -> None:
         self._records.clear()
         self._by_eid.clear()
         self._by_hash.clear()
         self._next_id = 1
-        self._changed()
+
+    def _replay(self, entry: Mapping[str, Any]) -> None:
+        op = entry["op"]
+        if op == "add":
+            self._apply_add(entry["postings"], int(entry["at"]))
+        elif op == "update":
+            self._apply_update(entry["postings"])
+        elif op == "remove":
+            self._apply_remove(entry["job_hashes"], entry["feed_id"])
+        elif op == "clear":
+            self._apply_clear()
+        self._seq = int(entry["seq"])
+
+    def _commit(self, entry: dict[str, Any]) -> None:
+        self._feed_order.clear()
+        if self._durable is None:
+            return
+        self._seq += 1
+        self._durable.append({"seq": self._seq, **entry})
+        if self._durable.should_compact():
+            self._durable.compact(self._snapshot())
 
     # -- internals -------------------------------------------------------------------------
 
     def _insert(self, posting: JsonRecord) -> None:
         record_id = self._next_id
         self._next_id += 1
-        posting.setdefault("created_at", int(time.time() * 1000))
         posting["id"] = record_id
         self._records[record_id] = posting
         self._index(record_id, posting)
@@ -185,21 +228,21 @@ class XanoStore:
             self._feed_order[feed_id] = ids
         return ids
 
-    def _changed(self) -> None:
-        self._feed_order.clear()
-        if self._path is not None:
-            _write_atomically(self._path, self._snapshot())
-
     def _snapshot(self) -> bytes:
-        return orjson.dumps({"next_id": self._next_id, "records": list(self._records.values())})
+        records = list(self._records.values())
+        return orjson.dumps({"seq": self._seq, "next_id": self._next_id, "records": records})
 
-    def _load(self, path: Path) -> None:
-        data = orjson.loads(path.read_bytes())
-        for record in data.get("records", []):
+    def _load(self, durable: DurableFile) -> None:
+        snapshot, entries = durable.load()
+        for record in (snapshot or {}).get("records", []):
             record_id = int(record["id"])
             self._records[record_id] = record
             self._index(record_id, record)
-        self._next_id = max(int(data.get("next_id", 1)), max(self._records, default=0) + 1)
+        self._seq = int((snapshot or {}).get("seq", 0))
+        self._next_id = int((snapshot or {}).get("next_id", 1))
+        self._next_id = max(self._next_id, max(self._records, default=0) + 1)
+        for entry in entries:
+            self._replay(entry)
 
 
 def _feed_of(record: Mapping[str, Any]) -> int | None:
@@ -208,18 +251,3 @@ def _feed_of(record: Mapping[str, Any]) -> int | None:
         return None if value is None else int(value)
     except (TypeError, ValueError):
         return None
-
-
-def _write_atomically(path: Path, payload: bytes) -> None:
-    """Temp file in the same directory, then rename: a crash leaves the old file or the new one."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp_name = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as tmp:
-            tmp.write(payload)
-            tmp.flush()
-            os.fsync(tmp.fileno())
-        Path(tmp_name).replace(path)
-    except BaseException:
-        Path(tmp_name).unlink(missing_ok=True)
-        raise

@@ -169,8 +169,8 @@ async def test_records_survive_a_restart_and_ids_keep_growing(
         items = (await listing(http, emu, 1))["items"]
 
     assert [(r["job_hash"], r["id"]) for r in items] == [("h1", 1), ("h2", 2), ("h3", 3)]
-    files = await asyncio.to_thread(lambda: [p.name for p in tmp_path.iterdir()])
-    assert files == ["xano.json"]  # no temp file left behind
+    files = await asyncio.to_thread(lambda: sorted(p.name for p in tmp_path.iterdir()))
+    assert files == ["xano.json", "xano.json.journal"]  # no temp file left behind
 
 
 async def test_free_plan_rate_limit_answers_429_with_retry_after(
