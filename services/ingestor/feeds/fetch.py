@@ -25,7 +25,7 @@ from services.ingestor.feeds.settings import FeedSettings
 
 GZIP_MAGIC = b"\x1f\x8b"
 ZIP_MAGIC = b"PK\x03\x04"
-FEED_SUFFIXES = (".xml", ".json", ".jsonl", ".ndjson", ".csv", ".tsv", ".rss", ".atom", ".txt")
+FEED_SUFFIXES = (".xml", ".json", ".jsonl", ".ndjson", ".csv", ".tsv", ".rss", ".atom")
 _RETRYABLE_STATUS_FLOOR = 500
 _SPOOL_IN_MEMORY_BYTES = 16 * 1024**2
 
