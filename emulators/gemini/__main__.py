@@ -9,7 +9,7 @@ from collections.abc import Sequence
 
 from aiohttp import web
 
-from emulators.gemini.app import create_app
+from emulators.gemini.app import create_app, offline_backend
 
 
 def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
@@ -21,13 +21,16 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
         default=os.environ.get("GEMINI_EMULATOR_API_KEY", ""),
         help="key to require in x-goog-api-key (default: $GEMINI_EMULATOR_API_KEY; none: any)",
     )
+    parser.add_argument("--taxonomy", default=None, help="taxonomy file or URL (default: bundled)")
+    parser.add_argument("--profile", default=None, help="audience profile file (default: bundled)")
     return parser.parse_args(argv)
 
 
 def main(argv: Sequence[str] | None = None) -> None:
     args = parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
-    web.run_app(create_app(api_key=args.api_key), host=args.host, port=args.port, access_log=None)
+    app = create_app(offline_backend(args.taxonomy, args.profile), api_key=args.api_key)
+    web.run_app(app, host=args.host, port=args.port, access_log=None)
 
 
 if __name__ == "__main__":

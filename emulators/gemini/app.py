@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
-import importlib
 import logging
 from collections import Counter, deque
 from dataclasses import dataclass, field
@@ -25,7 +24,10 @@ from emulators.gemini.wire import (
     parse_request,
     retry_info,
 )
+from schemas.profile import load_profile
+from schemas.taxonomy import load_taxonomy
 from services.enricher.backends.base import EnrichmentBackend
+from services.enricher.backends.offline import OfflineBackend
 
 log = logging.getLogger(__name__)
 
@@ -70,7 +72,7 @@ def create_app(
     """
     app = web.Application(client_max_size=64 * 1024 * 1024)
     app[STATE_KEY] = EmulatorState()
-    app[ANSWERER_KEY] = answerer or BackendAnswerer(backend or _default_backend())
+    app[ANSWERER_KEY] = answerer or BackendAnswerer(backend or offline_backend())
     app[API_KEY_KEY] = api_key
     app.router.add_post("/{version}/models/{model_action}", generate)
     app.router.add_post("/__admin/faults", arm_faults)
@@ -83,14 +85,11 @@ def create_app(
     return app
 
 
-def _default_backend() -> EnrichmentBackend:
-    # imported here so an emulator given its own backend needs no taxonomy files
-    from schemas.profile import load_profile
-    from schemas.taxonomy import load_taxonomy
-
-    offline = importlib.import_module("services.enricher.backends.offline")
-    backend: EnrichmentBackend = offline.OfflineBackend(load_taxonomy(), load_profile())
-    return backend
+def offline_backend(
+    taxonomy_source: str | None = None, profile_path: str | None = None
+) -> EnrichmentBackend:
+    """The offline backend the emulator answers with by default (bundled data unless told)."""
+    return OfflineBackend(load_taxonomy(taxonomy_source), load_profile(profile_path))
 
 
 def _json(payload: Any, status: int = 200) -> web.Response:
