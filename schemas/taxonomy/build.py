@@ -108,24 +108,18 @@ def build_industries(
 ) -> tuple[list[Sector], list[IndustryGroup], list[Industry]]:
     """Depth 1 sectors, depth 2 groups, depth 3 industries; deeper nodes become aliases.
 
-    A group without depth-3 children is also its own industry (same code), and so is a
-    sector without groups, so every job can be classified down to an industry id.
+    LinkedIn assigns companies coarse codes too ("Retail", "IT Services and IT Consulting"),
+    so every sector is also a group of itself and every group an industry of itself (same
+    code): a job with only sector-level evidence still gets an honest, consistent path.
     """
     by_path = {node.path: node for node in nodes}
     sectors = [Sector(n.code, n.label) for n in nodes if len(n.path) == 1]
     groups = [_group(n, by_path) for n in nodes if len(n.path) == 2]
-    groups += [IndustryGroup(s.id, s.name, s.id) for s in sectors if not _has_child(s.name, nodes)]
+    groups += [IndustryGroup(s.id, s.name, s.id) for s in sectors]
     aliases = _aliases_by_industry(nodes)
     industries = [_industry(n, by_path, aliases) for n in nodes if len(n.path) == 3]
-    with_children = {i.group_id for i in industries}
-    industries += [
-        Industry(g.id, g.name, g.id, g.sector_id) for g in groups if g.id not in with_children
-    ]
+    industries += [Industry(g.id, g.name, g.id, g.sector_id) for g in groups]
     return _sorted(sectors), _sorted(groups), _sorted(industries)
-
-
-def _has_child(sector_name: str, nodes: Iterable[IndustryNode]) -> bool:
-    return any(len(n.path) > 1 and n.path[0] == sector_name for n in nodes)
 
 
 def _group(node: IndustryNode, by_path: dict[tuple[str, ...], IndustryNode]) -> IndustryGroup:

@@ -39,12 +39,26 @@ def tokens(text: str) -> list[str]:
 
 
 def sentences(text: str) -> list[str]:
-    """Lines and sentences of a description, bullet marks removed, in order."""
+    """Items and sentences of a description, bullet marks removed, in order."""
     result: list[str] = []
-    for line in text.splitlines():
-        stripped = _BULLET.sub("", line).strip()
-        result.extend(s.strip() for s in _SENTENCE_END.split(stripped) if s.strip())
+    for item in _items(text):
+        result.extend(s.strip() for s in _SENTENCE_END.split(item) if s.strip())
     return result
+
+
+def _items(text: str) -> list[str]:
+    """Bullets and paragraphs, re-joining prose that the feed hard-wrapped mid-sentence."""
+    items: list[str] = []
+    for line in text.splitlines():
+        is_bullet = bool(_BULLET.match(line))
+        stripped = _BULLET.sub("", line).strip()
+        if not stripped:
+            continue
+        if items and not is_bullet and not items[-1].endswith((".", "!", "?", ":")):
+            items[-1] = f"{items[-1]} {stripped}"
+        else:
+            items.append(stripped)
+    return items
 
 
 def word_count(text: str) -> int:

@@ -1,0 +1,302 @@
+"""The offline backend: honest, deterministic enrichment whose ids exist in the taxonomy."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from typing import Any
+
+import pytest
+
+from schemas.profile import load_profile
+from schemas.records import EmploymentType, Enrichment, JobPosting, Location, Salary, SalaryPeriod
+from schemas.taxonomy import Taxonomy, load_taxonomy
+from services.enricher.backends.base import EnrichmentBackend
+from services.enricher.backends.offline import OfflineBackend
+
+NURSE = """Mercy General Hospital is a 400-bed acute care hospital serving the Sacramento region.
+Join our award-winning nursing team.
+Responsibilities:
+- Provide direct patient care to adult patients on a medical-surgical unit.
+- Administer medications and monitor vital signs.
+- Collaborate with physicians and the care team to develop care plans.
+- Document patient assessments in Epic EHR.
+Requirements:
+- Active RN license in California. BLS and ACLS certification required.
+- 2+ years of acute care experience preferred."""
+
+ANALYST = """Acme Analytics helps retailers make better decisions with data. We are looking for a
+Senior Data Analyst to join our growing team.
+Responsibilities
+- Build dashboards in Tableau and Looker to track revenue and growth.
+- Analyze large datasets with SQL and Python to improve pricing outcomes.
+- Partner with product and finance stakeholders to define KPIs.
+Qualifications
+- 5+ years of experience in data analysis. Expert SQL, strong Python, Snowflake.
+Salary: $120,000 - $140,000 per year."""
+
+MARKETER = """Bright Foods Co. is a fast-growing consumer brand. As Marketing Manager you will
+lead our brand campaigns across social media, email and paid channels.
+What you'll do:
+- Own the marketing calendar and drive campaign strategy.
+- Manage a $2M budget across Google Ads and Meta.
+- Lead a team of two content creators.
+- Analyze campaign performance with Google Analytics and report results.
+Requirements: 5 years of marketing experience, strong copywriting skills."""
+
+WAREHOUSE = """Join our warehouse team! Pick, pack and ship customer orders in a fast-paced
+distribution center.
+- Load and unload trucks.
+- Operate pallet jack and RF scanner.
+- Lift up to 50 lbs.
+Must be 18+. Pay $18/hr. Apply now!"""
+
+HELPER = """Ride along with our delivery drivers and help load and unload furniture at customer
+homes. Must be able to lift 75 lbs. Clean driving record a plus."""
+
+SUPPORT = """TechHelp Inc. provides software support for small businesses. We are hiring
+part-time remote customer support representatives.
+- Respond to customer questions by phone, email and live chat.
+- Troubleshoot basic software issues and escalate tickets in Zendesk.
+- Document interactions in our CRM.
+Requirements: 1 year of customer service experience, excellent communication skills.
+$17-$19 per hour."""
+
+ENGINEER = """Northwind Bank is modernising its payments platform. You will build and operate
+backend services in Java and Kotlin on AWS, own features end to end and improve reliability.
+Requirements: 4+ years of backend development, experience with Kubernetes and SQL."""
+
+
+@dataclass(frozen=True)
+class Case:
+    job: JobPosting
+    function_code: str | None
+    sector: str | None
+    low: float
+    high: float
+
+
+def _job(title: str, company: str, text: str, **extra: Any) -> JobPosting:
+    return JobPosting(title=title, company_name=company, description_text=text, **extra)
+
+
+CASES = {
+    "nurse": Case(
+        _job(
+            "Registered Nurse - Med/Surg - Sacramento, CA",
+            "Mercy General Hospital",
+            NURSE,
+            employment_type=EmploymentType.FULL_TIME,
+            locations=(Location(city="Sacramento", state="CA", country="US"),),
+        ),
+        "29-1141.00",
+        "Hospitals and Health Care",
+        86,
+        100,
+    ),
+    "analyst": Case(
+        _job("Sr. Data Analyst", "Acme Analytics", ANALYST, is_remote=True),
+        "15-2051.01",
+        "Technology, Information and Media",
+        86,
+        100,
+    ),
+    "marketer": Case(
+        _job("Marketing Manager", "Bright Foods Co.", MARKETER),
+        "11-2021.00",
+        "Manufacturing",
+        86,
+        100,
+    ),
+    "engineer": Case(
+        _job("Software Engineer II - Backend", "Northwind Bank", ENGINEER),
+        "15-1252.00",
+        "Financial Services",
+        86,
+        100,
+    ),
+    "warehouse": Case(
+        _job("WAREHOUSE ASSOCIATE - 2nd Shift - $18/hr", "QuickShip Logistics", WAREHOUSE),
+        "53-7062.00",
+        "Transportation, Logistics, Supply Chain and Storage",
+        0,
+        50,
+    ),
+    "helper": Case(_job("Driver's Helper", "HomeStyle Furniture", HELPER), None, None, 0, 50),
+    "support": Case(
+        _job(
+            "Customer Support Representative (remote, part-time)",
+            "TechHelp Inc.",
+            SUPPORT,
+            employment_type=EmploymentType.PART_TIME,
+            is_remote=True,
+        ),
+        "43-4051.00",
+        None,
+        50,
+        86,
+    ),
+}
+
+
+@pytest.fixture(scope="module")
+def taxonomy() -> Taxonomy:
+    return load_taxonomy()
+
+
+@pytest.fixture(scope="module")
+def backend(taxonomy: Taxonomy) -> OfflineBackend:
+    return OfflineBackend(taxonomy, load_profile())
+
+
+@pytest.fixture(scope="module")
+def enriched(backend: OfflineBackend) -> dict[str, Enrichment]:
+    return {name: backend.enrich_one(case.job) for name, case in CASES.items()}
+
+
+def test_implements_the_backend_interface(backend: OfflineBackend) -> None:
+    as_protocol: EnrichmentBackend = backend
+    assert as_protocol.version == f"offline-1+{load_taxonomy().version}+morning-brew-v1"
+
+
+@pytest.mark.parametrize("name", list(CASES))
+def test_confidence_lands_in_the_expected_band(name: str, enriched: dict[str, Enrichment]) -> None:
+    case, result = CASES[name], enriched[name]
+    assert case.low <= result.confidence < case.high or (
+        case.high == 100 and result.confidence == 100
+    ), (name, result.confidence, result.confidence_reasons)
+
+
+@pytest.mark.parametrize("name", [n for n, c in CASES.items() if c.function_code])
+def test_job_function_matches_the_title(
+    name: str, enriched: dict[str, Enrichment], taxonomy: Taxonomy
+) -> None:
+    function = taxonomy.job_function(enriched[name].job_function_id)
+    assert function is not None and function.code == CASES[name].function_code
+    assert enriched[name].job_function == function.name
+
+
+@pytest.mark.parametrize("name", [n for n, c in CASES.items() if c.sector])
+def test_industry_comes_from_the_company(
+    name: str, enriched: dict[str, Enrichment], taxonomy: Taxonomy
+) -> None:
+    sector = taxonomy.sector(enriched[name].sector_id)
+    assert sector is not None and sector.name == CASES[name].sector
+    assert enriched[name].industry_reasoning
+
+
+def test_ids_exist_and_form_one_path(enriched: dict[str, Enrichment], taxonomy: Taxonomy) -> None:
+    for result in enriched.values():
+        if result.industry_id is not None:
+            assert taxonomy.is_consistent(
+                result.sector_id, result.industry_group_id, result.industry_id
+            )
+        if result.job_function_id is not None:
+            assert result.job_function_id in taxonomy.functions
+            if result.industry_id is not None:
+                assert taxonomy.is_function_allowed(result.industry_id, result.job_function_id)
+
+
+def test_reasons_say_what_matched(enriched: dict[str, Enrichment]) -> None:
+    nurse = " ".join(enriched["nurse"].confidence_reasons)
+    assert "Healthcare Brew" in nurse and "nurse" in nurse
+    warehouse = " ".join(enriched["warehouse"].confidence_reasons)
+    assert "warehouse" in warehouse
+
+
+def test_title_is_cleaned(enriched: dict[str, Enrichment]) -> None:
+    assert enriched["nurse"].ai_title == "Registered Nurse - Med/Surg"
+    assert enriched["analyst"].ai_title == "Senior Data Analyst"
+    assert enriched["warehouse"].ai_title == "Warehouse Associate"
+    assert enriched["support"].ai_title == "Customer Support Representative"
+
+
+def test_lists_come_from_the_text(enriched: dict[str, Enrichment]) -> None:
+    analyst = enriched["analyst"]
+    assert {"SQL", "Python", "Tableau"} <= set(analyst.skills)
+    assert 3 <= len(analyst.tasks) <= 4
+    assert analyst.tasks[0].startswith("Build dashboards")
+    assert 4 <= len(analyst.search_terms) <= 6
+    assert 3 <= len(analyst.tags) <= 4
+    assert len(enriched["nurse"].skills) >= 4
+
+
+def test_description_has_three_to_five_sentences(enriched: dict[str, Enrichment]) -> None:
+    for result in enriched.values():
+        count = len(re.findall(r"[.!?](?:\s+[A-Z]|$)", result.ai_description))
+        assert 3 <= count <= 5, result.ai_description
+
+
+def test_salary_from_the_text_when_the_feed_has_none(enriched: dict[str, Enrichment]) -> None:
+    assert enriched["analyst"].salary == Salary(
+        min=120000, max=140000, period=SalaryPeriod.YEARLY, currency="USD"
+    )
+    assert enriched["support"].salary == Salary(
+        min=17, max=19, period=SalaryPeriod.HOURLY, currency="USD"
+    )
+
+
+def test_feed_salary_wins(backend: OfflineBackend) -> None:
+    given = Salary(min=50, max=60, period=SalaryPeriod.HOURLY, currency="USD")
+    job = _job("Sr. Data Analyst", "Acme Analytics", ANALYST, salary=given)
+    assert backend.enrich_one(job).salary == given
+
+
+def test_searchable_text_is_deduplicated_keywords(enriched: dict[str, Enrichment]) -> None:
+    text = enriched["analyst"].searchable_text or ""
+    keywords = text.split(", ")
+    assert len(keywords) == len(set(keywords)) > 5
+    assert "sql" in keywords
+
+
+@pytest.mark.parametrize(
+    "job",
+    [
+        JobPosting(),
+        _job("asdf qwerty", "", ""),
+        _job("!!!", "", "<<< >>> ###"),
+    ],
+)
+def test_empty_or_garbage_gives_low_confidence_and_a_reason(
+    backend: OfflineBackend, job: JobPosting
+) -> None:
+    result = backend.enrich_one(job)
+    assert result.confidence < 20
+    assert any("Audience fit none" in r for r in result.confidence_reasons)
+    assert result.job_function_id is None
+
+
+def test_a_good_title_without_description_is_not_auto_approved(backend: OfflineBackend) -> None:
+    result = backend.enrich_one(_job("Registered Nurse", "", ""))
+    assert 50 <= result.confidence < 86
+    assert any("Empty description" in r for r in result.confidence_reasons)
+
+
+async def test_enrich_is_ordered_deterministic_and_free(backend: OfflineBackend) -> None:
+    jobs = [case.job for case in CASES.values()] * 3
+    first = await backend.enrich(jobs)
+    again = await OfflineBackend(load_taxonomy(), load_profile()).enrich(jobs)
+    assert first == again
+    assert len(first) == len(jobs)
+    assert all(o.succeeded and o.llm_calls == 0 and o.input_tokens == 0 for o in first)
+    titles = [o.enrichment.ai_title for o in first if o.enrichment]
+    assert titles[0] == "Registered Nurse - Med/Surg" and titles[7] == titles[0]
+    await backend.aclose()
+
+
+def test_function_respects_the_industry_allowed_list() -> None:
+    base = load_taxonomy()
+    hospitals = 2081
+    allowed = {hospitals: frozenset({29114100, 29117100})}  # RNs and nurse practitioners
+    restricted = Taxonomy(
+        version="restricted",
+        sectors=base.sectors,
+        groups=base.groups,
+        industries=base.industries,
+        functions=base.functions,
+        allowed=allowed,
+    )
+    job = _job("Nurse Practitioner - Family Medicine", "St. Luke's Hospital", NURSE)
+    result = OfflineBackend(restricted, load_profile()).enrich_one(job)
+    assert result.industry_id == hospitals
+    assert result.job_function_id in allowed[hospitals]
