@@ -118,7 +118,7 @@ def _from_day_first(value: str) -> datetime | None:
 
 
 def _from_dateutil(value: str) -> datetime | None:
-    if not any(char.isdigit() for char in value):
+    if len(re.findall(r"\d+", value)) < 2:
         return None
     return _dateutil(value, day_first=False)
 
