@@ -343,3 +343,23 @@ async def test_a_refused_api_key_is_not_retried(
 
     assert outcomes[0].error is not None and "403" in outcomes[0].error
     assert emulator.state.counters["status_403"] == 1 and sleeps.delays == []
+
+
+async def test_failed_searchable_text_keeps_the_job_enriched(
+    make_backend: Any, emulator: RunningEmulator
+) -> None:
+    await arm(emulator, kind="malformed_json", stage="searchable_jobs", times=None)
+    outcomes = await make_backend(max_attempts=1).enrich(jobs("a engineer"))
+
+    enrichment = outcomes[0].enrichment
+    assert enrichment is not None and enrichment.searchable_text is None
+    assert enrichment.job_function  # stages 1 and 2 still count
+
+
+async def test_version_names_model_taxonomy_and_profile(make_backend: Any) -> None:
+    lite = make_backend()
+    other = make_backend(model="gemini-3.5-flash")
+    assert lite.version.startswith("gemini:gemini-3.1-flash-lite:prompts-")
+    assert "taxonomy-v1-" in lite.version and "profile-morning-brew-v1" in lite.version
+    assert other.version != lite.version
+    assert make_backend(batch_size=50).version == lite.version  # batching is not content

@@ -61,9 +61,15 @@ def test_backoff_grows_exponentially_with_jitter_and_a_cap() -> None:
 
 def test_settings_read_the_environment_and_mask_the_key() -> None:
     settings = GeminiSettings.from_env(
-        {"GEMINI_API_KEY": "secret-value", "GEMINI_BATCH_SIZE": "25", "GEMINI_RPM": "60"}
+        {
+            "GEMINI_API_KEY": "secret-value",
+            "GEMINI_BATCH_SIZE": "25",
+            "GEMINI_RPM": "60",
+            "GEMINI_THINKING_LEVEL": "minimal",
+        }
     )
     assert (settings.batch_size, settings.requests_per_minute) == (25, 60)
+    assert settings.thinking_level == "MINIMAL"
     assert settings.model == "gemini-3.1-flash-lite" and settings.base_url is None
     assert "secret-value" not in repr(settings) and "***" in repr(settings)
 
@@ -73,3 +79,5 @@ def test_settings_reject_nonsense() -> None:
         GeminiSettings.from_env({"GEMINI_BATCH_SIZE": "ten"})
     with pytest.raises(GeminiSettingsError, match="batch_size"):
         GeminiSettings(batch_size=0)
+    with pytest.raises(GeminiSettingsError, match="thinking_level"):
+        GeminiSettings.from_env({"GEMINI_THINKING_LEVEL": "deep"})

@@ -117,7 +117,10 @@ class GeminiBackend:
             settings.tokens_per_minute,
         )
         call_settings = CallSettings(
-            settings.model, settings.request_timeout_s, settings.max_attempts, settings.temperature
+            settings.model,
+            settings.request_timeout_s,
+            settings.temperature,
+            settings.thinking_level,
         )
         caller = GeminiCaller(self._client, gate, call_settings)
         return StageRunner(caller.call, ledger, self._backoff, settings.max_attempts, self._sleep)

@@ -47,8 +47,8 @@ class Answer:
 class CallSettings:
     model: str
     timeout_s: float
-    max_attempts: int
     temperature: float
+    thinking_level: str = ""  # empty: the model's default
 
 
 class GeminiCaller:
@@ -88,7 +88,12 @@ class GeminiCaller:
             response_mime_type="application/json",
             response_schema=RESPONSE_SCHEMAS[stage],
             temperature=self._settings.temperature,
+            thinking_config=_thinking(self._settings.thinking_level),
         )
+
+
+def _thinking(level: str) -> types.ThinkingConfig | None:
+    return types.ThinkingConfig(thinking_level=types.ThinkingLevel(level)) if level else None
 
 
 def _answer_of(response: types.GenerateContentResponse) -> Answer:
@@ -99,9 +104,16 @@ def _answer_of(response: types.GenerateContentResponse) -> Answer:
         text=_candidate_text(candidate),
         finish_reason=finish.value if finish is not None else None,
         input_tokens=(usage.prompt_token_count or 0) if usage else 0,
-        output_tokens=(usage.candidates_token_count or 0) if usage else 0,
+        # thinking tokens are billed as output
+        output_tokens=_output_tokens(usage),
         cached_tokens=(usage.cached_content_token_count or 0) if usage else 0,
     )
+
+
+def _output_tokens(usage: types.GenerateContentResponseUsageMetadata | None) -> int:
+    if usage is None:
+        return 0
+    return (usage.candidates_token_count or 0) + (usage.thoughts_token_count or 0)
 
 
 def _candidate_text(candidate: types.Candidate | None) -> str | None:
@@ -160,22 +172,30 @@ class StageRunner:
         batch: Sequence[tuple[str, PayloadT]],
         solo: bool = False,
     ) -> dict[str, ItemOutcome]:
-        verdicts_or_failure = await self._attempts(request, batch)
-        if isinstance(verdicts_or_failure, Failure):
-            return await self._after_failure(request, batch, verdicts_or_failure, solo)
-        outcomes = {
-            key: ItemOutcome(item=item) for key, item in verdicts_or_failure.accepted.items()
-        }
-        rejected = verdicts_or_failure.rejected
+        verdicts = await self._attempts(request, batch)
+        if isinstance(verdicts, Failure):
+            return await self._after_failure(request, batch, verdicts, solo)
+        outcomes = {key: ItemOutcome(item=item) for key, item in verdicts.accepted.items()}
         if solo:
-            outcomes.update({key: ItemOutcome(error=reason) for key, reason in rejected.items()})
-            return outcomes
+            outcomes.update({key: ItemOutcome(error=why) for key, why in verdicts.rejected.items()})
+        else:
+            outcomes.update(await self._retry_alone(request, batch, verdicts.rejected))
+        return outcomes
+
+    async def _retry_alone(
+        self,
+        request: StageRequest[PayloadT],
+        batch: Sequence[tuple[str, PayloadT]],
+        rejected: dict[str, str],
+    ) -> dict[str, ItemOutcome]:
+        """One more chance for each rejected item, in a request of its own."""
         retried = [(key, payload) for key, payload in batch if key in rejected]
         if retried:
             log.info("%s: retrying %d rejected item(s) alone", request.stage, len(retried))
         solos = await asyncio.gather(
             *(self._batch(request, [entry], solo=True) for entry in retried)
         )
+        outcomes: dict[str, ItemOutcome] = {}
         for solo_outcomes in solos:
             outcomes.update(_explain_retry(solo_outcomes, rejected))
         return outcomes
@@ -228,7 +248,7 @@ class StageRunner:
             answer = await self._call(
                 request.stage, request.system, request.render(batch), len(batch)
             )
-        except BaseException:
+        except Exception:
             self._ledger.charge(keys)  # a failed request is still a request
             raise
         self._ledger.charge(keys, answer.input_tokens, answer.output_tokens)

@@ -10,6 +10,9 @@ from dataclasses import dataclass, field
 DEFAULT_MODEL = "gemini-3.1-flash-lite"
 
 
+_THINKING_LEVELS = frozenset({"", "MINIMAL", "LOW", "MEDIUM", "HIGH"})
+
+
 class GeminiSettingsError(ValueError):
     """A Gemini setting is missing or malformed; the message names the variable."""
 
@@ -32,6 +35,7 @@ class GeminiSettings:
     max_description_chars: int = 6000
     searchable_min_confidence: float = 86.0  # stage 3 runs only for jobs likely approved
     temperature: float = 0.2
+    thinking_level: str = ""  # MINIMAL, LOW, MEDIUM or HIGH; empty keeps the model's default
 
     def __post_init__(self) -> None:
         _require_positive("batch_size", self.batch_size)
@@ -40,6 +44,8 @@ class GeminiSettings:
         _require_positive("tokens_per_minute", self.tokens_per_minute)
         _require_positive("max_attempts", self.max_attempts)
         _require_positive("request_timeout_s", self.request_timeout_s)
+        if self.thinking_level not in _THINKING_LEVELS:
+            raise GeminiSettingsError(f"thinking_level must be one of {sorted(_THINKING_LEVELS)}")
 
     def __repr__(self) -> str:
         masked = "***" if self.api_key else ""
@@ -69,6 +75,7 @@ class GeminiSettings:
             max_description_chars=reader.integer("GEMINI_MAX_DESCRIPTION_CHARS", 6000),
             searchable_min_confidence=reader.number("GEMINI_SEARCHABLE_MIN_CONFIDENCE", 86.0),
             temperature=reader.number("GEMINI_TEMPERATURE", 0.2),
+            thinking_level=reader.text("GEMINI_THINKING_LEVEL", "").upper(),
         )
 
 
