@@ -15,7 +15,7 @@ import re
 from dataclasses import dataclass, field
 
 _INVALID_XML_CHARS = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ufffe\uffff\ud800-\udfff]")
-_SPECIAL = re.compile(r"[<&]")
+_SPECIAL = re.compile(r"&|<!")  # plain tags need no repair, so they are skipped fast
 _REFERENCE = re.compile(
     r"&(?:#(?P<dec>[0-9]{1,7})|#[xX](?P<hex>[0-9a-fA-F]{1,6})|(?P<name>[A-Za-z_][\w.-]{0,40}));"
 )
@@ -98,13 +98,16 @@ class XmlRepairer:
         return end + len(terminator)
 
     def _pending_hold(self, data: str, cut: int) -> None:
-        # `feed` stores what is left after the loop; here the loop ends at len(data)
+        # the step consumed everything; what is after `cut` waits for the next chunk
         self._pending = data[cut:]
 
     def _text(self, data: str, at: int, final: bool, out: list[str]) -> int | None:
         match = _SPECIAL.search(data, at)
         if match is None:
-            out.append(data[at:])
+            # a trailing "<" may be the start of "<!" split across chunks
+            keep = 1 if data.endswith("<") and not final else 0
+            out.append(data[at : len(data) - keep])
+            self._pending_hold(data, len(data) - keep)
             return len(data)
         out.append(data[at : match.start()])
         start = match.start()
