@@ -101,7 +101,7 @@ class XmlRepairer:
         # the step consumed everything; what is after `cut` waits for the next chunk
         self._pending = data[cut:]
 
-    def _text(self, data: str, at: int, final: bool, out: list[str]) -> int | None:
+    def _text(self, data: str, at: int, final: bool, out: list[str]) -> int:
         match = _SPECIAL.search(data, at)
         if match is None:
             # a trailing "<" may be the start of "<!" split across chunks
@@ -112,10 +112,15 @@ class XmlRepairer:
         out.append(data[at : match.start()])
         start = match.start()
         if len(data) - start < _LOOKAHEAD and not final and not self._decidable(data, start):
-            return None
+            self._pending_hold(data, start)
+            return len(data)
         if data[start] == "&":
             return self._reference(data, start, out)
-        return self._markup(data, start, final, out)
+        step = self._markup(data, start, final, out)
+        if step is None:  # an unfinished DOCTYPE: wait for the rest
+            self._pending_hold(data, start)
+            return len(data)
+        return step
 
     def _decidable(self, data: str, start: int) -> bool:
         tail = data[start:]
