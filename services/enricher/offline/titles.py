@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import html
 import re
+from functools import lru_cache
 
 from schemas.taxonomy.build import title_key
 from services.enricher.offline.lexicon import (
@@ -55,6 +56,7 @@ _INNER_ONLY = {
 _MAX_SEGMENTS = 2
 
 
+@lru_cache(maxsize=65_536)  # feeds repeat titles a lot; the function is pure
 def standard_title(raw: str) -> str:
     """Title without location, salary, codes or employment terms; abbreviations expanded."""
     text = " ".join(html.unescape(raw).split())

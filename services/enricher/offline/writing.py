@@ -74,12 +74,12 @@ def summary(
 
 
 def informative(candidates: Iterable[str]) -> list[str]:
-    return [
-        s
-        for s in candidates
-        if _MIN_SENTENCE <= len(s) <= _MAX_SENTENCE
-        and not any(b in s.lower() for b in _BOILERPLATE)
-    ]
+    return [s for s in candidates if _MIN_SENTENCE <= len(s) <= _MAX_SENTENCE and _plain(s)]
+
+
+def _plain(sentence: str) -> bool:
+    lowered = sentence.lower()
+    return not any(b in lowered for b in _BOILERPLATE)
 
 
 def _opening(ai_title: str, job: JobPosting) -> str:
