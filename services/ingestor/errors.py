@@ -1,5 +1,5 @@
 """Ingestor errors."""
 
 
-class FeedNotFound(LookupError):
+class FeedNotFoundError(LookupError):
     """The requested feed does not exist or is not active."""

@@ -10,8 +10,8 @@ from schemas.records import FeedRequested, IngestFinished, RunStarted
 from services.ingestor import handlers
 from services.ingestor.adapters.feeds_repository import FeedDefinition, load_feed
 from services.ingestor.config import IngestorSettings
-from services.ingestor.errors import FeedNotFound
-from services.ingestor.feeds.reader import FeedReader
+from services.ingestor.errors import FeedNotFoundError
+from services.ingestor.feeds import FeedReader
 from services.ingestor.feeds.model import FetchError, ParsedJob
 from services.shared.database import Database
 from services.shared.streaming import Publisher
@@ -36,7 +36,7 @@ class Ingestor:
         await self._publisher.send_now(topics.RUNS_EVENTS, request.run_id, started)
         try:
             feed = await self._load(request.feed_id)
-        except FeedNotFound as exc:
+        except FeedNotFoundError as exc:
             finished = handlers.failed_before_reading(request.run_id, request.feed_id, str(exc))
         else:
             finished = await self._ingest(request, feed)

@@ -8,15 +8,20 @@ from typing import Any
 import faust
 
 from schemas import topics
+from schemas.records import Record
 from services.router.config import RouterSettings
+from services.router.pass2 import StateTable, merge_pass2
 from services.router.service import Router
 from services.shared.database import Database
 from services.shared.streaming import (
     Publisher,
+    act_on,
+    close_on_shutdown,
     create_app,
     dead_letter,
     decode_batch,
     decoded,
+    message_key,
     topic,
     with_retries,
 )
@@ -29,6 +34,14 @@ def build(settings: RouterSettings) -> faust.App:
     db = Database(settings.database_url)
     publisher = Publisher(app, SERVICE)
     router = Router(settings, db, publisher)
+    # Keyed like jobs.enriched (the pass-2 key), so each group's state lives with its partition.
+    pass2_groups: StateTable = app.Table(
+        "dedupe-pass2", partitions=topics.JOBS_ENRICHED.partitions, key_type=bytes, value_type=bytes
+    )
+
+    def pass2(stream: Any, event: Any, record: Record) -> Record:
+        act_on(stream, event)
+        return merge_pass2(pass2_groups, message_key(event), record)
 
     @app.agent(topic(app, topics.JOBS_ENRICHED))
     async def route_jobs(stream: Any) -> None:
@@ -36,7 +49,7 @@ def build(settings: RouterSettings) -> faust.App:
             good, bad = decode_batch(batch)
             for event, reason in bad:
                 await dead_letter(publisher, event, reason)
-            records = [record for _, record in good]
+            records = [pass2(stream, event, record) for event, record in good]
             error = await with_retries(
                 partial(router.route, records), what=f"routing {len(records)} records"
             )
@@ -54,8 +67,5 @@ def build(settings: RouterSettings) -> faust.App:
     async def sweep_stranded_completions() -> None:
         await with_retries(router.republish_stranded, what="completion sweep", attempts=1)
 
-    @app.on_before_shutdown.connect
-    async def close_database(sender: Any, *args: Any, signal: Any, **kwargs: Any) -> None:
-        await db.close()
-
+    close_on_shutdown(app, db.close)
     return app

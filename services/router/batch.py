@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from datetime import UTC, datetime
 from dataclasses import dataclass, field
 
 import asyncpg
@@ -79,8 +80,7 @@ def _route_one(
         return
     row = job_row(job, decision, feed=feed)
     row["first_seen_run"] = previous.first_seen_run if previous else job.run_id
-    if previous is not None:
-        row["created_at"] = previous.created_at
+    row["created_at"] = previous.created_at if previous else datetime.now(UTC)
     if decision.route is Route.OPEN and previous is not None and previous.reviewed_by:
         row["reviewed_by"] = previous.reviewed_by
     work.placed.append(jobs.RoutedRow(decision.route, row))

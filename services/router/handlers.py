@@ -230,10 +230,18 @@ def job_row(job: EnrichedJob, decision: Decision, *, feed: FeedInfo) -> dict[str
     return row
 
 
+_NO_ENRICHMENT: dict[str, Any] = {
+    "ai_job_tasks": [],
+    "ai_search_terms": [],
+    "ai_top_tags": [],
+    "ai_skills": [],
+}
+
+
 def _enrichment_columns(job: EnrichedJob) -> dict[str, Any]:
     e = job.enrichment
     if e is None:
-        return {}
+        return dict(_NO_ENRICHMENT)
     return {
         "ai_title": e.ai_title,
         "ai_description": e.ai_description,

@@ -28,6 +28,7 @@ Stream = StreamT[Any]
 def create_app(service: str, settings: StreamSettings, **overrides: Any) -> faust.App:
     """A Faust app with the delivery guarantees and timeouts ARCHITECTURE.md asks for."""
     data_dir = Path(settings.data_dir) / f"{service}-{settings.replica}"
+    data_dir.parent.mkdir(parents=True, exist_ok=True)
     options: dict[str, Any] = {
         "broker": f"kafka://{settings.bootstrap_servers}",
         "key_serializer": "raw",
@@ -182,3 +183,28 @@ def run_worker(app: faust.App, service: str) -> None:
     """Runs the app until SIGTERM/SIGINT; Faust's worker stops agents and commits cleanly."""
     worker = faust.Worker(app, loglevel="INFO", logging_config=logging_config(service))
     worker.execute_from_commandline()
+
+
+def close_on_shutdown(app: faust.App, *closers: Callable[[], Awaitable[None]]) -> None:
+    """Closes pools and clients when the worker stops (after agents have stopped)."""
+
+    async def close(sender: Any, /, *args: Any, signal: Any, **kwargs: Any) -> None:
+        for closer in closers:
+            await closer()
+
+    app.on_before_shutdown.connect(close)
+
+
+def message_key(event: Event) -> bytes:
+    """The raw key of the message behind an event (b"" when it has none)."""
+    key = event.message.key
+    return key if isinstance(key, bytes) else b""
+
+
+def act_on(stream: faust.Stream[Any], event: Event) -> None:
+    """Makes `event` the stream's current event while a batch is processed record by record.
+
+    Faust writes a table change to the changelog partition of the current event; in a batch
+    from `take_events` that would be the last event's, so each record's turn sets its own.
+    """
+    stream._set_current_event(event)

@@ -42,6 +42,7 @@ class Syncer:
         self._client = client
 
     async def reconcile(self, feed_id: int) -> SyncOutcome:
+        await self._client.open()
         pool = await self._db.pool()
         async with pool.acquire() as conn:
             await mirror.lock_feed(conn, feed_id)
@@ -92,6 +93,7 @@ class Syncer:
 
     async def publish_one(self, job_hash: str) -> bool:
         """Pushes one approved job now (a reviewer's decision); False when it is not open."""
+        await self._client.open()
         pool = await self._db.pool()
         async with pool.acquire() as conn:
             row = await mirror.open_job(conn, job_hash)

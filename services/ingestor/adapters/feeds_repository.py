@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from services.ingestor.errors import FeedNotFound
+from services.ingestor.errors import FeedNotFoundError
 from services.shared.database import Conn
 
 
@@ -22,7 +22,7 @@ async def load_feed(conn: Conn, feed_id: int) -> FeedDefinition:
         "SELECT id, name, source_url, mapping, is_active FROM feeds WHERE id = $1", feed_id
     )
     if row is None:
-        raise FeedNotFound(f"feed {feed_id} does not exist")
+        raise FeedNotFoundError(f"feed {feed_id} does not exist")
     if not row["is_active"]:
-        raise FeedNotFound(f"feed {feed_id} ({row['name']}) is deactivated")
+        raise FeedNotFoundError(f"feed {feed_id} ({row['name']}) is deactivated")
     return FeedDefinition(row["id"], row["name"], row["source_url"], row["mapping"])

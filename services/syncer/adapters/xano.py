@@ -257,6 +257,12 @@ class XanoClient:
         self._budget: RequestBudget | None = None
 
     async def __aenter__(self) -> Self:
+        return await self.open()
+
+    async def open(self) -> Self:
+        """Opens the HTTP session; a long-lived service calls it once, repeats are no-ops."""
+        if self._session is not None:
+            return self
         loop = asyncio.get_running_loop()
         window = WindowBudget(self.settings.requests_per_window, self.settings.window_seconds)
         self._budget = RequestBudget(window, self._clock or loop.time)
