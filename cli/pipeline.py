@@ -112,8 +112,12 @@ def start(config: PipelineConfig, *, timeout_s: float = 60.0) -> list[str]:
         if _running(process, config.stack) is None:
             _spawn(process, config.stack)
             started.append(process.name)
-    for process in processes(config):
-        _wait_healthy(process, config.stack, timeout_s)
+    try:
+        for process in processes(config):
+            _wait_healthy(process, config.stack, timeout_s)
+    except PipelineError:
+        stop(config, started)  # leave nothing half-started behind
+        raise
     return started
 
 

@@ -26,6 +26,7 @@ class DurableFile:
 
     def __init__(self, path: Path) -> None:
         self.path = path
+        path.parent.mkdir(parents=True, exist_ok=True)
         self.journal_path = path.with_name(path.name + ".journal")
         self._journal: IO[bytes] | None = None
         self._journal_bytes = 0
