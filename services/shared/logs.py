@@ -52,7 +52,7 @@ def logging_config(service: str, level: str = "INFO") -> dict[str, Any]:
         "root": {"level": level, "handlers": ["stdout"]},
         "loggers": {
             "aiokafka": {"level": "WARNING"},
-            "faust": {"level": "WARNING"},
+            "faust": {"level": "INFO"},
             "mode": {"level": "WARNING"},
         },
     }
