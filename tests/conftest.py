@@ -80,6 +80,8 @@ def pipeline_config(stack_config: StackConfig) -> pipeline.PipelineConfig:
 def running_pipeline(
     stack: StackInfo, pipeline_config: pipeline.PipelineConfig
 ) -> Iterator[pipeline.PipelineConfig]:
-    started = pipeline.start(pipeline_config, timeout_s=90.0)
+    # Always fresh processes: one left over from an earlier session may run older code.
+    pipeline.stop(pipeline_config)
+    pipeline.start(pipeline_config, timeout_s=90.0)
     yield pipeline_config
-    pipeline.stop(pipeline_config, started)
+    pipeline.stop(pipeline_config)
