@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from cli.stack.config import PROJECT_ROOT, StackConfig
-from cli.stack.processes import owned_pid, stop_process, tail, write_pid
+from cli.stack.processes import is_alive, read_cmdline, read_pid, stop_process, tail, write_pid
 
 SERVICES = ("ingestor", "enricher", "router", "syncer")
 XANO_TOKEN = "local-xano-token"  # noqa: S105 - the local emulator's token, loopback only
@@ -140,7 +140,16 @@ def running(config: PipelineConfig) -> dict[str, int | None]:
 
 
 def _running(process: Process, stack: StackConfig) -> int | None:
-    return owned_pid(process.pid_file(stack), Path(process.argv[0]).name, process.argv[1:3])
+    pid = read_pid(process.pid_file(stack))
+    if pid is not None and is_alive(pid) and _is_ours(read_cmdline(pid), process):
+        return pid
+    process.pid_file(stack).unlink(missing_ok=True)
+    return None
+
+
+def _is_ours(argv: list[str], process: Process) -> bool:
+    """A Python running our module: the interpreter's name varies (python, python3, python3.11)."""
+    return bool(argv) and "python" in Path(argv[0]).name and argv[1:3] == list(process.argv[1:3])
 
 
 def _spawn(process: Process, stack: StackConfig) -> None:
