@@ -7,6 +7,7 @@ and command line prove they are ours are ever signalled.
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import subprocess
@@ -152,6 +153,16 @@ def _is_ours(argv: list[str], process: Process) -> bool:
     return bool(argv) and "python" in Path(argv[0]).name and argv[1:3] == list(process.argv[1:3])
 
 
+def _answers(url: str, pid: int) -> bool:
+    """Health answered by this very process (not by another one holding the port)."""
+    try:
+        with urllib.request.urlopen(url, timeout=2) as answer:  # noqa: S310 - loopback only
+            body = json.load(answer)
+    except (OSError, ValueError):
+        return False
+    return isinstance(body, dict) and body.get("pid", pid) == pid
+
+
 def _spawn(process: Process, stack: StackConfig) -> None:
     log_file = process.log_file(stack)
     log_file.parent.mkdir(parents=True, exist_ok=True)
@@ -171,14 +182,11 @@ def _spawn(process: Process, stack: StackConfig) -> None:
 def _wait_healthy(process: Process, stack: StackConfig, timeout_s: float) -> None:
     deadline = time.monotonic() + timeout_s
     while time.monotonic() < deadline:
-        if _running(process, stack) is None:
+        pid = _running(process, stack)
+        if pid is None:
             break
-        try:
-            with urllib.request.urlopen(process.health_url, timeout=2) as answer:  # noqa: S310
-                if answer.status == 200:
-                    return
-        except OSError:
-            pass
+        if _answers(process.health_url, pid):
+            return
         time.sleep(0.3)
     log = tail(process.log_file(stack))
     raise PipelineError(f"{process.name} did not become healthy:\n{log}")

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import os
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterable
 from datetime import timedelta
 from pathlib import Path
@@ -60,7 +61,10 @@ def create_app(service: str, settings: StreamSettings, **overrides: Any) -> faus
 def _add_health_page(app: faust.App, service: str, settings: StreamSettings) -> None:
     @app.page("/healthz")
     async def healthz(web: Any, request: Any) -> Any:
-        return web.json({"status": "ok", "service": service, "replica": settings.replica})
+        # The pid lets a supervisor tell its own process from another one on the same port.
+        return web.json(
+            {"status": "ok", "service": service, "replica": settings.replica, "pid": os.getpid()}
+        )
 
 
 def topic(app: faust.App, spec: TopicSpec) -> TopicT:

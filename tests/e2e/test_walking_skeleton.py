@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import asyncio
 import json
+import re
 import urllib.request
 import uuid
+from pathlib import Path
 from typing import Any
 
 import asyncpg
@@ -36,12 +38,21 @@ def _xano_records(config: PipelineConfig, feed_id: int) -> list[dict[str, Any]]:
     return list(body["records"] if isinstance(body, dict) else body)
 
 
-async def _run_sample(stack: StackInfo) -> tuple[int, dict[str, Any]]:
+def _own_copy_of_the_sample(tmp_path: Path) -> Path:
+    """The sample with this test's own company names: job identity is content, so two tests
+    running the same content would share (and move) the same job rows."""
+    tag = uuid.uuid4().hex[:8]
+    copy = tmp_path / f"sample-{tag}.xml"
+    # Only non-empty names: the empty shell must stay empty.
+    text = re.sub(r"(<company>(?:<!\[CDATA\[)?)(?=\w)", rf"\g<1>{tag} ", SAMPLE_FEED.read_text())
+    copy.write_text(text)
+    return copy
+
+
+async def _run_sample(stack: StackInfo, tmp_path: Path) -> tuple[int, dict[str, Any]]:
+    feed = _own_copy_of_the_sample(tmp_path)
     feed_id = await control.ensure_feed(
-        stack.dsn,
-        name=f"sample-{uuid.uuid4().hex[:8]}",
-        source_url=str(SAMPLE_FEED),
-        mapping=SAMPLE_MAPPING,
+        stack.dsn, name=feed.stem, source_url=str(feed), mapping=SAMPLE_MAPPING
     )
     run_id = await control.request_run(stack.bootstrap, feed_id)
     report = await control.wait_for_report(stack.dsn, run_id, timeout_s=RUN_TIMEOUT_S, synced=True)
@@ -49,9 +60,9 @@ async def _run_sample(stack: StackInfo) -> tuple[int, dict[str, Any]]:
 
 
 async def test_the_sample_feed_reaches_postgres_and_xano(
-    stack: StackInfo, running_pipeline: PipelineConfig
+    stack: StackInfo, running_pipeline: PipelineConfig, tmp_path: Path
 ) -> None:
-    feed_id, report = await _run_sample(stack)
+    feed_id, report = await _run_sample(stack, tmp_path)
     conn = await asyncpg.connect(stack.dsn)
     try:
         run = await conn.fetchrow("SELECT * FROM runs WHERE run_id = $1", report["run_id"])
@@ -101,9 +112,9 @@ async def test_the_sample_feed_reaches_postgres_and_xano(
 
 
 async def test_a_second_run_of_the_same_feed_is_served_from_the_cache(
-    stack: StackInfo, running_pipeline: PipelineConfig
+    stack: StackInfo, running_pipeline: PipelineConfig, tmp_path: Path
 ) -> None:
-    feed_id, first = await _run_sample(stack)
+    feed_id, first = await _run_sample(stack, tmp_path)
     run_id = await control.request_run(stack.bootstrap, feed_id)
     second = await control.wait_for_report(stack.dsn, run_id, timeout_s=RUN_TIMEOUT_S, synced=True)
     assert (
