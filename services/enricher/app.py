@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import os
 from functools import partial
 from typing import Any
@@ -28,6 +29,7 @@ from services.shared.streaming import (
 )
 
 SERVICE = "enricher"
+log = logging.getLogger(__name__)
 
 
 def create_backend(settings: EnricherSettings, taxonomy: Taxonomy) -> EnrichmentBackend:
@@ -59,6 +61,7 @@ def build(settings: EnricherSettings) -> faust.App:
     publisher = Publisher(app, SERVICE)
 
     async def enrich_and_publish(records: list[Record]) -> None:
+        log.info("enriching %d records", len(records))
         for output in await enricher.enrich(records):
             await publisher.send(topics.JOBS_ENRICHED, next_key(output), output)
         await publisher.flush()

@@ -38,9 +38,9 @@ def build(settings: IngestorSettings) -> faust.App:
         "dedupe-pass1", partitions=topics.JOBS_RAW.partitions, key_type=bytes, value_type=bytes
     )
 
-    async def dedupe_and_publish(stream: Any, batch: list[tuple[Any, RawJob]]) -> None:
+    async def dedupe_and_publish(batch: list[tuple[Any, RawJob]]) -> None:
         for event, raw in batch:
-            act_on(stream, event)
+            act_on(event)
             output = dedupe_one(groups, raw)
             await publisher.send(topics.JOBS_DEDUPED, output_key(output), output)
         await publisher.flush()
@@ -64,7 +64,7 @@ def build(settings: IngestorSettings) -> faust.App:
                 await dead_letter(publisher, event, reason)
             raws = [(e, r) for e, r in good if isinstance(r, RawJob)]
             error = await with_retries(
-                partial(dedupe_and_publish, stream, raws), what=f"dedupe of {len(raws)} records"
+                partial(dedupe_and_publish, raws), what=f"dedupe of {len(raws)} records"
             )
             for event, _ in good if error else ():
                 await dead_letter(publisher, event, error or "")

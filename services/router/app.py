@@ -39,8 +39,8 @@ def build(settings: RouterSettings) -> faust.App:
         "dedupe-pass2", partitions=topics.JOBS_ENRICHED.partitions, key_type=bytes, value_type=bytes
     )
 
-    def pass2(stream: Any, event: Any, record: Record) -> Record:
-        act_on(stream, event)
+    def pass2(event: Any, record: Record) -> Record:
+        act_on(event)
         return merge_pass2(pass2_groups, message_key(event), record)
 
     @app.agent(topic(app, topics.JOBS_ENRICHED))
@@ -49,7 +49,7 @@ def build(settings: RouterSettings) -> faust.App:
             good, bad = decode_batch(batch)
             for event, reason in bad:
                 await dead_letter(publisher, event, reason)
-            records = [pass2(stream, event, record) for event, record in good]
+            records = [pass2(event, record) for event, record in good]
             error = await with_retries(
                 partial(router.route, records), what=f"routing {len(records)} records"
             )

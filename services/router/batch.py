@@ -115,4 +115,17 @@ async def _write(conn: Conn, work: _Work) -> None:
     for run_id in {run for run, _, _ in work.locations}:
         entries = [(h, loc) for run, h, loc in work.locations if run == run_id]
         await jobs.add_locations(conn, run_id, entries)
+    for run_id, hashes in _hashes_by_run(work).items():
+        await jobs.refresh_locations(conn, run_id, sorted(hashes))
     await ledger.record_outcomes(conn, work.outcomes)
+
+
+def _hashes_by_run(work: _Work) -> dict[str, set[str]]:
+    """The jobs whose location list this batch may have changed: placed or merged into."""
+    touched: dict[str, set[str]] = {}
+    for routed in work.routed:
+        if routed.run_id is not None:
+            touched.setdefault(routed.run_id, set()).add(routed.job_hash)
+    for run_id, job_hash, _ in work.locations:
+        touched.setdefault(run_id, set()).add(job_hash)
+    return touched

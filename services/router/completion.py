@@ -25,7 +25,6 @@ async def complete_run(
             return None
         ingest, feed_id = claimed.ingest, claimed.feed_id
         totals = await ledger.totals(conn, run_id)
-        await jobs.refresh_locations(conn, run_id)
         live, unseen = await jobs.count_unseen(conn, feed_id, run_id)
         blocker = archive_blocker(
             ingest=ingest, totals=totals, open_before=live, to_archive=unseen, limits=limits

@@ -27,12 +27,14 @@ class Router:
         """Work, then publish and await delivery, then try to complete the runs touched."""
         pool = await self._db.pool()
         result = await route_batch(pool, records, thresholds=self._settings.thresholds)
+        log.info("routed %d records of runs %s", len(records), ", ".join(sorted(result.runs)))
         for routed in result.routed:
             await self._publisher.send(topics.JOBS_ROUTED, routed.job_hash, routed)
         await self._publisher.flush()
         await self.complete(result.runs)
 
     async def follow(self, record: Record) -> None:
+        log.info("run event %s", record.TYPE)
         pool = await self._db.pool()
         async with pool.acquire() as conn:
             if isinstance(record, RunStarted):

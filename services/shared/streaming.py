@@ -5,12 +5,14 @@ from __future__ import annotations
 import asyncio
 import logging
 import os
+import weakref
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterable
 from datetime import timedelta
 from pathlib import Path
 from typing import Any, TypeVar
 
 import faust
+import faust.streams as faust_streams
 from faust.types import EventT, StreamT, TopicT
 
 from schemas.codec import CODEC, DecodeError
@@ -205,10 +207,12 @@ def message_key(event: Event) -> bytes:
     return key if isinstance(key, bytes) else b""
 
 
-def act_on(stream: faust.Stream[Any], event: Event) -> None:
-    """Makes `event` the stream's current event while a batch is processed record by record.
+def act_on(event: Event) -> None:
+    """Makes `event` the current event of this task while a batch is processed record by record.
 
     Faust writes a table change to the changelog partition of the current event; in a batch
     from `take_events` that would be the last event's, so each record's turn sets its own.
+    Only the task-local context variable is set: the stream's own `current_event` attribute
+    is read by take_events' background buffer, and changing it would corrupt the next batch.
     """
-    stream._set_current_event(event)
+    faust_streams._current_event.set(weakref.ref(event))

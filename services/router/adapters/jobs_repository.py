@@ -110,8 +110,9 @@ async def add_locations(conn: Conn, run_id: str, entries: Iterable[tuple[str, Lo
         )
 
 
-async def refresh_locations(conn: Conn, run_id: str) -> None:
-    """Folds every location seen in this run (kept jobs and merges) into the job rows."""
+async def refresh_locations(conn: Conn, run_id: str, hashes: Sequence[str]) -> None:
+    """Folds every location these jobs have in this run (their own and merged ones) into their
+    rows. Run after every batch, so merges, kept jobs and redeliveries may come in any order."""
     for table in TABLES.values():
         await conn.execute(
             f"""
@@ -123,7 +124,9 @@ async def refresh_locations(conn: Conn, run_id: str) -> None:
                                             location->>'country'), ', '
                                   ORDER BY location_key) AS label,
                        bool_or(coalesce(location->>'country', 'US') <> 'US') AS intl
-                FROM job_locations WHERE last_seen_run = $1 GROUP BY job_hash
+                FROM job_locations
+                WHERE last_seen_run = $1 AND job_hash = ANY($2::text[])
+                GROUP BY job_hash
             )
             UPDATE {table} t
                SET locations = agg.locs, is_multi_location = agg.n > 1,
@@ -132,6 +135,7 @@ async def refresh_locations(conn: Conn, run_id: str) -> None:
              WHERE t.job_hash = agg.job_hash AND t.last_seen_run = $1
             """,
             run_id,
+            list(hashes),
         )
 
 
