@@ -1,6 +1,6 @@
 """Builds the bundled taxonomy file from LinkedIn Industry Codes V2 and O*NET-SOC source data.
 
-Run: `python -m schemas.taxonomy.build --source /work/shared/data/taxonomy
+Run: `python -m schemas.taxonomy.build --source ../shared/data/taxonomy
 --out schemas/data/taxonomy-v1.json.gz`. The output is deterministic: the same sources give
 byte-identical files, and every id is derived from a source code so it never changes.
 """

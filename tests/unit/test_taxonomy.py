@@ -14,6 +14,7 @@ import pytest
 from aiohttp import web
 from aiohttp.test_utils import TestServer
 
+from cli.stack.config import PROJECT_ROOT
 from schemas.taxonomy import (
     BUNDLED_TAXONOMY,
     Taxonomy,
@@ -23,7 +24,8 @@ from schemas.taxonomy import (
 )
 from schemas.taxonomy.build import build_taxonomy, encode, function_id_of, singular
 
-SOURCE = Path("/work/shared/data/taxonomy")
+# shared/ sits beside the project root, on developers' machines and in CI alike.
+SOURCE = PROJECT_ROOT.parent / "shared" / "data" / "taxonomy"
 
 
 @pytest.fixture(scope="module")
