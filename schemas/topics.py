@@ -29,6 +29,13 @@ class TopicSpec:
     partitions: int
     retention_ms: int
     dead_letter: str | None = None
+    compacted: bool = False  # a table's changelog keeps the last value per key
+
+    def configs(self) -> dict[str, str]:
+        """Topic-level Kafka configs this topic is created with."""
+        if self.compacted:
+            return {"cleanup.policy": "compact"}
+        return {"retention.ms": str(self.retention_ms)}
 
 
 def _dlq(name: str) -> str:
@@ -56,6 +63,18 @@ RUNS_EVENTS = TopicSpec(
     _dlq("runs.events"),
 )
 
+# Faust table changelogs (`<app id>-<table>-changelog`), created up front like every other
+# topic: a consumer that meets a changelog created at start-up may not see its partitions yet.
+DEDUPE_PASS1_CHANGELOG = TopicSpec(
+    "jobstream-ingestor-dedupe-pass1-changelog", (), "dedupe key", JOBS_RAW.partitions, 0,
+    compacted=True,
+)  # fmt: skip
+DEDUPE_PASS2_CHANGELOG = TopicSpec(
+    "jobstream-router-dedupe-pass2-changelog", (), "pass-2 key", JOBS_ENRICHED.partitions, 0,
+    compacted=True,
+)  # fmt: skip
+TABLE_CHANGELOGS: tuple[TopicSpec, ...] = (DEDUPE_PASS1_CHANGELOG, DEDUPE_PASS2_CHANGELOG)
+
 DATA_TOPICS: tuple[TopicSpec, ...] = (
     FEEDS_REQUESTED,
     JOBS_RAW,
@@ -69,7 +88,7 @@ DEAD_LETTER_TOPICS: tuple[TopicSpec, ...] = tuple(
     for t in DATA_TOPICS
     if t.dead_letter
 )
-CATALOGUE: tuple[TopicSpec, ...] = DATA_TOPICS + DEAD_LETTER_TOPICS
+CATALOGUE: tuple[TopicSpec, ...] = DATA_TOPICS + DEAD_LETTER_TOPICS + TABLE_CHANGELOGS
 
 
 def by_name(name: str) -> TopicSpec:

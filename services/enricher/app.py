@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import logging
 import os
-from functools import partial
 from typing import Any
 
 import faust
@@ -12,20 +11,19 @@ import faust
 from schemas import topics
 from schemas.identity import dedupe_key
 from schemas.profile import load_profile
-from schemas.records import JobMerged, Record
+from schemas.records import JobMerged
 from schemas.taxonomy import Taxonomy, load_taxonomy
 from services.enricher.backends.base import EnrichmentBackend
 from services.enricher.config import EnricherSettings
 from services.enricher.service import Enricher, Output
 from services.shared.database import Database
 from services.shared.streaming import (
+    Batch,
     Publisher,
     close_on_shutdown,
     create_app,
-    dead_letter,
-    decode_batch,
+    process_batches,
     topic,
-    with_retries,
 )
 
 SERVICE = "enricher"
@@ -60,24 +58,22 @@ def build(settings: EnricherSettings) -> faust.App:
     enricher = Enricher(backend, taxonomy, db)
     publisher = Publisher(app, SERVICE)
 
-    async def enrich_and_publish(records: list[Record]) -> None:
-        log.info("enriching %d records", len(records))
-        for output in await enricher.enrich(records):
+    async def enrich(batch: Batch) -> None:
+        log.info("enriching %d records", len(batch))
+        for output in await enricher.enrich([record for _, record in batch]):
             await publisher.send(topics.JOBS_ENRICHED, next_key(output), output)
         await publisher.flush()
 
     @app.agent(topic(app, topics.JOBS_DEDUPED), concurrency=settings.concurrency)
     async def enrich_jobs(stream: Any) -> None:
-        async for batch in stream.take_events(settings.batch_size, within=settings.batch_within_s):
-            good, bad = decode_batch(batch)
-            for event, reason in bad:
-                await dead_letter(publisher, event, reason)
-            records = [record for _, record in good]
-            error = await with_retries(
-                partial(enrich_and_publish, records), what=f"enriching {len(records)} records"
-            )
-            for event, _ in good if error else ():
-                await dead_letter(publisher, event, error or "")
+        await process_batches(
+            stream,
+            publisher,
+            enrich,
+            size=settings.batch_size,
+            within_s=settings.batch_within_s,
+            what="enrichment",
+        )
 
     close_on_shutdown(app, db.close, backend.aclose)
     return app

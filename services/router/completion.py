@@ -16,21 +16,30 @@ log = logging.getLogger(__name__)
 
 
 async def complete_run(
-    pool: asyncpg.Pool, run_id: str, *, limits: SafetyLimits
+    pool: asyncpg.Pool, run_id: str, *, limits: SafetyLimits, stalled_after_s: float | None = None
 ) -> RunCompleted | None:
-    """Returns the completion to publish, or None when the run is not (or already) complete."""
+    """Returns the completion to publish, or None when the run is not (or already) complete.
+
+    With `stalled_after_s`, a run without progress for that long is closed as a FAILURE with
+    what is known, and archives nothing.
+    """
     async with pool.acquire() as conn, conn.transaction():
-        claimed = await ledger.claim_completion(conn, run_id)
+        if stalled_after_s is None:
+            claimed = await ledger.claim_completion(conn, run_id)
+        else:
+            claimed = await ledger.claim_stalled(conn, run_id, after_s=stalled_after_s)
         if claimed is None:
             return None
         ingest, feed_id = claimed.ingest, claimed.feed_id
         totals = await ledger.totals(conn, run_id)
         live, unseen = await jobs.count_unseen(conn, feed_id, run_id)
-        blocker = archive_blocker(
+        blocker = claimed.stalled_reason or archive_blocker(
             ingest=ingest, totals=totals, open_before=live, to_archive=unseen, limits=limits
         )
         archived = 0 if blocker else await jobs.archive_unseen(conn, feed_id, run_id)
-        status = run_status(ingest, totals, blocker)
+        status = (
+            RunStatus.FAILURE if claimed.stalled_reason else run_status(ingest, totals, blocker)
+        )
         duration = (claimed.completed_at - claimed.started_at).total_seconds()
         fields = report_counters(ingest, totals, archived=archived, blocker=blocker)
         errors = [e for e in (ingest.error, blocker) if e]

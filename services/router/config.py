@@ -39,6 +39,7 @@ class RouterSettings:
     batch_size: int
     batch_within_s: float
     stall_timeout_s: float
+    sweep_interval_s: float
 
     @classmethod
     def from_env(cls, env: Mapping[str, str]) -> RouterSettings:
@@ -56,4 +57,5 @@ class RouterSettings:
             batch_size=env_int(env, "ROUTER_BATCH_SIZE", 500),
             batch_within_s=env_float(env, "ROUTER_BATCH_WITHIN_S", 0.5),
             stall_timeout_s=env_float(env, "RUN_STALL_TIMEOUT_S", 1800.0),
+            sweep_interval_s=env_float(env, "RUN_SWEEP_INTERVAL_S", 15.0),
         )

@@ -5,8 +5,10 @@ from __future__ import annotations
 import logging
 from collections.abc import Iterable, Sequence
 
+import asyncpg
+
 from schemas import topics
-from schemas.records import IngestFinished, Record, RunStarted
+from schemas.records import IngestFinished, Record, RunCompleted, RunStarted
 from services.router import completion
 from services.router.adapters import ledger_repository as ledger
 from services.router.batch import route_batch
@@ -49,9 +51,28 @@ class Router:
         for run_id in sorted(run_ids):
             done = await completion.complete_run(pool, run_id, limits=self._settings.safety)
             if done is not None:
-                await self._publisher.send_now(topics.RUNS_EVENTS, run_id, done)
-                async with pool.acquire() as conn:
-                    await ledger.mark_published(conn, run_id)
+                await self._publish_completion(pool, done)
+
+    async def _publish_completion(self, pool: asyncpg.Pool, done: RunCompleted) -> None:
+        await self._publisher.send_now(topics.RUNS_EVENTS, done.run_id, done)
+        async with pool.acquire() as conn:
+            await ledger.mark_published(conn, done.run_id)
+
+    async def close_stalled(self) -> None:
+        """Runs without progress for the stall timeout are closed as failures, not left open."""
+        pool = await self._db.pool()
+        async with pool.acquire() as conn:
+            stalled = await ledger.stalled_runs(conn, after_s=self._settings.stall_timeout_s)
+        for run_id in stalled:
+            done = await completion.complete_run(
+                pool,
+                run_id,
+                limits=self._settings.safety,
+                stalled_after_s=self._settings.stall_timeout_s,
+            )
+            if done is not None:
+                log.warning("run %s stalled and was closed as a failure", run_id)
+                await self._publish_completion(pool, done)
 
     async def republish_stranded(self) -> None:
         """A crash between the completion commit and its publication leaves a run unannounced."""

@@ -8,6 +8,7 @@ import os
 import weakref
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterable
 from datetime import timedelta
+from functools import partial
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -80,6 +81,18 @@ def topic(app: faust.App, spec: TopicSpec) -> TopicT:
     )
 
 
+def changelog(app: faust.App, spec: TopicSpec) -> TopicT:
+    """A table's changelog topic, as the catalogue declares it (compacted, co-partitioned)."""
+    return app.topic(
+        spec.name,
+        partitions=spec.partitions,
+        key_type=bytes,
+        value_type=bytes,
+        compacting=True,
+        internal=True,
+    )
+
+
 class Publisher:
     """Encodes records and sends them; `flush` awaits delivery of everything sent so far."""
 
@@ -142,6 +155,51 @@ async def decoded(stream: Stream, publisher: Publisher) -> AsyncIterator[tuple[E
             continue
         current_run_id.set(getattr(record, "run_id", None))
         yield event, record
+
+
+Batch = list[tuple[Event, Record]]
+"""Decoded records of one `take_events` batch, each with the event it came in."""
+
+
+async def process_batches(
+    stream: faust.Stream[Any],
+    publisher: Publisher,
+    handle: Callable[[Batch], Awaitable[None]],
+    *,
+    size: int,
+    within_s: float,
+    what: str,
+) -> None:
+    """The body of a batching agent: decode, retry the handler, dead-letter what never works.
+
+    The handler must be idempotent: a retried batch runs again from its first record.
+    """
+    async for events in stream.take_events(size, within=within_s):
+        good, bad = decode_batch(events)
+        for event, reason in bad:
+            await dead_letter(publisher, event, reason)
+        if not good:
+            continue
+        error = await with_retries(partial(handle, good), what=f"{what} of {len(good)} records")
+        for event, _ in good if error else ():
+            await dead_letter(publisher, event, error or "")
+
+
+async def process_each(
+    stream: Stream,
+    publisher: Publisher,
+    handle: Callable[[Record], Awaitable[None]],
+    *,
+    what: str,
+    attempts: int = 5,
+) -> None:
+    """The body of an agent that handles one record at a time (retried, then dead-lettered)."""
+    async for event, record in decoded(stream, publisher):
+        error = await with_retries(
+            partial(handle, record), what=f"{what} ({record.TYPE})", attempts=attempts
+        )
+        if error is not None:
+            await dead_letter(publisher, event, error)
 
 
 def decode_batch(

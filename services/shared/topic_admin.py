@@ -24,7 +24,7 @@ def new_topic(spec: TopicSpec) -> NewTopic:
         name=spec.name,
         num_partitions=spec.partitions,
         replication_factor=REPLICATION_FACTOR,
-        topic_configs={"retention.ms": str(spec.retention_ms)},
+        topic_configs=spec.configs(),
     )
 
 

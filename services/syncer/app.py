@@ -2,22 +2,19 @@
 
 from __future__ import annotations
 
-from functools import partial
 from typing import Any
 
 import faust
 
 from schemas import topics
-from schemas.records import Route, RoutedJob, RunCompleted
+from schemas.records import Record, Route, RoutedJob, RunCompleted
 from services.shared.database import Database
 from services.shared.streaming import (
     Publisher,
     close_on_shutdown,
     create_app,
-    dead_letter,
-    decoded,
+    process_each,
     topic,
-    with_retries,
 )
 from services.syncer.adapters.xano import XanoClient
 from services.syncer.config import SyncerSettings
@@ -33,34 +30,22 @@ def build(settings: SyncerSettings) -> faust.App:
     syncer = Syncer(db, client)
     publisher = Publisher(app, SERVICE)
 
-    async def on_run_completed(done: RunCompleted) -> None:
-        outcome = await syncer.reconcile(done.feed_id)
-        await syncer.record(done.run_id, outcome)
+    async def reconcile(record: Record) -> None:
+        if isinstance(record, RunCompleted):
+            outcome = await syncer.reconcile(record.feed_id)
+            await syncer.record(record.run_id, outcome)
 
-    async def on_routed(routed: RoutedJob) -> None:
-        await syncer.publish_one(routed.job_hash)
+    async def publish_approval(record: Record) -> None:
+        if isinstance(record, RoutedJob) and _is_approval(record):
+            await syncer.publish_one(record.job_hash)
 
     @app.agent(topic(app, topics.RUNS_EVENTS))
     async def reconcile_runs(stream: Any) -> None:
-        async for event, record in decoded(stream, publisher):
-            if not isinstance(record, RunCompleted):
-                continue
-            error = await with_retries(
-                partial(on_run_completed, record), what=f"reconcile of feed {record.feed_id}"
-            )
-            if error is not None:
-                await dead_letter(publisher, event, error)
+        await process_each(stream, publisher, reconcile, what="reconcile")
 
     @app.agent(topic(app, topics.JOBS_ROUTED))
     async def publish_approvals(stream: Any) -> None:
-        async for event, record in decoded(stream, publisher):
-            if not (isinstance(record, RoutedJob) and _is_approval(record)):
-                continue
-            error = await with_retries(
-                partial(on_routed, record), what=f"approval of {record.job_hash}"
-            )
-            if error is not None:
-                await dead_letter(publisher, event, error)
+        await process_each(stream, publisher, publish_approval, what="approval")
 
     close_on_shutdown(app, db.close, client.aclose)
     return app

@@ -7,6 +7,7 @@ import json
 import re
 import urllib.request
 import uuid
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -20,7 +21,7 @@ from cli.stack import StackInfo
 from cli.stack.config import PROJECT_ROOT
 from schemas import topics
 from schemas.codec import CODEC
-from schemas.records import DeadLetter
+from schemas.records import DeadLetter, RequestReason, RunStarted
 
 pytestmark = pytest.mark.e2e
 
@@ -133,6 +134,29 @@ async def test_an_unknown_feed_closes_its_run_as_a_failure_with_the_reason(
     report = await control.wait_for_report(stack.dsn, run_id, timeout_s=RUN_TIMEOUT_S)
     assert report["run_status"] == "FAILURE"
     assert any("987654321 does not exist" in e for e in report["error_summary"])
+    assert report["jobs_archived"] == 0
+
+
+async def test_a_run_that_stops_making_progress_is_closed_as_a_failure(
+    stack: StackInfo, running_pipeline: PipelineConfig
+) -> None:
+    # A run whose ingestor died before IngestFinished: only RunStarted ever arrives.
+    started = RunStarted(
+        run_id=str(uuid.uuid4()),
+        feed_id=424_242,
+        reason=RequestReason.CLI,
+        started_at=datetime.now(UTC),
+    )
+    producer = AIOKafkaProducer(bootstrap_servers=stack.bootstrap)
+    await producer.start()
+    try:
+        value = CODEC.encode(started, source="test")
+        await producer.send_and_wait(topics.RUNS_EVENTS.name, value=value, key=b"k")
+    finally:
+        await producer.stop()
+    report = await control.wait_for_report(stack.dsn, started.run_id, timeout_s=RUN_TIMEOUT_S)
+    assert report["run_status"] == "FAILURE"
+    assert any("stalled" in e for e in report["error_summary"])
     assert report["jobs_archived"] == 0
 
 

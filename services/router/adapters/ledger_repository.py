@@ -35,6 +35,7 @@ class ClaimedRun:
     started_at: datetime
     completed_at: datetime
     ingest: IngestFinished
+    stalled_reason: str | None = None
 
 
 REPORT_COLUMNS = frozenset(
@@ -130,15 +131,52 @@ async def claim_completion(conn: Conn, run_id: str) -> ClaimedRun | None:
         """,
         run_id,
     )
-    if row is None:
-        return None
+    return _claimed(dict(row), stalled_reason=None) if row else None
+
+
+async def claim_stalled(conn: Conn, run_id: str, *, after_s: float) -> ClaimedRun | None:
+    """The same guard for a run that made no progress for `after_s`: it closes as a failure."""
+    row = await conn.fetchrow(
+        """
+        UPDATE runs SET status = 'COMPLETED', completed_at = now(),
+               failure_reason = format('stalled: %s of %s records had an outcome, '
+                                       'no progress for %s s',
+                   (SELECT count(*) FROM run_outcomes WHERE run_id = $1),
+                   coalesce(emitted::text, 'an unknown number of'), round($2::numeric))
+         WHERE run_id = $1 AND status = 'RUNNING'
+           AND last_progress_at < now() - make_interval(secs => $2)
+        RETURNING run_id, feed_id, started_at, completed_at, ingest, emitted, failure_reason
+        """,
+        run_id,
+        after_s,
+    )
+    return _claimed(dict(row), stalled_reason=row["failure_reason"]) if row else None
+
+
+def _claimed(row: Mapping[str, Any], *, stalled_reason: str | None) -> ClaimedRun:
+    if row["ingest"] is not None:
+        ingest = IngestFinished.model_validate(row["ingest"])
+    else:  # the ingestor never said how many records it emitted
+        ingest = IngestFinished(
+            run_id=row["run_id"], feed_id=row["feed_id"], emitted=0, fetch_status="failed"
+        )
     return ClaimedRun(
         run_id=row["run_id"],
         feed_id=row["feed_id"],
         started_at=row["started_at"],
         completed_at=row["completed_at"],
-        ingest=IngestFinished.model_validate(row["ingest"]),
+        ingest=ingest,
+        stalled_reason=stalled_reason,
     )
+
+
+async def stalled_runs(conn: Conn, *, after_s: float) -> list[str]:
+    rows = await conn.fetch(
+        "SELECT run_id FROM runs WHERE status = 'RUNNING' "
+        "AND last_progress_at < now() - make_interval(secs => $1)",
+        after_s,
+    )
+    return [r["run_id"] for r in rows]
 
 
 async def totals(conn: Conn, run_id: str) -> RunTotals:
