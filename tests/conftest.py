@@ -20,10 +20,11 @@ from cli import pipeline
 from cli.stack import StackConfig, StackInfo, ensure_up, shut_down, status
 from cli.stack.config import PROJECT_ROOT
 
-TEST_KAFKA_PORT = 39092
-TEST_PG_PORT = 35432
-TEST_SERVICES_BASE_PORT = 38100
-TEST_XANO_PORT = 38080
+# Overridable, so two test sessions (say, two engineers on one machine) need not collide.
+TEST_KAFKA_PORT = int(os.environ.get("JOBSTREAM_TEST_KAFKA_PORT", "39092"))
+TEST_PG_PORT = int(os.environ.get("JOBSTREAM_TEST_PG_PORT", "35432"))
+TEST_SERVICES_BASE_PORT = int(os.environ.get("JOBSTREAM_TEST_SERVICES_BASE_PORT", "38100"))
+TEST_XANO_PORT = int(os.environ.get("JOBSTREAM_TEST_XANO_PORT", "38080"))
 
 # Faust defaults are tuned for production; tests want quick rebalances and short batches.
 FAST_SERVICES_ENV = {
@@ -40,7 +41,7 @@ FAST_SERVICES_ENV = {
 
 def _test_state_dir() -> Path:
     # Under the system temp dir: the postgres user must be able to reach the data directory.
-    tag = hashlib.sha256(str(PROJECT_ROOT).encode()).hexdigest()[:8]
+    tag = hashlib.sha256(f"{PROJECT_ROOT}:{TEST_KAFKA_PORT}".encode()).hexdigest()[:8]
     default = Path(tempfile.gettempdir()) / f"jobstream-tests-{tag}"
     path = Path(os.environ.get("JOBSTREAM_TEST_STATE_DIR", default))
     path.mkdir(parents=True, exist_ok=True)

@@ -1,0 +1,1 @@
+"""Benchmarks: `make bench` runs every suite, writes bench/results/latest.json, prints a table."""

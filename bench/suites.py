@@ -1,0 +1,6 @@
+"""The benchmark suites `make bench` runs, in order: one line each, `name: module`.
+
+Each module exposes `async def run(quick: bool) -> list[Measurement]`.
+"""
+
+SUITES: dict[str, str] = {}
