@@ -172,7 +172,8 @@ async def process_batches(
 ) -> None:
     """The body of a batching agent: decode, retry the handler, dead-letter what never works.
 
-    The handler must be idempotent: a retried batch runs again from its first record.
+    The handler must be idempotent: a retried batch runs again from its first record. A batch
+    that keeps failing is split into single records, so one bad record cannot sink the rest.
     """
     async for events in stream.take_events(size, within=within_s):
         good, bad = decode_batch(events)
@@ -181,8 +182,19 @@ async def process_batches(
         if not good:
             continue
         error = await with_retries(partial(handle, good), what=f"{what} of {len(good)} records")
-        for event, _ in good if error else ():
-            await dead_letter(publisher, event, error or "")
+        if error is not None and len(good) > 1:
+            await _one_by_one(publisher, handle, good, what)
+        elif error is not None:
+            await dead_letter(publisher, good[0][0], error)
+
+
+async def _one_by_one(
+    publisher: Publisher, handle: Callable[[Batch], Awaitable[None]], batch: Batch, what: str
+) -> None:
+    for item in batch:
+        error = await with_retries(partial(handle, [item]), what=f"{what} of 1 record", attempts=2)
+        if error is not None:
+            await dead_letter(publisher, item[0], error)
 
 
 async def process_each(
