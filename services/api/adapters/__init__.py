@@ -1,0 +1,1 @@
+"""The API's adapters: one module per external system (PostgreSQL tables, Kafka)."""

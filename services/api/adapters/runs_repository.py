@@ -1,0 +1,69 @@
+"""The run ledger as the API reads it, and the guarded insert that starts a run."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from services.shared.database import Conn
+
+# pg_advisory_xact_lock(namespace, feed_id): serialises triggers of one feed across replicas.
+TRIGGER_LOCK_NAMESPACE = 0x6A73  # "js"
+
+
+async def lock_feed(conn: Conn, feed_id: int) -> None:
+    """Held until the surrounding transaction ends."""
+    await conn.execute("SELECT pg_advisory_xact_lock($1, $2)", TRIGGER_LOCK_NAMESPACE, feed_id)
+
+
+async def running_run(conn: Conn, feed_id: int) -> str | None:
+    value = await conn.fetchval(
+        "SELECT run_id FROM runs WHERE feed_id = $1 AND status = 'RUNNING' "
+        "ORDER BY started_at DESC LIMIT 1",
+        feed_id,
+    )
+    return str(value) if value is not None else None
+
+
+async def insert_run(conn: Conn, run_id: str, feed_id: int, reason: str) -> None:
+    """The ledger row exists from the request on, so a second trigger sees the run at once.
+
+    The router's RunStarted upsert keeps it; if the request is never consumed the router's
+    stall sweep closes it as a failure.
+    """
+    await conn.execute(
+        "INSERT INTO runs (run_id, feed_id, reason) VALUES ($1, $2, $3) "
+        "ON CONFLICT (run_id) DO NOTHING",
+        run_id,
+        feed_id,
+        reason,
+    )
+
+
+async def get_run(conn: Conn, run_id: str) -> dict[str, Any] | None:
+    row = await conn.fetchrow(
+        "SELECT run_id, feed_id, reason, status, refresh, emitted, started_at, "
+        "ingest_finished_at, last_progress_at, completed_at, failure_reason "
+        "FROM runs WHERE run_id = $1",
+        run_id,
+    )
+    return dict(row) if row else None
+
+
+async def last_run_id(conn: Conn, feed_id: int) -> str | None:
+    value = await conn.fetchval(
+        "SELECT run_id FROM runs WHERE feed_id = $1 ORDER BY started_at DESC LIMIT 1", feed_id
+    )
+    return str(value) if value is not None else None
+
+
+async def report(conn: Conn, run_id: str) -> dict[str, Any] | None:
+    row = await conn.fetchrow("SELECT * FROM execution_reports WHERE run_id = $1", run_id)
+    return dict(row) if row else None
+
+
+async def outcome_counts(conn: Conn, run_id: str) -> dict[str, int]:
+    rows = await conn.fetch(
+        "SELECT outcome, count(*) AS n FROM run_outcomes WHERE run_id = $1 GROUP BY outcome",
+        run_id,
+    )
+    return {r["outcome"]: int(r["n"]) for r in rows}

@@ -1,0 +1,209 @@
+"""API composition root: the aiohttp application, its routes, auth and error middleware."""
+
+from __future__ import annotations
+
+import logging
+import os
+from collections.abc import AsyncIterator, Awaitable, Callable
+from decimal import Decimal
+from typing import Any
+
+import orjson
+from aiohttp import web
+
+from services.api import handlers as h
+from services.api.config import ApiSettings
+from services.api.errors import ApiError, BadRequestError
+from services.api.openapi import docs_page, document
+from services.api.service import ControlPlane
+
+SERVICE = "api"
+log = logging.getLogger(__name__)
+
+PLANE = web.AppKey("plane", ControlPlane)
+SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
+Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+
+
+def _default(value: Any) -> Any:
+    if isinstance(value, Decimal):
+        return float(value)
+    raise TypeError(f"{type(value).__name__} is not JSON serialisable")
+
+
+def json_response(body: Any, status: int = 200) -> web.Response:
+    return web.Response(
+        body=orjson.dumps(body, default=_default), status=status, content_type="application/json"
+    )
+
+
+def _error_response(status: int, code: str, message: str, **extra: Any) -> web.Response:
+    return json_response({"error": code, "message": message, **extra}, status=status)
+
+
+@web.middleware
+async def errors_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
+    """Every error is JSON `{error, message}`: ours, aiohttp's (404/405) and unexpected ones."""
+    try:
+        return await handler(request)
+    except ApiError as error:
+        return json_response(error.body(), status=error.status)
+    except web.HTTPException as error:
+        if error.status < 400:
+            raise
+        code = error.reason.lower().replace(" ", "_")
+        return _error_response(error.status, code, error.text or error.reason)
+    except Exception:
+        log.exception("%s %s failed", request.method, request.path)
+        return _error_response(500, "internal", "unexpected error; see the API's log")
+
+
+@web.middleware
+async def auth_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
+    """Every mutating method needs the bearer token; reads stay open."""
+    if request.method not in SAFE_METHODS:
+        h.check_token(request.headers.get("Authorization"), request.app[PLANE].settings.token)
+    return await handler(request)
+
+
+async def _json_body(request: web.Request) -> Any:
+    raw = await request.read()
+    try:
+        return orjson.loads(raw) if raw else None
+    except orjson.JSONDecodeError as exc:
+        raise BadRequestError(f"the body is not valid JSON: {exc}") from exc
+
+
+def _plane(request: web.Request) -> ControlPlane:
+    return request.app[PLANE]
+
+
+# --- routes --------------------------------------------------------------------------------
+
+
+async def healthz(request: web.Request) -> web.Response:
+    plane = _plane(request)
+    return json_response(
+        {"status": "ok", "service": SERVICE, "replica": plane.settings.replica, "pid": os.getpid()}
+    )
+
+
+async def readyz(request: web.Request) -> web.Response:
+    checks = await _plane(request).readiness()
+    ready = all(checks.values())
+    return json_response({"ready": ready, **checks}, status=200 if ready else 503)
+
+
+async def openapi_json(request: web.Request) -> web.Response:
+    return json_response(document())
+
+
+async def docs(request: web.Request) -> web.Response:
+    return web.Response(text=docs_page(document()), content_type="text/html")
+
+
+async def trigger_feed(request: web.Request) -> web.Response:
+    feed_id = h.parse_id(request.match_info["feed_id"], "feed_id")
+    run_id = await _plane(request).trigger(feed_id)
+    return json_response({"run_id": run_id, "feed_id": feed_id}, status=202)
+
+
+async def execution_status(request: web.Request) -> web.Response:
+    feed_id = h.parse_id(request.match_info["feed_id"], "feed_id")
+    return json_response(await _plane(request).execution_status(feed_id))
+
+
+async def get_run(request: web.Request) -> web.Response:
+    return json_response(await _plane(request).run_view(request.match_info["run_id"]))
+
+
+async def create_feed(request: web.Request) -> web.Response:
+    fields = h.validate_feed(await _json_body(request), partial=False)
+    return json_response(await _plane(request).create_feed(fields), status=201)
+
+
+async def list_feeds(request: web.Request) -> web.Response:
+    limit, offset = h.parse_paging(request.query)
+    found = await _plane(request).list_feeds(limit, offset)
+    return json_response({"feeds": found, "limit": limit, "offset": offset})
+
+
+async def get_feed(request: web.Request) -> web.Response:
+    feed_id = h.parse_id(request.match_info["feed_id"], "feed_id")
+    return json_response(await _plane(request).feed(feed_id))
+
+
+async def update_feed(request: web.Request) -> web.Response:
+    feed_id = h.parse_id(request.match_info["feed_id"], "feed_id")
+    fields = h.validate_feed(await _json_body(request), partial=True)
+    return json_response(await _plane(request).update_feed(feed_id, fields))
+
+
+async def delete_feed(request: web.Request) -> web.Response:
+    feed_id = h.parse_id(request.match_info["feed_id"], "feed_id")
+    return json_response(await _plane(request).deactivate_feed(feed_id))
+
+
+async def review_queue(request: web.Request) -> web.Response:
+    limit, offset = h.parse_paging(request.query)
+    feed_id = h.optional_feed_filter(request.query)
+    jobs, total = await _plane(request).review_queue(feed_id, limit, offset)
+    return json_response({"jobs": jobs, "total": total, "limit": limit, "offset": offset})
+
+
+async def approve(request: web.Request) -> web.Response:
+    job_hash = h.check_job_hash(request.match_info["job_hash"])
+    decision = h.validate_review(await _json_body(request), needs_reason=False)
+    return json_response(await _plane(request).approve(job_hash, decision))
+
+
+async def reject(request: web.Request) -> web.Response:
+    job_hash = h.check_job_hash(request.match_info["job_hash"])
+    decision = h.validate_review(await _json_body(request), needs_reason=True)
+    return json_response(await _plane(request).reject(job_hash, decision))
+
+
+def _routes() -> list[web.RouteDef]:
+    return [
+        web.get("/healthz", healthz),
+        web.get("/readyz", readyz),
+        web.get("/openapi.json", openapi_json),
+        web.get("/docs", docs),
+        web.post("/trigger-feed/{feed_id}", trigger_feed),
+        web.get("/execution-status/{feed_id}", execution_status),
+        web.get("/runs/{run_id}", get_run),
+        web.get("/feeds", list_feeds),
+        web.post("/feeds", create_feed),
+        web.get("/feeds/{feed_id}", get_feed),
+        web.patch("/feeds/{feed_id}", update_feed),
+        web.delete("/feeds/{feed_id}", delete_feed),
+        web.get("/review", review_queue),
+        web.post("/review/{job_hash}/approve", approve),
+        web.post("/review/{job_hash}/reject", reject),
+    ]
+
+
+def build(settings: ApiSettings, *, background: bool = True) -> web.Application:
+    """The web app; with `background`, the scheduler runs beside it."""
+    app = web.Application(middlewares=[errors_middleware, auth_middleware])
+    app[PLANE] = ControlPlane(settings)
+    app.add_routes(_routes())
+    app.cleanup_ctx.append(_lifecycle(background))
+    return app
+
+
+def _lifecycle(background: bool) -> Callable[[web.Application], AsyncIterator[None]]:
+    async def lifecycle(app: web.Application) -> AsyncIterator[None]:
+        plane = app[PLANE]
+        scheduler = None
+        if background and plane.settings.scheduler_enabled:
+            from services.api.scheduler import Scheduler
+
+            scheduler = Scheduler(plane)
+            scheduler.start()
+        yield
+        if scheduler is not None:
+            await scheduler.stop()
+        await plane.close()
+
+    return lifecycle

@@ -1,0 +1,197 @@
+"""Pure logic of the API: authentication, input validation, paging and run progress."""
+
+from __future__ import annotations
+
+import hmac
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from services.api.errors import BadRequestError, UnauthorizedError
+from services.shared.settings import Secret
+
+FEED_FORMATS = ("auto", "xml", "csv", "json")
+SOURCE_SCHEMES = ("http://", "https://", "file://", "/")
+MAX_FREQUENCY_MINUTES = 7 * 24 * 60
+MAX_PAGE = 500
+MAX_TEXT = 500
+MAX_ID = 2**31 - 1  # PostgreSQL INTEGER
+FINISHED = ("SUCCESS", "PARTIAL", "FAILURE")
+
+
+def check_token(header: str | None, token: Secret) -> None:
+    """Bearer auth with a constant-time compare; an API without a token refuses mutations."""
+    scheme, _, given = (header or "").partition(" ")
+    if scheme.lower() != "bearer" or not given:
+        raise UnauthorizedError("this endpoint needs 'Authorization: Bearer <token>'")
+    if not token or not hmac.compare_digest(given.strip().encode(), token.value.encode()):
+        raise UnauthorizedError("the bearer token is not valid")
+
+
+def parse_id(raw: str, what: str) -> int:
+    """A positive PostgreSQL integer id from a path segment."""
+    if not raw.isascii() or not raw.isdigit() or not 0 < int(raw) <= MAX_ID:
+        raise BadRequestError(f"{what} must be a positive integer, got {raw[:40]!r}")
+    return int(raw)
+
+
+def parse_paging(query: Mapping[str, str]) -> tuple[int, int]:
+    """`limit` (1..500, default 50) and `offset` (>= 0, default 0)."""
+    limit = _query_int(query, "limit", 50, 1, MAX_PAGE)
+    offset = _query_int(query, "offset", 0, 0, MAX_ID)
+    return limit, offset
+
+
+def optional_feed_filter(query: Mapping[str, str]) -> int | None:
+    raw = query.get("feed_id")
+    return None if raw is None else parse_id(raw, "feed_id")
+
+
+def _query_int(query: Mapping[str, str], name: str, default: int, low: int, high: int) -> int:
+    raw = query.get(name)
+    if raw is None:
+        return default
+    if not raw.isascii() or not raw.isdigit() or not low <= int(raw) <= high:
+        raise BadRequestError(f"{name} must be an integer from {low} to {high}, got {raw[:40]!r}")
+    return int(raw)
+
+
+# --- feeds ---------------------------------------------------------------------------------
+
+
+def _text(value: Any, name: str, *, required: bool) -> str | None:
+    if value is None and not required:
+        return None
+    if not isinstance(value, str) or not value.strip():
+        raise BadRequestError(f"{name} must be a non-empty string")
+    if len(value) > MAX_TEXT or "\x00" in value:
+        raise BadRequestError(f"{name} must be at most {MAX_TEXT} characters without NUL")
+    return value.strip()
+
+
+def _source_url(value: Any) -> str:
+    text = _text(value, "source_url", required=True)
+    assert text is not None
+    if not text.startswith(SOURCE_SCHEMES):
+        raise BadRequestError("source_url must be an http(s):// or file:// URL or an absolute path")
+    return text
+
+
+def _format(value: Any) -> str:
+    if value not in FEED_FORMATS:
+        raise BadRequestError(f"format must be one of {', '.join(FEED_FORMATS)}")
+    return str(value)
+
+
+def _mapping(value: Any) -> dict[str, str] | None:
+    if value is None:
+        return None
+    if not isinstance(value, dict) or not all(
+        isinstance(k, str) and isinstance(v, str) and "\x00" not in k + v for k, v in value.items()
+    ):
+        raise BadRequestError("mapping must be an object of field name to source element name")
+    return value
+
+
+def _optional_int(value: Any, name: str, low: int, high: int) -> int | None:
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, int) or not low <= value <= high:
+        raise BadRequestError(f"{name} must be an integer from {low} to {high} or null")
+    return value
+
+
+def _bool(value: Any, name: str) -> bool:
+    if not isinstance(value, bool):
+        raise BadRequestError(f"{name} must be true or false")
+    return value
+
+
+_FIELD_CHECKS: dict[str, Any] = {
+    "name": lambda v: _text(v, "name", required=True),
+    "source_url": _source_url,
+    "format": _format,
+    "mapping": _mapping,
+    "company_name": lambda v: _text(v, "company_name", required=False),
+    "partner_id": lambda v: _optional_int(v, "partner_id", 0, MAX_ID),
+    "bypass_filters": lambda v: _bool(v, "bypass_filters"),
+    "is_active": lambda v: _bool(v, "is_active"),
+    "check_frequency_minutes": lambda v: _optional_int(
+        v, "check_frequency_minutes", 1, MAX_FREQUENCY_MINUTES
+    ),
+}
+FEED_FIELDS = tuple(_FIELD_CHECKS)
+REQUIRED_ON_CREATE = ("name", "source_url")
+
+
+def validate_feed(body: Any, *, partial: bool) -> dict[str, Any]:
+    """The checked feed fields of a create (`partial=False`) or an update body."""
+    if not isinstance(body, dict):
+        raise BadRequestError("the body must be a JSON object")
+    unknown = sorted(set(body) - set(FEED_FIELDS))
+    if unknown:
+        raise BadRequestError(f"unknown field(s): {', '.join(unknown)[:200]}")
+    missing = [] if partial else [f for f in REQUIRED_ON_CREATE if f not in body]
+    if missing:
+        raise BadRequestError(f"missing field(s): {', '.join(missing)}")
+    if partial and not body:
+        raise BadRequestError("nothing to update: give at least one field")
+    return {name: _FIELD_CHECKS[name](value) for name, value in body.items()}
+
+
+# --- review --------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class ReviewDecision:
+    reviewer: str
+    reason: str | None
+
+
+def validate_review(body: Any, *, needs_reason: bool) -> ReviewDecision:
+    """Who decided (`reviewer`), and for a rejection why (`reason`)."""
+    if not isinstance(body, dict):
+        raise BadRequestError("the body must be a JSON object with 'reviewer'")
+    unknown = sorted(set(body) - {"reviewer", "reason"})
+    if unknown:
+        raise BadRequestError(f"unknown field(s): {', '.join(unknown)[:200]}")
+    reviewer = _text(body.get("reviewer"), "reviewer", required=True)
+    reason = _text(body.get("reason"), "reason", required=needs_reason)
+    assert reviewer is not None
+    return ReviewDecision(reviewer, reason)
+
+
+def check_job_hash(raw: str) -> str:
+    """Job hashes are Base64 SHA-256 digests; anything far from that cannot name a job."""
+    if not 1 <= len(raw) <= 128 or not raw.isascii() or not raw.isprintable():
+        raise BadRequestError("job_hash must be 1 to 128 printable ASCII characters")
+    return raw
+
+
+# --- progress ------------------------------------------------------------------------------
+
+
+def progress(
+    run: Mapping[str, Any], outcomes: Mapping[str, int], report: Mapping[str, Any] | None
+) -> dict[str, Any]:
+    """Per-stage progress of a run: ingest (records emitted), outcomes so far, Xano sync."""
+    emitted = run.get("emitted")
+    done = sum(outcomes.values())
+    status = report["run_status"] if report else "RUNNING"
+    return {
+        "status": status,
+        "finished": status in FINISHED,
+        "stages": {
+            "ingest": {"done": emitted is not None, "emitted": emitted},
+            "route": {
+                "done": emitted is not None and done >= emitted,
+                "outcomes": done,
+                "total": emitted,
+                "by_outcome": dict(sorted(outcomes.items())),
+            },
+            "sync": {
+                "done": bool(report and report.get("xano_status")),
+                "xano_status": report.get("xano_status") if report else None,
+            },
+        },
+    }

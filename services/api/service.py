@@ -1,0 +1,203 @@
+"""The API's I/O steps: each method is one use case over PostgreSQL and Kafka."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import uuid
+from datetime import UTC, datetime
+from typing import Any
+
+from schemas import topics
+from schemas.records import FeedRequested, RequestReason, Route, RoutedJob
+from services.api.adapters import feeds_repository as feeds
+from services.api.adapters import review_repository as review
+from services.api.adapters import runs_repository as runs
+from services.api.adapters.kafka import Publisher, broker_reachable
+from services.api.config import ApiSettings
+from services.api.errors import ConflictError, NotFoundError, UnavailableError
+from services.api.handlers import ReviewDecision, progress
+from services.shared.database import Conn, Database
+
+log = logging.getLogger(__name__)
+
+APPROVED_STATUS = "ACTIVE"
+REJECTED_STATUS = "REJECTED"
+
+
+class ControlPlane:
+    """Feeds, runs and reviews; owns the database pool and the Kafka producer."""
+
+    def __init__(self, settings: ApiSettings) -> None:
+        self.settings = settings
+        self.db = Database(settings.database_url, max_size=5)
+        self._publisher = Publisher(settings.bootstrap_servers)
+        self._publisher_lock = asyncio.Lock()
+        self._publisher_started = False
+
+    async def close(self) -> None:
+        await self._publisher.stop()
+        await self.db.close()
+
+    async def publisher(self) -> Publisher:
+        """Started on first use, so the API answers (and reports not ready) while Kafka is down."""
+        async with self._publisher_lock:
+            if not self._publisher_started:
+                try:
+                    await self._publisher.start()
+                except Exception as exc:
+                    raise UnavailableError(f"the broker is not reachable: {exc}") from exc
+                self._publisher_started = True
+        return self._publisher
+
+    # --- runs ------------------------------------------------------------------------------
+
+    async def trigger(self, feed_id: int, reason: RequestReason = RequestReason.API) -> str:
+        """Requests a run; refuses while the feed has one in progress (409 with its id).
+
+        The per-feed advisory lock makes check-and-insert atomic across API replicas; the
+        request is published before commit, so a failed publish leaves no phantom run.
+        """
+        publisher = await self.publisher()
+        pool = await self.db.pool()
+        async with pool.acquire() as conn, conn.transaction():
+            await runs.lock_feed(conn, feed_id)
+            await self._check_triggerable(conn, feed_id)
+            run_id = str(uuid.uuid4())
+            await runs.insert_run(conn, run_id, feed_id, reason.value)
+            record = FeedRequested(
+                run_id=run_id, feed_id=feed_id, reason=reason, requested_at=datetime.now(UTC)
+            )
+            try:
+                await publisher.publish(topics.FEEDS_REQUESTED, record, key=str(feed_id))
+            except Exception as exc:
+                raise UnavailableError(f"could not publish the request: {exc}") from exc
+        log.info("run %s of feed %d requested (%s)", run_id, feed_id, reason.value)
+        return run_id
+
+    async def _check_triggerable(self, conn: Conn, feed_id: int) -> None:
+        feed = await feeds.get(conn, feed_id)
+        if feed is None:
+            raise NotFoundError(f"no feed {feed_id}")
+        if not feed["is_active"]:
+            raise ConflictError(f"feed {feed_id} is deactivated; PATCH is_active=true first")
+        running = await runs.running_run(conn, feed_id)
+        if running is not None:
+            raise ConflictError(f"feed {feed_id} has a run in progress", run_id=running)
+
+    async def run_view(self, run_id: str) -> dict[str, Any]:
+        pool = await self.db.pool()
+        async with pool.acquire() as conn:
+            run = await runs.get_run(conn, run_id)
+            if run is None:
+                raise NotFoundError(f"no run {run_id}")
+            report = await runs.report(conn, run_id)
+            outcomes = await runs.outcome_counts(conn, run_id)
+        return {"run": run, "report": report, "progress": progress(run, outcomes, report)}
+
+    async def execution_status(self, feed_id: int) -> dict[str, Any]:
+        pool = await self.db.pool()
+        async with pool.acquire() as conn:
+            if not await feeds.exists(conn, feed_id):
+                raise NotFoundError(f"no feed {feed_id}")
+            run_id = await runs.last_run_id(conn, feed_id)
+        if run_id is None:
+            raise NotFoundError(f"feed {feed_id} has no run yet")
+        return {"feed_id": feed_id, **await self.run_view(run_id)}
+
+    # --- feeds -----------------------------------------------------------------------------
+
+    async def create_feed(self, fields: dict[str, Any]) -> dict[str, Any]:
+        pool = await self.db.pool()
+        async with pool.acquire() as conn:
+            return await feeds.create(conn, fields)
+
+    async def list_feeds(self, limit: int, offset: int) -> list[dict[str, Any]]:
+        pool = await self.db.pool()
+        async with pool.acquire() as conn:
+            return await feeds.list_feeds(conn, limit=limit, offset=offset)
+
+    async def feed(self, feed_id: int) -> dict[str, Any]:
+        pool = await self.db.pool()
+        async with pool.acquire() as conn:
+            return _found(await feeds.get(conn, feed_id), feed_id)
+
+    async def update_feed(self, feed_id: int, fields: dict[str, Any]) -> dict[str, Any]:
+        pool = await self.db.pool()
+        async with pool.acquire() as conn:
+            return _found(await feeds.update(conn, feed_id, fields), feed_id)
+
+    async def deactivate_feed(self, feed_id: int) -> dict[str, Any]:
+        pool = await self.db.pool()
+        async with pool.acquire() as conn:
+            return _found(await feeds.deactivate(conn, feed_id), feed_id)
+
+    # --- review ----------------------------------------------------------------------------
+
+    async def review_queue(
+        self, feed_id: int | None, limit: int, offset: int
+    ) -> tuple[list[dict[str, Any]], int]:
+        pool = await self.db.pool()
+        async with pool.acquire() as conn:
+            return await review.list_queue(conn, feed_id=feed_id, limit=limit, offset=offset)
+
+    async def approve(self, job_hash: str, decision: ReviewDecision) -> dict[str, Any]:
+        """Moves the job to open_jobs, then tells the syncer to push it to Xano now.
+
+        Published after commit so the syncer finds the job open; if publishing fails the job
+        is still approved and the feed's next reconcile pushes it.
+        """
+        reason = f"approved by {decision.reviewer}"
+        feed_id = await self._move(job_hash, Route.OPEN, APPROVED_STATUS, reason, decision)
+        routed = RoutedJob(
+            feed_id=feed_id, job_hash=job_hash, route=Route.OPEN, reason=reason,
+            decided_by="reviewer",
+        )  # fmt: skip
+        published = True
+        try:
+            publisher = await self.publisher()
+            await publisher.publish(topics.JOBS_ROUTED, routed, key=job_hash)
+        except Exception:
+            log.exception("approval of %s not published; the next reconcile pushes it", job_hash)
+            published = False
+        return {"job_hash": job_hash, "feed_id": feed_id, "route": "open", "published": published}
+
+    async def reject(self, job_hash: str, decision: ReviewDecision) -> dict[str, Any]:
+        reason = decision.reason or "rejected by reviewer"
+        feed_id = await self._move(job_hash, Route.REJECTED, REJECTED_STATUS, reason, decision)
+        return {"job_hash": job_hash, "feed_id": feed_id, "route": "rejected", "reason": reason}
+
+    async def _move(
+        self, job_hash: str, to: Route, status: str, reason: str, decision: ReviewDecision
+    ) -> int:
+        pool = await self.db.pool()
+        async with pool.acquire() as conn, conn.transaction():
+            feed_id = await review.move(
+                conn, job_hash, to, status=status, reason=reason, reviewer=decision.reviewer
+            )
+        if feed_id is None:
+            raise NotFoundError(f"job {job_hash} is not in the manual review queue")
+        log.info("job %s moved to %s by %s", job_hash, to.value, decision.reviewer)
+        return feed_id
+
+    # --- health ----------------------------------------------------------------------------
+
+    async def readiness(self) -> dict[str, bool]:
+        database, broker = await asyncio.gather(
+            self._database_reachable(), broker_reachable(self.settings.bootstrap_servers)
+        )
+        return {"database": database, "broker": broker}
+
+    async def _database_reachable(self) -> bool:
+        try:
+            pool = await asyncio.wait_for(self.db.pool(), timeout=5)
+            async with pool.acquire(timeout=3) as conn:
+                return bool(await conn.fetchval("SELECT 1", timeout=3))
+        except Exception:
+            return False
+
+
+def _found(row: dict[str, Any] | None, feed_id: int) -> dict[str, Any]:
+    if row is None:
+        raise NotFoundError(f"no feed {feed_id}")
+    return row
