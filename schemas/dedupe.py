@@ -17,14 +17,15 @@ record (same seq) gets the same decision again, so redelivery is harmless.
 from __future__ import annotations
 
 import re
-from collections.abc import Sequence
+from collections.abc import MutableMapping, Sequence
 from dataclasses import dataclass
 from enum import StrEnum
-from typing import TypedDict
+from typing import Literal, TypedDict, cast
 
+import orjson
 from rapidfuzz import fuzz
 
-from schemas.records import Location
+from schemas.records import JobMerged, Location, Outcome
 
 MAX_KEPT_PER_GROUP = 50
 MAX_FINGERPRINT_WORDS = 1500
@@ -209,3 +210,57 @@ def _keep(
 
 def _unique(locations: Sequence[Location]) -> list[Location]:
     return list({loc.key(): loc for loc in locations}.values())
+
+
+StateTable = MutableMapping[bytes, bytes]
+"""Where a pass keeps its groups: group key → JSON state (a Faust table in the services)."""
+
+
+def decide_in(
+    table: StateTable,
+    key: bytes,
+    *,
+    run_id: str,
+    seq: int,
+    job_hash: str,
+    text: str,
+    locations: Sequence[Location],
+    mode: AccuracyMode = AccuracyMode.BALANCED,
+) -> Decision:
+    """Decides one record against the group stored under `key`, and stores the group back."""
+    stored = table.get(key)
+    state = cast(GroupState, orjson.loads(stored)) if stored else None
+    new_state, decision = decide(
+        state,
+        run_id=run_id,
+        seq=seq,
+        job_hash=job_hash,
+        text=text,
+        locations=locations,
+        mode=mode,
+    )
+    table[key] = orjson.dumps(new_state)
+    return decision
+
+
+def merge_record(
+    decision: Duplicate | Merge,
+    *,
+    run_id: str,
+    feed_id: int,
+    seq: int,
+    duplicate_hash: str,
+    pass_number: Literal[1, 2],
+) -> JobMerged:
+    """The record that tells the router a job was folded into another (and what it brought)."""
+    duplicate = isinstance(decision, Duplicate)
+    return JobMerged(
+        run_id=run_id,
+        feed_id=feed_id,
+        seq=seq,
+        kept_hash=decision.kept_hash,
+        duplicate_hash=duplicate_hash,
+        outcome=Outcome.DUPLICATE if duplicate else Outcome.MERGED,
+        pass_number=pass_number,
+        locations=() if isinstance(decision, Duplicate) else decision.new_locations,
+    )

@@ -7,9 +7,10 @@ from typing import Any
 import faust
 
 from schemas import topics
+from schemas.dedupe import StateTable
 from schemas.records import FeedRequested, RawJob, Record
 from services.ingestor.config import IngestorSettings
-from services.ingestor.deduper import StateTable, dedupe_one, output_key
+from services.ingestor.deduper import dedupe_one, output_key
 from services.ingestor.service import Ingestor
 from services.shared.database import Database
 from services.shared.streaming import (

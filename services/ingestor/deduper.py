@@ -2,43 +2,34 @@
 
 from __future__ import annotations
 
-from collections.abc import MutableMapping
-from typing import cast
-
-import orjson
-
-from schemas.dedupe import Duplicate, GroupState, Keep
-from schemas.records import DedupedJob, JobMerged, Outcome, RawJob
-from services.ingestor.dedupe import decide_raw_job
+from schemas.dedupe import Keep, StateTable, decide_in, merge_record
+from schemas.records import DedupedJob, JobMerged, RawJob
 
 DedupeOutput = DedupedJob | JobMerged
-
-# The table maps a dedupe key (the jobs.raw message key) to its group's JSON state.
-StateTable = MutableMapping[bytes, bytes]
 
 
 def dedupe_one(table: StateTable, raw: RawJob) -> DedupeOutput:
     """The job kept, or a merge into the job it duplicates."""
     if raw.closed:
         return _kept(raw)  # closed jobs are routed as they are; nothing merges into them
-    key = raw.dedupe_key.encode()
-    stored = table.get(key)
-    state = cast(GroupState, orjson.loads(stored)) if stored else None
-    new_state, decision = decide_raw_job(state, raw)
-    table[key] = orjson.dumps(new_state)
+    decision = decide_in(
+        table,
+        raw.dedupe_key.encode(),
+        run_id=raw.run_id,
+        seq=raw.seq,
+        job_hash=raw.job_hash,
+        text=raw.job.description_text,
+        locations=raw.job.locations,
+    )
     if isinstance(decision, Keep):
         return _kept(raw)
-    outcome = Outcome.DUPLICATE if isinstance(decision, Duplicate) else Outcome.MERGED
-    locations = () if isinstance(decision, Duplicate) else decision.new_locations
-    return JobMerged(
+    return merge_record(
+        decision,
         run_id=raw.run_id,
         feed_id=raw.feed_id,
         seq=raw.seq,
-        kept_hash=decision.kept_hash,
         duplicate_hash=raw.job_hash,
-        outcome=outcome,
         pass_number=1,
-        locations=locations,
     )
 
 

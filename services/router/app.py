@@ -7,8 +7,9 @@ from typing import Any
 import faust
 
 from schemas import topics
+from schemas.dedupe import StateTable
 from services.router.config import RouterSettings
-from services.router.pass2 import StateTable, merge_pass2
+from services.router.pass2 import merge_pass2
 from services.router.service import Router
 from services.shared.database import Database
 from services.shared.streaming import (

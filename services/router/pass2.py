@@ -2,43 +2,32 @@
 
 from __future__ import annotations
 
-from collections.abc import MutableMapping
-from typing import cast
-
-import orjson
-
-from schemas.dedupe import Duplicate, GroupState, Keep, decide
-from schemas.records import EnrichedJob, EnrichmentStatus, JobMerged, Outcome, Record
-
-StateTable = MutableMapping[bytes, bytes]
+from schemas.dedupe import Keep, StateTable, decide_in, merge_record
+from schemas.records import EnrichedJob, EnrichmentStatus, Record
 
 
 def merge_pass2(table: StateTable, key: bytes, record: Record) -> Record:
     """An enriched job is kept or becomes a pass-2 merge; everything else passes through."""
     if not isinstance(record, EnrichedJob) or not _comparable(record):
         return record
-    stored = table.get(key)
-    state = cast(GroupState, orjson.loads(stored)) if stored else None
-    new_state, decision = decide(
-        state,
+    decision = decide_in(
+        table,
+        key,
         run_id=record.run_id,
         seq=record.seq,
         job_hash=record.job_hash,
         text=record.job.description_text,
         locations=record.job.locations,
     )
-    table[key] = orjson.dumps(new_state)
     if isinstance(decision, Keep):
         return record
-    return JobMerged(
+    return merge_record(
+        decision,
         run_id=record.run_id,
         feed_id=record.feed_id,
         seq=record.seq,
-        kept_hash=decision.kept_hash,
         duplicate_hash=record.job_hash,
-        outcome=Outcome.DUPLICATE if isinstance(decision, Duplicate) else Outcome.MERGED,
         pass_number=2,
-        locations=() if isinstance(decision, Duplicate) else decision.new_locations,
     )
 
 
