@@ -3,4 +3,6 @@
 Each module exposes `async def run(quick: bool) -> list[Measurement]`.
 """
 
-SUITES: dict[str, str] = {}
+SUITES: dict[str, str] = {
+    "offline-eval": "bench.offline_eval",
+}
