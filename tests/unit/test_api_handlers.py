@@ -1,0 +1,129 @@
+"""The API's pure logic: bearer auth, validation with clear messages, paging, progress."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from services.api.config import ApiSettings
+from services.api.errors import BadRequestError, UnauthorizedError
+from services.api.handlers import (
+    check_job_hash,
+    check_token,
+    parse_id,
+    parse_paging,
+    progress,
+    validate_feed,
+    validate_review,
+)
+from services.api.openapi import docs_page, document
+from services.shared.settings import Secret
+
+TOKEN = Secret("s3cret")
+
+
+def test_the_right_bearer_token_passes() -> None:
+    check_token("Bearer s3cret", TOKEN)
+    check_token("bearer s3cret", TOKEN)
+
+
+@pytest.mark.parametrize("header", [None, "", "s3cret", "Basic s3cret", "Bearer ", "Bearer nope"])
+def test_anything_else_is_unauthorized(header: str | None) -> None:
+    with pytest.raises(UnauthorizedError):
+        check_token(header, TOKEN)
+
+
+def test_an_api_without_a_token_refuses_every_mutation() -> None:
+    with pytest.raises(UnauthorizedError):
+        check_token("Bearer ", Secret(""))
+    with pytest.raises(UnauthorizedError):
+        check_token("Bearer anything", Secret(""))
+
+
+@pytest.mark.parametrize("raw", ["0", "-1", "abc", "1.5", "²", "99999999999"])
+def test_ids_must_be_positive_integers(raw: str) -> None:
+    with pytest.raises(BadRequestError, match="feed_id must be a positive integer"):
+        parse_id(raw, "feed_id")
+
+
+def test_paging_defaults_and_bounds() -> None:
+    assert parse_paging({}) == (50, 0)
+    assert parse_paging({"limit": "10", "offset": "20"}) == (10, 20)
+    with pytest.raises(BadRequestError, match="limit"):
+        parse_paging({"limit": "501"})
+
+
+def test_a_valid_feed_is_normalised() -> None:
+    fields = validate_feed(
+        {"name": " Acme ", "source_url": "https://x.test/f.xml", "check_frequency_minutes": 5},
+        partial=False,
+    )
+    assert fields == {
+        "name": "Acme",
+        "source_url": "https://x.test/f.xml",
+        "check_frequency_minutes": 5,
+    }
+
+
+@pytest.mark.parametrize(
+    ("body", "message"),
+    [
+        ({"name": "a"}, "missing field(s): source_url"),
+        ({"name": "", "source_url": "/f"}, "name must be a non-empty string"),
+        ({"name": "a", "source_url": "/f", "partner_id": True}, "partner_id"),
+        ({"name": "a", "source_url": "/f", "bypass_filters": "yes"}, "bypass_filters"),
+        ({"name": "a\x00", "source_url": "/f"}, "without NUL"),
+        ("feed", "JSON object"),
+    ],
+)
+def test_invalid_feeds_say_what_is_wrong(body: Any, message: str) -> None:
+    with pytest.raises(BadRequestError) as caught:
+        validate_feed(body, partial=False)
+    assert message in caught.value.message
+
+
+def test_an_update_may_give_any_one_field() -> None:
+    assert validate_feed({"is_active": True}, partial=True) == {"is_active": True}
+
+
+def test_a_rejection_needs_a_reason_an_approval_does_not() -> None:
+    assert validate_review({"reviewer": "ann"}, needs_reason=False).reason is None
+    with pytest.raises(BadRequestError, match="reason"):
+        validate_review({"reviewer": "ann"}, needs_reason=True)
+    with pytest.raises(BadRequestError, match="reviewer"):
+        validate_review({}, needs_reason=False)
+
+
+def test_job_hashes_are_printable_ascii() -> None:
+    assert check_job_hash("abc+/=") == "abc+/="
+    with pytest.raises(BadRequestError):
+        check_job_hash("é")
+
+
+def test_progress_while_running_and_when_done() -> None:
+    live = progress({"emitted": None}, {}, None)
+    assert live["finished"] is False and live["stages"]["ingest"]["done"] is False
+    counting = progress({"emitted": 4}, {"approved": 3}, {"run_status": "RUNNING"})
+    assert counting["stages"]["route"] | {"by_outcome": None} == {
+        "done": False, "outcomes": 3, "total": 4, "by_outcome": None
+    }  # fmt: skip
+    done = progress(
+        {"emitted": 1}, {"approved": 1}, {"run_status": "PARTIAL", "xano_status": "SYNCED"}
+    )
+    assert done["finished"] and done["stages"]["sync"]["done"]
+
+
+def test_the_docs_page_lists_every_documented_route() -> None:
+    doc = document()
+    page = docs_page(doc)
+    assert "<script" not in page and "http" not in page.replace("http(s)", "")
+    for path, operations in doc["paths"].items():
+        for method in operations:
+            assert f"{method.upper()} {path}" in page
+
+
+def test_settings_mask_the_token() -> None:
+    settings = ApiSettings.from_env({"API_TOKEN": "abc", "API_PORT": "1234"})
+    assert settings.port == 1234 and settings.token.value == "abc"
+    assert "abc" not in repr(settings)
