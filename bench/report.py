@@ -55,7 +55,7 @@ def show(measurements: Sequence[Measurement], console: Console | None = None) ->
         met = m.meets_target()
         mark = "" if met is None else ("yes" if met else "NO")
         table.add_row(m.suite, m.name, f"{m.value:,.2f}", m.unit, m.target or "", mark, m.note)
-    (console or Console()).print(table)
+    (console or Console(width=160)).print(table)
 
 
 def _cpus() -> int:

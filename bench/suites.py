@@ -4,5 +4,6 @@ Each module exposes `async def run(quick: bool) -> list[Measurement]`.
 """
 
 SUITES: dict[str, str] = {
+    "xano": "bench.xano_bench",
     "offline-eval": "bench.offline_eval",
 }
