@@ -1,0 +1,83 @@
+"""The scheduler: with two API replicas, a due feed is requested exactly once per period."""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+from collections.abc import AsyncIterator
+from datetime import timedelta
+
+import asyncpg
+import pytest
+
+from cli.stack import StackInfo
+from services.api.scheduler import Scheduler
+from services.api.service import ControlPlane
+from tests.integration.test_api import api_settings
+
+
+@pytest.fixture
+async def replicas(stack: StackInfo) -> AsyncIterator[list[Scheduler]]:
+    planes = [ControlPlane(api_settings(stack, replica=str(i))) for i in range(2)]
+    yield [Scheduler(plane) for plane in planes]
+    for plane in planes:
+        await plane.close()
+
+
+async def _feed_due_every_minute(conn: asyncpg.Connection) -> int:
+    return int(
+        await conn.fetchval(
+            "INSERT INTO feeds (name, source_url, check_frequency_minutes) "
+            "VALUES ($1, '/nonexistent/feed.xml', 1) RETURNING id",
+            f"scheduled-{uuid.uuid4().hex[:8]}",
+        )
+    )
+
+
+async def _runs_of(conn: asyncpg.Connection, feed_id: int) -> list[asyncpg.Record]:
+    return await conn.fetch(
+        "SELECT run_id, reason, status FROM runs WHERE feed_id = $1 ORDER BY started_at", feed_id
+    )
+
+
+async def test_two_replicas_request_each_due_run_once(
+    stack: StackInfo, replicas: list[Scheduler]
+) -> None:
+    conn = await asyncpg.connect(stack.dsn)
+    try:
+        feed_id = await _feed_due_every_minute(conn)
+        for minute in range(1, 4):
+            # Both replicas tick at the same moment, twice: the lock lets one request it.
+            for _ in range(2):
+                await asyncio.gather(*(r.tick() for r in replicas))
+            runs = await _runs_of(conn, feed_id)
+            assert len(runs) == minute
+            assert {r["reason"] for r in runs} == {"schedule"}
+            # The run finishes and a minute passes: the feed is due again.
+            await conn.execute("UPDATE runs SET status = 'COMPLETED' WHERE feed_id = $1", feed_id)
+            await conn.execute(
+                "UPDATE feeds SET next_check_at = now() - interval '1 second' WHERE id = $1",
+                feed_id,
+            )
+        next_check = await conn.fetchval(
+            "SELECT next_check_at - last_checked_at FROM feeds WHERE id = $1", feed_id
+        )
+        assert next_check == timedelta(minutes=1)  # due again one period after its check
+    finally:
+        await conn.execute("UPDATE feeds SET is_active = FALSE WHERE id = $1", feed_id)
+        await conn.close()
+
+
+async def test_a_feed_without_a_frequency_is_never_scheduled(
+    stack: StackInfo, replicas: list[Scheduler]
+) -> None:
+    conn = await asyncpg.connect(stack.dsn)
+    try:
+        feed_id = await conn.fetchval(
+            "INSERT INTO feeds (name, source_url) VALUES ($1, '/x') RETURNING id",
+            f"manual-{uuid.uuid4().hex[:8]}",
+        )
+        await asyncio.gather(*(r.tick() for r in replicas))
+        assert await _runs_of(conn, feed_id) == []
+    finally:
+        await conn.close()
