@@ -6,4 +6,5 @@ Each module exposes `async def run(quick: bool) -> list[Measurement]`.
 SUITES: dict[str, str] = {
     "xano": "bench.xano_bench",
     "offline-eval": "bench.offline_eval",
+    "enricher": "bench.enricher_bench",
 }
