@@ -27,7 +27,7 @@ def build(settings: SyncerSettings) -> faust.App:
     app = create_app(SERVICE, settings.stream)
     db = Database(settings.database_url)
     client = XanoClient(settings.xano)
-    syncer = Syncer(db, client)
+    syncer = Syncer(db, client, settings.field_map)
     publisher = Publisher(app, SERVICE)
 
     async def reconcile(record: Record) -> None:

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import Mapping
 from dataclasses import dataclass, field
+from typing import Any
 
 from services.shared.database import Database
 from services.syncer.adapters import mirror_repository as mirror
@@ -37,9 +39,15 @@ class SyncOutcome:
 
 
 class Syncer:
-    def __init__(self, db: Database, client: XanoClient) -> None:
+    def __init__(
+        self, db: Database, client: XanoClient, field_map: Mapping[str, str] | None = None
+    ) -> None:
         self._db = db
         self._client = client
+        self._field_map = field_map
+
+    def _payload(self, row: Mapping[str, Any], eid: str) -> dict[str, Any]:
+        return to_xano_payload(row, eid=eid, field_map=self._field_map)
 
     async def reconcile(self, feed_id: int) -> SyncOutcome:
         await self._client.open()
@@ -50,8 +58,7 @@ class Syncer:
                 rows = await mirror.open_jobs(conn, feed_id)
                 eids = await mirror.eids_for(conn, rows)
                 local = {
-                    r["job_hash"]: LocalJob.of(to_xano_payload(r, eid=eids[r["job_hash"]]))
-                    for r in rows
+                    r["job_hash"]: LocalJob.of(self._payload(r, eids[r["job_hash"]])) for r in rows
                 }
                 outcome = await self._apply(feed_id, local)
                 if outcome.status == "SYNCED":
@@ -100,7 +107,7 @@ class Syncer:
             if row is None:
                 return False
             eids = await mirror.eids_for(conn, [row])
-            payload = to_xano_payload(row, eid=eids[job_hash])
+            payload = self._payload(row, eids[job_hash])
             result = await self._client.add([payload])
             if result.confirmed:
                 await mirror.remember_synced(conn, {job_hash: LocalJob.of(payload).fingerprint})
