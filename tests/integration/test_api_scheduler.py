@@ -53,16 +53,16 @@ async def test_two_replicas_request_each_due_run_once(
             runs = await _runs_of(conn, feed_id)
             assert len(runs) == minute
             assert {r["reason"] for r in runs} == {"schedule"}
+            next_check = await conn.fetchval(
+                "SELECT next_check_at - last_checked_at FROM feeds WHERE id = $1", feed_id
+            )
+            assert next_check == timedelta(minutes=1)  # due again one period after its check
             # The run finishes and a minute passes: the feed is due again.
             await conn.execute("UPDATE runs SET status = 'COMPLETED' WHERE feed_id = $1", feed_id)
             await conn.execute(
                 "UPDATE feeds SET next_check_at = now() - interval '1 second' WHERE id = $1",
                 feed_id,
             )
-        next_check = await conn.fetchval(
-            "SELECT next_check_at - last_checked_at FROM feeds WHERE id = $1", feed_id
-        )
-        assert next_check == timedelta(minutes=1)  # due again one period after its check
     finally:
         await conn.execute("UPDATE feeds SET is_active = FALSE WHERE id = $1", feed_id)
         await conn.close()
