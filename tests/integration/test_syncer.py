@@ -286,3 +286,20 @@ async def _wait_for(condition: Any, child: asyncio.subprocess.Process) -> None:
             raise AssertionError(f"the reconcile ended (exit {child.returncode}) before the kill")
         await asyncio.sleep(0.02)
     raise AssertionError("the reconcile never got going")
+
+
+async def test_a_reviewers_approval_is_pushed_at_once_and_keeps_its_eid(
+    stack: StackInfo, database: Database, emulator: RunningEmulator
+) -> None:
+    feed_id = _feed_id()
+    await _open_jobs(stack.dsn, feed_id, 1)
+    job_hash = f"{feed_id}-00000"
+    async with XanoClient(_xano_settings(emulator.base_url)) as client:
+        syncer = Syncer(database, client)
+        assert await syncer.publish_one(job_hash)
+        assert await syncer.publish_one(job_hash)  # a redelivered approval adds nothing twice
+        assert not await syncer.publish_one("no-such-job")
+    expected = await _expected_payloads(stack.dsn, feed_id)
+    mirrored = _in_xano(emulator, feed_id)
+    assert [r["job_hash"] for r in mirrored] == [job_hash]
+    assert mirrored[0]["eid"] == expected[job_hash]["eid"]
