@@ -35,12 +35,18 @@ class _Work:
 async def route_batch(
     pool: asyncpg.Pool, records: Sequence[Record], *, thresholds: Thresholds
 ) -> BatchResult:
-    enriched = [r for r in records if isinstance(r, EnrichedJob)]
-    merges = [r for r in records if isinstance(r, JobMerged)]
     work = _Work()
     async with pool.acquire() as conn, conn.transaction():
+        enriched = [r for r in records if isinstance(r, EnrichedJob)]
+        merges = [r for r in records if isinstance(r, JobMerged)]
         runs = {r.run_id: r.feed_id for r in enriched} | {m.run_id: m.feed_id for m in merges}
         await ledger.ensure_runs(conn, runs)
+        # A record with an outcome was fully applied in the same transaction as its outcome:
+        # routing it again could only undo later runs (resurrect archived or closed jobs).
+        keys = [(r.run_id, r.seq) for r in enriched] + [(m.run_id, m.seq) for m in merges]
+        done = await ledger.recorded(conn, keys)
+        enriched = [r for r in enriched if (r.run_id, r.seq) not in done]
+        merges = [m for m in merges if (m.run_id, m.seq) not in done]
         previous = await jobs.placements(conn, [r.job_hash for r in enriched])
         feeds = {f: await ledger.feed_info(conn, f) for f in {r.feed_id for r in enriched}}
         for job in enriched:

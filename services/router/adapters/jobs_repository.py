@@ -13,7 +13,13 @@ from services.shared.database import Conn
 
 _KEPT_ON_UPDATE = {"job_hash", "created_at", "first_seen_run", "reviewed_by", "reviewed_at"}
 _ALL = ", ".join(JOB_COLUMNS)
-_ARCHIVED_OVERRIDES = {"route": "'archived'", "status": "'ARCHIVED'"}
+ARCHIVED_REASON = "not in the feed"
+# An archived job says why it is archived; its last_seen_run says since when.
+_ARCHIVED_OVERRIDES = {
+    "route": "'archived'",
+    "status": "'ARCHIVED'",
+    "route_reason": f"'{ARCHIVED_REASON}'",
+}
 _SELECT_AS_ARCHIVED = ", ".join(_ARCHIVED_OVERRIDES.get(c, c) for c in JOB_COLUMNS)
 
 

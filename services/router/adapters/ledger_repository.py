@@ -120,6 +120,19 @@ async def record_outcomes(conn: Conn, rows: Sequence[OutcomeRow]) -> None:
     )
 
 
+async def recorded(conn: Conn, keys: Sequence[tuple[str, int]]) -> set[tuple[str, int]]:
+    """Which of these (run, seq) records already have their outcome."""
+    if not keys:
+        return set()
+    rows = await conn.fetch(
+        "SELECT o.run_id, o.seq FROM run_outcomes o "
+        "JOIN unnest($1::text[], $2::int[]) AS k(run_id, seq) USING (run_id, seq)",
+        [k[0] for k in keys],
+        [k[1] for k in keys],
+    )
+    return {(r["run_id"], r["seq"]) for r in rows}
+
+
 async def claim_completion(conn: Conn, run_id: str) -> ClaimedRun | None:
     """The guarded update: only one replica, once, gets the row when outcomes equal emitted."""
     row = await conn.fetchrow(
