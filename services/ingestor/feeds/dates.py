@@ -10,6 +10,7 @@ from __future__ import annotations
 import re
 from datetime import UTC, datetime, timedelta, timezone
 from email.utils import parsedate_to_datetime
+from functools import lru_cache
 
 from dateutil import parser as dateutil_parser
 
@@ -64,11 +65,21 @@ def parse_datetime(text: str | None) -> datetime | None:
     value = (text or "").strip()
     if not value:
         return None
-    for attempt in (_from_epoch, _from_iso, _from_rfc822, _from_day_first, _from_dateutil):
+    known, moment = _parse_exactly(value)
+    if known:
+        return moment
+    parsed = _from_dateutil(value)  # not cached: it fills missing parts from today's date
+    return _checked(parsed) if parsed is not None else None
+
+
+# Feeds repeat the same date strings many times; the exact parsers depend on nothing else.
+@lru_cache(maxsize=8192)
+def _parse_exactly(value: str) -> tuple[bool, datetime | None]:
+    for attempt in (_from_epoch, _from_iso, _from_rfc822, _from_day_first):
         parsed = attempt(value)
         if parsed is not None:
-            return _checked(parsed)
-    return None
+            return True, _checked(parsed)
+    return False, None
 
 
 def _checked(moment: datetime) -> datetime | None:

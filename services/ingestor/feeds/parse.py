@@ -128,16 +128,20 @@ class XmlRecordExtractor:
             return self._on_start(element)
         if element is self._current:
             return self._on_record_end(element)
+        if self._current is not None:
+            return []  # a field of the record being read: flattened when the record ends
         parent = element.getparent()
-        if self._current is None and parent is not None and parent.getparent() is None:
+        if parent is not None and parent.getparent() is None:
             element.clear()  # feed headers between records: nothing to keep
         return []
 
     def _on_start(self, element: etree._Element) -> list[ExtractedItem]:
+        if self._current is not None:
+            return []
         if self.root_tag is None:
             self.root_tag = local_name(element.tag).lower()
             return []
-        if self._current is not None or not self._is_record(element):
+        if not self._is_record(element):
             return []
         self._current = element
         self._count += 1
@@ -211,19 +215,34 @@ def flatten_record(record: etree._Element, cap: int, stats: FeedStats) -> dict[s
 
 
 def _walk(element: etree._Element, prefix: str, fields: dict[str, str]) -> None:
+    # the hot loop of feed reading: a dozen children per record, so each step is kept lean
     for child in element:
         tag: object = child.tag  # comments and entities have a function here, not a name
         if not isinstance(tag, str):
             continue
-        path = prefix + local_name(tag).lower()
-        value = inner_markup(child) if len(child) else (child.text or "")
-        if value.strip() and not fields.get(path, "").strip():
+        path = _path(prefix, tag)
+        nested = len(child)
+        value = inner_markup(child) if nested else (child.text or "")
+        if path not in fields or (value.strip() and not fields[path].strip()):
             fields[path] = value
-        else:
-            fields.setdefault(path, value)
-        _add_attributes(child, path + "/", fields)
-        if len(child):
+        if child.attrib:
+            _add_attributes(child, path + "/", fields)
+        if nested:
             _walk(child, path + "/", fields)
+
+
+_PATHS: dict[tuple[str, str], str] = {}
+
+
+def _path(prefix: str, tag: str) -> str:
+    """`prefix` + the tag's lower-case local name, memoised (feeds reuse a few dozen tags)."""
+    key = (prefix, tag)
+    path = _PATHS.get(key)
+    if path is None:
+        path = prefix + local_name(tag).lower()
+        if len(_PATHS) < 10_000:  # bounded: a hostile feed may invent endless tag names
+            _PATHS[key] = path
+    return path
 
 
 def _add_attributes(element: etree._Element, prefix: str, fields: dict[str, str]) -> None:

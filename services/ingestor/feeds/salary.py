@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from functools import lru_cache
 
 from schemas.records import Salary, SalaryPeriod
 
@@ -45,6 +46,8 @@ _PERIODS: tuple[tuple[re.Pattern[str], SalaryPeriod], ...] = (
 _MULTIPLIERS = {"k": 1_000.0, "m": 1_000_000.0}
 
 
+# Feeds repeat the same salary texts across thousands of jobs; results are immutable.
+@lru_cache(maxsize=4096)
 def parse_salary(text: str | None) -> Salary | None:
     """Amounts (one, or a range), period and currency from free text; None if no amount."""
     value = (text or "").strip()
@@ -90,6 +93,7 @@ def parse_currency(text: str | None) -> str | None:
     return None
 
 
+@lru_cache(maxsize=4096)
 def parse_amount(text: str | None) -> float | None:
     """A single number such as cpc or a structured salary bound; None when not a number."""
     match = _NUMBER.search(text or "")

@@ -1,0 +1,227 @@
+"""Ingest benchmark (suite "ingest"): generated Indeed-style feeds of 10k, 100k and 1M jobs.
+
+For each size, in a fresh subprocess (so the peak RSS is that run's alone):
+
+* parse+normalise+hash: `FeedReader` over the file plus `job_hash` per job, no Kafka; the
+  rate is per CPU-second of the one thread doing it (the machine is shared, so wall time
+  is reported beside it);
+* peak RSS: the child's maximum resident set, read with `getrusage(RUSAGE_CHILDREN)`
+  (parse children run first and in ascending size, so it is that child's);
+
+then, on a real broker (the stack from the `JOBSTREAM_*` environment, started if needed
+and stopped again if this run started it), RawJobs are published gzip-compressed, batched,
+with acks from all replicas and delivery awaited, to a scratch copy of `jobs.raw`:
+
+* publish only: RawJobs already parsed, encoded and sent (what the producer sustains);
+* end to end: read, normalise, hash, encode and publish as the ingestor does.
+
+    python -m bench --only ingest [--quick]
+"""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+import json
+import resource
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import AsyncIterator, Sequence
+from pathlib import Path
+from typing import Any
+
+from aiokafka import AIOKafkaProducer
+
+from bench.feedgen import write_feed
+from bench.report import Measurement
+from cli.stack import StackConfig, ensure_up, shut_down, status
+from schemas import topics
+from schemas.codec import CODEC
+from schemas.identity import job_hash
+from schemas.records import RawJob
+from services.ingestor import handlers
+from services.ingestor.feeds import FeedReader, FeedSettings, ParsedJob
+from services.shared.topic_admin import admin_client, create_topics
+
+SUITE = "ingest"
+SIZES = (10_000, 100_000, 1_000_000)
+QUICK_SIZES = (10_000,)
+KAFKA_JOBS = 20_000  # published per measurement: enough for a steady rate, light on disk
+QUICK_KAFKA_JOBS = 10_000
+PUBLISH_POOL = 2_000  # distinct parsed jobs cycled through by the publish-only run
+FLUSH_EVERY = 1_000  # as the ingestor: await delivery every this many records
+PARSE_TARGET = ">= 15000"
+RSS_TARGET_MB = 150
+KAFKA_TARGET = ">= 10000"
+SCRATCH_TOPIC = dataclasses.replace(
+    topics.JOBS_RAW,
+    name=f"{topics.JOBS_RAW.name}.bench",  # same partitions as jobs.raw, no consumers
+    retention_ms=3_600_000,
+    dead_letter=None,
+)
+
+
+async def run(quick: bool) -> list[Measurement]:
+    sizes = QUICK_SIZES if quick else SIZES
+    with tempfile.TemporaryDirectory(prefix="jobstream-ingest-bench-") as work:
+        measurements = [m for size in sizes for m in _parse_size(Path(work), size)]
+        kafka_jobs = QUICK_KAFKA_JOBS if quick else KAFKA_JOBS
+        feed = Path(work) / "kafka-feed.xml"
+        write_feed(feed, kafka_jobs, seed=11)
+        measurements += await _kafka(feed, kafka_jobs)
+    return measurements
+
+
+# -- parse+normalise+hash and peak RSS, one child per size --------------------------------
+
+
+def _parse_size(work: Path, size: int) -> list[Measurement]:
+    feed = work / f"feed-{size}.xml"
+    write_feed(feed, size)
+    megabytes = feed.stat().st_size / 1e6
+    try:
+        result = _child("parse", str(feed))
+    finally:
+        feed.unlink()
+    # ru_maxrss is in KiB on Linux; for children it is the largest child so far
+    peak_mb = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
+    label = f"{size // 1000}k jobs"
+    note = f"{megabytes:,.0f} MB feed; {result['wall_rate']:,.0f} jobs/s wall"
+    return [
+        Measurement(SUITE, f"parse+normalise+hash {label}", result["cpu_rate"], "jobs/s",
+                    PARSE_TARGET, note),
+        Measurement(SUITE, f"peak RSS {label}", peak_mb, "MB",
+                    f"<= {RSS_TARGET_MB}" if size >= 1_000_000 else None,
+                    f"child's own max RSS {result['max_rss_mb']:.0f} MB"),
+    ]  # fmt: skip
+
+
+def _child(*args: str) -> dict[str, Any]:
+    done = subprocess.run(
+        [sys.executable, "-m", "bench.ingest_bench", *args],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    if done.returncode != 0:
+        raise RuntimeError(f"bench child {args[0]} failed:\n{done.stderr[-3000:]}")
+    result: dict[str, Any] = json.loads(done.stdout.strip().splitlines()[-1])
+    return result
+
+
+async def _parse_feed(path: str) -> dict[str, Any]:
+    reader = FeedReader(path, mapping=None, settings=FeedSettings())
+    jobs = 0
+    cpu, wall = time.process_time(), time.perf_counter()
+    async for item in reader:
+        if isinstance(item, ParsedJob):
+            job_hash(item.job)
+            jobs += 1
+    cpu, wall = time.process_time() - cpu, time.perf_counter() - wall
+    if reader.stats.malformed:
+        raise RuntimeError(f"{reader.stats.malformed} malformed records in a generated feed")
+    return {
+        "jobs": jobs,
+        "cpu_rate": jobs / cpu,
+        "wall_rate": jobs / wall,
+        "max_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
+    }
+
+
+# -- publishing to a real broker -----------------------------------------------------------
+
+
+async def _kafka(feed: Path, jobs: int) -> list[Measurement]:
+    config = StackConfig.from_env()
+    already_up = all(component.answers for component in await status(config))
+    info = await ensure_up(config)
+    try:
+        await create_topics(info.bootstrap, [SCRATCH_TOPIC])
+        only = _child("publish-only", str(feed), info.bootstrap, str(jobs))
+        full = _child("publish", str(feed), info.bootstrap, str(jobs))
+        async with admin_client(info.bootstrap) as admin:
+            await admin.delete_topics([SCRATCH_TOPIC.name])
+    finally:
+        if not already_up:
+            await shut_down(config)
+    note = f"{jobs:,} RawJobs, gzip, acks=all, delivery awaited every {FLUSH_EVERY}"
+    return [
+        Measurement(SUITE, "publish to Kafka (parsed RawJobs)", only["rate"], "jobs/s",
+                    KAFKA_TARGET, f"{note}; {only['mb_per_s']:.1f} MB/s of messages"),
+        Measurement(SUITE, "read+normalise+hash+publish to Kafka", full["rate"], "jobs/s",
+                    None, f"{note}; the ingestor's whole path on one thread"),
+    ]  # fmt: skip
+
+
+def _producer(bootstrap: str) -> AIOKafkaProducer:
+    return AIOKafkaProducer(
+        bootstrap_servers=bootstrap,
+        acks="all",
+        compression_type="gzip",  # what the services use
+        linger_ms=20,
+        max_batch_size=1024 * 1024,
+        max_request_size=8 * 1024 * 1024,
+    )
+
+
+async def _raw_jobs(path: str, limit: int) -> AsyncIterator[RawJob]:
+    reader = FeedReader(path, mapping=None, settings=FeedSettings())
+    seq = 0
+    async for item in reader:
+        if isinstance(item, ParsedJob):
+            yield handlers.raw_job("bench-run", 0, seq, item.job)
+            seq += 1
+            if seq >= limit:
+                return
+
+
+async def _publish(records: AsyncIterator[RawJob], bootstrap: str) -> dict[str, Any]:
+    producer = _producer(bootstrap)
+    await producer.start()
+    sent, size, pending = 0, 0, []
+    started = time.perf_counter()
+    try:
+        async for raw in records:
+            value = CODEC.encode(raw, source="bench")
+            size += len(value)
+            fut = await producer.send(SCRATCH_TOPIC.name, value, key=raw.dedupe_key.encode())
+            pending.append(fut)
+            sent += 1
+            if sent % FLUSH_EVERY == 0:
+                await asyncio.gather(*pending)
+                pending.clear()
+        await asyncio.gather(*pending)
+        elapsed = time.perf_counter() - started
+    finally:
+        await producer.stop()
+    return {"jobs": sent, "rate": sent / elapsed, "mb_per_s": size / elapsed / 1e6}
+
+
+async def _cycled(pool: Sequence[RawJob], jobs: int) -> AsyncIterator[RawJob]:
+    for seq in range(jobs):
+        yield pool[seq % len(pool)].model_copy(update={"seq": seq})
+
+
+async def _publish_only(path: str, bootstrap: str, jobs: int) -> dict[str, Any]:
+    pool = [raw async for raw in _raw_jobs(path, PUBLISH_POOL)]
+    return await _publish(_cycled(pool, jobs), bootstrap)
+
+
+def _main(argv: Sequence[str]) -> int:
+    mode, path, *rest = argv
+    if mode == "parse":
+        result = asyncio.run(_parse_feed(path))
+    elif mode == "publish":
+        result = asyncio.run(_publish(_raw_jobs(path, int(rest[1])), rest[0]))
+    elif mode == "publish-only":
+        result = asyncio.run(_publish_only(path, rest[0], int(rest[1])))
+    else:
+        raise SystemExit(f"unknown mode {mode!r}")
+    print(json.dumps(result))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(_main(sys.argv[1:]))
