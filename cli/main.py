@@ -7,7 +7,7 @@ import sys
 from collections.abc import Callable, Sequence
 
 from cli.base import EXIT_FAILURE, EXIT_USAGE, CommandError, Handler, SubParsers
-from cli.commands import demo, migrate, stack, topics
+from cli.commands import demo, feeds, migrate, review, stack, status, topics, trigger
 
 # Each command module exposes `register(subparsers)`; add new commands here, one line each.
 COMMANDS: tuple[Callable[[SubParsers], None], ...] = (
@@ -15,6 +15,10 @@ COMMANDS: tuple[Callable[[SubParsers], None], ...] = (
     topics.register,
     migrate.register,
     demo.register,
+    feeds.register,
+    trigger.register,
+    status.register,
+    review.register,
 )
 
 

@@ -1,4 +1,4 @@
-"""The pipeline's own processes (the four services and the Xano emulator) in the background.
+"""The pipeline's own processes (four services, the API, the Xano emulator) in the background.
 
 Each process gets a pid file and a log file in the stack's state directory, and its own web
 port, so several replicas of a service can run side by side. Only processes whose pid file
@@ -23,6 +23,8 @@ from cli.stack.processes import is_alive, read_cmdline, read_pid, stop_process, 
 
 SERVICES = ("ingestor", "enricher", "router", "syncer")
 XANO_TOKEN = "local-xano-token"  # noqa: S105 - the local emulator's token, loopback only
+API_TOKEN = "local-api-token"  # noqa: S105 - the local API's default token, loopback only
+API_PORT_OFFSET = 50  # the API listens on base_port + 50, above every service replica
 
 
 class PipelineError(RuntimeError):
@@ -36,6 +38,7 @@ class PipelineConfig:
     xano_port: int = 18080
     replicas: Mapping[str, int] = field(default_factory=lambda: dict.fromkeys(SERVICES, 1))
     extra_env: Mapping[str, str] = field(default_factory=dict)
+    api_token: str = API_TOKEN
 
     @classmethod
     def from_env(cls, stack: StackConfig, env: Mapping[str, str] | None = None) -> PipelineConfig:
@@ -44,11 +47,16 @@ class PipelineConfig:
             stack=stack,
             base_port=int(env.get("JOBSTREAM_SERVICES_BASE_PORT", "18100")),
             xano_port=int(env.get("JOBSTREAM_XANO_PORT", "18080")),
+            api_token=env.get("JOBSTREAM_API_TOKEN", API_TOKEN),
         )
 
     @property
     def xano_base_url(self) -> str:
         return f"http://127.0.0.1:{self.xano_port}/api:jobstream"
+
+    @property
+    def api_url(self) -> str:
+        return f"http://127.0.0.1:{self.base_port + API_PORT_OFFSET}"
 
     def web_port(self, service: str, replica: int) -> int:
         return self.base_port + 10 * (SERVICES.index(service) + 1) + replica
@@ -83,7 +91,28 @@ def processes(config: PipelineConfig) -> list[Process]:
     for service in SERVICES:
         for replica in range(config.replicas.get(service, 1)):
             found.append(_service_process(config, service, replica))
+    found.append(_api_process(config))
     return found
+
+
+def _api_process(config: PipelineConfig) -> Process:
+    """The control plane's HTTP API (with its scheduler), after the services it drives."""
+    port = config.base_port + API_PORT_OFFSET
+    env = {
+        "KAFKA_BOOTSTRAP_SERVERS": config.stack.bootstrap,
+        "DATABASE_URL": config.stack.dsn,
+        "API_PORT": str(port),
+        "WEB_PORT": str(port),
+        "REPLICA_ID": "0",
+        "API_TOKEN": config.api_token,
+        **config.extra_env,
+    }
+    return Process(
+        name="api-0",
+        argv=(sys.executable, "-m", "services.api"),
+        env=env,
+        health_url=f"http://127.0.0.1:{port}/healthz",
+    )
 
 
 def _service_process(config: PipelineConfig, service: str, replica: int) -> Process:

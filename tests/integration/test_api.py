@@ -6,11 +6,13 @@ import asyncio
 import uuid
 from collections.abc import AsyncIterator, Callable
 from typing import Any
+from urllib.parse import quote
 
 import asyncpg
 import pytest
 from aiohttp.test_utils import TestClient, TestServer
 from aiokafka import AIOKafkaConsumer, TopicPartition
+from yarl import URL
 
 from cli.stack import StackInfo
 from schemas import topics
@@ -259,8 +261,12 @@ async def test_unknown_runs_are_404(client: TestClient[Any, Any]) -> None:
 # --- review --------------------------------------------------------------------------------
 
 
+def _review_url(job_hash: str, action: str) -> URL:
+    return URL(f"/review/{quote(job_hash, safe='')}/{action}", encoded=True)
+
+
 async def _queue_job(db: asyncpg.Connection, feed_id: int) -> str:
-    job_hash = f"{uuid.uuid4().hex}=="
+    job_hash = f"{uuid.uuid4().hex[:20]}/+{uuid.uuid4().hex[:20]}=="  # Base64 has '/' and '+'
     await db.execute(
         "INSERT INTO manual_review_jobs (job_hash, feed_id, route, status, title, "
         "ai_confidence_score, route_reason) "
@@ -294,7 +300,7 @@ async def test_approve_moves_the_job_to_open_and_tells_the_syncer(
 ) -> None:
     feed = await _new_feed(client)
     job_hash = await _queue_job(db, feed["id"])
-    path = f"/review/{job_hash}/approve"
+    path = _review_url(job_hash, "approve")
     answer = await client.post(path, json={"reviewer": "ann"}, headers=AUTH)
     assert answer.status == 200, await answer.text()
     row = await db.fetchrow("SELECT * FROM open_jobs WHERE job_hash = $1", job_hash)
@@ -315,7 +321,7 @@ async def test_reject_moves_the_job_with_the_reason(
 ) -> None:
     feed = await _new_feed(client)
     job_hash = await _queue_job(db, feed["id"])
-    path = f"/review/{job_hash}/reject"
+    path = _review_url(job_hash, "reject")
     no_reason = await client.post(path, json={"reviewer": "bob"}, headers=AUTH)
     assert "reason" in await _error(no_reason, 400)
     answer = await client.post(path, json={"reviewer": "bob", "reason": "spam"}, headers=AUTH)

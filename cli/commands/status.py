@@ -1,0 +1,57 @@
+"""`jobstream status FEED`: the feed's last run, its report or its live progress."""
+
+from __future__ import annotations
+
+import argparse
+from typing import Any
+
+from rich.console import Console
+from rich.table import Table
+
+from cli.api_client import ApiClient, add_api_options
+from cli.base import EXIT_FAILURE, EXIT_OK, SubParsers
+from cli.commands.demo import REPORT_ROWS
+
+
+def register(subparsers: SubParsers) -> None:
+    parser = subparsers.add_parser(
+        "status",
+        help="the feed's last run: its report, or its progress while it runs",
+        description="Show the last run of a feed. Exit code 1 when that run failed.",
+    )
+    parser.add_argument("feed", type=int, help="feed id")
+    add_api_options(parser)
+    parser.set_defaults(handler=_status)
+
+
+def _status(args: argparse.Namespace) -> int:
+    view = ApiClient.from_args(args).get(f"/execution-status/{args.feed}")
+    print_run(Console(), view)
+    return EXIT_FAILURE if view["progress"]["status"] == "FAILURE" else EXIT_OK
+
+
+def print_run(console: Console, view: dict[str, Any]) -> None:
+    """The report table of a finished run, or the per-stage progress of a running one."""
+    run, report, progress = view["run"], view["report"], view["progress"]
+    title = f"Run {run['run_id']} of feed {run['feed_id']}: {progress['status']}"
+    table = Table(title=title)
+    table.add_column("what")
+    table.add_column("count", justify="right")
+    if report is not None and progress["finished"]:
+        for label, column in REPORT_ROWS:
+            table.add_row(label, str(report[column]))
+        if report.get("duration_seconds") is not None:
+            table.add_row("duration (s)", f"{report['duration_seconds']:.2f}")
+        table.add_row("Xano sync", str(report.get("xano_status") or "pending"))
+    else:
+        stages = progress["stages"]
+        emitted = stages["ingest"]["emitted"]
+        table.add_row("records emitted", "reading the feed" if emitted is None else str(emitted))
+        table.add_row("records with an outcome", str(stages["route"]["outcomes"]))
+        for outcome, count in stages["route"]["by_outcome"].items():
+            table.add_row(f"  {outcome}", str(count))
+    console.print(table)
+    if report and report.get("error_summary"):
+        console.print(f"[yellow]notes:[/] {'; '.join(map(str, report['error_summary']))}")
+    if run.get("failure_reason"):
+        console.print(f"[red]failure:[/] {run['failure_reason']}")
