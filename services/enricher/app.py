@@ -11,11 +11,12 @@ import faust
 from schemas import topics
 from schemas.identity import dedupe_key
 from schemas.profile import load_profile
-from schemas.records import JobMerged
+from schemas.records import EnrichedJob, JobMerged
 from schemas.taxonomy import Taxonomy, load_taxonomy
 from services.enricher.backends.base import EnrichmentBackend
 from services.enricher.config import EnricherSettings
 from services.enricher.service import Enricher, Output
+from services.shared import metrics
 from services.shared.database import Database
 from services.shared.streaming import (
     Batch,
@@ -50,6 +51,16 @@ def next_key(output: Output) -> str:
     return dedupe_key(title, output.job.company_name, output.job.employment_type)
 
 
+def count_llm_usage(outputs: list[Output]) -> None:
+    for output in outputs:
+        if isinstance(output, EnrichedJob):
+            metrics.LLM_REQUESTS.inc(output.llm_calls)
+            metrics.LLM_TOKENS.labels("input").inc(output.input_tokens)
+            metrics.LLM_TOKENS.labels("output").inc(output.output_tokens)
+            if output.cache_hit:
+                metrics.CACHE_HITS.inc()
+
+
 def build(settings: EnricherSettings) -> faust.App:
     app = create_app(SERVICE, settings.stream)
     db = Database(settings.database_url)
@@ -60,9 +71,11 @@ def build(settings: EnricherSettings) -> faust.App:
 
     async def enrich(batch: Batch) -> None:
         log.info("enriching %d records", len(batch))
-        for output in await enricher.enrich([record for _, record in batch]):
+        outputs = await enricher.enrich([record for _, record in batch])
+        for output in outputs:
             await publisher.send(topics.JOBS_ENRICHED, next_key(output), output)
         await publisher.flush()
+        count_llm_usage(outputs)
 
     @app.agent(topic(app, topics.JOBS_DEDUPED), concurrency=settings.concurrency)
     async def enrich_jobs(stream: Any) -> None:

@@ -11,6 +11,7 @@ from services.router.adapters import jobs_repository as jobs
 from services.router.adapters import ledger_repository as ledger
 from services.router.config import SafetyLimits
 from services.router.handlers import archive_blocker, report_counters, run_status
+from services.shared import metrics
 
 log = logging.getLogger(__name__)
 
@@ -62,6 +63,8 @@ async def complete_run(
             approved=totals.count(Outcome.APPROVED),
             error="; ".join(errors) or None,
         )
+    metrics.RUN_DURATION.observe(duration)
+    metrics.count_outcomes(totals.outcomes.elements())
     log.info("run %s completed: %s, archived %d", run_id, status.value, archived)
     return RunCompleted(
         run_id=run_id,

@@ -19,6 +19,7 @@ from faust.types import EventT, StreamT, TopicT
 from schemas.codec import CODEC, DecodeError
 from schemas.records import DeadLetter, Record
 from schemas.topics import TopicSpec, by_name
+from services.shared import metrics
 from services.shared.logs import current_run_id, logging_config
 from services.shared.settings import StreamSettings
 
@@ -58,7 +59,18 @@ def create_app(service: str, settings: StreamSettings, **overrides: Any) -> faus
     options.update(overrides)
     app = faust.App(f"jobstream-{service}", **options)
     _add_health_page(app, service, settings)
+    _add_metrics_page(app)
     return app
+
+
+def _add_metrics_page(app: faust.App) -> None:
+    metrics.watch_consumer(lambda: app.monitor)
+
+    @app.page("/metrics")
+    async def prometheus(web: Any, request: Any) -> Any:
+        body, content_type = metrics.exposition()
+        # aiohttp refuses a charset inside content_type=, so the header carries it whole.
+        return web.bytes(body, headers={"Content-Type": content_type})
 
 
 def _add_health_page(app: faust.App, service: str, settings: StreamSettings) -> None:
@@ -113,6 +125,7 @@ class Publisher:
         value = CODEC.encode(record, source=self._source)
         fut = await self._topic(spec).send(key=key.encode(), value=value)
         self._pending.append(fut)
+        metrics.RECORDS_OUT.labels(spec.name).inc()
 
     async def flush(self) -> None:
         pending, self._pending = self._pending, []
@@ -140,6 +153,7 @@ async def dead_letter(publisher: Publisher, event: Event, error: str) -> None:
         key=message.key if isinstance(message.key, bytes) else None,
     )
     await publisher.send_now(by_name(spec.dead_letter), message.topic, record)
+    metrics.DEAD_LETTERS.labels(message.topic).inc()
     log.warning(
         "dead-lettered %s[%d]@%d: %s", message.topic, message.partition, message.offset, error
     )
@@ -148,6 +162,7 @@ async def dead_letter(publisher: Publisher, event: Event, error: str) -> None:
 async def decoded(stream: Stream, publisher: Publisher) -> AsyncIterator[tuple[Event, Record]]:
     """Yields (event, record); undecodable messages go to the dead-letter topic instead."""
     async for event in stream.events():
+        metrics.RECORDS_IN.labels(event.message.topic).inc()
         try:
             record = CODEC.decode(event.value)
         except DecodeError as exc:
@@ -221,6 +236,7 @@ def decode_batch(
     good: list[tuple[Event, Record]] = []
     bad: list[tuple[Event, str]] = []
     for event in events:
+        metrics.RECORDS_IN.labels(event.message.topic).inc()
         try:
             good.append((event, CODEC.decode(event.value)))
         except DecodeError as exc:

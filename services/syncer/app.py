@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from typing import Any
 
 import faust
 
 from schemas import topics
 from schemas.records import Record, Route, RoutedJob, RunCompleted
+from services.shared import metrics
 from services.shared.database import Database
 from services.shared.streaming import (
     Publisher,
@@ -16,9 +18,9 @@ from services.shared.streaming import (
     process_each,
     topic,
 )
-from services.syncer.adapters.xano import XanoClient
+from services.syncer.adapters.xano import ClientStats, XanoClient
 from services.syncer.config import SyncerSettings
-from services.syncer.service import Syncer
+from services.syncer.service import Syncer, SyncOutcome
 
 SERVICE = "syncer"
 
@@ -32,8 +34,10 @@ def build(settings: SyncerSettings) -> faust.App:
 
     async def reconcile(record: Record) -> None:
         if isinstance(record, RunCompleted):
+            before = replace(client.stats)
             outcome = await syncer.reconcile(record.feed_id)
             await syncer.record(record.run_id, outcome)
+            count_xano(outcome, before, client.stats)
 
     async def publish_approval(record: Record) -> None:
         if isinstance(record, RoutedJob) and _is_approval(record):
@@ -49,6 +53,13 @@ def build(settings: SyncerSettings) -> faust.App:
 
     close_on_shutdown(app, db.close, client.aclose)
     return app
+
+
+def count_xano(outcome: SyncOutcome, before: ClientStats, after: ClientStats) -> None:
+    for operation in ("added", "updated", "deleted", "failed"):
+        metrics.XANO_WRITES.labels(operation).inc(getattr(outcome, operation))
+    metrics.XANO_REQUESTS.inc(after.requests - before.requests)
+    metrics.XANO_RATE_LIMITED.inc(after.rate_limited - before.rate_limited)
 
 
 def _is_approval(routed: RoutedJob) -> bool:

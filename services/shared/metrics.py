@@ -1,0 +1,96 @@
+"""Prometheus metrics every service exposes on `GET /metrics` (one registry per process)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Iterator, Mapping
+from typing import Any
+
+from prometheus_client import (
+    CONTENT_TYPE_LATEST,
+    CollectorRegistry,
+    Counter,
+    Histogram,
+    generate_latest,
+)
+from prometheus_client.core import GaugeMetricFamily
+from prometheus_client.registry import Collector
+
+REGISTRY = CollectorRegistry()
+
+RECORDS_IN = Counter(
+    "jobstream_records_in", "Records consumed, by topic.", ["topic"], registry=REGISTRY
+)
+RECORDS_OUT = Counter(
+    "jobstream_records_out", "Records produced, by topic.", ["topic"], registry=REGISTRY
+)
+DEAD_LETTERS = Counter(
+    "jobstream_dead_letters",
+    "Messages sent to a dead-letter topic, by source topic.",
+    ["topic"],
+    registry=REGISTRY,
+)
+OUTCOMES = Counter(
+    "jobstream_outcomes", "Records given an outcome, by outcome.", ["outcome"], registry=REGISTRY
+)
+LLM_REQUESTS = Counter(
+    "jobstream_llm_requests", "Requests made to the LLM backend.", registry=REGISTRY
+)
+LLM_TOKENS = Counter(
+    "jobstream_llm_tokens",
+    "LLM tokens, by direction (input, output).",
+    ["direction"],
+    registry=REGISTRY,
+)
+CACHE_HITS = Counter(
+    "jobstream_enrichment_cache_hits", "Jobs served from the enrichment cache.", registry=REGISTRY
+)
+XANO_WRITES = Counter(
+    "jobstream_xano_jobs",
+    "Jobs Xano confirmed, by operation (added, updated, deleted, failed).",
+    ["operation"],
+    registry=REGISTRY,
+)
+XANO_REQUESTS = Counter("jobstream_xano_requests", "HTTP requests sent to Xano.", registry=REGISTRY)
+XANO_RATE_LIMITED = Counter(
+    "jobstream_xano_rate_limited", "Xano answers of 429 Too Many Requests.", registry=REGISTRY
+)
+RUN_DURATION = Histogram(
+    "jobstream_run_duration_seconds",
+    "Duration of completed runs, from RunStarted to completion.",
+    buckets=(1, 5, 15, 60, 300, 900, 1800, 3600, 7200, 14400),
+    registry=REGISTRY,
+)
+
+
+class ConsumerLag(Collector):
+    """Per-partition lag of this process's consumer, read from Faust's monitor at scrape time."""
+
+    def __init__(self, monitor: Callable[[], Any]) -> None:
+        self._monitor = monitor
+
+    def collect(self) -> Iterator[GaugeMetricFamily]:
+        family = GaugeMetricFamily(
+            "jobstream_consumer_lag",
+            "Messages between the end of a partition and this consumer's committed offset.",
+            labels=["topic", "partition"],
+        )
+        monitor = self._monitor()
+        ends: Mapping[Any, int] = monitor.tp_end_offsets or {}
+        committed: Mapping[Any, int] = monitor.tp_committed_offsets or {}
+        for tp, end in ends.items():
+            family.add_metric([tp.topic, str(tp.partition)], max(0, end - committed.get(tp, 0)))
+        yield family
+
+
+def watch_consumer(monitor: Callable[[], Any]) -> None:
+    REGISTRY.register(ConsumerLag(monitor))
+
+
+def count_outcomes(outcomes: Iterable[str]) -> None:
+    for outcome in outcomes:
+        OUTCOMES.labels(outcome).inc()
+
+
+def exposition() -> tuple[bytes, str]:
+    """The text exposition of every metric, and its content type."""
+    return generate_latest(REGISTRY), CONTENT_TYPE_LATEST
