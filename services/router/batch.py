@@ -29,6 +29,9 @@ class _Work:
     touched: list[tuple[Route, str, str, str]] = field(default_factory=list)
     outcomes: list[OutcomeRow] = field(default_factory=list)
     locations: list[tuple[str, str, Location]] = field(default_factory=list)
+    # (run, job) whose location list needs folding even with one location row: merge
+    # targets, and jobs without a location of their own (a merged one would be their first)
+    refold: set[tuple[str, str]] = field(default_factory=set)
     routed: list[RoutedJob] = field(default_factory=list)
 
 
@@ -80,6 +83,8 @@ def _route_one(
         )
     )
     work.locations.extend((job.run_id, job.job_hash, loc) for loc in job.job.locations)
+    if not job.job.locations:
+        work.refold.add((job.run_id, job.job_hash))
     if decision.route is None:
         assert previous is not None
         work.touched.append((previous.route, job.job_hash, job.run_id, decision.reason))
@@ -112,6 +117,8 @@ def _record_merge(merge: JobMerged, work: _Work) -> None:
         )
     )
     work.locations.extend((merge.run_id, merge.kept_hash, loc) for loc in merge.locations)
+    if merge.locations:
+        work.refold.add((merge.run_id, merge.kept_hash))
 
 
 async def _write(conn: Conn, work: _Work) -> None:
@@ -122,7 +129,8 @@ async def _write(conn: Conn, work: _Work) -> None:
         entries = [(h, loc) for run, h, loc in work.locations if run == run_id]
         await jobs.add_locations(conn, run_id, entries)
     for run_id, hashes in _hashes_by_run(work).items():
-        await jobs.refresh_locations(conn, run_id, sorted(hashes))
+        refold = sorted(h for run, h in work.refold if run == run_id)
+        await jobs.refresh_locations(conn, run_id, sorted(hashes), refold=refold)
     await ledger.record_outcomes(conn, work.outcomes)
 
 

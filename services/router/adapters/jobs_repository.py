@@ -30,46 +30,52 @@ class RoutedRow:
 
 
 def _upsert_sql(table: str) -> str:
-    placeholders = ", ".join(f"${i}" for i in range(1, len(JOB_COLUMNS) + 1))
+    """One statement per batch: the rows travel as one JSON array, typed by the table's own
+    row type (all four tables share the job shape), instead of one round trip per row."""
     updates = ", ".join(f"{c} = EXCLUDED.{c}" for c in JOB_COLUMNS if c not in _KEPT_ON_UPDATE)
     return (
-        f"INSERT INTO {table} ({_ALL}) VALUES ({placeholders}) "
+        f"INSERT INTO {table} ({_ALL}) "
+        f"SELECT {_ALL} FROM jsonb_populate_recordset(NULL::{table}, $1::jsonb) "
         f"ON CONFLICT (job_hash) DO UPDATE SET {updates}, updated_at = now()"
     )
 
 
-def _values(row: Mapping[str, Any]) -> tuple[Any, ...]:
+def _checked(row: Mapping[str, Any]) -> dict[str, Any]:
     unknown = row.keys() - set(JOB_COLUMNS)
     if unknown:
         raise ValueError(f"not a job column: {', '.join(sorted(unknown))}")
-    return tuple(row.get(c) for c in JOB_COLUMNS)
+    return {c: row.get(c) for c in JOB_COLUMNS}
 
 
 async def placements(conn: Conn, hashes: Sequence[str]) -> dict[str, Placement]:
     """Where each of these jobs lives now (a job is in at most one table)."""
-    found: dict[str, Placement] = {}
-    for route, table in TABLES.items():
-        rows = await conn.fetch(
-            f"SELECT job_hash, reviewed_by, first_seen_run, created_at FROM {table} "
-            "WHERE job_hash = ANY($1::text[])",
-            list(hashes),
+    union = " UNION ALL ".join(
+        f"SELECT '{route.value}' AS route, job_hash, reviewed_by, first_seen_run, created_at "
+        f"FROM {table} WHERE job_hash = ANY($1::text[])"
+        for route, table in TABLES.items()
+    )
+    return {
+        r["job_hash"]: Placement(
+            Route(r["route"]), r["reviewed_by"], r["first_seen_run"], r["created_at"]
         )
-        for r in rows:
-            found[r["job_hash"]] = Placement(
-                route, r["reviewed_by"], r["first_seen_run"], r["created_at"]
-            )
-    return found
+        for r in await conn.fetch(union, list(hashes))
+    }
 
 
 async def place(conn: Conn, routed: Sequence[RoutedRow]) -> None:
     """Writes each job into its table and removes it from the other three (a move)."""
+    # One row per job: a batch may hold a job twice (two runs, a redelivery); the later wins,
+    # as it did row by row, and one INSERT may not touch a row twice.
+    latest = {r.row["job_hash"]: r for r in routed}
     for route, table in TABLES.items():
-        leaving = [r.row["job_hash"] for r in routed if r.route is not route]
+        leaving = [h for h, r in latest.items() if r.route is not route]
         if leaving:
             await conn.execute(f"DELETE FROM {table} WHERE job_hash = ANY($1::text[])", leaving)
-        arriving = [_values({**r.row, "route": route.value}) for r in routed if r.route is route]
+        arriving = [
+            _checked({**r.row, "route": route.value}) for r in latest.values() if r.route is route
+        ]
         if arriving:
-            await conn.executemany(_upsert_sql(table), arriving)
+            await conn.execute(_upsert_sql(table), arriving)
 
 
 async def touch(conn: Conn, route: Route, job_hash: str, run_id: str, error: str) -> None:
@@ -85,43 +91,65 @@ async def touch(conn: Conn, route: Route, job_hash: str, run_id: str, error: str
 
 async def add_locations(conn: Conn, run_id: str, entries: Iterable[tuple[str, Location]]) -> None:
     """Locations are rows keyed by (job, location), so merges commute with their kept job."""
-    rows = [(h, loc.key(), loc.model_dump(), run_id) for h, loc in entries]
+    rows = {(h, loc.key()): loc.model_dump() for h, loc in entries}
     if rows:
-        await conn.executemany(
+        await conn.execute(
             "INSERT INTO job_locations (job_hash, location_key, location, last_seen_run) "
-            "VALUES ($1, $2, $3, $4) ON CONFLICT (job_hash, location_key) DO UPDATE "
+            "SELECT h, k, l, $4 FROM unnest($1::text[], $2::text[], $3::jsonb[]) AS e(h, k, l) "
+            "ON CONFLICT (job_hash, location_key) DO UPDATE "
             "SET last_seen_run = EXCLUDED.last_seen_run, updated_at = now()",
-            rows,
+            [h for h, _ in rows],
+            [k for _, k in rows],
+            list(rows.values()),
+            run_id,
         )
 
 
-async def refresh_locations(conn: Conn, run_id: str, hashes: Sequence[str]) -> None:
-    """Folds every location these jobs have in this run (their own and merged ones) into their
-    rows. Run after every batch, so merges, kept jobs and redeliveries may come in any order."""
-    for table in TABLES.values():
-        await conn.execute(
-            f"""
-            WITH agg AS (
-                SELECT job_hash,
-                       jsonb_agg(location ORDER BY location_key) AS locs,
-                       count(*) AS n,
-                       string_agg(concat_ws(' ', location->>'city', location->>'state',
-                                            location->>'country'), ', '
-                                  ORDER BY location_key) AS label,
-                       bool_or(coalesce(location->>'country', 'US') <> 'US') AS intl
-                FROM job_locations
-                WHERE last_seen_run = $1 AND job_hash = ANY($2::text[])
-                GROUP BY job_hash
-            )
+def _refresh_sql() -> str:
+    """The aggregate once, applied to the four tables by data-modifying CTEs. A job with one
+    location row in the run, and not in `$3`, was written right with its own record: it is
+    skipped, as is any row already right, so the common case costs one index lookup."""
+    updates = ", ".join(
+        f"""
+        u_{table} AS (
             UPDATE {table} t
                SET locations = agg.locs, is_multi_location = agg.n > 1,
                    location_string = agg.label, is_international = agg.intl
               FROM agg
              WHERE t.job_hash = agg.job_hash AND t.last_seen_run = $1
-            """,
-            run_id,
-            list(hashes),
-        )
+               AND (t.locations, t.location_string, t.is_multi_location, t.is_international)
+                   IS DISTINCT FROM (agg.locs, agg.label, agg.n > 1, agg.intl)
+            RETURNING 1)"""
+        for table in TABLES.values()
+    )
+    return f"""
+        WITH agg AS (
+            SELECT job_hash,
+                   jsonb_agg(location ORDER BY location_key) AS locs,
+                   count(*) AS n,
+                   string_agg(concat_ws(' ', location->>'city', location->>'state',
+                                        location->>'country'), ', '
+                              ORDER BY location_key) AS label,
+                   bool_or(coalesce(location->>'country', 'US') <> 'US') AS intl
+            FROM job_locations
+            WHERE last_seen_run = $1 AND job_hash = ANY($2::text[])
+            GROUP BY job_hash
+            HAVING count(*) > 1 OR job_hash = ANY($3::text[])
+        ), {updates}
+        SELECT 1
+    """
+
+
+_REFRESH_SQL = _refresh_sql()
+
+
+async def refresh_locations(
+    conn: Conn, run_id: str, hashes: Sequence[str], *, refold: Sequence[str] = ()
+) -> None:
+    """Folds every location these jobs have in this run (their own and merged ones) into their
+    rows. Run after every batch, so merges, kept jobs and redeliveries may come in any order;
+    `refold` are jobs to fold even when they have a single location row (see `_refresh_sql`)."""
+    await conn.execute(_REFRESH_SQL, run_id, list(hashes), list(refold))
 
 
 async def count_unseen(conn: Conn, feed_id: int, run_id: str) -> tuple[int, int]:

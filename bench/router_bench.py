@@ -1,0 +1,156 @@
+"""Router benchmark: persisted jobs/s through `route_batch`, and run completion latency.
+
+Runs against the real PostgreSQL of the bench stack (`JOBSTREAM_*` ports, started when it is
+not up and stopped again then). Two runs of one synthetic feed, in the service's batch size:
+run 1 inserts every job (a third to each of open, manual review and rejected), run 2 sees
+90% of them again (upserts in place) and its completion archives the other 10%. Completion
+latency is what the router spends after the last job's batch commits: the guarded claim,
+totals, archive, report and feed statistics.
+"""
+
+from __future__ import annotations
+
+import time
+import uuid
+from datetime import UTC, datetime
+
+import asyncpg
+
+from bench.report import Measurement
+from cli.stack import StackConfig, ensure_up, shut_down, status
+from schemas.records import (
+    EmploymentType,
+    EnrichedJob,
+    Enrichment,
+    EnrichmentStatus,
+    IngestFinished,
+    JobPosting,
+    Location,
+    RequestReason,
+    RunStarted,
+)
+from services.router import completion
+from services.router.adapters import ledger_repository as ledger
+from services.router.batch import route_batch
+from services.router.config import SafetyLimits, Thresholds
+from services.shared.database import Database
+from services.shared.settings import Secret
+
+SUITE = "router"
+BATCH = 500  # ROUTER_BATCH_SIZE's default
+CONFIDENCES = (95.0, 70.0, 20.0)  # open, manual review, rejected
+CITIES = (("Boston", "MA"), ("Denver", "CO"), ("Austin", "TX"), ("Seattle", "WA"))
+_THRESHOLDS = Thresholds()
+
+
+async def run(quick: bool) -> list[Measurement]:
+    config = StackConfig.from_env()
+    already_up = all(c.answers for c in await status(config))
+    info = await ensure_up(config)
+    db = Database(Secret(info.dsn), max_size=2)
+    try:
+        return await _measure(await db.pool(), jobs=2_000 if quick else 20_000)
+    finally:
+        await db.close()
+        if not already_up:
+            await shut_down(config)
+
+
+async def _measure(pool: asyncpg.Pool, *, jobs: int) -> list[Measurement]:
+    tag = uuid.uuid4().hex[:8]
+    feed_id = await _feed(pool, f"bench-router-{tag}")
+    first = [_job(feed_id, "", seq, tag) for seq in range(jobs)]
+    kept = [j for j in first if j.seq % 10 != 0]  # run 2 no longer lists every tenth job
+    insert_rate, first_done = await _run(pool, feed_id, first)
+    update_rate, second_done = await _run(pool, feed_id, kept)
+    note = f"{jobs:,} jobs, batches of {BATCH}"
+    return [
+        Measurement(SUITE, "persisted jobs/s (new jobs)", insert_rate, "jobs/s", ">= 5000", note),
+        Measurement(SUITE, "persisted jobs/s (seen again)", update_rate, "jobs/s", ">= 5000", note),
+        Measurement(SUITE, "run completion after last job", first_done, "ms", None, note),
+        Measurement(
+            SUITE,
+            "run completion with archiving",
+            second_done,
+            "ms",
+            None,
+            f"{jobs - len(kept):,} of {jobs:,} archived",
+        ),
+    ]
+
+
+async def _run(pool: asyncpg.Pool, feed_id: int, jobs: list[EnrichedJob]) -> tuple[float, float]:
+    """(persisted jobs/s, completion ms) of one run of these jobs."""
+    run_id = str(uuid.uuid4())
+    records = [j.model_copy(update={"run_id": run_id, "seq": n}) for n, j in enumerate(jobs)]
+    await _open_run(pool, run_id, feed_id, emitted=len(records))
+    started = time.perf_counter()
+    for start in range(0, len(records), BATCH):
+        await route_batch(pool, records[start : start + BATCH], thresholds=_THRESHOLDS)
+    routed = time.perf_counter()
+    done = await completion.complete_run(pool, run_id, limits=SafetyLimits())
+    completed = time.perf_counter()
+    if done is None:
+        raise RuntimeError(f"bench run {run_id} did not complete")
+    return len(records) / (routed - started), (completed - routed) * 1000.0
+
+
+async def _feed(pool: asyncpg.Pool, name: str) -> int:
+    async with pool.acquire() as conn:
+        return int(
+            await conn.fetchval(
+                "INSERT INTO feeds (name, source_url) VALUES ($1, $2) RETURNING id",
+                name,
+                "bench://router",
+            )
+        )
+
+
+async def _open_run(pool: asyncpg.Pool, run_id: str, feed_id: int, *, emitted: int) -> None:
+    now = datetime.now(UTC)
+    async with pool.acquire() as conn:
+        await ledger.run_started(
+            conn,
+            RunStarted(run_id=run_id, feed_id=feed_id, reason=RequestReason.CLI, started_at=now),
+        )
+        await ledger.ingest_finished(
+            conn,
+            IngestFinished(run_id=run_id, feed_id=feed_id, emitted=emitted, parsed=emitted),
+        )
+
+
+def _job(feed_id: int, run_id: str, seq: int, tag: str) -> EnrichedJob:
+    city, state = CITIES[seq % len(CITIES)]
+    title = f"Registered Nurse {seq}"
+    text = f"{tag}: care for patients on a busy unit in {city}; job {seq}. " * 8
+    posting = JobPosting(
+        external_job_id=f"{tag}-{seq}",
+        title=title,
+        company_name=f"Bench Health {tag}",
+        description_html=f"<p>{text}</p>",
+        description_text=text,
+        application_url=f"https://jobs.example/{tag}/{seq}",
+        employment_type=EmploymentType.FULL_TIME,
+        locations=(Location(city=city, state=state, country="US"),),
+    )
+    enrichment = Enrichment(
+        ai_title=title,
+        ai_description=text[:200],
+        tasks=("assess patients", "give medications"),
+        search_terms=("nurse", "rn"),
+        tags=("healthcare",),
+        skills=("BLS", "ACLS"),
+        confidence=CONFIDENCES[seq % len(CONFIDENCES)],
+        confidence_reasons=("bench",),
+        searchable_text=text,
+    )
+    return EnrichedJob(
+        run_id=run_id,
+        feed_id=feed_id,
+        seq=seq,
+        job_hash=f"bench-{tag}-{seq}",
+        job=posting,
+        status=EnrichmentStatus.SUCCESS,
+        enrichment=enrichment,
+        enrichment_version="bench",
+    )
