@@ -7,7 +7,7 @@ import sys
 from collections.abc import Callable, Sequence
 
 from cli.base import EXIT_FAILURE, EXIT_USAGE, CommandError, Handler, SubParsers
-from cli.commands import demo, feeds, migrate, review, stack, status, topics, trigger
+from cli.commands import demo, feeds, migrate, replay, review, stack, status, topics, trigger
 
 # Each command module exposes `register(subparsers)`; add new commands here, one line each.
 COMMANDS: tuple[Callable[[SubParsers], None], ...] = (
@@ -19,6 +19,7 @@ COMMANDS: tuple[Callable[[SubParsers], None], ...] = (
     trigger.register,
     status.register,
     review.register,
+    replay.register,
 )
 
 
