@@ -321,13 +321,34 @@ async def test_truncated_output_is_split_like_a_token_limit(
     assert [len(r["ids"]) for r in enrich_requests(emulator)] == [2, 1, 1]
 
 
-async def test_stage_two_prompts_carry_one_industry_each(
+async def test_stage_two_shares_prompts_between_industries_with_the_same_functions(
     make_backend: Any, emulator: RunningEmulator
 ) -> None:
+    # the bundled taxonomy lets every industry use every function: one list, one prompt
     await make_backend(batch_size=10).enrich(jobs("a engineer", "b nurse", "c engineer", "d nurse"))
 
     selections = [r for r in emulator.state.requests if r["stage"] == "selections"]
+    assert [sorted(r["ids"]) for r in selections] == [["J1", "J2", "J3", "J4"]]
+
+
+async def test_stage_two_prompts_carry_only_the_functions_each_industry_allows(
+    emulator: RunningEmulator, taxonomy: Taxonomy, profile: AudienceProfile
+) -> None:
+    functions = sorted(taxonomy.functions)
+    narrowed = replace(
+        taxonomy, allowed={SOFTWARE: frozenset(functions[:5]), HOSPITALS: frozenset(functions[5:9])}
+    )
+    settings = GeminiSettings(api_key="k", base_url=emulator.base_url, batch_size=10)
+    backend = GeminiBackend(settings, narrowed, profile, gate=CallGate.create(4, 1000, 10**7))
+    try:
+        outcomes = await backend.enrich(jobs("a engineer", "b nurse", "c engineer", "d nurse"))
+    finally:
+        await backend.aclose()
+
+    selections = [r for r in emulator.state.requests if r["stage"] == "selections"]
     assert sorted(r["ids"] for r in selections) == [["J1", "J3"], ["J2", "J4"]]
+    chosen = [o.enrichment.job_function_id for o in outcomes if o.enrichment]
+    assert chosen[0] in functions[:5] and chosen[1] in functions[5:9]
 
 
 async def test_a_refused_api_key_is_not_retried(

@@ -122,3 +122,15 @@ def test_function_prompt_lists_functions_before_jobs_and_names_the_industry() ->
     assert user.index("8: Nurses") < user.index("Hospitals")
     parsed = parse_request(request_body("sys", user, Stage.FUNCTION))
     assert parsed.function_ids == (7, 8) and parsed.jobs[0]["ai_title"] == "Software Developer"
+
+
+def test_function_prompt_for_several_industries_names_each_jobs_industry() -> None:
+    taxonomy = small_taxonomy()
+    entries = [
+        ("J1", FunctionJob(JobPosting(title="dev"), "Developer", industry="IT Services")),
+        ("J2", FunctionJob(JobPosting(title="dev"), "Developer", industry="Software Development")),
+    ]
+    user = function_prompt("", taxonomy.functions_for(100), entries, 100)
+    parsed = parse_request(request_body("sys", user, Stage.FUNCTION))
+    assert [job["industry"] for job in parsed.jobs] == ["IT Services", "Software Development"]
+    assert "each job names its employer's industry" in user

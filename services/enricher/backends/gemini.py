@@ -8,7 +8,7 @@ import logging
 import random
 from collections import defaultdict
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from google import genai
 from google.genai import types
@@ -83,6 +83,7 @@ class GeminiBackend:
         self._gate = gate
         self._sleep = sleep
         self._backoff = Backoff(settings.backoff_base_s, settings.backoff_max_s, rand)
+        self._list_keys: dict[int, tuple[int, ...]] = {}
 
     @property
     def version(self) -> str:
@@ -149,37 +150,56 @@ class GeminiBackend:
         keyed: Sequence[tuple[str, JobPosting]],
         states: dict[str, _JobState],
     ) -> None:
-        by_industry: dict[int, list[tuple[str, FunctionJob]]] = defaultdict(list)
+        # Jobs whose industries allow the same functions share prompts: each prompt still
+        # carries exactly the list all its jobs choose from, and batches fill up even when a
+        # feed spreads over many industries. (With the bundled taxonomy every industry allows
+        # every function; one prompt per industry cost ~7,000 input tokens per job.)
+        by_list: dict[tuple[int, ...], list[tuple[str, int, FunctionJob]]] = defaultdict(list)
         for key, job in keyed:
             base = states[key].base
             if base is not None and self._taxonomy.functions_for(base.industry_id):
-                by_industry[base.industry_id].append((key, FunctionJob(job, base.ai_title)))
-        # one industry per prompt: each prompt carries only that industry's function list
+                entry = FunctionJob(job, base.ai_title)
+                by_list[self._function_list_key(base.industry_id)].append(
+                    (key, base.industry_id, entry)
+                )
         await asyncio.gather(
-            *(
-                self._functions_of_industry(runner, industry_id, entries, states)
-                for industry_id, entries in by_industry.items()
-            )
+            *(self._functions_of_list(runner, members, states) for members in by_list.values())
         )
 
-    async def _functions_of_industry(
+    def _function_list_key(self, industry_id: int) -> tuple[int, ...]:
+        key = self._list_keys.get(industry_id)
+        if key is None:
+            key = tuple(f.id for f in self._taxonomy.functions_for(industry_id))
+            self._list_keys[industry_id] = key
+        return key
+
+    def _industry_name(self, industry_id: int) -> str:
+        industry = self._taxonomy.industry(industry_id)
+        return industry.name if industry else str(industry_id)
+
+    async def _functions_of_list(
         self,
         runner: StageRunner,
-        industry_id: int,
-        entries: list[tuple[str, FunctionJob]],
+        members: list[tuple[str, int, FunctionJob]],
         states: dict[str, _JobState],
     ) -> None:
-        functions = self._taxonomy.functions_for(industry_id)
-        industry = self._taxonomy.industry(industry_id)
-        industry_name = industry.name if industry else str(industry_id)
+        members = sorted(members, key=lambda member: member[1])  # one industry's jobs together
+        industry_of = {key: industry_id for key, industry_id, _ in members}
+        functions = self._taxonomy.functions_for(members[0][1])
+        single = len(set(industry_of.values())) == 1
+        shared_name = self._industry_name(members[0][1]) if single else ""
+        entries = [
+            (key, entry if single else replace(entry, industry=self._industry_name(industry_id)))
+            for key, industry_id, entry in members
+        ]
         max_chars = self._settings.max_description_chars
         request: StageRequest[FunctionJob] = StageRequest(
             Stage.FUNCTION,
             self._prompts.function,
-            lambda batch: function_prompt(industry_name, functions, batch, max_chars),
-            function_check(self._taxonomy, {key: industry_id for key, _ in entries}),
+            lambda batch: function_prompt(shared_name, functions, batch, max_chars),
+            function_check(self._taxonomy, industry_of),
         )
-        results = await runner.run(request, entries, self._settings.batch_size)
+        results = await runner.run(request, entries, self._settings.function_batch_size)
         for key, result in results.items():
             states[key].function = result.item
             states[key].error = _stage_error("job function", result)

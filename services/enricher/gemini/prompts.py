@@ -202,10 +202,12 @@ def enrich_prompt(items: Sequence[tuple[str, JobPosting]], max_chars: int) -> st
 
 @dataclass(frozen=True, slots=True)
 class FunctionJob:
-    """What stage 2 needs about one job: the posting and the stage-1 title."""
+    """What stage 2 needs about one job: the posting, the stage-1 title and, when the jobs
+    of one prompt come from several industries, the employer's industry."""
 
     job: JobPosting
     ai_title: str
+    industry: str = ""
 
 
 def function_prompt(
@@ -214,7 +216,11 @@ def function_prompt(
     items: Sequence[tuple[str, FunctionJob]],
     max_chars: int,
 ) -> str:
-    """Stage 2 request: the industry's function list, then the jobs."""
+    """Stage 2 request: the function list, then the jobs.
+
+    `industry_name` names the one industry of all the jobs; empty when they come from several
+    industries that allow the same functions, each job line then naming its own.
+    """
     listing = "\n".join(f"{function.id}: {function.name}" for function in functions)
     lines = (
         _drop_empty(
@@ -223,17 +229,22 @@ def function_prompt(
                 "title": entry.job.title,
                 "ai_title": entry.ai_title,
                 "company": entry.job.company_name,
+                "industry": entry.industry,
                 "description": plain_text(entry.job, max_chars),
             }
         )
         for item_id, entry in items
     )
+    whose = (
+        f"the employer's industry: {industry_name}"
+        if industry_name
+        else "each job names its employer's industry"
+    )
     # the list comes first and the industry name after it: industries sharing one list then
     # share one cacheable prefix
     return (
         f"Job functions to choose from:\n{FUNCTIONS_START}\n{listing}\n{FUNCTIONS_END}\n"
-        f"Choose one function from the list for every job below (the employer's industry: "
-        f"{industry_name}).\n{_jobs_block(lines)}"
+        f"Choose one function from the list for every job below ({whose}).\n{_jobs_block(lines)}"
     )
 
 

@@ -25,6 +25,9 @@ class GeminiSettings:
     model: str = DEFAULT_MODEL
     base_url: str | None = None  # set to point the client at the local emulator
     batch_size: int = 10
+    # stage 2 answers ~40 tokens per job and its prompt is mostly the shared function list:
+    # larger batches split that list among more jobs
+    function_batch_size: int = 25
     max_concurrency: int = 8
     requests_per_minute: int = 1000
     tokens_per_minute: int = 1_000_000
@@ -39,6 +42,7 @@ class GeminiSettings:
 
     def __post_init__(self) -> None:
         _require_positive("batch_size", self.batch_size)
+        _require_positive("function_batch_size", self.function_batch_size)
         _require_positive("max_concurrency", self.max_concurrency)
         _require_positive("requests_per_minute", self.requests_per_minute)
         _require_positive("tokens_per_minute", self.tokens_per_minute)
@@ -65,6 +69,7 @@ class GeminiSettings:
             model=reader.text("GEMINI_MODEL", DEFAULT_MODEL),
             base_url=reader.text("GEMINI_BASE_URL", "") or None,
             batch_size=reader.integer("GEMINI_BATCH_SIZE", 10),
+            function_batch_size=reader.integer("GEMINI_FUNCTION_BATCH_SIZE", 25),
             max_concurrency=reader.integer("GEMINI_MAX_CONCURRENCY", 8),
             requests_per_minute=reader.integer("GEMINI_RPM", 1000),
             tokens_per_minute=reader.integer("GEMINI_TPM", 1_000_000),
