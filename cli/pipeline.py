@@ -15,7 +15,7 @@ import sys
 import time
 import urllib.request
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from cli.stack.config import PROJECT_ROOT, StackConfig
@@ -60,6 +60,30 @@ class PipelineConfig:
 
     def web_port(self, service: str, replica: int) -> int:
         return self.base_port + 10 * (SERVICES.index(service) + 1) + replica
+
+
+def parse_replicas(spec: str) -> dict[str, int]:
+    """"enricher=3,router=2" → replica counts (every other service runs once)."""
+    counts = dict.fromkeys(SERVICES, 1)
+    for part in filter(None, (p.strip() for p in spec.split(","))):
+        name, _, number = part.partition("=")
+        if name not in SERVICES:
+            raise PipelineError(f"unknown service {name!r} in {spec!r} (one of {SERVICES})")
+        if not number.isdigit() or not 1 <= int(number) <= 16:
+            raise PipelineError(f"replicas of {name} must be 1 to 16, got {number!r}")
+        counts[name] = int(number)
+    return counts
+
+
+def _replicas_on_disk(config: PipelineConfig) -> dict[str, int]:
+    """How many replicas of each service have pid files: what `stop` must look after."""
+    counts = dict(config.replicas)
+    for service in SERVICES:
+        for pid_file in config.stack.pids_dir.glob(f"{service}-*.pid"):
+            replica = pid_file.stem.rpartition("-")[2]
+            if replica.isdigit():
+                counts[service] = max(counts.get(service, 1), int(replica) + 1)
+    return counts
 
 
 @dataclass(frozen=True, slots=True)
@@ -154,7 +178,8 @@ def start(config: PipelineConfig, *, timeout_s: float = 60.0) -> list[str]:
 def stop(config: PipelineConfig, names: list[str] | None = None) -> list[str]:
     """Stops our processes (services before the emulator); returns the names stopped."""
     stopped: list[str] = []
-    for process in reversed(processes(config)):
+    everything = replace(config, replicas=_replicas_on_disk(config))
+    for process in reversed(processes(everything)):
         if names is not None and process.name not in names:
             continue
         pid = _running(process, config.stack)
@@ -166,7 +191,8 @@ def stop(config: PipelineConfig, names: list[str] | None = None) -> list[str]:
 
 
 def running(config: PipelineConfig) -> dict[str, int | None]:
-    return {p.name: _running(p, config.stack) for p in processes(config)}
+    everything = replace(config, replicas=_replicas_on_disk(config))
+    return {p.name: _running(p, config.stack) for p in processes(everything)}
 
 
 def _running(process: Process, stack: StackConfig) -> int | None:

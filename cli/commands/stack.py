@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+from dataclasses import replace
 
 from cli import pipeline
 from cli.base import EXIT_FAILURE, EXIT_OK, CommandError, Handler, SubParsers
 from cli.options import add_stack_options, stack_config
-from cli.stack import ComponentStatus, StackError, ensure_up, shut_down, status
+from cli.stack import ComponentStatus, StackConfig, StackError, ensure_up, shut_down, status
 
 
 def register(subparsers: SubParsers) -> None:
@@ -19,15 +20,26 @@ def register(subparsers: SubParsers) -> None:
     )
     parser.set_defaults(group_parser=parser)
     actions = parser.add_subparsers(title="actions", metavar="ACTION")
-    _add(actions, "up", _up, "start what is missing, wait until it answers, create topics, migrate")
+    up = _add(
+        actions, "up", _up, "start what is missing, wait until it answers, create topics, migrate"
+    )
+    up.add_argument(
+        "--services", action="store_true", help="also start the services and the emulator"
+    )
+    up.add_argument(
+        "--replicas",
+        metavar="SPEC",
+        help="run services with replicas, e.g. enricher=3,router=2 (implies --services)",
+    )
     _add(actions, "down", _down, "stop the processes this stack started (fine if none run)")
     _add(actions, "status", _status, "show each component; exit 0 only if all answer")
 
 
-def _add(actions: SubParsers, name: str, handler: Handler, summary: str) -> None:
+def _add(actions: SubParsers, name: str, handler: Handler, summary: str) -> argparse.ArgumentParser:
     parser = actions.add_parser(name, help=summary, description=summary)
     add_stack_options(parser)
     parser.set_defaults(handler=handler)
+    return parser
 
 
 def _up(args: argparse.Namespace) -> int:
@@ -42,7 +54,19 @@ def _up(args: argparse.Namespace) -> int:
           f"{', '.join(info.applied_migrations) or 'none pending'}")  # fmt: skip
     print(f"KAFKA_BOOTSTRAP_SERVERS={info.bootstrap}")
     print(f"DATABASE_URL={info.dsn}")
+    if args.services or args.replicas:
+        _start_services(config, args.replicas or "")
     return EXIT_OK
+
+
+def _start_services(config: StackConfig, replicas: str) -> None:
+    try:
+        counts = pipeline.parse_replicas(replicas)
+        services = replace(pipeline.PipelineConfig.from_env(config), replicas=counts)
+        started = pipeline.start(services)
+    except pipeline.PipelineError as error:
+        raise CommandError(str(error)) from error
+    print(f"services started: {', '.join(started) or 'all were running'}")
 
 
 def _down(args: argparse.Namespace) -> int:
