@@ -7,7 +7,18 @@ import sys
 from collections.abc import Callable, Sequence
 
 from cli.base import EXIT_FAILURE, EXIT_USAGE, CommandError, Handler, SubParsers
-from cli.commands import demo, feeds, migrate, replay, review, stack, status, topics, trigger
+from cli.commands import (
+    demo,
+    feeds,
+    inspect,
+    migrate,
+    replay,
+    review,
+    stack,
+    status,
+    topics,
+    trigger,
+)
 
 # Each command module exposes `register(subparsers)`; add new commands here, one line each.
 COMMANDS: tuple[Callable[[SubParsers], None], ...] = (
@@ -20,6 +31,7 @@ COMMANDS: tuple[Callable[[SubParsers], None], ...] = (
     status.register,
     review.register,
     replay.register,
+    inspect.register,
 )
 
 

@@ -1,0 +1,108 @@
+"""`jobstream inspect FILE`: parse a feed without running it, show the mapped jobs and the skips."""
+
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+from typing import Any
+
+from rich.console import Console
+from rich.table import Table
+
+from cli.base import EXIT_FAILURE, EXIT_OK, CommandError, SubParsers
+from schemas.identity import job_hash
+from services.ingestor.feeds import FeedInspection, FetchError, MappingError, inspect_feed
+
+
+def register(subparsers: SubParsers) -> None:
+    parser = subparsers.add_parser(
+        "inspect",
+        help="parse a feed file or URL and show what jobstream would make of it",
+        description=(
+            "Parses a feed (path, file:// or http(s) URL; XML, CSV or JSON; .gz and .zip too) "
+            "with its mapping, and prints the mapped records and every skipped record with its "
+            "reason and position. Nothing is published or stored. Exit 1 if the fetch failed."
+        ),
+    )
+    parser.add_argument("source", help="feed path or URL")
+    parser.add_argument("--mapping", type=Path, help="a mapping JSON file, as stored on a feed")
+    parser.add_argument("--limit", type=int, default=20, help="records to show (default 20)")
+    parser.add_argument("--json", action="store_true", help="print JSON lines instead of a table")
+    parser.set_defaults(handler=_inspect)
+
+
+def _inspect(args: argparse.Namespace) -> int:
+    mapping = _mapping(args.mapping)
+    try:
+        inspection = inspect_feed(args.source, mapping=mapping, limit=args.limit)
+    except MappingError as error:
+        raise CommandError(f"bad mapping: {error}") from error
+    except FetchError as error:
+        raise CommandError(f"could not read {args.source}: {error}") from error
+    stats = inspection.stats
+    if stats.fetch_status == "failed" and not inspection.records:
+        raise CommandError(f"could not read {args.source}: {stats.error}")
+    if args.json:
+        _print_json(inspection)
+    else:
+        _print_tables(inspection)
+    return EXIT_FAILURE if inspection.stats.fetch_status != "ok" else EXIT_OK
+
+
+def _mapping(path: Path | None) -> dict[str, Any] | None:
+    if path is None:
+        return None
+    try:
+        loaded = json.loads(path.read_text())
+    except (OSError, json.JSONDecodeError) as error:
+        raise CommandError(f"cannot read the mapping {path}: {error}") from error
+    if not isinstance(loaded, dict):
+        raise CommandError(f"the mapping {path} must be a JSON object")
+    return loaded
+
+
+def _print_json(inspection: FeedInspection) -> None:
+    for record in inspection.records:
+        job = record.job.model_dump(mode="json")
+        line = {"position": record.position, "job_hash": job_hash(record.job), "job": job}
+        print(json.dumps(line))
+    for skipped in inspection.skipped:
+        print(
+            json.dumps(
+                {"position": skipped.position, "line": skipped.line, "skipped": skipped.reason}
+            )
+        )
+
+
+def _print_tables(inspection: FeedInspection) -> None:
+    console = Console(width=160)
+    stats = inspection.stats
+    console.print(
+        f"dialect {stats.dialect}, encoding {stats.encoding}: {stats.parsed} parsed, "
+        f"{stats.malformed} skipped, {stats.closed} closed, fetch {stats.fetch_status}"
+        + (f" ({stats.error})" if stats.error else "")
+    )
+    jobs = Table(title="mapped records")
+    for column in ("#", "title", "company", "type", "locations", "posted", "closed"):
+        jobs.add_column(column)
+    for record in inspection.records:
+        job = record.job
+        places = "; ".join(
+            ", ".join(p for p in (loc.city, loc.state, loc.country) if p) for loc in job.locations
+        )
+        posted = job.posted_at.isoformat() if job.posted_at else ""
+        jobs.add_row(
+            str(record.position), job.title, job.company_name, job.employment_type.value,
+            places, posted, job.closed_reason or "",
+        )  # fmt: skip
+    console.print(jobs)
+    if inspection.skipped:
+        skips = Table(title="skipped records")
+        for column in ("#", "line", "reason"):
+            skips.add_column(column)
+        for item in inspection.skipped:
+            skips.add_row(str(item.position), str(item.line or ""), item.reason)
+        console.print(skips)
+    for warning in stats.warnings:
+        console.print(f"[yellow]warning:[/] {warning}")
