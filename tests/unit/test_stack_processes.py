@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 from cli.stack.processes import cmdline_matches, is_alive, owned_pid, read_cmdline, write_pid
@@ -43,6 +44,7 @@ def test_a_live_process_is_owned_only_when_its_command_line_matches(tmp_path: Pa
     try:
         pid_file = tmp_path / "child.pid"
         write_pid(pid_file, child.pid)
+        _wait_for_exec(child.pid, marker)
         assert read_cmdline(child.pid)[-1] == marker
         assert owned_pid(pid_file, Path(sys.executable).name, [marker]) == child.pid
         assert owned_pid(pid_file, Path(sys.executable).name, ["/not/ours"]) is None
@@ -50,6 +52,13 @@ def test_a_live_process_is_owned_only_when_its_command_line_matches(tmp_path: Pa
     finally:
         child.kill()
         child.wait()
+
+
+def _wait_for_exec(pid: int, marker: str) -> None:
+    """Right after fork the child still shows the parent's command line: wait for its own."""
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline and marker not in read_cmdline(pid):
+        time.sleep(0.01)
 
 
 def test_a_dead_pid_is_stale_and_its_file_removed(tmp_path: Path) -> None:
