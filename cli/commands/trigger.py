@@ -11,7 +11,15 @@ import time
 from typing import Any
 
 from rich.console import Console
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TaskID, TextColumn
+from rich.progress import (
+    BarColumn,
+    MofNCompleteColumn,
+    Progress,
+    ProgressColumn,
+    TaskID,
+    TextColumn,
+)
+from rich.table import Column
 
 from cli.api_client import ApiCallError, ApiClient, add_api_options
 from cli.base import EXIT_FAILURE, EXIT_OK, CommandError, SubParsers
@@ -65,10 +73,7 @@ def follow(
     """Polls the run, drawing one bar per stage, until it has finished and reached Xano."""
     deadline = time.monotonic() + timeout_s
     finished_at: float | None = None
-    with Progress(
-        TextColumn("{task.description:<14}"), BarColumn(), MofNCompleteColumn(),
-        TextColumn("{task.fields[note]}"), console=console, transient=False,
-    ) as bars:  # fmt: skip
+    with Progress(*_columns(), console=console, transient=False) as bars:
         tasks = _Stages(bars)
         while True:
             view = client.get(f"/runs/{run_id}")
@@ -82,6 +87,19 @@ def follow(
             if time.monotonic() > deadline:
                 raise CommandError(f"run {run_id} did not finish in {timeout_s:.0f} s")
             time.sleep(POLL_S)
+
+
+def _columns() -> tuple[ProgressColumn, ...]:
+    # Fixed widths: a long note is cut rather than squeezing the stage names and bars.
+    return (
+        TextColumn("{task.description}", table_column=Column(min_width=12, no_wrap=True)),
+        BarColumn(bar_width=24),
+        MofNCompleteColumn(table_column=Column(min_width=7, no_wrap=True)),
+        TextColumn(
+            "{task.fields[note]}",
+            table_column=Column(no_wrap=True, overflow="ellipsis", max_width=40),
+        ),
+    )
 
 
 class _Stages:

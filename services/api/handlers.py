@@ -7,6 +7,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
+import orjson
+
 from services.api.errors import BadRequestError, UnauthorizedError
 from services.shared.settings import Secret
 
@@ -15,6 +17,7 @@ SOURCE_SCHEMES = ("http://", "https://", "file://", "/")
 MAX_FREQUENCY_MINUTES = 7 * 24 * 60
 MAX_PAGE = 500
 MAX_TEXT = 500
+MAX_MAPPING_BYTES = 64 * 1024
 MAX_ID = 2**31 - 1  # PostgreSQL INTEGER
 FINISHED = ("SUCCESS", "PARTIAL", "FAILURE")
 
@@ -83,14 +86,27 @@ def _format(value: Any) -> str:
     return str(value)
 
 
-def _mapping(value: Any) -> dict[str, str] | None:
+def _mapping(value: Any) -> dict[str, Any] | None:
+    """The ingestor's mapping document (its shape is the ingestor's business): an object."""
     if value is None:
         return None
-    if not isinstance(value, dict) or not all(
-        isinstance(k, str) and isinstance(v, str) and "\x00" not in k + v for k, v in value.items()
-    ):
-        raise BadRequestError("mapping must be an object of field name to source element name")
+    if not isinstance(value, dict):
+        raise BadRequestError("mapping must be a JSON object or null")
+    if len(orjson.dumps(value)) > MAX_MAPPING_BYTES:
+        raise BadRequestError(f"mapping must be at most {MAX_MAPPING_BYTES} bytes of JSON")
+    if _has_nul(value):  # PostgreSQL's jsonb cannot store U+0000
+        raise BadRequestError("mapping must not contain NUL characters")
     return value
+
+
+def _has_nul(value: Any) -> bool:
+    if isinstance(value, str):
+        return "\x00" in value
+    if isinstance(value, dict):
+        return any(_has_nul(k) or _has_nul(v) for k, v in value.items())
+    if isinstance(value, list):
+        return any(_has_nul(v) for v in value)
+    return False
 
 
 def _optional_int(value: Any, name: str, low: int, high: int) -> int | None:

@@ -51,11 +51,7 @@ def _feed_properties() -> dict[str, Any]:
         "name": _TEXT,
         "source_url": {**_TEXT, "description": "http(s):// or file:// URL, or an absolute path"},
         "format": {"type": "string", "enum": list(FEED_FORMATS)},
-        "mapping": {
-            "type": "object",
-            "nullable": True,
-            "additionalProperties": {"type": "string"},
-        },
+        "mapping": {"type": "object", "nullable": True, "description": "the ingestor's mapping"},
         "company_name": _NULLABLE_TEXT,
         "partner_id": {"type": "integer", "minimum": 0, "maximum": MAX_ID, "nullable": True},
         "bypass_filters": {"type": "boolean"},

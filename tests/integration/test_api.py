@@ -1,4 +1,7 @@
-"""The HTTP API on real PostgreSQL and Kafka: every route, its auth, its errors."""
+"""The HTTP API on real PostgreSQL and Kafka: every route, its auth, its errors.
+
+The API works on a database of its own (`api_support`), the shared broker.
+"""
 
 from __future__ import annotations
 
@@ -22,17 +25,20 @@ from schemas.topics import TopicSpec
 from services.api.app import build
 from services.api.config import ApiSettings
 from services.shared.settings import Secret
+from tests.integration.api_support import api_dsn
+
+__all__ = ["api_dsn"]  # a fixture, imported for pytest
 
 TOKEN = "test-api-token"
 AUTH = {"Authorization": f"Bearer {TOKEN}"}
 WRONG = {"Authorization": "Bearer not-the-token"}
 
 
-def api_settings(stack: StackInfo, **overrides: Any) -> ApiSettings:
+def api_settings(stack: StackInfo, dsn: str, **overrides: Any) -> ApiSettings:
     values: dict[str, Any] = {
         "port": 0,
         "token": Secret(TOKEN),
-        "database_url": Secret(stack.dsn),
+        "database_url": Secret(dsn),
         "bootstrap_servers": stack.bootstrap,
         "replica": "0",
         "scheduler_enabled": False,
@@ -42,14 +48,14 @@ def api_settings(stack: StackInfo, **overrides: Any) -> ApiSettings:
 
 
 @pytest.fixture(scope="module")
-async def client(stack: StackInfo) -> AsyncIterator[TestClient[Any, Any]]:
-    async with TestClient(TestServer(build(api_settings(stack)))) as test_client:
+async def client(stack: StackInfo, api_dsn: str) -> AsyncIterator[TestClient[Any, Any]]:
+    async with TestClient(TestServer(build(api_settings(stack, api_dsn)))) as test_client:
         yield test_client
 
 
 @pytest.fixture(scope="module")
-async def db(stack: StackInfo) -> AsyncIterator[asyncpg.Connection]:
-    conn = await asyncpg.connect(stack.dsn)
+async def db(api_dsn: str) -> AsyncIterator[asyncpg.Connection]:
+    conn = await asyncpg.connect(api_dsn)
     yield conn
     await conn.close()
 
@@ -160,7 +166,8 @@ async def test_mutations_need_the_token(
         ({"name": "x", "source_url": "/x", "format": "yaml"}, "format must be one of"),
         ({"name": "x", "source_url": "/x", "colour": 1}, "unknown field(s): colour"),
         ({"name": "x", "source_url": "/x", "check_frequency_minutes": 0}, "check_frequency"),
-        ({"name": "x", "source_url": "/x", "mapping": {"title": 3}}, "mapping"),
+        ({"name": "x", "source_url": "/x", "mapping": [1]}, "mapping must be a JSON object"),
+        ({"name": "x", "source_url": "/x", "mapping": {"a": ["\x00"]}}, "NUL"),
         ([1, 2], "JSON object"),
     ],
 )

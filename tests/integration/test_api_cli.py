@@ -14,20 +14,23 @@ from aiohttp.test_utils import TestServer
 from cli.main import main
 from cli.stack import StackInfo
 from services.api.app import build
+from tests.integration.api_support import api_dsn
 from tests.integration.test_api import TOKEN, api_settings
+
+__all__ = ["api_dsn"]  # a fixture, imported for pytest
 
 
 @pytest.fixture(scope="module")
-async def api_url(stack: StackInfo) -> AsyncIterator[str]:
-    server = TestServer(build(api_settings(stack)))
+async def api_url(stack: StackInfo, api_dsn: str) -> AsyncIterator[str]:
+    server = TestServer(build(api_settings(stack, api_dsn)))
     await server.start_server()
     yield str(server.make_url("")).rstrip("/")
     await server.close()
 
 
 @pytest.fixture(scope="module")
-async def db(stack: StackInfo) -> AsyncIterator[asyncpg.Connection]:
-    conn = await asyncpg.connect(stack.dsn)
+async def db(api_dsn: str) -> AsyncIterator[asyncpg.Connection]:
+    conn = await asyncpg.connect(api_dsn)
     yield conn
     await conn.close()
 
@@ -57,8 +60,8 @@ async def test_feeds_add_list_show(api_url: str, capsys: pytest.CaptureFixture[s
 async def test_errors_are_one_line_and_exit_1(
     api_url: str, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    assert await jobstream(api_url, "feeds", "show", "2000000000") == 1
-    assert "no feed 2000000000 (HTTP 404)" in capsys.readouterr().err
+    assert await jobstream(api_url, "feeds", "show", "2000000") == 1
+    assert "no feed 2000000 (HTTP 404)" in capsys.readouterr().err
     assert await asyncio.to_thread(main, ["status", "1", "--api-url", "http://127.0.0.1:9"]) == 1
     assert "does not answer" in capsys.readouterr().err
 

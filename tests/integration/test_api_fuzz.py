@@ -1,23 +1,20 @@
 """A property-based run of the API's own OpenAPI document against the live API process.
 
-The API runs as its real process (`python -m services.api`) on a database of its own, whose
-feed ids start at one billion: whatever schemathesis triggers names no feed of the shared
-test database, so a pipeline running in the same session only sees requests it refuses.
+The API runs as its real process (`python -m services.api`) on a database of its own
+(`api_support`): whatever schemathesis triggers names no feed a running pipeline knows.
 """
 
 from __future__ import annotations
 
-import asyncio
 import os
 import subprocess
 import sys
 import time
 import urllib.request
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-import asyncpg
 import pytest
 import schemathesis
 from hypothesis import HealthCheck, given, settings
@@ -25,36 +22,16 @@ from hypothesis import strategies as st
 from schemathesis.checks import not_a_server_error
 from schemathesis.core.result import Err, Ok
 
-from cli.stack import StackConfig, StackInfo
-from cli.stack.config import DB_PASSWORD, DB_USER, PROJECT_ROOT
+from cli.stack import StackInfo
+from cli.stack.config import PROJECT_ROOT
 from tests.conftest import TEST_SERVICES_BASE_PORT
+from tests.integration.api_support import api_dsn
 
-FUZZ_DB = "jobstream_api_fuzz"
+__all__ = ["api_dsn"]  # a fixture, imported for pytest
+
 FUZZ_PORT = TEST_SERVICES_BASE_PORT + 95
 TOKEN = "fuzz-token"
 EXAMPLES_PER_OPERATION = 25  # 15 operations: a few hundred requests in all
-
-
-async def _admin(config: StackConfig) -> asyncpg.Connection:
-    return await asyncpg.connect(
-        host=str(config.pg_socket_dir), port=config.pg_port, user="postgres", database="postgres"
-    )
-
-
-@pytest.fixture(scope="module")
-async def fuzz_dsn(stack: StackInfo, stack_config: StackConfig) -> AsyncIterator[str]:
-    admin = await _admin(stack_config)
-    try:
-        await admin.execute(f'DROP DATABASE IF EXISTS "{FUZZ_DB}" WITH (FORCE)')
-        await admin.execute(f'CREATE DATABASE "{FUZZ_DB}" OWNER "{DB_USER}"')
-    finally:
-        await admin.close()
-    yield f"postgresql://{DB_USER}:{DB_PASSWORD}@127.0.0.1:{stack_config.pg_port}/{FUZZ_DB}"
-    admin = await _admin(stack_config)
-    try:
-        await admin.execute(f'DROP DATABASE IF EXISTS "{FUZZ_DB}" WITH (FORCE)')
-    finally:
-        await admin.close()
 
 
 def _wait_healthy(url: str, process: subprocess.Popen[bytes], log: Path) -> None:
@@ -71,14 +48,14 @@ def _wait_healthy(url: str, process: subprocess.Popen[bytes], log: Path) -> None
 
 @pytest.fixture(scope="module")
 def api_url(
-    stack: StackInfo, fuzz_dsn: str, tmp_path_factory: pytest.TempPathFactory
+    stack: StackInfo, api_dsn: str, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[str]:
     log = tmp_path_factory.mktemp("api") / "api.log"
     env = {
         **os.environ,
         "API_PORT": str(FUZZ_PORT),
         "API_TOKEN": TOKEN,
-        "DATABASE_URL": fuzz_dsn,
+        "DATABASE_URL": api_dsn,
         "KAFKA_BOOTSTRAP_SERVERS": stack.bootstrap,
         "SCHEDULER_ENABLED": "false",
     }
@@ -89,21 +66,12 @@ def api_url(
         )  # fmt: skip
     url = f"http://127.0.0.1:{FUZZ_PORT}"
     try:
-        _wait_healthy(url, process, log)  # readiness also applied the migrations
-        asyncio.run(_feed_ids_from_a_billion(fuzz_dsn))
+        _wait_healthy(url, process, log)
         yield url
     finally:
         process.terminate()
         process.wait(timeout=20)
     assert "Traceback" not in log.read_text(), log.read_text()[-3000:]
-
-
-async def _feed_ids_from_a_billion(dsn: str) -> None:
-    conn = await asyncpg.connect(dsn)
-    try:
-        await conn.execute("ALTER SEQUENCE feeds_id_seq RESTART WITH 1000000000")
-    finally:
-        await conn.close()
 
 
 def _operation(result: Ok[Any] | Err[Any]) -> Any:

@@ -13,12 +13,15 @@ import pytest
 from cli.stack import StackInfo
 from services.api.scheduler import Scheduler
 from services.api.service import ControlPlane
+from tests.integration.api_support import api_dsn
 from tests.integration.test_api import api_settings
+
+__all__ = ["api_dsn"]  # a fixture, imported for pytest
 
 
 @pytest.fixture
-async def replicas(stack: StackInfo) -> AsyncIterator[list[Scheduler]]:
-    planes = [ControlPlane(api_settings(stack, replica=str(i))) for i in range(2)]
+async def replicas(stack: StackInfo, api_dsn: str) -> AsyncIterator[list[Scheduler]]:
+    planes = [ControlPlane(api_settings(stack, api_dsn, replica=str(i))) for i in range(2)]
     yield [Scheduler(plane) for plane in planes]
     for plane in planes:
         await plane.close()
@@ -41,9 +44,9 @@ async def _runs_of(conn: asyncpg.Connection, feed_id: int) -> list[asyncpg.Recor
 
 
 async def test_two_replicas_request_each_due_run_once(
-    stack: StackInfo, replicas: list[Scheduler]
+    api_dsn: str, replicas: list[Scheduler]
 ) -> None:
-    conn = await asyncpg.connect(stack.dsn)
+    conn = await asyncpg.connect(api_dsn)
     try:
         feed_id = await _feed_due_every_minute(conn)
         for minute in range(1, 4):
@@ -69,9 +72,9 @@ async def test_two_replicas_request_each_due_run_once(
 
 
 async def test_a_feed_without_a_frequency_is_never_scheduled(
-    stack: StackInfo, replicas: list[Scheduler]
+    api_dsn: str, replicas: list[Scheduler]
 ) -> None:
-    conn = await asyncpg.connect(stack.dsn)
+    conn = await asyncpg.connect(api_dsn)
     try:
         feed_id = await conn.fetchval(
             "INSERT INTO feeds (name, source_url) VALUES ($1, '/x') RETURNING id",
