@@ -13,6 +13,7 @@ from services.router.adapters import jobs_repository as jobs
 from services.router.adapters import ledger_repository as ledger
 from services.router.adapters.ledger_repository import OutcomeRow
 from services.router.config import Thresholds
+from services.router.geo import job_geo
 from services.router.handlers import FeedInfo, Placement, decide, job_row
 from services.shared.database import Conn
 
@@ -130,7 +131,9 @@ async def _write(conn: Conn, work: _Work) -> None:
         await jobs.add_locations(conn, run_id, entries)
     for run_id, hashes in _hashes_by_run(work).items():
         refold = sorted(h for run, h in work.refold if run == run_id)
-        await jobs.refresh_locations(conn, run_id, sorted(hashes), refold=refold)
+        folded = await jobs.refresh_locations(conn, run_id, sorted(hashes), refold=refold)
+        # A merge changes where a job is: its one representative point moves with it.
+        await jobs.set_geo(conn, {h: job_geo(locations) for h, locations in folded.items()})
     await ledger.record_outcomes(conn, work.outcomes)
 
 

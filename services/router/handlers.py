@@ -16,6 +16,7 @@ from schemas.records import (
     RunStatus,
 )
 from services.router.config import SafetyLimits, Thresholds
+from services.router.geo import job_geo
 
 STATUS_BY_ROUTE = {
     Route.OPEN: "ACTIVE",
@@ -215,6 +216,7 @@ def job_row(job: EnrichedJob, decision: Decision, *, feed: FeedInfo) -> dict[str
         "is_international": any(loc.country not in (None, "US") for loc in posting.locations),
         "locations": [loc.model_dump() for loc in posting.locations],
         "location_string": location_string(job),
+        "_geo": job_geo(posting.locations),
         "salary_min": salary.min if salary else None,
         "salary_max": salary.max if salary else None,
         "salary_period": salary.period.value if salary and salary.period else None,

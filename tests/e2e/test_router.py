@@ -13,6 +13,8 @@ from cli import control
 from cli.pipeline import PipelineConfig
 from cli.stack import StackInfo
 from schemas import topics
+from schemas.records import Location
+from services.router.geo import job_geo
 from tests.e2e import router_feed as rf
 
 pytestmark = pytest.mark.e2e
@@ -20,6 +22,7 @@ pytestmark = pytest.mark.e2e
 REMOVED = ("HLF-8", "SIP-26", "BWT-30")  # Marketing Manager (Atlanta), Financial Analyst, Help Desk
 REMOVED_TITLES = {"Marketing Manager": "Atlanta GA US", "Financial Analyst": "Hartford CT US",
                   "Help Desk Support Technician": "Tampa FL US"}  # fmt: skip
+_CA = Location(state="CA", country="US")
 CLOSED = "NWR-4"  # Data Analyst (Chicago): "Filled" in the second run
 
 
@@ -68,6 +71,14 @@ async def test_every_route_lands_in_its_table(
             "WHERE feed_id = $1 AND title = 'Senior Data Analyst'",
             feed_id,
         )
+        points = {
+            r["title"]: r["_geo"]
+            for r in await conn.fetch(
+                "SELECT title, _geo FROM open_jobs WHERE feed_id = $1 UNION ALL "
+                "SELECT title, _geo FROM manual_review_jobs WHERE feed_id = $1",
+                feed_id,
+            )
+        }
     finally:
         await conn.close()
     # One outcome per record; duplicates and merges are outcomes, not rows.
@@ -80,6 +91,13 @@ async def test_every_route_lands_in_its_table(
         ("Austin", "TX"),
         ("Denver", "CO"),
     ]
+    # One point per job: its city; a state shared by all its locations; else its country.
+    boston = points["Registered Nurse - Cardiac ICU"]
+    assert (round(boston["lat"], 2), round(boston["lng"], 2)) == (42.36, -71.06)
+    assert points["Customer Support Specialist (Remote, Part Time)"] == job_geo([_CA])
+    us_centre = job_geo([])
+    assert points["Senior Data Analyst"] == us_centre  # merged: Texas and Colorado
+    assert points["Customer Support Specialist"] == us_centre  # merged: ID, OR and WA
 
 
 async def test_later_runs_archive_what_left_the_feed_and_only_when_safe(

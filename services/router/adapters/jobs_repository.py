@@ -119,9 +119,10 @@ def _refresh_sql() -> str:
              WHERE t.job_hash = agg.job_hash AND t.last_seen_run = $1
                AND (t.locations, t.location_string, t.is_multi_location, t.is_international)
                    IS DISTINCT FROM (agg.locs, agg.label, agg.n > 1, agg.intl)
-            RETURNING 1)"""
+            RETURNING t.job_hash, t.locations)"""
         for table in TABLES.values()
     )
+    changed = " UNION ALL ".join(f"SELECT * FROM u_{table}" for table in TABLES.values())
     return f"""
         WITH agg AS (
             SELECT job_hash,
@@ -136,7 +137,7 @@ def _refresh_sql() -> str:
             GROUP BY job_hash
             HAVING count(*) > 1 OR job_hash = ANY($3::text[])
         ), {updates}
-        SELECT 1
+        {changed}
     """
 
 
@@ -145,11 +146,27 @@ _REFRESH_SQL = _refresh_sql()
 
 async def refresh_locations(
     conn: Conn, run_id: str, hashes: Sequence[str], *, refold: Sequence[str] = ()
-) -> None:
+) -> dict[str, list[Location]]:
     """Folds every location these jobs have in this run (their own and merged ones) into their
     rows. Run after every batch, so merges, kept jobs and redeliveries may come in any order;
-    `refold` are jobs to fold even when they have a single location row (see `_refresh_sql`)."""
-    await conn.execute(_REFRESH_SQL, run_id, list(hashes), list(refold))
+    `refold` are jobs to fold even when they have a single location row (see `_refresh_sql`).
+    Returns the jobs whose locations changed, with their new locations."""
+    rows = await conn.fetch(_REFRESH_SQL, run_id, list(hashes), list(refold))
+    return {r["job_hash"]: [Location.model_validate(loc) for loc in r["locations"]] for r in rows}
+
+
+async def set_geo(conn: Conn, points: Mapping[str, Any]) -> None:
+    """Each job's `_geo` (one point, or None), wherever the job lives."""
+    if not points:
+        return
+    for table in TABLES.values():
+        await conn.execute(
+            f"UPDATE {table} t SET _geo = p.geo "
+            "FROM unnest($1::text[], $2::jsonb[]) AS p(job_hash, geo) "
+            "WHERE t.job_hash = p.job_hash",
+            list(points),
+            list(points.values()),
+        )
 
 
 async def count_unseen(conn: Conn, feed_id: int, run_id: str) -> tuple[int, int]:
