@@ -7,10 +7,13 @@ from dataclasses import dataclass
 
 from services.shared.settings import (
     Secret,
+    SettingsError,
     StreamSettings,
     database_url,
     env_float,
     env_int,
+    env_secret,
+    env_str,
 )
 
 
@@ -31,6 +34,26 @@ class SafetyLimits:
 
 
 @dataclass(frozen=True, slots=True)
+class NotifySettings:
+    """An optional webhook (Slack-compatible JSON) told when runs end; off without a URL."""
+
+    webhook_url: Secret
+    notify_on: str  # "all" or "failure"
+    max_attempts: int
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str]) -> NotifySettings:
+        notify_on = env_str(env, "NOTIFY_ON", "all")
+        if notify_on not in ("all", "failure"):
+            raise SettingsError(f"NOTIFY_ON must be all or failure, got {notify_on!r}")
+        return cls(
+            webhook_url=env_secret(env, "NOTIFY_WEBHOOK_URL"),
+            notify_on=notify_on,
+            max_attempts=env_int(env, "NOTIFY_MAX_ATTEMPTS", 4),
+        )
+
+
+@dataclass(frozen=True, slots=True)
 class RouterSettings:
     stream: StreamSettings
     database_url: Secret
@@ -40,6 +63,7 @@ class RouterSettings:
     batch_within_s: float
     stall_timeout_s: float
     sweep_interval_s: float
+    notify: NotifySettings
 
     @classmethod
     def from_env(cls, env: Mapping[str, str]) -> RouterSettings:
@@ -58,4 +82,5 @@ class RouterSettings:
             batch_within_s=env_float(env, "ROUTER_BATCH_WITHIN_S", 0.5),
             stall_timeout_s=env_float(env, "RUN_STALL_TIMEOUT_S", 1800.0),
             sweep_interval_s=env_float(env, "RUN_SWEEP_INTERVAL_S", 15.0),
+            notify=NotifySettings.from_env(env),
         )

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
-from collections.abc import Iterable, Sequence
+from collections.abc import Coroutine, Iterable, Sequence
+from typing import Any
 
 import asyncpg
 
@@ -11,8 +13,10 @@ from schemas import topics
 from schemas.records import IngestFinished, Record, RunCompleted, RunStarted
 from services.router import completion
 from services.router.adapters import ledger_repository as ledger
+from services.router.adapters.webhook import post_json
 from services.router.batch import route_batch
 from services.router.config import RouterSettings
+from services.router.notifications import should_notify, slack_message
 from services.shared.database import Database
 from services.shared.streaming import Publisher
 
@@ -24,6 +28,7 @@ class Router:
         self._settings = settings
         self._db = db
         self._publisher = publisher
+        self._tasks: set[asyncio.Task[None]] = set()
 
     async def route(self, records: Sequence[Record]) -> None:
         """Work, then publish and await delivery, then try to complete the runs touched."""
@@ -57,6 +62,22 @@ class Router:
         await self._publisher.send_now(topics.RUNS_EVENTS, done.run_id, done)
         async with pool.acquire() as conn:
             await ledger.mark_published(conn, done.run_id)
+            notify = self._settings.notify
+            if notify.webhook_url and should_notify(done.status.value, notify.notify_on):
+                report = await ledger.report(conn, done.run_id)
+                self._in_background(self._notify(report))
+
+    async def _notify(self, report: dict[str, Any]) -> None:
+        """Never in the way of the pipeline: bounded retries, then a logged failure."""
+        notify = self._settings.notify
+        await post_json(
+            notify.webhook_url.value, slack_message(report), attempts=notify.max_attempts
+        )
+
+    def _in_background(self, work: Coroutine[Any, Any, None]) -> None:
+        task = asyncio.create_task(work)
+        self._tasks.add(task)  # a strong reference until it is done
+        task.add_done_callback(self._tasks.discard)
 
     async def close_stalled(self) -> None:
         """Runs without progress for the stall timeout are closed as failures, not left open."""

@@ -322,3 +322,10 @@ async def stored_completion(conn: Conn, run_id: str) -> RunCompleted | None:
         archived=row["jobs_archived"],
         archive_skipped_reason=row["archive_skipped_reason"],
     )
+
+
+async def report(conn: Conn, run_id: str) -> dict[str, Any]:
+    """The run's execution report as written, with its feed's name."""
+    row = await conn.fetchrow("SELECT * FROM execution_reports WHERE run_id = $1", run_id)
+    assert row is not None, f"no execution report for run {run_id}"
+    return dict(row)

@@ -1,0 +1,64 @@
+"""Run notifications: the Slack-compatible message a webhook receives when a run ends."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from datetime import datetime
+from typing import Any
+
+COLORS = {"SUCCESS": "good", "PARTIAL": "warning", "FAILURE": "danger"}
+
+# (label, report column) in the order an operator reads them.
+FIELDS = (
+    ("Status", "run_status"),
+    ("Records in feed", "total_in_feed"),
+    ("Approved", "jobs_auto_approved"),
+    ("Manual review", "jobs_manual_review"),
+    ("Rejected", "jobs_rejected"),
+    ("Closed in feed", "skipped_closed"),
+    ("Duplicates", "skipped_duplicate"),
+    ("Enrichment failed", "records_failed"),
+    ("Malformed", "malformed_records"),
+    ("Archived", "jobs_archived"),
+    ("LLM calls", "api_calls_gemini"),
+    ("Cache hits", "cache_hits"),
+    ("Tokens", "gemini_total_tokens"),
+)
+
+
+def should_notify(status: str, notify_on: str) -> bool:
+    return notify_on == "all" or status == "FAILURE"
+
+
+def slack_message(report: Mapping[str, Any]) -> dict[str, Any]:
+    """A Slack incoming-webhook body (`text` plus one attachment) for a finished run."""
+    status = str(report["run_status"])
+    feed = f"{report.get('feed_name') or 'feed'} (ID: {report['feed_id']})"
+    title = (
+        f"[FAILURE] Feed run failed for {feed}"
+        if status == "FAILURE"
+        else f"Feed run report: {feed}"
+    )
+    fields = [
+        {"title": label, "value": str(report.get(column, "")), "short": True}
+        for label, column in FIELDS
+    ]
+    duration = f"{report.get('duration_seconds') or 0:.1f} s"
+    fields.append({"title": "Duration", "value": duration, "short": True})
+    errors = [str(e) for e in report.get("error_summary") or []]
+    if errors:
+        summary = "\n".join(errors)[:1000]
+        fields.append({"title": "Notes", "value": f"```{summary}```", "short": False})
+    end: datetime | None = report.get("end_time")
+    return {
+        "text": f"{title}: {status}",
+        "attachments": [
+            {
+                "color": COLORS.get(status, "#439FE0"),
+                "title": title,
+                "fields": fields,
+                "footer": f"jobstream · run {report['run_id']}",
+                "ts": int(end.timestamp()) if end else None,
+            }
+        ],
+    }
