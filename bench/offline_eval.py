@@ -7,6 +7,10 @@ The rows were written for this evaluation, not drawn from the O*NET title lists 
 built from; `exact O*NET title share` reports how many of them nevertheless coincide with a
 known title once normalised, so the accuracy can be read in that light.
 
+The industry cue lexicon was extended after studying this set's sector misses, so its sector
+figure is optimistic. `offline-eval-holdout.csv` (55 rows) was written afterwards and never
+used for tuning; its figures are reported separately.
+
     python -m bench --only offline-eval            # the figures, in the bench table
     python -m bench.offline_eval --misses          # every wrong answer, to study errors
 """
@@ -32,6 +36,7 @@ from services.enricher.offline.titles import match_keys, standard_title
 
 SUITE = "offline-eval"
 DATA = Path(__file__).with_name("data") / "offline-eval.csv"
+HOLDOUT = Path(__file__).with_name("data") / "offline-eval-holdout.csv"
 SOC_TARGET = ">= 0.75"
 
 
@@ -156,8 +161,30 @@ def evaluate(rows: Sequence[Labelled], taxonomy: Taxonomy | None = None) -> Scor
     return Scores(predictions, time.perf_counter() - started)
 
 
-def measurements(scores: Scores) -> list[Measurement]:
+def measurements(scores: Scores, holdout: Scores | None = None) -> list[Measurement]:
     note = f"{scores.rows} hand-labelled rows"
+    held = (
+        []
+        if holdout is None
+        else [
+            Measurement(
+                SUITE,
+                "held-out SOC major group accuracy",
+                holdout.soc_accuracy,
+                "share",
+                SOC_TARGET,
+                f"{holdout.rows} rows never used for tuning",
+            ),
+            Measurement(
+                SUITE,
+                "held-out sector accuracy",
+                holdout.sector_accuracy,
+                "share",
+                None,
+                f"{holdout.rows} rows never used for tuning",
+            ),
+        ]
+    )
     return [
         Measurement(SUITE, "SOC major group top-1 accuracy", scores.soc_accuracy, "share",
                     SOC_TARGET, note),
@@ -170,6 +197,7 @@ def measurements(scores: Scores) -> list[Measurement]:
                     "eval titles that are already an O*NET title once cleaned"),
         Measurement(SUITE, "offline enrichment rate", scores.rows / max(scores.seconds, 1e-9),
                     "jobs/s", None, "cold caches, one core"),
+        *held,
     ]  # fmt: skip
 
 
@@ -177,7 +205,8 @@ async def run(quick: bool) -> list[Measurement]:
     # the set is small and the backend fast: quick runs evaluate every row too
     del quick
     scores = await asyncio.to_thread(evaluate, load_rows())
-    return measurements(scores)
+    holdout = await asyncio.to_thread(evaluate, load_rows(HOLDOUT))
+    return measurements(scores, holdout)
 
 
 def print_misses(scores: Scores) -> None:

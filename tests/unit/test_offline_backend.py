@@ -156,7 +156,7 @@ def enriched(backend: OfflineBackend) -> dict[str, Enrichment]:
 
 def test_implements_the_backend_interface(backend: OfflineBackend) -> None:
     as_protocol: EnrichmentBackend = backend
-    assert as_protocol.version == f"offline-1+{load_taxonomy().version}+morning-brew-v1"
+    assert as_protocol.version == f"offline-2+{load_taxonomy().version}+morning-brew-v1"
 
 
 @pytest.mark.parametrize("name", list(CASES))
@@ -300,3 +300,16 @@ def test_function_respects_the_industry_allowed_list() -> None:
     result = OfflineBackend(restricted, load_profile()).enrich_one(job)
     assert result.industry_id == hospitals
     assert result.job_function_id in allowed[hospitals]
+
+
+def test_the_company_names_head_word_decides_its_industry() -> None:
+    backend = OfflineBackend()
+
+    def industry(company: str) -> str:
+        job = JobPosting(title="Business Analyst", company_name=company, description_text="")
+        return backend.enrich_one(job).industry
+
+    assert industry("Meridian Health Insurance Plan") == "Insurance"
+    assert industry("Verve Apparel Manufacturing") == "Manufacturing"
+    # a cue inside a longer cue does not count on its own: an animal hospital is a vet
+    assert industry("Oakwood Animal Hospital") == "Veterinary Services"

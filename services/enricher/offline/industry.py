@@ -24,6 +24,12 @@ COMPANY_ONLY_CUES: frozenset[str] = frozenset(
     }
 )  # fmt: skip
 MIN_DESCRIPTION_EVIDENCE = 2
+HEAD_BONUS = 1  # for the company name's last cue
+
+
+def _outermost(cues: list[str]) -> list[str]:
+    """Drops cues found inside a longer cue ("hospital" in "animal hospital")."""
+    return [c for c in cues if not any(c != o and f" {c} " in f" {o} " for o in cues)]
 
 
 @dataclass(frozen=True, slots=True)
@@ -56,7 +62,7 @@ class IndustryClassifier:
         description_words: Sequence[str],
         function: JobFunction | None,
     ) -> IndustryChoice | None:
-        company_cues = self._matcher.find(company_words)
+        company_cues = _outermost(self._matcher.find(company_words))
         description_cues = [
             c for c in self._matcher.find(description_words) if c not in COMPANY_ONLY_CUES
         ]
@@ -69,6 +75,11 @@ class IndustryClassifier:
         scores: dict[int, int] = {}
         for cue in company_cues:
             scores[self._cues[cue].id] = scores.get(self._cues[cue].id, 0) + COMPANY_WEIGHT
+        if company_cues:
+            # English names are head-final: "Health Insurance Plan" is an insurer,
+            # "Apparel Manufacturing" a manufacturer
+            head = self._cues[company_cues[-1]].id
+            scores[head] += HEAD_BONUS
         for cue in description_cues:
             scores[self._cues[cue].id] = scores.get(self._cues[cue].id, 0) + 1
         if not scores:
