@@ -12,4 +12,4 @@ from services.shared.logs import logging_config
 if __name__ == "__main__":
     settings = ApiSettings.from_env(os.environ)
     logging.config.dictConfig(logging_config(SERVICE))
-    web.run_app(build(settings), host="127.0.0.1", port=settings.port, print=None)
+    web.run_app(build(settings), host=settings.host, port=settings.port, print=None)

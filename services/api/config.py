@@ -21,6 +21,7 @@ DEFAULT_API_PORT = 18150
 
 @dataclass(frozen=True, slots=True)
 class ApiSettings:
+    host: str  # loopback by default; 0.0.0.0 only inside a container
     port: int
     token: Secret  # bearer token of mutating endpoints; empty refuses every mutation
     database_url: Secret
@@ -32,6 +33,7 @@ class ApiSettings:
     @classmethod
     def from_env(cls, env: Mapping[str, str]) -> ApiSettings:
         return cls(
+            host=env_str(env, "API_HOST", "127.0.0.1"),
             port=env_int(env, "API_PORT", env_int(env, "WEB_PORT", DEFAULT_API_PORT)),
             token=env_secret(env, "API_TOKEN"),
             database_url=database_url(env),

@@ -36,6 +36,7 @@ WRONG = {"Authorization": "Bearer not-the-token"}
 
 def api_settings(stack: StackInfo, dsn: str, **overrides: Any) -> ApiSettings:
     values: dict[str, Any] = {
+        "host": "127.0.0.1",
         "port": 0,
         "token": Secret(TOKEN),
         "database_url": Secret(dsn),

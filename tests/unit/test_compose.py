@@ -14,6 +14,7 @@ import pytest
 import yaml
 
 from cli.stack.config import PROJECT_ROOT
+from services.api.config import ApiSettings
 from services.enricher.config import EnricherSettings
 from services.enricher.gemini.settings import GeminiSettings
 from services.ingestor.config import IngestorSettings
@@ -26,6 +27,7 @@ SERVICES: dict[str, list[Callable[[Mapping[str, str]], object]]] = {
     "enricher": [EnricherSettings.from_env, GeminiSettings.from_env],
     "router": [RouterSettings.from_env],
     "syncer": [SyncerSettings.from_env],
+    "api": [ApiSettings.from_env],
 }
 
 
