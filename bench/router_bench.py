@@ -33,6 +33,7 @@ from services.router import completion
 from services.router.adapters import ledger_repository as ledger
 from services.router.batch import route_batch
 from services.router.config import SafetyLimits, Thresholds
+from services.router.geo import gazetteer
 from services.shared.database import Database
 from services.shared.settings import Secret
 
@@ -57,6 +58,7 @@ async def run(quick: bool) -> list[Measurement]:
 
 
 async def _measure(pool: asyncpg.Pool, *, jobs: int) -> list[Measurement]:
+    gazetteer()  # loaded once per process, as the service does at start
     tag = uuid.uuid4().hex[:8]
     feed_id = await _feed(pool, f"bench-router-{tag}")
     first = [_job(feed_id, "", seq, tag) for seq in range(jobs)]

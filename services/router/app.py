@@ -9,6 +9,7 @@ import faust
 from schemas import topics
 from schemas.dedupe import StateTable
 from services.router.config import RouterSettings
+from services.router.geo import gazetteer
 from services.router.pass2 import merge_pass2
 from services.router.service import Router
 from services.shared.database import Database
@@ -34,6 +35,7 @@ def build(settings: RouterSettings) -> faust.App:
     db = Database(settings.database_url)
     publisher = Publisher(app, SERVICE)
     router = Router(settings, db, publisher)
+    gazetteer()  # ~2 s to load: paid at start, not by the first batch of the first run
     # Keyed like jobs.enriched (the pass-2 key), so each group's state lives with its partition.
     pass2_groups: StateTable = app.Table(
         "dedupe-pass2",

