@@ -63,7 +63,7 @@ class PipelineConfig:
 
 
 def parse_replicas(spec: str) -> dict[str, int]:
-    """"enricher=3,router=2" → replica counts (every other service runs once)."""
+    """Replica counts from "enricher=3,router=2" (every other service runs once)."""
     counts = dict.fromkeys(SERVICES, 1)
     for part in filter(None, (p.strip() for p in spec.split(","))):
         name, _, number = part.partition("=")
