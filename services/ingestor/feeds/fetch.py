@@ -150,6 +150,8 @@ async def _read_chunk(
     except aiohttp.ClientPayloadError as exc:
         raise FetchError("truncated", f"body ended early: {exc}") from exc
     except (aiohttp.ClientConnectionError, TimeoutError) as exc:
+        if asyncio.get_running_loop().time() >= deadline:
+            raise FetchError("timeout", "total fetch deadline exceeded mid-body") from exc
         raise FetchError("truncated", f"connection lost mid-body: {type(exc).__name__}") from exc
 
 

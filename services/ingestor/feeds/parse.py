@@ -85,7 +85,9 @@ class XmlRecordExtractor:
             resolve_entities=False,
             no_network=True,
             load_dtd=False,
-            huge_tree=False,
+            # a 20 MB description must not end the feed: libxml2 would stop at 10 MB and
+            # drop the rest of the document; max_field_chars then cuts what is kept
+            huge_tree=True,
             remove_comments=True,
             remove_pis=True,
             encoding="utf-8",
@@ -137,6 +139,8 @@ class XmlRecordExtractor:
 
     def _on_start(self, element: etree._Element) -> list[ExtractedItem]:
         if self._current is not None:
+            if local_name(element.tag).lower() == self.record_tag:
+                return self._on_unclosed_record(element)
             return []
         if self.root_tag is None:
             self.root_tag = local_name(element.tag).lower()
@@ -156,6 +160,23 @@ class XmlRecordExtractor:
         self.record_tag = name
         self.record_namespace = etree.QName(element).namespace
         return True
+
+    def _on_unclosed_record(self, element: etree._Element) -> list[ExtractedItem]:
+        """A record starting inside a record: the open one lost its end tag.
+
+        Records never nest. libxml2's recovery would nest the rest of the feed inside the
+        open record and lose it; instead that record is reported malformed (with the
+        parser's complaints about it) and reading goes on with this one.
+        """
+        assert self._current is not None
+        open_line = _line_of(self._current)
+        items = self._flush_pending(open_line)
+        faults = ["record not closed before the next record"]
+        faults += self._take_errors(open_line, _line_of(element))
+        items.append(MalformedItem(self._count, open_line, "; ".join(faults[:3])))
+        self._current = element
+        self._count += 1
+        return items
 
     def _on_record_end(self, element: etree._Element) -> list[ExtractedItem]:
         self._current = None
@@ -181,10 +202,20 @@ class XmlRecordExtractor:
         for line, message in self._errors:
             if next_line is not None and line >= next_line:
                 later.append((line, message))
+            elif self._about_root(message):
+                # e.g. "tag mismatch: job line 4 and source" after an unclosed record: the
+                # record has been reported already; this is about the document's end
+                self.stats.warn(f"line {line}: {message}")
             elif line >= (first_line or 0):
                 mine.append(f"line {line}: {message}")
         self._errors[:] = later
         return mine
+
+    def _about_root(self, message: str) -> bool:
+        if not self.root_tag:
+            return False
+        root = re.escape(self.root_tag)
+        return re.search(rf"(?:\band|\bin tag) (?:[\w.-]+:)?{root}\b", message, re.I) is not None
 
 
 def _line_of(element: etree._Element) -> int | None:
