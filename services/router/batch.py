@@ -93,8 +93,8 @@ def _route_one(
     row = job_row(job, decision, feed=feed)
     row["first_seen_run"] = previous.first_seen_run if previous else job.run_id
     row["created_at"] = previous.created_at if previous else datetime.now(UTC)
-    if decision.route is Route.OPEN and previous is not None and previous.reviewed_by:
-        row["reviewed_by"] = previous.reviewed_by
+    if previous is not None and previous.reviewed_by and decision.route is previous.route:
+        row["reviewed_by"] = previous.reviewed_by  # the reviewer's decision stands
     work.placed.append(jobs.RoutedRow(decision.route, row))
     work.routed.append(
         RoutedJob(

@@ -58,14 +58,25 @@ def decide(
         return Decision(Route.REJECTED, "REJECTED", "closed", Outcome.CLOSED)
     if job.status is not EnrichmentStatus.SUCCESS or job.enrichment is None:
         return _enrichment_failed(job, previous)
-    if previous is not None and previous.route is Route.OPEN and previous.reviewed_by:
-        # Same hash means same content: a reviewer's approval stands.
-        return Decision(
-            Route.OPEN, "ACTIVE", f"approved by {previous.reviewed_by}", Outcome.APPROVED
-        )
+    reviewed = _reviewers_decision(previous)
+    if reviewed is not None:
+        return reviewed
     if bypass_filters:
         return Decision(Route.OPEN, "ACTIVE", "bypass_filters", Outcome.APPROVED)
     return _by_confidence(job.enrichment.confidence / 100.0, thresholds)
+
+
+def _reviewers_decision(previous: Placement | None) -> Decision | None:
+    """Same hash means same content: a reviewer's approval or rejection stands."""
+    if previous is None or not previous.reviewed_by:
+        return None
+    if previous.route is Route.OPEN:
+        reason = f"approved by {previous.reviewed_by}"
+        return Decision(Route.OPEN, "ACTIVE", reason, Outcome.APPROVED)
+    if previous.route is Route.REJECTED:
+        reason = f"rejected by {previous.reviewed_by}"
+        return Decision(Route.REJECTED, "REJECTED", reason, Outcome.REJECTED)
+    return None
 
 
 def _enrichment_failed(job: EnrichedJob, previous: Placement | None) -> Decision:

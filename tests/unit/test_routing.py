@@ -167,3 +167,14 @@ def test_run_status_tells_success_partial_and_failure_apart() -> None:
     assert run_status(_ingest(malformed=2), _totals(), None) is RunStatus.PARTIAL
     assert run_status(_ingest(), _totals(), "zero records") is RunStatus.PARTIAL
     assert run_status(_ingest(fetch_status="failed"), _totals(), "x") is RunStatus.FAILURE
+
+
+def test_a_reviewers_rejection_stands_on_later_runs() -> None:
+    decision = decide(
+        _job(95.0),
+        thresholds=THRESHOLDS,
+        bypass_filters=True,
+        previous=_placed(Route.REJECTED, reviewed_by="ana"),
+    )
+    assert (decision.route, decision.outcome) == (Route.REJECTED, Outcome.REJECTED)
+    assert decision.reason == "rejected by ana"
