@@ -6,7 +6,7 @@ from collections import Counter
 
 import pytest
 
-from bench.offline_eval import Scores, evaluate, load_rows, measurements
+from bench.offline_eval import HOLDOUT, Scores, evaluate, load_rows, measurements
 from schemas.taxonomy import Taxonomy, load_taxonomy
 
 
@@ -44,3 +44,10 @@ def test_measurements_hold_accuracy_against_the_target(scores: Scores) -> None:
     soc = by_name["SOC major group top-1 accuracy"]
     assert soc.value == pytest.approx(scores.soc_accuracy) and soc.meets_target()
     assert 0.0 < by_name["sector top-1 accuracy"].value <= 1.0
+
+
+def test_the_held_out_rows_are_labelled_like_the_main_set(taxonomy: Taxonomy) -> None:
+    held_out = load_rows(HOLDOUT)
+    sectors = {s.name for s in taxonomy.sectors.values()}
+    assert len(held_out) >= 50 and {r.sector for r in held_out} <= sectors
+    assert not {r.title for r in held_out} & {r.title for r in load_rows()}
