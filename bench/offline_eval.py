@@ -32,7 +32,7 @@ from schemas.records import JobPosting
 from schemas.taxonomy import Taxonomy, load_taxonomy
 from schemas.taxonomy.build import title_key
 from services.enricher.backends.offline import OfflineBackend
-from services.enricher.offline.titles import match_keys, standard_title
+from services.enricher.offline.titles import standard_title
 
 SUITE = "offline-eval"
 DATA = Path(__file__).with_name("data") / "offline-eval.csv"
@@ -139,8 +139,14 @@ def predict(
         soc_major=function.code[:2] if function and function.code else "",
         sector=sector.name if sector else "",
         function=f"{function.code} {function.name}" if function else "",
-        known_title=bool(set(match_keys(standard_title(row.title))[:2]) & known),
+        known_title=bool(_plain_keys(row.title) & known),
     )
+
+
+def _plain_keys(title: str) -> set[str]:
+    """The cleaned title and its first segment, keyed as the matcher keys titles."""
+    cleaned = standard_title(title)
+    return {title_key(cleaned), title_key(cleaned.split(" - ", 1)[0])}
 
 
 def known_titles(taxonomy: Taxonomy) -> frozenset[str]:

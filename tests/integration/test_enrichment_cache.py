@@ -58,7 +58,8 @@ def deduped(run_id: str, salt: str) -> list[DedupedJob]:
         posting = JobPosting(
             title=title,
             company_name="Cache Test Co",
-            description_text=f"We hire a {title}. Reference {salt}. " * 3,
+            # the content hash reads the HTML description
+            description_html=f"<p>We hire a {title}. Reference {salt}.</p>" * 3,
         )
         jobs.append(
             DedupedJob(run_id=run_id, feed_id=1, seq=seq, job_hash=job_hash(posting), job=posting)

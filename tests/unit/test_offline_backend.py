@@ -12,7 +12,7 @@ from schemas.profile import load_profile
 from schemas.records import EmploymentType, Enrichment, JobPosting, Location, Salary, SalaryPeriod
 from schemas.taxonomy import Taxonomy, load_taxonomy
 from services.enricher.backends.base import EnrichmentBackend
-from services.enricher.backends.offline import OfflineBackend
+from services.enricher.backends.offline import ALGORITHM_VERSION, OfflineBackend
 
 NURSE = """Mercy General Hospital is a 400-bed acute care hospital serving the Sacramento region.
 Join our award-winning nursing team.
@@ -156,7 +156,10 @@ def enriched(backend: OfflineBackend) -> dict[str, Enrichment]:
 
 def test_implements_the_backend_interface(backend: OfflineBackend) -> None:
     as_protocol: EnrichmentBackend = backend
-    assert as_protocol.version == f"offline-2+{load_taxonomy().version}+morning-brew-v1"
+    assert (
+        as_protocol.version
+        == f"offline-{ALGORITHM_VERSION}+{load_taxonomy().version}+morning-brew-v1"
+    )
 
 
 @pytest.mark.parametrize("name", list(CASES))

@@ -13,6 +13,7 @@ from schemas.taxonomy.build import singular, title_key
 from services.enricher.offline.titles import match_keys
 
 FUZZY_CUTOFF = 84.0
+HEAD_SCORE = 50.0
 _CACHE_SIZE = 65_536
 
 
@@ -21,7 +22,7 @@ class FunctionMatch:
     function: JobFunction
     score: float  # 0-100: how closely the title matched a known title of the function
     matched_title: str
-    how: str  # "exact", "fuzzy", "partial" or "closest allowed"
+    how: str  # "exact", "fuzzy", "partial", "head noun" or "closest allowed"
 
 
 class FunctionMatcher:
@@ -50,7 +51,9 @@ class FunctionMatcher:
             fuzzy = self._fuzzy(key)
             if fuzzy is not None:
                 return fuzzy
-        return self._part(keys[0]) if keys else None
+        if not keys:
+            return None
+        return self._part(keys[0]) or self._head(keys[0])
 
     def _part(self, key: str) -> FunctionMatch | None:
         """Longest run of 2+ words that is a known title ("truck driver cdl a")."""
@@ -61,6 +64,15 @@ class FunctionMatcher:
                 if found is not None:
                     return self._result(found, 60.0 + 30.0 * size / len(words), "partial")
         return None
+
+    def _head(self, key: str) -> FunctionMatch | None:
+        """Last resort: the head noun alone, when it is a title ("python developer" ->
+        "developer"); weak evidence, so a low score."""
+        words = key.split()
+        if len(words) < 2:
+            return None
+        found = self._exact.get(words[-1]) or self._exact.get(singular(words[-1]))
+        return self._result(found, HEAD_SCORE, "head noun") if found is not None else None
 
     def _fuzzy(self, key: str) -> FunctionMatch | None:
         head = key.rsplit(" ", 1)[-1]

@@ -133,4 +133,21 @@ def match_keys(title: str) -> tuple[str, ...]:
         full = title_key(text)
         core = " ".join(w for w in full.split() if w not in SENIORITY_WORDS)
         keys.update(dict.fromkeys(k for k in (full, core) if k))
+    # "Director of Nursing" is listed as "Nursing Director": try the inverted form last
+    keys.update(dict.fromkeys(inverted for key in list(keys) if (inverted := _invert(key))))
     return tuple(keys)
+
+
+_ROLE_OF = re.compile(
+    r"^(director|head|vp|vice president|manager|supervisor|chief) of (?:the )?(.+)$"
+)
+# a head or vice president of a function is, for classification, its director
+_ROLE_AS = {"head": "director", "vp": "director", "vice president": "director"}
+
+
+def _invert(key: str) -> str | None:
+    match = _ROLE_OF.match(key)
+    if match is None:
+        return None
+    role, field = match.groups()
+    return f"{field} {_ROLE_AS.get(role, role)}"
