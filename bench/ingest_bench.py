@@ -52,6 +52,8 @@ KAFKA_JOBS = 20_000  # published per measurement: enough for a steady rate, ligh
 QUICK_KAFKA_JOBS = 10_000
 PUBLISH_POOL = 2_000  # distinct parsed jobs cycled through by the publish-only run
 FLUSH_EVERY = 1_000  # as the ingestor: await delivery every this many records
+# the 1M-job feed is ~3 GB uncompressed, above the default 2 GiB body cap
+SETTINGS = FeedSettings(max_body_bytes=16 * 1024**3, max_uncompressed_bytes=16 * 1024**3)
 PARSE_TARGET = ">= 15000"
 RSS_TARGET_MB = 150
 KAFKA_TARGET = ">= 10000"
@@ -112,7 +114,7 @@ def _child(*args: str) -> dict[str, Any]:
 
 
 async def _parse_feed(path: str) -> dict[str, Any]:
-    reader = FeedReader(path, mapping=None, settings=FeedSettings())
+    reader = FeedReader(path, mapping=None, settings=SETTINGS)
     jobs = 0
     cpu, wall = time.process_time(), time.perf_counter()
     async for item in reader:
@@ -167,7 +169,7 @@ def _producer(bootstrap: str) -> AIOKafkaProducer:
 
 
 async def _raw_jobs(path: str, limit: int) -> AsyncIterator[RawJob]:
-    reader = FeedReader(path, mapping=None, settings=FeedSettings())
+    reader = FeedReader(path, mapping=None, settings=SETTINGS)
     seq = 0
     async for item in reader:
         if isinstance(item, ParsedJob):

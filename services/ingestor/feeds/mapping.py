@@ -91,13 +91,38 @@ def resolve_fields(dialect: Dialect, mapping: FeedMapping) -> FieldPaths:
     return {**base, **mapping.fields}
 
 
-def apply_mapping(record: RawRecord, fields: FieldPaths) -> dict[str, str]:
-    """Internal field -> the first non-empty candidate's value, stripped."""
-    mapped: dict[str, str] = {}
+# path -> (internal field, rank of the path among that field's candidates)
+PathIndex = dict[str, tuple[tuple[str, int], ...]]
+
+
+def index_fields(fields: FieldPaths) -> PathIndex:
+    """Invert the candidates once per feed, so mapping a record walks only its own paths."""
+    index: dict[str, list[tuple[str, int]]] = {}
     for name, paths in fields.items():
-        for path in paths:
-            value = record.fields.get(path, "").strip()
-            if value:
-                mapped[name] = value
-                break
-    return mapped
+        for rank, path in enumerate(paths):
+            index.setdefault(path, []).append((name, rank))
+    return {path: tuple(targets) for path, targets in index.items()}
+
+
+def apply_mapping(
+    record: RawRecord, fields: FieldPaths, index: PathIndex | None = None
+) -> dict[str, str]:
+    """Internal field -> the first non-empty candidate's value, stripped.
+
+    A record has a dozen paths and the presets ~150 candidates, so the record's paths are
+    looked up in the inverted `index` (pass the one `index_fields` made for `fields`).
+    """
+    index = index_fields(fields) if index is None else index
+    best: dict[str, tuple[int, str]] = {}
+    for path, raw in record.fields.items():
+        targets = index.get(path)
+        if targets is None:
+            continue
+        value = raw.strip()
+        if not value:
+            continue
+        for name, rank in targets:
+            held = best.get(name)
+            if held is None or rank < held[0]:
+                best[name] = (rank, value)
+    return {name: value for name, (_, value) in best.items()}

@@ -139,7 +139,7 @@ class XmlRecordExtractor:
 
     def _on_start(self, element: etree._Element) -> list[ExtractedItem]:
         if self._current is not None:
-            if local_name(element.tag).lower() == self.record_tag:
+            if _path("", element.tag) == self.record_tag:
                 return self._on_unclosed_record(element)
             return []
         if self.root_tag is None:

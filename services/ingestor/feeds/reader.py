@@ -15,7 +15,14 @@ from pydantic import ValidationError
 from services.ingestor.feeds.decode import HEAD_BYTES, TextDecoder, detect_encoding
 from services.ingestor.feeds.dialects import DIALECTS, FieldPaths, detect_dialect
 from services.ingestor.feeds.fetch import fetch_body
-from services.ingestor.feeds.mapping import FeedMapping, apply_mapping, load_mapping, resolve_fields
+from services.ingestor.feeds.mapping import (
+    FeedMapping,
+    PathIndex,
+    apply_mapping,
+    index_fields,
+    load_mapping,
+    resolve_fields,
+)
 from services.ingestor.feeds.model import (
     ExtractedItem,
     FeedItem,
@@ -98,6 +105,7 @@ class FeedReader:
         self.now = now or datetime.now(UTC)
         self.raw_records: list[RawRecord] | None = None  # set by inspect to keep raw fields
         self._fields: FieldPaths | None = None
+        self._index: PathIndex | None = None
         self._xml: _XmlText | None = None
 
     def __aiter__(self) -> AsyncIterator[FeedItem]:
@@ -172,7 +180,10 @@ class FeedReader:
             return extracted
         if self.raw_records is not None:
             self.raw_records.append(extracted)
-        mapped = apply_mapping(extracted, self._field_paths())
+        fields = self._field_paths()
+        if self._index is None:
+            self._index = index_fields(fields)
+        mapped = apply_mapping(extracted, fields, self._index)
         if not mapped.get("title") and not mapped.get("description"):
             return MalformedItem(extracted.position, extracted.line, EMPTY_RECORD)
         try:
