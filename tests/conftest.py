@@ -21,10 +21,11 @@ from cli.stack import StackConfig, StackInfo, ensure_up, shut_down, status
 from cli.stack.config import PROJECT_ROOT
 
 # Overridable, so two test sessions (say, two engineers on one machine) need not collide.
-TEST_KAFKA_PORT = int(os.environ.get("JOBSTREAM_TEST_KAFKA_PORT", "39092"))
-TEST_PG_PORT = int(os.environ.get("JOBSTREAM_TEST_PG_PORT", "35432"))
-TEST_SERVICES_BASE_PORT = int(os.environ.get("JOBSTREAM_TEST_SERVICES_BASE_PORT", "38100"))
-TEST_XANO_PORT = int(os.environ.get("JOBSTREAM_TEST_XANO_PORT", "38080"))
+# Below 32768: ports in Linux's ephemeral range may be taken by outgoing connections.
+TEST_KAFKA_PORT = int(os.environ.get("JOBSTREAM_TEST_KAFKA_PORT", "27092"))
+TEST_PG_PORT = int(os.environ.get("JOBSTREAM_TEST_PG_PORT", "27432"))
+TEST_SERVICES_BASE_PORT = int(os.environ.get("JOBSTREAM_TEST_SERVICES_BASE_PORT", "27100"))
+TEST_XANO_PORT = int(os.environ.get("JOBSTREAM_TEST_XANO_PORT", "27080"))
 
 # Faust defaults are tuned for production; tests want quick rebalances and short batches.
 FAST_SERVICES_ENV = {
