@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import time
 from collections.abc import AsyncIterator
 from pathlib import Path
 
@@ -40,7 +39,6 @@ async def test_hundred_thousand_records_parse_with_flat_memory() -> None:
     repairer = XmlRepairer()
     parsed = 0
     samples: list[int] = []
-    started = time.monotonic()
     async for text in generated_feed():
         items = extractor.feed(repairer.feed(text).encode())
         parsed += sum(isinstance(item, RawRecord) for item in items)
@@ -50,4 +48,3 @@ async def test_hundred_thousand_records_parse_with_flat_memory() -> None:
     assert parsed == RECORDS
     # the feed is ~55 MB of text; keeping records would grow the process by far more
     assert max(samples) - samples[0] < 20_000_000
-    assert time.monotonic() - started < 20
