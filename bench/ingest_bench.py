@@ -89,7 +89,7 @@ def _parse_size(work: Path, size: int) -> list[Measurement]:
         feed.unlink()
     # ru_maxrss is in KiB on Linux; for children it is the largest child so far
     peak_mb = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
-    label = f"{size // 1000}k jobs"
+    label = f"{size:,} jobs"
     note = f"{megabytes:,.0f} MB feed; {result['wall_rate']:,.0f} jobs/s wall"
     return [
         Measurement(SUITE, f"parse+normalise+hash {label}", result["cpu_rate"], "jobs/s",

@@ -91,7 +91,7 @@ async def test_two_runs_of_the_same_feed_keep_the_same_jobs(
     for _ in range(2):
         run_id = await control.request_run(stack.bootstrap, feed_id)
         report = await control.wait_for_report(stack.dsn, run_id, timeout_s=RUN_TIMEOUT_S)
-        assert report["run_status"] == "SUCCESS"
+        assert report["run_status"] == "SUCCESS", report["error_summary"]
         runs.append(await _outcomes(stack.dsn, run_id))
         jobs_after.append(await _jobs_of_feed(stack.dsn, feed_id))
     first, second = runs
