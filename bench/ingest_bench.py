@@ -43,6 +43,7 @@ from schemas.identity import job_hash
 from schemas.records import RawJob
 from services.ingestor import handlers
 from services.ingestor.feeds import FeedReader, FeedSettings, ParsedJob
+from services.shared.streaming import COMPRESSION
 from services.shared.topic_admin import admin_client, create_topics
 
 SUITE = "ingest"
@@ -148,7 +149,7 @@ async def _kafka(feed: Path, jobs: int) -> list[Measurement]:
     finally:
         if not already_up:
             await shut_down(config)
-    note = f"{jobs:,} RawJobs, gzip, acks=all, delivery awaited every {FLUSH_EVERY}"
+    note = f"{jobs:,} RawJobs, {COMPRESSION}, acks=all, delivery awaited every {FLUSH_EVERY}"
     return [
         Measurement(SUITE, "publish to Kafka (parsed RawJobs)", only["rate"], "jobs/s",
                     KAFKA_TARGET, f"{note}; {only['mb_per_s']:.1f} MB/s of messages"),
@@ -161,7 +162,7 @@ def _producer(bootstrap: str) -> AIOKafkaProducer:
     return AIOKafkaProducer(
         bootstrap_servers=bootstrap,
         acks="all",
-        compression_type="gzip",  # what the services use
+        compression_type=COMPRESSION,  # what the services use
         linger_ms=20,
         max_batch_size=1024 * 1024,
         max_request_size=8 * 1024 * 1024,

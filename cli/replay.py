@@ -31,6 +31,7 @@ from schemas.records import (
     RunStarted,
 )
 from schemas.topics import TopicSpec
+from services.shared.streaming import COMPRESSION
 
 
 class Stage(StrEnum):
@@ -161,7 +162,9 @@ async def publish(
     bootstrap: str, spec: TopicSpec, past: PastRun, run_id: str, fresh: Sequence[Keyed]
 ) -> None:
     """Publishes the records as run `run_id`: RunStarted, the records, IngestFinished."""
-    producer = AIOKafkaProducer(bootstrap_servers=bootstrap, acks="all", compression_type="gzip")
+    producer = AIOKafkaProducer(
+        bootstrap_servers=bootstrap, acks="all", compression_type=COMPRESSION
+    )
     await producer.start()
     try:
         await _send(producer, topics.RUNS_EVENTS, run_id.encode(), _started(run_id, past))
