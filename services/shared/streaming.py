@@ -10,7 +10,7 @@ from collections.abc import AsyncIterator, Awaitable, Callable, Iterable
 from datetime import timedelta
 from functools import partial
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any
 
 import faust
 import faust.streams as faust_streams
@@ -25,7 +25,6 @@ from services.shared.settings import StreamSettings
 
 log = logging.getLogger(__name__)
 
-R = TypeVar("R", bound=Record)
 Event = EventT[Any]
 Stream = StreamT[Any]
 
