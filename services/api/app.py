@@ -16,6 +16,7 @@ from services.api.config import ApiSettings
 from services.api.errors import ApiError, BadRequestError
 from services.api.openapi import docs_page, document
 from services.api.service import ControlPlane
+from services.shared import metrics
 
 SERVICE = "api"
 log = logging.getLogger(__name__)
@@ -59,6 +60,16 @@ async def errors_middleware(request: web.Request, handler: Handler) -> web.Strea
 
 
 @web.middleware
+async def metrics_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
+    """Counts requests by route template (not raw path: ids would explode the labels)."""
+    response = await handler(request)
+    route = request.match_info.route.resource
+    name = route.canonical if route is not None else "unmatched"
+    metrics.API_REQUESTS.labels(name, str(response.status)).inc()
+    return response
+
+
+@web.middleware
 async def auth_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
     """Every mutating method needs the bearer token; reads stay open."""
     if request.method not in SAFE_METHODS:
@@ -92,6 +103,11 @@ async def readyz(request: web.Request) -> web.Response:
     checks = await _plane(request).readiness()
     ready = all(checks.values())
     return json_response({"ready": ready, **checks}, status=200 if ready else 503)
+
+
+async def prometheus(request: web.Request) -> web.Response:
+    body, content_type = metrics.exposition()
+    return web.Response(body=body, headers={"Content-Type": content_type})
 
 
 async def openapi_json(request: web.Request) -> web.Response:
@@ -167,6 +183,7 @@ def _routes() -> list[web.RouteDef]:
     return [
         web.get("/healthz", healthz),
         web.get("/readyz", readyz),
+        web.get("/metrics", prometheus),
         web.get("/openapi.json", openapi_json),
         web.get("/docs", docs),
         web.post("/trigger-feed/{feed_id}", trigger_feed),
@@ -185,7 +202,7 @@ def _routes() -> list[web.RouteDef]:
 
 def build(settings: ApiSettings, *, background: bool = True) -> web.Application:
     """The web app; with `background`, the scheduler runs beside it."""
-    app = web.Application(middlewares=[errors_middleware, auth_middleware])
+    app = web.Application(middlewares=[metrics_middleware, errors_middleware, auth_middleware])
     app[PLANE] = ControlPlane(settings)
     app.add_routes(_routes())
     app.cleanup_ctx.append(_lifecycle(background))

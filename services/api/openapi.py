@@ -133,6 +133,9 @@ def _paths() -> dict[str, Any]:
         "/healthz": {"get": _op("the process is up", {"200": _ok("alive")})},
         "/readyz": {"get": _op("broker and database reachable", {
             "200": _ok("ready"), "503": _ok("not ready")})},
+        "/metrics": {"get": _op("Prometheus metrics", {"200": {
+            "description": "text exposition format",
+            "content": {"text/plain": {"schema": {"type": "string"}}}}})},
         "/openapi.json": {"get": _op("this document", {"200": _ok("the document")})},
         "/docs": {"get": _op("the routes as a page", {"200": {
             "description": "HTML", "content": {"text/html": {"schema": {"type": "string"}}}}})},

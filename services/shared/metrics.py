@@ -54,6 +54,12 @@ XANO_REQUESTS = Counter("jobstream_xano_requests", "HTTP requests sent to Xano."
 XANO_RATE_LIMITED = Counter(
     "jobstream_xano_rate_limited", "Xano answers of 429 Too Many Requests.", registry=REGISTRY
 )
+API_REQUESTS = Counter(
+    "jobstream_api_requests",
+    "HTTP API requests, by route and status.",
+    ["route", "status"],
+    registry=REGISTRY,
+)
 RUN_DURATION = Histogram(
     "jobstream_run_duration_seconds",
     "Duration of completed runs, from RunStarted to completion.",

@@ -121,6 +121,15 @@ async def test_the_openapi_document_covers_every_route(client: TestClient[Any, A
     assert all(path in page for _, path in documented)
 
 
+async def test_metrics_count_requests_by_route_and_status(client: TestClient[Any, Any]) -> None:
+    await client.get("/feeds/987654")  # 404, counted under the route template
+    answer = await client.get("/metrics")
+    assert answer.status == 200
+    assert answer.headers["Content-Type"].startswith("text/plain")
+    text = await answer.text()
+    assert 'jobstream_api_requests_total{route="/feeds/{feed_id}",status="404"}' in text
+
+
 async def test_unknown_routes_answer_json(client: TestClient[Any, Any]) -> None:
     await _error(await client.get("/nope"), 404)
 
