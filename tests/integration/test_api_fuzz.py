@@ -6,6 +6,7 @@ The API runs as its real process (`python -m services.api`) on a database of its
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
@@ -83,7 +84,9 @@ def test_the_openapi_document_finds_no_server_error(api_url: str) -> None:
     schema = schemathesis.openapi.from_url(f"{api_url}/openapi.json")
     operations = [_operation(result) for result in schema.get_all_operations()]
     # Every documented route but the document itself, which schemathesis leaves out.
-    assert len(operations) == 14
+    with urllib.request.urlopen(f"{api_url}/openapi.json", timeout=5) as answer:  # noqa: S310
+        documented = sum(len(ops) for ops in json.load(answer)["paths"].values())
+    assert len(operations) == documented - 1 >= 14
     for operation in operations:
 
         @given(case=operation.as_strategy(), with_token=st.booleans())
