@@ -103,6 +103,7 @@ def _print_report(
         table.add_row(label, str(report[column]))
     table.add_row("duration (s)", f"{report['duration_seconds']:.2f}")
     console.print(table)
+    console.print(f"run {report['run_id']}")
     where = ", ".join(f"{name} {n}" for name, n in counts.items())
     console.print(f"PostgreSQL (this feed): {where}")
     console.print(
