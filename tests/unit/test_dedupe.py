@@ -16,8 +16,8 @@ from schemas.dedupe import (
     remove_location_mentions,
 )
 from schemas.identity import dedupe_key, job_hash
-from schemas.records import Location, RawJob
-from services.ingestor.dedupe import decide_raw_job
+from schemas.records import DedupedJob, JobMerged, Location, Outcome, RawJob
+from services.ingestor.deduper import dedupe_one
 from services.ingestor.feeds import FeedReader, FeedSettings, ParsedJob
 
 EXAMPLES = Path(__file__).parents[2] / "examples" / "feeds"
@@ -51,11 +51,16 @@ async def test_sample_austin_denver_pair_merges_in_pass_one() -> None:
         )
         for seq, job in ((2, austin), (3, denver))
     ]
-    state, first = decide_raw_job(None, raws[0])
-    state, second = decide_raw_job(state, raws[1])
-    assert first == Keep()
-    assert second == Merge(kept_hash=raws[0].job_hash, new_locations=(DENVER,))
-    json.dumps(state)  # the state must fit a Faust table as JSON
+    table: dict[bytes, bytes] = {}  # what the Faust table holds, key by key
+    first, second = (dedupe_one(table, raw) for raw in raws)
+    assert isinstance(first, DedupedJob) and first.job_hash == raws[0].job_hash
+    assert isinstance(second, JobMerged)
+    assert (second.kept_hash, second.outcome, second.locations) == (
+        raws[0].job_hash,
+        Outcome.MERGED,
+        (DENVER,),
+    )
+    json.loads(table[raws[0].dedupe_key.encode()])  # the state must fit a Faust table as JSON
 
 
 def test_same_hash_is_duplicate_or_location_merge() -> None:
