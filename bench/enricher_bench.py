@@ -115,7 +115,7 @@ def bench_jobs(count: int) -> list[JobPosting]:
                 external_job_id=f"bench-{index}",
                 title=row.title,
                 company_name=row.company,
-                description_text=_description(row.title, row.company, row.description, index),
+                description_html=_description(row.title, row.company, row.description, index),
             )
         )
     return jobs

@@ -52,7 +52,7 @@ class Labelled:
 
     def posting(self) -> JobPosting:
         return JobPosting(
-            title=self.title, company_name=self.company, description_text=self.description
+            title=self.title, company_name=self.company, description_html=self.description
         )
 
 

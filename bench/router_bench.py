@@ -165,7 +165,6 @@ def _job(feed_id: int, run_id: str, seq: int, tag: str) -> EnrichedJob:
         title=title,
         company_name=f"Bench Health {tag}",
         description_html=f"<p>{text}</p>",
-        description_text=text,
         application_url=f"https://jobs.example/{tag}/{seq}",
         employment_type=EmploymentType.FULL_TIME,
         locations=(Location(city=city, state=state, country="US"),),

@@ -116,7 +116,17 @@ class Codec:
         return data
 
 
-UPCASTERS: dict[tuple[str, int], Upcaster] = {}
+def _drop_job_description_text(data: dict[str, Any]) -> dict[str, Any]:
+    """v1 -> v2 of the records carrying a job: the text is now derived from the HTML."""
+    job = {k: v for k, v in data["job"].items() if k != "description_text"}
+    return {**data, "job": job}
+
+
+UPCASTERS: dict[tuple[str, int], Upcaster] = {
+    ("RawJob", 1): _drop_job_description_text,
+    ("DedupedJob", 1): _drop_job_description_text,
+    ("EnrichedJob", 1): _drop_job_description_text,
+}
 """(record type, from version) -> upcaster. Add one whenever a record's version is bumped."""
 
 CODEC = Codec(ALL_RECORDS, UPCASTERS)

@@ -9,9 +9,12 @@ from which location mentions ("based in Austin, TX") were removed.
 
 The state is a small JSON-able dict (it lives in a Faust table): per kept job its hash,
 seq, a compact fingerprint (sorted words, capped) and the location keys it has; the
-number of kept jobs is bounded. The first job of a group in feed order is the one kept
-(the original kept the smallest hash, which churned when siblings changed). A replayed
-record (same seq) gets the same decision again, so redelivery is harmless.
+number of kept jobs is bounded. Most groups never see a second job, so the first job of a
+group keeps its description instead, and its fingerprint is made only when a later job of
+the group needs a comparison (the fingerprint is most of a pass's CPU). The first job of a
+group in feed order is the one kept (the original kept the smallest hash, which churned
+when siblings changed). A replayed record (same seq) gets the same decision again, so
+redelivery is harmless.
 """
 
 from __future__ import annotations
@@ -20,12 +23,13 @@ import re
 from collections.abc import MutableMapping, Sequence
 from dataclasses import dataclass
 from enum import StrEnum
-from typing import Literal, TypedDict, cast
+from typing import Literal, NotRequired, TypedDict, cast
 
 import orjson
 from rapidfuzz import fuzz
 
 from schemas.records import JobMerged, Location, Outcome
+from schemas.text import html_to_text
 
 MAX_KEPT_PER_GROUP = 50
 MAX_FINGERPRINT_WORDS = 1500
@@ -72,7 +76,8 @@ _ASCII_WORD_OR_SPACE = bytes(
 class KeptJob(TypedDict):
     hash: str
     seq: int
-    fp: str
+    fp: str  # "" until a comparison needs it; then made from `src`, which is dropped
+    src: NotRequired[str]  # the description (HTML or text), while `fp` is not made yet
     locs: dict[str, int]  # location key -> seq of the record that brought it
     members: list[int]
 
@@ -107,9 +112,12 @@ def remove_location_mentions(text: str) -> str:
     return _LOCATION_MENTION.sub(" ", text)
 
 
-def fingerprint(text: str) -> str:
-    """Sorted lower-case words of the location-free text: what token_sort_ratio compares."""
-    words = _lower_words(remove_location_mentions(text))
+def fingerprint(description: str) -> str:
+    """Sorted lower-case words of the location-free text: what token_sort_ratio compares.
+
+    `description` may be HTML or plain text: it is made plain first.
+    """
+    words = _lower_words(remove_location_mentions(html_to_text(description)))
     return " ".join(sorted(words[:MAX_FINGERPRINT_WORDS]))
 
 
@@ -140,7 +148,7 @@ def decide(
     run_id: str,
     seq: int,
     job_hash: str,
-    text: str,
+    description: str,
     locations: Sequence[Location],
     mode: AccuracyMode = AccuracyMode.BALANCED,
 ) -> tuple[GroupState, Decision]:
@@ -155,11 +163,14 @@ def decide(
     if target is not None:
         new = _absorb(target, seq, locations)
         return current, Merge(target["hash"], new) if new else Duplicate(target["hash"])
-    printed = fingerprint(text)
+    if not current["kept"]:  # nothing to compare with: the fingerprint waits until needed
+        _keep(current, seq, job_hash, locations, src=description)
+        return current, Keep()
+    printed = fingerprint(description)
     target = _nearest(current, printed, MODE_PARAMS[mode])
     if target is not None:
         return current, Merge(target["hash"], _absorb(target, seq, locations))
-    _keep(current, seq, job_hash, printed, locations)
+    _keep(current, seq, job_hash, locations, fp=printed)
     return current, Keep()
 
 
@@ -173,6 +184,7 @@ def _copy(state: GroupState) -> GroupState:
             hash=k["hash"],
             seq=k["seq"],
             fp=k["fp"],
+            src=k.get("src", ""),
             locs=dict(k["locs"]),
             members=list(k["members"]),
         )
@@ -193,10 +205,16 @@ def _exact(state: GroupState, job_hash: str) -> KeptJob | None:
 def _nearest(state: GroupState, printed: str, params: MergeParams) -> KeptJob | None:
     best: tuple[float, KeptJob] | None = None
     for kept in state["kept"]:
-        score = similarity(printed, kept["fp"], params)
+        score = similarity(printed, _fingerprint_of(kept), params)
         if score is not None and score >= params.threshold and (best is None or score > best[0]):
             best = (score, kept)
     return best[1] if best else None
+
+
+def _fingerprint_of(kept: KeptJob) -> str:
+    if not kept["fp"] and kept.get("src"):
+        kept["fp"], kept["src"] = fingerprint(kept["src"]), ""
+    return kept["fp"]
 
 
 def _absorb(kept: KeptJob, seq: int, locations: Sequence[Location]) -> tuple[Location, ...]:
@@ -210,13 +228,28 @@ def _absorb(kept: KeptJob, seq: int, locations: Sequence[Location]) -> tuple[Loc
 
 
 def _keep(
-    state: GroupState, seq: int, job_hash: str, printed: str, locations: Sequence[Location]
+    state: GroupState,
+    seq: int,
+    job_hash: str,
+    locations: Sequence[Location],
+    *,
+    fp: str = "",
+    src: str = "",
 ) -> None:
     if len(state["kept"]) >= MAX_KEPT_PER_GROUP:
         state["overflow"] += 1  # still kept, just no longer a merge target
         return
     locs = {loc.key(): seq for loc in _unique(locations)[:MAX_LOCATIONS_PER_JOB]}
-    state["kept"].append(KeptJob(hash=job_hash, seq=seq, fp=printed, locs=locs, members=[]))
+    state["kept"].append(
+        KeptJob(
+            hash=job_hash,
+            seq=seq,
+            fp=fp,
+            src=src,
+            locs=locs,
+            members=[],
+        )
+    )
 
 
 def _unique(locations: Sequence[Location]) -> list[Location]:
@@ -234,7 +267,7 @@ def decide_in(
     run_id: str,
     seq: int,
     job_hash: str,
-    text: str,
+    description: str,
     locations: Sequence[Location],
     mode: AccuracyMode = AccuracyMode.BALANCED,
 ) -> Decision:
@@ -246,7 +279,7 @@ def decide_in(
         run_id=run_id,
         seq=seq,
         job_hash=job_hash,
-        text=text,
+        description=description,
         locations=locations,
         mode=mode,
     )

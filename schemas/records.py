@@ -8,6 +8,8 @@ from typing import ClassVar, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from schemas.text import html_to_text
+
 
 class Record(BaseModel):
     """Base of every message body. `TYPE` and `VERSION` name it on the wire."""
@@ -100,7 +102,11 @@ class Salary(BaseModel):
 
 
 class JobPosting(BaseModel):
-    """One job as the feed described it, mapped and normalised."""
+    """One job as the feed described it, mapped and normalised.
+
+    Only the HTML description travels; `description_text` is derived from it when read
+    (v1 messages also carried the text, which doubled every job message's size).
+    """
 
     model_config = ConfigDict(frozen=True, extra="forbid")
 
@@ -108,7 +114,6 @@ class JobPosting(BaseModel):
     title: str = ""
     company_name: str = ""
     description_html: str = ""
-    description_text: str = ""
     application_url: str | None = None
     posted_at: datetime | None = None
     expires_at: datetime | None = None
@@ -119,6 +124,11 @@ class JobPosting(BaseModel):
     cpc: float | None = None
     cpa: float | None = None
     closed_reason: str | None = None  # set when the feed says the job is closed
+
+    @property
+    def description_text(self) -> str:
+        """The description as plain text, computed on each read: keep it if used twice."""
+        return html_to_text(self.description_html)
 
 
 class Enrichment(BaseModel):
@@ -205,6 +215,7 @@ class RunCompleted(Record):
 
 class RawJob(Record):
     TYPE: ClassVar[str] = "RawJob"
+    VERSION: ClassVar[int] = 2  # v2: the job no longer carries description_text
 
     run_id: str
     feed_id: int
@@ -223,6 +234,7 @@ class DedupedJob(Record):
     """A job that survived pass-1 dedupe (closed jobs pass through untouched)."""
 
     TYPE: ClassVar[str] = "DedupedJob"
+    VERSION: ClassVar[int] = 2  # v2: the job no longer carries description_text
 
     run_id: str
     feed_id: int
@@ -253,6 +265,7 @@ class JobMerged(Record):
 
 class EnrichedJob(Record):
     TYPE: ClassVar[str] = "EnrichedJob"
+    VERSION: ClassVar[int] = 2  # v2: the job no longer carries description_text
 
     run_id: str
     feed_id: int

@@ -22,7 +22,7 @@ def posting_of(job: Mapping[str, Any]) -> JobPosting:
     return JobPosting(
         title=str(job.get("ai_title") or job.get("title") or ""),
         company_name=str(job.get("company") or ""),
-        description_text=str(job.get("description") or ""),
+        description_html=str(job.get("description") or ""),
         employment_type=_employment_type(job.get("employment_type")),
         is_remote=bool(job.get("remote")),
         salary=_salary(job.get("feed_salary")),

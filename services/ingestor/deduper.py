@@ -18,7 +18,7 @@ def dedupe_one(table: StateTable, raw: RawJob) -> DedupeOutput:
         run_id=raw.run_id,
         seq=raw.seq,
         job_hash=raw.job_hash,
-        text=raw.job.description_text,
+        description=raw.job.description_html,
         locations=raw.job.locations,
     )
     if isinstance(decision, Keep):

@@ -16,7 +16,7 @@ def merge_pass2(table: StateTable, key: bytes, record: Record) -> Record:
         run_id=record.run_id,
         seq=record.seq,
         job_hash=record.job_hash,
-        text=record.job.description_text,
+        description=record.job.description_html,
         locations=record.job.locations,
     )
     if isinstance(decision, Keep):

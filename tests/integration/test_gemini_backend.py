@@ -119,7 +119,7 @@ async def make_backend(
 
 def jobs(*titles: str) -> list[JobPosting]:
     return [
-        JobPosting(title=title, company_name="Acme", description_text=f"We hire a {title}. " * 5)
+        JobPosting(title=title, company_name="Acme", description_html=f"We hire a {title}. " * 5)
         for title in titles
     ]
 

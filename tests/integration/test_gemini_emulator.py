@@ -56,17 +56,17 @@ JOBS = [
     JobPosting(
         title="Senior Software Engineer",
         company_name="Acme Software",
-        description_text="Build our SaaS platform in Python and Go. Salary $150,000 - $180,000.",
+        description_html="Build our SaaS platform in Python and Go. Salary $150,000 - $180,000.",
     ),
     JobPosting(
         title="Registered Nurse - ICU",
         company_name="St. Mary Hospital",
-        description_text="Provide critical patient care in our intensive care unit.",
+        description_html="Provide critical patient care in our intensive care unit.",
     ),
     JobPosting(
         title="Line Cook",
         company_name="Joe's Diner",
-        description_text="Prepare breakfast and lunch orders on the grill.",
+        description_html="Prepare breakfast and lunch orders on the grill.",
     ),
 ]
 

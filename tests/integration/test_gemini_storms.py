@@ -77,7 +77,7 @@ def jobs(*titles: str) -> list[JobPosting]:
         JobPosting(
             title=title,
             company_name="Mercy General Hospital",
-            description_text=f"We are hiring a {title} for our hospital. " * 4,
+            description_html=f"We are hiring a {title} for our hospital. " * 4,
         )
         for title in titles
     ]

@@ -33,7 +33,6 @@ def _posting() -> JobPosting:
         title="Registered Nurse - Cardiac ICU",
         company_name="Riverside Health System",
         description_html="<p>Caf\u00e9 &amp; care</p>",
-        description_text="Caf\u00e9 & care",
         posted_at=datetime(2025, 9, 5, 9, 15, tzinfo=UTC),
         locations=(Location(city="Boston", state="MA", country="US", postal_code="02114"),),
         salary=Salary(min=40.0, max=55.5, period=SalaryPeriod.HOURLY, currency="USD"),
@@ -112,6 +111,22 @@ def _wire(type_name: str, version: int, data: dict[str, Any]) -> bytes:
             "data": data,
         }
     )
+
+
+@pytest.mark.parametrize("type_name", ["RawJob", "DedupedJob", "EnrichedJob"])
+def test_v1_job_records_still_decode_and_their_text_now_comes_from_the_html(
+    type_name: str,
+) -> None:
+    job = {**_posting().model_dump(mode="json"), "description_text": "stale text"}
+    data: dict[str, Any] = {"run_id": "r1", "feed_id": 7, "seq": 3, "job_hash": "h", "job": job}
+    if type_name == "RawJob":
+        data["dedupe_key"] = "k"
+    if type_name == "EnrichedJob":
+        data["status"] = "failed"
+    record = CODEC.decode(_wire(type_name, 1, data))
+    assert record.VERSION == 2 and record.job == _posting()  # type: ignore[attr-defined]
+    assert record.job.description_text == "Caf\u00e9 & care"  # type: ignore[attr-defined]
+    assert "description_text" not in orjson.loads(CODEC.encode(record, source="t"))["data"]["job"]
 
 
 def test_old_versions_are_upcast_through_the_whole_chain() -> None:

@@ -64,41 +64,51 @@ async def test_sample_austin_denver_pair_merges_in_pass_one() -> None:
 
 
 def test_same_hash_is_duplicate_or_location_merge() -> None:
-    state, _ = decide(None, run_id="r", seq=1, job_hash="h1", text=TEXT, locations=[AUSTIN])
-    state, same = decide(state, run_id="r", seq=2, job_hash="h1", text=TEXT, locations=[AUSTIN])
-    state, moved = decide(state, run_id="r", seq=3, job_hash="h1", text=TEXT, locations=[DENVER])
+    state, _ = decide(None, run_id="r", seq=1, job_hash="h1", description=TEXT, locations=[AUSTIN])
+    state, same = decide(
+        state, run_id="r", seq=2, job_hash="h1", description=TEXT, locations=[AUSTIN]
+    )
+    state, moved = decide(
+        state, run_id="r", seq=3, job_hash="h1", description=TEXT, locations=[DENVER]
+    )
     assert same == Duplicate("h1")
     assert moved == Merge("h1", (DENVER,))
 
 
 def test_different_descriptions_are_both_kept() -> None:
     other = "Drive a forklift in the warehouse and load trucks on the night shift every week."
-    state, _ = decide(None, run_id="r", seq=1, job_hash="h1", text=TEXT, locations=[AUSTIN])
+    state, _ = decide(None, run_id="r", seq=1, job_hash="h1", description=TEXT, locations=[AUSTIN])
     state, decision = decide(
-        state, run_id="r", seq=2, job_hash="h2", text=other, locations=[DENVER]
+        state, run_id="r", seq=2, job_hash="h2", description=other, locations=[DENVER]
     )
     assert decision == Keep() and len(state["kept"]) == 2
 
 
 def test_empty_descriptions_never_merge_by_similarity() -> None:
-    state, _ = decide(None, run_id="r", seq=1, job_hash="h1", text="", locations=[])
-    _, decision = decide(state, run_id="r", seq=2, job_hash="h2", text="", locations=[])
+    state, _ = decide(None, run_id="r", seq=1, job_hash="h1", description="", locations=[])
+    _, decision = decide(state, run_id="r", seq=2, job_hash="h2", description="", locations=[])
     assert decision == Keep()
 
 
 def test_state_from_another_run_is_discarded() -> None:
-    state, _ = decide(None, run_id="r1", seq=1, job_hash="h1", text=TEXT, locations=[AUSTIN])
+    state, _ = decide(None, run_id="r1", seq=1, job_hash="h1", description=TEXT, locations=[AUSTIN])
     state, decision = decide(
-        state, run_id="r2", seq=1, job_hash="h1", text=TEXT, locations=[AUSTIN]
+        state, run_id="r2", seq=1, job_hash="h1", description=TEXT, locations=[AUSTIN]
     )
     assert decision == Keep() and state["run_id"] == "r2" and len(state["kept"]) == 1
 
 
 def test_redelivered_records_get_the_same_decision() -> None:
-    state, _ = decide(None, run_id="r", seq=1, job_hash="h1", text=TEXT, locations=[AUSTIN])
-    state, merged = decide(state, run_id="r", seq=2, job_hash="h1", text=TEXT, locations=[DENVER])
-    _, again_kept = decide(state, run_id="r", seq=1, job_hash="h1", text=TEXT, locations=[AUSTIN])
-    _, again_merged = decide(state, run_id="r", seq=2, job_hash="h1", text=TEXT, locations=[DENVER])
+    state, _ = decide(None, run_id="r", seq=1, job_hash="h1", description=TEXT, locations=[AUSTIN])
+    state, merged = decide(
+        state, run_id="r", seq=2, job_hash="h1", description=TEXT, locations=[DENVER]
+    )
+    _, again_kept = decide(
+        state, run_id="r", seq=1, job_hash="h1", description=TEXT, locations=[AUSTIN]
+    )
+    _, again_merged = decide(
+        state, run_id="r", seq=2, job_hash="h1", description=TEXT, locations=[DENVER]
+    )
     assert (again_kept, again_merged) == (Keep(), merged)
 
 
@@ -108,7 +118,7 @@ def test_input_state_is_not_mutated_and_size_is_bounded() -> None:
         text = f"unique posting number {seq} " + " ".join(f"w{seq}x{i}" for i in range(20))
         before = json.dumps(state)
         state, decision = decide(
-            state, run_id="r", seq=seq, job_hash=f"h{seq}", text=text, locations=[]
+            state, run_id="r", seq=seq, job_hash=f"h{seq}", description=text, locations=[]
         )
         assert decision == Keep()
     assert state is not None and len(state["kept"]) == MAX_KEPT_PER_GROUP and state["overflow"] == 5
@@ -122,9 +132,9 @@ def test_accurate_mode_merges_what_balanced_does_not() -> None:
         (AccuracyMode.ACCURATE, Merge("h1", ())),
     ):
         state, _ = decide(
-            None, run_id="r", seq=1, job_hash="h1", text=TEXT, locations=[], mode=mode
+            None, run_id="r", seq=1, job_hash="h1", description=TEXT, locations=[], mode=mode
         )
         _, decision = decide(
-            state, run_id="r", seq=2, job_hash="h2", text=edited, locations=[], mode=mode
+            state, run_id="r", seq=2, job_hash="h2", description=edited, locations=[], mode=mode
         )
         assert decision == expected

@@ -7,11 +7,11 @@ from datetime import UTC, datetime
 import pytest
 
 from schemas.records import EmploymentType, Location, Salary, SalaryPeriod
+from schemas.text import html_to_text
 from services.ingestor.feeds.dates import parse_datetime
 from services.ingestor.feeds.normalise import (
     closed_reason,
     employment_type,
-    html_to_text,
     normalise,
 )
 from services.ingestor.feeds.places import location_from_text

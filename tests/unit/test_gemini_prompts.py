@@ -102,7 +102,7 @@ def test_enrich_prompt_round_trips_through_the_emulator_parser() -> None:
     job = JobPosting(
         title="Nurse",
         company_name="St. Mary's",
-        description_text='Says "hi"\nand more',
+        description_html='Says "hi"\nand more',
         locations=(Location(city="Austin", state="TX", country="US"),),
     )
     user = enrich_prompt([("J1", job), ("J2", JobPosting(title="Cook"))], 500)

@@ -31,7 +31,6 @@ def test_job_hash_uses_description_html_and_non_full_types_hash_as_part_time() -
         title="Nurse",
         company_name="Mercy",
         description_html="<p>Care</p><p>Nights</p>",
-        description_text="CareNights",
         employment_type=EmploymentType.CONTRACT,
     )
     expected = canonical_job_hash(

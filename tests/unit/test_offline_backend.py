@@ -77,7 +77,7 @@ class Case:
 
 
 def _job(title: str, company: str, text: str, **extra: Any) -> JobPosting:
-    return JobPosting(title=title, company_name=company, description_text=text, **extra)
+    return JobPosting(title=title, company_name=company, description_html=text, **extra)
 
 
 CASES = {
@@ -309,7 +309,7 @@ def test_the_company_names_head_word_decides_its_industry() -> None:
     backend = OfflineBackend()
 
     def industry(company: str) -> str:
-        job = JobPosting(title="Business Analyst", company_name=company, description_text="")
+        job = JobPosting(title="Business Analyst", company_name=company, description_html="")
         return backend.enrich_one(job).industry
 
     assert industry("Meridian Health Insurance Plan") == "Insurance"

@@ -19,7 +19,7 @@ from services.enricher.offline.text import description_of, sentences, tokens
 from services.enricher.offline.titles import match_keys, standard_title
 
 # bump when this backend's algorithm or lexicons change: cached enrichments are then redone
-ALGORITHM_VERSION = "3"
+ALGORITHM_VERSION = "4"
 _YIELD_EVERY = 64  # jobs between yields, so a large batch does not starve the event loop
 
 
@@ -85,7 +85,7 @@ class OfflineBackend:
 
     def _read(self, job: JobPosting) -> _Reading:
         ai_title = standard_title(job.title)
-        description = description_of(job.description_text, job.description_html)
+        description = description_of(job.description_html)
         description_words = tokens(description)
         match = self._matcher.match(ai_title) if ai_title else None
         function = match.function if match else None

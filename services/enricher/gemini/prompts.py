@@ -7,8 +7,6 @@ Gemini's implicit prompt caching serves them from cache on every call after the 
 from __future__ import annotations
 
 import hashlib
-import html
-import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Protocol, TypeVar
@@ -33,8 +31,6 @@ FUNCTIONS_END = "--- END JOB FUNCTIONS ---"
 
 _Node = TypeVar("_Node", bound=_HasId)
 
-_TAG = re.compile(r"<[^>]+>")
-_SPACE = re.compile(r"\s+")
 
 _ITEM_RULES = """\
 OUTPUT RULES
@@ -150,8 +146,7 @@ class SystemPrompts:
 
 def plain_text(job: JobPosting, max_chars: int) -> str:
     """The description as plain text, whitespace collapsed, cut at a word boundary."""
-    source = job.description_text or _TAG.sub(" ", job.description_html)
-    text = _SPACE.sub(" ", html.unescape(source)).strip()
+    text = job.description_text
     if len(text) <= max_chars:
         return text
     cut = text[:max_chars].rsplit(" ", 1)[0]

@@ -16,10 +16,8 @@ _BULLET = re.compile(r"^\s*(?:[-*•·▪◦‣–]|\d{1,2}[.)])\s*")
 _SPACES = re.compile(r"[ \t\r\f\v]+")
 
 
-def description_of(text: str, html_text: str) -> str:
-    """The job's plain-text description, from the text field or else the HTML one."""
-    if text.strip():
-        return normalise_lines(text)
+def description_of(html_text: str) -> str:
+    """The job's description as plain text, one line per paragraph or list item."""
     if not html_text.strip():
         return ""
     without_scripts = _SCRIPT.sub(" ", html_text)

@@ -13,6 +13,7 @@ from datetime import datetime
 from functools import lru_cache
 
 from schemas.records import EmploymentType, JobPosting, Location, Salary
+from schemas.text import html_to_text
 from services.ingestor.feeds.dates import parse_datetime
 from services.ingestor.feeds.places import (
     is_remote_text,
@@ -21,8 +22,6 @@ from services.ingestor.feeds.places import (
 )
 from services.ingestor.feeds.salary import parse_amount, parse_currency, parse_period, parse_salary
 
-_TAG = re.compile(r"<[^>]*>")
-_BLOCK_TAG = re.compile(r"</?(p|div|br|li|ul|ol|h[1-6]|tr|table|section)\b[^>]*>", re.I)
 _CLOSED_WORDS = re.compile(r"(?<!not )\b(closed|expired|filled|inactive|not available)\b", re.I)
 _DELETE_ACTIONS = frozenset({"delete", "deleted", "remove", "removed", "close", "expire"})
 _TRUE_WORDS = frozenset(
@@ -34,8 +33,8 @@ _REMOTE_PHRASES = re.compile(
     r"work-from-home|telecommute)\b",
     re.I,
 )
-# every phrase _REMOTE_PHRASES matches contains one of these, in lower case
-_REMOTE_CUES = ("remote", "from home", "from-home", "telecommute")
+# every phrase _REMOTE_PHRASES matches holds one of these, in lower case, in the HTML too
+_REMOTE_CUES = ("remote", "home", "telecommute")
 _EMPLOYMENT_CUES: tuple[tuple[re.Pattern[str], EmploymentType], ...] = (
     (re.compile(r"\bintern(ship)?s?\b|praktikum|trainee", re.I), EmploymentType.INTERNSHIP),
     (
@@ -69,13 +68,6 @@ def unescape(text: str | None) -> str:
     return html.unescape((text or "").strip())
 
 
-def html_to_text(markup: str) -> str:
-    """Plain text of an HTML fragment: tags out, entities decoded, whitespace collapsed."""
-    spaced = _BLOCK_TAG.sub(" ", markup)
-    # split/join is the regex `\s+` -> " " plus strip (same whitespace set), ~20x faster
-    return " ".join(html.unescape(_TAG.sub("", spaced)).split())
-
-
 @lru_cache(maxsize=1024)
 def employment_type(text: str | None) -> EmploymentType:
     """The closed set; the first matching cue wins, so "Full-Time/Permanent" is FULL_TIME."""
@@ -99,23 +91,25 @@ def closed_reason(
     return None
 
 
-def is_remote(fields: Mapping[str, str], title: str, text: str) -> bool:
+def is_remote(fields: Mapping[str, str], title: str, description_html: str) -> bool:
     explicit = unescape(fields.get("is_remote")).lower()
     if explicit in _TRUE_WORDS or (explicit and "remote" in explicit and "not" not in explicit):
         return True
     if explicit in _FALSE_WORDS or explicit.startswith(("hybrid", "on")):
         return False
     return (
-        is_remote_text(title) or is_remote_text(fields.get("location")) or has_remote_phrase(text)
+        is_remote_text(title)
+        or is_remote_text(fields.get("location"))
+        or has_remote_phrase(description_html)
     )
 
 
-def has_remote_phrase(text: str) -> bool:
-    """Text cues for remote work; a substring check first skips the slow regex for most jobs."""
-    lowered = text.lower()
+def has_remote_phrase(description_html: str) -> bool:
+    """Text cues for remote work; the plain text is made only when the HTML holds a cue."""
+    lowered = description_html.lower()
     if not any(cue in lowered for cue in _REMOTE_CUES):
         return False
-    return bool(_REMOTE_PHRASES.search(text))
+    return bool(_REMOTE_PHRASES.search(html_to_text(description_html)))
 
 
 def locations(fields: Mapping[str, str], default_country: str | None) -> tuple[Location, ...]:
@@ -159,19 +153,17 @@ def normalise(
     """Build the job from mapped fields; `now` decides whether an expiry is in the past."""
     title = unescape(fields.get("title"))
     description_html = unescape(fields.get("description"))
-    text = html_to_text(description_html)
     expires_at = parse_datetime(fields.get("expires_at"))
     return JobPosting(
         external_job_id=unescape(fields.get("external_job_id")) or None,
         title=title,
         company_name=unescape(fields.get("company_name")),
         description_html=description_html,
-        description_text=text,
         application_url=unescape(fields.get("application_url")) or None,
         posted_at=parse_datetime(fields.get("posted_at")),
         expires_at=expires_at,
         employment_type=employment_type(fields.get("employment_type")),
-        is_remote=is_remote(fields, title, text),
+        is_remote=is_remote(fields, title, description_html),
         locations=locations(fields, default_country),
         salary=salary(fields),
         cpc=parse_amount(fields.get("cpc")),
