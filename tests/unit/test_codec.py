@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import uuid
 from datetime import UTC, datetime
 from typing import Any, ClassVar
 
@@ -73,6 +74,8 @@ def test_the_envelope_names_type_version_source_and_time() -> None:
     )
     decoded = CODEC.decode_envelope(raw)
     assert decoded.occurred_at.tzinfo is not None
+    assert uuid.UUID(decoded.id).version == 4
+    assert decoded.id != CODEC.decode_envelope(CODEC.encode(_feed_requested(), source="api")).id
 
 
 def _feed_requested() -> FeedRequested:

@@ -257,3 +257,23 @@ async def test_inspect_lists_raw_fields_and_skips() -> None:
     assert [r.position for r in inspection.records] == [1, 2]
     assert inspection.records[0].raw["referencenumber"] == "RHS-44821"
     assert [s.position for s in inspection.skipped] == [5, 9]
+
+
+@pytest.mark.parametrize("header_bytes", [0, 2 * 1024 * 1024])
+async def test_records_are_read_whether_or_not_the_probe_finds_them_early(
+    tmp_path: Path, header_bytes: int
+) -> None:
+    """Past the probe's reach (a huge feed header) every event is read: same records."""
+    jobs = "".join(
+        f"<Job><Title>Cook {n}</Title><Company>Diner</Company>"
+        f"<Description><![CDATA[<p>Cook {n} & co.</p>]]></Description><City>Austin</City>"
+        f"<State>TX</State><Country>US</Country></Job>"
+        for n in range(3)
+    )
+    header = f"<publisher>{'x' * header_bytes}</publisher>"
+    feed = tmp_path / "feed.xml"
+    feed.write_text(f'<?xml version="1.0"?><Source>{header}{jobs}</Source>')
+    items, reader = await read_all(feed)
+    assert [job.title for job in jobs_of(items)] == ["Cook 0", "Cook 1", "Cook 2"]
+    assert jobs_of(items)[2].description_text == "Cook 2 & co."
+    assert reader.stats.dialect == "indeed" and reader.stats.malformed == 0
