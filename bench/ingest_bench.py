@@ -9,8 +9,9 @@ For each size, in a fresh subprocess (so the peak RSS is that run's alone):
   (parse children run first and in ascending size, so it is that child's);
 
 then, on a real broker (the stack from the `JOBSTREAM_*` environment, started if needed
-and stopped again if this run started it), RawJobs are published gzip-compressed, batched,
-with acks from all replicas and delivery awaited, to a scratch copy of `jobs.raw`:
+and stopped again if this run started it), RawJobs are published compressed, batched,
+with acks from all replicas and delivery awaited, to a scratch copy of `jobs.raw`, with
+the services' compression and partitioner:
 
 * publish only: RawJobs already parsed, encoded and sent (what the producer sustains);
 * end to end: read, normalise, hash, encode and publish as the ingestor does.
@@ -43,6 +44,7 @@ from schemas.identity import job_hash
 from schemas.records import RawJob
 from services.ingestor import handlers
 from services.ingestor.feeds import FeedReader, FeedSettings, ParsedJob
+from services.shared.partitioner import partition_for
 from services.shared.streaming import COMPRESSION
 from services.shared.topic_admin import admin_client, create_topics
 
@@ -163,6 +165,7 @@ def _producer(bootstrap: str) -> AIOKafkaProducer:
         bootstrap_servers=bootstrap,
         acks="all",
         compression_type=COMPRESSION,  # what the services use
+        partitioner=partition_for,
         linger_ms=20,
         max_batch_size=1024 * 1024,
         max_request_size=8 * 1024 * 1024,

@@ -31,6 +31,7 @@ from schemas.records import (
     RunStarted,
 )
 from schemas.topics import TopicSpec
+from services.shared.partitioner import partition_for
 from services.shared.streaming import COMPRESSION
 
 
@@ -163,7 +164,10 @@ async def publish(
 ) -> None:
     """Publishes the records as run `run_id`: RunStarted, the records, IngestFinished."""
     producer = AIOKafkaProducer(
-        bootstrap_servers=bootstrap, acks="all", compression_type=COMPRESSION
+        bootstrap_servers=bootstrap,
+        acks="all",
+        compression_type=COMPRESSION,
+        partitioner=partition_for,
     )
     await producer.start()
     try:
