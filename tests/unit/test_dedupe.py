@@ -5,6 +5,8 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import pytest
+
 from schemas.dedupe import (
     MAX_KEPT_PER_GROUP,
     AccuracyMode,
@@ -32,6 +34,21 @@ def test_location_mentions_are_removed_without_eating_sentences() -> None:
         remove_location_mentions(text)
         == "This role is  . You own dashboards in the heart of our team."
     )
+
+
+@pytest.mark.parametrize(
+    ("text", "kept"),
+    [
+        ("LOCATED IN Boston, MA 02114, USA now", "now"),
+        ("Relocation to New York City, NY", ""),
+        ("Location: Austin. Work from Denver", ""),
+        ("In Austin", ""),
+        ("within Boston, again Boston, _in Boston", "within Boston, again Boston, _in Boston"),
+        ("begin at noon; x,at Boston", "begin at noon; x,"),
+    ],
+)
+def test_location_triggers_match_any_case_only_at_a_word_start(text: str, kept: str) -> None:
+    assert " ".join(remove_location_mentions(text).split()) == kept
 
 
 async def test_sample_austin_denver_pair_merges_in_pass_one() -> None:
