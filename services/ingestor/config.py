@@ -20,7 +20,7 @@ class IngestorSettings:
     stream: StreamSettings
     database_url: Secret
     feed: FeedSettings
-    flush_every: int  # records between awaits of delivery
+    flush_every: int  # records between delivery checks; up to twice this many in flight
     dedupe_max_kept: int  # kept jobs remembered per dedupe key and run
 
     @classmethod

@@ -60,7 +60,7 @@ class Ingestor:
                     await self._emit(request, emitted, item)
                     emitted += 1
                     if emitted % self._settings.flush_every == 0:
-                        await self._publisher.flush()
+                        await self._publisher.drain(keep=self._settings.flush_every)
         except FetchError as exc:
             log.warning("feed %d fetch failed after %d records: %s", feed.feed_id, emitted, exc)
         # Every RawJob must be delivered before IngestFinished announces how many there are.

@@ -146,9 +146,20 @@ class Publisher:
         return counter
 
     async def flush(self) -> None:
-        pending, self._pending = self._pending, []
-        if pending:
-            await asyncio.gather(*pending)
+        """Waits until everything sent so far is acknowledged."""
+        await self.drain(keep=0)
+
+    async def drain(self, *, keep: int) -> None:
+        """Waits for all but the latest `keep` sends, which stay in flight meanwhile.
+
+        A bulk sender that calls this every `keep` records never stalls on a full flush:
+        the broker acknowledges older batches while newer ones are built.
+        """
+        if len(self._pending) <= keep:
+            return
+        cut = len(self._pending) - keep
+        done, self._pending = self._pending[:cut], self._pending[cut:]
+        await asyncio.gather(*done)
 
     async def send_now(self, spec: TopicSpec, key: str, record: Record) -> None:
         await self.send(spec, key, record)
