@@ -277,3 +277,15 @@ async def test_records_are_read_whether_or_not_the_probe_finds_them_early(
     assert [job.title for job in jobs_of(items)] == ["Cook 0", "Cook 1", "Cook 2"]
     assert jobs_of(items)[2].description_text == "Cook 2 & co."
     assert reader.stats.dialect == "indeed" and reader.stats.malformed == 0
+
+
+async def test_records_spelled_in_another_case_or_namespace_are_still_read(
+    tmp_path: Path,
+) -> None:
+    feed = tmp_path / "feed.xml"
+    feed.write_text(
+        '<source xmlns:x="urn:x"><job><title>A</title></job><Job><title>B</title></Job>'
+        "<x:job><title>C</title></x:job><JOB><title>D</title></JOB></source>"
+    )
+    items, _ = await read_all(feed)
+    assert [job.title for job in jobs_of(items)] == ["A", "B", "C", "D"]

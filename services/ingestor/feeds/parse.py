@@ -71,10 +71,10 @@ class _Pending:
 _Event = Literal["start", "end"]
 
 
-def _pull_parser(events: tuple[_Event, ...], tag: str | None = None) -> etree.XMLPullParser:
+def _pull_parser(events: tuple[_Event, ...], tags: list[str] | None = None) -> etree.XMLPullParser:
     return etree.XMLPullParser(
         events=events,
-        tag=tag,
+        tag=tags,
         recover=True,
         resolve_entities=False,
         no_network=True,
@@ -126,7 +126,7 @@ class XmlRecordExtractor:
     root_tag: str | None = None
     record_namespace: str | None = None
     _parser: etree.XMLPullParser | None = None
-    _probe: _TagProbe = field(init=False)
+    _probe: _TagProbe | None = None
     _head: list[bytes] = field(default_factory=list)  # bytes held while the probe reads
     _head_size: int = 0
     _errors: list[tuple[int, str]] = field(default_factory=list)
@@ -141,6 +141,7 @@ class XmlRecordExtractor:
 
     def feed(self, data: bytes) -> list[ExtractedItem]:
         if self._parser is None:
+            assert self._probe is not None
             self._head.append(data)
             self._head_size += len(data)
             if not self._probe.feed(data) and self._head_size < PROBE_LIMIT:
@@ -150,12 +151,15 @@ class XmlRecordExtractor:
 
     def _start_parser(self) -> bytes:
         """Starts the main parser (filtered to records when the probe found them); the head."""
-        record = self._probe.record
+        assert self._probe is not None
+        record, root, self._probe = self._probe.record, self._probe.root, None
+        tags = None
         if record is not None:
-            self.root_tag = self._probe.root
+            self.root_tag = root
             self.record_tag = local_name(record).lower()
             self.record_namespace = etree.QName(record).namespace
-        self._parser = _pull_parser(("start", "end"), tag=record)
+            tags = _spellings(local_name(record))
+        self._parser = _pull_parser(("start", "end"), tags)
         head, self._head = b"".join(self._head), []
         return head
 
@@ -289,6 +293,11 @@ class XmlRecordExtractor:
             return False
         root = re.escape(self.root_tag)
         return re.search(rf"(?:\band|\bin tag) (?:[\w.-]+:)?{root}\b", message, re.I) is not None
+
+
+def _spellings(name: str) -> list[str]:
+    """The record tag as feeds write it (any namespace): records are matched on that name."""
+    return [f"{{*}}{n}" for n in dict.fromkeys((name, name.lower(), name.upper(), name.title()))]
 
 
 def _line_of(element: etree._Element) -> int | None:
