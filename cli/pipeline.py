@@ -159,15 +159,21 @@ def _service_process(config: PipelineConfig, service: str, replica: int) -> Proc
     )
 
 
-def start(config: PipelineConfig, *, timeout_s: float = 60.0) -> list[str]:
-    """Starts what is not running yet and waits until each answers; returns the started names."""
+def start(
+    config: PipelineConfig, names: list[str] | None = None, *, timeout_s: float = 60.0
+) -> list[str]:
+    """Starts what is not running yet (of `names`, if given) and waits until each answers.
+
+    Returns the names it started.
+    """
+    chosen = [p for p in processes(config) if names is None or p.name in names]
     started: list[str] = []
-    for process in processes(config):
+    for process in chosen:
         if _running(process, config.stack) is None:
             _spawn(process, config.stack)
             started.append(process.name)
     try:
-        for process in processes(config):
+        for process in chosen:
             _wait_healthy(process, config.stack, timeout_s)
     except PipelineError:
         stop(config, started)  # leave nothing half-started behind
