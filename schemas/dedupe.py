@@ -136,14 +136,13 @@ def jaccard(words_a: set[str], words_b: set[str]) -> float:
     return len(words_a & words_b) / len(words_a | words_b)
 
 
-def similarity(fingerprint_a: str, fingerprint_b: str, params: MergeParams) -> float | None:
-    """token_sort_ratio of two fingerprints, or None when the Jaccard gate fails."""
-    return _similarity(fingerprint_a, set(fingerprint_a.split()), fingerprint_b, params)
-
-
-def _similarity(
+def similarity(
     fingerprint_a: str, words_a: set[str], fingerprint_b: str, params: MergeParams
 ) -> float | None:
+    """token_sort_ratio of two fingerprints, or None when the Jaccard gate fails.
+
+    `words_a` is the word set of `fingerprint_a`, made once by a caller comparing it often.
+    """
     if jaccard(words_a, set(fingerprint_b.split())) < params.jaccard_gate:
         return None
     # fingerprints are already sorted words, so plain ratio equals token_sort_ratio
@@ -214,7 +213,7 @@ def _nearest(state: GroupState, printed: str, params: MergeParams) -> KeptJob | 
     best: tuple[float, KeptJob] | None = None
     words = set(printed.split())  # once, not once per kept job
     for kept in state["kept"]:
-        score = _similarity(printed, words, _fingerprint_of(kept), params)
+        score = similarity(printed, words, _fingerprint_of(kept), params)
         if score is not None and score >= params.threshold and (best is None or score > best[0]):
             best = (score, kept)
     return best[1] if best else None
@@ -249,16 +248,8 @@ def _keep(
         state["overflow"] += 1  # still kept, just no longer a merge target
         return
     locs = {loc.key(): seq for loc in _unique(locations)[:MAX_LOCATIONS_PER_JOB]}
-    state["kept"].append(
-        KeptJob(
-            hash=job_hash,
-            seq=seq,
-            fp=fp,
-            src=src,
-            locs=locs,
-            members=[],
-        )
-    )
+    kept = KeptJob(hash=job_hash, seq=seq, fp=fp, src=src, locs=locs, members=[])
+    state["kept"].append(kept)
 
 
 def _unique(locations: Sequence[Location]) -> list[Location]:
