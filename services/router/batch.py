@@ -8,7 +8,7 @@ from datetime import UTC, datetime
 
 import asyncpg
 
-from schemas.records import EnrichedJob, JobMerged, Location, Outcome, Record, Route, RoutedJob
+from schemas.records import EnrichedJob, JobMerged, Location, Outcome, Record, RoutedJob
 from services.router.adapters import jobs_repository as jobs
 from services.router.adapters import ledger_repository as ledger
 from services.router.adapters.ledger_repository import OutcomeRow
@@ -27,7 +27,7 @@ class BatchResult:
 @dataclass(slots=True)
 class _Work:
     placed: list[jobs.RoutedRow] = field(default_factory=list)
-    touched: list[tuple[Route, str, str, str]] = field(default_factory=list)
+    touched: list[jobs.Touched] = field(default_factory=list)
     outcomes: list[OutcomeRow] = field(default_factory=list)
     locations: list[tuple[str, str, Location]] = field(default_factory=list)
     # (run, job) whose location list needs folding even with one location row: merge
@@ -88,7 +88,7 @@ def _route_one(
         work.refold.add((job.run_id, job.job_hash))
     if decision.route is None:
         assert previous is not None
-        work.touched.append((previous.route, job.job_hash, job.run_id, decision.reason))
+        work.touched.append(jobs.Touched(previous.route, job.job_hash, job.run_id, decision.reason))
         return
     row = job_row(job, decision, feed=feed)
     row["first_seen_run"] = previous.first_seen_run if previous else job.run_id
@@ -124,8 +124,7 @@ def _record_merge(merge: JobMerged, work: _Work) -> None:
 
 async def _write(conn: Conn, work: _Work) -> None:
     await jobs.place(conn, work.placed)
-    for route, job_hash, run_id, reason in work.touched:
-        await jobs.touch(conn, route, job_hash, run_id, reason)
+    await jobs.touch(conn, work.touched)
     for run_id in {run for run, _, _ in work.locations}:
         entries = [(h, loc) for run, h, loc in work.locations if run == run_id]
         await jobs.add_locations(conn, run_id, entries)

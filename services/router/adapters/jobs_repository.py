@@ -6,6 +6,8 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+import orjson
+
 from schemas.job_tables import JOB_COLUMNS, TABLES
 from schemas.records import Location, Route
 from services.router.handlers import Placement
@@ -30,24 +32,76 @@ class RoutedRow:
     row: Mapping[str, Any]
 
 
-def _upsert_sql(table: str) -> str:
-    """One statement per batch: the rows travel as one JSON array, typed by the table's own
-    row type (all four tables share the job shape), instead of one round trip per row.
-    `json_populate_recordset` reads the text once; the jsonb variant costs PostgreSQL ~40%
-    more CPU per row, building a jsonb value it then takes apart."""
+@dataclass(frozen=True, slots=True)
+class Touched:
+    """A job that keeps its place: only its last-seen run and error move."""
+
+    route: Route
+    job_hash: str
+    run_id: str
+    error: str
+
+
+# Columns that travel as text in `job_input` (migration 0002) and are cast on the way in.
+JSON_COLUMNS = frozenset(
+    {"locations", "_geo", "ai_job_tasks", "ai_search_terms", "ai_top_tags", "ai_skills"}
+)
+NUMERIC_COLUMNS = frozenset({"salary_min", "salary_max", "ai_confidence_score"})
+_JSON_AT = tuple(i for i, c in enumerate(JOB_COLUMNS) if c in JSON_COLUMNS)
+_NUMERIC_AT = tuple(i for i, c in enumerate(JOB_COLUMNS) if c in NUMERIC_COLUMNS)
+_ROUTE_AT = JOB_COLUMNS.index("route")
+_CAST = {**dict.fromkeys(JSON_COLUMNS, "jsonb"), **dict.fromkeys(NUMERIC_COLUMNS, "numeric")}
+_FROM_INPUT = ", ".join(f"{c}::{_CAST[c]}" if c in _CAST else c for c in JOB_COLUMNS)
+
+
+def _place_sql() -> str:
+    """One statement per batch, whatever the routes. For each table in `TABLES` order, two
+    parameters: the hashes of jobs routed elsewhere (deleted: a move), and its own rows as
+    one binary array of `job_input` (upserted). The parts share one snapshot and touch
+    disjoint rows, one row per job."""
     updates = ", ".join(f"{c} = EXCLUDED.{c}" for c in JOB_COLUMNS if c not in _KEPT_ON_UPDATE)
-    return (
-        f"INSERT INTO {table} ({_ALL}) "
-        f"SELECT {_ALL} FROM json_populate_recordset(NULL::{table}, $1::json) "
-        f"ON CONFLICT (job_hash) DO UPDATE SET {updates}, updated_at = now()"
-    )
+    parts = []
+    for n, table in enumerate(TABLES.values()):
+        parts.append(
+            f"left_{table} AS (DELETE FROM {table} WHERE job_hash = ANY(${2 * n + 1}::text[]))"
+        )
+        parts.append(
+            f"into_{table} AS (INSERT INTO {table} ({_ALL}) "
+            f"SELECT {_FROM_INPUT} FROM unnest(${2 * n + 2}::job_input[]) "
+            f"ON CONFLICT (job_hash) DO UPDATE SET {updates}, updated_at = now())"
+        )
+    return "WITH " + ",\n".join(parts) + "\nSELECT 1"
 
 
-def _checked(row: Mapping[str, Any]) -> dict[str, Any]:
+_PLACE_SQL = _place_sql()
+
+
+def _json_text(value: Any) -> str | None:
+    return None if value is None else orjson.dumps(value).decode()
+
+
+def input_row(row: Mapping[str, Any], route: Route) -> tuple[Any, ...]:
+    """A job row as a `job_input` value: whitelisted columns only, in order, missing ones
+    NULL; JSONB as JSON text and NUMERIC as decimal text (as the JSON encoding wrote them)."""
     if not row.keys() <= _COLUMN_SET:
         unknown = row.keys() - _COLUMN_SET
         raise ValueError(f"not a job column: {', '.join(sorted(unknown))}")
-    return {c: row.get(c) for c in JOB_COLUMNS}
+    values = [row.get(c) for c in JOB_COLUMNS]
+    values[_ROUTE_AT] = route.value
+    for i in _JSON_AT:
+        values[i] = _json_text(values[i])
+    for i in _NUMERIC_AT:
+        if values[i] is not None:
+            values[i] = _decimal_text(values[i])
+    return tuple(values)
+
+
+def _decimal_text(value: Any) -> str | None:
+    """The number as JSON wrote it; NaN and infinities were JSON null, so NULL."""
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        raise TypeError(f"not a number: {value!r}")
+    text = orjson.dumps(value).decode()
+    return None if text == "null" else text
 
 
 async def placements(conn: Conn, hashes: Sequence[str]) -> dict[str, Placement]:
@@ -70,40 +124,46 @@ async def place(conn: Conn, routed: Sequence[RoutedRow]) -> None:
     # One row per job: a batch may hold a job twice (two runs, a redelivery); the later wins,
     # as it did row by row, and one INSERT may not touch a row twice.
     latest = {r.row["job_hash"]: r for r in routed}
+    if not latest:
+        return
+    args: list[list[Any]] = []
+    for route in TABLES:
+        args.append([h for h, r in latest.items() if r.route is not route])
+        args.append([input_row(r.row, route) for r in latest.values() if r.route is route])
+    await conn.execute(_PLACE_SQL, *args)
+
+
+async def touch(conn: Conn, touched: Sequence[Touched]) -> None:
+    """Jobs whose enrichment failed keep their place; only their last-seen run and error
+    move. One UPDATE per table holding any of them; a job touched twice keeps the later."""
+    latest = {t.job_hash: t for t in touched}
     for route, table in TABLES.items():
-        leaving = [h for h, r in latest.items() if r.route is not route]
-        if leaving:
-            await conn.execute(f"DELETE FROM {table} WHERE job_hash = ANY($1::text[])", leaving)
-        arriving = [
-            _checked({**r.row, "route": route.value}) for r in latest.values() if r.route is route
-        ]
-        if arriving:
-            await conn.execute(_upsert_sql(table), arriving)
-
-
-async def touch(conn: Conn, route: Route, job_hash: str, run_id: str, error: str) -> None:
-    """A job whose enrichment failed keeps its place; only its last-seen run and error move."""
-    await conn.execute(
-        f"UPDATE {TABLES[route]} SET last_seen_run = $2, ai_enrichment_error = $3, "
-        "updated_at = now() WHERE job_hash = $1",
-        job_hash,
-        run_id,
-        error,
-    )
+        mine = [t for t in latest.values() if t.route is route]
+        if mine:
+            await conn.execute(
+                f"UPDATE {table} t SET last_seen_run = u.run_id, ai_enrichment_error = u.error, "
+                "updated_at = now() "
+                "FROM unnest($1::text[], $2::text[], $3::text[]) AS u(job_hash, run_id, error) "
+                "WHERE t.job_hash = u.job_hash",
+                [t.job_hash for t in mine],
+                [t.run_id for t in mine],
+                [t.error for t in mine],
+            )
 
 
 async def add_locations(conn: Conn, run_id: str, entries: Iterable[tuple[str, Location]]) -> None:
     """Locations are rows keyed by (job, location), so merges commute with their kept job."""
-    rows = {(h, loc.key()): loc.model_dump() for h, loc in entries}
+    rows = {(h, loc.key()): loc for h, loc in entries}
     if rows:
         await conn.execute(
             "INSERT INTO job_locations (job_hash, location_key, location, last_seen_run) "
-            "SELECT h, k, l, $4 FROM unnest($1::text[], $2::text[], $3::jsonb[]) AS e(h, k, l) "
+            "SELECT h, k, l::jsonb, $4 FROM unnest($1::text[], $2::text[], $3::text[]) "
+            "AS e(h, k, l) "
             "ON CONFLICT (job_hash, location_key) DO UPDATE "
             "SET last_seen_run = EXCLUDED.last_seen_run, updated_at = now()",
             [h for h, _ in rows],
             [k for _, k in rows],
-            list(rows.values()),
+            [loc.model_dump_json() for loc in rows.values()],
             run_id,
         )
 
