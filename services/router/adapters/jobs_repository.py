@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import operator
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -10,7 +11,7 @@ import orjson
 
 from schemas.job_tables import JOB_COLUMNS, TABLES
 from schemas.records import Location, Route
-from services.router.handlers import Placement
+from services.router.handlers import Placement, location_dict
 from services.shared.database import Conn
 
 _KEPT_ON_UPDATE = {"job_hash", "created_at", "first_seen_run", "reviewed_by", "reviewed_at"}
@@ -80,13 +81,19 @@ def _json_text(value: Any) -> str | None:
     return None if value is None else orjson.dumps(value).decode()
 
 
+_VALUES = operator.itemgetter(*JOB_COLUMNS)
+
+
 def input_row(row: Mapping[str, Any], route: Route) -> tuple[Any, ...]:
     """A job row as a `job_input` value: whitelisted columns only, in order, missing ones
     NULL; JSONB as JSON text and NUMERIC as decimal text (as the JSON encoding wrote them)."""
     if not row.keys() <= _COLUMN_SET:
         unknown = row.keys() - _COLUMN_SET
         raise ValueError(f"not a job column: {', '.join(sorted(unknown))}")
-    values = [row.get(c) for c in JOB_COLUMNS]
+    if len(row) == len(JOB_COLUMNS):  # every column: `handlers.job_row`'s rows
+        values = list(_VALUES(row))
+    else:
+        values = [row.get(c) for c in JOB_COLUMNS]
     values[_ROUTE_AT] = route.value
     for i in _JSON_AT:
         values[i] = _json_text(values[i])
@@ -163,7 +170,7 @@ async def add_locations(conn: Conn, run_id: str, entries: Iterable[tuple[str, Lo
             "SET last_seen_run = EXCLUDED.last_seen_run, updated_at = now()",
             [h for h, _ in rows],
             [k for _, k in rows],
-            [loc.model_dump_json() for loc in rows.values()],
+            [orjson.dumps(location_dict(loc)).decode() for loc in rows.values()],
             run_id,
         )
 
@@ -171,7 +178,8 @@ async def add_locations(conn: Conn, run_id: str, entries: Iterable[tuple[str, Lo
 def _refresh_sql() -> str:
     """The aggregate once, applied to the four tables by data-modifying CTEs. A job with one
     location row in the run, and not in `$3`, was written right with its own record: it is
-    skipped, as is any row already right, so the common case costs one index lookup."""
+    skipped (counted, not aggregated), as is any row already right, so the common case costs
+    one index lookup."""
     updates = ", ".join(
         f"""
         u_{table} AS (
@@ -187,7 +195,12 @@ def _refresh_sql() -> str:
     )
     changed = " UNION ALL ".join(f"SELECT * FROM u_{table}" for table in TABLES.values())
     return f"""
-        WITH agg AS (
+        WITH folded AS (
+            SELECT job_hash FROM job_locations
+            WHERE last_seen_run = $1 AND job_hash = ANY($2::text[])
+            GROUP BY job_hash
+            HAVING count(*) > 1 OR job_hash = ANY($3::text[])
+        ), agg AS (
             SELECT job_hash,
                    jsonb_agg(location ORDER BY location_key) AS locs,
                    count(*) AS n,
@@ -196,9 +209,8 @@ def _refresh_sql() -> str:
                               ORDER BY location_key) AS label,
                    bool_or(coalesce(location->>'country', 'US') <> 'US') AS intl
             FROM job_locations
-            WHERE last_seen_run = $1 AND job_hash = ANY($2::text[])
+            WHERE last_seen_run = $1 AND job_hash IN (SELECT job_hash FROM folded)
             GROUP BY job_hash
-            HAVING count(*) > 1 OR job_hash = ANY($3::text[])
         ), {updates}
         {changed}
     """
