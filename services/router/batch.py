@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -14,8 +15,12 @@ from services.router.adapters import ledger_repository as ledger
 from services.router.adapters.ledger_repository import OutcomeRow
 from services.router.config import Thresholds
 from services.router.geo import job_geo
-from services.router.handlers import FeedInfo, Placement, decide, job_row
+from services.router.handlers import Decision, FeedInfo, Placement, decide, job_row
 from services.shared.database import Conn
+
+# Jobs per placing statement: small enough that building a chunk's rows overlaps most of the
+# batch's writing, large enough that the statements stay few (four for the default batch).
+PLACE_CHUNK = 128
 
 
 @dataclass(slots=True)
@@ -24,9 +29,19 @@ class BatchResult:
     runs: set[str] = field(default_factory=set)
 
 
+@dataclass(frozen=True, slots=True)
+class _Placed:
+    """A job routed to a table; its row is built when it is written."""
+
+    job: EnrichedJob
+    decision: Decision
+    previous: Placement | None
+    feed: FeedInfo
+
+
 @dataclass(slots=True)
 class _Work:
-    placed: list[jobs.RoutedRow] = field(default_factory=list)
+    placed: list[_Placed] = field(default_factory=list)
     touched: list[jobs.Touched] = field(default_factory=list)
     outcomes: list[OutcomeRow] = field(default_factory=list)
     locations: list[tuple[str, str, Location]] = field(default_factory=list)
@@ -90,12 +105,7 @@ def _route_one(
         assert previous is not None
         work.touched.append(jobs.Touched(previous.route, job.job_hash, job.run_id, decision.reason))
         return
-    row = job_row(job, decision, feed=feed)
-    row["first_seen_run"] = previous.first_seen_run if previous else job.run_id
-    row["created_at"] = previous.created_at if previous else datetime.now(UTC)
-    if previous is not None and previous.reviewed_by and decision.route is previous.route:
-        row["reviewed_by"] = previous.reviewed_by  # the reviewer's decision stands
-    work.placed.append(jobs.RoutedRow(decision.route, row))
+    work.placed.append(_Placed(job, decision, previous, feed))
     work.routed.append(
         RoutedJob(
             feed_id=job.feed_id,
@@ -105,6 +115,19 @@ def _route_one(
             run_id=job.run_id,
         )
     )
+
+
+def _routed_row(placed: _Placed) -> jobs.RoutedRow:
+    job, decision, previous = placed.job, placed.decision, placed.previous
+    assert decision.route is not None
+    row = job_row(job, decision, feed=placed.feed)
+    row["first_seen_run"] = previous.first_seen_run if previous else job.run_id
+    row["created_at"] = previous.created_at if previous else datetime.now(UTC)
+    if previous is None or decision.route is not previous.route:
+        return jobs.RoutedRow(decision.route, row)
+    if previous.reviewed_by:
+        row["reviewed_by"] = previous.reviewed_by  # the reviewer's decision stands
+    return jobs.RoutedRow(decision.route, row, digest_before=previous.digest)
 
 
 def _record_merge(merge: JobMerged, work: _Work) -> None:
@@ -123,7 +146,7 @@ def _record_merge(merge: JobMerged, work: _Work) -> None:
 
 
 async def _write(conn: Conn, work: _Work) -> None:
-    await jobs.place(conn, work.placed)
+    await _place(conn, work.placed)
     await jobs.touch(conn, work.touched)
     for run_id in {run for run, _, _ in work.locations}:
         entries = [(h, loc) for run, h, loc in work.locations if run == run_id]
@@ -134,6 +157,28 @@ async def _write(conn: Conn, work: _Work) -> None:
         # A merge changes where a job is: its one representative point moves with it.
         await jobs.set_geo(conn, {h: job_geo(locations) for h, locations in folded.items()})
     await ledger.record_outcomes(conn, work.outcomes)
+
+
+async def _place(conn: Conn, placed: Sequence[_Placed]) -> None:
+    """Places the jobs in chunks, building each chunk's rows while PostgreSQL writes the
+    previous one: the router's Python and its backend then work at the same time. Chunks hold
+    distinct jobs (the later record of a job wins), so their order does not matter."""
+    latest = list({p.job.job_hash: p for p in placed}.values())
+    running: asyncio.Task[None] | None = None
+    try:
+        for start in range(0, len(latest), PLACE_CHUNK):
+            chunk = latest[start : start + PLACE_CHUNK]
+            args = jobs.place_args([_routed_row(p) for p in chunk])
+            if running is not None:
+                await running
+            running = asyncio.create_task(jobs.place_prepared(conn, args))
+            await asyncio.sleep(0)  # it encodes and sends its rows before we build the next
+    except BaseException:
+        if running is not None and not running.done():
+            await asyncio.wait([running])  # the connection must be idle for the rollback
+        raise
+    if running is not None:
+        await running
 
 
 def _hashes_by_run(work: _Work) -> dict[str, set[str]]:

@@ -36,6 +36,7 @@ class Placement:
     reviewed_by: str | None
     first_seen_run: str | None
     created_at: datetime
+    digest: str | None = None  # its row's `row_digest`: what the router last wrote there
 
 
 @dataclass(frozen=True, slots=True)

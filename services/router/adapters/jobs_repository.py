@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import operator
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
@@ -31,6 +32,8 @@ _SELECT_AS_ARCHIVED = ", ".join(_ARCHIVED_OVERRIDES.get(c, c) for c in JOB_COLUM
 class RoutedRow:
     route: Route
     row: Mapping[str, Any]
+    # The job's `row_digest` in `route`'s table, when it is there already (see `place`).
+    digest_before: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -51,14 +54,15 @@ NUMERIC_COLUMNS = frozenset({"salary_min", "salary_max", "ai_confidence_score"})
 _JSON_AT = tuple(i for i, c in enumerate(JOB_COLUMNS) if c in JSON_COLUMNS)
 _NUMERIC_AT = tuple(i for i, c in enumerate(JOB_COLUMNS) if c in NUMERIC_COLUMNS)
 _ROUTE_AT = JOB_COLUMNS.index("route")
+_LAST_SEEN_AT = JOB_COLUMNS.index("last_seen_run")
 _CAST = {**dict.fromkeys(JSON_COLUMNS, "jsonb"), **dict.fromkeys(NUMERIC_COLUMNS, "numeric")}
 _FROM_INPUT = ", ".join(f"{c}::{_CAST[c]}" if c in _CAST else c for c in JOB_COLUMNS)
 
 
 def _place_sql() -> str:
-    """One statement per batch, whatever the routes. For each table in `TABLES` order, two
-    parameters: the hashes of jobs routed elsewhere (deleted: a move), and its own rows as
-    one binary array of `job_input` (upserted). The parts share one snapshot and touch
+    """One statement per chunk of jobs, whatever the routes. For each table in `TABLES`
+    order, two parameters: the hashes of jobs routed elsewhere (deleted: a move), and its own
+    rows as one binary array of `job_input` (upserted). The parts share one snapshot and touch
     disjoint rows, one row per job."""
     updates = ", ".join(f"{c} = EXCLUDED.{c}" for c in JOB_COLUMNS if c not in _KEPT_ON_UPDATE)
     parts = []
@@ -67,14 +71,36 @@ def _place_sql() -> str:
             f"left_{table} AS (DELETE FROM {table} WHERE job_hash = ANY(${2 * n + 1}::text[]))"
         )
         parts.append(
-            f"into_{table} AS (INSERT INTO {table} ({_ALL}) "
-            f"SELECT {_FROM_INPUT} FROM unnest(${2 * n + 2}::job_input[]) "
-            f"ON CONFLICT (job_hash) DO UPDATE SET {updates}, updated_at = now())"
+            f"into_{table} AS (INSERT INTO {table} ({_ALL}, row_digest) "
+            f"SELECT {_FROM_INPUT}, row_digest FROM unnest(${2 * n + 2}::job_input[]) "
+            f"ON CONFLICT (job_hash) DO UPDATE SET {updates}, "
+            "row_digest = EXCLUDED.row_digest, updated_at = now())"
         )
     return "WITH " + ",\n".join(parts) + "\nSELECT 1"
 
 
+def _seen_sql() -> str:
+    """Jobs that stay where they are with the very row they had: only their last-seen run
+    (and updated_at) move, as the full upsert would have left them. Guarded by the digest,
+    so a row someone changed meanwhile is not touched; returns the jobs it updated."""
+    parts = [
+        f"seen_{table} AS (UPDATE {table} t SET last_seen_run = u.run_id, updated_at = now() "
+        f"FROM unnest(${3 * n + 1}::text[], ${3 * n + 2}::text[], ${3 * n + 3}::text[]) "
+        "AS u(job_hash, run_id, digest) "
+        "WHERE t.job_hash = u.job_hash AND t.row_digest = u.digest RETURNING t.job_hash)"
+        for n, table in enumerate(TABLES.values())
+    ]
+    union = " UNION ALL ".join(f"SELECT job_hash FROM seen_{table}" for table in TABLES.values())
+    return "WITH " + ",\n".join(parts) + "\n" + union
+
+
 _PLACE_SQL = _place_sql()
+_SEEN_SQL = _seen_sql()
+# What a row's digest covers: every column the upsert overwrites but the last-seen run.
+_DIGESTED_AT = tuple(
+    i for i, c in enumerate(JOB_COLUMNS) if c not in _KEPT_ON_UPDATE and c != "last_seen_run"
+)
+_DIGESTED = operator.itemgetter(*_DIGESTED_AT)
 
 
 def _json_text(value: Any) -> str | None:
@@ -86,7 +112,8 @@ _VALUES = operator.itemgetter(*JOB_COLUMNS)
 
 def input_row(row: Mapping[str, Any], route: Route) -> tuple[Any, ...]:
     """A job row as a `job_input` value: whitelisted columns only, in order, missing ones
-    NULL; JSONB as JSON text and NUMERIC as decimal text (as the JSON encoding wrote them)."""
+    NULL; JSONB as JSON text and NUMERIC as decimal text (as the JSON encoding wrote them);
+    last, the row's digest."""
     if not row.keys() <= _COLUMN_SET:
         unknown = row.keys() - _COLUMN_SET
         raise ValueError(f"not a job column: {', '.join(sorted(unknown))}")
@@ -100,7 +127,15 @@ def input_row(row: Mapping[str, Any], route: Route) -> tuple[Any, ...]:
     for i in _NUMERIC_AT:
         if values[i] is not None:
             values[i] = _decimal_text(values[i])
+    values.append(row_digest(values))
     return tuple(values)
+
+
+def row_digest(values: Sequence[Any]) -> str:
+    """A digest of what the upsert of these `job_input` values would write over a stored row
+    (not the last-seen run, nor the columns it keeps). Equal digests: equal rows."""
+    digested = orjson.dumps(_DIGESTED(values))
+    return hashlib.blake2b(digested, digest_size=16).hexdigest()
 
 
 def _decimal_text(value: Any) -> str | None:
@@ -114,30 +149,70 @@ def _decimal_text(value: Any) -> str | None:
 async def placements(conn: Conn, hashes: Sequence[str]) -> dict[str, Placement]:
     """Where each of these jobs lives now (a job is in at most one table)."""
     union = " UNION ALL ".join(
-        f"SELECT '{route.value}' AS route, job_hash, reviewed_by, first_seen_run, created_at "
-        f"FROM {table} WHERE job_hash = ANY($1::text[])"
+        f"SELECT '{route.value}' AS route, job_hash, reviewed_by, first_seen_run, created_at, "
+        f"row_digest FROM {table} WHERE job_hash = ANY($1::text[])"
         for route, table in TABLES.items()
     )
     return {
         r["job_hash"]: Placement(
-            Route(r["route"]), r["reviewed_by"], r["first_seen_run"], r["created_at"]
+            Route(r["route"]),
+            r["reviewed_by"],
+            r["first_seen_run"],
+            r["created_at"],
+            r["row_digest"],
         )
         for r in await conn.fetch(union, list(hashes))
     }
 
 
+@dataclass(slots=True)
+class Placing:
+    """A chunk of jobs to place, ready to send: `place_args` builds it, `place_prepared` runs
+    it (so a caller may build one chunk while the previous one is written)."""
+
+    rows: dict[str, tuple[Route, tuple[Any, ...]]]  # job_hash -> (table, job_input value)
+    unchanged: dict[str, str]  # job_hash -> digest, for jobs whose stored row is this one
+
+
 async def place(conn: Conn, routed: Sequence[RoutedRow]) -> None:
-    """Writes each job into its table and removes it from the other three (a move)."""
+    """Writes each job into its table and removes it from the other three (a move). A job
+    that stays in its table with an unchanged row only has its last-seen run moved."""
+    await place_prepared(conn, place_args(routed))
+
+
+def place_args(routed: Sequence[RoutedRow]) -> Placing:
     # One row per job: a batch may hold a job twice (two runs, a redelivery); the later wins,
     # as it did row by row, and one INSERT may not touch a row twice.
     latest = {r.row["job_hash"]: r for r in routed}
-    if not latest:
+    placing = Placing(rows={}, unchanged={})
+    for job_hash, r in latest.items():
+        value = input_row(r.row, r.route)
+        placing.rows[job_hash] = (r.route, value)
+        if r.digest_before is not None and r.digest_before == value[-1]:
+            placing.unchanged[job_hash] = r.digest_before
+    return placing
+
+
+async def place_prepared(conn: Conn, placing: Placing) -> None:
+    seen: set[str] = set()
+    if placing.unchanged:
+        args: list[list[str]] = []
+        for route in TABLES:
+            mine = [
+                (h, placing.rows[h][1][_LAST_SEEN_AT], d)
+                for h, d in placing.unchanged.items()
+                if placing.rows[h][0] is route
+            ]
+            args.extend([[m[0] for m in mine], [m[1] for m in mine], [m[2] for m in mine]])
+        seen = {r["job_hash"] for r in await conn.fetch(_SEEN_SQL, *args)}
+    rows = {h: v for h, v in placing.rows.items() if h not in seen}
+    if not rows:
         return
-    args: list[list[Any]] = []
+    full: list[list[Any]] = []
     for route in TABLES:
-        args.append([h for h, r in latest.items() if r.route is not route])
-        args.append([input_row(r.row, route) for r in latest.values() if r.route is route])
-    await conn.execute(_PLACE_SQL, *args)
+        full.append([h for h, (r, _) in rows.items() if r is not route])
+        full.append([value for r, value in rows.values() if r is route])
+    await conn.execute(_PLACE_SQL, *full)
 
 
 async def touch(conn: Conn, touched: Sequence[Touched]) -> None:
@@ -149,7 +224,7 @@ async def touch(conn: Conn, touched: Sequence[Touched]) -> None:
         if mine:
             await conn.execute(
                 f"UPDATE {table} t SET last_seen_run = u.run_id, ai_enrichment_error = u.error, "
-                "updated_at = now() "
+                "row_digest = NULL, updated_at = now() "
                 "FROM unnest($1::text[], $2::text[], $3::text[]) AS u(job_hash, run_id, error) "
                 "WHERE t.job_hash = u.job_hash",
                 [t.job_hash for t in mine],
@@ -185,7 +260,8 @@ def _refresh_sql() -> str:
         u_{table} AS (
             UPDATE {table} t
                SET locations = agg.locs, is_multi_location = agg.n > 1,
-                   location_string = agg.label, is_international = agg.intl
+                   location_string = agg.label, is_international = agg.intl,
+                   row_digest = NULL
               FROM agg
              WHERE t.job_hash = agg.job_hash AND t.last_seen_run = $1
                AND (t.locations, t.location_string, t.is_multi_location, t.is_international)
@@ -236,7 +312,7 @@ async def set_geo(conn: Conn, points: Mapping[str, Any]) -> None:
         return
     for table in TABLES.values():
         await conn.execute(
-            f"UPDATE {table} t SET _geo = p.geo "
+            f"UPDATE {table} t SET _geo = p.geo, row_digest = NULL "
             "FROM unnest($1::text[], $2::jsonb[]) AS p(job_hash, geo) "
             "WHERE t.job_hash = p.job_hash",
             list(points),
@@ -272,7 +348,7 @@ async def archive_unseen(conn: Conn, feed_id: int, run_id: str) -> int:
               FROM {table} WHERE feed_id = $1 AND last_seen_run IS DISTINCT FROM $2
             ON CONFLICT (job_hash) DO UPDATE SET
               {", ".join(f"{c} = EXCLUDED.{c}" for c in JOB_COLUMNS if c != "job_hash")},
-              updated_at = now()
+              row_digest = NULL, updated_at = now()
             RETURNING job_hash
             """,
             feed_id,

@@ -1,6 +1,7 @@
 -- The router's batched writes (issue #5: >= 5,000 persisted jobs/s).
 
--- One job row as the router sends it (the job columns of `schemas/job_tables.py`, in order).
+-- One job row as the router sends it (the job columns of `schemas/job_tables.py`, in order,
+-- then its digest).
 -- A batch travels as one binary array of these, `unnest($1::job_input[])`: PostgreSQL reads
 -- it about eight times faster than the JSON array it replaces. JSONB and NUMERIC columns
 -- travel as their text and are cast on the way in, so a value reads exactly as it did from
@@ -62,8 +63,20 @@ CREATE TYPE job_input AS (
     enrichment_version    TEXT,
     reviewed_by           TEXT,
     reviewed_at           TIMESTAMPTZ,
-    created_at            TIMESTAMPTZ
+    created_at            TIMESTAMPTZ,
+    row_digest            TEXT
 );
+
+-- What the router last wrote into a job's row: a digest of every column its upsert sets but
+-- last_seen_run. A job seen again with the same digest only has its last-seen run moved,
+-- which leaves the row exactly as the full upsert would, at a fraction of the cost. Whoever
+-- else changes those columns leaves it NULL (a move inserts without it) or sets it NULL
+-- (the router's own location fold, _geo and enrichment-failure updates do), so the next run
+-- writes the whole row again.
+ALTER TABLE open_jobs ADD COLUMN row_digest TEXT;
+ALTER TABLE manual_review_jobs ADD COLUMN row_digest TEXT;
+ALTER TABLE rejected_jobs ADD COLUMN row_digest TEXT;
+ALTER TABLE archive_jobs ADD COLUMN row_digest TEXT;
 
 -- Indexes no query reads. Every job insert, and every update that cannot stay on its page,
 -- maintained each of them. The job tables are read by job_hash (unique), by feed_id, and
