@@ -205,13 +205,11 @@ def location_string(job: EnrichedJob) -> str:
     return ", ".join(parts)
 
 
-_LOCATION_FIELDS = tuple(Location.model_fields)
-
-
 def location_dict(location: Location) -> dict[str, Any]:
-    """`location.model_dump()` (a flat model of plain fields), without pydantic's serializer,
-    which costs several times more per call."""
-    return {name: getattr(location, name) for name in _LOCATION_FIELDS}
+    """`location.model_dump()`: a flat model of plain fields and no extras keeps exactly its
+    field values in `__dict__`; copying that skips pydantic's serializer, several times
+    slower per call."""
+    return dict(location.__dict__)
 
 
 # Columns a routed row leaves to the batch (first seen, created, a standing review) or to
@@ -222,14 +220,16 @@ _NOT_DECIDED_HERE: dict[str, Any] = dict.fromkeys(
 
 
 def job_row(job: EnrichedJob, decision: Decision, *, feed: FeedInfo) -> dict[str, Any]:
-    """The job-table row for a routed job; its keys are exactly the whitelisted columns."""
+    """The job-table row for a routed job; its keys are exactly the whitelisted columns.
+    (Per job on the router's hot path: enum values are read as `_value_`, a plain attribute,
+    where `.value` is a descriptor several times slower.)"""
     posting, enrichment = job.job, job.enrichment
     salary = (enrichment.salary if enrichment else None) or posting.salary
     locations = posting.locations
     row: dict[str, Any] = {
         "job_hash": job.job_hash,
         "feed_id": job.feed_id,
-        "route": decision.route.value if decision.route else None,
+        "route": decision.route._value_ if decision.route else None,
         "route_reason": decision.reason,
         "status": decision.status,
         "last_seen_run": job.run_id,
@@ -243,7 +243,7 @@ def job_row(job: EnrichedJob, decision: Decision, *, feed: FeedInfo) -> dict[str
         "application_url": posting.application_url,
         "posted_at": posting.posted_at,
         "expires_at": posting.expires_at,
-        "employment_type": posting.employment_type.value,
+        "employment_type": posting.employment_type._value_,
         "is_remote": posting.is_remote,
         "is_multi_location": len(locations) > 1,
         "is_international": any(loc.country not in (None, "US") for loc in locations),
@@ -252,12 +252,12 @@ def job_row(job: EnrichedJob, decision: Decision, *, feed: FeedInfo) -> dict[str
         "_geo": job_geo(locations),
         "salary_min": salary.min if salary else None,
         "salary_max": salary.max if salary else None,
-        "salary_period": salary.period.value if salary and salary.period else None,
+        "salary_period": salary.period._value_ if salary and salary.period else None,
         "currency": salary.currency if salary else None,
         "cpc": posting.cpc,
         "cpa": posting.cpa,
         "closed_reason": posting.closed_reason,
-        "ai_enrichment_status": job.status.value,
+        "ai_enrichment_status": job.status._value_,
         "ai_enrichment_error": job.error,
         "enrichment_version": job.enrichment_version or None,
         **_NOT_DECIDED_HERE,

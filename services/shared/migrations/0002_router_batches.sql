@@ -67,6 +67,19 @@ CREATE TYPE job_input AS (
     row_digest            TEXT
 );
 
+-- One outcome row as the router sends it, a batch's worth in one binary array.
+CREATE TYPE outcome_input AS (
+    run_id         TEXT,
+    seq            INTEGER,
+    outcome        TEXT,
+    job_hash       TEXT,
+    merge_pass     SMALLINT,
+    cache_hit      BOOLEAN,
+    llm_calls      INTEGER,
+    input_tokens   INTEGER,
+    output_tokens  INTEGER
+);
+
 -- What the router last wrote into a job's row: a digest of every column its upsert sets but
 -- last_seen_run. A job seen again with the same digest only has its last-seen run moved,
 -- which leaves the row exactly as the full upsert would, at a fraction of the cost. Whoever
