@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import AsyncIterator, Sequence
+from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any
 
@@ -19,12 +20,16 @@ from schemas.records import (
     EnrichedJob,
     Enrichment,
     EnrichmentStatus,
+    IngestFinished,
     JobPosting,
     Location,
+    RequestReason,
+    RunStarted,
     Salary,
     SalaryPeriod,
 )
 from services.router.adapters import jobs_repository as jobs
+from services.router.adapters import ledger_repository as ledger
 from services.router.batch import route_batch
 from services.router.config import Thresholds
 from services.shared.database import Database
@@ -44,8 +49,10 @@ async def pool(stack: StackInfo) -> AsyncIterator[asyncpg.Pool]:
         await db.close()
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture
 async def feed_id(pool: asyncpg.Pool) -> int:
+    """A feed per test: a run of one test that the routers' stall sweep completes (and so
+    archives from its feed) cannot reach another test's jobs."""
     async with pool.acquire() as conn:
         return int(
             await conn.fetchval(
@@ -87,11 +94,37 @@ def _job(
 
 
 def _run(tag: str, feed_id: int, confidences: Sequence[float]) -> list[EnrichedJob]:
-    run_id = f"run-{uuid.uuid4().hex[:8]}"
+    run_id = str(uuid.uuid4())
     return [
         _job(tag, n, run_id, feed_id=feed_id, seq=n, confidence=c)
         for n, c in enumerate(confidences)
     ]
+
+
+async def _route(pool: asyncpg.Pool, records: Sequence[EnrichedJob]) -> None:
+    """Routes one run's records as one batch, the run opened first as the ingestor would
+    (the session's routers sweep every run in the database: each must have its report)."""
+    first = records[0]
+    async with pool.acquire() as conn:
+        await ledger.run_started(
+            conn,
+            RunStarted(
+                run_id=first.run_id,
+                feed_id=first.feed_id,
+                reason=RequestReason.CLI,
+                started_at=datetime.now(UTC),
+            ),
+        )
+        await ledger.ingest_finished(
+            conn,
+            IngestFinished(
+                run_id=first.run_id,
+                feed_id=first.feed_id,
+                emitted=len(records),
+                parsed=len(records),
+            ),
+        )
+    await route_batch(pool, records, thresholds=THRESHOLDS)
 
 
 async def _rows(pool: asyncpg.Pool, tag: str) -> dict[str, dict[str, Any]]:
@@ -127,13 +160,13 @@ async def test_a_job_seen_again_unchanged_ends_as_a_full_rewrite_would_leave_it(
 ) -> None:
     tag = uuid.uuid4().hex[:8]
     confidences = [95.0, 70.0, 20.0] * 3  # open, manual review, rejected
-    await route_batch(pool, _run(tag, feed_id, confidences), thresholds=THRESHOLDS)
+    await _route(pool, _run(tag, feed_id, confidences))
     first = await _rows(pool, tag)
     assert len(first) == 9 and all(r["row_digest"] for r in first.values())
 
     unchanged = _count_unchanged(monkeypatch)
     second_run = _run(tag, feed_id, confidences)
-    await route_batch(pool, second_run, thresholds=THRESHOLDS)
+    await _route(pool, second_run)
     assert sum(unchanged) == 9  # no row written whole
     second = await _rows(pool, tag)
     assert {h: _comparable(r) for h, r in second.items()} == {
@@ -149,7 +182,7 @@ async def test_a_job_seen_again_unchanged_ends_as_a_full_rewrite_would_leave_it(
             )
     unchanged.clear()
     third_run = _run(tag, feed_id, confidences)
-    await route_batch(pool, third_run, thresholds=THRESHOLDS)
+    await _route(pool, third_run)
     assert sum(unchanged) == 0
     third = await _rows(pool, tag)
     assert {h: _comparable(r) for h, r in third.items()} == {
@@ -161,7 +194,7 @@ async def test_changed_rows_and_moves_are_written_whole(
     pool: asyncpg.Pool, feed_id: int, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     tag = uuid.uuid4().hex[:8]
-    await route_batch(pool, _run(tag, feed_id, [95.0, 95.0, 95.0]), thresholds=THRESHOLDS)
+    await _route(pool, _run(tag, feed_id, [95.0, 95.0, 95.0]))
     hashes = sorted(await _rows(pool, tag))
     # Someone else edits a row (and, as every writer must, drops its digest).
     async with pool.acquire() as conn:
@@ -171,7 +204,7 @@ async def test_changed_rows_and_moves_are_written_whole(
         )
     unchanged = _count_unchanged(monkeypatch)
     # Job 1 moves to review (lower confidence), job 2 is unchanged.
-    await route_batch(pool, _run(tag, feed_id, [95.0, 70.0, 95.0]), thresholds=THRESHOLDS)
+    await _route(pool, _run(tag, feed_id, [95.0, 70.0, 95.0]))
     assert unchanged == [1]
     rows = await _rows(pool, tag)
     assert rows[hashes[0]]["title"] == "Registered Nurse 0"  # rewritten
@@ -181,7 +214,7 @@ async def test_changed_rows_and_moves_are_written_whole(
 
 async def test_numbers_and_json_read_as_sent(pool: asyncpg.Pool, feed_id: int) -> None:
     tag = uuid.uuid4().hex[:8]
-    await route_batch(pool, _run(tag, feed_id, [87.65]), thresholds=THRESHOLDS)
+    await _route(pool, _run(tag, feed_id, [87.65]))
     (row,) = (await _rows(pool, tag)).values()
     assert row["ai_confidence_score"] == Decimal("87.65")
     assert (row["salary_min"], row["salary_max"]) == (Decimal("61234.57"), Decimal("70000.1"))

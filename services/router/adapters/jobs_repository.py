@@ -257,8 +257,9 @@ def _refresh_sql() -> str:
     """The aggregate once, applied to the four tables by data-modifying CTEs. A job with one
     location row in the run, and not in `$3`, was written right with its own record: it is
     skipped (counted, not aggregated), as is any row already right, so the common case costs
-    one index lookup. The lookups start from the batch's hashes, so the plan stays a walk of
-    the primary key even before the table has statistics."""
+    one index lookup. The lookups are the batch's hashes, one primary-key probe each (the
+    OFFSET 0 fence keeps the planner from swapping them for a scan of every row of the run:
+    the run's value is never in the statistics, so it guesses one row and scans the table)."""
     updates = ", ".join(
         f"""
         u_{table} AS (
@@ -275,23 +276,26 @@ def _refresh_sql() -> str:
     )
     changed = " UNION ALL ".join(f"SELECT * FROM u_{table}" for table in TABLES.values())
     return f"""
-        WITH folded AS (
-            SELECT l.job_hash
-            FROM unnest($2::text[]) AS b(job_hash) JOIN job_locations l USING (job_hash)
-            WHERE l.last_seen_run = $1
-            GROUP BY l.job_hash
-            HAVING count(*) > 1 OR l.job_hash = ANY($3::text[])
+        WITH mine AS (
+            SELECT l.*
+            FROM unnest($2::text[]) AS b(job_hash),
+                 LATERAL (SELECT * FROM job_locations l
+                          WHERE l.job_hash = b.job_hash AND l.last_seen_run = $1
+                          OFFSET 0) l
+        ), folded AS (
+            SELECT job_hash FROM mine
+            GROUP BY job_hash
+            HAVING count(*) > 1 OR job_hash = ANY($3::text[])
         ), agg AS (
-            SELECT l.job_hash,
+            SELECT job_hash,
                    jsonb_agg(location ORDER BY location_key) AS locs,
                    count(*) AS n,
                    string_agg(concat_ws(' ', location->>'city', location->>'state',
                                         location->>'country'), ', '
                               ORDER BY location_key) AS label,
                    bool_or(coalesce(location->>'country', 'US') <> 'US') AS intl
-            FROM folded JOIN job_locations l USING (job_hash)
-            WHERE l.last_seen_run = $1
-            GROUP BY l.job_hash
+            FROM mine WHERE job_hash IN (SELECT job_hash FROM folded)
+            GROUP BY job_hash
         ), {updates}
         {changed}
     """
