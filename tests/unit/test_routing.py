@@ -13,6 +13,7 @@ from schemas.records import (
     EnrichmentStatus,
     IngestFinished,
     JobPosting,
+    Location,
     Outcome,
     Route,
     RunStatus,
@@ -23,6 +24,7 @@ from services.router.handlers import (
     RunTotals,
     archive_blocker,
     decide,
+    location_dict,
     run_status,
 )
 
@@ -178,3 +180,16 @@ def test_a_reviewers_rejection_stands_on_later_runs() -> None:
     )
     assert (decision.route, decision.outcome) == (Route.REJECTED, Outcome.REJECTED)
     assert decision.reason == "rejected by ana"
+
+
+@pytest.mark.parametrize(
+    "location",
+    [
+        Location(),
+        Location(city="Lyon", country="FR"),
+        Location(city="A", state="B", country="US", postal_code="1"),
+    ],
+)
+def test_location_dict_is_the_models_dump(location: Location) -> None:
+    assert location_dict(location) == location.model_dump()
+    assert list(location_dict(location)) == list(location.model_dump())

@@ -2,13 +2,17 @@
 
 from __future__ import annotations
 
+import hashlib
+import operator
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+import orjson
+
 from schemas.job_tables import JOB_COLUMNS, TABLES
 from schemas.records import Location, Route
-from services.router.handlers import Placement
+from services.router.handlers import Placement, location_dict
 from services.shared.database import Conn
 
 _KEPT_ON_UPDATE = {"job_hash", "created_at", "first_seen_run", "reviewed_by", "reviewed_at"}
@@ -28,82 +32,223 @@ _SELECT_AS_ARCHIVED = ", ".join(_ARCHIVED_OVERRIDES.get(c, c) for c in JOB_COLUM
 class RoutedRow:
     route: Route
     row: Mapping[str, Any]
+    # The job's `row_digest` in `route`'s table, when it is there already (see `place`).
+    digest_before: str | None = None
 
 
-def _upsert_sql(table: str) -> str:
-    """One statement per batch: the rows travel as one JSON array, typed by the table's own
-    row type (all four tables share the job shape), instead of one round trip per row.
-    `json_populate_recordset` reads the text once; the jsonb variant costs PostgreSQL ~40%
-    more CPU per row, building a jsonb value it then takes apart."""
+@dataclass(frozen=True, slots=True)
+class Touched:
+    """A job that keeps its place: only its last-seen run and error move."""
+
+    route: Route
+    job_hash: str
+    run_id: str
+    error: str
+
+
+# Columns that travel as text in `job_input` (migration 0002) and are cast on the way in.
+JSON_COLUMNS = frozenset(
+    {"locations", "_geo", "ai_job_tasks", "ai_search_terms", "ai_top_tags", "ai_skills"}
+)
+NUMERIC_COLUMNS = frozenset({"salary_min", "salary_max", "ai_confidence_score"})
+_JSON_AT = tuple(i for i, c in enumerate(JOB_COLUMNS) if c in JSON_COLUMNS)
+_NUMERIC_AT = tuple(i for i, c in enumerate(JOB_COLUMNS) if c in NUMERIC_COLUMNS)
+_ROUTE_AT = JOB_COLUMNS.index("route")
+_LAST_SEEN_AT = JOB_COLUMNS.index("last_seen_run")
+_CAST = {**dict.fromkeys(JSON_COLUMNS, "jsonb"), **dict.fromkeys(NUMERIC_COLUMNS, "numeric")}
+_FROM_INPUT = ", ".join(f"{c}::{_CAST[c]}" if c in _CAST else c for c in JOB_COLUMNS)
+
+
+def _place_sql() -> str:
+    """One statement per batch, whatever the routes. For each table in `TABLES`
+    order, two parameters: the hashes of jobs routed elsewhere (deleted: a move), and its own
+    rows as one binary array of `job_input` (upserted). The parts share one snapshot and touch
+    disjoint rows, one row per job."""
     updates = ", ".join(f"{c} = EXCLUDED.{c}" for c in JOB_COLUMNS if c not in _KEPT_ON_UPDATE)
-    return (
-        f"INSERT INTO {table} ({_ALL}) "
-        f"SELECT {_ALL} FROM json_populate_recordset(NULL::{table}, $1::json) "
-        f"ON CONFLICT (job_hash) DO UPDATE SET {updates}, updated_at = now()"
-    )
+    parts = []
+    for n, table in enumerate(TABLES.values()):
+        parts.append(
+            f"left_{table} AS (DELETE FROM {table} WHERE job_hash = ANY(${2 * n + 1}::text[]))"
+        )
+        parts.append(
+            f"into_{table} AS (INSERT INTO {table} ({_ALL}, row_digest) "
+            f"SELECT {_FROM_INPUT}, row_digest FROM unnest(${2 * n + 2}::job_input[]) "
+            f"ON CONFLICT (job_hash) DO UPDATE SET {updates}, "
+            "row_digest = EXCLUDED.row_digest, updated_at = now())"
+        )
+    return "WITH " + ",\n".join(parts) + "\nSELECT 1"
 
 
-def _checked(row: Mapping[str, Any]) -> dict[str, Any]:
-    if not row.keys() <= _COLUMN_SET:
-        unknown = row.keys() - _COLUMN_SET
-        raise ValueError(f"not a job column: {', '.join(sorted(unknown))}")
-    return {c: row.get(c) for c in JOB_COLUMNS}
+def _seen_sql() -> str:
+    """Jobs that stay where they are with the very row they had: only their last-seen run
+    (and updated_at) move, as the full upsert would have left them. Guarded by the digest,
+    so a row someone changed meanwhile is not touched; returns the jobs it updated."""
+    parts = [
+        f"seen_{table} AS (UPDATE {table} t SET last_seen_run = u.run_id, updated_at = now() "
+        f"FROM unnest(${3 * n + 1}::text[], ${3 * n + 2}::text[], ${3 * n + 3}::text[]) "
+        "AS u(job_hash, run_id, digest) "
+        "WHERE t.job_hash = u.job_hash AND t.row_digest = u.digest RETURNING t.job_hash)"
+        for n, table in enumerate(TABLES.values())
+    ]
+    union = " UNION ALL ".join(f"SELECT job_hash FROM seen_{table}" for table in TABLES.values())
+    return "WITH " + ",\n".join(parts) + "\n" + union
+
+
+_PLACE_SQL = _place_sql()
+_SEEN_SQL = _seen_sql()
+# What a row's digest covers: every column the upsert overwrites but the last-seen run.
+_DIGESTED_AT = tuple(
+    i for i, c in enumerate(JOB_COLUMNS) if c not in _KEPT_ON_UPDATE and c != "last_seen_run"
+)
+_DIGESTED = operator.itemgetter(*_DIGESTED_AT)
+
+
+def _json_text(value: Any) -> str | None:
+    return None if value is None else orjson.dumps(value).decode()
+
+
+_VALUES = operator.itemgetter(*JOB_COLUMNS)
+
+
+def input_row(row: Mapping[str, Any], route: Route) -> tuple[Any, ...]:
+    """A job row as a `job_input` value: whitelisted columns only, in order, missing ones
+    NULL; JSONB as JSON text and NUMERIC as decimal text (as the JSON encoding wrote them);
+    last, the row's digest."""
+    try:  # every column, nothing else (`handlers.job_row`'s rows): no key to check
+        values = list(_VALUES(row)) if len(row) == len(JOB_COLUMNS) else None
+    except KeyError:
+        values = None
+    if values is None:
+        if not row.keys() <= _COLUMN_SET:
+            unknown = row.keys() - _COLUMN_SET
+            raise ValueError(f"not a job column: {', '.join(sorted(unknown))}")
+        values = [row.get(c) for c in JOB_COLUMNS]
+    values[_ROUTE_AT] = route._value_
+    for i in _JSON_AT:
+        values[i] = _json_text(values[i])
+    for i in _NUMERIC_AT:
+        if values[i] is not None:
+            values[i] = _decimal_text(values[i])
+    values.append(row_digest(values))
+    return tuple(values)
+
+
+def row_digest(values: Sequence[Any]) -> str:
+    """A digest of what the upsert of these `job_input` values would write over a stored row
+    (not the last-seen run, nor the columns it keeps). Equal digests: equal rows."""
+    digested = orjson.dumps(_DIGESTED(values))
+    return hashlib.sha256(digested).hexdigest()[:32]  # SHA-NI: the fastest hash here
+
+
+def _decimal_text(value: Any) -> str | None:
+    """The number as JSON wrote it; NaN and infinities were JSON null, so NULL."""
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        raise TypeError(f"not a number: {value!r}")
+    text = orjson.dumps(value).decode()
+    return None if text == "null" else text
 
 
 async def placements(conn: Conn, hashes: Sequence[str]) -> dict[str, Placement]:
     """Where each of these jobs lives now (a job is in at most one table)."""
     union = " UNION ALL ".join(
-        f"SELECT '{route.value}' AS route, job_hash, reviewed_by, first_seen_run, created_at "
-        f"FROM {table} WHERE job_hash = ANY($1::text[])"
+        f"SELECT '{route.value}' AS route, job_hash, reviewed_by, first_seen_run, created_at, "
+        f"row_digest FROM {table} WHERE job_hash = ANY($1::text[])"
         for route, table in TABLES.items()
     )
     return {
         r["job_hash"]: Placement(
-            Route(r["route"]), r["reviewed_by"], r["first_seen_run"], r["created_at"]
+            Route(r["route"]),
+            r["reviewed_by"],
+            r["first_seen_run"],
+            r["created_at"],
+            r["row_digest"],
         )
         for r in await conn.fetch(union, list(hashes))
     }
 
 
+@dataclass(slots=True)
+class Placing:
+    """Jobs to place, ready to send."""
+
+    rows: dict[str, tuple[Route, tuple[Any, ...]]]  # job_hash -> (table, job_input value)
+    unchanged: dict[str, str]  # job_hash -> digest, for jobs whose stored row is this one
+
+
 async def place(conn: Conn, routed: Sequence[RoutedRow]) -> None:
-    """Writes each job into its table and removes it from the other three (a move)."""
+    """Writes each job into its table and removes it from the other three (a move). A job
+    that stays in its table with an unchanged row only has its last-seen run moved."""
+    await place_prepared(conn, place_args(routed))
+
+
+def place_args(routed: Sequence[RoutedRow]) -> Placing:
     # One row per job: a batch may hold a job twice (two runs, a redelivery); the later wins,
     # as it did row by row, and one INSERT may not touch a row twice.
     latest = {r.row["job_hash"]: r for r in routed}
+    placing = Placing(rows={}, unchanged={})
+    for job_hash, r in latest.items():
+        value = input_row(r.row, r.route)
+        placing.rows[job_hash] = (r.route, value)
+        if r.digest_before is not None and r.digest_before == value[-1]:
+            placing.unchanged[job_hash] = r.digest_before
+    return placing
+
+
+async def place_prepared(conn: Conn, placing: Placing) -> None:
+    """The unchanged jobs' guarded last-seen update first; then every other job, and any
+    unchanged one the guard missed (its row changed meanwhile), written whole."""
+    seen: set[str] = set()
+    if placing.unchanged:
+        args: list[list[str]] = []
+        for route in TABLES:
+            mine = [
+                (h, placing.rows[h][1][_LAST_SEEN_AT], d)
+                for h, d in placing.unchanged.items()
+                if placing.rows[h][0] is route
+            ]
+            args.extend([[m[0] for m in mine], [m[1] for m in mine], [m[2] for m in mine]])
+        seen = {r["job_hash"] for r in await conn.fetch(_SEEN_SQL, *args)}
+    rows = {h: v for h, v in placing.rows.items() if h not in seen}
+    if not rows:
+        return
+    full: list[list[Any]] = []
+    for route in TABLES:
+        full.append([h for h, (r, _) in rows.items() if r is not route])
+        full.append([value for r, value in rows.values() if r is route])
+    await conn.execute(_PLACE_SQL, *full)
+
+
+async def touch(conn: Conn, touched: Sequence[Touched]) -> None:
+    """Jobs whose enrichment failed keep their place; only their last-seen run and error
+    move. One UPDATE per table holding any of them; a job touched twice keeps the later."""
+    latest = {t.job_hash: t for t in touched}
     for route, table in TABLES.items():
-        leaving = [h for h, r in latest.items() if r.route is not route]
-        if leaving:
-            await conn.execute(f"DELETE FROM {table} WHERE job_hash = ANY($1::text[])", leaving)
-        arriving = [
-            _checked({**r.row, "route": route.value}) for r in latest.values() if r.route is route
-        ]
-        if arriving:
-            await conn.execute(_upsert_sql(table), arriving)
-
-
-async def touch(conn: Conn, route: Route, job_hash: str, run_id: str, error: str) -> None:
-    """A job whose enrichment failed keeps its place; only its last-seen run and error move."""
-    await conn.execute(
-        f"UPDATE {TABLES[route]} SET last_seen_run = $2, ai_enrichment_error = $3, "
-        "updated_at = now() WHERE job_hash = $1",
-        job_hash,
-        run_id,
-        error,
-    )
+        mine = [t for t in latest.values() if t.route is route]
+        if mine:
+            await conn.execute(
+                f"UPDATE {table} t SET last_seen_run = u.run_id, ai_enrichment_error = u.error, "
+                "row_digest = NULL, updated_at = now() "
+                "FROM unnest($1::text[], $2::text[], $3::text[]) AS u(job_hash, run_id, error) "
+                "WHERE t.job_hash = u.job_hash",
+                [t.job_hash for t in mine],
+                [t.run_id for t in mine],
+                [t.error for t in mine],
+            )
 
 
 async def add_locations(conn: Conn, run_id: str, entries: Iterable[tuple[str, Location]]) -> None:
     """Locations are rows keyed by (job, location), so merges commute with their kept job."""
-    rows = {(h, loc.key()): loc.model_dump() for h, loc in entries}
+    rows = {(h, loc.key()): loc for h, loc in entries}
     if rows:
         await conn.execute(
             "INSERT INTO job_locations (job_hash, location_key, location, last_seen_run) "
-            "SELECT h, k, l, $4 FROM unnest($1::text[], $2::text[], $3::jsonb[]) AS e(h, k, l) "
+            "SELECT h, k, l::jsonb, $4 FROM unnest($1::text[], $2::text[], $3::text[]) "
+            "AS e(h, k, l) "
             "ON CONFLICT (job_hash, location_key) DO UPDATE "
             "SET last_seen_run = EXCLUDED.last_seen_run, updated_at = now()",
             [h for h, _ in rows],
             [k for _, k in rows],
-            list(rows.values()),
+            [orjson.dumps(location_dict(loc)).decode() for loc in rows.values()],
             run_id,
         )
 
@@ -111,13 +256,17 @@ async def add_locations(conn: Conn, run_id: str, entries: Iterable[tuple[str, Lo
 def _refresh_sql() -> str:
     """The aggregate once, applied to the four tables by data-modifying CTEs. A job with one
     location row in the run, and not in `$3`, was written right with its own record: it is
-    skipped, as is any row already right, so the common case costs one index lookup."""
+    skipped (counted, not aggregated), as is any row already right, so the common case costs
+    one index lookup. The lookups are the batch's hashes, one primary-key probe each (the
+    OFFSET 0 fence keeps the planner from swapping them for a scan of every row of the run:
+    the run's value is never in the statistics, so it guesses one row and scans the table)."""
     updates = ", ".join(
         f"""
         u_{table} AS (
             UPDATE {table} t
                SET locations = agg.locs, is_multi_location = agg.n > 1,
-                   location_string = agg.label, is_international = agg.intl
+                   location_string = agg.label, is_international = agg.intl,
+                   row_digest = NULL
               FROM agg
              WHERE t.job_hash = agg.job_hash AND t.last_seen_run = $1
                AND (t.locations, t.location_string, t.is_multi_location, t.is_international)
@@ -127,7 +276,17 @@ def _refresh_sql() -> str:
     )
     changed = " UNION ALL ".join(f"SELECT * FROM u_{table}" for table in TABLES.values())
     return f"""
-        WITH agg AS (
+        WITH mine AS (
+            SELECT l.*
+            FROM unnest($2::text[]) AS b(job_hash),
+                 LATERAL (SELECT * FROM job_locations l
+                          WHERE l.job_hash = b.job_hash AND l.last_seen_run = $1
+                          OFFSET 0) l
+        ), folded AS (
+            SELECT job_hash FROM mine
+            GROUP BY job_hash
+            HAVING count(*) > 1 OR job_hash = ANY($3::text[])
+        ), agg AS (
             SELECT job_hash,
                    jsonb_agg(location ORDER BY location_key) AS locs,
                    count(*) AS n,
@@ -135,10 +294,8 @@ def _refresh_sql() -> str:
                                         location->>'country'), ', '
                               ORDER BY location_key) AS label,
                    bool_or(coalesce(location->>'country', 'US') <> 'US') AS intl
-            FROM job_locations
-            WHERE last_seen_run = $1 AND job_hash = ANY($2::text[])
+            FROM mine WHERE job_hash IN (SELECT job_hash FROM folded)
             GROUP BY job_hash
-            HAVING count(*) > 1 OR job_hash = ANY($3::text[])
         ), {updates}
         {changed}
     """
@@ -164,7 +321,7 @@ async def set_geo(conn: Conn, points: Mapping[str, Any]) -> None:
         return
     for table in TABLES.values():
         await conn.execute(
-            f"UPDATE {table} t SET _geo = p.geo "
+            f"UPDATE {table} t SET _geo = p.geo, row_digest = NULL "
             "FROM unnest($1::text[], $2::jsonb[]) AS p(job_hash, geo) "
             "WHERE t.job_hash = p.job_hash",
             list(points),
@@ -200,7 +357,7 @@ async def archive_unseen(conn: Conn, feed_id: int, run_id: str) -> int:
               FROM {table} WHERE feed_id = $1 AND last_seen_run IS DISTINCT FROM $2
             ON CONFLICT (job_hash) DO UPDATE SET
               {", ".join(f"{c} = EXCLUDED.{c}" for c in JOB_COLUMNS if c != "job_hash")},
-              updated_at = now()
+              row_digest = NULL, updated_at = now()
             RETURNING job_hash
             """,
             feed_id,

@@ -101,25 +101,28 @@ async def ingest_finished(conn: Conn, event: IngestFinished) -> None:
 
 
 async def record_outcomes(conn: Conn, rows: Sequence[OutcomeRow]) -> None:
-    """Idempotent: a redelivered record finds its (run, seq) row and changes nothing."""
+    """Idempotent: a redelivered record finds its (run, seq) row and changes nothing. The rows
+    travel as one binary array of `outcome_input` (migration 0002); one round trip."""
     await conn.execute(
+        "WITH recorded AS ("
         "INSERT INTO run_outcomes (run_id, seq, outcome, job_hash, merge_pass, cache_hit, "
         "llm_calls, input_tokens, output_tokens) "
-        "SELECT * FROM unnest($1::text[], $2::int[], $3::text[], $4::text[], $5::smallint[], "
-        "$6::bool[], $7::int[], $8::int[], $9::int[]) "
-        "ON CONFLICT (run_id, seq) DO NOTHING",
-        [r.run_id for r in rows],
-        [r.seq for r in rows],
-        [r.outcome.value for r in rows],
-        [r.job_hash for r in rows],
-        [r.merge_pass for r in rows],
-        [r.cache_hit for r in rows],
-        [r.llm_calls for r in rows],
-        [r.input_tokens for r in rows],
-        [r.output_tokens for r in rows],
-    )
-    await conn.execute(
-        "UPDATE runs SET last_progress_at = now() WHERE run_id = ANY($1::text[])",
+        "SELECT * FROM unnest($1::outcome_input[]) ON CONFLICT (run_id, seq) DO NOTHING) "
+        "UPDATE runs SET last_progress_at = now() WHERE run_id = ANY($2::text[])",
+        [
+            (
+                r.run_id,
+                r.seq,
+                r.outcome.value,
+                r.job_hash,
+                r.merge_pass,
+                r.cache_hit,
+                r.llm_calls,
+                r.input_tokens,
+                r.output_tokens,
+            )
+            for r in rows
+        ],
         sorted({r.run_id for r in rows}),
     )
 
