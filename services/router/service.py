@@ -85,12 +85,16 @@ class Router:
         async with pool.acquire() as conn:
             stalled = await ledger.stalled_runs(conn, after_s=self._settings.stall_timeout_s)
         for run_id in stalled:
-            done = await completion.complete_run(
-                pool,
-                run_id,
-                limits=self._settings.safety,
-                stalled_after_s=self._settings.stall_timeout_s,
-            )
+            try:
+                done = await completion.complete_run(
+                    pool,
+                    run_id,
+                    limits=self._settings.safety,
+                    stalled_after_s=self._settings.stall_timeout_s,
+                )
+            except Exception:  # one run that cannot be closed must not keep the others open
+                log.exception("could not close stalled run %s", run_id)
+                continue
             if done is not None:
                 log.warning("run %s stalled and was closed as a failure", run_id)
                 await self._publish_completion(pool, done)

@@ -25,13 +25,15 @@ from schemas.records import (
     Location,
     RequestReason,
     RunStarted,
+    RunStatus,
     Salary,
     SalaryPeriod,
 )
+from services.router import completion
 from services.router.adapters import jobs_repository as jobs
 from services.router.adapters import ledger_repository as ledger
 from services.router.batch import route_batch
-from services.router.config import Thresholds
+from services.router.config import SafetyLimits, Thresholds
 from services.shared.database import Database
 from services.shared.settings import Secret
 
@@ -70,7 +72,6 @@ def _job(
         title=f"Registered Nurse {n}",
         company_name=f"Batch Health {tag}",
         description_html=f"<p>Care for patients, job {n}.</p>",
-        description_text=f"Care for patients, job {n}.",
         employment_type=EmploymentType.FULL_TIME,
         locations=(Location(city="Boston", state="MA", country="US"),),
         salary=Salary(min=61234.57, max=70000.1, period=SalaryPeriod.YEARLY, currency="USD"),
@@ -223,3 +224,18 @@ async def test_numbers_and_json_read_as_sent(pool: asyncpg.Pool, feed_id: int) -
     ]
     assert row["ai_job_tasks"] == ["assess patients"] and row["ai_top_tags"] == []
     assert row["_geo"] is not None and row["location_string"] == "Boston MA US"
+
+
+async def test_a_run_known_only_from_its_jobs_can_still_be_closed_as_stalled(
+    pool: asyncpg.Pool, feed_id: int
+) -> None:
+    """Outcomes that arrive without RunStarted (a dead ingestor) still leave a closable run."""
+    run_id = f"orphan-{uuid.uuid4()}"
+    async with pool.acquire() as conn:
+        await ledger.ensure_runs(conn, {run_id: feed_id})
+    done = await completion.complete_run(pool, run_id, limits=SafetyLimits(), stalled_after_s=0.0)
+    assert done is not None and done.status is RunStatus.FAILURE and done.archived == 0
+    async with pool.acquire() as conn:
+        report = await ledger.report(conn, run_id)
+    assert report["run_status"] == "FAILURE"
+    assert any("stalled" in error for error in report["error_summary"])

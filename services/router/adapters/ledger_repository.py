@@ -73,7 +73,7 @@ async def run_started(conn: Conn, event: RunStarted) -> None:
     await conn.execute(
         "INSERT INTO execution_reports (run_id, feed_id, feed_name, start_time) "
         "SELECT $1, $2, (SELECT name FROM feeds WHERE id = $2), $3 "
-        "ON CONFLICT (run_id) DO NOTHING",
+        "ON CONFLICT (run_id) DO UPDATE SET start_time = EXCLUDED.start_time",
         event.run_id,
         event.feed_id,
         event.started_at,
@@ -81,9 +81,16 @@ async def run_started(conn: Conn, event: RunStarted) -> None:
 
 
 async def ensure_runs(conn: Conn, runs: Mapping[str, int]) -> None:
-    """Outcomes may overtake RunStarted (another topic): make sure the run row exists."""
+    """Outcomes may overtake RunStarted (another topic), which may never come (a dead
+    ingestor): make sure the run and its report exist, so the run can always be closed."""
     await conn.executemany(
         "INSERT INTO runs (run_id, feed_id, reason) VALUES ($1, $2, 'unknown') "
+        "ON CONFLICT (run_id) DO NOTHING",
+        list(runs.items()),
+    )
+    await conn.executemany(
+        "INSERT INTO execution_reports (run_id, feed_id, feed_name) "
+        "SELECT $1, $2, (SELECT name FROM feeds WHERE id = $2) "
         "ON CONFLICT (run_id) DO NOTHING",
         list(runs.items()),
     )
