@@ -14,7 +14,7 @@ import asyncpg
 import pytest
 
 from cli.stack import StackInfo
-from schemas.job_tables import TABLES
+from schemas.job_tables import JOB_COLUMNS, TABLES
 from schemas.records import (
     EmploymentType,
     EnrichedJob,
@@ -239,3 +239,13 @@ async def test_a_run_known_only_from_its_jobs_can_still_be_closed_as_stalled(
         report = await ledger.report(conn, run_id)
     assert report["run_status"] == "FAILURE"
     assert any("stalled" in error for error in report["error_summary"])
+
+
+async def test_the_job_input_type_lists_the_job_columns_in_order(pool: asyncpg.Pool) -> None:
+    """`job_input` (a migration) and JOB_COLUMNS (code) must not drift apart."""
+    async with pool.acquire() as conn:
+        names = await conn.fetch(
+            "SELECT attname FROM pg_attribute WHERE attrelid = 'job_input'::regclass "
+            "AND attnum > 0 AND NOT attisdropped ORDER BY attnum"
+        )
+    assert [r["attname"] for r in names] == [*JOB_COLUMNS, "row_digest"]
