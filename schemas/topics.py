@@ -32,10 +32,14 @@ class TopicSpec:
     compacted: bool = False  # a table's changelog keeps the last value per key
 
     def configs(self) -> dict[str, str]:
-        """Topic-level Kafka configs this topic is created with."""
-        if self.compacted:
-            return {"cleanup.policy": "compact"}
-        return {"retention.ms": str(self.retention_ms)}
+        """Topic-level Kafka configs this topic is created with.
+
+        A changelog is compacted (the last value per key) and also expires by age: dedupe
+        state only matters within a run, so a key not written for `retention_ms` is dead
+        weight that every worker start would otherwise read back.
+        """
+        retention = {"retention.ms": str(self.retention_ms)}
+        return {"cleanup.policy": "compact,delete", **retention} if self.compacted else retention
 
 
 def _dlq(name: str) -> str:
@@ -65,13 +69,15 @@ RUNS_EVENTS = TopicSpec(
 
 # Faust table changelogs (`<app id>-<table>-changelog`), created up front like every other
 # topic: a consumer that meets a changelog created at start-up may not see its partitions yet.
+# State older than STATE_TTL_MS is forgotten (a run never lasts that long).
+STATE_TTL_MS = 2 * DAY_MS
 DEDUPE_PASS1_CHANGELOG = TopicSpec(
-    "jobstream-ingestor-dedupe-pass1-changelog", (), "dedupe key", JOBS_RAW.partitions, 0,
-    compacted=True,
+    "jobstream-ingestor-dedupe-pass1-changelog", (), "dedupe key", JOBS_RAW.partitions,
+    STATE_TTL_MS, compacted=True,
 )  # fmt: skip
 DEDUPE_PASS2_CHANGELOG = TopicSpec(
-    "jobstream-router-dedupe-pass2-changelog", (), "pass-2 key", JOBS_ENRICHED.partitions, 0,
-    compacted=True,
+    "jobstream-router-dedupe-pass2-changelog", (), "pass-2 key", JOBS_ENRICHED.partitions,
+    STATE_TTL_MS, compacted=True,
 )  # fmt: skip
 TABLE_CHANGELOGS: tuple[TopicSpec, ...] = (DEDUPE_PASS1_CHANGELOG, DEDUPE_PASS2_CHANGELOG)
 

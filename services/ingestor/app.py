@@ -13,11 +13,11 @@ from services.ingestor.config import IngestorSettings
 from services.ingestor.deduper import dedupe_one, output_key
 from services.ingestor.service import Ingestor
 from services.shared.database import Database
+from services.shared.state import expiring_table
 from services.shared.streaming import (
     Batch,
     Publisher,
     act_on,
-    changelog,
     close_on_shutdown,
     create_app,
     process_batches,
@@ -34,13 +34,7 @@ def build(settings: IngestorSettings) -> faust.App:
     publisher = Publisher(app, SERVICE)
     ingestor = Ingestor(settings, db, publisher)
     # Keyed like jobs.raw (the dedupe key), so each group's state lives with its partition.
-    groups: StateTable = app.Table(
-        "dedupe-pass1",
-        partitions=topics.JOBS_RAW.partitions,
-        key_type=bytes,
-        value_type=bytes,
-        changelog_topic=changelog(app, topics.DEDUPE_PASS1_CHANGELOG),
-    )
+    groups: StateTable = expiring_table(app, "dedupe-pass1", topics.DEDUPE_PASS1_CHANGELOG)
 
     async def ingest(record: Record) -> None:
         if isinstance(record, FeedRequested):

@@ -13,11 +13,11 @@ from services.router.geo import gazetteer
 from services.router.pass2 import merge_pass2
 from services.router.service import Router
 from services.shared.database import Database
+from services.shared.state import expiring_table
 from services.shared.streaming import (
     Batch,
     Publisher,
     act_on,
-    changelog,
     close_on_shutdown,
     create_app,
     message_key,
@@ -37,13 +37,7 @@ def build(settings: RouterSettings) -> faust.App:
     router = Router(settings, db, publisher)
     gazetteer()  # ~2 s to load: paid at start, not by the first batch of the first run
     # Keyed like jobs.enriched (the pass-2 key), so each group's state lives with its partition.
-    pass2_groups: StateTable = app.Table(
-        "dedupe-pass2",
-        partitions=topics.JOBS_ENRICHED.partitions,
-        key_type=bytes,
-        value_type=bytes,
-        changelog_topic=changelog(app, topics.DEDUPE_PASS2_CHANGELOG),
-    )
+    pass2_groups: StateTable = expiring_table(app, "dedupe-pass2", topics.DEDUPE_PASS2_CHANGELOG)
 
     async def route(batch: Batch) -> None:
         records = []

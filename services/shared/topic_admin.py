@@ -4,8 +4,10 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator, Iterable, Sequence
 from contextlib import asynccontextmanager
+from typing import Any
 
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
+from aiokafka.admin.config_resource import ConfigResource, ConfigResourceType
 
 from schemas.topics import TopicSpec
 
@@ -41,15 +43,35 @@ async def admin_client(
 
 
 async def create_topics(bootstrap: str, specs: Sequence[TopicSpec]) -> list[str]:
-    """Create the topics of specs that are missing; existing ones are left alone.
+    """Create the topics of specs that are missing; existing ones get the catalogue's configs.
 
     Returns the names created, so callers can tell a fresh broker from a provisioned one.
+    (Partition counts of existing topics are never changed: that would move keys.)
     """
     async with admin_client(bootstrap) as admin:
         todo = missing_topics(specs, await admin.list_topics())
         if todo:
             await admin.create_topics([new_topic(spec) for spec in todo])
+        existing = [spec for spec in specs if spec not in todo]
+        if existing:  # e.g. a changelog created before it expired by age
+            responses = await admin.alter_configs([_configs_of(spec) for spec in existing])
+            _raise_on_errors(responses)
     return [spec.name for spec in todo]
+
+
+def _raise_on_errors(responses: Iterable[Any]) -> None:
+    failed = [
+        f"{name}: {message or code}"
+        for response in responses
+        for code, message, _, name in response.resources
+        if code != 0
+    ]
+    if failed:
+        raise RuntimeError(f"could not set topic configs: {'; '.join(failed)}")
+
+
+def _configs_of(spec: TopicSpec) -> ConfigResource:
+    return ConfigResource(ConfigResourceType.TOPIC, spec.name, configs=spec.configs())
 
 
 async def list_topics(bootstrap: str) -> dict[str, int]:

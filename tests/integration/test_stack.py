@@ -8,17 +8,19 @@ import shutil
 import subprocess
 import sys
 import tempfile
+import uuid
 from collections.abc import AsyncIterator
 from pathlib import Path
 
 import asyncpg
 import pytest
+from aiokafka.admin.config_resource import ConfigResource, ConfigResourceType
 
 from cli.stack import StackConfig, StackInfo, ensure_up, shut_down, status
 from cli.stack.processes import is_alive, read_cmdline
-from schemas.topics import CATALOGUE
+from schemas.topics import CATALOGUE, DEDUPE_PASS1_CHANGELOG
 from services.shared.postgres import apply_migrations, discover_migrations, open_pool
-from services.shared.topic_admin import list_topics
+from services.shared.topic_admin import admin_client, create_topics, list_topics
 
 pytestmark = pytest.mark.integration
 
@@ -64,6 +66,28 @@ async def test_every_component_answers(stack: StackInfo, config: StackConfig) ->
 async def test_catalogue_topics_exist_with_their_partition_counts(stack: StackInfo) -> None:
     topics = await list_topics(stack.bootstrap)
     assert topics == {spec.name: spec.partitions for spec in CATALOGUE}
+
+
+async def test_an_existing_topic_is_given_the_catalogues_configs(stack: StackInfo) -> None:
+    """A changelog created before it expired by age gets `compact,delete` on the next run."""
+    old = dataclasses.replace(
+        DEDUPE_PASS1_CHANGELOG, name=f"configs-{uuid.uuid4().hex[:8]}", compacted=False
+    )
+    new = dataclasses.replace(old, compacted=True)
+    assert await create_topics(stack.bootstrap, [old]) == [old.name]
+    for _ in range(50):  # until the broker's metadata lists it
+        if old.name in await list_topics(stack.bootstrap):
+            break
+        await asyncio.sleep(0.1)
+    assert await create_topics(stack.bootstrap, [new]) == []  # exists: configs only
+    resource = ConfigResource(ConfigResourceType.TOPIC, new.name)
+    async with admin_client(stack.bootstrap) as admin:
+        (response,) = await admin.describe_configs([resource])
+        await admin.delete_topics([new.name])
+    (described,) = response.resources
+    configs = {entry[0]: entry[1] for entry in described[4]}
+    assert configs["cleanup.policy"] == "compact,delete"
+    assert configs["retention.ms"] == str(new.retention_ms)
 
 
 async def test_migrations_are_applied_and_recorded(stack: StackInfo) -> None:
