@@ -13,8 +13,8 @@ right kept job (the original the generator copied):
 
 Three rates. In jobs per CPU-second: through `dedupe_one` (state decode, decision, state
 encode), and through the agent's per-record code: the RawJob message decoded, the
-decision, the output message encoded. Then, on a real broker (the stack from the
-`JOBSTREAM_*` environment, started if needed), through the real agent: one ingestor
+decision, the output message encoded. Then, on a real broker (a throwaway stack of
+its own, so nothing is left queued on the dev stack), through the real agent: one ingestor
 process (Faust, its table and changelog, acks=all) while the bench publishes the RawJobs
 to `jobs.raw` and waits for every output on `jobs.deduped`; wall time, first send to last
 output.
@@ -24,6 +24,7 @@ output.
 
 from __future__ import annotations
 
+import dataclasses
 import tempfile
 import time
 import uuid
@@ -37,7 +38,7 @@ from bench.feedgen import write_feed
 from bench.report import Measurement
 from cli import pipeline
 from cli.pipeline import PipelineConfig
-from cli.stack import StackConfig, ensure_up, shut_down, status
+from cli.stack import StackConfig, ensure_up, shut_down
 from schemas import topics
 from schemas.codec import CODEC
 from schemas.dedupe import StateTable
@@ -52,6 +53,7 @@ SUITE = "dedupe"
 JOBS = 50_000
 QUICK_JOBS = 10_000
 AGENT_TIMEOUT_S = 300.0
+PORT_SHIFT = 200  # the throwaway stack's ports: the configured ones plus this
 
 
 @dataclass(frozen=True, slots=True)
@@ -125,21 +127,36 @@ def timed_agent_path(messages: Sequence[bytes]) -> float:
 
 
 async def through_the_agent(raws: Sequence[RawJob]) -> float:
-    """Seconds from the first RawJob sent to the last output seen, through a real ingestor."""
-    stack = StackConfig.from_env()
-    already_up = all(component.answers for component in await status(stack))
-    info = await ensure_up(stack)
-    config = PipelineConfig.from_env(stack)
-    busy = [name for name, pid in pipeline.running(config).items() if pid is not None]
-    if busy:  # their consumers would take the bench's jobs further down the pipeline
-        raise RuntimeError(f"stop the pipeline first (jobstream stack down): {', '.join(busy)}")
-    started = pipeline.start(config, ["ingestor-0"])
-    try:
-        return await _time_agent(info.bootstrap, raws)
-    finally:
-        pipeline.stop(config, started)
-        if not already_up:
+    """Seconds from the first RawJob sent to the last output seen, through a real ingestor.
+
+    On a throwaway stack of its own (ports next to the configured ones, a temporary state
+    dir): the bench's jobs must not queue up in front of the next demo on the dev stack.
+    """
+    with tempfile.TemporaryDirectory(prefix="jobstream-agent-bench-") as state_dir:
+        stack = _throwaway_stack(Path(state_dir))
+        info = await ensure_up(stack)
+        configured = PipelineConfig.from_env(stack)
+        config = dataclasses.replace(configured, base_port=configured.base_port + PORT_SHIFT)
+        try:
+            started = pipeline.start(config, ["ingestor-0"])
+            try:
+                return await _time_agent(info.bootstrap, raws)
+            finally:
+                pipeline.stop(config, started)
+        finally:
             await shut_down(stack)
+
+
+def _throwaway_stack(state_dir: Path) -> StackConfig:
+    state_dir.chmod(0o755)  # PostgreSQL runs as its own user and must get in
+    configured = StackConfig.from_env()
+    return dataclasses.replace(
+        configured,
+        state_dir=state_dir,
+        kafka_port=configured.kafka_port + PORT_SHIFT,
+        kafka_controller_port=configured.kafka_controller_port + PORT_SHIFT,
+        pg_port=configured.pg_port + PORT_SHIFT,
+    )
 
 
 async def _time_agent(bootstrap: str, raws: Sequence[RawJob]) -> float:
