@@ -23,12 +23,12 @@ import re
 from collections.abc import MutableMapping, Sequence
 from dataclasses import dataclass
 from enum import StrEnum
-from typing import Literal, NotRequired, TypedDict, cast
+from typing import Literal, NotRequired, Protocol, TypedDict, cast
 
 import orjson
 from rapidfuzz import fuzz
 
-from schemas.records import JobMerged, Location, Outcome
+from schemas.records import JobMerged, JobPosting, Location, Outcome
 from schemas.text import html_to_text
 
 MAX_KEPT_PER_GROUP = 50
@@ -285,6 +285,46 @@ def decide_in(
     )
     table[key] = orjson.dumps(new_state)
     return decision
+
+
+class JobRecord(Protocol):
+    """A record carrying one job of a run: a RawJob (pass 1) or an EnrichedJob (pass 2)."""
+
+    @property
+    def run_id(self) -> str: ...
+    @property
+    def feed_id(self) -> int: ...
+    @property
+    def seq(self) -> int: ...
+    @property
+    def job_hash(self) -> str: ...
+    @property
+    def job(self) -> JobPosting: ...
+
+
+def merge_of(
+    table: StateTable, key: bytes, record: JobRecord, *, pass_number: Literal[1, 2]
+) -> JobMerged | None:
+    """Decides `record` against its group in `table`: the merge it makes, or None if kept."""
+    decision = decide_in(
+        table,
+        key,
+        run_id=record.run_id,
+        seq=record.seq,
+        job_hash=record.job_hash,
+        description=record.job.description_html,
+        locations=record.job.locations,
+    )
+    if isinstance(decision, Keep):
+        return None
+    return merge_record(
+        decision,
+        run_id=record.run_id,
+        feed_id=record.feed_id,
+        seq=record.seq,
+        duplicate_hash=record.job_hash,
+        pass_number=pass_number,
+    )
 
 
 def merge_record(

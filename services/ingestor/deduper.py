@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from schemas.dedupe import Keep, StateTable, decide_in, merge_record
+from schemas.dedupe import StateTable, merge_of
 from schemas.records import DedupedJob, JobMerged, RawJob
 
 DedupeOutput = DedupedJob | JobMerged
@@ -12,25 +12,8 @@ def dedupe_one(table: StateTable, raw: RawJob) -> DedupeOutput:
     """The job kept, or a merge into the job it duplicates."""
     if raw.closed:
         return _kept(raw)  # closed jobs are routed as they are; nothing merges into them
-    decision = decide_in(
-        table,
-        raw.dedupe_key.encode(),
-        run_id=raw.run_id,
-        seq=raw.seq,
-        job_hash=raw.job_hash,
-        description=raw.job.description_html,
-        locations=raw.job.locations,
-    )
-    if isinstance(decision, Keep):
-        return _kept(raw)
-    return merge_record(
-        decision,
-        run_id=raw.run_id,
-        feed_id=raw.feed_id,
-        seq=raw.seq,
-        duplicate_hash=raw.job_hash,
-        pass_number=1,
-    )
+    merged = merge_of(table, raw.dedupe_key.encode(), raw, pass_number=1)
+    return _kept(raw) if merged is None else merged
 
 
 def _kept(raw: RawJob) -> DedupedJob:

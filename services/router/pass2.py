@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from schemas.dedupe import Keep, StateTable, decide_in, merge_record
+from schemas.dedupe import StateTable, merge_of
 from schemas.records import EnrichedJob, EnrichmentStatus, Record
 
 
@@ -10,25 +10,8 @@ def merge_pass2(table: StateTable, key: bytes, record: Record) -> Record:
     """An enriched job is kept or becomes a pass-2 merge; everything else passes through."""
     if not isinstance(record, EnrichedJob) or not _comparable(record):
         return record
-    decision = decide_in(
-        table,
-        key,
-        run_id=record.run_id,
-        seq=record.seq,
-        job_hash=record.job_hash,
-        description=record.job.description_html,
-        locations=record.job.locations,
-    )
-    if isinstance(decision, Keep):
-        return record
-    return merge_record(
-        decision,
-        run_id=record.run_id,
-        feed_id=record.feed_id,
-        seq=record.seq,
-        duplicate_hash=record.job_hash,
-        pass_number=2,
-    )
+    merged = merge_of(table, key, record, pass_number=2)
+    return record if merged is None else merged
 
 
 def _comparable(job: EnrichedJob) -> bool:

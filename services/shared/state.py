@@ -17,9 +17,9 @@ from collections.abc import Callable, Iterator, MutableMapping
 from typing import Any
 
 import faust
+from faust.types import TopicT
 
 from schemas.topics import TopicSpec
-from services.shared.streaming import changelog
 
 log = logging.getLogger(__name__)
 
@@ -72,6 +72,18 @@ class ExpiringState(MutableMapping[bytes, bytes]):
         return forgotten
 
 
+def _changelog_topic(app: faust.App, spec: TopicSpec) -> TopicT:
+    """A table's changelog as the catalogue declares it (compact,delete; co-partitioned)."""
+    return app.topic(
+        spec.name,
+        partitions=spec.partitions,
+        key_type=bytes,
+        value_type=bytes,
+        compacting=True,
+        internal=True,
+    )
+
+
 FORGET_EVERY_S = 60.0
 
 
@@ -82,7 +94,7 @@ def expiring_table(app: faust.App, name: str, changelog_spec: TopicSpec) -> Expi
         partitions=changelog_spec.partitions,
         key_type=bytes,
         value_type=bytes,
-        changelog_topic=changelog(app, changelog_spec),
+        changelog_topic=_changelog_topic(app, changelog_spec),
     )
     state = ExpiringState(table, ttl_s=changelog_spec.retention_ms / 1000)
 

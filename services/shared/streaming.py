@@ -106,18 +106,6 @@ def topic(app: faust.App, spec: TopicSpec) -> TopicT:
     )
 
 
-def changelog(app: faust.App, spec: TopicSpec) -> TopicT:
-    """A table's changelog topic, as the catalogue declares it (compacted, co-partitioned)."""
-    return app.topic(
-        spec.name,
-        partitions=spec.partitions,
-        key_type=bytes,
-        value_type=bytes,
-        compacting=True,
-        internal=True,
-    )
-
-
 class Publisher:
     """Encodes records and sends them; `flush` awaits delivery of everything sent so far.
 
