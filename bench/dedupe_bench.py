@@ -16,8 +16,10 @@ encode), and through the agent's per-record code: the RawJob message decoded, th
 decision, the output message encoded. Then, on a real broker (a throwaway stack of
 its own, so nothing is left queued on the dev stack), through the real agent: one ingestor
 process (Faust, its table and changelog, acks=all) while the bench publishes the RawJobs
-to `jobs.raw` and waits for every output on `jobs.deduped`; wall time, first send to last
-output.
+to `jobs.raw` (with the services' producer settings, as the ingestor would) and waits for
+every output on `jobs.deduped`; wall time, first send to last output. A warm-up run goes
+first: a broker fresh from start-up spends twice the CPU per message while its JIT compiles,
+and a deployed broker is long past that.
 
     python -m bench --only dedupe [--quick]
 """
@@ -47,11 +49,12 @@ from services.ingestor import handlers
 from services.ingestor.deduper import DedupeOutput, dedupe_one, output_key
 from services.ingestor.feeds import FeedReader, FeedSettings, ParsedJob
 from services.shared.partitioner import partition_for
-from services.shared.streaming import COMPRESSION
+from services.shared.streaming import COMPRESSION, PRODUCER_BATCH_BYTES, PRODUCER_LINGER_S
 
 SUITE = "dedupe"
 JOBS = 50_000
 QUICK_JOBS = 10_000
+WARM_UP_JOBS = 3_000
 AGENT_TIMEOUT_S = 300.0
 PORT_SHIFT = 200  # the throwaway stack's ports: the configured ones plus this
 
@@ -165,15 +168,19 @@ async def _time_agent(bootstrap: str, raws: Sequence[RawJob]) -> float:
         topics.JOBS_DEDUPED.name, bootstrap_servers=bootstrap, auto_offset_reset="latest"
     )
     producer = AIOKafkaProducer(
-        bootstrap_servers=bootstrap, compression_type=COMPRESSION, partitioner=partition_for
+        bootstrap_servers=bootstrap,
+        compression_type=COMPRESSION,
+        partitioner=partition_for,
+        max_batch_size=PRODUCER_BATCH_BYTES,
+        linger_ms=int(PRODUCER_LINGER_S * 1000),
     )
     await outputs.start()
     await producer.start()
     try:
         await outputs.seek_to_end()
-        # the worker has joined its group and recovered its table once a first job comes out
-        await _send_all(producer, _messages(raws[:1], warm_up))
-        await _await_outputs(outputs, warm_up.encode(), 1)
+        # once this run is through, the worker has joined its group and recovered its table
+        await _send_all(producer, _messages(raws[:WARM_UP_JOBS], warm_up))
+        await _await_outputs(outputs, warm_up.encode(), min(WARM_UP_JOBS, len(raws)))
         messages = _messages(raws, timed)  # a fresh run: no state of earlier runs applies
         started = time.perf_counter()
         await _send_all(producer, messages)

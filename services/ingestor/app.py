@@ -33,8 +33,13 @@ def build(settings: IngestorSettings) -> faust.App:
     db = Database(settings.database_url)
     publisher = Publisher(app, SERVICE)
     ingestor = Ingestor(settings, db, publisher)
+    # Its own publisher: a dedupe batch's flush awaits its outputs and table writes, and
+    # never a feed run's sends in flight.
+    dedupe_publisher = Publisher(app, SERVICE)
     # Keyed like jobs.raw (the dedupe key), so each group's state lives with its partition.
-    groups: StateTable = expiring_table(app, "dedupe-pass1", topics.DEDUPE_PASS1_CHANGELOG)
+    groups: StateTable = expiring_table(
+        app, "dedupe-pass1", topics.DEDUPE_PASS1_CHANGELOG, dedupe_publisher
+    )
 
     async def ingest(record: Record) -> None:
         if isinstance(record, FeedRequested):
@@ -45,8 +50,8 @@ def build(settings: IngestorSettings) -> faust.App:
             if isinstance(raw, RawJob):
                 act_on(event)
                 output = dedupe_one(groups, raw)
-                await publisher.send(topics.JOBS_DEDUPED, output_key(output), output)
-        await publisher.flush()
+                await dedupe_publisher.send(topics.JOBS_DEDUPED, output_key(output), output)
+        await dedupe_publisher.flush()
 
     @app.agent(topic(app, topics.FEEDS_REQUESTED))
     async def ingest_feeds(stream: Any) -> None:
@@ -54,7 +59,9 @@ def build(settings: IngestorSettings) -> faust.App:
 
     @app.agent(topic(app, topics.JOBS_RAW))
     async def dedupe_jobs(stream: Any) -> None:
-        await process_batches(stream, publisher, dedupe, size=500, within_s=0.2, what="dedupe")
+        await process_batches(
+            stream, dedupe_publisher, dedupe, size=500, within_s=0.2, what="dedupe"
+        )
 
     close_on_shutdown(app, db.close)
     return app

@@ -37,7 +37,9 @@ def build(settings: RouterSettings) -> faust.App:
     router = Router(settings, db, publisher)
     gazetteer()  # ~2 s to load: paid at start, not by the first batch of the first run
     # Keyed like jobs.enriched (the pass-2 key), so each group's state lives with its partition.
-    pass2_groups: StateTable = expiring_table(app, "dedupe-pass2", topics.DEDUPE_PASS2_CHANGELOG)
+    pass2_groups: StateTable = expiring_table(
+        app, "dedupe-pass2", topics.DEDUPE_PASS2_CHANGELOG, publisher
+    )
 
     async def route(batch: Batch) -> None:
         records = []

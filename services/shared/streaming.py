@@ -117,6 +117,7 @@ class Publisher:
         self._app = app
         self._source = source
         self._pending: list[Awaitable[Any]] = []
+        self._unsent: list[tuple[str, bytes, bytes, int]] = []
         self._sent: dict[str, Counter] = {}
 
     async def send(self, spec: TopicSpec, key: str, record: Record) -> None:
@@ -126,6 +127,13 @@ class Publisher:
         fut = await self._app.producer.send(spec.name, key.encode(), value, None, None, None)
         self._pending.append(fut)
         self._counter(spec.name).inc()
+
+    def send_later(self, spec: TopicSpec, partition: int, key: bytes, value: bytes) -> None:
+        """Queues an encoded message for `partition`; the next `drain` or `flush` sends it.
+
+        For callers that cannot await, such as a table write in the middle of a handler.
+        """
+        self._unsent.append((spec.name, key, value, partition))
 
     def _counter(self, topic_name: str) -> Counter:
         counter = self._sent.get(topic_name)
@@ -143,11 +151,19 @@ class Publisher:
         A bulk sender that calls this every `keep` records never stalls on a full flush:
         the broker acknowledges older batches while newer ones are built.
         """
+        await self._send_queued()
         if len(self._pending) <= keep:
             return
         cut = len(self._pending) - keep
         done, self._pending = self._pending[:cut], self._pending[cut:]
         await asyncio.gather(*done)
+
+    async def _send_queued(self) -> None:
+        queued, self._unsent = self._unsent, []
+        for topic_name, key, value, partition in queued:
+            fut = await self._app.producer.send(topic_name, key, value, partition, None, None)
+            self._pending.append(fut)
+            self._counter(topic_name).inc()
 
     async def send_now(self, spec: TopicSpec, key: str, record: Record) -> None:
         await self.send(spec, key, record)

@@ -11,16 +11,24 @@ import os
 import random
 import signal
 import time
+import uuid
 from pathlib import Path
 from typing import Any
 
 import pytest
+from aiokafka import AIOKafkaProducer
 
 from bench.feedgen import Truth, write_feed
 from cli import control, pipeline
 from cli.pipeline import PipelineConfig
 from cli.stack import StackInfo
 from cli.stack.processes import is_alive
+from schemas import topics
+from schemas.codec import CODEC
+from schemas.records import JobPosting, RawJob
+from services.ingestor import handlers
+from services.ingestor.feeds import FeedReader, FeedSettings, ParsedJob
+from services.shared.partitioner import partition_for
 
 pytestmark = pytest.mark.e2e
 
@@ -30,11 +38,15 @@ Outcomes = dict[int, tuple[str, int | None, str | None]]  # seq -> outcome, merg
 
 
 async def _feed(stack: StackInfo, tmp_path: Path, jobs: int) -> tuple[int, Truth]:
-    seed = random.SystemRandom().randrange(1 << 30)
-    path = tmp_path / f"generated-{seed}.xml"
-    truth = write_feed(path, jobs, seed=seed)
+    path, truth = _generated(tmp_path, jobs)
     feed_id = await control.ensure_feed(stack.dsn, name=path.stem, source_url=str(path))
     return feed_id, truth
+
+
+def _generated(tmp_path: Path, jobs: int) -> tuple[Path, Truth]:
+    seed = random.SystemRandom().randrange(1 << 30)
+    path = tmp_path / f"generated-{seed}.xml"
+    return path, write_feed(path, jobs, seed=seed)
 
 
 async def _outcomes(dsn: str, run_id: str) -> Outcomes:
@@ -125,6 +137,50 @@ async def test_a_dedupe_worker_killed_mid_run_loses_no_job(
     # and redelivery after the restart did not change a single pass-1 decision
     assert _pass1(outcomes, "duplicate") == set(truth.exact)
     assert _pass1(outcomes, "merged") == set(truth.multi)
+
+
+async def test_dedupe_state_outlives_a_restart_of_the_worker(
+    stack: StackInfo, running_pipeline: PipelineConfig, tmp_path: Path
+) -> None:
+    """A group's first job, processed and committed before a restart, still decides the
+    duplicate that comes after: the restarted worker recovers the group from the changelog."""
+    path, _ = _generated(tmp_path, 1)
+    feed_id = await control.ensure_feed(stack.dsn, name=path.stem, source_url=str(path))
+    run_id = f"restart-{uuid.uuid4()}"
+    job = await _only_job(path)
+    first, again = (handlers.raw_job(run_id, feed_id, seq, job) for seq in (0, 1))
+    await _publish(stack.bootstrap, first)
+    await _wait_for_outcomes(stack.dsn, run_id, 1)
+    # A graceful stop commits the first job's offset: it is not redelivered after the start.
+    await asyncio.to_thread(pipeline.stop, running_pipeline, ["ingestor-0"])
+    await asyncio.to_thread(pipeline.start, running_pipeline, ["ingestor-0"], timeout_s=90.0)
+    await _publish(stack.bootstrap, again)
+    outcomes = await _wait_for_outcomes(stack.dsn, run_id, 2)
+    assert outcomes[1][:2] == ("duplicate", 1)
+
+
+async def _only_job(path: Path) -> JobPosting:
+    reader = FeedReader(str(path), mapping=None, settings=FeedSettings())
+    jobs = [item.job async for item in reader if isinstance(item, ParsedJob)]
+    return jobs[0]
+
+
+async def _publish(bootstrap: str, raw: RawJob) -> None:
+    producer = AIOKafkaProducer(bootstrap_servers=bootstrap, partitioner=partition_for)
+    await producer.start()
+    try:
+        value = CODEC.encode(raw, source="test")
+        await producer.send_and_wait(topics.JOBS_RAW.name, value, key=raw.dedupe_key.encode())
+    finally:
+        await producer.stop()
+
+
+async def _wait_for_outcomes(dsn: str, run_id: str, count: int) -> Outcomes:
+    deadline = asyncio.get_running_loop().time() + RUN_TIMEOUT_S
+    while len(outcomes := await _outcomes(dsn, run_id)) < count:
+        assert asyncio.get_running_loop().time() < deadline, f"{len(outcomes)} of {count} outcomes"
+        await asyncio.sleep(0.1)
+    return outcomes
 
 
 def _wait_until_gone(pid: int) -> None:

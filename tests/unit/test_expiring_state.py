@@ -9,21 +9,24 @@ from services.shared.state import ExpiringState
 
 
 class _Table(dict[bytes, bytes]):
-    """What ExpiringState uses of a Faust table: a mapping whose `data` is the local store.
+    """What ExpiringState uses of a Faust table: a mapping whose `data` is the local store,
+    and the changelog partition of the event being processed."""
 
-    Writes through the table are recorded as the changelog would see them."""
+    PARTITION = 3
 
     def __init__(self) -> None:
         super().__init__()
-        self.changelog: list[tuple[bytes, bytes | None]] = []
+        self.changelog: list[tuple[int, bytes, bytes]] = []
 
     @property
     def data(self) -> dict[bytes, bytes]:
         return self
 
-    def __setitem__(self, key: bytes, value: bytes) -> None:
-        super().__setitem__(key, value)
-        self.changelog.append((key, value))
+    def partition_for_key(self, key: bytes) -> int:
+        return self.PARTITION
+
+    def write_changelog(self, partition: int, key: bytes, value: bytes) -> None:
+        self.changelog.append((partition, key, value))
 
 
 class _Clock:
@@ -37,7 +40,7 @@ class _Clock:
 def _state(ttl_s: float = 60.0) -> tuple[ExpiringState, _Table, _Clock]:
     table, clock = _Table(), _Clock()
     table_any: Any = table
-    return ExpiringState(table_any, ttl_s, clock), table, clock
+    return ExpiringState(table_any, ttl_s, table.write_changelog, clock), table, clock
 
 
 def test_entries_not_written_for_the_ttl_are_forgotten_without_a_changelog_write() -> None:
@@ -48,7 +51,7 @@ def test_entries_not_written_for_the_ttl_are_forgotten_without_a_changelog_write
     clock.now += 15  # "old" is 65 s old, "recent" 15 s
     assert state.forget_stale() == 1
     assert dict(state) == {b"recent": b"2"} and state.get(b"old") is None
-    assert table.changelog == [(b"old", b"1"), (b"recent", b"2")]  # no tombstone
+    assert table.changelog == [(3, b"old", b"1"), (3, b"recent", b"2")]  # no tombstone
 
 
 def test_a_rewrite_keeps_an_entry_alive() -> None:
