@@ -19,7 +19,9 @@ process (Faust, its table and changelog, acks=all) while the bench publishes the
 to `jobs.raw` (with the services' producer settings, as the ingestor would) and waits for
 every output on `jobs.deduped`; wall time, first send to last output. A warm-up run goes
 first: a broker fresh from start-up spends twice the CPU per message while its JIT compiles,
-and a deployed broker is long past that.
+and a deployed broker is long past that. The CPU the worker and the broker spent in that
+time, per job, tells what a replica with a core of its own would reach and what a target
+rate costs in cores, whatever else the shared machine was doing.
 
     python -m bench --only dedupe [--quick]
 """
@@ -36,11 +38,12 @@ from pathlib import Path
 
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 
+from bench.cpu import process_cpu_s
 from bench.feedgen import write_feed
 from bench.report import Measurement
 from cli import pipeline
 from cli.pipeline import PipelineConfig
-from cli.stack import StackConfig, ensure_up, shut_down
+from cli.stack import StackConfig, ensure_up, kafka, shut_down
 from schemas import topics
 from schemas.codec import CODEC
 from schemas.dedupe import StateTable
@@ -60,6 +63,19 @@ PORT_SHIFT = 200  # the throwaway stack's ports: the configured ones plus this
 
 
 @dataclass(frozen=True, slots=True)
+class AgentRun:
+    """One timed run through the real agent: wall time, and CPU time per process."""
+
+    jobs: int
+    seconds: float
+    worker_cpu_s: float
+    broker_cpu_s: float
+
+    def ms_per_job(self, cpu_s: float) -> float:
+        return cpu_s / self.jobs * 1000
+
+
+@dataclass(frozen=True, slots=True)
 class Score:
     precision: float
     recall: float
@@ -75,7 +91,7 @@ async def run(quick: bool) -> list[Measurement]:
         raws = await read_raw_jobs(feed)
     outputs, seconds = timed_dedupe(raws)
     agent_seconds = timed_agent_path([CODEC.encode(raw, source="bench") for raw in raws])
-    broker_seconds = await through_the_agent(raws[:QUICK_JOBS])
+    agent = await through_the_agent(raws[:QUICK_JOBS])
     exact = score(outputs, raws, truth.exact, Outcome.DUPLICATE)
     multi = score(outputs, raws, truth.multi, Outcome.MERGED)
     kept = sum(isinstance(o, DedupedJob) for o in outputs)
@@ -93,9 +109,14 @@ async def run(quick: bool) -> list[Measurement]:
                     f"{note}; dict table, one core"),
         Measurement(SUITE, "dedupe agent code throughput", len(raws) / agent_seconds, "jobs/s",
                     None, "message decoded, dedupe_one, output encoded; one core"),
-        Measurement(SUITE, "through the agent on the broker", QUICK_JOBS / broker_seconds,
-                    "jobs/s", ">= 10000",
-                    f"{QUICK_JOBS:,} jobs; one ingestor process, wall time"),
+        Measurement(SUITE, "through the agent on the broker", agent.jobs / agent.seconds,
+                    "jobs/s", ">= 10000", f"{agent.jobs:,} jobs; one ingestor process, wall time"),
+        Measurement(SUITE, "agent worker CPU per job", agent.ms_per_job(agent.worker_cpu_s),
+                    "ms", None, "the ingestor process: Faust, aiokafka and the agent's code"),
+        Measurement(SUITE, "jobs/s per agent core", agent.jobs / agent.worker_cpu_s, "jobs/s",
+                    None, "what one replica reaches with a core of its own"),
+        Measurement(SUITE, "broker CPU per job", agent.ms_per_job(agent.broker_cpu_s), "ms",
+                    None, "Kafka: jobs.raw in and out, output and changelog in, output out"),
     ]  # fmt: skip
 
 
@@ -129,8 +150,8 @@ def timed_agent_path(messages: Sequence[bytes]) -> float:
     return time.process_time() - started
 
 
-async def through_the_agent(raws: Sequence[RawJob]) -> float:
-    """Seconds from the first RawJob sent to the last output seen, through a real ingestor.
+async def through_the_agent(raws: Sequence[RawJob]) -> AgentRun:
+    """From the first RawJob sent to the last output seen, through a real ingestor.
 
     On a throwaway stack of its own (ports next to the configured ones, a temporary state
     dir): the bench's jobs must not queue up in front of the next demo on the dev stack.
@@ -142,8 +163,10 @@ async def through_the_agent(raws: Sequence[RawJob]) -> float:
         config = dataclasses.replace(configured, base_port=configured.base_port + PORT_SHIFT)
         try:
             started = pipeline.start(config, ["ingestor-0"])
+            worker, broker = pipeline.running(config)["ingestor-0"], kafka.running_pid(stack)
+            assert worker is not None and broker is not None
             try:
-                return await _time_agent(info.bootstrap, raws)
+                return await _time_agent(info.bootstrap, raws, (worker, broker))
             finally:
                 pipeline.stop(config, started)
         finally:
@@ -162,7 +185,7 @@ def _throwaway_stack(state_dir: Path) -> StackConfig:
     )
 
 
-async def _time_agent(bootstrap: str, raws: Sequence[RawJob]) -> float:
+async def _time_agent(bootstrap: str, raws: Sequence[RawJob], pids: tuple[int, int]) -> AgentRun:
     warm_up, timed = f"bench-{uuid.uuid4().hex}", f"bench-{uuid.uuid4().hex}"
     outputs = AIOKafkaConsumer(
         topics.JOBS_DEDUPED.name, bootstrap_servers=bootstrap, auto_offset_reset="latest"
@@ -182,10 +205,15 @@ async def _time_agent(bootstrap: str, raws: Sequence[RawJob]) -> float:
         await _send_all(producer, _messages(raws[:WARM_UP_JOBS], warm_up))
         await _await_outputs(outputs, warm_up.encode(), min(WARM_UP_JOBS, len(raws)))
         messages = _messages(raws, timed)  # a fresh run: no state of earlier runs applies
+        cpu_before = [process_cpu_s(pid) for pid in pids]
         started = time.perf_counter()
         await _send_all(producer, messages)
         await _await_outputs(outputs, timed.encode(), len(messages))
-        return time.perf_counter() - started
+        seconds = time.perf_counter() - started
+        worker_cpu_s, broker_cpu_s = (
+            process_cpu_s(pid) - before for pid, before in zip(pids, cpu_before, strict=True)
+        )
+        return AgentRun(len(messages), seconds, worker_cpu_s, broker_cpu_s)
     finally:
         await producer.stop()
         await outputs.stop()

@@ -1,0 +1,16 @@
+"""CPU time of other processes on this machine (the bench's stack and services), from /proc."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+
+def process_cpu_s(pid: int) -> float:
+    """User plus system CPU seconds of process `pid` so far (NaN if it cannot be read)."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return float("nan")
+    ticks = int(fields[11]) + int(fields[12])  # utime, stime
+    return ticks / os.sysconf("SC_CLK_TCK")
