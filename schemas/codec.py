@@ -8,7 +8,7 @@ which consumers send to the dead-letter topic.
 
 from __future__ import annotations
 
-import os
+import random
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -58,7 +58,7 @@ class Codec:
             "type": record.TYPE,
             "version": record.VERSION,
             "source": source,
-            "occurred_at": datetime.now(UTC).isoformat(),
+            "occurred_at": datetime.now(UTC),  # orjson writes it as isoformat() would
             # pydantic writes the JSON itself: a third faster than dumping to dicts first
             "data": orjson.Fragment(record.__pydantic_serializer__.to_json(record)),
         }
@@ -118,11 +118,16 @@ class Codec:
 
 
 def _message_id() -> str:
-    """A random UUID4 as hex, without the cost of building a `uuid.UUID` (hot path)."""
-    raw = bytearray(os.urandom(16))
-    raw[6] = raw[6] & 0x0F | 0x40  # version 4
-    raw[8] = raw[8] & 0x3F | 0x80  # RFC 4122 variant
-    return raw.hex()
+    """A random UUID4 as hex, cheaply (hot path): no `uuid.UUID` and no system call per id.
+
+    The `random` module's generator is seeded from the OS at start and again in a forked
+    child, so processes never share a sequence; message ids need uniqueness, not secrecy.
+    """
+    return f"{random.getrandbits(128) & _UUID4_CLEAR | _UUID4_SET:032x}"
+
+
+_UUID4_CLEAR = ~((0xF << 76) | (0x3 << 62)) & ((1 << 128) - 1)  # version and variant bits
+_UUID4_SET = (0x4 << 76) | (0x2 << 62)  # version 4, RFC 4122 variant
 
 
 def _drop_job_description_text(data: dict[str, Any]) -> dict[str, Any]:

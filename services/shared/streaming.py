@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import collections
 import logging
 import os
 import weakref
@@ -268,12 +269,15 @@ def decode_batch(
     """Splits a batch into decodable records and (event, error) pairs for the dead-letter topic."""
     good: list[tuple[Event, Record]] = []
     bad: list[tuple[Event, str]] = []
+    received: collections.Counter[str] = collections.Counter()
     for event in events:
-        metrics.RECORDS_IN.labels(event.message.topic).inc()
+        received[event.message.topic] += 1
         try:
             good.append((event, CODEC.decode(event.value)))
         except DecodeError as exc:
             bad.append((event, str(exc)))
+    for topic_name, count in received.items():
+        metrics.RECORDS_IN.labels(topic_name).inc(count)
     return good, bad
 
 

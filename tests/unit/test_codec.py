@@ -74,7 +74,9 @@ def test_the_envelope_names_type_version_source_and_time() -> None:
     )
     decoded = CODEC.decode_envelope(raw)
     assert decoded.occurred_at.tzinfo is not None
-    assert uuid.UUID(decoded.id).version == 4
+    message_id = uuid.UUID(decoded.id)
+    assert (message_id.version, message_id.variant) == (4, uuid.RFC_4122)
+    assert decoded.id == message_id.hex
     assert decoded.id != CODEC.decode_envelope(CODEC.encode(_feed_requested(), source="api")).id
 
 
