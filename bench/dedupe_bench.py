@@ -28,7 +28,6 @@ rate costs in cores, whatever else the shared machine was doing.
 
 from __future__ import annotations
 
-import dataclasses
 import tempfile
 import time
 import uuid
@@ -41,9 +40,9 @@ from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 from bench.cpu import process_cpu_s
 from bench.feedgen import write_feed
 from bench.report import Measurement
+from bench.stacks import throwaway_pipeline
 from cli import pipeline
-from cli.pipeline import PipelineConfig
-from cli.stack import StackConfig, ensure_up, kafka, shut_down
+from cli.stack import kafka
 from schemas import topics
 from schemas.codec import CODEC
 from schemas.dedupe import StateTable
@@ -59,7 +58,6 @@ JOBS = 50_000
 QUICK_JOBS = 10_000
 WARM_UP_JOBS = 3_000
 AGENT_TIMEOUT_S = 300.0
-PORT_SHIFT = 200  # the throwaway stack's ports: the configured ones plus this
 
 
 @dataclass(frozen=True, slots=True)
@@ -151,38 +149,11 @@ def timed_agent_path(messages: Sequence[bytes]) -> float:
 
 
 async def through_the_agent(raws: Sequence[RawJob]) -> AgentRun:
-    """From the first RawJob sent to the last output seen, through a real ingestor.
-
-    On a throwaway stack of its own (ports next to the configured ones, a temporary state
-    dir): the bench's jobs must not queue up in front of the next demo on the dev stack.
-    """
-    with tempfile.TemporaryDirectory(prefix="jobstream-agent-bench-") as state_dir:
-        stack = _throwaway_stack(Path(state_dir))
-        info = await ensure_up(stack)
-        configured = PipelineConfig.from_env(stack)
-        config = dataclasses.replace(configured, base_port=configured.base_port + PORT_SHIFT)
-        try:
-            started = pipeline.start(config, ["ingestor-0"])
-            worker, broker = pipeline.running(config)["ingestor-0"], kafka.running_pid(stack)
-            assert worker is not None and broker is not None
-            try:
-                return await _time_agent(info.bootstrap, raws, (worker, broker))
-            finally:
-                pipeline.stop(config, started)
-        finally:
-            await shut_down(stack)
-
-
-def _throwaway_stack(state_dir: Path) -> StackConfig:
-    state_dir.chmod(0o755)  # PostgreSQL runs as its own user and must get in
-    configured = StackConfig.from_env()
-    return dataclasses.replace(
-        configured,
-        state_dir=state_dir,
-        kafka_port=configured.kafka_port + PORT_SHIFT,
-        kafka_controller_port=configured.kafka_controller_port + PORT_SHIFT,
-        pg_port=configured.pg_port + PORT_SHIFT,
-    )
+    """From the first RawJob sent to the last output seen, through a real ingestor."""
+    async with throwaway_pipeline(["ingestor-0"]) as (info, config):
+        worker, broker = pipeline.running(config)["ingestor-0"], kafka.running_pid(config.stack)
+        assert worker is not None and broker is not None
+        return await _time_agent(info.bootstrap, raws, (worker, broker))
 
 
 async def _time_agent(bootstrap: str, raws: Sequence[RawJob], pids: tuple[int, int]) -> AgentRun:

@@ -10,4 +10,5 @@ SUITES: dict[str, str] = {
     "ingest": "bench.ingest_bench",
     "dedupe": "bench.dedupe_bench",
     "router": "bench.router_bench",
+    "pipeline": "bench.pipeline_bench",
 }
