@@ -117,8 +117,11 @@ class Publisher:
     def __init__(self, app: faust.App, source: str) -> None:
         self._app = app
         self._source = source
-        self._pending: list[Awaitable[Any]] = []
+        self._pending: list[asyncio.Future[Any]] = []
         self._unsent: list[tuple[str, bytes, bytes, int]] = []
+        # Held while queued messages are being sent: another task's flush must not go past
+        # them before their futures are pending.
+        self._sending_queued = asyncio.Lock()
         self._sent: dict[str, Counter] = {}
 
     async def send(self, spec: TopicSpec, key: str, record: Record) -> None:
@@ -126,7 +129,7 @@ class Publisher:
             raise TypeError(f"{record.TYPE} does not belong on {spec.name}")
         value = CODEC.encode(record, source=self._source)
         fut = await self._app.producer.send(spec.name, key.encode(), value, None, None, None)
-        self._pending.append(fut)
+        self._pending.append(asyncio.ensure_future(fut))  # aiokafka returns a Future
         self._counter(spec.name).inc()
 
     def send_later(self, spec: TopicSpec, partition: int, key: bytes, value: bytes) -> None:
@@ -153,18 +156,26 @@ class Publisher:
         the broker acknowledges older batches while newer ones are built.
         """
         await self._send_queued()
-        if len(self._pending) <= keep:
-            return
         cut = len(self._pending) - keep
-        done, self._pending = self._pending[:cut], self._pending[cut:]
-        await asyncio.gather(*done)
+        if cut <= 0:
+            return
+        # Tasks share a publisher (several agents, or an agent's concurrent actors): a sibling
+        # may be waiting for some of these sends too, and must find them pending until they
+        # are settled, or its own flush would return before they are acknowledged.
+        waited = self._pending[:cut]
+        try:
+            await asyncio.gather(*waited)
+        finally:
+            settled = {fut for fut in waited if fut.done()}
+            self._pending = [fut for fut in self._pending if fut not in settled]
 
     async def _send_queued(self) -> None:
-        queued, self._unsent = self._unsent, []
-        for topic_name, key, value, partition in queued:
-            fut = await self._app.producer.send(topic_name, key, value, partition, None, None)
-            self._pending.append(fut)
-            self._counter(topic_name).inc()
+        async with self._sending_queued:
+            queued, self._unsent = self._unsent, []
+            for topic_name, key, value, partition in queued:
+                fut = await self._app.producer.send(topic_name, key, value, partition, None, None)
+                self._pending.append(asyncio.ensure_future(fut))
+                self._counter(topic_name).inc()
 
     async def send_now(self, spec: TopicSpec, key: str, record: Record) -> None:
         await self.send(spec, key, record)
