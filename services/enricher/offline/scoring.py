@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+import string
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 
@@ -23,9 +24,12 @@ STRONG_CORROBORATION_BONUS = 3.0
 EMPTY_DESCRIPTION_FACTOR = 0.7
 SHORT_DESCRIPTION_FACTOR = 0.85
 SHORT_DESCRIPTION_WORDS = 25
-_NOT_UPPER = re.compile(r"[^A-Z]+")
-_NOT_LETTER = re.compile(r"[^A-Za-z]+")
-_NUMBER = re.compile(r"\d+(?:\.\d+)?\s?%|\$\s?\d|\b\d{2,}\b")
+NUMBER = re.compile(r"\d+(?:\.\d+)?\s?%|\$\s?\d|\b\d{2,}\b")  # a figure: 20%, $5, 2024
+_NUMBER_START = re.compile(r"[\d$]")  # every NUMBER match begins on one of these
+# Bytes to delete to keep only the ASCII capitals, or only the ASCII letters, of UTF-8 text
+# (a non-ASCII character encodes as bytes >= 0x80, so it never counts as a letter here).
+_ALL_BUT_UPPER = bytes(b for b in range(256) if chr(b) not in string.ascii_uppercase)
+_ALL_BUT_LETTERS = bytes(b for b in range(256) if chr(b) not in string.ascii_letters)
 
 
 @dataclass(frozen=True, slots=True)
@@ -178,8 +182,8 @@ def tone_score(evidence: Evidence) -> float:
     text = evidence.description
     if not text:
         return 0.0
-    # counted by deleting the other characters: C speed, no per-character Python loop
-    upper_share = len(_NOT_UPPER.sub("", text)) / max(1, len(_NOT_LETTER.sub("", text)))
+    upper, letters = ascii_letter_counts(text)
+    upper_share = upper / max(1, letters)
     lowered = text.lower()
     spam = sum(phrase in lowered for phrase in SPAM_PHRASES)
     exclamations = text.count("!")
@@ -200,8 +204,27 @@ def impact_score(evidence: Evidence) -> float:
     if not evidence.description_words:
         return 0.0
     hits = len(IMPACT_WORDS.intersection(evidence.description_words))
-    numbers = 1 if _NUMBER.search(evidence.description) else 0
+    numbers = 1 if has_number(evidence.description) else 0
     return min(100.0, 25.0 * (hits + numbers))
+
+
+def ascii_letter_counts(text: str) -> tuple[int, int]:
+    """(ASCII capitals, ASCII letters) in `text`, counted by deleting the other bytes.
+
+    C speed: a regex deleting the other characters took ~60 µs a description here.
+    """
+    data = text.encode("utf-8")
+    return len(data.translate(None, _ALL_BUT_UPPER)), len(data.translate(None, _ALL_BUT_LETTERS))
+
+
+def has_number(text: str) -> bool:
+    """Whether `text` holds a NUMBER; the full pattern only runs from the first candidate.
+
+    Python's regex engine tries the pattern's three branches at every position: ~130 µs a
+    description here, against ~40 µs for finding where a match could begin.
+    """
+    start = _NUMBER_START.search(text)
+    return start is not None and NUMBER.search(text, start.start()) is not None
 
 
 def hook_score(evidence: Evidence) -> float:
