@@ -2,12 +2,9 @@
 
 from __future__ import annotations
 
-import asyncio
-from collections import deque
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from functools import partial
 
 import asyncpg
 
@@ -146,65 +143,24 @@ def _record_merge(merge: JobMerged, work: _Work) -> None:
         work.refold.add((merge.run_id, merge.kept_hash))
 
 
-# Jobs whose rows are built (Python) while the previous chunk is written (PostgreSQL).
-PLACE_CHUNK = 100
-
-
 async def _write(conn: Conn, work: _Work) -> None:
-    # Building a job's row costs the router about as much CPU as PostgreSQL spends storing
-    # it, so the two overlap: the statements that need no rows (locations, outcomes) go
-    # first, and each chunk of rows is written while the next one is built.
-    writes: deque[Callable[[], Awaitable[None]]] = deque()
+    await _place(conn, work.placed)
+    await jobs.touch(conn, work.touched)
     for run_id in {run for run, _, _ in work.locations}:
         entries = [(h, loc) for run, h, loc in work.locations if run == run_id]
-        writes.append(partial(jobs.add_locations, conn, run_id, entries))
-    writes.append(partial(ledger.record_outcomes, conn, work.outcomes))
-    # One row per job: a batch may hold a job twice (two runs, a redelivery); the later wins.
-    latest = list({p.job.job_hash: p for p in work.placed}.values())
-    async with _InFlight() as in_flight:
-        for start in range(0, len(latest), PLACE_CHUNK):
-            placing = jobs.place_args([_routed_row(p) for p in latest[start : start + PLACE_CHUNK]])
-            writes.append(partial(jobs.place_prepared, conn, placing))
-            await in_flight.send(writes.popleft())
-        while writes:
-            await in_flight.send(writes.popleft())
-    await jobs.touch(conn, work.touched)
+        await jobs.add_locations(conn, run_id, entries)
     for run_id, hashes in _hashes_by_run(work).items():
         refold = sorted(h for run, h in work.refold if run == run_id)
         folded = await jobs.refresh_locations(conn, run_id, sorted(hashes), refold=refold)
         # A merge changes where a job is: its one representative point moves with it.
         await jobs.set_geo(conn, {h: job_geo(locations) for h, locations in folded.items()})
+    await ledger.record_outcomes(conn, work.outcomes)
 
 
-class _InFlight:
-    """One statement at a time on the connection, running while the caller computes: `send`
-    waits for the previous statement, then starts this one and returns once it is on its
-    way. Leaving the block waits for the last (also on error: the connection must be idle
-    before the transaction can roll back)."""
-
-    def __init__(self) -> None:
-        self._task: asyncio.Future[None] | None = None
-
-    async def send(self, write: Callable[[], Awaitable[None]]) -> None:
-        await self.wait()
-        self._task = asyncio.ensure_future(write())
-        await asyncio.sleep(0)  # let it encode and send the statement
-
-    async def wait(self) -> None:
-        task, self._task = self._task, None
-        if task is not None:
-            await task
-
-    async def __aenter__(self) -> _InFlight:
-        return self
-
-    async def __aexit__(self, exc_type: object, exc: object, tb: object) -> None:
-        if exc_type is None:
-            await self.wait()
-            return
-        task, self._task = self._task, None
-        if task is not None:  # the first error is the one raised
-            await asyncio.gather(task, return_exceptions=True)
+async def _place(conn: Conn, placed: Sequence[_Placed]) -> None:
+    # One row per job: a batch may hold a job twice (two runs, a redelivery); the later wins.
+    latest = {p.job.job_hash: p for p in placed}
+    await jobs.place(conn, [_routed_row(p) for p in latest.values()])
 
 
 def _hashes_by_run(work: _Work) -> dict[str, set[str]]:

@@ -32,7 +32,7 @@ _SELECT_AS_ARCHIVED = ", ".join(_ARCHIVED_OVERRIDES.get(c, c) for c in JOB_COLUM
 class RoutedRow:
     route: Route
     row: Mapping[str, Any]
-    # The job's `row_digest` in `route`'s table, when it is there already (see `place_args`).
+    # The job's `row_digest` in `route`'s table, when it is there already (see `place`).
     digest_before: str | None = None
 
 
@@ -60,7 +60,7 @@ _FROM_INPUT = ", ".join(f"{c}::{_CAST[c]}" if c in _CAST else c for c in JOB_COL
 
 
 def _place_sql() -> str:
-    """One statement per chunk of a batch, whatever the routes. For each table in `TABLES`
+    """One statement per batch, whatever the routes. For each table in `TABLES`
     order, two parameters: the hashes of jobs routed elsewhere (deleted: a move), and its own
     rows as one binary array of `job_input` (upserted). The parts share one snapshot and touch
     disjoint rows, one row per job."""
@@ -175,10 +175,13 @@ class Placing:
     unchanged: dict[str, str]  # job_hash -> digest, for jobs whose stored row is this one
 
 
+async def place(conn: Conn, routed: Sequence[RoutedRow]) -> None:
+    """Writes each job into its table and removes it from the other three (a move). A job
+    that stays in its table with an unchanged row only has its last-seen run moved."""
+    await place_prepared(conn, place_args(routed))
+
+
 def place_args(routed: Sequence[RoutedRow]) -> Placing:
-    """Jobs to place (`place_prepared`): each job's row goes into its table and out of the
-    other three (a move); a job that stays in its table with an unchanged row only has its
-    last-seen run moved."""
     # One row per job: a batch may hold a job twice (two runs, a redelivery); the later wins,
     # as it did row by row, and one INSERT may not touch a row twice.
     latest = {r.row["job_hash"]: r for r in routed}
