@@ -4,7 +4,11 @@ Every service runs once, with the offline enricher and the Xano emulator, on a t
 of the bench's own (`bench.stacks`). A warm-up run of a small feed goes first, so that every
 service has joined its group and the broker's JIT has compiled; then the timed run: from the
 feed request to the run's report, and to the approved jobs mirrored in Xano. Both are wall
-time on this machine, with every service, the broker and PostgreSQL sharing its cores.
+time on this machine, with every service, the broker and PostgreSQL sharing its cores. The
+syncer paces itself to Xano's free plan by default (`XANO_REQUESTS_PER_WINDOW` requests per
+`XANO_WINDOW_SECONDS`, 10 per 20 s), which sets most of the time from report to synced.
+Also reported: the CPU each service, the broker and PostgreSQL spent per job until the
+report, which tells where replicas (or cores) go first.
 
     python -m bench --only pipeline [--quick]
 """
@@ -17,11 +21,13 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from bench.cpu import process_cpu_s, with_children
 from bench.feedgen import write_feed
 from bench.report import Measurement
 from bench.stacks import throwaway_pipeline
-from cli import control
-from cli.stack import StackInfo
+from cli import control, pipeline
+from cli.pipeline import PipelineConfig
+from cli.stack import StackInfo, kafka, postgres_server
 
 SUITE = "pipeline"
 JOBS = 20_000
@@ -35,6 +41,7 @@ class TimedRun:
     to_report_s: float
     to_synced_s: float
     report: dict[str, Any]
+    cpu_s: dict[str, float]  # by process group: each service, "kafka", "postgres"
 
 
 async def run(quick: bool) -> list[Measurement]:
@@ -43,9 +50,9 @@ async def run(quick: bool) -> list[Measurement]:
         warm_up, timed = Path(work) / "warm-up.xml", Path(work) / "timed.xml"
         write_feed(warm_up, WARM_UP_JOBS, seed=11)
         write_feed(timed, jobs, seed=12)
-        async with throwaway_pipeline() as (stack, _):
-            await _timed_run(stack, warm_up)
-            result = await _timed_run(stack, timed)
+        async with throwaway_pipeline() as (stack, config):
+            await _timed_run(stack, config, warm_up)
+            result = await _timed_run(stack, config, timed)
     report = result.report
     note = (
         f"{jobs:,} jobs: {report['jobs_auto_approved']:,} approved, "
@@ -53,21 +60,45 @@ async def run(quick: bool) -> list[Measurement]:
     )
     return [
         Measurement(SUITE, "feed request to run report", jobs / result.to_report_s, "jobs/s",
-                    None, f"{note}; {result.to_report_s:.1f} s"),
+                    None, f"{note}; every service once, offline enricher; "
+                    f"{result.to_report_s:.1f} s"),
         Measurement(SUITE, "feed request to Xano synced", jobs / result.to_synced_s, "jobs/s",
-                    None, f"{report['xano_jobs_added']:,} added to Xano; every service once, "
-                    f"offline enricher; {result.to_synced_s:.1f} s"),
+                    None, f"{report['xano_jobs_added']:,} added to Xano at the free plan's "
+                    f"10 requests / 20 s; {result.to_synced_s:.1f} s"),
+    ] + [
+        Measurement(SUITE, f"CPU per job: {name}", seconds / jobs * 1000, "ms", None,
+                    "until the report; the busiest one bounds the pipeline")
+        for name, seconds in sorted(result.cpu_s.items(), key=lambda item: -item[1])
     ]  # fmt: skip
 
 
-async def _timed_run(stack: StackInfo, feed: Path) -> TimedRun:
+def _process_groups(config: PipelineConfig) -> dict[str, list[int]]:
+    """The pids of each service (every replica), of the broker and of the database."""
+    groups: dict[str, list[int]] = {}
+    for name, pid in pipeline.running(config).items():
+        if pid is not None and not name.startswith(("xano", "api")):
+            groups.setdefault(name.rsplit("-", 1)[0], []).append(pid)
+    broker, database = kafka.running_pid(config.stack), postgres_server.running_pid(config.stack)
+    groups["kafka"] = [broker] if broker else []
+    groups["postgres"] = with_children(database) if database else []
+    return groups
+
+
+def _cpu_by_group(groups: dict[str, list[int]]) -> dict[str, float]:
+    return {name: sum(map(process_cpu_s, pids)) for name, pids in groups.items()}
+
+
+async def _timed_run(stack: StackInfo, config: PipelineConfig, feed: Path) -> TimedRun:
     feed_id = await control.ensure_feed(stack.dsn, name=feed.stem, source_url=str(feed))
+    groups = _process_groups(config)
+    cpu_before = _cpu_by_group(groups)
     started = time.perf_counter()
     run_id = await control.request_run(stack.bootstrap, feed_id)
     await control.wait_for_report(stack.dsn, run_id, timeout_s=RUN_TIMEOUT_S)
     reported = time.perf_counter()
+    cpu_s = {name: s - cpu_before[name] for name, s in _cpu_by_group(groups).items()}
     report = await control.wait_for_report(stack.dsn, run_id, timeout_s=RUN_TIMEOUT_S, synced=True)
     synced = time.perf_counter()
     if report["run_status"] != "SUCCESS" or report["xano_status"] != "SYNCED":
         raise RuntimeError(f"the bench run ended {report['run_status']}: {report}")
-    return TimedRun(reported - started, synced - started, report)
+    return TimedRun(reported - started, synced - started, report, cpu_s)

@@ -15,15 +15,14 @@ bench stack's server is local), the rate one router replica reaches when neither
 from __future__ import annotations
 
 import gc
-import os
 import time
 import uuid
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from pathlib import Path
 
 import asyncpg
 
+from bench.cpu import process_cpu_s
 from bench.report import Measurement
 from cli.stack import StackConfig, ensure_up, shut_down, status
 from schemas.records import (
@@ -133,12 +132,7 @@ async def _run(pool: asyncpg.Pool, feed_id: int, jobs: list[EnrichedJob]) -> _Ru
 
 def _cpu_s(backend_pid: int) -> float:
     """CPU seconds of this process plus the PostgreSQL backend serving it (NaN if unreadable)."""
-    try:
-        fields = Path(f"/proc/{backend_pid}/stat").read_text().rsplit(")", 1)[1].split()
-    except OSError:
-        return float("nan")
-    ticks = int(fields[11]) + int(fields[12])  # utime, stime
-    return time.process_time() + ticks / os.sysconf("SC_CLK_TCK")
+    return time.process_time() + process_cpu_s(backend_pid)
 
 
 async def _feed(pool: asyncpg.Pool, name: str) -> int:
