@@ -1,7 +1,8 @@
 """Router benchmark: persisted jobs/s through `route_batch`, and run completion latency.
 
-Runs against the real PostgreSQL of the bench stack (`JOBSTREAM_*` ports, started when it is
-not up and stopped again then). Two runs of one synthetic feed, in the service's batch size:
+Runs against a real PostgreSQL on a throwaway stack of its own (`bench.stacks`): every
+measurement starts from the same empty database, and the dev stack does not gather the
+bench's 20,000 jobs a run. Two runs of one synthetic feed, in the service's batch size:
 run 1 inserts every job (a third to each of open, manual review and rejected), run 2 sees
 90% of them again (upserts in place) and its completion archives the other 10%. Completion
 latency is what the router spends after the last job's batch commits: the guarded claim,
@@ -24,7 +25,7 @@ import asyncpg
 
 from bench.cpu import process_cpu_s
 from bench.report import Measurement
-from cli.stack import StackConfig, ensure_up, shut_down, status
+from bench.stacks import throwaway_pipeline
 from schemas.records import (
     EmploymentType,
     EnrichedJob,
@@ -52,16 +53,12 @@ _THRESHOLDS = Thresholds()
 
 
 async def run(quick: bool) -> list[Measurement]:
-    config = StackConfig.from_env()
-    already_up = all(c.answers for c in await status(config))
-    info = await ensure_up(config)
-    db = Database(Secret(info.dsn), min_size=1, max_size=1)  # one backend, so its CPU is ours
-    try:
-        return await _measure(await db.pool(), jobs=2_000 if quick else 20_000)
-    finally:
-        await db.close()
-        if not already_up:
-            await shut_down(config)
+    async with throwaway_pipeline([]) as (info, _):
+        db = Database(Secret(info.dsn), min_size=1, max_size=1)  # one backend: its CPU is ours
+        try:
+            return await _measure(await db.pool(), jobs=2_000 if quick else 20_000)
+        finally:
+            await db.close()
 
 
 async def _measure(pool: asyncpg.Pool, *, jobs: int) -> list[Measurement]:
