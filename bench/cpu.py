@@ -6,10 +6,15 @@ import os
 from pathlib import Path
 
 
+def _stat_fields(pid: int | str) -> list[str]:
+    """The fields of /proc/PID/stat after the command name (which may hold spaces)."""
+    return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+
+
 def process_cpu_s(pid: int) -> float:
     """User plus system CPU seconds of process `pid` so far (NaN if it cannot be read)."""
     try:
-        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        fields = _stat_fields(pid)
     except OSError:
         return float("nan")
     ticks = int(fields[11]) + int(fields[12])  # utime, stime
@@ -23,7 +28,7 @@ def with_children(pid: int) -> list[int]:
         if not entry.name.isdigit():
             continue
         try:
-            parent = int((entry / "stat").read_text().rsplit(")", 1)[1].split()[1])
+            parent = int(_stat_fields(entry.name)[1])
         except (OSError, IndexError, ValueError):
             continue
         if parent == pid:

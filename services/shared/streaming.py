@@ -127,10 +127,7 @@ class Publisher:
     async def send(self, spec: TopicSpec, key: str, record: Record) -> None:
         if type(record) not in spec.records and not isinstance(record, DeadLetter):
             raise TypeError(f"{record.TYPE} does not belong on {spec.name}")
-        value = CODEC.encode(record, source=self._source)
-        fut = await self._app.producer.send(spec.name, key.encode(), value, None, None, None)
-        self._pending.append(asyncio.ensure_future(fut))  # aiokafka returns a Future
-        self._counter(spec.name).inc()
+        await self._submit(spec.name, key.encode(), CODEC.encode(record, source=self._source))
 
     def send_later(self, spec: TopicSpec, partition: int, key: bytes, value: bytes) -> None:
         """Queues an encoded message for `partition`; the next `drain` or `flush` sends it.
@@ -173,9 +170,15 @@ class Publisher:
         async with self._sending_queued:
             queued, self._unsent = self._unsent, []
             for topic_name, key, value, partition in queued:
-                fut = await self._app.producer.send(topic_name, key, value, partition, None, None)
-                self._pending.append(asyncio.ensure_future(fut))
-                self._counter(topic_name).inc()
+                await self._submit(topic_name, key, value, partition)
+
+    async def _submit(
+        self, topic_name: str, key: bytes, value: bytes, partition: int | None = None
+    ) -> None:
+        """Hands one message to the producer; it stays pending until a flush settles it."""
+        fut = await self._app.producer.send(topic_name, key, value, partition, None, None)
+        self._pending.append(asyncio.ensure_future(fut))  # aiokafka returns a Future
+        self._counter(topic_name).inc()
 
     async def send_now(self, spec: TopicSpec, key: str, record: Record) -> None:
         await self.send(spec, key, record)
