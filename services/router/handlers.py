@@ -17,7 +17,6 @@ from schemas.records import (
     RunStatus,
 )
 from services.router.config import SafetyLimits, Thresholds
-from services.router.geo import job_geo
 
 STATUS_BY_ROUTE = {
     Route.OPEN: "ACTIVE",
@@ -210,98 +209,3 @@ def location_dict(location: Location) -> dict[str, Any]:
     field values in `__dict__`; copying that skips pydantic's serializer, several times
     slower per call."""
     return dict(location.__dict__)
-
-
-# Columns a routed row leaves to the batch (first seen, created, a standing review) or to
-# no one (execution_id): every row carries every whitelisted column.
-_NOT_DECIDED_HERE: dict[str, Any] = dict.fromkeys(
-    ("first_seen_run", "execution_id", "reviewed_by", "reviewed_at", "created_at")
-)
-
-
-def job_row(job: EnrichedJob, decision: Decision, *, feed: FeedInfo) -> dict[str, Any]:
-    """The job-table row for a routed job; its keys are exactly the whitelisted columns.
-    (Per job on the router's hot path: enum values are read as `_value_`, a plain attribute,
-    where `.value` is a descriptor several times slower.)"""
-    posting, enrichment = job.job, job.enrichment
-    salary = (enrichment.salary if enrichment else None) or posting.salary
-    locations = posting.locations
-    row: dict[str, Any] = {
-        "job_hash": job.job_hash,
-        "feed_id": job.feed_id,
-        "route": decision.route._value_ if decision.route else None,
-        "route_reason": decision.reason,
-        "status": decision.status,
-        "last_seen_run": job.run_id,
-        "external_job_id": posting.external_job_id,
-        "job_source": feed.name,
-        "partner_id": feed.partner_id,
-        "title": posting.title,
-        "company_name": posting.company_name,
-        "description": posting.description_html,
-        "description_text": posting.description_text,
-        "application_url": posting.application_url,
-        "posted_at": posting.posted_at,
-        "expires_at": posting.expires_at,
-        "employment_type": posting.employment_type._value_,
-        "is_remote": posting.is_remote,
-        "is_multi_location": len(locations) > 1,
-        "is_international": any(loc.country not in (None, "US") for loc in locations),
-        "locations": [location_dict(loc) for loc in locations],
-        "location_string": location_string(job),
-        "_geo": job_geo(locations),
-        "salary_min": salary.min if salary else None,
-        "salary_max": salary.max if salary else None,
-        "salary_period": salary.period._value_ if salary and salary.period else None,
-        "currency": salary.currency if salary else None,
-        "cpc": posting.cpc,
-        "cpa": posting.cpa,
-        "closed_reason": posting.closed_reason,
-        "ai_enrichment_status": job.status._value_,
-        "ai_enrichment_error": job.error,
-        "enrichment_version": job.enrichment_version or None,
-        **_NOT_DECIDED_HERE,
-    }
-    row.update(_enrichment_columns(job))
-    return row
-
-
-_NO_ENRICHMENT_NULLS = (
-    "ai_title", "ai_description", "ai_confidence_score", "confidence_reasoning", "sector_id",
-    "industry_group_id", "industry_id", "job_function_id", "sector", "industry_group",
-    "industry", "job_function", "ih_reasoning", "jf_reasoning", "searchable_text",
-)  # fmt: skip
-_NO_ENRICHMENT: dict[str, Any] = {
-    **dict.fromkeys(_NO_ENRICHMENT_NULLS),
-    "ai_job_tasks": [],
-    "ai_search_terms": [],
-    "ai_top_tags": [],
-    "ai_skills": [],
-}
-
-
-def _enrichment_columns(job: EnrichedJob) -> dict[str, Any]:
-    e = job.enrichment
-    if e is None:
-        return dict(_NO_ENRICHMENT)
-    return {
-        "ai_title": e.ai_title,
-        "ai_description": e.ai_description,
-        "ai_job_tasks": list(e.tasks),
-        "ai_search_terms": list(e.search_terms),
-        "ai_top_tags": list(e.tags),
-        "ai_skills": list(e.skills),
-        "ai_confidence_score": e.confidence,
-        "confidence_reasoning": "; ".join(e.confidence_reasons),
-        "sector_id": e.sector_id,
-        "industry_group_id": e.industry_group_id,
-        "industry_id": e.industry_id,
-        "job_function_id": e.job_function_id,
-        "sector": e.sector or None,
-        "industry_group": e.industry_group or None,
-        "industry": e.industry or None,
-        "job_function": e.job_function or None,
-        "ih_reasoning": e.industry_reasoning,
-        "jf_reasoning": e.job_function_reasoning,
-        "searchable_text": e.searchable_text,
-    }

@@ -82,17 +82,20 @@ async def run_started(conn: Conn, event: RunStarted) -> None:
 
 async def ensure_runs(conn: Conn, runs: Mapping[str, int]) -> None:
     """Outcomes may overtake RunStarted (another topic), which may never come (a dead
-    ingestor): make sure the run and its report exist, so the run can always be closed."""
+    ingestor): make sure the run and its report exist, so the run can always be closed.
+    In run order: concurrent batches that create the same runs wait for one another, never
+    deadlock."""
+    rows = sorted(runs.items())
     await conn.executemany(
         "INSERT INTO runs (run_id, feed_id, reason) VALUES ($1, $2, 'unknown') "
         "ON CONFLICT (run_id) DO NOTHING",
-        list(runs.items()),
+        rows,
     )
     await conn.executemany(
         "INSERT INTO execution_reports (run_id, feed_id, feed_name) "
         "SELECT $1, $2, (SELECT name FROM feeds WHERE id = $2) "
         "ON CONFLICT (run_id) DO NOTHING",
-        list(runs.items()),
+        rows,
     )
 
 
