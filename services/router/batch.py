@@ -1,4 +1,5 @@
-"""Routes one batch of enriched records in one transaction: place jobs, record outcomes."""
+"""Routes one batch of enriched records: place jobs, record outcomes. The batch is written as
+parts split by job, each in one transaction, the parts at once."""
 
 from __future__ import annotations
 

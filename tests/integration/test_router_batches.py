@@ -213,6 +213,40 @@ async def test_changed_rows_and_moves_are_written_whole(
     assert rows[hashes[2]]["table"] == "open_jobs"
 
 
+async def test_a_part_that_fails_rolls_back_alone_and_the_retry_completes_the_batch(
+    pool: asyncpg.Pool, feed_id: int, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A batch is written as parts in transactions of their own: when one fails, the batch
+    fails, the other parts stay written, and routing the batch again routes each record once."""
+    tag = uuid.uuid4().hex[:8]
+    records = _run(tag, feed_id, [95.0, 70.0, 20.0] * 10)
+    original = jobs.place_prepared
+    failures = [RuntimeError("the database went away")]
+
+    async def fail_once(conn: Any, placing: jobs.Placing) -> None:
+        if failures:
+            raise failures.pop()
+        await original(conn, placing)
+
+    monkeypatch.setattr(jobs, "place_prepared", fail_once)
+    with pytest.raises(RuntimeError, match="went away"):
+        await _route(pool, records)
+    written = await _rows(pool, tag)
+    assert 0 < len(written) < len(records), "one part committed, the other rolled back"
+
+    await route_batch(pool, records, thresholds=THRESHOLDS)
+    rows = await _rows(pool, tag)
+    assert len(rows) == len(records)
+    assert {h: _comparable(r) for h, r in rows.items() if h in written} == {
+        h: _comparable(r) for h, r in written.items()
+    }, "the part written first was not routed again"
+    async with pool.acquire() as conn:
+        outcomes = await conn.fetchval(
+            "SELECT count(*) FROM run_outcomes WHERE run_id = $1", records[0].run_id
+        )
+    assert outcomes == len(records)
+
+
 async def test_numbers_and_json_read_as_sent(pool: asyncpg.Pool, feed_id: int) -> None:
     tag = uuid.uuid4().hex[:8]
     await _route(pool, _run(tag, feed_id, [87.65]))
