@@ -38,7 +38,7 @@ _SELECT_AS_ARCHIVED = ", ".join(_ARCHIVED_OVERRIDES.get(c, c) for c in JOB_COLUM
 @dataclass(frozen=True, slots=True)
 class RoutedRow:
     route: Route
-    value: tuple[Any, ...]  # the job's `job_input` value (`job_input`)
+    value: tuple[Any, ...]  # the job as one `job_input` value, its digest last (`job_input`)
     # The job's `row_digest` in `route`'s table, when it is there already (see `place`).
     digest_before: str | None = None
 
@@ -123,7 +123,8 @@ def job_input(
     """A routed job as one `job_input` value: its `JOB_COLUMNS`, in that order, then the row's
     digest. JSONB columns travel as JSON text and NUMERIC ones as decimal text, as the JSON
     encoding wrote them. Built in place, without a dict of named columns first: this runs for
-    every job, and the dict cost a quarter of it (tests hold each position to its name)."""
+    every job, and the dict cost a quarter of it (tests hold each position to its name); enum
+    values are read as `_value_`, a plain attribute, where `.value` is a slower descriptor."""
     posting, enrichment = job.job, job.enrichment
     salary = (enrichment.salary if enrichment else None) or posting.salary
     locations = posting.locations
