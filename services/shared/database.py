@@ -8,7 +8,7 @@ from typing import TypeAlias
 import asyncpg
 from asyncpg.pool import PoolConnectionProxy
 
-from services.shared.postgres import apply_migrations, set_json_codecs
+from services.shared.postgres import SERVER_SETTINGS, apply_migrations, set_json_codecs
 from services.shared.settings import Secret
 
 
@@ -32,6 +32,7 @@ class Database:
                     min_size=self._sizes[0],
                     max_size=self._sizes[1],
                     init=set_json_codecs,
+                    server_settings=SERVER_SETTINGS,
                 )
         return self._pool
 

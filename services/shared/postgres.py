@@ -98,13 +98,25 @@ async def set_json_codecs(connection: asyncpg.Connection) -> None:
         )
 
 
+# Every statement the services send is an index-probing one over a batch or a run; none is
+# worth compiling. PostgreSQL JIT-compiles any plan costed over `jit_above_cost`, and costs
+# swell while a growing table's statistics lag: the router's location fold, ~1 ms a batch,
+# took 80 ms to 1.3 s once its estimate crossed the thresholds (compilation, then inlining
+# and optimisation) on a fresh database whose tables autovacuum had not analysed yet.
+SERVER_SETTINGS = {"jit": "off"}
+
+
 @asynccontextmanager
 async def open_pool(
     dsn: str, *, min_size: int = 1, max_size: int = 10
 ) -> AsyncIterator[asyncpg.Pool]:
     """An asyncpg pool whose connections all speak JSON natively; closed on exit."""
     pool = await asyncpg.create_pool(
-        dsn, min_size=min_size, max_size=max_size, init=set_json_codecs
+        dsn,
+        min_size=min_size,
+        max_size=max_size,
+        init=set_json_codecs,
+        server_settings=SERVER_SETTINGS,
     )
     try:
         yield pool

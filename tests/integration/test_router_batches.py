@@ -275,6 +275,13 @@ async def test_a_run_known_only_from_its_jobs_can_still_be_closed_as_stalled(
     assert any("stalled" in error for error in report["error_summary"])
 
 
+async def test_service_connections_never_jit_compile(pool: asyncpg.Pool) -> None:
+    """While a growing table's statistics lag, plan costs swell past `jit_above_cost`: the
+    location fold then spent 80 ms to 1.3 s a batch compiling itself (see SERVER_SETTINGS)."""
+    async with pool.acquire() as conn:
+        assert await conn.fetchval("SHOW jit") == "off"
+
+
 async def test_the_job_input_type_lists_the_job_columns_in_order(pool: asyncpg.Pool) -> None:
     """`job_input` (a migration) and JOB_COLUMNS (code) must not drift apart."""
     async with pool.acquire() as conn:
