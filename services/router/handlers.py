@@ -18,12 +18,6 @@ from schemas.records import (
 )
 from services.router.config import SafetyLimits, Thresholds
 
-STATUS_BY_ROUTE = {
-    Route.OPEN: "ACTIVE",
-    Route.MANUAL_REVIEW: "MANUAL_REVIEW",
-    Route.REJECTED: "REJECTED",
-    Route.ARCHIVED: "ARCHIVED",
-}
 ENRICHMENT_FAILED_STATUS = "ENRICHMENT_FAILED"
 
 
