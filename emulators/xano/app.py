@@ -122,6 +122,9 @@ async def _guarded(
     if state.faults.status_5xx.fire(endpoint):
         state.counters.injected_5xx += 1
         return xano_error(state.faults.status_code, "ERROR_FATAL", "Injected server error.")
+    if state.faults.error_body_2xx.fire(endpoint):
+        state.counters.injected_error_bodies += 1
+        return xano_error(200, "ERROR_FATAL", "Injected failure answered with 200.")
     dropping = state.faults.drop_connection.fire(endpoint)
     if dropping and not state.faults.drop_after_apply:
         return _drop(request)
@@ -186,6 +189,8 @@ async def _list_feed(request: web.Request) -> web.Response:
     if state.faults.listing_fails(page):
         state.counters.injected_5xx += 1
         return xano_error(500, "ERROR_FATAL", f"Injected failure on page {page}.")
+    if state.faults.list_ignores_feed_id:
+        return _json(state.store.page_of_every_feed(page, per_page).envelope())
     return _json(state.store.page(feed_id, page, per_page).envelope())
 
 

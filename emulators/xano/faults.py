@@ -39,14 +39,31 @@ class Faults:
     drop_connection: CountedFault = field(default_factory=CountedFault)
     # Dropping after the write is applied models "done, but the answer was lost".
     drop_after_apply: bool = False
+    # A misconfigured list endpoint that answers every feed's records, whatever feed_id says.
+    list_ignores_feed_id: bool = False
+    # 200 with Xano's error shape {"code", "message"} and nothing applied: a function stack
+    # that caught its own failure. Only a client that reads the body can tell.
+    error_body_2xx: CountedFault = field(default_factory=CountedFault)
 
     def listing_fails(self, page: int) -> bool:
         return page == self.listing_page and self.listing_fault.fire("list")
 
 
+KNOWN_FAULTS = frozenset(
+    {
+        "status_5xx",
+        "slow_ms",
+        "fail_listing_on_page",
+        "drop_connection",
+        "list_ignores_feed_id",
+        "error_body_2xx",
+    }
+)
+
+
 def parse_faults(spec: dict[str, Any]) -> Faults:
     """Builds faults from the admin JSON, e.g. {"status_5xx": {"count": 2}, "slow_ms": 500}."""
-    unknown = set(spec) - {"status_5xx", "slow_ms", "fail_listing_on_page", "drop_connection"}
+    unknown = set(spec) - KNOWN_FAULTS
     if unknown:
         raise FaultSpecError(f"unknown fault(s): {sorted(unknown)}")
     faults = Faults(slow_ms=_non_negative_int(spec.get("slow_ms", 0), "slow_ms"))
@@ -58,7 +75,17 @@ def parse_faults(spec: dict[str, Any]) -> Faults:
     if "drop_connection" in spec:
         faults.drop_connection = _counted(spec["drop_connection"], "drop_connection")
         faults.drop_after_apply = bool(_as_dict(spec["drop_connection"]).get("after_apply"))
+    if "list_ignores_feed_id" in spec:
+        faults.list_ignores_feed_id = _bool(spec["list_ignores_feed_id"], "list_ignores_feed_id")
+    if "error_body_2xx" in spec:
+        faults.error_body_2xx = _counted(spec["error_body_2xx"], "error_body_2xx")
     return faults
+
+
+def _bool(raw: Any, name: str) -> bool:
+    if not isinstance(raw, bool):
+        raise FaultSpecError(f"{name} must be true or false, got {raw!r}")
+    return raw
 
 
 def _counted(raw: Any, name: str) -> CountedFault:
@@ -108,6 +135,7 @@ class RequestCounters:
     records_written: Counter[str] = field(default_factory=Counter)
     responses: Counter[int] = field(default_factory=Counter)
     injected_5xx: int = 0
+    injected_error_bodies: int = 0
     dropped_connections: int = 0
     peak_arrivals_in_window: int = 0
 
@@ -119,6 +147,7 @@ class RequestCounters:
             "rate_limited": self.responses[429],
             "unauthorized": self.responses[401],
             "injected_5xx": self.injected_5xx,
+            "injected_error_bodies": self.injected_error_bodies,
             "dropped_connections": self.dropped_connections,
             "peak_arrivals_in_window": self.peak_arrivals_in_window,
             "total_requests": sum(self.requests.values()),

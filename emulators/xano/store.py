@@ -79,6 +79,12 @@ class XanoStore:
         items = [self._records[i] for i in ids[start : start + per_page]]
         return Page(items=items, page=page, per_page=per_page, total=len(ids))
 
+    def page_of_every_feed(self, page: int, per_page: int) -> Page:
+        """A page drawn from every feed's records: what a list endpoint ignoring feed_id sends."""
+        start = (page - 1) * per_page
+        items = list(self._records.values())[start : start + per_page]
+        return Page(items=items, page=page, per_page=per_page, total=len(self._records))
+
     def records(self, feed_id: int | None = None) -> list[JsonRecord]:
         """Every record (of one feed when given), in insertion order."""
         if feed_id is None:

@@ -1,4 +1,5 @@
-"""Syncer composition root: reconciles on RunCompleted, publishes reviewer approvals at once."""
+"""Syncer composition root: reconciles on RunCompleted, publishes reviewer approvals at once,
+and retries the approvals whose push has not landed (the outbox)."""
 
 from __future__ import annotations
 
@@ -17,6 +18,7 @@ from services.shared.streaming import (
     create_app,
     process_each,
     topic,
+    with_retries,
 )
 from services.syncer.adapters.xano import ClientStats, XanoClient
 from services.syncer.config import SyncerSettings
@@ -29,14 +31,19 @@ def build(settings: SyncerSettings) -> faust.App:
     app = create_app(SERVICE, settings.stream)
     db = Database(settings.database_url)
     client = XanoClient(settings.xano)
-    syncer = Syncer(db, client, settings.field_map)
+    syncer = Syncer(
+        db,
+        client,
+        settings.field_map,
+        delete_cap=settings.delete_cap,
+        outbox_backoff=settings.outbox_backoff,
+    )
     publisher = Publisher(app, SERVICE)
 
     async def reconcile(record: Record) -> None:
         if isinstance(record, RunCompleted):
             before = replace(client.stats)
-            outcome = await syncer.reconcile(record.feed_id)
-            await syncer.record(record.run_id, outcome)
+            outcome = await syncer.reconcile(record.feed_id, run_id=record.run_id)
             count_xano(outcome, before, client.stats)
 
     async def publish_approval(record: Record) -> None:
@@ -50,6 +57,13 @@ def build(settings: SyncerSettings) -> faust.App:
     @app.agent(topic(app, topics.JOBS_ROUTED))
     async def publish_approvals(stream: Any) -> None:
         await process_each(stream, publisher, publish_approval, what="approval")
+
+    async def retry_outbox() -> None:
+        await syncer.retry_outbox()
+
+    @app.timer(interval=settings.outbox_backoff.first_s)  # type: ignore[untyped-decorator]
+    async def retry_approvals() -> None:
+        await with_retries(retry_outbox, what="approval outbox", attempts=1)
 
     close_on_shutdown(app, db.close, client.aclose)
     return app

@@ -1,12 +1,15 @@
 """The reconcile plan: what to add, update and delete so a feed's Xano records mirror open_jobs.
 
-Pure: the syncer reads both sides, calls `plan`, then applies it in this order: remove
-`deletes` and `duplicates_to_remove` (Xano deletes by hash, so every copy goes), then send
-`adds` (which re-add the one right copy of each duplicated job), then `updates`.
+Pure: the syncer reads both sides, keeps only the listed records that prove to be the feed's
+(`split_by_feed`), calls `plan`, checks its deletes against the `DeleteCap`, then applies it
+in this order: remove `deletes` and `duplicates_to_remove` (Xano deletes by hash, so every
+copy goes), then send `adds` (which re-add the one right copy of each duplicated job), then
+`updates`.
 """
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -92,3 +95,53 @@ def _differs(job: LocalJob, record: Mapping[str, Any]) -> bool:
         return True
     eid = job.payload.get("eid")
     return eid is not None and record.get("eid") != eid
+
+
+def split_by_feed(
+    remote: Sequence[Mapping[str, Any]], feed_id: int
+) -> tuple[list[Mapping[str, Any]], list[Mapping[str, Any]]]:
+    """The listed records whose feed_id is this feed's, and the others.
+
+    A listing should only hold the feed's records, but an endpoint that ignores its feed_id
+    filter would hand over every feed's: those (and records with no readable feed_id) are
+    never ours to delete or count.
+    """
+    ours: list[Mapping[str, Any]] = []
+    foreign: list[Mapping[str, Any]] = []
+    for record in remote:
+        (ours if feed_of(record) == feed_id else foreign).append(record)
+    return ours, foreign
+
+
+def feed_of(record: Mapping[str, Any]) -> int | None:
+    value = record.get("feed_id")
+    if isinstance(value, bool):
+        return None
+    if isinstance(value, int):
+        return value
+    if isinstance(value, str) and value.strip().lstrip("-").isdigit():
+        return int(value)
+    return None
+
+
+def mirrored_jobs(records: Sequence[Mapping[str, Any]]) -> int:
+    """How many distinct jobs the feed's mirror holds (copies of one job count once)."""
+    return len({h for r in records if (h := _hash_of(r))})
+
+
+@dataclass(frozen=True, slots=True)
+class DeleteCap:
+    """The most jobs one reconcile may take down without an operator's confirmation.
+
+    A share of the feed's mirror, but never fewer than `min_jobs`, so a small feed's real
+    changes (one job of one leaving) are not held.
+    """
+
+    share: float = 0.5
+    min_jobs: int = 5
+
+    def allowed(self, mirrored: int) -> int:
+        return max(self.min_jobs, math.floor(self.share * mirrored))
+
+    def exceeded_by(self, deletes: int, mirrored: int) -> bool:
+        return deletes > self.allowed(mirrored)

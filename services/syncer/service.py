@@ -1,17 +1,34 @@
-"""Makes a feed's Xano records equal its open_jobs, and pushes reviewer approvals at once."""
+"""Makes a feed's Xano records equal its open_jobs, and pushes reviewer approvals at once.
+
+Every write to a feed's Xano records happens under the feed's advisory lock: a reconcile
+(with its deletes) holds it throughout; a reviewer's approval takes it only if it is free
+and otherwise waits in the outbox, so an approval can never be pushed between a reconcile's
+read of open_jobs and its listing of Xano (which would have the reconcile delete it).
+"""
 
 from __future__ import annotations
 
 import logging
-from collections.abc import Mapping
-from dataclasses import dataclass, field
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field, replace
 from typing import Any
 
-from services.shared.database import Database
+from services.shared.database import Conn, Database
+from services.syncer import metrics
 from services.syncer.adapters import mirror_repository as mirror
-from services.syncer.adapters.xano import WriteResult, XanoClient, XanoError, XanoListingError
+from services.syncer.adapters import outbox
+from services.syncer.adapters.outbox import OutboxBackoff
+from services.syncer.adapters.xano import BatchDone, WriteResult, XanoClient, XanoError
 from services.syncer.payload import to_xano_payload
-from services.syncer.reconcile import LocalJob, Plan, plan
+from services.syncer.reconcile import (
+    DeleteCap,
+    LocalJob,
+    Plan,
+    feed_of,
+    mirrored_jobs,
+    plan,
+    split_by_feed,
+)
 
 log = logging.getLogger(__name__)
 
@@ -20,12 +37,15 @@ log = logging.getLogger(__name__)
 class SyncOutcome:
     """Confirmed counts of one reconcile, for the run report."""
 
-    status: str  # SYNCED, PARTIAL or FAILED
+    status: str  # SYNCED, PARTIAL, HELD (deletes over the cap) or FAILED
     added: int = 0
     updated: int = 0
     deleted: int = 0
     failed: int = 0
     errors: tuple[str, ...] = field(default_factory=tuple)
+    held_deletes: int = 0  # jobs the cap kept from being deleted
+    foreign: int = 0  # listed records of other feeds, left alone
+    kept_open: int = 0  # planned deletes found open again on the re-check
 
     def as_report(self) -> dict[str, object]:
         return {
@@ -38,87 +58,216 @@ class SyncOutcome:
         }
 
 
+@dataclass(frozen=True, slots=True)
+class _Checked:
+    """The plan's deletes after the re-check and the cap, and what was said about them."""
+
+    deletes: tuple[str, ...]
+    held: int = 0
+    kept_open: int = 0
+    notes: tuple[str, ...] = ()
+
+
 class Syncer:
     def __init__(
-        self, db: Database, client: XanoClient, field_map: Mapping[str, str] | None = None
+        self,
+        db: Database,
+        client: XanoClient,
+        field_map: Mapping[str, str] | None = None,
+        *,
+        delete_cap: DeleteCap | None = None,
+        outbox_backoff: OutboxBackoff | None = None,
     ) -> None:
         self._db = db
         self._client = client
         self._field_map = field_map
+        self._cap = delete_cap or DeleteCap()
+        self._backoff = outbox_backoff or OutboxBackoff()
 
     def _payload(self, row: Mapping[str, Any], eid: str) -> dict[str, Any]:
         return to_xano_payload(row, eid=eid, field_map=self._field_map)
 
-    async def reconcile(self, feed_id: int) -> SyncOutcome:
+    # -- reconcile ----------------------------------------------------------------------------
+
+    async def reconcile(self, feed_id: int, run_id: str | None = None) -> SyncOutcome:
+        """Mirrors the feed; with a run_id, its report counts every confirmed batch at once,
+        so the counts of a reconcile a crash interrupted are kept and the retry adds to them."""
         await self._client.open()
         pool = await self._db.pool()
         async with pool.acquire() as conn:
             await mirror.lock_feed(conn, feed_id)
             try:
-                rows = await mirror.open_jobs(conn, feed_id)
-                eids = await mirror.eids_for(conn, rows)
-                local = {
-                    r["job_hash"]: LocalJob.of(self._payload(r, eids[r["job_hash"]])) for r in rows
-                }
-                outcome = await self._apply(feed_id, local)
-                if outcome.status == "SYNCED":
-                    await mirror.remember_synced(
-                        conn, {h: job.fingerprint for h, job in local.items()}
-                    )
-                return outcome
+                outcome = await self._reconcile_locked(conn, feed_id, run_id)
             finally:
                 await mirror.unlock_feed(conn, feed_id)
+            if run_id is not None:
+                await mirror.write_sync_outcome(conn, run_id, outcome.as_report())
+        return outcome
 
-    async def _apply(self, feed_id: int, local: dict[str, LocalJob]) -> SyncOutcome:
+    async def _reconcile_locked(self, conn: Conn, feed_id: int, run_id: str | None) -> SyncOutcome:
+        rows = await mirror.open_jobs(conn, feed_id)
+        eids = await mirror.eids_for(conn, rows)
+        local = {r["job_hash"]: LocalJob.of(self._payload(r, eids[r["job_hash"]])) for r in rows}
         try:
-            remote = await self._client.list_feed(feed_id)
-        except (XanoListingError, XanoError) as exc:
+            listed = await self._client.list_feed(feed_id)
+        except XanoError as exc:
             # A listing we cannot trust must never turn into mass deletes or duplicate adds.
             log.error("Xano listing of feed %d failed, nothing written: %s", feed_id, exc)
             return SyncOutcome(status="FAILED", errors=(f"Xano listing failed: {exc}",))
-        todo = plan(local, remote)
-        return await self._write(feed_id, todo)
+        ours, foreign = split_by_feed(listed, feed_id)
+        notes = _foreign_notes(feed_id, foreign)
+        todo = plan(local, ours)
+        checked = await self._checked_deletes(conn, feed_id, todo.deletes, mirrored_jobs(ours))
+        outcome = await self._write(feed_id, todo, checked, self._progress(run_id))
+        errors = (notes + checked.notes + outcome.errors)[:10]
+        outcome = replace(outcome, errors=errors, foreign=len(foreign))
+        if outcome.status == "SYNCED":
+            await mirror.remember_synced(conn, {h: job.fingerprint for h, job in local.items()})
+            await outbox.forget(conn, list(local))  # every open job of the feed is in Xano
+        return outcome
 
-    async def _write(self, feed_id: int, todo: Plan) -> SyncOutcome:
-        deleted = await self._client.delete(feed_id, todo.hashes_to_remove)
-        added = await self._client.add(todo.adds)
-        updated = await self._client.update(todo.updates)
-        failed = deleted.failed + added.failed + updated.failed
-        errors = deleted.errors + added.errors + updated.errors
+    async def _checked_deletes(
+        self, conn: Conn, feed_id: int, planned: Sequence[str], mirrored: int
+    ) -> _Checked:
+        """Re-reads open_jobs for the planned deletes, then applies the cap."""
+        reopened = await mirror.still_open(conn, feed_id, planned) if planned else set()
+        deletes = tuple(h for h in planned if h not in reopened)
+        notes: list[str] = []
+        if reopened:
+            log.warning("feed %d: %d job(s) open again since the read, not deleted",
+                        feed_id, len(reopened))  # fmt: skip
+        if not self._cap.exceeded_by(len(deletes), mirrored):
+            return _Checked(deletes=deletes, kept_open=len(reopened))
+        confirmed_by = await mirror.take_delete_confirmation(conn, feed_id, len(deletes))
+        if confirmed_by is not None:
+            note = (f"deleting {len(deletes)} of {mirrored} mirrored jobs, past the cap of "
+                    f"{self._cap.allowed(mirrored)}: confirmed by {confirmed_by}")  # fmt: skip
+            log.warning("feed %d: %s", feed_id, note)
+            notes.append(note)
+            return _Checked(deletes=deletes, kept_open=len(reopened), notes=tuple(notes))
+        note = (f"deletes held: {len(deletes)} of {mirrored} mirrored jobs would go, more than "
+                f"the cap of {self._cap.allowed(mirrored)} ({self._cap.share:.0%}); nothing was "
+                f"deleted. If this is right: jobstream xano confirm-deletes {feed_id}")  # fmt: skip
+        log.error("feed %d: %s", feed_id, note)
+        metrics.DELETES_HELD.inc(len(deletes))
+        notes.append(note)
+        return _Checked(deletes=(), held=len(deletes), kept_open=len(reopened), notes=tuple(notes))
+
+    def _progress(self, run_id: str | None) -> dict[str, BatchDone | None]:
+        """Per-operation callbacks adding each confirmed batch to the run's report."""
+        if run_id is None:
+            return dict.fromkeys(mirror.PROGRESS_COLUMNS)
+
+        def counter(operation: str) -> BatchDone:
+            async def count(result: WriteResult) -> None:
+                if result.confirmed:
+                    pool = await self._db.pool()
+                    async with pool.acquire() as conn:
+                        await mirror.count_confirmed(conn, run_id, operation, result.confirmed)
+
+            return count
+
+        return {operation: counter(operation) for operation in mirror.PROGRESS_COLUMNS}
+
+    async def _write(
+        self, feed_id: int, todo: Plan, checked: _Checked, progress: Mapping[str, BatchDone | None]
+    ) -> SyncOutcome:
+        client = self._client
+        deleted = await client.delete(feed_id, checked.deletes, progress["deleted"])
+        # Duplicates of live jobs go and come back with the adds: not counted as deleted.
+        deduplicated = await client.delete(feed_id, todo.duplicates_to_remove)
+        added = await client.add(todo.adds, progress["added"])
+        updated = await client.update(todo.updates, progress["updated"])
+        results = (deleted, deduplicated, added, updated)
+        failed = sum(r.failed for r in results)
+        errors = tuple(e for r in results for e in r.errors)
         log.info(
-            "feed %d synced: +%d ~%d -%d (%d unchanged, %d failed)",
-            feed_id, added.confirmed, updated.confirmed, deleted.confirmed, todo.unchanged, failed,
+            "feed %d synced: +%d ~%d -%d (%d unchanged, %d failed, %d held)",
+            feed_id, added.confirmed, updated.confirmed, deleted.confirmed, todo.unchanged,
+            failed, checked.held,
         )  # fmt: skip
+        status = "PARTIAL" if failed else "HELD" if checked.held else "SYNCED"
         return SyncOutcome(
-            status="PARTIAL" if failed else "SYNCED",
+            status=status,
             added=added.confirmed,
             updated=updated.confirmed,
-            deleted=_deleted_jobs(deleted, todo),
+            deleted=deleted.confirmed,
             failed=failed,
             errors=errors[:10],
+            held_deletes=checked.held,
+            kept_open=checked.kept_open,
         )
 
+    # -- reviewer approvals -------------------------------------------------------------------
+
     async def publish_one(self, job_hash: str) -> bool:
-        """Pushes one approved job now (a reviewer's decision); False when it is not open."""
+        """Pushes one approved job now (a reviewer's decision); True once Xano confirmed it.
+
+        False when the job is not open (nothing to push), or when the push must wait: the
+        feed is being reconciled, or Xano failed. A waiting approval stays in the outbox and
+        `retry_outbox` pushes it later; it is never dropped.
+        """
         await self._client.open()
         pool = await self._db.pool()
         async with pool.acquire() as conn:
             row = await mirror.open_job(conn, job_hash)
             if row is None:
+                await outbox.forget(conn, [job_hash])
                 return False
-            eids = await mirror.eids_for(conn, [row])
-            payload = self._payload(row, eids[job_hash])
-            result = await self._client.add([payload])
-            if result.confirmed:
-                await mirror.remember_synced(conn, {job_hash: LocalJob.of(payload).fingerprint})
-            return result.confirmed == 1
+            feed_id = int(row["feed_id"])
+            await outbox.keep(conn, job_hash, feed_id)
+            if not await mirror.try_lock_feed(conn, feed_id):
+                log.info("approval of %s waits in the outbox: feed %d is being reconciled",
+                         job_hash, feed_id)  # fmt: skip
+                return False
+            try:
+                return await self._push_locked(conn, job_hash, feed_id)
+            finally:
+                await mirror.unlock_feed(conn, feed_id)
 
-    async def record(self, run_id: str, outcome: SyncOutcome) -> None:
+    async def _push_locked(self, conn: Conn, job_hash: str, feed_id: int) -> bool:
+        row = await mirror.open_job(conn, job_hash)  # again, now that nothing else writes
+        if row is None or int(row["feed_id"]) != feed_id:
+            if row is None:
+                await outbox.forget(conn, [job_hash])
+            return False  # closed meanwhile, or moved feed: the next attempt takes that lock
+        eids = await mirror.eids_for(conn, [row])
+        payload = self._payload(row, eids[job_hash])
+        result = await self._client.add([payload])
+        if result.confirmed == 1:
+            await mirror.remember_synced(conn, {job_hash: LocalJob.of(payload).fingerprint})
+            await outbox.forget(conn, [job_hash])
+            return True
+        error = result.errors[0] if result.errors else "Xano did not confirm the add"
+        attempts = await outbox.failed(conn, job_hash, error, self._backoff)
+        metrics.APPROVAL_PUSH_FAILURES.inc()
+        log.warning("approval of %s (feed %d) not in Xano after attempt %d, kept in the "
+                    "outbox for a retry: %s", job_hash, feed_id, attempts, error)  # fmt: skip
+        return False
+
+    async def retry_outbox(self, limit: int = 100) -> int:
+        """Pushes the approvals whose retry is due; how many landed."""
         pool = await self._db.pool()
         async with pool.acquire() as conn:
-            await mirror.write_sync_report(conn, run_id, outcome.as_report())
+            due = await outbox.due(conn, limit)
+        landed = 0
+        for job_hash in due:
+            landed += await self.publish_one(job_hash)
+        async with pool.acquire() as conn:
+            waiting = await outbox.size(conn)
+        metrics.OUTBOX_WAITING.set(waiting)
+        if due:
+            log.info("outbox: %d of %d due approval(s) pushed, %d waiting",
+                     landed, len(due), waiting)  # fmt: skip
+        return landed
 
 
-def _deleted_jobs(result: WriteResult, todo: Plan) -> int:
-    """Duplicates are removed and re-added; only jobs that left Xano count as deleted."""
-    return min(result.confirmed, len(todo.deletes))
+def _foreign_notes(feed_id: int, foreign: Sequence[Mapping[str, Any]]) -> tuple[str, ...]:
+    if not foreign:
+        return ()
+    sample = foreign[0]
+    note = (f"Xano listing of feed {feed_id} held {len(foreign)} record(s) of other feeds "
+            f"(e.g. {sample.get('job_hash')!r} of feed {feed_of(sample)}): left alone")  # fmt: skip
+    log.error("%s", note)
+    metrics.FOREIGN_RECORDS.inc(len(foreign))
+    return (note,)

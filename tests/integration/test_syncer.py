@@ -4,15 +4,12 @@ from __future__ import annotations
 
 import asyncio
 import os
-import random
 import signal
 import sys
 import textwrap
 from collections.abc import AsyncIterator
-from dataclasses import replace
 from typing import Any
 
-import asyncpg
 import pytest
 
 from cli.stack import StackInfo
@@ -21,91 +18,22 @@ from emulators.xano.faults import parse_faults
 from emulators.xano.server import RunningEmulator, serve
 from emulators.xano.settings import EmulatorSettings, RateLimit
 from services.shared.database import Database
-from services.shared.postgres import set_json_codecs
 from services.shared.settings import Secret
 from services.syncer.adapters.xano import XanoClient, XanoSettings
-from services.syncer.payload import to_xano_payload
 from services.syncer.service import Syncer
+from tests.integration.syncer_support import (
+    XANO_BOOKKEEPING,
+    execute,
+    expected_payloads,
+    fetch_row,
+    in_xano,
+    insert_open_jobs,
+    new_feed_id,
+    writes,
+    xano_settings,
+)
 
 pytestmark = pytest.mark.integration
-
-# Fields Xano adds or keeps for itself; everything else must equal what open_jobs says.
-XANO_BOOKKEEPING = {"id", "created_at", "updated_at"}
-
-
-def _xano_settings(base_url: str, **changes: Any) -> XanoSettings:
-    fast = XanoSettings(
-        base_url=base_url,
-        backoff_base_seconds=0.01,
-        backoff_max_seconds=0.05,
-        requests_per_window=1000,
-        window_seconds=1.0,
-        request_timeout_seconds=10.0,
-    )
-    return replace(fast, **changes)
-
-
-def _feed_id() -> int:
-    return random.randint(10_000_000, 2_000_000_000)
-
-
-async def _connect(dsn: str) -> asyncpg.Connection:
-    conn = await asyncpg.connect(dsn)
-    await set_json_codecs(conn)
-    return conn
-
-
-async def _open_jobs(dsn: str, feed_id: int, count: int) -> None:
-    conn = await _connect(dsn)
-    try:
-        await conn.executemany(
-            "INSERT INTO open_jobs (job_hash, feed_id, route, status, title, company_name, "
-            "employment_type, locations, ai_title, ai_skills, ai_confidence_score, posted_at) "
-            "VALUES ($1, $2, 'open', 'ACTIVE', $3, 'Riverside Health', 'FULL_TIME', $4, $3, $5, "
-            "91, now())",
-            [
-                (
-                    f"{feed_id}-{i:05}",
-                    feed_id,
-                    f"Registered Nurse {i}",
-                    [{"city": "Boston", "state": "MA", "country": "US", "postal_code": None}],
-                    ["BLS", "ACLS"],
-                )
-                for i in range(count)
-            ],
-        )
-    finally:
-        await conn.close()
-
-
-async def _execute(dsn: str, query: str, *args: Any) -> None:
-    conn = await _connect(dsn)
-    try:
-        await conn.execute(query, *args)
-    finally:
-        await conn.close()
-
-
-async def _expected_payloads(dsn: str, feed_id: int) -> dict[str, dict[str, Any]]:
-    conn = await _connect(dsn)
-    try:
-        rows = await conn.fetch(
-            "SELECT j.*, x.eid FROM open_jobs j JOIN xano_records x USING (job_hash) "
-            "WHERE j.feed_id = $1",
-            feed_id,
-        )
-    finally:
-        await conn.close()
-    return {r["job_hash"]: to_xano_payload(dict(r), eid=r["eid"]) for r in rows}
-
-
-def _in_xano(emulator: RunningEmulator, feed_id: int) -> list[dict[str, Any]]:
-    return list(emulator.state.store.records(feed_id))
-
-
-def _writes(emulator: RunningEmulator) -> int:
-    requests = emulator.state.counters.requests
-    return requests["add"] + requests["update"] + requests["remove"]
 
 
 @pytest.fixture
@@ -129,13 +57,13 @@ async def _reconcile(db: Database, settings: XanoSettings, feed_id: int) -> Any:
 async def test_a_fresh_feed_makes_xano_equal_open_jobs_field_by_field(
     stack: StackInfo, database: Database, emulator: RunningEmulator
 ) -> None:
-    feed_id = _feed_id()
-    await _open_jobs(stack.dsn, feed_id, 30)
-    outcome = await _reconcile(database, _xano_settings(emulator.base_url), feed_id)
+    feed_id = new_feed_id()
+    await insert_open_jobs(stack.dsn, feed_id, 30)
+    outcome = await _reconcile(database, xano_settings(emulator.base_url), feed_id)
 
     assert (outcome.status, outcome.added, outcome.failed) == ("SYNCED", 30, 0)
-    expected = await _expected_payloads(stack.dsn, feed_id)
-    mirrored = {r["job_hash"]: r for r in _in_xano(emulator, feed_id)}
+    expected = await expected_payloads(stack.dsn, feed_id)
+    mirrored = {r["job_hash"]: r for r in in_xano(emulator, feed_id)}
     assert mirrored.keys() == expected.keys()
     for job_hash, payload in expected.items():
         record = {k: v for k, v in mirrored[job_hash].items() if k not in XANO_BOOKKEEPING}
@@ -145,11 +73,11 @@ async def test_a_fresh_feed_makes_xano_equal_open_jobs_field_by_field(
 async def test_a_run_with_five_changed_jobs_sends_only_those(
     stack: StackInfo, database: Database, emulator: RunningEmulator
 ) -> None:
-    feed_id = _feed_id()
-    await _open_jobs(stack.dsn, feed_id, 30)
-    settings = _xano_settings(emulator.base_url)
+    feed_id = new_feed_id()
+    await insert_open_jobs(stack.dsn, feed_id, 30)
+    settings = xano_settings(emulator.base_url)
     await _reconcile(database, settings, feed_id)
-    await _execute(
+    await execute(
         stack.dsn,
         "UPDATE open_jobs SET ai_title = ai_title || ' (Nights)' WHERE feed_id = $1 "
         "AND job_hash = ANY($2::text[])",
@@ -163,18 +91,18 @@ async def test_a_run_with_five_changed_jobs_sends_only_those(
 
     assert (outcome.added, outcome.updated, outcome.deleted) == (0, 5, 0)
     assert sent == {"list": 1, "add": 0, "update": 1, "remove": 0}
-    titles = {r["ai_title"] for r in _in_xano(emulator, feed_id)}
+    titles = {r["ai_title"] for r in in_xano(emulator, feed_id)}
     assert "Registered Nurse 3 (Nights)" in titles
 
 
 async def test_jobs_no_longer_open_are_deleted_from_xano(
     stack: StackInfo, database: Database, emulator: RunningEmulator
 ) -> None:
-    feed_id = _feed_id()
-    await _open_jobs(stack.dsn, feed_id, 10)
-    settings = _xano_settings(emulator.base_url)
+    feed_id = new_feed_id()
+    await insert_open_jobs(stack.dsn, feed_id, 10)
+    settings = xano_settings(emulator.base_url)
     await _reconcile(database, settings, feed_id)
-    await _execute(
+    await execute(
         stack.dsn,
         "DELETE FROM open_jobs WHERE feed_id = $1 AND job_hash = ANY($2::text[])",
         feed_id,
@@ -183,25 +111,25 @@ async def test_jobs_no_longer_open_are_deleted_from_xano(
     outcome = await _reconcile(database, settings, feed_id)
 
     assert (outcome.added, outcome.updated, outcome.deleted) == (0, 0, 3)
-    assert len(_in_xano(emulator, feed_id)) == 7
+    assert len(in_xano(emulator, feed_id)) == 7
 
 
 async def test_a_listing_that_fails_on_page_3_writes_nothing_and_says_so(
     stack: StackInfo, database: Database, emulator: RunningEmulator
 ) -> None:
-    feed_id = _feed_id()
-    await _open_jobs(stack.dsn, feed_id, 30)
-    settings = _xano_settings(emulator.base_url, per_page=5)
+    feed_id = new_feed_id()
+    await insert_open_jobs(stack.dsn, feed_id, 30)
+    settings = xano_settings(emulator.base_url, per_page=5)
     await _reconcile(database, settings, feed_id)
-    await _execute(stack.dsn, "DELETE FROM open_jobs WHERE feed_id = $1", feed_id)
+    await execute(stack.dsn, "DELETE FROM open_jobs WHERE feed_id = $1", feed_id)
     emulator.state.faults = parse_faults({"fail_listing_on_page": {"page": 3, "count": 100}})
-    writes_before = _writes(emulator)
+    writes_before = writes(emulator)
     outcome = await _reconcile(database, settings, feed_id)
 
     assert outcome.status == "FAILED"
     assert "listing" in outcome.errors[0]
-    assert _writes(emulator) == writes_before  # no mass delete of the 30 still in Xano
-    assert len(_in_xano(emulator, feed_id)) == 30
+    assert writes(emulator) == writes_before  # no mass delete of the 30 still in Xano
+    assert len(in_xano(emulator, feed_id)) == 30
 
 
 async def test_under_the_free_plan_limit_a_1000_job_reconcile_loses_no_write(
@@ -210,16 +138,16 @@ async def test_under_the_free_plan_limit_a_1000_job_reconcile_loses_no_write(
     # Xano's free plan, 10 requests per 20 s, with the window shortened to keep the test quick.
     limit = RateLimit(requests=10, window_seconds=1.0)
     async with serve(EmulatorSettings(rate_limit=limit)) as emulator:
-        feed_id = _feed_id()
-        await _open_jobs(stack.dsn, feed_id, 1000)
-        settings = _xano_settings(
+        feed_id = new_feed_id()
+        await insert_open_jobs(stack.dsn, feed_id, 1000)
+        settings = xano_settings(
             emulator.base_url, batch_size=50, requests_per_window=10, window_seconds=1.0
         )
         outcome = await _reconcile(database, settings, feed_id)
         counters = emulator.state.counters
 
         assert (outcome.status, outcome.added, outcome.failed) == ("SYNCED", 1000, 0)
-        assert len({r["job_hash"] for r in _in_xano(emulator, feed_id)}) == 1000
+        assert len({r["job_hash"] for r in in_xano(emulator, feed_id)}) == 1000
         assert counters.peak_arrivals_in_window <= 10
         assert counters.responses[429] == 0
 
@@ -238,44 +166,67 @@ RECONCILE_SCRIPT = textwrap.dedent(
         settings = replace(settings, requests_per_window=1000, window_seconds=1.0)
         db = Database(Secret(os.environ["DSN"]))
         async with XanoClient(settings) as client:
-            await Syncer(db, client).reconcile(int(os.environ["FEED_ID"]))
+            run_id = os.environ.get("RUN_ID") or None
+            await Syncer(db, client).reconcile(int(os.environ["FEED_ID"]), run_id=run_id)
 
     asyncio.run(main())
     """
 )
 
 
-async def test_a_syncer_killed_mid_reconcile_converges_without_duplicates_on_restart(
+async def test_a_syncer_killed_mid_reconcile_converges_and_its_report_counts_every_add(
     stack: StackInfo, database: Database, emulator: RunningEmulator
 ) -> None:
-    feed_id = _feed_id()
-    await _open_jobs(stack.dsn, feed_id, 400)
+    feed_id = new_feed_id()
+    run_id = f"run-{feed_id}"
+    await insert_open_jobs(stack.dsn, feed_id, 400)
+    await execute(
+        stack.dsn,
+        "INSERT INTO execution_reports (run_id, feed_id) VALUES ($1, $2)",
+        run_id,
+        feed_id,
+    )
     emulator.state.faults = parse_faults({"slow_ms": 60})  # ~40 adds: a few seconds to kill in
     env = {
         **os.environ,
         "XANO_URL": emulator.base_url,
         "DSN": stack.dsn,
         "FEED_ID": str(feed_id),
+        "RUN_ID": run_id,
     }
     child = await asyncio.create_subprocess_exec(
         sys.executable, "-c", RECONCILE_SCRIPT, env=env, cwd=PROJECT_ROOT
     )
     try:
         await _wait_for(lambda: emulator.state.counters.requests["add"] >= 8, child)
+        # Later adds fail unapplied (and back off); those in flight land and are counted.
+        emulator.state.faults = parse_faults({"status_5xx": {"count": None}})
+        await asyncio.sleep(0.5)
     finally:
         child.send_signal(signal.SIGKILL)
         await child.wait()
-    partial = len(_in_xano(emulator, feed_id))
+    partial = len(in_xano(emulator, feed_id))
     assert 0 < partial < 400, "the kill landed mid-reconcile"
+    assert await _report_added(stack.dsn, run_id) == partial  # each batch counted as it landed
 
     emulator.state.faults = parse_faults({})
-    outcome = await _reconcile(database, _xano_settings(emulator.base_url), feed_id)
-    mirrored = _in_xano(emulator, feed_id)
-    expected = await _expected_payloads(stack.dsn, feed_id)
+    async with XanoClient(xano_settings(emulator.base_url)) as client:
+        outcome = await Syncer(database, client).reconcile(feed_id, run_id=run_id)
+    mirrored = in_xano(emulator, feed_id)
+    expected = await expected_payloads(stack.dsn, feed_id)
 
-    assert outcome.status == "SYNCED"
+    assert (outcome.status, outcome.added) == ("SYNCED", 400 - partial)
     assert len(mirrored) == len({r["job_hash"] for r in mirrored}) == 400
     assert {r["job_hash"]: r["eid"] for r in mirrored} == {h: p["eid"] for h, p in expected.items()}
+    assert await _report_added(stack.dsn, run_id) == 400  # both reconciles, added up
+
+
+async def _report_added(dsn: str, run_id: str) -> int:
+    row = await fetch_row(
+        dsn, "SELECT xano_jobs_added FROM execution_reports WHERE run_id = $1", run_id
+    )
+    assert row is not None
+    return int(row["xano_jobs_added"])
 
 
 async def _wait_for(condition: Any, child: asyncio.subprocess.Process) -> None:
@@ -291,15 +242,15 @@ async def _wait_for(condition: Any, child: asyncio.subprocess.Process) -> None:
 async def test_a_reviewers_approval_is_pushed_at_once_and_keeps_its_eid(
     stack: StackInfo, database: Database, emulator: RunningEmulator
 ) -> None:
-    feed_id = _feed_id()
-    await _open_jobs(stack.dsn, feed_id, 1)
+    feed_id = new_feed_id()
+    await insert_open_jobs(stack.dsn, feed_id, 1)
     job_hash = f"{feed_id}-00000"
-    async with XanoClient(_xano_settings(emulator.base_url)) as client:
+    async with XanoClient(xano_settings(emulator.base_url)) as client:
         syncer = Syncer(database, client)
         assert await syncer.publish_one(job_hash)
         assert await syncer.publish_one(job_hash)  # a redelivered approval adds nothing twice
         assert not await syncer.publish_one("no-such-job")
-    expected = await _expected_payloads(stack.dsn, feed_id)
-    mirrored = _in_xano(emulator, feed_id)
+    expected = await expected_payloads(stack.dsn, feed_id)
+    mirrored = in_xano(emulator, feed_id)
     assert [r["job_hash"] for r in mirrored] == [job_hash]
     assert mirrored[0]["eid"] == expected[job_hash]["eid"]

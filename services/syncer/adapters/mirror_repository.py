@@ -13,8 +13,19 @@ RECONCILE_LOCK_NAMESPACE = 0x73796E63  # "sync"
 
 
 async def lock_feed(conn: Conn, feed_id: int) -> None:
-    """One reconcile per feed at a time, across every syncer replica (session-level lock)."""
+    """One writer of a feed's Xano records at a time, across every syncer replica.
+
+    Reconciles, their take-downs and reviewer approvals all hold this (session-level) lock.
+    """
     await conn.execute("SELECT pg_advisory_lock($1, $2)", RECONCILE_LOCK_NAMESPACE, feed_id)
+
+
+async def try_lock_feed(conn: Conn, feed_id: int) -> bool:
+    """The feed's lock if it is free now; False while a reconcile (or another push) holds it."""
+    locked = await conn.fetchval(
+        "SELECT pg_try_advisory_lock($1, $2)", RECONCILE_LOCK_NAMESPACE, feed_id
+    )
+    return bool(locked)
 
 
 async def unlock_feed(conn: Conn, feed_id: int) -> None:
@@ -24,6 +35,16 @@ async def unlock_feed(conn: Conn, feed_id: int) -> None:
 async def open_jobs(conn: Conn, feed_id: int) -> list[dict[str, Any]]:
     rows = await conn.fetch("SELECT * FROM open_jobs WHERE feed_id = $1", feed_id)
     return [dict(r) for r in rows]
+
+
+async def still_open(conn: Conn, feed_id: int, job_hashes: Sequence[str]) -> set[str]:
+    """Which of the hashes are open jobs of the feed right now (re-read before a delete)."""
+    rows = await conn.fetch(
+        "SELECT job_hash FROM open_jobs WHERE feed_id = $1 AND job_hash = ANY($2::text[])",
+        feed_id,
+        list(job_hashes),
+    )
+    return {r["job_hash"] for r in rows}
 
 
 async def open_job(conn: Conn, job_hash: str) -> dict[str, Any] | None:
@@ -52,16 +73,61 @@ async def remember_synced(conn: Conn, fingerprints: Mapping[str, str]) -> None:
     )
 
 
-async def write_sync_report(conn: Conn, run_id: str, counts: Mapping[str, Any]) -> None:
+# The report's columns that add up batch by batch, across reconciles a crash interrupted.
+PROGRESS_COLUMNS = {
+    "added": "xano_jobs_added",
+    "updated": "xano_jobs_updated",
+    "deleted": "xano_jobs_deleted",
+}
+
+
+async def count_confirmed(conn: Conn, run_id: str, operation: str, confirmed: int) -> None:
+    """Adds one batch's confirmed writes to the run's report as soon as Xano answers."""
+    column = PROGRESS_COLUMNS[operation]
     await conn.execute(
-        "UPDATE execution_reports SET xano_status = $2, xano_jobs_added = $3, "
-        "xano_jobs_updated = $4, xano_jobs_deleted = $5, xano_jobs_failed = $6, "
-        "error_summary = error_summary || $7::jsonb, updated_at = now() WHERE run_id = $1",
+        f"UPDATE execution_reports SET {column} = {column} + $2, updated_at = now() "
+        "WHERE run_id = $1",
         run_id,
-        counts["status"],
-        counts["added"],
-        counts["updated"],
-        counts["deleted"],
-        counts["failed"],
-        list(counts["errors"]),
+        confirmed,
+    )
+
+
+async def write_sync_outcome(conn: Conn, run_id: str, outcome: Mapping[str, Any]) -> None:
+    """The reconcile's status, failures and errors; its confirmed counts are already in."""
+    await conn.execute(
+        "UPDATE execution_reports SET xano_status = $2, xano_jobs_failed = $3, "
+        "error_summary = error_summary || $4::jsonb, updated_at = now() WHERE run_id = $1",
+        run_id,
+        outcome["status"],
+        outcome["failed"],
+        list(outcome["errors"]),
+    )
+
+
+# -- operator confirmations of deletes over the cap ---------------------------------------
+
+
+async def confirm_deletes(
+    conn: Conn, feed_id: int, *, max_deletes: int | None, by: str, valid_hours: float
+) -> None:
+    """Lets the next reconcile of the feed delete past the cap (up to max_deletes if given)."""
+    await conn.execute(
+        "INSERT INTO xano_delete_confirmations (feed_id, max_deletes, confirmed_by, expires_at) "
+        "VALUES ($1, $2, $3, now() + make_interval(secs => $4)) ON CONFLICT (feed_id) DO UPDATE "
+        "SET max_deletes = EXCLUDED.max_deletes, confirmed_by = EXCLUDED.confirmed_by, "
+        "confirmed_at = now(), expires_at = EXCLUDED.expires_at",
+        feed_id,
+        max_deletes,
+        by,
+        valid_hours * 3600.0,
+    )
+
+
+async def take_delete_confirmation(conn: Conn, feed_id: int, deletes: int) -> str | None:
+    """Uses up a live confirmation that covers `deletes`; who gave it, or None."""
+    return await conn.fetchval(  # type: ignore[no-any-return]
+        "DELETE FROM xano_delete_confirmations WHERE feed_id = $1 AND expires_at > now() "
+        "AND (max_deletes IS NULL OR max_deletes >= $2) RETURNING confirmed_by",
+        feed_id,
+        deletes,
     )

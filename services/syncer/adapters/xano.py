@@ -13,7 +13,7 @@ import contextlib
 import math
 import random
 from collections import deque
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
@@ -31,6 +31,8 @@ JsonRecord = dict[str, Any]
 MAX_PAGES = 100_000
 # A Retry-After longer than this is treated as junk rather than obeyed for hours.
 MAX_RETRY_AFTER_SECONDS = 300.0
+# Read in slices of this size, so an oversized answer is refused before it is all in memory.
+READ_CHUNK_BYTES = 64 * 1024
 
 
 class XanoError(Exception):
@@ -72,6 +74,9 @@ class XanoSettings:
     backoff_max_seconds: float = 30.0
     request_timeout_seconds: float = 120.0
     connect_timeout_seconds: float = 10.0
+    # The most bytes read from one answer (a listing page is the big one): a page of 1,000
+    # full jobs is ~10 MB; a server that streams more is refused, never buffered whole.
+    max_response_bytes: int = 64 * 1024 * 1024
     # Send feed_id with bulk_remove so a hash shared with another feed is left alone there.
     feed_scoped_deletes: bool = True
 
@@ -99,6 +104,7 @@ class XanoSettings:
             request_timeout_seconds=env_float(
                 env, "XANO_TIMEOUT_SECONDS", defaults.request_timeout_seconds
             ),
+            max_response_bytes=env_int(env, "XANO_MAX_PAGE_BYTES", defaults.max_response_bytes),
         )
 
 
@@ -116,6 +122,10 @@ class WriteResult:
             failed=self.failed + other.failed,
             errors=self.errors + other.errors,
         )
+
+
+# Called with each batch's result as soon as Xano answers it, so progress survives a crash.
+BatchDone = Callable[[WriteResult], Awaitable[None]]
 
 
 @dataclass(slots=True)
@@ -331,19 +341,33 @@ class XanoClient:
 
     # -- writes -------------------------------------------------------------------------------
 
-    async def add(self, records: Sequence[Mapping[str, Any]]) -> WriteResult:
+    async def add(
+        self, records: Sequence[Mapping[str, Any]], on_batch: BatchDone | None = None
+    ) -> WriteResult:
         """Bulk add; a record whose eid Xano knows is updated, so a retried batch never doubles."""
         return await self._write(
-            self.settings.paths.add, "POST", records, lambda batch: {"job_postings": batch}
+            self.settings.paths.add,
+            "POST",
+            records,
+            lambda batch: {"job_postings": batch},
+            on_batch,
         )
 
-    async def update(self, records: Sequence[Mapping[str, Any]]) -> WriteResult:
+    async def update(
+        self, records: Sequence[Mapping[str, Any]], on_batch: BatchDone | None = None
+    ) -> WriteResult:
         """Bulk update by job_hash; hashes Xano reports as not found count as failed."""
         return await self._write(
-            self.settings.paths.update, "POST", records, lambda batch: {"job_postings": batch}
+            self.settings.paths.update,
+            "POST",
+            records,
+            lambda batch: {"job_postings": batch},
+            on_batch,
         )
 
-    async def delete(self, feed_id: int, hashes: Sequence[str]) -> WriteResult:
+    async def delete(
+        self, feed_id: int, hashes: Sequence[str], on_batch: BatchDone | None = None
+    ) -> WriteResult:
         """Bulk remove by job_hash (within the feed unless feed_scoped_deletes is off)."""
         scope = {"feed_id": feed_id} if self.settings.feed_scoped_deletes else {}
         return await self._write(
@@ -351,6 +375,7 @@ class XanoClient:
             "DELETE",
             hashes,
             lambda batch: {"job_hashes": batch, **scope},
+            on_batch,
         )
 
     async def _write(
@@ -359,11 +384,16 @@ class XanoClient:
         method: str,
         items: Sequence[Any],
         body_of: Callable[[list[Any]], dict[str, Any]],
+        on_batch: BatchDone | None,
     ) -> WriteResult:
+        async def one(batch: list[Any]) -> WriteResult:
+            result = await self._write_batch(method, path, batch, body_of(batch))
+            if on_batch is not None:
+                await on_batch(result)
+            return result
+
         batches = _batches(list(items), self.settings.batch_size)
-        results = await asyncio.gather(
-            *(self._write_batch(method, path, batch, body_of(batch)) for batch in batches)
-        )
+        results = await asyncio.gather(*(one(batch) for batch in batches))
         return sum(results, WriteResult())
 
     async def _write_batch(
@@ -433,8 +463,12 @@ class XanoClient:
             return _Attempt(retryable=True, error=f"{type(exc).__name__}: {exc}")
 
     async def _judge(self, response: aiohttp.ClientResponse) -> _Attempt:
-        raw = await response.read()
         status = response.status
+        raw = await _read_capped(response, self.settings.max_response_bytes)
+        if raw is None:
+            limit = self.settings.max_response_bytes
+            error = f"HTTP {status} answer larger than {limit:,} bytes (XANO_MAX_PAGE_BYTES)"
+            return _Attempt(error=error, status=status)
         if 200 <= status < 300:
             return _parsed(raw, status)
         message = f"HTTP {status}: {_error_message(raw)}"
@@ -453,13 +487,45 @@ def _batches(items: list[Any], size: int) -> list[list[Any]]:
     return [items[start : start + size] for start in range(0, len(items), size)]
 
 
+async def _read_capped(response: aiohttp.ClientResponse, limit: int) -> bytes | None:
+    """The answer's body, or None once it passes `limit` bytes (the rest is never read)."""
+    if response.content_length is not None and response.content_length > limit:
+        return None
+    parts: list[bytes] = []
+    size = 0
+    async for chunk in response.content.iter_chunked(READ_CHUNK_BYTES):
+        size += len(chunk)
+        if size > limit:
+            return None
+        parts.append(chunk)
+    return b"".join(parts)
+
+
 def _parsed(raw: bytes, status: int) -> _Attempt:
     if not raw.strip():
         return _Attempt(ok=True, body=None, status=status)
     try:
-        return _Attempt(ok=True, body=orjson.loads(raw), status=status)
+        body = orjson.loads(raw)
     except orjson.JSONDecodeError:
         return _Attempt(retryable=True, error=f"HTTP {status} with a body that is not JSON")
+    complaint = _error_in_body(body)
+    if complaint is not None:
+        # Xano's function stacks can catch a failure and still answer 2xx: not done.
+        return _Attempt(retryable=True, error=f"HTTP {status} with an error body: {complaint}")
+    return _Attempt(ok=True, body=body, status=status)
+
+
+def _error_in_body(body: Any) -> str | None:
+    """What a 2xx body says went wrong: Xano's {"code", "message"} shape, or an explicit error."""
+    if not isinstance(body, dict):
+        return None
+    if "code" in body and "message" in body:
+        return f"{body['code']} {body['message']}"[:200]
+    if body.get("error"):
+        return str(body["error"])[:200]
+    if body.get("success") is False:
+        return "success: false"
+    return None
 
 
 def _error_message(raw: bytes) -> str:
@@ -488,13 +554,29 @@ def _retry_after(header: str | None, default: float) -> float:
 
 
 def _confirmed(batch: list[Any], answer: Any, path: str) -> WriteResult:
-    """A 2xx confirms the batch, minus any hashes the answer lists as not found."""
-    not_found = answer.get("not_found") if isinstance(answer, dict) else None
-    if not isinstance(not_found, list) or not not_found:
+    """A 2xx confirms the batch, minus the records the answer says it did not store."""
+    short = _shortfall(len(batch), answer)
+    if short is None:
         return WriteResult(confirmed=len(batch))
-    missing = len(not_found)
-    error = f"{path}: {missing} job(s) not found in Xano, e.g. {not_found[0]}"
-    return WriteResult(confirmed=len(batch) - missing, failed=missing, errors=(error,))
+    missing, error = short
+    return WriteResult(confirmed=len(batch) - missing, failed=missing, errors=(f"{path}: {error}",))
+
+
+def _shortfall(sent: int, answer: Any) -> tuple[int, str] | None:
+    """Records of the batch an answer admits it did not store: hashes not found, or an add
+    whose added + updated counts fall short of what was sent."""
+    if not isinstance(answer, dict):
+        return None
+    not_found = answer.get("not_found")
+    if isinstance(not_found, list) and not_found:
+        missing = min(sent, len(not_found))
+        return missing, f"{missing} job(s) not found in Xano, e.g. {not_found[0]}"
+    added, updated = answer.get("added"), answer.get("updated")
+    if isinstance(added, int) and isinstance(updated, int) and "not_found" not in answer:
+        stored = added + updated
+        if stored < sent:
+            return sent - stored, f"Xano stored {stored} of the {sent} job(s) sent"
+    return None
 
 
 def _records_of(items: list[Any], page: int) -> list[JsonRecord]:
