@@ -8,6 +8,7 @@ from contextlib import asynccontextmanager
 from dataclasses import replace
 from typing import Any
 
+import orjson
 import pytest
 from aiohttp import web
 
@@ -196,6 +197,86 @@ async def test_the_right_token_is_sent_as_a_bearer() -> None:
         result = await client.add([job("a")])
 
     assert result.confirmed == 1
+
+
+async def test_an_error_shaped_2xx_is_retried_and_never_confirmed(
+    emulator: RunningEmulator,
+) -> None:
+    inject(emulator, {"error_body_2xx": {"count": None, "endpoints": ["add"]}})
+
+    async with XanoClient(fast_settings(emulator.base_url, max_attempts=3)) as client:
+        result = await client.add([job("a"), job("b")])
+
+    assert (result.confirmed, result.failed) == (0, 2)
+    assert "error body" in result.errors[0]
+    assert emulator.state.counters.injected_error_bodies == 3
+    assert emulator.state.store.records(1) == []
+
+
+async def test_an_error_shaped_2xx_that_clears_lets_the_write_land(
+    emulator: RunningEmulator,
+) -> None:
+    inject(emulator, {"error_body_2xx": {"count": 1}})
+
+    async with XanoClient(fast_settings(emulator.base_url)) as client:
+        result = await client.add([job("a")])
+
+    assert (result.confirmed, result.failed) == (1, 0)
+    assert len(emulator.state.store.records(1)) == 1
+
+
+@pytest.mark.parametrize(
+    "answer",
+    [{"error": "quota exhausted"}, {"success": False}, {"code": "ERROR_FATAL", "message": "x"}],
+)
+async def test_error_bodies_of_every_shape_fail_the_write(answer: dict[str, Any]) -> None:
+    async def handler(request: web.Request) -> web.Response:
+        return web.json_response(answer)
+
+    app = web.Application()
+    app.router.add_post("/job_posting/supabase_bulk", handler)
+    async with serve_app(app) as url, XanoClient(fast_settings(url, max_attempts=1)) as client:
+        result = await client.add([job("a")])
+
+    assert (result.confirmed, result.failed) == (0, 1)
+
+
+async def test_an_add_answer_that_stored_fewer_than_sent_counts_the_rest_as_failed() -> None:
+    async def handler(request: web.Request) -> web.Response:
+        return web.json_response({"added": 1, "updated": 0})
+
+    app = web.Application()
+    app.router.add_post("/job_posting/supabase_bulk", handler)
+    async with serve_app(app) as url, XanoClient(fast_settings(url)) as client:
+        result = await client.add([job("a"), job("b"), job("c")])
+
+    assert (result.confirmed, result.failed) == (1, 2)
+    assert "stored 1 of the 3" in result.errors[0]
+
+
+async def test_a_page_over_the_byte_cap_is_a_listing_error_even_when_streamed() -> None:
+    big = [job(f"h{i}", title="x" * 1000) for i in range(50)]
+
+    async def handler(request: web.Request) -> web.StreamResponse:
+        # Chunked, with no Content-Length: the cap must hold while reading.
+        response = web.StreamResponse(headers={"Content-Type": "application/json"})
+        response.enable_chunked_encoding()
+        await response.prepare(request)
+        body = orjson.dumps(big)
+        for start in range(0, len(body), 4096):
+            await response.write(body[start : start + 4096])
+        await response.write_eof()
+        return response
+
+    app = web.Application()
+    app.router.add_get("/job_posting/supabase/feeds", handler)
+    settings = fast_settings("", max_response_bytes=20_000)
+    async with serve_app(app) as url, XanoClient(replace(settings, base_url=url)) as client:
+        with pytest.raises(XanoListingError, match="larger than 20,000 bytes"):
+            await client.list_feed(1)
+        under_cap = replace(settings, base_url=url, max_response_bytes=200_000)
+        async with XanoClient(under_cap) as roomy:
+            assert len(await roomy.list_feed(1)) == 50
 
 
 async def test_updates_of_unknown_jobs_count_as_failed(emulator: RunningEmulator) -> None:

@@ -245,6 +245,48 @@ async def test_dropped_connection_after_apply_still_stores_the_write(
     assert emulator.state.counters.dropped_connections == 1
 
 
+async def test_a_list_endpoint_ignoring_feed_id_answers_every_feeds_records(
+    http: aiohttp.ClientSession, emulator: RunningEmulator
+) -> None:
+    await add(http, emulator, posting("a", 1), posting("b", 2), posting("c", 3))
+    faults = {"list_ignores_feed_id": True}
+    await call(http, "POST", emulator.root_url + "/__admin/faults", json=faults)
+
+    body = await listing(http, emulator, 1)
+
+    assert [(r["job_hash"], r["feed_id"]) for r in body["items"]] == [("a", 1), ("b", 2), ("c", 3)]
+    assert body["itemsTotal"] == 3
+
+
+async def test_an_error_shaped_200_applies_nothing(
+    http: aiohttp.ClientSession, emulator: RunningEmulator
+) -> None:
+    faults = {"error_body_2xx": {"count": 1, "endpoints": ["add"]}}
+    await call(http, "POST", emulator.root_url + "/__admin/faults", json=faults)
+    url = emulator.base_url + ADD
+
+    first = await call(http, "POST", url, json={"job_postings": [posting("h1")]})
+    second = await call(http, "POST", url, json={"job_postings": [posting("h1")]})
+    _, counters, _ = await call(http, "GET", emulator.root_url + "/__admin/counters")
+
+    assert first[0] == 200 and first[1]["code"] == "ERROR_FATAL"
+    assert second[:2] == (200, {"added": 1, "updated": 0})
+    assert [r["job_hash"] for r in emulator.state.store.records(1)] == ["h1"]
+    assert counters["injected_error_bodies"] == 1
+
+
+@pytest.mark.parametrize(
+    "faults",
+    [{"list_ignores_feed_id": "yes"}, {"error_body_2xx": {"endpoints": ["nope"]}}],
+)
+async def test_malformed_new_faults_are_rejected(
+    http: aiohttp.ClientSession, emulator: RunningEmulator, faults: dict[str, Any]
+) -> None:
+    status, _, _ = await call(http, "POST", emulator.root_url + "/__admin/faults", json=faults)
+
+    assert status == 400
+
+
 async def test_unknown_fault_is_rejected(
     http: aiohttp.ClientSession, emulator: RunningEmulator
 ) -> None:
