@@ -66,6 +66,14 @@ async def eids_for(conn: Conn, rows: Sequence[Mapping[str, Any]]) -> dict[str, s
     return {r["job_hash"]: r["eid"] for r in found}
 
 
+async def known_eids(conn: Conn, job_hashes: Sequence[str]) -> dict[str, str]:
+    """The eids already minted for these jobs (read only)."""
+    found = await conn.fetch(
+        "SELECT job_hash, eid FROM xano_records WHERE job_hash = ANY($1::text[])", list(job_hashes)
+    )
+    return {r["job_hash"]: r["eid"] for r in found}
+
+
 async def remember_synced(conn: Conn, fingerprints: Mapping[str, str]) -> None:
     await conn.executemany(
         "UPDATE xano_records SET fingerprint = $2, synced_at = now() WHERE job_hash = $1",
@@ -121,6 +129,14 @@ async def confirm_deletes(
         by,
         valid_hours * 3600.0,
     )
+
+
+async def withdraw_delete_confirmation(conn: Conn, feed_id: int) -> bool:
+    """Removes an unused confirmation; True if there was one."""
+    removed = await conn.fetchval(
+        "DELETE FROM xano_delete_confirmations WHERE feed_id = $1 RETURNING feed_id", feed_id
+    )
+    return removed is not None
 
 
 async def take_delete_confirmation(conn: Conn, feed_id: int, deletes: int) -> str | None:
