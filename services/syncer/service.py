@@ -215,7 +215,7 @@ class Syncer:
                 await outbox.forget(conn, [job_hash])
                 return False
             feed_id = int(row["feed_id"])
-            await outbox.keep(conn, job_hash, feed_id)
+            await outbox.keep(conn, job_hash, feed_id, retry_in_s=self._backoff.first_s)
             if not await mirror.try_lock_feed(conn, feed_id):
                 log.info("approval of %s waits in the outbox: feed %d is being reconciled",
                          job_hash, feed_id)  # fmt: skip

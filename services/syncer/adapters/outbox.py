@@ -20,12 +20,17 @@ class OutboxBackoff:
     max_s: float = 300.0
 
 
-async def keep(conn: Conn, job_hash: str, feed_id: int) -> None:
+async def keep(conn: Conn, job_hash: str, feed_id: int, retry_in_s: float) -> None:
+    """Keeps an approval about to be pushed; only retried if it is still here by then (the
+    pusher crashed, or the push failed), so other replicas leave a push in progress alone."""
     await conn.execute(
-        "INSERT INTO xano_outbox (job_hash, feed_id) VALUES ($1, $2) "
-        "ON CONFLICT (job_hash) DO UPDATE SET feed_id = EXCLUDED.feed_id",
+        "INSERT INTO xano_outbox (job_hash, feed_id, next_attempt_at) "
+        "VALUES ($1, $2, now() + make_interval(secs => $3)) "
+        "ON CONFLICT (job_hash) DO UPDATE SET feed_id = EXCLUDED.feed_id, "
+        "next_attempt_at = greatest(xano_outbox.next_attempt_at, EXCLUDED.next_attempt_at)",
         job_hash,
         feed_id,
+        retry_in_s,
     )
 
 
