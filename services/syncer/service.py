@@ -8,6 +8,7 @@ read of open_jobs and its listing of Xano (which would have the reconcile delete
 
 from __future__ import annotations
 
+import enum
 import logging
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
@@ -56,6 +57,15 @@ class SyncOutcome:
             "failed": self.failed,
             "errors": self.errors,
         }
+
+
+class Push(enum.Enum):
+    """What became of one approval's push."""
+
+    LANDED = "landed"  # Xano confirmed it
+    NOT_OPEN = "not open"  # nothing to push
+    WAITING = "waiting"  # the feed is locked (being reconciled): kept in the outbox
+    FAILED = "failed"  # Xano did not confirm it: kept in the outbox, retried with backoff
 
 
 @dataclass(frozen=True, slots=True)
@@ -207,55 +217,66 @@ class Syncer:
         feed is being reconciled, or Xano failed. A waiting approval stays in the outbox and
         `retry_outbox` pushes it later; it is never dropped.
         """
+        return await self._push(job_hash) is Push.LANDED
+
+    async def _push(self, job_hash: str) -> Push:
         await self._client.open()
         pool = await self._db.pool()
         async with pool.acquire() as conn:
             row = await mirror.open_job(conn, job_hash)
             if row is None:
                 await outbox.forget(conn, [job_hash])
-                return False
+                return Push.NOT_OPEN
             feed_id = int(row["feed_id"])
             await outbox.keep(conn, job_hash, feed_id, retry_in_s=self._backoff.first_s)
             if not await mirror.try_lock_feed(conn, feed_id):
                 log.info("approval of %s waits in the outbox: feed %d is being reconciled",
                          job_hash, feed_id)  # fmt: skip
-                return False
+                return Push.WAITING
             try:
                 return await self._push_locked(conn, job_hash, feed_id)
             finally:
                 await mirror.unlock_feed(conn, feed_id)
 
-    async def _push_locked(self, conn: Conn, job_hash: str, feed_id: int) -> bool:
+    async def _push_locked(self, conn: Conn, job_hash: str, feed_id: int) -> Push:
         row = await mirror.open_job(conn, job_hash)  # again, now that nothing else writes
-        if row is None or int(row["feed_id"]) != feed_id:
-            if row is None:
-                await outbox.forget(conn, [job_hash])
-            return False  # closed meanwhile, or moved feed: the next attempt takes that lock
+        if row is None:
+            await outbox.forget(conn, [job_hash])
+            return Push.NOT_OPEN
+        if int(row["feed_id"]) != feed_id:
+            return Push.WAITING  # moved to another feed: the next attempt takes that lock
         eids = await mirror.eids_for(conn, [row])
         payload = self._payload(row, eids[job_hash])
         result = await self._client.add([payload])
         if result.confirmed == 1:
             await mirror.remember_synced(conn, {job_hash: LocalJob.of(payload).fingerprint})
             await outbox.forget(conn, [job_hash])
-            return True
+            return Push.LANDED
         error = result.errors[0] if result.errors else "Xano did not confirm the add"
         attempts = await outbox.failed(conn, job_hash, error, self._backoff)
         metrics.APPROVAL_PUSH_FAILURES.inc()
         log.warning("approval of %s (feed %d) not in Xano after attempt %d, kept in the "
                     "outbox for a retry: %s", job_hash, feed_id, attempts, error)  # fmt: skip
-        return False
+        return Push.FAILED
 
     async def retry_outbox(self, limit: int = 100) -> int:
-        """Pushes the approvals whose retry is due; how many landed."""
+        """Pushes the approvals whose retry is due; how many landed.
+
+        Stops at the first failed push: Xano is likely down, and each failure costs the
+        client's full retries; the rest wait for the next round.
+        """
         pool = await self._db.pool()
         async with pool.acquire() as conn:
             due = await outbox.due(conn, limit)
-        landed = 0
+        pushes: list[Push] = []
         for job_hash in due:
-            landed += await self.publish_one(job_hash)
+            pushes.append(await self._push(job_hash))
+            if pushes[-1] is Push.FAILED:
+                break
         async with pool.acquire() as conn:
             waiting = await outbox.size(conn)
         metrics.OUTBOX_WAITING.set(waiting)
+        landed = pushes.count(Push.LANDED)
         if due:
             log.info("outbox: %d of %d due approval(s) pushed, %d waiting",
                      landed, len(due), waiting)  # fmt: skip

@@ -389,3 +389,41 @@ async def test_an_approval_closed_before_its_retry_leaves_the_outbox_without_a_p
 
     assert await _outbox(stack.dsn, approved) is None
     assert emulator.state.counters.requests["add"] == adds_before
+
+
+async def test_a_retry_round_stops_at_the_first_failed_push(
+    stack: StackInfo, database: Database, emulator: RunningEmulator
+) -> None:
+    feed_id = new_feed_id()
+    await insert_open_jobs(stack.dsn, feed_id, 2)
+    approvals = [job_hash(feed_id, 0), job_hash(feed_id, 1)]
+    emulator.state.faults = parse_faults({"status_5xx": {"count": None, "endpoints": ["add"]}})
+    async with XanoClient(xano_settings(emulator.base_url, max_attempts=1)) as client:
+        syncer = Syncer(database, client, outbox_backoff=LATER)
+        for approved in approvals:
+            assert not await syncer.publish_one(approved)
+            await _make_due(stack.dsn, approved)
+        adds_before = emulator.state.counters.requests["add"]
+
+        await syncer.retry_outbox()
+
+    assert emulator.state.counters.requests["add"] == adds_before + 1  # Xano is down: one try
+    attempts = sorted([int((await _outbox(stack.dsn, h) or {})["attempts"]) for h in approvals])
+    assert attempts == [1, 2]
+
+
+async def test_an_error_shaped_2xx_listing_writes_nothing(
+    stack: StackInfo, database: Database, emulator: RunningEmulator
+) -> None:
+    feed_id = new_feed_id()
+    await insert_open_jobs(stack.dsn, feed_id, 4)
+    settings = xano_settings(emulator.base_url, max_attempts=2)
+    await reconcile(database, settings, feed_id)
+    await close_jobs(stack.dsn, feed_id, range(4))
+    emulator.state.faults = parse_faults({"error_body_2xx": {"count": None, "endpoints": ["list"]}})
+
+    outcome = await reconcile(database, settings, feed_id)
+
+    assert outcome.status == "FAILED"
+    assert "listing failed" in outcome.errors[0] and "error body" in outcome.errors[0]
+    assert len(hashes(emulator, feed_id)) == 4
