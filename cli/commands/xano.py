@@ -15,6 +15,7 @@ import os
 from collections.abc import Awaitable, Callable, Mapping
 from typing import TypeVar
 
+import asyncpg
 from rich.console import Console
 from rich.table import Table
 
@@ -195,8 +196,8 @@ def _run(args: argparse.Namespace, work: Callable[[Database], Awaitable[T]]) -> 
         return asyncio.run(main())
     except XanoError as error:
         raise CommandError(f"Xano: {error}") from error
-    except OSError as error:
-        raise CommandError(f"cannot reach the database or Xano: {error}") from error
+    except (OSError, asyncpg.PostgresError) as error:
+        raise CommandError(f"database: {type(error).__name__}: {error}") from error
 
 
 # -- output ---------------------------------------------------------------------------------

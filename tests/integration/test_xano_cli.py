@@ -170,3 +170,12 @@ async def test_an_unreachable_xano_is_one_line_and_exit_1(
         env.setenv("XANO_MAX_ATTEMPTS", "1")
         assert await asyncio.to_thread(main, argv) == 1
     assert capsys.readouterr().err.startswith("jobstream: Xano:")
+
+
+async def test_an_unreachable_database_is_one_line_and_exit_1(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    argv = ["xano", "confirm-deletes", "1", "--dsn", "postgresql://nobody@127.0.0.1:9/none"]
+
+    assert await asyncio.to_thread(main, argv) == 1
+    assert capsys.readouterr().err.startswith("jobstream: database:")
