@@ -142,26 +142,24 @@ class Syncer:
         """Re-reads open_jobs for the planned deletes, then applies the cap."""
         reopened = await mirror.still_open(conn, feed_id, planned) if planned else set()
         deletes = tuple(h for h in planned if h not in reopened)
-        notes: list[str] = []
         if reopened:
             log.warning("feed %d: %d job(s) open again since the read, not deleted",
                         feed_id, len(reopened))  # fmt: skip
         if not self._cap.exceeded_by(len(deletes), mirrored):
             return _Checked(deletes=deletes, kept_open=len(reopened))
+        allowed = self._cap.allowed(mirrored)
         confirmed_by = await mirror.take_delete_confirmation(conn, feed_id, len(deletes))
         if confirmed_by is not None:
             note = (f"deleting {len(deletes)} of {mirrored} mirrored jobs, past the cap of "
-                    f"{self._cap.allowed(mirrored)}: confirmed by {confirmed_by}")  # fmt: skip
+                    f"{allowed}: confirmed by {confirmed_by}")  # fmt: skip
             log.warning("feed %d: %s", feed_id, note)
-            notes.append(note)
-            return _Checked(deletes=deletes, kept_open=len(reopened), notes=tuple(notes))
+            return _Checked(deletes=deletes, kept_open=len(reopened), notes=(note,))
         note = (f"deletes held: {len(deletes)} of {mirrored} mirrored jobs would go, more than "
-                f"the cap of {self._cap.allowed(mirrored)} ({self._cap.share:.0%}); nothing was "
-                f"deleted. If this is right: jobstream xano confirm-deletes {feed_id}")  # fmt: skip
+                f"the cap of {allowed} ({self._cap.share:.0%}); nothing was deleted. If this "
+                f"is right: jobstream xano confirm-deletes {feed_id}")  # fmt: skip
         log.error("feed %d: %s", feed_id, note)
         metrics.DELETES_HELD.inc(len(deletes))
-        notes.append(note)
-        return _Checked(deletes=(), held=len(deletes), kept_open=len(reopened), notes=tuple(notes))
+        return _Checked(deletes=(), held=len(deletes), kept_open=len(reopened), notes=(note,))
 
     def _progress(self, run_id: str | None) -> dict[str, BatchDone | None]:
         """Per-operation callbacks adding each confirmed batch to the run's report."""
