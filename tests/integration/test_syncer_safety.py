@@ -180,6 +180,27 @@ async def test_an_operators_confirmation_lets_the_next_reconcile_past_the_cap_on
     assert remaining == {"n": 0}  # used up
 
 
+async def test_a_confirmation_is_kept_while_no_reconcile_needs_it(
+    stack: StackInfo, database: Database, emulator: RunningEmulator
+) -> None:
+    feed_id = new_feed_id()
+    await insert_open_jobs(stack.dsn, feed_id, 20)
+    settings = xano_settings(emulator.base_url)
+    await reconcile(database, settings, feed_id)
+    pool = await database.pool()
+    async with pool.acquire() as conn:
+        await mirror.confirm_deletes(conn, feed_id, max_deletes=None, by="ana", valid_hours=1)
+    await close_jobs(stack.dsn, feed_id, range(2))  # within the cap: no confirmation needed
+
+    routine = await reconcile(database, settings, feed_id)
+    await close_jobs(stack.dsn, feed_id, range(2, 18))  # 16 of the 18 left: past the cap
+    big = await reconcile(database, settings, feed_id)
+
+    assert (routine.status, routine.deleted, routine.errors) == ("SYNCED", 2, ())
+    assert (big.status, big.deleted) == ("SYNCED", 16)
+    assert "confirmed by ana" in big.errors[0]
+
+
 async def test_an_expired_confirmation_allows_nothing(
     stack: StackInfo, database: Database, emulator: RunningEmulator
 ) -> None:
