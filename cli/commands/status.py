@@ -51,6 +51,13 @@ def print_run(console: Console, view: dict[str, Any]) -> None:
         for outcome, count in stages["route"]["by_outcome"].items():
             table.add_row(f"  {outcome}", str(count))
     console.print(table)
+    archive = progress.get("archive") or {}
+    if archive.get("message"):
+        console.print(f"[bold yellow]{archive['message']}[/]:", soft_wrap=True)
+        for action in ("confirm-archive", "discard-archive"):
+            console.print(f"  jobstream runs {action} {run['run_id']}", soft_wrap=True)
+    if progress.get("waiting_for"):
+        console.print(f"[cyan]waiting for:[/] {progress['waiting_for']}", soft_wrap=True)
     if report and report.get("error_summary"):
         console.print(f"[yellow]notes:[/] {'; '.join(map(str, report['error_summary']))}")
     if run.get("failure_reason"):

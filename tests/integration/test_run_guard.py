@@ -113,7 +113,7 @@ def _job(feed_id: int, run_id: str, n: int, confidence: float) -> EnrichedJob:
     )
 
 
-async def _run(
+async def drive_run(
     router: Router,
     feed_id: int,
     jobs_in_feed: Sequence[int],
@@ -181,8 +181,8 @@ def _decision(run_id: str, feed_id: int, *, confirm: bool) -> ArchiveDecided:
 async def test_a_one_job_feed_that_drops_its_job_archives_it(
     router: Router, database: Database, feed_id: int, published: RecordingPublisher
 ) -> None:
-    await _run(router, feed_id, [0])
-    dropped = await _run(router, feed_id, [1])  # the one job was replaced by another
+    await drive_run(router, feed_id, [0])
+    dropped = await drive_run(router, feed_id, [1])  # the one job was replaced by another
     assert await _tables(database, feed_id) == {"open": 1, "archived": 1}
     report = await _report(database, dropped)
     assert report["run_status"] == "SUCCESS" and report["jobs_archived"] == 1
@@ -192,8 +192,8 @@ async def test_a_one_job_feed_that_drops_its_job_archives_it(
 async def test_a_large_drop_is_held_and_applied_only_when_confirmed(
     router: Router, database: Database, feed_id: int, published: RecordingPublisher
 ) -> None:
-    await _run(router, feed_id, range(10_000))
-    lost = await _run(router, feed_id, range(4_000))  # 60% of the feed gone
+    await drive_run(router, feed_id, range(10_000))
+    lost = await drive_run(router, feed_id, range(4_000))  # 60% of the feed gone
     assert await _tables(database, feed_id) == {"open": 10_000, "archived": 0}
     report = await _report(database, lost)
     assert report["run_status"] == "PARTIAL" and report["jobs_archive_held"] == 6_000
@@ -221,8 +221,8 @@ async def test_a_large_drop_is_held_and_applied_only_when_confirmed(
 async def test_a_discarded_hold_archives_nothing(
     router: Router, database: Database, feed_id: int, published: RecordingPublisher
 ) -> None:
-    await _run(router, feed_id, range(40))
-    lost = await _run(router, feed_id, range(10))
+    await drive_run(router, feed_id, range(40))
+    lost = await drive_run(router, feed_id, range(10))
     await router.follow(_decision(lost, feed_id, confirm=False))
     assert await _tables(database, feed_id) == {"open": 40, "archived": 0}
     assert await _archive_state(database, lost) == "discarded"
@@ -235,9 +235,9 @@ async def test_a_later_run_supersedes_a_hold_and_a_late_confirmation_moves_nothi
     router: Router, database: Database, feed_id: int
 ) -> None:
     """The jobs came back in the next run: confirming the old hold must not take them down."""
-    await _run(router, feed_id, range(40))
-    lost = await _run(router, feed_id, range(10))
-    back = await _run(router, feed_id, range(40))
+    await drive_run(router, feed_id, range(40))
+    lost = await drive_run(router, feed_id, range(10))
+    back = await drive_run(router, feed_id, range(40))
     assert await _archive_state(database, lost) == "superseded"
     assert await _archive_state(database, back) == "applied"
     await router.follow(_decision(lost, feed_id, confirm=True))
@@ -249,9 +249,9 @@ async def test_a_later_run_supersedes_a_hold_and_a_late_confirmation_moves_nothi
 async def test_a_confirmation_while_a_later_run_is_in_flight_moves_nothing(
     router: Router, database: Database, feed_id: int
 ) -> None:
-    await _run(router, feed_id, range(40))
-    lost = await _run(router, feed_id, range(10))
-    live = await _run(router, feed_id, range(40), finish=False)
+    await drive_run(router, feed_id, range(40))
+    lost = await drive_run(router, feed_id, range(10))
+    live = await drive_run(router, feed_id, range(40), finish=False)
     await router.follow(_decision(lost, feed_id, confirm=True))
     assert await _tables(database, feed_id) == {"open": 40, "archived": 0}
     assert await _archive_state(database, lost) == "superseded"
@@ -262,8 +262,8 @@ async def test_a_confirmation_while_a_later_run_is_in_flight_moves_nothing(
 async def test_an_empty_complete_feed_is_a_failure_and_archives_nothing(
     router: Router, database: Database, feed_id: int
 ) -> None:
-    await _run(router, feed_id, range(3))
-    empty = await _run(router, feed_id, [])
+    await drive_run(router, feed_id, range(3))
+    empty = await drive_run(router, feed_id, [])
     assert await _tables(database, feed_id) == {"open": 3, "archived": 0}
     report = await _report(database, empty)
     assert report["run_status"] == "FAILURE"
@@ -283,7 +283,7 @@ async def test_feed_statistics_after_success_partial_and_failure_runs(
     async def feed() -> dict[str, Any]:
         return await _fetch(database, "SELECT * FROM feeds WHERE id = $1", feed_id)
 
-    first = await _run(router, feed_id, range(8))
+    first = await drive_run(router, feed_id, range(8))
     after_success = await feed()
     assert after_success | {"last_succeeded_at": None} == after_success | {
         "runs_count": 1, "success_count": 1, "partial_count": 0, "error_count": 0,
@@ -293,13 +293,13 @@ async def test_feed_statistics_after_success_partial_and_failure_runs(
     }  # fmt: skip
     assert after_success["last_succeeded_at"] is not None
 
-    failed = await _run(router, feed_id, [], fetch_status="failed")
+    failed = await drive_run(router, feed_id, [], fetch_status="failed")
     after_failure = await feed()
     assert after_failure["error_count"] == 1 and after_failure["consecutive_failure_count"] == 1
     assert after_failure["last_run_status"] == "FAILURE"
     assert after_failure["last_run_id"] == failed
 
-    await _run(router, feed_id, range(8), malformed=1)  # the same jobs again, one bad record
+    await drive_run(router, feed_id, range(8), malformed=1)  # the same jobs again, one bad record
     after_partial = await feed()
     assert after_partial["last_run_status"] == "PARTIAL"
     assert after_partial["partial_count"] == 1
@@ -308,7 +308,7 @@ async def test_feed_statistics_after_success_partial_and_failure_runs(
     assert after_partial["unique_jobs_processed"] == 8, "the last run's, not a sum"
     assert after_partial["auto_approved_jobs"] == 8
 
-    await _run(router, feed_id, range(6), confidence=70.0)  # two gone, the rest to review
+    await drive_run(router, feed_id, range(6), confidence=70.0)  # two gone, the rest to review
     final = await feed()
     assert final | {"last_succeeded_at": None, "avg_processing_time": None} == final | {
         "runs_count": 4, "success_count": 2, "partial_count": 1, "error_count": 1,
@@ -323,8 +323,8 @@ async def test_feed_statistics_after_success_partial_and_failure_runs(
 async def test_an_operator_fails_a_run_that_cannot_complete(
     router: Router, database: Database, feed_id: int, published: RecordingPublisher
 ) -> None:
-    await _run(router, feed_id, range(5))
-    stuck = await _run(router, feed_id, range(2), finish=False)  # IngestFinished never comes
+    await drive_run(router, feed_id, range(5))
+    stuck = await drive_run(router, feed_id, range(2), finish=False)  # IngestFinished never comes
     request = RunFailRequested(
         run_id=stuck, feed_id=feed_id, reason="the ingestor lost the run", requested_by="ops",
         requested_at=datetime.now(UTC),
@@ -343,8 +343,8 @@ async def test_an_operator_fails_a_run_that_cannot_complete(
 
 
 async def test_a_replay_never_archives(router: Router, database: Database, feed_id: int) -> None:
-    await _run(router, feed_id, range(10))
-    replay = await _run(router, feed_id, range(3), reason=RequestReason.REPLAY)
+    await drive_run(router, feed_id, range(10))
+    replay = await drive_run(router, feed_id, range(3), reason=RequestReason.REPLAY)
     assert await _tables(database, feed_id) == {"open": 10, "archived": 0}
     assert await _archive_state(database, replay) == "not_judged"
     assert (await _report(database, replay))["run_status"] == "SUCCESS"
@@ -384,9 +384,9 @@ async def test_archive_history_reads_only_applied_runs_over_enough_jobs(
 ) -> None:
     """The share is of the feed's live jobs once the run has routed its own."""
     for size in (40, 36, 40, 38):
-        await _run(router, feed_id, range(size))
+        await drive_run(router, feed_id, range(size))
     # 10 of 40 lost: the history allows 2 x 10% + 5 points = 25%, so 75% is held
-    held = await _run(router, feed_id, range(10))
+    held = await drive_run(router, feed_id, range(10))
     assert await _archive_state(database, held) == "held"
     assert "allows 25%" in (await _report(database, held))["archive_skipped_reason"]
     pool = await database.pool()
@@ -403,9 +403,9 @@ async def test_a_hold_names_its_jobs_so_a_confirmation_moves_only_those(
     router: Router, database: Database, feed_id: int
 ) -> None:
     """A replay after the hold touches jobs again; the confirmation still moves the held ones."""
-    await _run(router, feed_id, range(40))
-    lost = await _run(router, feed_id, range(10))
-    await _run(router, feed_id, range(5), reason=RequestReason.REPLAY)
+    await drive_run(router, feed_id, range(40))
+    lost = await drive_run(router, feed_id, range(10))
+    await drive_run(router, feed_id, range(5), reason=RequestReason.REPLAY)
     await router.follow(_decision(lost, feed_id, confirm=True))
     assert await _tables(database, feed_id) == {"open": 10, "archived": 30}
     pool: asyncpg.Pool = await database.pool()

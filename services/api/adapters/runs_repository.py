@@ -42,7 +42,8 @@ async def insert_run(conn: Conn, run_id: str, feed_id: int, reason: str) -> None
 async def get_run(conn: Conn, run_id: str) -> dict[str, Any] | None:
     row = await conn.fetchrow(
         "SELECT run_id, feed_id, reason, status, refresh, emitted, started_at, "
-        "ingest_finished_at, last_progress_at, completed_at, failure_reason "
+        "ingest_finished_at, last_progress_at, completed_at, failure_reason, "
+        "open_before, archive_candidates, archive_state, archive_decided_by, archive_decided_at "
         "FROM runs WHERE run_id = $1",
         run_id,
     )
