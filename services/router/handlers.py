@@ -141,8 +141,8 @@ EMPTY_FEED = "the feed is empty"
 
 def empty_feed_reason(ingest: IngestFinished) -> str | None:
     """A complete read of zero records is a failure, never a reason to archive a feed."""
-    if ingest.emitted > 0:
-        return None
+    if ingest.emitted > 0 or ingest.fetch_status != "ok":
+        return None  # an incomplete read has its own reason
     if ingest.malformed:
         return f"{EMPTY_FEED}: all {ingest.malformed} records were malformed"
     return EMPTY_FEED
@@ -206,8 +206,8 @@ def held_message(jobs: int) -> str:
 
 
 def run_status(ingest: IngestFinished, totals: RunTotals, verdict: ArchiveVerdict) -> RunStatus:
-    if ingest.fetch_status == "failed" or empty_feed_reason(ingest):
-        return RunStatus.FAILURE
+    if ingest.fetch_status == "failed" or ingest.emitted == 0:
+        return RunStatus.FAILURE  # nothing was processed
     unsafe = verdict.state in (ArchiveState.HELD, ArchiveState.SKIPPED)
     if unsafe or ingest.malformed or totals.count(Outcome.ENRICHMENT_FAILED):
         return RunStatus.PARTIAL

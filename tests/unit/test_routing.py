@@ -244,6 +244,10 @@ def test_an_empty_complete_feed_is_a_failure_that_says_so() -> None:
     malformed = _ingest(emitted=0, parsed=0, malformed=3)
     assert empty_feed_reason(malformed) == "the feed is empty: all 3 records were malformed"
     assert empty_feed_reason(_ingest()) is None
+    cut = _ingest(emitted=0, parsed=0, fetch_status="truncated", error="body ended early")
+    assert empty_feed_reason(cut) is None, "an incomplete read says why itself"
+    assert _verdict(cut).reason == "fetch truncated: body ended early"
+    assert run_status(cut, _totals(), _verdict(cut)) is RunStatus.FAILURE
 
 
 def test_a_reviewers_rejection_stands_on_later_runs() -> None:
