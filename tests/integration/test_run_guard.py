@@ -412,3 +412,17 @@ async def test_a_hold_names_its_jobs_so_a_confirmation_moves_only_those(
     async with pool.acquire() as conn:
         held = await conn.fetchval("SELECT count(*) FROM archive_hold_jobs WHERE run_id = $1", lost)
     assert held == 30
+
+
+async def test_a_later_run_that_could_not_judge_leaves_the_hold_to_answer(
+    router: Router, database: Database, feed_id: int
+) -> None:
+    """A truncated fetch proves nothing about presence: the earlier hold stays answerable."""
+    await drive_run(router, feed_id, range(40))
+    lost = await drive_run(router, feed_id, range(10))
+    cut = await drive_run(router, feed_id, range(3), fetch_status="truncated")
+    assert await _archive_state(database, cut) == "skipped"
+    assert await _archive_state(database, lost) == "held"
+    await router.follow(_decision(lost, feed_id, confirm=True))
+    assert await _archive_state(database, lost) == "confirmed"
+    assert await _tables(database, feed_id) == {"open": 10, "archived": 30}
