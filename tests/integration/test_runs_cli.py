@@ -214,6 +214,10 @@ async def test_a_stuck_run_says_what_it_waits_for_and_an_operator_fails_it(
     assert await command == 0
     assert f"FAILURE: failed by ops: {reason}" in capsys.readouterr().out
     assert await jobstream(api_url, "runs", "show", stuck) == 1
+    feed = await asyncio.to_thread(_get, api_url, f"/feeds/{feed_id}")
+    counts = ("runs_count", "success_count", "partial_count", "error_count")
+    assert [feed[k] for k in counts] == [1, 0, 0, 1]
+    assert (feed["last_run_id"], feed["last_run_status"]) == (stuck, "FAILURE")
     assert await jobstream(api_url, "runs", "fail", stuck, "--wait", "0") == 1
     assert "is not in progress (it is COMPLETED) (HTTP 409)" in capsys.readouterr().err
 
