@@ -26,7 +26,15 @@ def register(subparsers: SubParsers) -> None:
 
 def _status(args: argparse.Namespace) -> int:
     view = ApiClient.from_args(args).get(f"/execution-status/{args.feed}")
-    print_run(Console(), view)
+    console = Console()
+    print_run(console, view)
+    for held in view.get("held_archives", []):
+        if held["run_id"] != view["run"]["run_id"]:  # the last run's hold is shown above
+            console.print(
+                f"[bold yellow]archive held: {held['held']} jobs, confirm or discard[/] "
+                f"(run {held['run_id']})",
+                soft_wrap=True,
+            )
     return EXIT_FAILURE if view["progress"]["status"] == "FAILURE" else EXIT_OK
 
 

@@ -166,9 +166,10 @@ class ControlPlane:
             if not await feeds.exists(conn, feed_id):
                 raise NotFoundError(f"no feed {feed_id}")
             run_id = await runs.last_run_id(conn, feed_id)
+            held = await runs.held_archives(conn, feed_id)
         if run_id is None:
             raise NotFoundError(f"feed {feed_id} has no run yet")
-        return {"feed_id": feed_id, **await self.run_view(run_id)}
+        return {"feed_id": feed_id, **await self.run_view(run_id), "held_archives": held}
 
     # --- feeds -----------------------------------------------------------------------------
 

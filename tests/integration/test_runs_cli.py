@@ -247,3 +247,16 @@ def _post(api_url: str, path: str, body: dict[str, Any]) -> int:
             return int(answer.status)
     except urllib.error.HTTPError as error:
         return int(error.code)
+
+
+async def test_status_shows_a_hold_left_behind_by_a_later_run(
+    api_url: str, router: Router, feed_id: int, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A later run that could not judge (a truncated fetch) leaves the hold to answer."""
+    held = await _held_run(router, feed_id)
+    later = await drive_run(router, feed_id, range(3), fetch_status="truncated")
+    view = await asyncio.to_thread(_get, api_url, f"/execution-status/{feed_id}")
+    assert view["run"]["run_id"] == later
+    assert [h["run_id"] for h in view["held_archives"]] == [held]
+    assert await jobstream(api_url, "status", str(feed_id)) == 0
+    assert f"archive held: 30 jobs, confirm or discard (run {held})" in capsys.readouterr().out

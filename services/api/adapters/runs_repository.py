@@ -68,3 +68,14 @@ async def outcome_counts(conn: Conn, run_id: str) -> dict[str, int]:
         run_id,
     )
     return {r["outcome"]: int(r["n"]) for r in rows}
+
+
+async def held_archives(conn: Conn, feed_id: int) -> list[dict[str, Any]]:
+    """The feed's runs whose archive waits for an operator, oldest first."""
+    rows = await conn.fetch(
+        "SELECT r.run_id, e.jobs_archive_held AS held, r.completed_at FROM runs r "
+        "JOIN execution_reports e USING (run_id) "
+        "WHERE r.feed_id = $1 AND r.archive_state = 'held' ORDER BY r.started_at",
+        feed_id,
+    )
+    return [dict(r) for r in rows]
