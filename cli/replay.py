@@ -5,12 +5,17 @@ records from the topic that feeds the chosen stage (`jobs.deduped` for enrich, `
 for route) under the new run id, then `IngestFinished` with their count, so the run ledger
 closes it like any other run. Feeds are not fetched again; `refresh` bypasses the enrichment
 cache (after a prompt, taxonomy or profile change). Replaying twice makes two harmless runs.
+
+A replay takes the feed's run lock as a trigger does: it waits while a run of the feed is in
+progress, and triggers wait (409) while it runs. It never archives: it reprocesses an old
+snapshot, which says nothing about which jobs the feed lists today.
 """
 
 from __future__ import annotations
 
+import asyncio
 import uuid
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from enum import StrEnum
@@ -31,6 +36,7 @@ from schemas.records import (
     RunStarted,
 )
 from schemas.topics import TopicSpec
+from services.api.adapters import runs_repository as runs
 from services.shared.partitioner import partition_for
 from services.shared.streaming import COMPRESSION
 
@@ -78,14 +84,75 @@ def rerun(records: Sequence[Keyed], run_id: str, *, refresh: bool) -> list[Keyed
     return [by_seq[seq] for seq in sorted(by_seq)]
 
 
-async def replay(bootstrap: str, past: PastRun, stage: Stage, *, refresh: bool) -> str:
-    """Replays `past` from `stage` on; returns the new run's id."""
+async def replay(
+    bootstrap: str,
+    dsn: str,
+    past: PastRun,
+    stage: Stage,
+    *,
+    refresh: bool,
+    wait_s: float = 1800.0,
+    on_wait: Callable[[str], None] | None = None,
+) -> str:
+    """Replays `past` from `stage` on, once the feed has no run in progress (waiting up to
+    `wait_s`, telling `on_wait` which run it waits for); returns the new run's id."""
     spec = SOURCE_TOPIC[stage]
     run_id = str(uuid.uuid4())
     fresh = rerun(await read_run(bootstrap, spec, past), run_id, refresh=refresh)
     check_complete(fresh, past)
-    await publish(bootstrap, spec, past, run_id, fresh)
+    await claim_feed(dsn, past.feed_id, run_id, wait_s=wait_s, on_wait=on_wait)
+    try:
+        await publish(bootstrap, spec, past, run_id, fresh)
+    except BaseException:
+        await release_unstarted(dsn, run_id)
+        raise
     return run_id
+
+
+async def claim_feed(
+    dsn: str,
+    feed_id: int,
+    run_id: str,
+    *,
+    wait_s: float,
+    on_wait: Callable[[str], None] | None = None,
+    poll_s: float = 1.0,
+) -> None:
+    """The feed's run lock, as the API's trigger takes it: once no run of the feed is in
+    progress, the replay's run is recorded as the one in progress (reason `replay`)."""
+    conn = await asyncpg.connect(dsn)
+    try:
+        deadline = asyncio.get_running_loop().time() + wait_s
+        while True:
+            async with conn.transaction():
+                await runs.lock_feed(conn, feed_id)
+                running = await runs.running_run(conn, feed_id)
+                if running is None:
+                    await runs.insert_run(conn, run_id, feed_id, RequestReason.REPLAY.value)
+                    return
+            if asyncio.get_running_loop().time() >= deadline:
+                raise ReplayError(
+                    f"feed {feed_id} still has run {running} in progress after {wait_s:.0f} s: "
+                    "nothing was replayed"
+                )
+            if on_wait is not None:
+                on_wait(running)
+            await asyncio.sleep(poll_s)
+    finally:
+        await conn.close()
+
+
+async def release_unstarted(dsn: str, run_id: str) -> None:
+    """A replay that failed before its records went out leaves no run in progress behind."""
+    conn = await asyncpg.connect(dsn)
+    try:
+        await conn.execute(
+            "DELETE FROM runs WHERE run_id = $1 AND status = 'RUNNING' AND emitted IS NULL "
+            "AND NOT EXISTS (SELECT 1 FROM run_outcomes WHERE run_id = $1)",
+            run_id,
+        )
+    finally:
+        await conn.close()
 
 
 def check_complete(records: Sequence[Keyed], past: PastRun) -> None:

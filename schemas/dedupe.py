@@ -302,13 +302,21 @@ class JobRecord(Protocol):
     def job(self) -> JobPosting: ...
 
 
+def group_key(feed_id: int, key: bytes) -> bytes:
+    """Where a group lives in a table: one per feed and key. A group holds one run's state
+    and starts afresh for another run, so runs of two feeds sharing a key at once (the same
+    title at the same company) would otherwise reset each other's group and miss merges.
+    Runs of one feed never overlap: triggers and replays take the feed's run lock."""
+    return b"%d:%b" % (feed_id, key)
+
+
 def merge_of(
     table: StateTable, key: bytes, record: JobRecord, *, pass_number: Literal[1, 2]
 ) -> JobMerged | None:
     """Decides `record` against its group in `table`: the merge it makes, or None if kept."""
     decision = decide_in(
         table,
-        key,
+        group_key(record.feed_id, key),
         run_id=record.run_id,
         seq=record.seq,
         job_hash=record.job_hash,

@@ -213,6 +213,30 @@ class RunCompleted(Record):
     archive_skipped_reason: str | None = None
 
 
+class ArchiveDecided(Record):
+    """An operator's answer to a run's held archive: apply it (confirm) or drop it."""
+
+    TYPE: ClassVar[str] = "ArchiveDecided"
+
+    run_id: str
+    feed_id: int
+    confirm: bool
+    decided_by: str
+    decided_at: datetime
+
+
+class RunFailRequested(Record):
+    """An operator closes a run that cannot complete as a FAILURE, with the reason given."""
+
+    TYPE: ClassVar[str] = "RunFailRequested"
+
+    run_id: str
+    feed_id: int
+    reason: str
+    requested_by: str
+    requested_at: datetime
+
+
 class RawJob(Record):
     TYPE: ClassVar[str] = "RawJob"
     VERSION: ClassVar[int] = 2  # v2: the job no longer carries description_text
@@ -316,6 +340,8 @@ ALL_RECORDS: tuple[type[Record], ...] = (
     RunStarted,
     IngestFinished,
     RunCompleted,
+    ArchiveDecided,
+    RunFailRequested,
     RawJob,
     DedupedJob,
     JobMerged,

@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from schemas.records import (
+    ArchiveDecided,
     DeadLetter,
     DedupedJob,
     EnrichedJob,
@@ -15,6 +16,7 @@ from schemas.records import (
     Record,
     RoutedJob,
     RunCompleted,
+    RunFailRequested,
     RunStarted,
 )
 
@@ -60,7 +62,7 @@ JOBS_ENRICHED = TopicSpec(
 JOBS_ROUTED = TopicSpec("jobs.routed", (RoutedJob,), "job_hash", 6, 7 * DAY_MS, _dlq("jobs.routed"))
 RUNS_EVENTS = TopicSpec(
     "runs.events",
-    (RunStarted, IngestFinished, RunCompleted),
+    (RunStarted, IngestFinished, RunCompleted, ArchiveDecided, RunFailRequested),
     "run_id",
     3,
     30 * DAY_MS,

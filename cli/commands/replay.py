@@ -20,7 +20,9 @@ def register(subparsers: SubParsers) -> None:
             "Republishes a completed run's retained records from jobs.deduped (--stage enrich) "
             "or jobs.enriched (--stage route) as a new run with reason 'replay', so that stage "
             "and everything after it run again, without fetching the feed. Works while the "
-            "services run; replaying twice makes two runs, both harmless."
+            "services run; replaying twice makes two runs, both harmless. Waits while the "
+            "feed has a run in progress (triggers wait for the replay likewise); a replay "
+            "never archives jobs."
         ),
     )
     parser.add_argument("--stage", required=True, choices=[s.value for s in replay.Stage])
@@ -32,6 +34,12 @@ def register(subparsers: SubParsers) -> None:
     )
     parser.add_argument(
         "--refresh", action="store_true", help="bypass the enrichment cache (enrich stage)"
+    )
+    parser.add_argument(
+        "--wait",
+        type=float,
+        default=1800.0,
+        help="seconds to wait while the feed has a run in progress (default 1800)",
     )
     parser.set_defaults(handler=_replay)
 
@@ -50,4 +58,14 @@ def _replay(args: argparse.Namespace) -> int:
 
 async def _run(bootstrap: str, dsn: str, args: argparse.Namespace) -> str:
     past = await replay.find_run(dsn, run_id=args.run, feed_id=args.feed, since=args.since)
-    return await replay.replay(bootstrap, past, replay.Stage(args.stage), refresh=args.refresh)
+    waiting: set[str] = set()
+
+    def tell(running: str) -> None:
+        if running not in waiting:
+            waiting.add(running)
+            print(f"feed {past.feed_id} has run {running} in progress: waiting for it to end")
+
+    return await replay.replay(
+        bootstrap, dsn, past, replay.Stage(args.stage), refresh=args.refresh,
+        wait_s=args.wait, on_wait=tell,
+    )  # fmt: skip

@@ -26,7 +26,15 @@ def register(subparsers: SubParsers) -> None:
 
 def _status(args: argparse.Namespace) -> int:
     view = ApiClient.from_args(args).get(f"/execution-status/{args.feed}")
-    print_run(Console(), view)
+    console = Console()
+    print_run(console, view)
+    for held in view.get("held_archives", []):
+        if held["run_id"] != view["run"]["run_id"]:  # the last run's hold is shown above
+            console.print(
+                f"[bold yellow]archive held: {held['held']} jobs, confirm or discard[/] "
+                f"(run {held['run_id']})",
+                soft_wrap=True,
+            )
     return EXIT_FAILURE if view["progress"]["status"] == "FAILURE" else EXIT_OK
 
 
@@ -51,6 +59,13 @@ def print_run(console: Console, view: dict[str, Any]) -> None:
         for outcome, count in stages["route"]["by_outcome"].items():
             table.add_row(f"  {outcome}", str(count))
     console.print(table)
+    archive = progress.get("archive") or {}
+    if archive.get("message"):
+        console.print(f"[bold yellow]{archive['message']}[/]:", soft_wrap=True)
+        for action in ("confirm-archive", "discard-archive"):
+            console.print(f"  jobstream runs {action} {run['run_id']}", soft_wrap=True)
+    if progress.get("waiting_for"):
+        console.print(f"[cyan]waiting for:[/] {progress['waiting_for']}", soft_wrap=True)
     if report and report.get("error_summary"):
         console.print(f"[yellow]notes:[/] {'; '.join(map(str, report['error_summary']))}")
     if run.get("failure_reason"):

@@ -133,6 +133,30 @@ async def get_run(request: web.Request) -> web.Response:
     return json_response(await _plane(request).run_view(request.match_info["run_id"]))
 
 
+async def confirm_archive(request: web.Request) -> web.Response:
+    action = h.validate_run_action(await _json_body(request), needs_reason=False)
+    run_id = request.match_info["run_id"]
+    return json_response(
+        await _plane(request).decide_archive(run_id, confirm=True, by=action.by), status=202
+    )
+
+
+async def discard_archive(request: web.Request) -> web.Response:
+    action = h.validate_run_action(await _json_body(request), needs_reason=False)
+    run_id = request.match_info["run_id"]
+    return json_response(
+        await _plane(request).decide_archive(run_id, confirm=False, by=action.by), status=202
+    )
+
+
+async def fail_run(request: web.Request) -> web.Response:
+    action = h.validate_run_action(await _json_body(request), needs_reason=True)
+    assert action.reason is not None
+    run_id = request.match_info["run_id"]
+    answer = await _plane(request).fail_run(run_id, reason=action.reason, by=action.by)
+    return json_response(answer, status=202)
+
+
 async def create_feed(request: web.Request) -> web.Response:
     fields = h.validate_feed(await _json_body(request), partial=False)
     return json_response(await _plane(request).create_feed(fields), status=201)
@@ -189,6 +213,9 @@ def _routes() -> list[web.RouteDef]:
         web.post("/trigger-feed/{feed_id}", trigger_feed),
         web.get("/execution-status/{feed_id}", execution_status),
         web.get("/runs/{run_id}", get_run),
+        web.post("/runs/{run_id}/confirm-archive", confirm_archive),
+        web.post("/runs/{run_id}/discard-archive", discard_archive),
+        web.post("/runs/{run_id}/fail", fail_run),
         web.get("/feeds", list_feeds),
         web.post("/feeds", create_feed),
         web.get("/feeds/{feed_id}", get_feed),

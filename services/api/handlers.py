@@ -184,19 +184,79 @@ def check_job_hash(raw: str) -> str:
     return raw
 
 
+# --- runs ----------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class RunAction:
+    """Who acts on a run (`by`), and for a failure why (`reason`)."""
+
+    by: str
+    reason: str | None
+
+
+def validate_run_action(body: Any, *, needs_reason: bool) -> RunAction:
+    """`{"by": ..., "reason": ...}`; `by` defaults to "operator", `reason` to none given."""
+    if body is None:
+        body = {}
+    if not isinstance(body, dict):
+        raise BadRequestError("the body must be a JSON object with 'by' (and 'reason')")
+    unknown = sorted(set(body) - {"by", "reason"})
+    if unknown:
+        raise BadRequestError(f"unknown field(s): {', '.join(unknown)[:200]}")
+    by = _text(body.get("by", "operator"), "by", required=True)
+    reason = _text(body.get("reason"), "reason", required=False)
+    assert by is not None
+    return RunAction(by, reason or ("no reason given" if needs_reason else None))
+
+
 # --- progress ------------------------------------------------------------------------------
+
+
+def archive_view(run: Mapping[str, Any], report: Mapping[str, Any] | None) -> dict[str, Any]:
+    """What the run did about the feed's jobs it did not produce; a held archive says how
+    to answer it."""
+    state = run.get("archive_state")
+    held = int(report.get("jobs_archive_held") or 0) if report else 0
+    view: dict[str, Any] = {
+        "state": state,
+        "archived": int(report.get("jobs_archived") or 0) if report else 0,
+        "held": held,
+        "reason": report.get("archive_skipped_reason") if report else None,
+        "decided_by": run.get("archive_decided_by"),
+    }
+    if state == "held":
+        view["message"] = f"archive held: {held} jobs, confirm or discard"
+    return view
+
+
+def waiting_for(run: Mapping[str, Any], done: int) -> str | None:
+    """What a run in progress waits for, in words an operator can act on."""
+    if run.get("status") != "RUNNING":
+        return None
+    emitted = run.get("emitted")
+    since = run.get("last_progress_at")
+    quiet = f" (last progress {since.isoformat()})" if since is not None else ""
+    if emitted is None:
+        what = "the ingestor to finish reading the feed (no IngestFinished yet)"
+    else:
+        what = f"outcomes of {emitted - done} of {emitted} records"
+    return f"{what}{quiet}; `jobstream runs fail RUN` closes it as a failure"
 
 
 def progress(
     run: Mapping[str, Any], outcomes: Mapping[str, int], report: Mapping[str, Any] | None
 ) -> dict[str, Any]:
-    """Per-stage progress of a run: ingest (records emitted), outcomes so far, Xano sync."""
+    """Per-stage progress of a run: ingest (records emitted), outcomes so far, Xano sync,
+    what it waits for, and its archive."""
     emitted = run.get("emitted")
     done = sum(outcomes.values())
     status = report["run_status"] if report else "RUNNING"
     return {
         "status": status,
         "finished": status in FINISHED,
+        "waiting_for": waiting_for(run, done) if status not in FINISHED else None,
+        "archive": archive_view(run, report),
         "stages": {
             "ingest": {"done": emitted is not None, "emitted": emitted},
             "route": {

@@ -100,6 +100,11 @@ def _components() -> dict[str, Any]:
                 "properties": {"reviewer": _TEXT, "reason": _TEXT},
                 "additionalProperties": False,
             },
+            "RunAction": {
+                "type": "object",
+                "properties": {"by": _TEXT, "reason": _TEXT},
+                "additionalProperties": False,
+            },
             "Triggered": {
                 "type": "object",
                 "required": ["run_id", "feed_id"],
@@ -112,6 +117,10 @@ def _components() -> dict[str, Any]:
 def _body(schema_name: str) -> dict[str, Any]:
     ref = {"$ref": f"#/components/schemas/{schema_name}"}
     return {"required": True, "content": {JSON: {"schema": ref}}}
+
+
+def _optional_body(schema_name: str) -> dict[str, Any]:
+    return {**_body(schema_name), "required": False}
 
 
 _SECURED: list[dict[str, list[str]]] = [{"bearer": []}]
@@ -152,6 +161,19 @@ def _paths() -> dict[str, Any]:
         "/runs/{run_id}": {"get": _op(
             "one run: ledger row, report and progress",
             {"200": _ok("the run"), "404": not_found}, parameters=[RUN_ID])},
+        "/runs/{run_id}/confirm-archive": {"post": _mutation(
+            "apply the run's held archive (the router moves the jobs, the syncer reconciles)",
+            {"202": _ok("requested"), "404": not_found,
+             "409": _error("no archive held, or the feed has a run in progress")},
+            parameters=[RUN_ID], requestBody=_optional_body("RunAction"))},
+        "/runs/{run_id}/discard-archive": {"post": _mutation(
+            "drop the run's held archive: the jobs stay",
+            {"202": _ok("requested"), "404": not_found, "409": _error("no archive held")},
+            parameters=[RUN_ID], requestBody=_optional_body("RunAction"))},
+        "/runs/{run_id}/fail": {"post": _mutation(
+            "close a run that cannot complete as a FAILURE, with the reason",
+            {"202": _ok("requested"), "404": not_found, "409": _error("not in progress")},
+            parameters=[RUN_ID], requestBody=_optional_body("RunAction"))},
         "/feeds": {
             "get": _op("list feeds", {"200": _ok("a page of feeds"), "400": _error("bad paging")},
                        parameters=PAGING),

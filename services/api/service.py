@@ -9,7 +9,15 @@ from datetime import UTC, datetime
 from typing import Any
 
 from schemas import topics
-from schemas.records import FeedRequested, RequestReason, Route, RoutedJob
+from schemas.records import (
+    ArchiveDecided,
+    FeedRequested,
+    Record,
+    RequestReason,
+    Route,
+    RoutedJob,
+    RunFailRequested,
+)
 from services.api.adapters import feeds_repository as feeds
 from services.api.adapters import review_repository as review
 from services.api.adapters import runs_repository as runs
@@ -95,15 +103,73 @@ class ControlPlane:
             outcomes = await runs.outcome_counts(conn, run_id)
         return {"run": run, "report": report, "progress": progress(run, outcomes, report)}
 
+    async def decide_archive(self, run_id: str, *, confirm: bool, by: str) -> dict[str, Any]:
+        """Asks the router to apply (confirm) or drop a run's held archive.
+
+        Under the feed's trigger lock: a confirmation while the feed has a run in progress is
+        refused (that run judges the feed anew). The router answers each hold once.
+        """
+        publisher = await self.publisher()
+        pool = await self.db.pool()
+        async with pool.acquire() as conn, conn.transaction():
+            run = await self._run(conn, run_id)
+            await runs.lock_feed(conn, run["feed_id"])
+            if run["archive_state"] != "held":
+                state = run["archive_state"] or "not judged yet"
+                raise ConflictError(f"run {run_id} has no archive held (archive {state})")
+            running = await runs.running_run(conn, run["feed_id"]) if confirm else None
+            if running is not None:
+                raise ConflictError(
+                    f"feed {run['feed_id']} has a run in progress, which judges its jobs "
+                    "anew; answer when it ends",
+                    run_id=running,
+                )
+            decision = ArchiveDecided(
+                run_id=run_id, feed_id=run["feed_id"], confirm=confirm, decided_by=by,
+                decided_at=datetime.now(UTC),
+            )  # fmt: skip
+            await self._publish_run_event(publisher, run_id, decision)
+        log.info("archive of run %s %s by %s", run_id, "confirmed" if confirm else "discarded", by)
+        return {"run_id": run_id, "feed_id": run["feed_id"], "confirm": confirm, "by": by}
+
+    async def fail_run(self, run_id: str, *, reason: str, by: str) -> dict[str, Any]:
+        """Asks the router to close a run that cannot complete as a FAILURE, with the reason."""
+        publisher = await self.publisher()
+        pool = await self.db.pool()
+        async with pool.acquire() as conn:
+            run = await self._run(conn, run_id)
+        if run["status"] != "RUNNING":
+            raise ConflictError(f"run {run_id} is not in progress (it is {run['status']})")
+        request = RunFailRequested(
+            run_id=run_id, feed_id=run["feed_id"], reason=reason, requested_by=by,
+            requested_at=datetime.now(UTC),
+        )  # fmt: skip
+        await self._publish_run_event(publisher, run_id, request)
+        log.warning("run %s: failure requested by %s: %s", run_id, by, reason)
+        return {"run_id": run_id, "feed_id": run["feed_id"], "reason": reason, "by": by}
+
+    async def _run(self, conn: Conn, run_id: str) -> dict[str, Any]:
+        run = await runs.get_run(conn, run_id)
+        if run is None:
+            raise NotFoundError(f"no run {run_id}")
+        return run
+
+    async def _publish_run_event(self, publisher: Publisher, run_id: str, record: Record) -> None:
+        try:
+            await publisher.publish(topics.RUNS_EVENTS, record, key=run_id)
+        except Exception as exc:
+            raise UnavailableError(f"could not publish the request: {exc}") from exc
+
     async def execution_status(self, feed_id: int) -> dict[str, Any]:
         pool = await self.db.pool()
         async with pool.acquire() as conn:
             if not await feeds.exists(conn, feed_id):
                 raise NotFoundError(f"no feed {feed_id}")
             run_id = await runs.last_run_id(conn, feed_id)
+            held = await runs.held_archives(conn, feed_id)
         if run_id is None:
             raise NotFoundError(f"feed {feed_id} has no run yet")
-        return {"feed_id": feed_id, **await self.run_view(run_id)}
+        return {"feed_id": feed_id, **await self.run_view(run_id), "held_archives": held}
 
     # --- feeds -----------------------------------------------------------------------------
 

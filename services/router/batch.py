@@ -26,6 +26,17 @@ class BatchResult:
     runs: set[str] = field(default_factory=set)
 
 
+class PartFailedError(Exception):
+    """A part of the batch failed and rolled back alone; `committed` holds what the other
+    parts wrote. The batch's retry skips those records (they have outcomes), so their
+    routing events must be published before the failure goes on."""
+
+    def __init__(self, error: BaseException, committed: BatchResult) -> None:
+        super().__init__(f"a part of the batch failed: {error!r}")
+        self.error = error
+        self.committed = committed
+
+
 @dataclass(frozen=True, slots=True)
 class _Placed:
     """A job routed to a table; its row is built when it is written."""
@@ -62,14 +73,19 @@ async def route_batch(
     settled = await asyncio.gather(
         *(_route_part(pool, part, thresholds) for part in parts), return_exceptions=True
     )
-    result = BatchResult()
+    result, failure = BatchResult(), None
     for part in settled:
         # A part that failed rolled back alone: the batch's retry skips the parts that
         # committed (their records have outcomes) and routes this one again.
         if isinstance(part, BaseException):
-            raise part
+            failure = failure or part
+            continue
         result.routed.extend(part.routed)
         result.runs |= part.runs
+    if failure is not None:
+        if not isinstance(failure, Exception):
+            raise failure  # a cancellation or an exit: nothing more to do
+        raise PartFailedError(failure, result) from failure
     return result
 
 

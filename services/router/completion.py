@@ -1,4 +1,5 @@
-"""Closes a run exactly once: archive (when safe), report, feed statistics."""
+"""Closes a run exactly once: archive (when safe, else held or skipped), report, statistics.
+Answers an operator's decision on a held archive, and fails a run an operator gives up on."""
 
 from __future__ import annotations
 
@@ -6,70 +7,144 @@ import logging
 
 import asyncpg
 
-from schemas.records import Outcome, RunCompleted, RunStatus
+from schemas.records import ArchiveDecided, Outcome, RunCompleted, RunStatus
 from services.router.adapters import jobs_repository as jobs
 from services.router.adapters import ledger_repository as ledger
+from services.router.adapters.ledger_repository import ClaimedRun, RunFigures
 from services.router.config import SafetyLimits
-from services.router.handlers import archive_blocker, report_counters, run_status
+from services.router.handlers import (
+    ArchiveState,
+    ArchiveVerdict,
+    archive_verdict,
+    empty_feed_reason,
+    report_counters,
+    run_status,
+)
 from services.shared import metrics
+from services.shared.database import Conn
 
 log = logging.getLogger(__name__)
 
 
 async def complete_run(
-    pool: asyncpg.Pool, run_id: str, *, limits: SafetyLimits, stalled_after_s: float | None = None
+    pool: asyncpg.Pool,
+    run_id: str,
+    *,
+    limits: SafetyLimits,
+    stalled_after_s: float | None = None,
+    failed_because: str | None = None,
 ) -> RunCompleted | None:
     """Returns the completion to publish, or None when the run is not (or already) complete.
 
     With `stalled_after_s`, a run without progress for that long is closed as a FAILURE with
-    what is known, and archives nothing.
+    what is known, and archives nothing; with `failed_because`, an operator closes it so.
     """
     async with pool.acquire() as conn, conn.transaction():
-        if stalled_after_s is None:
-            claimed = await ledger.claim_completion(conn, run_id)
-        else:
+        if failed_because is not None:
+            claimed = await ledger.claim_failed(conn, run_id, failed_because)
+        elif stalled_after_s is not None:
             claimed = await ledger.claim_stalled(conn, run_id, after_s=stalled_after_s)
+        else:
+            claimed = await ledger.claim_completion(conn, run_id)
         if claimed is None:
             return None
-        ingest, feed_id = claimed.ingest, claimed.feed_id
-        totals = await ledger.totals(conn, run_id)
-        live, unseen = await jobs.count_unseen(conn, feed_id, run_id)
-        blocker = claimed.stalled_reason or archive_blocker(
-            ingest=ingest, totals=totals, open_before=live, to_archive=unseen, limits=limits
+        done = await _close(conn, claimed, limits)
+    metrics.RUN_DURATION.observe((claimed.completed_at - claimed.started_at).total_seconds())
+    log.info("run %s completed: %s, archived %d", run_id, done.status.value, done.archived)
+    return done
+
+
+async def _close(conn: Conn, claimed: ClaimedRun, limits: SafetyLimits) -> RunCompleted:
+    ingest, feed_id, run_id = claimed.ingest, claimed.feed_id, claimed.run_id
+    totals = await ledger.totals(conn, run_id)
+    live, unseen = await jobs.count_unseen(conn, feed_id, run_id)
+    if claimed.failed_because:
+        verdict = ArchiveVerdict(ArchiveState.SKIPPED, claimed.failed_because)
+        status = RunStatus.FAILURE
+    else:
+        history = await ledger.archive_history(
+            conn, feed_id, run_id, runs=limits.history_runs, min_open=limits.history_min_open
         )
-        archived = 0 if blocker else await jobs.archive_unseen(conn, feed_id, run_id)
-        status = (
-            RunStatus.FAILURE if claimed.stalled_reason else run_status(ingest, totals, blocker)
-        )
-        duration = (claimed.completed_at - claimed.started_at).total_seconds()
-        fields = report_counters(ingest, totals, archived=archived, blocker=blocker)
-        errors = [e for e in (ingest.error, blocker) if e]
-        fields |= {
-            "run_status": status.value,
-            "end_time": claimed.completed_at,
-            "duration_seconds": duration,
-            "error_summary": errors,
-        }
-        await ledger.write_report(conn, run_id, fields)
-        await ledger.update_feed_statistics(
-            conn,
-            feed_id=feed_id,
-            succeeded=status is not RunStatus.FAILURE,
-            duration_s=duration,
-            feed_size=ingest.bytes_compressed,
-            unique_jobs=ingest.emitted
-            - totals.count(Outcome.DUPLICATE)
-            - totals.count(Outcome.MERGED),
-            approved=totals.count(Outcome.APPROVED),
-            error="; ".join(errors) or None,
-        )
-    metrics.RUN_DURATION.observe(duration)
+        verdict = archive_verdict(
+            ingest=ingest, totals=totals, open_before=live, to_archive=unseen,
+            history=history, limits=limits, replay=claimed.reason == "replay",
+        )  # fmt: skip
+        status = run_status(ingest, totals, verdict)
+    archived = await jobs.archive_unseen(conn, feed_id, run_id) if verdict.applies else 0
+    holds = verdict.state is ArchiveState.HELD
+    held = await jobs.hold_unseen(conn, feed_id, run_id) if holds else 0
+    await ledger.record_archive_judgement(
+        conn, run_id, open_before=live, candidates=unseen, state=verdict.state.value
+    )
+    if verdict.state in (ArchiveState.APPLIED, ArchiveState.HELD):  # it judged presence anew
+        await ledger.supersede_holds(conn, feed_id, run_id, claimed.started_at)
+    duration = (claimed.completed_at - claimed.started_at).total_seconds()
+    errors = _errors(claimed, verdict)
+    fields = report_counters(ingest, totals, archived=archived, verdict=verdict, held=held)
+    fields |= {
+        "run_status": status.value,
+        "end_time": claimed.completed_at,
+        "duration_seconds": duration,
+        "error_summary": errors,
+    }
+    await ledger.write_report(conn, run_id, fields)
+    unique = ingest.emitted - totals.count(Outcome.DUPLICATE) - totals.count(Outcome.MERGED)
+    await ledger.update_feed_statistics(
+        conn,
+        RunFigures(
+            run_id=run_id, feed_id=feed_id, status=status, duration_s=duration,
+            feed_size=ingest.bytes_compressed, unique_jobs=unique,
+            approved=totals.count(Outcome.APPROVED), error="; ".join(errors) or None,
+        ),
+    )  # fmt: skip
     metrics.count_outcomes(totals.outcomes.elements())
-    log.info("run %s completed: %s, archived %d", run_id, status.value, archived)
     return RunCompleted(
         run_id=run_id,
         feed_id=feed_id,
         status=status,
         archived=archived,
-        archive_skipped_reason=blocker,
+        archive_skipped_reason=verdict.reason,
     )
+
+
+def _errors(claimed: ClaimedRun, verdict: ArchiveVerdict) -> list[str]:
+    """The report's notes, the reason the run failed first (the feed's last error message)."""
+    first = claimed.failed_because or empty_feed_reason(claimed.ingest)
+    notes = [first, claimed.ingest.error, verdict.reason]
+    unique: list[str] = []
+    for note in notes:
+        if note and note not in unique:
+            unique.append(note)
+    return unique
+
+
+async def decide_archive(pool: asyncpg.Pool, decision: ArchiveDecided) -> RunCompleted | None:
+    """Applies or drops a held archive, once; returns the run's completion to publish again
+    (the syncer reconciles the feed on it), or None when the hold was already answered.
+
+    A confirmation moves exactly the jobs the hold named that are still live. When a later
+    run of the feed (a replay aside) is in progress or has judged presence since, that run
+    decides: the hold lapses as superseded and nothing moves.
+    """
+    async with pool.acquire() as conn, conn.transaction():
+        held = await ledger.lock_held(conn, decision.run_id)
+        if held is None:
+            return None
+        later = await ledger.later_run(conn, held) if decision.confirm else None
+        archived, state = 0, ArchiveState.DISCARDED
+        if later is not None:
+            state = ArchiveState.SUPERSEDED
+            note = f"archive hold superseded by run {later}: not applied"
+        elif decision.confirm:
+            archived = await jobs.archive_held(conn, held.feed_id, held.run_id)
+            state = ArchiveState.CONFIRMED
+            note = f"archive of {archived} held jobs confirmed by {decision.decided_by}"
+        else:
+            note = f"archive of {held.held} held jobs discarded by {decision.decided_by}"
+        await ledger.answer_hold(
+            conn, held.run_id, state=state.value, by=decision.decided_by, archived=archived,
+            note=note,
+        )  # fmt: skip
+        done = await ledger.stored_completion(conn, held.run_id)
+    log.info("run %s: %s", decision.run_id, note)
+    return done

@@ -27,10 +27,18 @@ class Thresholds:
 
 @dataclass(frozen=True, slots=True)
 class SafetyLimits:
-    """When a run looks unsafe, it archives nothing."""
+    """When a run looks unsafe, it archives nothing; when it would archive more of a feed
+    than the feed's normal variation, the archive is held for an operator (the rule is
+    `handlers.allowed_archive_share`, explained in the router's README)."""
 
     max_enrichment_failure_rate: float = 0.5
-    max_archive_share: float = 0.5
+    max_archive_share: float = 0.5  # the allowed share while a feed has too little history
+    always_apply_jobs: int = 5  # a change this small is archived whatever the share
+    history_runs: int = 10  # the feed's recent applied runs that show its normal variation
+    min_history_runs: int = 3
+    history_min_open: int = 20  # a run over fewer live jobs says little about a share
+    share_floor: float = 0.2  # the allowed share, with history, stays within these
+    share_cap: float = 0.9
 
 
 @dataclass(frozen=True, slots=True)
@@ -77,6 +85,7 @@ class RouterSettings:
             safety=SafetyLimits(
                 max_enrichment_failure_rate=env_float(env, "MAX_ENRICHMENT_FAILURE_RATE", 0.5),
                 max_archive_share=env_float(env, "MAX_ARCHIVE_SHARE", 0.5),
+                always_apply_jobs=env_int(env, "ARCHIVE_ALWAYS_APPLY_JOBS", 5),
             ),
             batch_size=env_int(env, "ROUTER_BATCH_SIZE", 500),
             batch_within_s=env_float(env, "ROUTER_BATCH_WITHIN_S", 0.5),

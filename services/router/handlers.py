@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 from collections import Counter
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
+from enum import StrEnum
 from typing import Any
 
 from schemas.records import (
@@ -112,44 +114,108 @@ class RunTotals:
         return self.outcomes.get(outcome.value, 0)
 
 
-def archive_blocker(
+class ArchiveState(StrEnum):
+    """What a completed run did about the feed's jobs it did not produce (`runs.archive_state`)."""
+
+    APPLIED = "applied"
+    HELD = "held"  # waiting for an operator: confirm or discard
+    CONFIRMED = "confirmed"
+    DISCARDED = "discarded"
+    SUPERSEDED = "superseded"  # a later run of the feed judged again before anyone answered
+    SKIPPED = "skipped"  # unsafe to judge: nothing archived
+    NOT_JUDGED = "not_judged"  # a replay reprocesses; it never judges presence
+
+
+@dataclass(frozen=True, slots=True)
+class ArchiveVerdict:
+    state: ArchiveState
+    reason: str | None = None  # why held or skipped, for the report
+
+    @property
+    def applies(self) -> bool:
+        return self.state is ArchiveState.APPLIED
+
+
+EMPTY_FEED = "the feed is empty"
+
+
+def empty_feed_reason(ingest: IngestFinished) -> str | None:
+    """A complete read of zero records is a failure, never a reason to archive a feed."""
+    if ingest.emitted > 0 or ingest.fetch_status != "ok":
+        return None  # an incomplete read has its own reason
+    if ingest.malformed:
+        return f"{EMPTY_FEED}: all {ingest.malformed} records were malformed"
+    return EMPTY_FEED
+
+
+def allowed_archive_share(history: Sequence[float], limits: SafetyLimits) -> float:
+    """The largest share of a feed's live jobs one run may archive without an operator.
+
+    `history` holds the shares the feed's recent runs archived. With too little of it, the
+    `max_archive_share` setting; with enough, twice the largest recent share plus five
+    points (a feed that turns over 30% a day may lose 65%, one that turns over 2% may lose
+    20%), never under `share_floor` nor over `share_cap`.
+    """
+    if len(history) < limits.min_history_runs:
+        return limits.max_archive_share
+    normal = 2 * max(history) + 0.05
+    return min(limits.share_cap, max(limits.share_floor, normal))
+
+
+def archive_verdict(
     *,
     ingest: IngestFinished,
     totals: RunTotals,
     open_before: int,
     to_archive: int,
+    history: Sequence[float],
     limits: SafetyLimits,
-) -> str | None:
-    """Why archiving would be unsafe for this run, or None when it may go ahead."""
+    replay: bool = False,
+) -> ArchiveVerdict:
+    """Whether this run archives the `to_archive` live jobs it did not produce."""
+    if replay:
+        return ArchiveVerdict(ArchiveState.NOT_JUDGED, None)
     if ingest.fetch_status != "ok":
-        return f"fetch {ingest.fetch_status}: {ingest.error or 'no detail'}"
-    if ingest.emitted == 0:
-        return "the feed produced zero records"
+        reason = f"fetch {ingest.fetch_status}: {ingest.error or 'no detail'}"
+        return ArchiveVerdict(ArchiveState.SKIPPED, reason)
+    empty = empty_feed_reason(ingest)
+    if empty:
+        return ArchiveVerdict(ArchiveState.SKIPPED, empty)
     enriched = ingest.emitted - totals.count(Outcome.CLOSED)
     failed = totals.count(Outcome.ENRICHMENT_FAILED)
     if enriched > 0 and failed / enriched > limits.max_enrichment_failure_rate:
-        return (
+        reason = (
             f"enrichment failed for {failed} of {enriched} jobs "
             f"(limit {limits.max_enrichment_failure_rate:.0%})"
         )
-    if open_before > 0 and to_archive / open_before > limits.max_archive_share:
-        return (
-            f"{to_archive} of {open_before} open jobs would be archived "
-            f"(limit {limits.max_archive_share:.0%})"
+        return ArchiveVerdict(ArchiveState.SKIPPED, reason)
+    if to_archive <= limits.always_apply_jobs:
+        return ArchiveVerdict(ArchiveState.APPLIED)
+    share, allowed = to_archive / open_before, allowed_archive_share(history, limits)
+    if share > allowed:
+        reason = (
+            f"{held_message(to_archive)} ({to_archive} of {open_before} live jobs, "
+            f"{share:.0%}; this feed's normal variation allows {allowed:.0%})"
         )
-    return None
+        return ArchiveVerdict(ArchiveState.HELD, reason)
+    return ArchiveVerdict(ArchiveState.APPLIED)
 
 
-def run_status(ingest: IngestFinished, totals: RunTotals, blocker: str | None) -> RunStatus:
-    if ingest.fetch_status == "failed":
-        return RunStatus.FAILURE
-    if blocker or ingest.malformed or totals.count(Outcome.ENRICHMENT_FAILED):
+def held_message(jobs: int) -> str:
+    return f"archive held: {jobs} jobs, confirm or discard"
+
+
+def run_status(ingest: IngestFinished, totals: RunTotals, verdict: ArchiveVerdict) -> RunStatus:
+    if ingest.fetch_status == "failed" or ingest.emitted == 0:
+        return RunStatus.FAILURE  # nothing was processed
+    unsafe = verdict.state in (ArchiveState.HELD, ArchiveState.SKIPPED)
+    if unsafe or ingest.malformed or totals.count(Outcome.ENRICHMENT_FAILED):
         return RunStatus.PARTIAL
     return RunStatus.SUCCESS
 
 
 def report_counters(
-    ingest: IngestFinished, totals: RunTotals, *, archived: int, blocker: str | None
+    ingest: IngestFinished, totals: RunTotals, *, archived: int, verdict: ArchiveVerdict, held: int
 ) -> dict[str, Any]:
     """The execution_reports columns a completed run fills in."""
     approved = totals.count(Outcome.APPROVED)
@@ -166,7 +232,8 @@ def report_counters(
         "records_failed": totals.count(Outcome.ENRICHMENT_FAILED),
         "jobs_closed": archived,
         "jobs_archived": archived,
-        "archive_skipped_reason": blocker,
+        "archive_skipped_reason": verdict.reason,
+        "jobs_archive_held": held,
         "jobs_auto_approved": approved,
         "jobs_manual_review": manual,
         "jobs_rejected": rejected,

@@ -10,11 +10,19 @@ from typing import Any
 import asyncpg
 
 from schemas import topics
-from schemas.records import IngestFinished, Record, RunCompleted, RunStarted
+from schemas.records import (
+    ArchiveDecided,
+    IngestFinished,
+    Record,
+    RoutedJob,
+    RunCompleted,
+    RunFailRequested,
+    RunStarted,
+)
 from services.router import completion
 from services.router.adapters import ledger_repository as ledger
 from services.router.adapters.webhook import post_json
-from services.router.batch import route_batch
+from services.router.batch import PartFailedError, route_batch
 from services.router.config import RouterSettings
 from services.router.notifications import should_notify, slack_message
 from services.shared.database import Database
@@ -33,16 +41,31 @@ class Router:
     async def route(self, records: Sequence[Record]) -> None:
         """Work, then publish and await delivery, then try to complete the runs touched."""
         pool = await self._db.pool()
-        result = await route_batch(pool, records, thresholds=self._settings.thresholds)
+        try:
+            result = await route_batch(pool, records, thresholds=self._settings.thresholds)
+        except PartFailedError as failed:
+            await self._publish_routed(failed.committed.routed)
+            raise failed.error from None
         log.info("routed %d records of runs %s", len(records), ", ".join(sorted(result.runs)))
-        for routed in result.routed:
-            await self._publisher.send(topics.JOBS_ROUTED, routed.job_hash, routed)
-        await self._publisher.flush()
+        await self._publish_routed(result.routed)
         await self.complete(result.runs)
+
+    async def _publish_routed(self, routed: Sequence[RoutedJob]) -> None:
+        for job in routed:
+            await self._publisher.send(topics.JOBS_ROUTED, job.job_hash, job)
+        await self._publisher.flush()
 
     async def follow(self, record: Record) -> None:
         log.info("run event %s", record.TYPE)
         pool = await self._db.pool()
+        if isinstance(record, ArchiveDecided):
+            done = await completion.decide_archive(pool, record)
+            if done is not None:
+                await self._publish_completion(pool, done)
+            return
+        if isinstance(record, RunFailRequested):
+            await self.fail(record)
+            return
         async with pool.acquire() as conn:
             if isinstance(record, RunStarted):
                 await ledger.run_started(conn, record)
@@ -50,6 +73,17 @@ class Router:
                 await ledger.ingest_finished(conn, record)
         if isinstance(record, IngestFinished):
             await self.complete({record.run_id})
+
+    async def fail(self, request: RunFailRequested) -> None:
+        """An operator gives up on a run that cannot complete: closed as a FAILURE at once."""
+        pool = await self._db.pool()
+        reason = f"failed by {request.requested_by}: {request.reason}"
+        done = await completion.complete_run(
+            pool, request.run_id, limits=self._settings.safety, failed_because=reason
+        )
+        if done is not None:
+            log.warning("run %s %s", request.run_id, reason)
+            await self._publish_completion(pool, done)
 
     async def complete(self, run_ids: Iterable[str]) -> None:
         pool = await self._db.pool()

@@ -40,8 +40,9 @@ _REJECTED = "confidence {:.2f} < 0.50"
 
 # What run 1 of router-30.xml leaves in each table: (title, status, route_reason, location_string).
 # 30 record blocks: 29 records (1 malformed), 2 closed, 2 exact duplicates, 3 locations
-# merged in pass 1 (Austin+Denver, Portland+Boise+Spokane), 1 merged in pass 2 (the Cascade
-# nurse jobs: same AI title, company and near-identical text).
+# merged in pass 1 (Austin+Denver, Portland+Boise+Spokane), none in pass 2: the Cascade nurse
+# jobs keep different AI titles ("... Medical Surgical", "... Labor and Delivery"), so each
+# stays a job of its own. test_merges_and_run_lock.py produces a pass-2 merge.
 Row = tuple[str, str, str, str]
 EXPECTED_RUN_1: dict[str, list[Row]] = {
     "open_jobs": [

@@ -28,7 +28,7 @@ def _remove_feeds(folder: Path) -> None:
 
 async def _replayed(stack: StackInfo, run_id: str, stage: replay.Stage, refresh: bool) -> Any:
     past = await replay.find_run(stack.dsn, run_id=run_id, feed_id=None, since=None)
-    new_run = await replay.replay(stack.bootstrap, past, stage, refresh=refresh)
+    new_run = await replay.replay(stack.bootstrap, stack.dsn, past, stage, refresh=refresh)
     assert new_run != run_id
     return await control.wait_for_report(stack.dsn, new_run, timeout_s=RUN_TIMEOUT_S)
 

@@ -32,7 +32,7 @@ from schemas.records import (
 from services.router import completion
 from services.router.adapters import jobs_repository as jobs
 from services.router.adapters import ledger_repository as ledger
-from services.router.batch import route_batch
+from services.router.batch import PartFailedError, route_batch
 from services.router.config import SafetyLimits, Thresholds
 from services.shared.database import Database
 from services.shared.settings import Secret
@@ -229,10 +229,11 @@ async def test_a_part_that_fails_rolls_back_alone_and_the_retry_completes_the_ba
         await original(conn, placing)
 
     monkeypatch.setattr(jobs, "place_prepared", fail_once)
-    with pytest.raises(RuntimeError, match="went away"):
+    with pytest.raises(PartFailedError, match="went away") as failed:
         await _route(pool, records)
     written = await _rows(pool, tag)
     assert 0 < len(written) < len(records), "one part committed, the other rolled back"
+    assert {r.job_hash for r in failed.value.committed.routed} == set(written)
 
     await route_batch(pool, records, thresholds=THRESHOLDS)
     rows = await _rows(pool, tag)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from typing import Any
 
 import pytest
@@ -9,6 +10,7 @@ import pytest
 from services.api.config import ApiSettings
 from services.api.errors import BadRequestError, UnauthorizedError
 from services.api.handlers import (
+    RunAction,
     check_job_hash,
     check_token,
     parse_id,
@@ -16,6 +18,7 @@ from services.api.handlers import (
     progress,
     validate_feed,
     validate_review,
+    validate_run_action,
 )
 from services.api.openapi import docs_page, document
 from services.shared.settings import Secret
@@ -112,6 +115,48 @@ def test_progress_while_running_and_when_done() -> None:
         {"emitted": 1}, {"approved": 1}, {"run_status": "PARTIAL", "xano_status": "SYNCED"}
     )
     assert done["finished"] and done["stages"]["sync"]["done"]
+
+
+def test_a_running_run_says_what_it_waits_for() -> None:
+    since = datetime(2026, 1, 1, 12, 0, tzinfo=UTC)
+    reading = progress({"status": "RUNNING", "emitted": None, "last_progress_at": since}, {}, None)
+    assert reading["waiting_for"] == (
+        "the ingestor to finish reading the feed (no IngestFinished yet) (last progress "
+        "2026-01-01T12:00:00+00:00); `jobstream runs fail RUN` closes it as a failure"
+    )
+    routing = progress({"status": "RUNNING", "emitted": 10}, {"approved": 7}, None)
+    assert routing["waiting_for"].startswith("outcomes of 3 of 10 records;")
+    done = progress(
+        {"status": "COMPLETED", "emitted": 1}, {"approved": 1}, {"run_status": "SUCCESS"}
+    )
+    assert done["waiting_for"] is None
+
+
+def test_a_held_archive_says_how_to_answer_it() -> None:
+    reason = "archive held: 6000 jobs, confirm or discard (...)"
+    report = {
+        "run_status": "PARTIAL",
+        "jobs_archive_held": 6000,
+        "jobs_archived": 0,
+        "archive_skipped_reason": reason,
+    }
+    run = {"status": "COMPLETED", "emitted": 4000, "archive_state": "held"}
+    archive = progress(run, {"approved": 4000}, report)["archive"]
+    assert archive["message"] == "archive held: 6000 jobs, confirm or discard"
+    assert (archive["state"], archive["held"], archive["archived"]) == ("held", 6000, 0)
+    answered = progress(run | {"archive_state": "confirmed"}, {}, report)["archive"]
+    assert "message" not in answered
+
+
+def test_run_actions_name_who_and_why() -> None:
+    assert validate_run_action(None, needs_reason=True) == RunAction("operator", "no reason given")
+    assert validate_run_action({"by": "ana"}, needs_reason=False) == RunAction("ana", None)
+    given = validate_run_action({"by": "ana", "reason": "stuck"}, needs_reason=True)
+    assert given == RunAction("ana", "stuck")
+    bodies: list[Any] = [[], {"who": "x"}, {"by": ""}, {"by": "x" * 501}]
+    for bad in bodies:
+        with pytest.raises(BadRequestError):
+            validate_run_action(bad, needs_reason=False)
 
 
 def test_the_docs_page_lists_every_documented_route() -> None:

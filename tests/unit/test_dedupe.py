@@ -15,10 +15,11 @@ from schemas.dedupe import (
     Keep,
     Merge,
     decide,
+    group_key,
     remove_location_mentions,
 )
 from schemas.identity import dedupe_key, job_hash
-from schemas.records import DedupedJob, JobMerged, Location, Outcome, RawJob
+from schemas.records import DedupedJob, JobMerged, JobPosting, Location, Outcome, RawJob
 from services.ingestor.deduper import dedupe_one
 from services.ingestor.feeds import FeedReader, FeedSettings, ParsedJob
 
@@ -77,7 +78,55 @@ async def test_sample_austin_denver_pair_merges_in_pass_one() -> None:
         Outcome.MERGED,
         (DENVER,),
     )
-    json.loads(table[raws[0].dedupe_key.encode()])  # the state must fit a Faust table as JSON
+    # the state must fit a Faust table as JSON
+    json.loads(table[group_key(1, raws[0].dedupe_key.encode())])
+
+
+def _posting_raws(run_id: str, feed_id: int) -> list[RawJob]:
+    """A feed's run: the same nurse job in three cities, plus one of its own."""
+    text = "<p>Provide patient care on a busy surgical ward with a caring team.</p>"
+    cities = [(text, Location(city=city, country="US")) for city in ("Austin", "Denver", "Boise")]
+    own = (f"<p>Night shift porter for feed {feed_id} only.</p>", None)
+    raws = []
+    for seq, (html, place) in enumerate([*cities, own]):
+        job = JobPosting(
+            title="Nurse",
+            company_name="Acme",
+            description_html=html,
+            locations=(place,) if place else (),
+        )
+        key = dedupe_key(job.title, job.company_name, job.employment_type)
+        raws.append(
+            RawJob(
+                run_id=run_id,
+                feed_id=feed_id,
+                seq=seq,
+                job_hash=job_hash(job),
+                job=job,
+                dedupe_key=key,
+            )
+        )
+    return raws
+
+
+def test_two_feeds_sharing_dedupe_keys_at_once_decide_as_one_after_the_other() -> None:
+    """Interleaved runs of two feeds with the same keys must not reset each other's groups."""
+    feed_a, feed_b = _posting_raws("run-a", 1), _posting_raws("run-b", 2)
+    assert {r.dedupe_key for r in feed_a} == {r.dedupe_key for r in feed_b}
+
+    apart: dict[bytes, bytes] = {}
+    one_after_other = [dedupe_one(apart, raw) for raw in feed_a + feed_b]
+    together: dict[bytes, bytes] = {}
+    interleaved = [
+        dedupe_one(together, raw) for pair in zip(feed_a, feed_b, strict=True) for raw in pair
+    ]
+
+    def by_run(outputs: list[DedupedJob | JobMerged]) -> dict[tuple[str, int], object]:
+        return {(o.run_id, o.seq): o for o in outputs}
+
+    assert by_run(interleaved) == by_run(one_after_other)
+    merged = [o for o in interleaved if isinstance(o, JobMerged)]
+    assert len(merged) == 4, "each feed merged Denver and Boise into Austin"
 
 
 def test_same_hash_is_duplicate_or_location_merge() -> None:

@@ -13,7 +13,9 @@ FEED_VIEW = (
     "id, name, source_url, format, mapping, company_name, partner_id, bypass_filters, "
     "is_active, check_frequency_minutes, next_check_at, last_checked_at, last_run_status, "
     "last_succeeded_at, last_error_message, consecutive_failure_count, runs_count, "
-    "unique_jobs_processed, auto_approved_jobs, created_at, updated_at"
+    "unique_jobs_processed, auto_approved_jobs, created_at, updated_at, "
+    "last_run_id, last_run_duration_seconds, last_run_feed_size_bytes, success_count, "
+    "partial_count, error_count, avg_processing_time, avg_feed_size"
 )
 
 

@@ -42,7 +42,8 @@ async def insert_run(conn: Conn, run_id: str, feed_id: int, reason: str) -> None
 async def get_run(conn: Conn, run_id: str) -> dict[str, Any] | None:
     row = await conn.fetchrow(
         "SELECT run_id, feed_id, reason, status, refresh, emitted, started_at, "
-        "ingest_finished_at, last_progress_at, completed_at, failure_reason "
+        "ingest_finished_at, last_progress_at, completed_at, failure_reason, "
+        "open_before, archive_candidates, archive_state, archive_decided_by, archive_decided_at "
         "FROM runs WHERE run_id = $1",
         run_id,
     )
@@ -67,3 +68,14 @@ async def outcome_counts(conn: Conn, run_id: str) -> dict[str, int]:
         run_id,
     )
     return {r["outcome"]: int(r["n"]) for r in rows}
+
+
+async def held_archives(conn: Conn, feed_id: int) -> list[dict[str, Any]]:
+    """The feed's runs whose archive waits for an operator, oldest first."""
+    rows = await conn.fetch(
+        "SELECT r.run_id, e.jobs_archive_held AS held, r.completed_at FROM runs r "
+        "JOIN execution_reports e USING (run_id) "
+        "WHERE r.feed_id = $1 AND r.archive_state = 'held' ORDER BY r.started_at",
+        feed_id,
+    )
+    return [dict(r) for r in rows]

@@ -418,13 +418,42 @@ async def count_unseen(conn: Conn, feed_id: int, run_id: str) -> tuple[int, int]
 
 async def archive_unseen(conn: Conn, feed_id: int, run_id: str) -> int:
     """Moves the feed's live jobs that this run did not produce into archive_jobs."""
+    return await _archive(conn, feed_id, run_id, "last_seen_run IS DISTINCT FROM $2")
+
+
+async def hold_unseen(conn: Conn, feed_id: int, run_id: str) -> int:
+    """Remembers the live jobs this run did not produce, for an operator to confirm later."""
+    status = await conn.execute(
+        f"""
+        INSERT INTO archive_hold_jobs (run_id, job_hash)
+        SELECT $2, job_hash FROM (
+            SELECT job_hash, last_seen_run FROM {TABLES[Route.OPEN]} WHERE feed_id = $1
+            UNION ALL
+            SELECT job_hash, last_seen_run FROM {TABLES[Route.MANUAL_REVIEW]} WHERE feed_id = $1
+        ) live WHERE last_seen_run IS DISTINCT FROM $2
+        ON CONFLICT DO NOTHING
+        """,
+        feed_id,
+        run_id,
+    )
+    return int(status.split()[-1])
+
+
+async def archive_held(conn: Conn, feed_id: int, run_id: str) -> int:
+    """Moves the jobs a held archive named (those still live) into archive_jobs."""
+    held = "job_hash IN (SELECT job_hash FROM archive_hold_jobs WHERE run_id = $2)"
+    return await _archive(conn, feed_id, run_id, held)
+
+
+async def _archive(conn: Conn, feed_id: int, run_id: str, which: str) -> int:
+    """Moves the feed's live jobs matching `which` (SQL over $1 feed, $2 run) to the archive."""
     moved = 0
     for table in (TABLES[Route.OPEN], TABLES[Route.MANUAL_REVIEW]):
         copied = await conn.fetch(
             f"""
             INSERT INTO archive_jobs ({_ALL})
             SELECT {_SELECT_AS_ARCHIVED}
-              FROM {table} WHERE feed_id = $1 AND last_seen_run IS DISTINCT FROM $2
+              FROM {table} WHERE feed_id = $1 AND {which}
             ON CONFLICT (job_hash) DO UPDATE SET
               {", ".join(f"{c} = EXCLUDED.{c}" for c in JOB_COLUMNS if c != "job_hash")},
               row_digest = NULL, updated_at = now()

@@ -35,7 +35,8 @@ class ClaimedRun:
     started_at: datetime
     completed_at: datetime
     ingest: IngestFinished
-    stalled_reason: str | None = None
+    reason: str  # why it ran: a RequestReason's value, or 'unknown'
+    failed_because: str | None = None  # closed as a failure (stalled, or failed by an operator)
 
 
 REPORT_COLUMNS = frozenset(
@@ -43,7 +44,8 @@ REPORT_COLUMNS = frozenset(
         "total_in_feed", "malformed_records", "processed_successfully", "skipped_closed",
         "skipped_duplicate", "skipped_duplicate_initial_aggregation",
         "skipped_duplicate_ai_aggregation", "records_failed", "jobs_closed", "jobs_archived",
-        "archive_skipped_reason", "jobs_auto_approved", "jobs_manual_review", "jobs_rejected",
+        "archive_skipped_reason", "jobs_archive_held", "jobs_auto_approved",
+        "jobs_manual_review", "jobs_rejected",
         "api_calls_gemini", "cache_hits", "gemini_input_tokens", "gemini_output_tokens",
         "gemini_total_tokens", "feed_file_size_bytes", "feed_uncompressed_bytes",
         "run_status", "end_time", "duration_seconds", "error_summary",
@@ -157,11 +159,11 @@ async def claim_completion(conn: Conn, run_id: str) -> ClaimedRun | None:
         UPDATE runs SET status = 'COMPLETED', completed_at = now()
          WHERE run_id = $1 AND status = 'RUNNING' AND emitted IS NOT NULL
            AND emitted = (SELECT count(*) FROM run_outcomes WHERE run_id = $1)
-        RETURNING run_id, feed_id, started_at, completed_at, ingest
+        RETURNING run_id, feed_id, reason, started_at, completed_at, ingest
         """,
         run_id,
     )
-    return _claimed(dict(row), stalled_reason=None) if row else None
+    return _claimed(dict(row), failed_because=None) if row else None
 
 
 async def claim_stalled(conn: Conn, run_id: str, *, after_s: float) -> ClaimedRun | None:
@@ -175,15 +177,29 @@ async def claim_stalled(conn: Conn, run_id: str, *, after_s: float) -> ClaimedRu
                    coalesce(emitted::text, 'an unknown number of'), round($2::numeric))
          WHERE run_id = $1 AND status = 'RUNNING'
            AND last_progress_at < now() - make_interval(secs => $2)
-        RETURNING run_id, feed_id, started_at, completed_at, ingest, emitted, failure_reason
+        RETURNING run_id, feed_id, reason, started_at, completed_at, ingest, failure_reason
         """,
         run_id,
         after_s,
     )
-    return _claimed(dict(row), stalled_reason=row["failure_reason"]) if row else None
+    return _claimed(dict(row), failed_because=row["failure_reason"]) if row else None
 
 
-def _claimed(row: Mapping[str, Any], *, stalled_reason: str | None) -> ClaimedRun:
+async def claim_failed(conn: Conn, run_id: str, reason: str) -> ClaimedRun | None:
+    """The same guard for a run an operator fails: it closes as a failure with their reason."""
+    row = await conn.fetchrow(
+        """
+        UPDATE runs SET status = 'COMPLETED', completed_at = now(), failure_reason = $2
+         WHERE run_id = $1 AND status = 'RUNNING'
+        RETURNING run_id, feed_id, reason, started_at, completed_at, ingest, failure_reason
+        """,
+        run_id,
+        reason,
+    )
+    return _claimed(dict(row), failed_because=reason) if row else None
+
+
+def _claimed(row: Mapping[str, Any], *, failed_because: str | None) -> ClaimedRun:
     if row["ingest"] is not None:
         ingest = IngestFinished.model_validate(row["ingest"])
     else:  # the ingestor never said how many records it emitted
@@ -196,7 +212,8 @@ def _claimed(row: Mapping[str, Any], *, stalled_reason: str | None) -> ClaimedRu
         started_at=row["started_at"],
         completed_at=row["completed_at"],
         ingest=ingest,
-        stalled_reason=stalled_reason,
+        reason=row["reason"],
+        failed_because=failed_because,
     )
 
 
@@ -253,43 +270,171 @@ async def write_report(conn: Conn, run_id: str, fields: Mapping[str, Any]) -> in
     return int(row["id"])
 
 
-async def update_feed_statistics(
-    conn: Conn,
-    *,
-    feed_id: int,
-    succeeded: bool,
-    duration_s: float,
-    feed_size: int,
-    unique_jobs: int,
-    approved: int,
-    error: str | None,
-) -> None:
-    """Running averages over all runs, as the original kept them, with floats kept as floats."""
+@dataclass(frozen=True, slots=True)
+class RunFigures:
+    """What one completed run adds to its feed's statistics."""
+
+    run_id: str
+    feed_id: int
+    status: RunStatus
+    duration_s: float
+    feed_size: int
+    unique_jobs: int
+    approved: int
+    error: str | None
+
+
+async def update_feed_statistics(conn: Conn, run: RunFigures) -> None:
+    """The last run's values, and running totals named as such: runs by status (error_count
+    counts failures) and the averages of duration and size over all runs. A PARTIAL run is
+    no success: it leaves last_succeeded_at and the consecutive failures as they were."""
     await conn.execute(
         """
         UPDATE feeds SET
           runs_count = runs_count + 1,
-          last_run_status = CASE WHEN $2 THEN 'SUCCESS' ELSE 'FAILURE' END,
+          success_count = success_count + (CASE WHEN $2 = 'SUCCESS' THEN 1 ELSE 0 END),
+          partial_count = partial_count + (CASE WHEN $2 = 'PARTIAL' THEN 1 ELSE 0 END),
+          error_count = error_count + (CASE WHEN $2 = 'FAILURE' THEN 1 ELSE 0 END),
+          consecutive_failure_count = CASE $2 WHEN 'SUCCESS' THEN 0
+              WHEN 'FAILURE' THEN consecutive_failure_count + 1
+              ELSE consecutive_failure_count END,
+          last_run_status = $2,
+          last_run_id = $8,
           last_checked_at = now(),
-          last_succeeded_at = CASE WHEN $2 THEN now() ELSE last_succeeded_at END,
-          consecutive_failure_count = CASE WHEN $2 THEN 0 ELSE consecutive_failure_count + 1 END,
-          error_count = error_count + CASE WHEN $2 THEN 0 ELSE 1 END,
+          last_succeeded_at = CASE WHEN $2 = 'SUCCESS' THEN now() ELSE last_succeeded_at END,
           last_error_message = $7,
+          last_run_duration_seconds = $3,
+          last_run_feed_size_bytes = $4::bigint,
+          unique_jobs_processed = $5,
+          auto_approved_jobs = $6,
           avg_processing_time = (coalesce(avg_processing_time, 0) * runs_count + $3)
                                 / (runs_count + 1),
-          avg_feed_size = (coalesce(avg_feed_size, 0) * runs_count + $4) / (runs_count + 1),
-          unique_jobs_processed = unique_jobs_processed + $5,
-          auto_approved_jobs = auto_approved_jobs + $6,
+          avg_feed_size = (coalesce(avg_feed_size, 0) * runs_count + $4::bigint)
+                          / (runs_count + 1),
           updated_at = now()
         WHERE id = $1
         """,
+        run.feed_id,
+        run.status.value,
+        run.duration_s,
+        run.feed_size,
+        run.unique_jobs,
+        run.approved,
+        run.error,
+        run.run_id,
+    )
+
+
+# --- the archive guard ----------------------------------------------------------------------
+
+
+async def archive_history(
+    conn: Conn, feed_id: int, run_id: str, *, runs: int, min_open: int
+) -> list[float]:
+    """The shares of its live jobs that the feed's recent runs archived on their own: its
+    normal variation. Held, confirmed and skipped runs are no measure of normal."""
+    rows = await conn.fetch(
+        "SELECT archive_candidates::float8 / open_before AS share FROM runs "
+        "WHERE feed_id = $1 AND run_id <> $2 AND status = 'COMPLETED' "
+        "AND archive_state = 'applied' AND open_before >= $4 "
+        "ORDER BY completed_at DESC LIMIT $3",
         feed_id,
-        succeeded,
-        duration_s,
-        float(feed_size),
-        unique_jobs,
-        approved,
-        error,
+        run_id,
+        runs,
+        max(min_open, 1),
+    )
+    return [float(r["share"]) for r in rows]
+
+
+async def record_archive_judgement(
+    conn: Conn, run_id: str, *, open_before: int, candidates: int, state: str
+) -> None:
+    await conn.execute(
+        "UPDATE runs SET open_before = $2, archive_candidates = $3, archive_state = $4 "
+        "WHERE run_id = $1",
+        run_id,
+        open_before,
+        candidates,
+        state,
+    )
+
+
+async def supersede_holds(conn: Conn, feed_id: int, run_id: str, started_at: datetime) -> int:
+    """Holds of the feed's earlier runs lapse when a later run judged the feed again."""
+    rows = await conn.fetch(
+        "UPDATE runs SET archive_state = 'superseded' "
+        "WHERE feed_id = $1 AND archive_state = 'held' AND run_id <> $2 AND started_at < $3 "
+        "RETURNING run_id",
+        feed_id,
+        run_id,
+        started_at,
+    )
+    note = f"archive hold superseded by run {run_id}: not applied"
+    await conn.execute(
+        "UPDATE execution_reports SET archive_skipped_reason = $2, "
+        "error_summary = error_summary || to_jsonb($2::text), updated_at = now() "
+        "WHERE run_id = ANY($1::text[])",
+        [r["run_id"] for r in rows],
+        note,
+    )
+    return len(rows)
+
+
+@dataclass(frozen=True, slots=True)
+class HeldRun:
+    run_id: str
+    feed_id: int
+    reason: str
+    started_at: datetime
+    held: int
+
+
+async def lock_held(conn: Conn, run_id: str) -> HeldRun | None:
+    """The run, locked, while its archive is held; None once answered (or never held)."""
+    row = await conn.fetchrow(
+        "SELECT r.run_id, r.feed_id, r.reason, r.started_at, e.jobs_archive_held AS held "
+        "FROM runs r JOIN execution_reports e USING (run_id) "
+        "WHERE r.run_id = $1 AND r.archive_state = 'held' FOR UPDATE OF r",
+        run_id,
+    )
+    return HeldRun(**dict(row)) if row else None
+
+
+async def later_run(conn: Conn, held: HeldRun) -> str | None:
+    """A run of the same feed started after the held one that judges (or may judge)
+    presence anew: in progress, or completed having applied or held its own archive."""
+    value = await conn.fetchval(
+        "SELECT run_id FROM runs WHERE feed_id = $1 AND run_id <> $2 AND started_at > $3 "
+        "AND reason <> 'replay' AND (status = 'RUNNING' "
+        "OR archive_state NOT IN ('skipped', 'not_judged')) ORDER BY started_at LIMIT 1",
+        held.feed_id,
+        held.run_id,
+        held.started_at,
+    )
+    return str(value) if value is not None else None
+
+
+async def answer_hold(
+    conn: Conn, run_id: str, *, state: str, by: str, archived: int, note: str
+) -> None:
+    """Records the answer in the run and its report; the run's RunCompleted goes out again
+    (the syncer reconciles the feed on it)."""
+    await conn.execute(
+        "UPDATE runs SET archive_state = $2, archive_decided_by = $3, archive_decided_at = now(), "
+        "completion_published_at = NULL WHERE run_id = $1",
+        run_id,
+        state,
+        by,
+    )
+    await conn.execute(
+        "UPDATE execution_reports SET jobs_archived = jobs_archived + $2, "
+        "jobs_closed = jobs_closed + $2, archive_skipped_reason = $3, "
+        "error_summary = error_summary || to_jsonb($4::text), updated_at = now() "
+        "WHERE run_id = $1",
+        run_id,
+        archived,
+        None if state == "confirmed" else note,
+        note,
     )
 
 
