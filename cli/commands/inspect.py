@@ -12,7 +12,13 @@ from rich.table import Table
 
 from cli.base import EXIT_FAILURE, EXIT_OK, CommandError, SubParsers
 from schemas.identity import job_hash
-from services.ingestor.feeds import FeedInspection, FetchError, MappingError, inspect_feed
+from services.ingestor.feeds import (
+    FeedInspection,
+    FetchError,
+    MappingError,
+    inspect_feed,
+    load_mapping,
+)
 
 
 def register(subparsers: SubParsers) -> None:
@@ -59,6 +65,10 @@ def _mapping(path: Path | None) -> dict[str, Any] | None:
         raise CommandError(f"cannot read the mapping {path}: {error}") from error
     if not isinstance(loaded, dict):
         raise CommandError(f"the mapping {path} must be a JSON object")
+    try:
+        load_mapping(loaded)
+    except MappingError as error:
+        raise CommandError(f"bad mapping: {error}") from error
     return loaded
 
 

@@ -173,6 +173,8 @@ class FeedReader:
     def _start(self, head: bytes) -> tuple[TextDecoder, _TextExtractor]:
         detected = detect_encoding(head)
         self.stats.encoding = detected.encoding
+        if detected.note:
+            self.stats.warn(f"{detected.note}: read as {detected.encoding}")
         decoder = TextDecoder(detected.encoding, skip=detected.bom_length)
         preview = head[detected.bom_length :].decode(detected.encoding, errors="replace")
         feed_format = sniff_format(preview, self.mapping.format)
