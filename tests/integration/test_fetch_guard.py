@@ -179,3 +179,18 @@ async def test_secrets_in_a_url_never_reach_an_error_or_a_log(
     for text in shown:
         assert "hunter2" not in text and "SECRETKEY" not in text
     assert "http://***@127.0.0.1:9/feed.xml?api_key=***&page=***" in str(raised.value)
+
+
+@pytest.mark.parametrize(
+    ("source", "message"),
+    [
+        ("http://[::1", "not a valid URL"),
+        ("https://example.com:99999/", "not a valid URL"),
+        ("http://2130706433/", "is not a canonical IPv4 address"),  # 127.0.0.1 as a number
+        ("http://127.1/", "is not a canonical IPv4 address"),
+        ("http://", "not an http(s) URL"),
+        ("\x00", "not a usable path"),
+    ],
+)
+async def test_malformed_sources_are_refused_with_a_message(source: str, message: str) -> None:
+    assert message in await refused(source, FeedSettings(max_attempts=1))

@@ -121,6 +121,8 @@ async def _open_with_retries(
             response = await asyncio.wait_for(
                 _get_following_redirects(session, url, settings, policy), _remaining(deadline)
             )
+        except aiohttp.InvalidURL as exc:
+            raise FetchError("refused", f"not a valid URL: {exc}") from exc
         except (aiohttp.ClientConnectionError, TimeoutError) as exc:
             last_error = f"{type(exc).__name__}: {exc}"
             continue

@@ -105,15 +105,26 @@ class GuardedConnector(aiohttp.TCPConnector):
 
 def check_web_url(url: str, policy: AddressPolicy) -> None:
     """An http(s) URL with a host; an IP-literal host must be allowed."""
-    parts = urllib.parse.urlsplit(url)
-    if parts.scheme.lower() not in WEB_SCHEMES or not parts.hostname:
+    parts = _split(url)
+    try:
+        host = parts.hostname
+    except ValueError:
+        host = None
+    if parts.scheme.lower() not in WEB_SCHEMES or not host:
         raise FetchError("refused", f"not an http(s) URL: {url}")
-    policy.check_literal(parts.hostname)
+    policy.check_literal(host)
+
+
+def _split(url: str) -> urllib.parse.SplitResult:
+    try:
+        return urllib.parse.urlsplit(url)
+    except ValueError as exc:
+        raise FetchError("refused", f"not a valid URL ({exc}): {url}") from exc
 
 
 def check_redirect(current: str, target: str, policy: AddressPolicy) -> None:
     """A redirect may keep or upgrade its scheme; it is checked like the first URL."""
-    scheme = urllib.parse.urlsplit(target).scheme.lower()
+    scheme = _split(target).scheme.lower()
     if scheme not in WEB_SCHEMES:
         raise FetchError("refused", f"redirect to a {scheme or 'relative'}: URL refused: {target}")
     if urllib.parse.urlsplit(current).scheme.lower() == "https" and scheme == "http":
@@ -126,7 +137,7 @@ def local_source(source: str, local_dirs: Sequence[Path]) -> Path | None:
 
     Raises `FetchError("refused")` for a local file outside them and for any other scheme.
     """
-    parts = urllib.parse.urlsplit(source)
+    parts = _split(source)
     scheme = parts.scheme.lower()
     if scheme in WEB_SCHEMES:
         return None
@@ -136,7 +147,10 @@ def local_source(source: str, local_dirs: Sequence[Path]) -> Path | None:
         path = Path(source)
     else:
         raise FetchError("refused", f"unsupported source scheme {scheme!r}: use http(s)")
-    resolved = path.resolve()
+    try:
+        resolved = path.resolve()
+    except (OSError, ValueError) as exc:
+        raise FetchError("refused", f"not a usable path ({exc}): {source!r}") from exc
     if not any(resolved.is_relative_to(Path(d).resolve()) for d in local_dirs):
         where = ", ".join(str(d) for d in local_dirs) or "none are configured"
         raise FetchError(
