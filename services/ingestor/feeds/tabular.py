@@ -404,10 +404,11 @@ class JsonExtractor:
         if stripped.startswith("["):
             self._text, self._mode = stripped[1:], "array"
         elif stripped.startswith("{"):
-            first = stripped.split("\n", 1)[0].rstrip()
-            if "\n" in stripped and first.endswith("}"):
+            # JSON Lines: an object on the first line, another starting the next one
+            first, _, rest = stripped.partition("\n")
+            if first.rstrip().endswith("}") and rest.lstrip().startswith("{"):
                 self._text, self._mode = stripped, "lines"
-            elif "\n" in stripped or final or len(stripped) > self.settings.max_record_bytes:
+            elif rest.strip() or final or len(stripped) > self.settings.max_record_bytes:
                 self._text, self._mode, self._wrapper = stripped, "wrapper", _WrapperScan()
         elif stripped:
             raise FetchError("parse", f"not a JSON feed: it starts with {stripped[:20]!r}")
