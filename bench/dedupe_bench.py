@@ -120,7 +120,7 @@ async def run(quick: bool) -> list[Measurement]:
 
 async def read_raw_jobs(feed: Path) -> list[RawJob]:
     """The RawJobs the ingestor would publish for this feed, `seq` = record index."""
-    reader = FeedReader(str(feed), mapping=None, settings=FeedSettings())
+    reader = FeedReader(str(feed), mapping=None, settings=FeedSettings(local_dirs=(feed.parent,)))
     raws: list[RawJob] = []
     async for item in reader:
         if isinstance(item, ParsedJob):

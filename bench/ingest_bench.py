@@ -55,6 +55,13 @@ PUBLISH_POOL = 2_000  # distinct parsed jobs cycled through by the publish-only 
 FLUSH_EVERY = 1_000  # as the ingestor: every this many records, await all but the latest
 # the 1M-job feed is ~3 GB uncompressed, above the default 2 GiB body cap
 SETTINGS = FeedSettings(max_body_bytes=16 * 1024**3, max_uncompressed_bytes=16 * 1024**3)
+
+
+def _settings_for(path: str) -> FeedSettings:
+    """The bench's feeds are local files: their directory is the one feed directory."""
+    return dataclasses.replace(SETTINGS, local_dirs=(Path(path).parent,))
+
+
 PARSE_TARGET = ">= 15000"
 RSS_TARGET_MB = 150
 KAFKA_TARGET = ">= 10000"
@@ -114,7 +121,7 @@ def _child(*args: str) -> dict[str, Any]:
 
 
 async def _parse_feed(path: str) -> dict[str, Any]:
-    reader = FeedReader(path, mapping=None, settings=SETTINGS)
+    reader = FeedReader(path, mapping=None, settings=_settings_for(path))
     jobs = 0
     cpu, wall = time.process_time(), time.perf_counter()
     async for item in reader:
@@ -165,7 +172,7 @@ async def _kafka(feed: Path, jobs: int) -> list[Measurement]:
 
 
 async def _raw_jobs(path: str, limit: int) -> AsyncIterator[RawJob]:
-    reader = FeedReader(path, mapping=None, settings=SETTINGS)
+    reader = FeedReader(path, mapping=None, settings=_settings_for(path))
     seq = 0
     async for item in reader:
         if isinstance(item, ParsedJob):

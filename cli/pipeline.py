@@ -25,6 +25,7 @@ SERVICES = ("ingestor", "enricher", "router", "syncer")
 XANO_TOKEN = "local-xano-token"  # noqa: S105 - the local emulator's token, loopback only
 API_TOKEN = "local-api-token"  # noqa: S105 - the local API's default token, loopback only
 API_PORT_OFFSET = 50  # the API listens on base_port + 50, above every service replica
+DEMO_FEEDS = PROJECT_ROOT / "examples" / "feeds"
 
 
 class PipelineError(RuntimeError):
@@ -149,6 +150,7 @@ def _service_process(config: PipelineConfig, service: str, replica: int) -> Proc
         "FAUST_DATA_DIR": str(config.stack.state_dir / "faust"),
         "XANO_API_URL": config.xano_base_url,
         "XANO_API_KEY": XANO_TOKEN,
+        "FEED_LOCAL_DIRS": _feed_dirs(),
         **config.extra_env,
     }
     return Process(
@@ -157,6 +159,12 @@ def _service_process(config: PipelineConfig, service: str, replica: int) -> Proc
         env=env,
         health_url=f"http://127.0.0.1:{port}/healthz",
     )
+
+
+def _feed_dirs() -> str:
+    """The ingestor reads local feeds only here: the demo's feeds and the operator's own."""
+    own = os.environ.get("FEED_LOCAL_DIRS", "")
+    return os.pathsep.join(filter(None, (own, str(DEMO_FEEDS))))
 
 
 def start(

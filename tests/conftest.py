@@ -19,6 +19,7 @@ import pytest
 from cli import pipeline
 from cli.stack import StackConfig, StackInfo, ensure_up, shut_down, status
 from cli.stack.config import PROJECT_ROOT
+from tests.feed_sources import pipeline_feed_env
 
 # Overridable, so two test sessions (say, two engineers on one machine) need not collide.
 # Below 32768: ports in Linux's ephemeral range may be taken by outgoing connections.
@@ -37,6 +38,7 @@ FAST_SERVICES_ENV = {
     "XANO_REQUESTS_PER_WINDOW": "100",
     "RUN_STALL_TIMEOUT_S": "45",  # a slow rebalance on a loaded machine is not a stall
     "RUN_SWEEP_INTERVAL_S": "2",
+    **pipeline_feed_env(),  # the ingestor reads the tests' feed files and loopback servers
 }
 
 

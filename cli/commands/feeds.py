@@ -12,6 +12,8 @@ from rich.table import Table
 
 from cli.api_client import ApiClient, add_api_options
 from cli.base import EXIT_OK, CommandError, SubParsers
+from services.ingestor.feeds.mapping import MappingError, load_mapping
+from services.shared.redact import redact_url
 
 
 def register(subparsers: SubParsers) -> None:
@@ -48,6 +50,10 @@ def _feed_body(args: argparse.Namespace) -> dict[str, Any]:
             body["mapping"] = json.loads(args.mapping.read_text())
         except (OSError, ValueError) as error:
             raise CommandError(f"cannot read the mapping {args.mapping}: {error}") from error
+        try:
+            load_mapping(body["mapping"])  # the reader's own loader, before the API sees it
+        except MappingError as error:
+            raise CommandError(f"invalid mapping {args.mapping}: {error}") from error
     optional = {
         "company_name": args.company,
         "partner_id": args.partner_id,
@@ -61,7 +67,7 @@ def _feed_body(args: argparse.Namespace) -> dict[str, Any]:
 
 def _add(args: argparse.Namespace) -> int:
     feed = ApiClient.from_args(args).post("/feeds", _feed_body(args))
-    print(f"feed {feed['id']} registered: {feed['name']}")
+    print(f"feed {feed['id']} registered: {feed['name']} ({redact_url(feed['source_url'])})")
     return EXIT_OK
 
 
@@ -74,7 +80,7 @@ def _list(args: argparse.Namespace) -> int:
         table.add_row(
             str(feed["id"]), feed["name"], "yes" if feed["is_active"] else "no",
             str(feed["check_frequency_minutes"] or "-"), feed["last_run_status"] or "-",
-            str(feed["runs_count"]), feed["source_url"],
+            str(feed["runs_count"]), redact_url(feed["source_url"]),
         )  # fmt: skip
     Console().print(table)
     return EXIT_OK

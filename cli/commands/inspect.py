@@ -3,7 +3,11 @@
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
+import os
+import urllib.parse
+import urllib.request
 from pathlib import Path
 from typing import Any
 
@@ -12,7 +16,15 @@ from rich.table import Table
 
 from cli.base import EXIT_FAILURE, EXIT_OK, CommandError, SubParsers
 from schemas.identity import job_hash
-from services.ingestor.feeds import FeedInspection, FetchError, MappingError, inspect_feed
+from services.ingestor.config import feed_settings_from_env
+from services.ingestor.feeds import (
+    FeedInspection,
+    FeedSettings,
+    FetchError,
+    MappingError,
+    inspect_feed,
+    load_mapping,
+)
 
 
 def register(subparsers: SubParsers) -> None:
@@ -35,7 +47,9 @@ def register(subparsers: SubParsers) -> None:
 def _inspect(args: argparse.Namespace) -> int:
     mapping = _mapping(args.mapping)
     try:
-        inspection = inspect_feed(args.source, mapping=mapping, limit=args.limit)
+        inspection = inspect_feed(
+            args.source, mapping=mapping, settings=_settings(args.source), limit=args.limit
+        )
     except MappingError as error:
         raise CommandError(f"bad mapping: {error}") from error
     except FetchError as error:
@@ -50,6 +64,16 @@ def _inspect(args: argparse.Namespace) -> int:
     return EXIT_FAILURE if inspection.stats.fetch_status != "ok" else EXIT_OK
 
 
+def _settings(source: str) -> FeedSettings:
+    """The ingestor's settings from the environment; the file the operator names may be read."""
+    settings = feed_settings_from_env(os.environ)
+    parts = urllib.parse.urlsplit(source)
+    if parts.scheme.lower() in ("http", "https"):
+        return settings
+    path = Path(urllib.request.url2pathname(parts.path) if parts.scheme == "file" else source)
+    return dataclasses.replace(settings, local_dirs=(*settings.local_dirs, path.parent))
+
+
 def _mapping(path: Path | None) -> dict[str, Any] | None:
     if path is None:
         return None
@@ -59,6 +83,10 @@ def _mapping(path: Path | None) -> dict[str, Any] | None:
         raise CommandError(f"cannot read the mapping {path}: {error}") from error
     if not isinstance(loaded, dict):
         raise CommandError(f"the mapping {path} must be a JSON object")
+    try:
+        load_mapping(loaded)
+    except MappingError as error:
+        raise CommandError(f"bad mapping: {error}") from error
     return loaded
 
 

@@ -10,6 +10,8 @@ from typing import Any
 import orjson
 
 from services.api.errors import BadRequestError, UnauthorizedError
+from services.ingestor.feeds.mapping import MappingError, load_mapping
+from services.shared.redact import holds_mask, redact_text, redact_url
 from services.shared.settings import Secret
 
 FEED_FORMATS = ("auto", "xml", "csv", "json")
@@ -77,6 +79,10 @@ def _source_url(value: Any) -> str:
     assert text is not None
     if not text.startswith(SOURCE_SCHEMES):
         raise BadRequestError("source_url must be an http(s):// or file:// URL or an absolute path")
+    if holds_mask(text):
+        raise BadRequestError(
+            "source_url holds a masked part (***) copied from a redacted view: send the full URL"
+        )
     return text
 
 
@@ -96,6 +102,10 @@ def _mapping(value: Any) -> dict[str, Any] | None:
         raise BadRequestError(f"mapping must be at most {MAX_MAPPING_BYTES} bytes of JSON")
     if _has_nul(value):  # PostgreSQL's jsonb cannot store U+0000
         raise BadRequestError("mapping must not contain NUL characters")
+    try:
+        load_mapping(value)  # the ingestor's own loader: a saved mapping always loads
+    except MappingError as exc:
+        raise BadRequestError(f"invalid mapping: {exc}") from exc
     return value
 
 
@@ -153,6 +163,31 @@ def validate_feed(body: Any, *, partial: bool) -> dict[str, Any]:
     if partial and not body:
         raise BadRequestError("nothing to update: give at least one field")
     return {name: _FIELD_CHECKS[name](value) for name, value in body.items()}
+
+
+def redacted_feed(feed: Mapping[str, Any]) -> dict[str, Any]:
+    """A feed as a client sees it: no password or query value of its URL, even in errors."""
+    shown = dict(feed)
+    if isinstance(shown.get("source_url"), str):
+        shown["source_url"] = redact_url(shown["source_url"])
+    if isinstance(shown.get("last_error_message"), str):
+        shown["last_error_message"] = redact_text(shown["last_error_message"])
+    return shown
+
+
+def redacted_run_view(view: Mapping[str, Any]) -> dict[str, Any]:
+    """A run's view with every error text passed through `redact_text`."""
+    return {name: _redacted_texts(value) for name, value in view.items()}
+
+
+def _redacted_texts(value: Any) -> Any:
+    if isinstance(value, str):
+        return redact_text(value)
+    if isinstance(value, Mapping):
+        return {key: _redacted_texts(item) for key, item in value.items()}
+    if isinstance(value, list | tuple):
+        return [_redacted_texts(item) for item in value]
+    return value
 
 
 # --- review --------------------------------------------------------------------------------

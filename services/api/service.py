@@ -24,7 +24,7 @@ from services.api.adapters import runs_repository as runs
 from services.api.adapters.kafka import Publisher, broker_reachable
 from services.api.config import ApiSettings
 from services.api.errors import ConflictError, NotFoundError, UnavailableError
-from services.api.handlers import ReviewDecision, progress
+from services.api.handlers import ReviewDecision, progress, redacted_feed, redacted_run_view
 from services.shared.database import Conn, Database
 
 log = logging.getLogger(__name__)
@@ -101,7 +101,8 @@ class ControlPlane:
                 raise NotFoundError(f"no run {run_id}")
             report = await runs.report(conn, run_id)
             outcomes = await runs.outcome_counts(conn, run_id)
-        return {"run": run, "report": report, "progress": progress(run, outcomes, report)}
+        view = {"run": run, "report": report, "progress": progress(run, outcomes, report)}
+        return redacted_run_view(view)
 
     async def decide_archive(self, run_id: str, *, confirm: bool, by: str) -> dict[str, Any]:
         """Asks the router to apply (confirm) or drop a run's held archive.
@@ -176,27 +177,28 @@ class ControlPlane:
     async def create_feed(self, fields: dict[str, Any]) -> dict[str, Any]:
         pool = await self.db.pool()
         async with pool.acquire() as conn:
-            return await feeds.create(conn, fields)
+            return redacted_feed(await feeds.create(conn, fields))
 
     async def list_feeds(self, limit: int, offset: int) -> list[dict[str, Any]]:
         pool = await self.db.pool()
         async with pool.acquire() as conn:
-            return await feeds.list_feeds(conn, limit=limit, offset=offset)
+            found = await feeds.list_feeds(conn, limit=limit, offset=offset)
+        return [redacted_feed(feed) for feed in found]
 
     async def feed(self, feed_id: int) -> dict[str, Any]:
         pool = await self.db.pool()
         async with pool.acquire() as conn:
-            return _found(await feeds.get(conn, feed_id), feed_id)
+            return redacted_feed(_found(await feeds.get(conn, feed_id), feed_id))
 
     async def update_feed(self, feed_id: int, fields: dict[str, Any]) -> dict[str, Any]:
         pool = await self.db.pool()
         async with pool.acquire() as conn:
-            return _found(await feeds.update(conn, feed_id, fields), feed_id)
+            return redacted_feed(_found(await feeds.update(conn, feed_id, fields), feed_id))
 
     async def deactivate_feed(self, feed_id: int) -> dict[str, Any]:
         pool = await self.db.pool()
         async with pool.acquire() as conn:
-            return _found(await feeds.deactivate(conn, feed_id), feed_id)
+            return redacted_feed(_found(await feeds.deactivate(conn, feed_id), feed_id))
 
     # --- review ----------------------------------------------------------------------------
 

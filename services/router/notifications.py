@@ -6,6 +6,8 @@ from collections.abc import Mapping
 from datetime import datetime
 from typing import Any
 
+from services.shared.redact import redact_text
+
 COLORS = {"SUCCESS": "good", "PARTIAL": "warning", "FAILURE": "danger"}
 
 # (label, report column) in the order an operator reads them.
@@ -45,7 +47,7 @@ def slack_message(report: Mapping[str, Any]) -> dict[str, Any]:
     ]
     duration = f"{report.get('duration_seconds') or 0:.1f} s"
     fields.append({"title": "Duration", "value": duration, "short": True})
-    errors = [str(e) for e in report.get("error_summary") or []]
+    errors = [redact_text(str(e)) for e in report.get("error_summary") or []]
     if errors:
         summary = "\n".join(errors)[:1000]
         fields.append({"title": "Notes", "value": f"```{summary}```", "short": False})

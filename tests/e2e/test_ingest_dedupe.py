@@ -27,8 +27,9 @@ from schemas import topics
 from schemas.codec import CODEC
 from schemas.records import JobPosting, RawJob
 from services.ingestor import handlers
-from services.ingestor.feeds import FeedReader, FeedSettings, ParsedJob
+from services.ingestor.feeds import FeedReader, ParsedJob
 from services.shared.partitioner import partition_for
+from tests.feed_sources import local_settings
 
 pytestmark = pytest.mark.e2e
 
@@ -160,7 +161,7 @@ async def test_dedupe_state_outlives_a_restart_of_the_worker(
 
 
 async def _only_job(path: Path) -> JobPosting:
-    reader = FeedReader(str(path), mapping=None, settings=FeedSettings())
+    reader = FeedReader(str(path), mapping=None, settings=local_settings())
     jobs = [item.job async for item in reader if isinstance(item, ParsedJob)]
     return jobs[0]
 

@@ -17,11 +17,12 @@ from aiohttp import web
 from aiohttp.test_utils import TestServer
 
 from services.ingestor.feeds import FeedItem, FeedReader, FeedSettings, FetchError, ParsedJob
+from tests.feed_sources import local_settings
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 RECORD = b"<job><title>T%d</title><description>%s</description></job>\n"
 FEED = b"<source>\n" + b"".join(RECORD % (i, b"x" * 200) for i in range(300)) + b"</source>"
-QUICK = FeedSettings(backoff_base_s=0.01, backoff_max_s=0.02, max_attempts=2, read_timeout_s=0.5)
+QUICK = local_settings(backoff_base_s=0.01, backoff_max_s=0.02, max_attempts=2, read_timeout_s=0.5)
 
 
 async def serve(handler: Handler) -> AsyncIterator[str]:
@@ -105,7 +106,7 @@ async def test_the_total_deadline_bounds_a_slow_trickle() -> None:
             await asyncio.sleep(0.1)  # each read is quick, the whole is not
         return response
 
-    settings = FeedSettings(total_deadline_s=1.0, read_timeout_s=1.0, chunk_bytes=512)
+    settings = local_settings(total_deadline_s=1.0, read_timeout_s=1.0, chunk_bytes=512)
     with pytest.raises(FetchError) as raised:
         await read(trickle, settings)
     assert raised.value.kind == "timeout" and "deadline" in raised.value.message

@@ -13,9 +13,10 @@ from aiohttp import web
 from aiohttp.test_utils import TestServer
 
 from services.ingestor.feeds import FeedItem, FeedReader, FeedSettings, FetchError, ParsedJob
+from tests.feed_sources import local_settings
 
 FEED = (Path(__file__).parents[1] / "data" / "feeds" / "jobs-attributes.xml").read_bytes()
-FAST = FeedSettings(backoff_base_s=0.01, backoff_max_s=0.02, max_attempts=3, read_timeout_s=2)
+FAST = local_settings(backoff_base_s=0.01, backoff_max_s=0.02, max_attempts=3, read_timeout_s=2)
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
 
@@ -132,7 +133,7 @@ async def test_max_body_size_is_enforced() -> None:
         return web.Response(body=FEED)
 
     with pytest.raises(FetchError) as raised:
-        await with_server(big, FeedSettings(max_body_bytes=200, chunk_bytes=64))
+        await with_server(big, local_settings(max_body_bytes=200, chunk_bytes=64))
     assert raised.value.kind == "too_large"
 
 
@@ -143,12 +144,12 @@ async def test_gzip_bomb_is_stopped_by_the_uncompressed_limit() -> None:
         return web.Response(body=bomb)
 
     with pytest.raises(FetchError) as raised:
-        await with_server(payload, FeedSettings(max_uncompressed_bytes=1_000_000))
+        await with_server(payload, local_settings(max_uncompressed_bytes=1_000_000))
     assert raised.value.kind == "too_large"
 
 
 async def test_connection_refused_is_retried_then_reported() -> None:
-    settings = FeedSettings(backoff_base_s=0.01, max_attempts=2, connect_timeout_s=1)
+    settings = local_settings(backoff_base_s=0.01, max_attempts=2, connect_timeout_s=1)
     with pytest.raises(FetchError) as raised:
         await read("http://127.0.0.1:9/feed", settings)
     assert raised.value.kind == "unavailable"

@@ -21,7 +21,8 @@ from schemas.dedupe import (
 from schemas.identity import dedupe_key, job_hash
 from schemas.records import DedupedJob, JobMerged, JobPosting, Location, Outcome, RawJob
 from services.ingestor.deduper import dedupe_one
-from services.ingestor.feeds import FeedReader, FeedSettings, ParsedJob
+from services.ingestor.feeds import FeedReader, ParsedJob
+from tests.feed_sources import local_settings
 
 EXAMPLES = Path(__file__).parents[2] / "examples" / "feeds"
 AUSTIN = Location(city="Austin", state="TX", country="US")
@@ -54,7 +55,9 @@ def test_location_triggers_match_any_case_only_at_a_word_start(text: str, kept: 
 
 async def test_sample_austin_denver_pair_merges_in_pass_one() -> None:
     mapping = json.loads((EXAMPLES / "sample-mapping.json").read_text())
-    reader = FeedReader(str(EXAMPLES / "sample-feed.xml"), mapping=mapping, settings=FeedSettings())
+    reader = FeedReader(
+        str(EXAMPLES / "sample-feed.xml"), mapping=mapping, settings=local_settings()
+    )
     jobs = [item.job async for item in reader if isinstance(item, ParsedJob)]
     austin, denver = (j for j in jobs if j.title == "Senior Data Analyst")
     assert job_hash(austin) != job_hash(denver)

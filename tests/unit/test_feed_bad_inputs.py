@@ -24,11 +24,11 @@ from schemas.records import EmploymentType, Location, SalaryPeriod
 from services.ingestor.feeds import (
     FeedItem,
     FeedReader,
-    FeedSettings,
     FetchError,
     MalformedItem,
     ParsedJob,
 )
+from tests.feed_sources import local_settings
 
 DATA = Path(__file__).parent.parent / "data" / "feeds"
 NOW = datetime(2025, 9, 10, tzinfo=UTC)
@@ -37,7 +37,7 @@ NOW = datetime(2025, 9, 10, tzinfo=UTC)
 async def read_all(
     source: Path, mapping: dict[str, Any] | None = None
 ) -> tuple[list[FeedItem], FeedReader]:
-    reader = FeedReader(str(source), mapping=mapping, settings=FeedSettings(), now=NOW)
+    reader = FeedReader(str(source), mapping=mapping, settings=local_settings(), now=NOW)
     return [item async for item in reader], reader
 
 
@@ -68,7 +68,7 @@ async def test_a_20_mb_description_is_cut_and_the_feed_goes_on(tmp_path: Path, c
     items, reader = await read_all(path)
     assert titles(items) == ["Before", "Huge", "After"]
     huge = next(i.job for i in items if isinstance(i, ParsedJob) and i.job.title == "Huge")
-    assert len(huge.description_html) == FeedSettings().max_field_chars
+    assert len(huge.description_html) == local_settings().max_field_chars
     assert reader.stats.fields_truncated == 1 and reader.stats.malformed == 0
 
 

@@ -17,12 +17,12 @@ from schemas.records import EmploymentType, JobPosting, Location, SalaryPeriod
 from services.ingestor.feeds import (
     FeedItem,
     FeedReader,
-    FeedSettings,
     FetchError,
     MalformedItem,
     ParsedJob,
     inspect_feed_async,
 )
+from tests.feed_sources import local_settings
 
 DATA = Path(__file__).parent.parent / "data" / "feeds"
 EXAMPLES = Path(__file__).parents[2] / "examples" / "feeds"
@@ -32,7 +32,7 @@ NOW = datetime(2025, 9, 10, tzinfo=UTC)
 async def read_all(
     source: Path | str, mapping: Mapping[str, Any] | None = None, **settings: Any
 ) -> tuple[list[FeedItem], FeedReader]:
-    reader = FeedReader(str(source), mapping=mapping, settings=FeedSettings(**settings), now=NOW)
+    reader = FeedReader(str(source), mapping=mapping, settings=local_settings(**settings), now=NOW)
     return [item async for item in reader], reader
 
 
@@ -215,7 +215,7 @@ async def test_broken_gzip_stream_is_truncated_after_yielding_what_was_read(tmp_
     )
     cut = tmp_path / "cut.xml.gz"
     cut.write_bytes(gzip.compress(body)[:-2000])
-    reader = FeedReader(str(cut), mapping=None, settings=FeedSettings(chunk_bytes=4096), now=NOW)
+    reader = FeedReader(str(cut), mapping=None, settings=local_settings(chunk_bytes=4096), now=NOW)
     seen: list[FeedItem] = []
     with pytest.raises(FetchError) as raised:
         async for item in reader:
@@ -252,7 +252,7 @@ async def test_gigantic_field_is_capped_and_reported(tmp_path: Path) -> None:
 async def test_inspect_lists_raw_fields_and_skips() -> None:
     mapping = json.loads((EXAMPLES / "sample-mapping.json").read_text())
     inspection = await inspect_feed_async(
-        str(EXAMPLES / "sample-feed.xml"), mapping=mapping, limit=2
+        str(EXAMPLES / "sample-feed.xml"), mapping=mapping, settings=local_settings(), limit=2
     )
     assert [r.position for r in inspection.records] == [1, 2]
     assert inspection.records[0].raw["referencenumber"] == "RHS-44821"

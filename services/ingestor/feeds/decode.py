@@ -1,9 +1,13 @@
 """Turns feed bytes into text: BOMs, declared encodings, and invalid bytes handled explicitly.
 
-The encoding comes from, in order: a byte-order mark, a UTF-16/32 layout without one, the
-XML declaration, the HTTP charset, else UTF-8. Bytes invalid in that encoding are decoded
-as Windows-1252 (the usual culprit: a latin-1 file declared as UTF-8) and counted, so one
-bad byte never aborts a feed and never disappears silently.
+The encoding comes from, in order: a byte-order mark, a UTF-16/32 layout without one, an
+EBCDIC layout, the XML declaration, the HTTP charset, else UTF-8. A declared encoding is
+used only when it is a character set that reads the declaration's own bytes as written:
+``base64``, ``rot13`` or ``zlib`` are not character sets, and a plain-ASCII document that
+declares ``utf-32`` or ``cp037`` is not what it says; such a document is read as UTF-8 and
+`Detected.note` says why. Bytes invalid in the encoding are decoded as Windows-1252 (the
+usual culprit: a latin-1 file declared as UTF-8) and counted, so one bad byte never aborts
+a feed and never disappears silently.
 """
 
 from __future__ import annotations
@@ -13,6 +17,8 @@ import re
 from contextvars import ContextVar
 from dataclasses import dataclass, field
 
+from services.ingestor.feeds.model import FetchError
+
 _BOMS: tuple[tuple[bytes, str], ...] = (
     (codecs.BOM_UTF32_LE, "utf-32-le"),
     (codecs.BOM_UTF32_BE, "utf-32-be"),
@@ -21,6 +27,12 @@ _BOMS: tuple[tuple[bytes, str], ...] = (
     (codecs.BOM_UTF16_BE, "utf-16-be"),
 )
 _DECLARED = re.compile(rb"""^\s*<\?xml[^>]*?encoding\s*=\s*["']([A-Za-z0-9._:-]+)["']""")
+_DECLARED_TEXT = re.compile(r"""^\s*<\?xml[^>]*?encoding\s*=\s*["']([A-Za-z0-9._:-]+)["']""")
+_EBCDIC_XML = b"\x4c\x6f\xa7\x94"  # "<?xm" in EBCDIC (XML 1.0, appendix F)
+# Text codecs that are no character set: they transform text, or cannot stream a document.
+_NOT_CHARSETS = frozenset(
+    {"idna", "punycode", "unicode-escape", "raw-unicode-escape", "undefined", "utf-7"}
+)
 _ERROR_HANDLER = "jobstream-cp1252-fallback"
 _invalid_counter: ContextVar[list[int] | None] = ContextVar("_invalid_counter", default=None)
 HEAD_BYTES = 1024
@@ -43,6 +55,7 @@ codecs.register_error(_ERROR_HANDLER, _cp1252_fallback)
 class Detected:
     encoding: str
     bom_length: int
+    note: str | None = None  # why a declared encoding was not used
 
 
 def detect_encoding(head: bytes, http_charset: str | None = None) -> Detected:
@@ -54,17 +67,56 @@ def detect_encoding(head: bytes, http_charset: str | None = None) -> Detected:
         return Detected("utf-16-le" if head[2:3] == b"?" else "utf-32-le", 0)
     if head.startswith(b"\x00<\x00?"):
         return Detected("utf-16-be", 0)
+    if head.startswith(_EBCDIC_XML):
+        return _ebcdic(head)
     declared = _DECLARED.match(head[:HEAD_BYTES])
-    for candidate in (declared.group(1).decode("ascii") if declared else None, http_charset):
-        if candidate and _known_codec(candidate):
-            return Detected(_known_codec(candidate) or "utf-8", 0)
+    if declared:
+        return _declared(declared.group(1).decode("ascii"), declared.group(0))
+    if http_charset:
+        return _declared(http_charset, b"<?xml")
     return Detected("utf-8", 0)
 
 
-def _known_codec(name: str) -> str | None:
+def _declared(name: str, sample: bytes) -> Detected:
+    codec = text_codec(name)
+    if codec is None:
+        why = "is not a text encoding" if _exists(name) else "is unknown"
+        return Detected("utf-8", 0, f"declared encoding {name!r} {why}")
+    if _reads_as(sample, codec) != sample.decode("ascii"):
+        return Detected("utf-8", 0, f"declared encoding {name!r} does not match the bytes")
+    return Detected(codec, 0)
+
+
+def _ebcdic(head: bytes) -> Detected:
+    declared = _DECLARED_TEXT.match(head[:HEAD_BYTES].decode("cp037", errors="replace"))
+    codec = text_codec(declared.group(1)) if declared else None
+    if codec and _reads_as(head[:5], codec) == "<?xml":
+        return Detected(codec, 0)
+    return Detected("cp037", 0)
+
+
+def _exists(name: str) -> bool:
+    try:
+        codecs.lookup(name)
+    except LookupError:
+        return False
+    return True
+
+
+def _reads_as(sample: bytes, codec: str) -> str | None:
+    try:
+        return sample.decode(codec)
+    except (UnicodeError, ValueError):
+        return None
+
+
+def text_codec(name: str) -> str | None:
+    """The codec's canonical name if it is a character set a document can be written in."""
     try:
         info = codecs.lookup(name)
     except LookupError:
+        return None
+    if not info._is_text_encoding or info.name in _NOT_CHARSETS:  # base64, rot13, zlib…
         return None
     # a document that reached us as bytes and declares UTF-16 without a BOM is really 8-bit
     return "utf-8" if info.name.startswith("utf-16") else info.name
@@ -89,6 +141,8 @@ class TextDecoder:
         token = _invalid_counter.set(counter)
         try:
             text = self._decoder.decode(data, final)
+        except (UnicodeError, ValueError, TypeError) as exc:
+            raise FetchError("encoding", f"cannot decode as {self.encoding}: {exc}") from exc
         finally:
             _invalid_counter.reset(token)
         self.invalid_bytes += counter[0]

@@ -1,5 +1,9 @@
 """Fetches a feed body (http/https, local path, file://) as a bounded stream of payload bytes.
 
+Which sources, addresses and redirects are followed is `guard`'s business: local files only
+inside the configured directories, public addresses only unless allowed, redirects checked
+hop by hop.
+
 Transport encodings (Content-Encoding gzip/deflate) and payload containers (`.gz`, `.zip`,
 recognised by magic bytes, not by name) are undone here, so callers only see the feed
 document itself. Every way the body can be incomplete is a `FetchError`, never a short feed:
@@ -10,8 +14,6 @@ from __future__ import annotations
 
 import asyncio
 import tempfile
-import urllib.parse
-import urllib.request
 import zipfile
 import zlib
 from collections.abc import AsyncIterator, Iterator
@@ -19,7 +21,15 @@ from pathlib import Path
 from typing import IO
 
 import aiohttp
+import yarl
 
+from services.ingestor.feeds.guard import (
+    AddressPolicy,
+    GuardedConnector,
+    check_redirect,
+    check_web_url,
+    local_source,
+)
 from services.ingestor.feeds.model import FeedStats, FetchError
 from services.ingestor.feeds.settings import FeedSettings
 
@@ -27,6 +37,7 @@ GZIP_MAGIC = b"\x1f\x8b"
 ZIP_MAGIC = b"PK\x03\x04"
 FEED_SUFFIXES = (".xml", ".json", ".jsonl", ".ndjson", ".csv", ".tsv", ".rss", ".atom")
 _RETRYABLE_STATUS_FLOOR = 500
+_REDIRECTS = frozenset({301, 302, 303, 307, 308})
 _SPOOL_IN_MEMORY_BYTES = 16 * 1024**2
 
 
@@ -38,14 +49,18 @@ async def fetch_body(
         yield chunk
 
 
-def _transport(source_url: str, settings: FeedSettings, stats: FeedStats) -> AsyncIterator[bytes]:
-    scheme = urllib.parse.urlsplit(source_url).scheme.lower()
-    if scheme in ("http", "https"):
-        return _http_chunks(source_url, settings, stats)
-    if scheme == "file":
-        path = urllib.request.url2pathname(urllib.parse.urlsplit(source_url).path)
-        return _file_chunks(Path(path), settings, stats)
-    return _file_chunks(Path(source_url), settings, stats)
+async def _transport(
+    source_url: str, settings: FeedSettings, stats: FeedStats
+) -> AsyncIterator[bytes]:
+    path = local_source(source_url, settings.local_dirs)
+    if path is not None:
+        chunks = _file_chunks(path, settings, stats)
+    else:
+        policy = AddressPolicy.from_entries(settings.allowed_hosts)
+        check_web_url(source_url, policy)
+        chunks = _http_chunks(source_url, settings, stats, policy)
+    async for chunk in chunks:
+        yield chunk
 
 
 async def _file_chunks(
@@ -69,7 +84,9 @@ def _count_compressed(stats: FeedStats, settings: FeedSettings, size: int) -> No
         raise FetchError("too_large", f"body exceeds {settings.max_body_bytes} bytes")
 
 
-async def _http_chunks(url: str, settings: FeedSettings, stats: FeedStats) -> AsyncIterator[bytes]:
+async def _http_chunks(
+    url: str, settings: FeedSettings, stats: FeedStats, policy: AddressPolicy
+) -> AsyncIterator[bytes]:
     loop = asyncio.get_running_loop()
     deadline = loop.time() + settings.total_deadline_s
     timeout = aiohttp.ClientTimeout(
@@ -77,23 +94,35 @@ async def _http_chunks(url: str, settings: FeedSettings, stats: FeedStats) -> As
     )
     headers = {"User-Agent": settings.user_agent, "Accept-Encoding": "gzip, deflate"}
     async with aiohttp.ClientSession(
-        timeout=timeout, auto_decompress=False, headers=headers
+        connector=GuardedConnector(policy),
+        timeout=timeout,
+        auto_decompress=False,
+        headers=headers,
+        trust_env=False,  # no proxy from the environment: the connection is the checked one
     ) as session:
-        response = await _open_with_retries(session, url, settings, deadline)
+        response = await _open_with_retries(session, url, settings, deadline, policy)
         async with response:
             async for chunk in _read_response(response, settings, stats, deadline):
                 yield chunk
 
 
 async def _open_with_retries(
-    session: aiohttp.ClientSession, url: str, settings: FeedSettings, deadline: float
+    session: aiohttp.ClientSession,
+    url: str,
+    settings: FeedSettings,
+    deadline: float,
+    policy: AddressPolicy,
 ) -> aiohttp.ClientResponse:
     last_error = "no attempt made"
     for attempt in range(settings.max_attempts):
         if attempt:
             await asyncio.sleep(_backoff_delay(settings, attempt, deadline))
         try:
-            response = await asyncio.wait_for(session.get(url), _remaining(deadline))
+            response = await asyncio.wait_for(
+                _get_following_redirects(session, url, settings, policy), _remaining(deadline)
+            )
+        except aiohttp.InvalidURL as exc:
+            raise FetchError("refused", f"not a valid URL: {exc}") from exc
         except (aiohttp.ClientConnectionError, TimeoutError) as exc:
             last_error = f"{type(exc).__name__}: {exc}"
             continue
@@ -102,6 +131,22 @@ async def _open_with_retries(
         last_error = f"HTTP {response.status}"
         response.release()
     raise FetchError("unavailable", f"{url} after {settings.max_attempts} attempts: {last_error}")
+
+
+async def _get_following_redirects(
+    session: aiohttp.ClientSession, url: str, settings: FeedSettings, policy: AddressPolicy
+) -> aiohttp.ClientResponse:
+    """GET, following up to `max_redirects` redirects, each target checked before it is used."""
+    for _ in range(settings.max_redirects + 1):
+        response = await session.get(url, allow_redirects=False)
+        location = response.headers.get("Location")
+        if response.status not in _REDIRECTS or not location:
+            return response
+        response.release()
+        target = str(response.url.join(yarl.URL(location)))
+        check_redirect(url, target, policy)
+        url = target
+    raise FetchError("refused", f"more than {settings.max_redirects} redirects, the last to {url}")
 
 
 def _raise_for_client_error(response: aiohttp.ClientResponse) -> aiohttp.ClientResponse:
@@ -236,7 +281,12 @@ async def _unwrap_payload(
     async for chunk in body:
         stats.bytes_uncompressed += len(chunk)
         if stats.bytes_uncompressed > settings.max_uncompressed_bytes:
-            raise FetchError("too_large", f"feed exceeds {settings.max_uncompressed_bytes} bytes")
+            raise FetchError(
+                "too_large",
+                f"the feed exceeds {settings.max_uncompressed_bytes} bytes once decompressed "
+                '(FEED_MAX_UNCOMPRESSED_BYTES; raise it for this feed with "max_uncompressed_'
+                'bytes" in its mapping)',
+            )
         yield chunk
 
 

@@ -6,6 +6,7 @@ from dataclasses import dataclass, field
 from typing import Literal
 
 from schemas.records import JobPosting, MalformedRecord
+from services.shared.redact import redact_text
 
 FetchStatus = Literal["ok", "failed", "truncated"]
 
@@ -14,6 +15,7 @@ class FetchError(Exception):
     """The feed body could not be read whole; `kind` names the failure for reports."""
 
     def __init__(self, kind: str, message: str) -> None:
+        message = redact_text(message)  # it reaches reports, logs and webhooks: no secrets
         super().__init__(f"{kind}: {message}")
         self.kind = kind
         self.message = message

@@ -6,6 +6,7 @@ raised after them and `FeedStats.fetch_status` says "truncated" (or "failed").
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import AsyncIterator, Mapping
 from datetime import UTC, datetime
 from typing import Any, Protocol
@@ -17,6 +18,7 @@ from services.ingestor.feeds.dialects import DIALECTS, FieldPaths, detect_dialec
 from services.ingestor.feeds.fetch import fetch_body
 from services.ingestor.feeds.mapping import (
     FeedMapping,
+    MappingError,
     PathIndex,
     apply_mapping,
     index_fields,
@@ -99,26 +101,40 @@ class FeedReader:
         now: datetime | None = None,
     ) -> None:
         self.source_url = source_url
-        self.settings = settings
         self.stats = FeedStats()
-        self.mapping: FeedMapping = load_mapping(mapping)
+        self._mapping_error: MappingError | None = None
+        try:
+            self.mapping: FeedMapping = load_mapping(mapping)
+        except MappingError as exc:  # reported as a failed fetch, not raised from here
+            self.mapping, self._mapping_error = FeedMapping(), exc
+        cap = self.mapping.max_uncompressed_bytes
+        if cap:  # this feed's own decompressed-size cap
+            settings = dataclasses.replace(settings, max_uncompressed_bytes=cap)
+        self.settings = settings
         self.now = now or datetime.now(UTC)
         self.raw_records: list[RawRecord] | None = None  # set by inspect to keep raw fields
         self._fields: FieldPaths | None = None
         self._index: PathIndex | None = None
         self._xml: _XmlText | None = None
+        self._tabular: CsvExtractor | JsonExtractor | None = None
 
     def __aiter__(self) -> AsyncIterator[FeedItem]:
         return self._items()
 
     async def _items(self) -> AsyncIterator[FeedItem]:
         try:
+            if self._mapping_error is not None:
+                raise FetchError("mapping", f"the feed's mapping is invalid: {self._mapping_error}")
             async for extracted in self._extracted():
                 yield self._count(self._to_item(extracted))
         except FetchError as exc:
             self.stats.fetch_status = "truncated" if exc.kind == "truncated" else "failed"
             self.stats.error = str(exc)
             raise
+        except Exception as exc:  # the boundary: no failure escapes as anything but an outcome
+            error = FetchError("internal", f"reading stopped: {type(exc).__name__}: {exc}")
+            self.stats.fetch_status, self.stats.error = "failed", str(error)
+            raise error from exc
 
     async def _extracted(self) -> AsyncIterator[ExtractedItem]:
         chunks = fetch_body(self.source_url, self.settings, self.stats)
@@ -144,6 +160,8 @@ class FeedReader:
             assert decoder is not None
             for item in extractor.feed(decoder.decode(chunk, final=True), final=True):
                 yield item
+            if self._tabular is not None and self._tabular.incomplete:
+                raise FetchError("truncated", self._tabular.incomplete)
         except FetchError:
             for item in self._xml.abort() if self._xml else []:
                 yield item
@@ -155,6 +173,8 @@ class FeedReader:
     def _start(self, head: bytes) -> tuple[TextDecoder, _TextExtractor]:
         detected = detect_encoding(head)
         self.stats.encoding = detected.encoding
+        if detected.note:
+            self.stats.warn(f"{detected.note}: read as {detected.encoding}")
         decoder = TextDecoder(detected.encoding, skip=detected.bom_length)
         preview = head[detected.bom_length :].decode(detected.encoding, errors="replace")
         feed_format = sniff_format(preview, self.mapping.format)
@@ -164,7 +184,9 @@ class FeedReader:
             return decoder, self._xml
         self.stats.dialect = feed_format
         self._fields = resolve_fields(DIALECTS["tabular"], self.mapping)
-        return decoder, (CsvExtractor() if feed_format == "csv" else JsonExtractor())
+        tabular = CsvExtractor if feed_format == "csv" else JsonExtractor
+        self._tabular = tabular(self.settings, self.stats)
+        return decoder, self._tabular
 
     def _field_paths(self) -> FieldPaths:
         if self._fields is None:
@@ -190,6 +212,9 @@ class FeedReader:
             job = normalise(mapped, now=self.now, default_country=self.settings.default_country)
         except ValidationError as exc:
             return MalformedItem(extracted.position, extracted.line, f"invalid values: {exc}")
+        except Exception as exc:  # one record's odd value costs that record, never the feed
+            reason = f"cannot normalise: {type(exc).__name__}: {exc}"[:500]
+            return MalformedItem(extracted.position, extracted.line, reason)
         return ParsedJob(extracted.position, job)
 
     def _count(self, item: FeedItem) -> FeedItem:
