@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from dataclasses import replace
-from typing import Any
 
 import faust
 
@@ -14,9 +13,9 @@ from services.shared.database import Database
 from services.shared.streaming import (
     Publisher,
     close_on_shutdown,
+    consume,
     create_app,
-    process_each,
-    topic,
+    each_record,
 )
 from services.syncer.adapters.xano import ClientStats, XanoClient
 from services.syncer.config import SyncerSettings
@@ -43,13 +42,24 @@ def build(settings: SyncerSettings) -> faust.App:
         if isinstance(record, RoutedJob) and _is_approval(record):
             await syncer.publish_one(record.job_hash)
 
-    @app.agent(topic(app, topics.RUNS_EVENTS))
-    async def reconcile_runs(stream: Any) -> None:
-        await process_each(stream, publisher, reconcile, what="reconcile")
-
-    @app.agent(topic(app, topics.JOBS_ROUTED))
-    async def publish_approvals(stream: Any) -> None:
-        await process_each(stream, publisher, publish_approval, what="approval")
+    consume(
+        app,
+        topics.RUNS_EVENTS,
+        each_record(reconcile),
+        publisher,
+        what="reconcile",
+        size=1,
+        within_s=0.0,
+    )
+    consume(
+        app,
+        topics.JOBS_ROUTED,
+        each_record(publish_approval),
+        publisher,
+        what="approval",
+        size=1,
+        within_s=0.0,
+    )
 
     close_on_shutdown(app, db.close, client.aclose)
     return app
