@@ -65,7 +65,7 @@ class Backoff:
     """Exponential delays between attempts, capped."""
 
     first_s: float = 0.2
-    max_s: float = 10.0
+    max_s: float = 5.0
 
     def delays(self) -> Iterator[float]:
         delay = self.first_s
