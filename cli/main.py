@@ -9,6 +9,7 @@ from collections.abc import Callable, Sequence
 from cli.base import EXIT_FAILURE, EXIT_USAGE, CommandError, Handler, SubParsers
 from cli.commands import (
     demo,
+    dlq,
     feeds,
     inspect,
     migrate,
@@ -32,6 +33,7 @@ COMMANDS: tuple[Callable[[SubParsers], None], ...] = (
     review.register,
     replay.register,
     inspect.register,
+    dlq.register,
 )
 
 

@@ -26,6 +26,7 @@ class Stage:
     """One consuming stage (an agent): its group membership and whether it is paused."""
 
     name: str
+    group: str = ""  # the consumer group its members join
     assigned: bool = False  # holds an assignment from the current generation
     paused_for: str | None = None  # the failure it is waiting out
     partitions: list[int] = field(default_factory=list)
@@ -50,6 +51,7 @@ class Stage:
     def describe(self) -> dict[str, Any]:
         return {
             "ready": self.ready,
+            "group": self.group,
             "assigned": self.assigned,
             "partitions": self.partitions,
             "paused_for": self.paused_for,

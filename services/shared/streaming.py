@@ -123,6 +123,7 @@ def consume(
     lifecycle = _LIFECYCLES[app]
     group = group_of(lifecycle.service, spec)
     stage = STAGES.stage(spec.name)
+    stage.group = group
     body = BatchBody(what, handle, publisher, stage)
     added = [
         GroupConsumer(spec, group, lifecycle.settings, body, Batching(size, within_s), stage, state)
