@@ -121,3 +121,25 @@ async def test_a_replica_killed_mid_run_loses_no_record(
         d.kill(pid)
     assert await d.outcome(stack, feed, feed_id, run_id) == baseline
     assert await d.dead_letters(stack.bootstrap) == letters_before
+
+
+async def test_restarting_a_service_keeps_its_replica_count_and_waits_for_its_groups(
+    extra_replicas: PipelineConfig,
+) -> None:
+    stack_config = extra_replicas.stack
+    pipeline.save_replicas(stack_config, extra_replicas.replicas)  # as `up --replicas` does
+    try:
+        config = dataclasses.replace(extra_replicas, replicas=pipeline.saved_replicas(stack_config))
+        before = pipeline.running(config)
+        started = await asyncio.to_thread(pipeline.restart, config, "router", timeout_s=90.0)
+        after = pipeline.running(config)
+    finally:
+        pipeline.replicas_file(stack_config).unlink()
+    assert started == ["router-0", "router-1"]
+    assert after["router-0"] not in (None, before["router-0"]) and after["router-1"] is not None
+    assert after["enricher-1"] == before["enricher-1"] or before["enricher-1"] is None
+    # Returned only once every replica held its partitions in a stable group.
+    answers = await asyncio.to_thread(d.readiness, config)
+    assert {name for name, a in answers.items() if a["status"] == 200} >= {"router-0", "router-1"}
+    groups = {s["group"] for a in answers.values() for s in a["stages"].values()}
+    assert "jobstream-router.jobs.enriched" in groups
