@@ -9,6 +9,7 @@ from collections.abc import Callable, Sequence
 from cli.base import EXIT_FAILURE, EXIT_USAGE, CommandError, Handler, SubParsers
 from cli.commands import (
     demo,
+    dlq,
     feeds,
     inspect,
     migrate,
@@ -36,6 +37,7 @@ COMMANDS: tuple[Callable[[SubParsers], None], ...] = (
     replay.register,
     inspect.register,
     xano.register,
+    dlq.register,
 )
 
 

@@ -7,16 +7,20 @@ and command line prove they are ours are ever signalled.
 
 from __future__ import annotations
 
+import asyncio
 import json
 import os
 import signal
 import subprocess
 import sys
 import time
+import urllib.error
 import urllib.request
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field, replace
 from pathlib import Path
+
+from aiokafka.admin import AIOKafkaAdminClient
 
 from cli.stack.config import PROJECT_ROOT, StackConfig
 from cli.stack.processes import is_alive, read_cmdline, read_pid, stop_process, tail, write_pid
@@ -93,6 +97,7 @@ class Process:
     argv: tuple[str, ...]
     env: Mapping[str, str]
     health_url: str
+    ready_url: str | None = None  # a consuming service's /readyz
 
     def pid_file(self, config: StackConfig) -> Path:
         return config.pids_dir / f"{self.name}.pid"
@@ -158,6 +163,7 @@ def _service_process(config: PipelineConfig, service: str, replica: int) -> Proc
         argv=(sys.executable, "-m", f"services.{service}"),
         env=env,
         health_url=f"http://127.0.0.1:{port}/healthz",
+        ready_url=f"http://127.0.0.1:{port}/readyz",
     )
 
 
@@ -186,7 +192,112 @@ def start(
     except PipelineError:
         stop(config, started)  # leave nothing half-started behind
         raise
+    wait_ready(config, timeout_s)
     return started
+
+
+def wait_ready(config: PipelineConfig, timeout_s: float) -> None:
+    """Until every service replica holds its partitions (`/readyz`) and every consumer group
+    they are in is stable: a run started after this sees no rebalance from start-up."""
+    deadline = time.monotonic() + timeout_s
+    waiting: dict[str, str] = {}
+    while time.monotonic() < deadline:
+        groups: set[str] = set()
+        waiting = {}
+        for process in processes(config):
+            if process.ready_url is None:
+                continue
+            ready, body = _readiness(process.ready_url)
+            stages = body.get("stages")
+            stages = stages if isinstance(stages, dict) else {}
+            if not ready:
+                waiting[process.name] = json.dumps(stages or body)[:300]
+            groups |= {
+                str(stage.get("group", "")) for stage in stages.values() if isinstance(stage, dict)
+            }
+        if not waiting:
+            unstable = asyncio.run(_unstable_groups(config.stack.bootstrap, groups - {""}))
+            if not unstable:
+                return
+            waiting = dict(unstable)
+        time.sleep(0.5)
+    detail = "; ".join(f"{name}: {why}" for name, why in waiting.items())
+    raise PipelineError(f"the services did not become ready within {timeout_s:.0f} s: {detail}")
+
+
+def _readiness(url: str) -> tuple[bool, dict[str, object]]:
+    try:
+        with urllib.request.urlopen(url, timeout=2) as answer:  # noqa: S310 - loopback only
+            return True, _json_object(answer.read())
+    except urllib.error.HTTPError as error:
+        return False, _json_object(error.read())
+    except OSError as error:
+        return False, {"error": str(error)}
+
+
+def _json_object(raw: bytes) -> dict[str, object]:
+    try:
+        body = json.loads(raw)
+    except ValueError:
+        return {}
+    return body if isinstance(body, dict) else {}
+
+
+async def _unstable_groups(bootstrap: str, groups: Iterable[str]) -> dict[str, str]:
+    """The groups whose state is not Stable, with their state."""
+    wanted = sorted(groups)
+    if not wanted:
+        return {}
+    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
+    await admin.start()
+    try:
+        unstable: dict[str, str] = {}
+        for group in wanted:
+            # One group a request: aiokafka 0.14 misreads some answers that describe several.
+            try:
+                [response] = await admin.describe_consumer_groups([group])
+            except ValueError as error:
+                unstable[group] = f"not described ({error})"
+                continue
+            state = response.groups[0][2]
+            if state != "Stable":
+                unstable[group] = state
+        return unstable
+    finally:
+        await admin.close()
+
+
+def replicas_file(stack: StackConfig) -> Path:
+    return stack.state_dir / "replicas.json"
+
+
+def save_replicas(stack: StackConfig, counts: Mapping[str, int]) -> None:
+    """Remembers the replica counts the services were started with (for restarts)."""
+    replicas_file(stack).parent.mkdir(parents=True, exist_ok=True)
+    replicas_file(stack).write_text(json.dumps(dict(counts), sort_keys=True) + "\n")
+
+
+def saved_replicas(stack: StackConfig) -> dict[str, int]:
+    """The counts last started with (one of each service when never saved)."""
+    counts = dict.fromkeys(SERVICES, 1)
+    try:
+        saved = json.loads(replicas_file(stack).read_text())
+    except (OSError, ValueError):
+        return counts
+    if isinstance(saved, dict):
+        counts.update({k: int(v) for k, v in saved.items() if k in SERVICES and int(v) >= 1})
+    return counts
+
+
+def restart(config: PipelineConfig, service: str, *, timeout_s: float = 90.0) -> list[str]:
+    """Stops every replica of `service` and starts as many as the stack runs with; returns
+    the names started once the groups are stable again."""
+    if service not in SERVICES:
+        raise PipelineError(f"unknown service {service!r} (one of {', '.join(SERVICES)})")
+    on_disk = _replicas_on_disk(config).get(service, 1)
+    stop(config, [f"{service}-{n}" for n in range(max(on_disk, config.replicas[service]))])
+    names = [f"{service}-{n}" for n in range(config.replicas[service])]
+    return start(config, names, timeout_s=timeout_s)
 
 
 def stop(config: PipelineConfig, names: list[str] | None = None) -> list[str]:

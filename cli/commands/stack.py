@@ -29,8 +29,17 @@ def register(subparsers: SubParsers) -> None:
     up.add_argument(
         "--replicas",
         metavar="SPEC",
-        help="run services with replicas, e.g. enricher=3,router=2 (implies --services)",
+        help="run services with replicas, e.g. enricher=3,router=2 (implies --services; "
+        "remembered: a later `up --services` or `restart` keeps them)",
     )
+    restart = _add(
+        actions,
+        "restart",
+        _restart,
+        "stop every replica of a service and start as many again, then wait until its "
+        "consumer groups are stable",
+    )
+    restart.add_argument("service", choices=pipeline.SERVICES, help="the service to restart")
     _add(actions, "down", _down, "stop the processes this stack started (fine if none run)")
     _add(actions, "status", _status, "show each component; exit 0 only if all answer")
 
@@ -60,13 +69,31 @@ def _up(args: argparse.Namespace) -> int:
 
 
 def _start_services(config: StackConfig, replicas: str) -> None:
+    """Starts what is missing; returns once every consumer group is stable."""
     try:
-        counts = pipeline.parse_replicas(replicas)
+        if replicas:
+            counts = pipeline.parse_replicas(replicas)
+            pipeline.save_replicas(config, counts)
+        else:
+            counts = pipeline.saved_replicas(config)
         services = replace(pipeline.PipelineConfig.from_env(config), replicas=counts)
         started = pipeline.start(services)
     except pipeline.PipelineError as error:
         raise CommandError(str(error)) from error
     print(f"services started: {', '.join(started) or 'all were running'}")
+    print(f"replicas: {', '.join(f'{k}={v}' for k, v in counts.items())}; consumer groups stable")
+
+
+def _restart(args: argparse.Namespace) -> int:
+    config = stack_config(args)
+    counts = pipeline.saved_replicas(config)
+    services = replace(pipeline.PipelineConfig.from_env(config), replicas=counts)
+    try:
+        started = pipeline.restart(services, args.service)
+    except pipeline.PipelineError as error:
+        raise CommandError(str(error)) from error
+    print(f"restarted: {', '.join(started)}; consumer groups stable")
+    return EXIT_OK
 
 
 def _down(args: argparse.Namespace) -> int:

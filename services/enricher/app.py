@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import logging
 import os
-from typing import Any
 
 import faust
 
@@ -22,9 +21,8 @@ from services.shared.streaming import (
     Batch,
     Publisher,
     close_on_shutdown,
+    consume,
     create_app,
-    process_batches,
-    topic,
 )
 
 SERVICE = "enricher"
@@ -77,16 +75,16 @@ def build(settings: EnricherSettings) -> faust.App:
         await publisher.flush()
         count_llm_usage(outputs)
 
-    @app.agent(topic(app, topics.JOBS_DEDUPED), concurrency=settings.concurrency)
-    async def enrich_jobs(stream: Any) -> None:
-        await process_batches(
-            stream,
-            publisher,
-            enrich,
-            size=settings.batch_size,
-            within_s=settings.batch_within_s,
-            what="enrichment",
-        )
+    consume(
+        app,
+        topics.JOBS_DEDUPED,
+        enrich,
+        publisher,
+        what="enrichment",
+        size=settings.batch_size,
+        within_s=settings.batch_within_s,
+        members=settings.concurrency,
+    )
 
     close_on_shutdown(app, db.close, backend.aclose)
     return app

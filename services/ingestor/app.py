@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 import faust
 
 from schemas import topics
@@ -13,16 +11,14 @@ from services.ingestor.config import IngestorSettings
 from services.ingestor.deduper import dedupe_one, output_key
 from services.ingestor.service import Ingestor
 from services.shared.database import Database
-from services.shared.state import expiring_table
 from services.shared.streaming import (
     Batch,
     Publisher,
-    act_on,
     close_on_shutdown,
+    consume,
     create_app,
-    process_batches,
-    process_each,
-    topic,
+    each_record,
+    state_for,
 )
 
 SERVICE = "ingestor"
@@ -37,31 +33,39 @@ def build(settings: IngestorSettings) -> faust.App:
     # never a feed run's sends in flight.
     dedupe_publisher = Publisher(app, SERVICE)
     # Keyed like jobs.raw (the dedupe key), so each group's state lives with its partition.
-    groups: StateTable = expiring_table(
-        app, "dedupe-pass1", topics.DEDUPE_PASS1_CHANGELOG, dedupe_publisher
-    )
+    groups = state_for(app, topics.DEDUPE_PASS1_CHANGELOG, dedupe_publisher)
 
     async def ingest(record: Record) -> None:
         if isinstance(record, FeedRequested):
             await ingestor.run(record)
 
     async def dedupe(batch: Batch) -> None:
-        for event, raw in batch:
+        for message, raw in batch:
             if isinstance(raw, RawJob):
-                act_on(event)
-                output = dedupe_one(groups, raw)
+                group: StateTable = groups.at(message.partition)
+                output = dedupe_one(group, raw)
                 await dedupe_publisher.send(topics.JOBS_DEDUPED, output_key(output), output)
         await dedupe_publisher.flush()
 
-    @app.agent(topic(app, topics.FEEDS_REQUESTED))
-    async def ingest_feeds(stream: Any) -> None:
-        await process_each(stream, publisher, ingest, what="feed run", attempts=3)
-
-    @app.agent(topic(app, topics.JOBS_RAW))
-    async def dedupe_jobs(stream: Any) -> None:
-        await process_batches(
-            stream, dedupe_publisher, dedupe, size=500, within_s=0.2, what="dedupe"
-        )
+    consume(
+        app,
+        topics.FEEDS_REQUESTED,
+        each_record(ingest),
+        publisher,
+        what="feed run",
+        size=1,
+        within_s=0.0,
+    )
+    consume(
+        app,
+        topics.JOBS_RAW,
+        dedupe,
+        dedupe_publisher,
+        what="dedupe",
+        size=500,
+        within_s=0.2,
+        state=groups,
+    )
 
     close_on_shutdown(app, db.close)
     return app

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 import faust
 
 from schemas import topics
@@ -13,17 +11,14 @@ from services.router.geo import gazetteer
 from services.router.pass2 import merge_pass2
 from services.router.service import Router
 from services.shared.database import Database
-from services.shared.state import expiring_table
 from services.shared.streaming import (
     Batch,
     Publisher,
-    act_on,
     close_on_shutdown,
+    consume,
     create_app,
-    message_key,
-    process_batches,
-    process_each,
-    topic,
+    each_record,
+    state_for,
     with_retries,
 )
 
@@ -37,31 +32,34 @@ def build(settings: RouterSettings) -> faust.App:
     router = Router(settings, db, publisher)
     gazetteer()  # ~2 s to load: paid at start, not by the first batch of the first run
     # Keyed like jobs.enriched (the pass-2 key), so each group's state lives with its partition.
-    pass2_groups: StateTable = expiring_table(
-        app, "dedupe-pass2", topics.DEDUPE_PASS2_CHANGELOG, publisher
-    )
+    pass2_groups = state_for(app, topics.DEDUPE_PASS2_CHANGELOG, publisher)
 
     async def route(batch: Batch) -> None:
         records = []
-        for event, record in batch:
-            act_on(event)
-            records.append(merge_pass2(pass2_groups, message_key(event), record))
+        for message, record in batch:
+            groups: StateTable = pass2_groups.at(message.partition)
+            records.append(merge_pass2(groups, message.raw_key, record))
         await router.route(records)
 
-    @app.agent(topic(app, topics.JOBS_ENRICHED))
-    async def route_jobs(stream: Any) -> None:
-        await process_batches(
-            stream,
-            publisher,
-            route,
-            size=settings.batch_size,
-            within_s=settings.batch_within_s,
-            what="routing",
-        )
-
-    @app.agent(topic(app, topics.RUNS_EVENTS))
-    async def follow_runs(stream: Any) -> None:
-        await process_each(stream, publisher, router.follow, what="run event")
+    consume(
+        app,
+        topics.JOBS_ENRICHED,
+        route,
+        publisher,
+        what="routing",
+        size=settings.batch_size,
+        within_s=settings.batch_within_s,
+        state=pass2_groups,
+    )
+    consume(
+        app,
+        topics.RUNS_EVENTS,
+        each_record(router.follow),
+        publisher,
+        what="run event",
+        size=1,
+        within_s=0.0,
+    )
 
     @app.timer(interval=settings.sweep_interval_s)  # type: ignore[untyped-decorator]
     async def sweep_runs() -> None:

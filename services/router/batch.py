@@ -117,6 +117,7 @@ async def _route_part(
         # (a fresh database, statistics not yet refreshed) chose one and kept it as the table
         # grew: the placement lookup went from ~4 to ~40 ms a batch over 80,000 jobs.
         await conn.execute("SET LOCAL enable_seqscan = off")
+        await jobs.lock_jobs(conn, (job_of(r) for r in records if job_of(r)))
         enriched = [r for r in records if isinstance(r, EnrichedJob)]
         merges = [r for r in records if isinstance(r, JobMerged)]
         runs = {r.run_id: r.feed_id for r in enriched} | {m.run_id: m.feed_id for m in merges}

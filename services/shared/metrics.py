@@ -2,8 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Iterator, Mapping
-from typing import Any
+from collections.abc import Callable, Iterable, Iterator
 
 from prometheus_client import (
     CONTENT_TYPE_LATEST,
@@ -68,11 +67,15 @@ RUN_DURATION = Histogram(
 )
 
 
-class ConsumerLag(Collector):
-    """Per-partition lag of this process's consumer, read from Faust's monitor at scrape time."""
+Lags = Callable[[], Iterable[tuple[str, int, int]]]
+"""(topic, partition, lag) for every partition this process consumes."""
 
-    def __init__(self, monitor: Callable[[], Any]) -> None:
-        self._monitor = monitor
+
+class ConsumerLag(Collector):
+    """Per-partition lag of this process's consumers, read at scrape time."""
+
+    def __init__(self, lags: Lags) -> None:
+        self._lags = lags
 
     def collect(self) -> Iterator[GaugeMetricFamily]:
         family = GaugeMetricFamily(
@@ -80,16 +83,13 @@ class ConsumerLag(Collector):
             "Messages between the end of a partition and this consumer's committed offset.",
             labels=["topic", "partition"],
         )
-        monitor = self._monitor()
-        ends: Mapping[Any, int] = monitor.tp_end_offsets or {}
-        committed: Mapping[Any, int] = monitor.tp_committed_offsets or {}
-        for tp, end in ends.items():
-            family.add_metric([tp.topic, str(tp.partition)], max(0, end - committed.get(tp, 0)))
+        for topic, partition, lag in self._lags():
+            family.add_metric([topic, str(partition)], lag)
         yield family
 
 
-def watch_consumer(monitor: Callable[[], Any]) -> None:
-    REGISTRY.register(ConsumerLag(monitor))
+def watch_consumers(lags: Lags) -> None:
+    REGISTRY.register(ConsumerLag(lags))
 
 
 def count_outcomes(outcomes: Iterable[str]) -> None:

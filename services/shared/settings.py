@@ -81,6 +81,9 @@ class StreamSettings:
     session_timeout_s: float
     heartbeat_interval_s: float
     rebalance_timeout_s: float
+    # A stage paused longer than this leaves its group (the others take its partitions over)
+    # and rejoins when it polls again; its batch is then processed again, never lost.
+    max_poll_interval_s: float = 300.0
 
     @classmethod
     def from_env(cls, env: Mapping[str, str], *, default_web_port: int) -> StreamSettings:
@@ -92,6 +95,7 @@ class StreamSettings:
             session_timeout_s=env_float(env, "KAFKA_SESSION_TIMEOUT_S", 10.0),
             heartbeat_interval_s=env_float(env, "KAFKA_HEARTBEAT_INTERVAL_S", 1.0),
             rebalance_timeout_s=env_float(env, "KAFKA_REBALANCE_TIMEOUT_S", 10.0),
+            max_poll_interval_s=env_float(env, "KAFKA_MAX_POLL_INTERVAL_S", 300.0),
         )
 
 

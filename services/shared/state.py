@@ -1,17 +1,18 @@
-"""Dedupe state in a Faust table, forgotten once nobody has written it for a while.
+"""Dedupe state per partition, on a compacted changelog, forgotten once nobody wrote it a while.
+
+State is keyed like the topic its agent consumes, so each partition's groups live with the
+partition: a replica holds the state of the partitions it is assigned, read back from the
+changelog partition of the same number when it is assigned one (`recover`) and dropped when
+the partition is revoked (`drop`). A write goes to memory and, through the agent's
+`Publisher`, to the changelog; the batch's flush awaits it with the outputs, before the
+batch's offsets are committed.
 
 A group's state only matters within the run that wrote it (a later run starts the group
-afresh), but a key that never comes back would stay in memory for the life of the worker
-and in the changelog for ever. The changelog expires by age (`compact,delete`, see
-`schemas.topics`); `ExpiringState` drops the same entries from the worker's memory, without
-a tombstone, so both stay bounded by what the last TTL wrote. Dropping is safe: a missing
-group and a group of an older run lead to the same decision.
-
-Writes go to the table's store and, through the service's `Publisher`, to the changelog
-partition of the event being processed. Faust's own write path queues every change behind
-one background task that sends them one at a time: it took a sixth of the dedupe agent's
-CPU and capped the agent at about a thousand jobs a second. The batch's flush now awaits
-the changelog writes together with the outputs, before the batch is acknowledged.
+afresh), but a key that never comes back would stay in memory for the life of the worker and
+in the changelog for ever. The changelog expires by age (`compact,delete`, see
+`schemas.topics`); `forget_stale` drops the same entries from memory, without a tombstone, so
+both stay bounded by what the last TTL wrote. Dropping is safe: a missing group and a group
+of an older run lead to the same decision.
 """
 
 from __future__ import annotations
@@ -20,118 +21,154 @@ import logging
 import time
 from collections import OrderedDict
 from collections.abc import Callable, Iterator, MutableMapping
-from functools import partial
-from typing import Any
 
-import faust
-from faust.types import TopicT
+from aiokafka import AIOKafkaConsumer, TopicPartition
 
 from schemas.topics import TopicSpec
-from services.shared.streaming import Publisher
+from services.shared.agents import Revoked
+from services.shared.consumer import Recoverable
+from services.shared.publisher import Publisher
 
 log = logging.getLogger(__name__)
-
-
-class ExpiringState(MutableMapping[bytes, bytes]):
-    """A `StateTable` over a Faust table; `forget_stale` drops entries older than `ttl_s`."""
-
-    def __init__(
-        self,
-        table: Any,
-        ttl_s: float,
-        write_changelog: ChangelogWriter,
-        clock: Callable[[], float] = time.monotonic,
-    ) -> None:
-        self._table = table  # a faust.Table: its `data` is the local store
-        self.ttl_s = ttl_s
-        self._write_changelog = write_changelog
-        self._clock = clock
-        self._written: OrderedDict[bytes, float] = OrderedDict()  # oldest write first
-
-    def __getitem__(self, key: bytes) -> bytes:
-        value: bytes = self._table[key]
-        return value
-
-    def __setitem__(self, key: bytes, value: bytes) -> None:
-        # The partition check comes first: a write outside an event must not reach the store.
-        partition: int = self._table.partition_for_key(key)
-        self._table.data[key] = value
-        self._write_changelog(partition, key, value)
-        self._written[key] = self._clock()
-        self._written.move_to_end(key)
-
-    def __delitem__(self, key: bytes) -> None:
-        del self._table[key]
-        self._written.pop(key, None)
-
-    def __iter__(self) -> Iterator[bytes]:
-        return iter(self._table)
-
-    def __len__(self) -> int:
-        return len(self._table)
-
-    def forget_stale(self) -> int:
-        """Drops, from this worker's memory only, what it last wrote over `ttl_s` ago.
-
-        Entries recovered from the changelog at start-up are not tracked: the changelog's
-        own retention bounds those.
-        """
-        cutoff = self._clock() - self.ttl_s
-        forgotten = 0
-        while self._written:
-            key, written_at = next(iter(self._written.items()))
-            if written_at > cutoff:
-                break
-            del self._written[key]
-            self._table.data.pop(key, None)  # the store, not the table: no changelog write
-            forgotten += 1
-        return forgotten
-
 
 ChangelogWriter = Callable[[int, bytes, bytes], None]
 """Sends (partition, key, value) to a table's changelog."""
 
-
-def _changelog_topic(app: faust.App, spec: TopicSpec) -> TopicT:
-    """A table's changelog as the catalogue declares it (compact,delete; co-partitioned)."""
-    return app.topic(
-        spec.name,
-        partitions=spec.partitions,
-        key_type=bytes,
-        value_type=bytes,
-        compacting=True,
-        internal=True,
-    )
+Clock = Callable[[], float]
 
 
-FORGET_EVERY_S = 60.0
+class PartitionState(MutableMapping[bytes, bytes]):
+    """One partition's groups: a `StateTable` whose writes also go to the changelog."""
+
+    def __init__(self, owner: PartitionedState, partition: int) -> None:
+        self._owner = owner
+        self.partition = partition
+        self.data: dict[bytes, bytes] = {}
+
+    def __getitem__(self, key: bytes) -> bytes:
+        return self.data[key]
+
+    def __setitem__(self, key: bytes, value: bytes) -> None:
+        self._owner.write(self, key, value)
+
+    def __delitem__(self, key: bytes) -> None:
+        raise TypeError("dedupe state is only ever overwritten or forgotten")
+
+    def __iter__(self) -> Iterator[bytes]:
+        return iter(self.data)
+
+    def __len__(self) -> int:
+        return len(self.data)
 
 
-def expiring_table(
-    app: faust.App, name: str, changelog_spec: TopicSpec, publisher: Publisher
-) -> ExpiringState:
-    """A bytes-to-bytes Faust table on its catalogue changelog, forgetting what expired.
+class PartitionedState(Recoverable):
+    """The state of the partitions this replica is assigned (see the module docstring)."""
 
-    Its changelog writes join `publisher`'s pending sends, so its `flush` awaits them.
-    """
-    table = app.Table(
-        name,
-        partitions=changelog_spec.partitions,
-        key_type=bytes,
-        value_type=bytes,
-        changelog_topic=_changelog_topic(app, changelog_spec),
-    )
-    state = ExpiringState(
-        table,
-        ttl_s=changelog_spec.retention_ms / 1000,
-        write_changelog=partial(publisher.send_later, changelog_spec),
-    )
+    def __init__(
+        self,
+        changelog: TopicSpec,
+        write_changelog: ChangelogWriter,
+        *,
+        bootstrap_servers: str,
+        ttl_s: float | None = None,
+        clock: Clock = time.monotonic,
+    ) -> None:
+        self.changelog = changelog
+        self.ttl_s = changelog.retention_ms / 1000 if ttl_s is None else ttl_s
+        self._write_changelog = write_changelog
+        self._bootstrap = bootstrap_servers
+        self._clock = clock
+        self._partitions: dict[int, PartitionState] = {}
+        self._written: OrderedDict[tuple[int, bytes], float] = OrderedDict()  # oldest first
 
-    @app.timer(interval=FORGET_EVERY_S)  # type: ignore[untyped-decorator]
-    async def forget_stale_state() -> None:
-        forgotten = state.forget_stale()
-        if forgotten:
-            log.info("table %s: forgot %d groups not written for %.0f s", name, forgotten,
-                     state.ttl_s)  # fmt: skip
+    def at(self, partition: int) -> PartitionState:
+        """The state of `partition`; `Revoked` when this replica no longer holds it."""
+        found = self._partitions.get(partition)
+        if found is None:
+            raise Revoked(f"{self.changelog.name} partition {partition} is not held here")
+        return found
 
-    return state
+    def write(self, state: PartitionState, key: bytes, value: bytes) -> None:
+        if self._partitions.get(state.partition) is not state:
+            raise Revoked(f"{self.changelog.name} partition {state.partition} was revoked")
+        state.data[key] = value
+        self._write_changelog(state.partition, key, value)
+        self._written[(state.partition, key)] = self._clock()
+        self._written.move_to_end((state.partition, key))
+
+    def hold_empty(self, partitions: set[int]) -> None:
+        """Holds `partitions` with no state (for tests, and for a changelog known empty)."""
+        for partition in partitions:
+            self._partitions[partition] = PartitionState(self, partition)
+
+    async def recover(self, partitions: set[int]) -> None:
+        """Reads each partition's changelog from its start to its end, then holds it."""
+        started = self._clock()
+        recovered = {p: PartitionState(self, p) for p in partitions}
+        tps = [TopicPartition(self.changelog.name, p) for p in partitions]
+        reader = AIOKafkaConsumer(
+            bootstrap_servers=self._bootstrap, group_id=None, enable_auto_commit=False
+        )
+        await reader.start()
+        try:
+            reader.assign(tps)
+            ends: dict[TopicPartition, int] = await reader.end_offsets(tps)
+            await reader.seek_to_beginning(*tps)
+            pending = {tp for tp in tps if ends[tp] > 0}
+            while pending:
+                fetched = await reader.getmany(*pending, timeout_ms=1000)
+                for tp, records in fetched.items():
+                    data = recovered[tp.partition].data
+                    for record in records:
+                        if record.key is None:
+                            continue
+                        if record.value is None:
+                            data.pop(record.key, None)
+                        else:
+                            data[record.key] = record.value
+                for tp in list(pending):
+                    if await reader.position(tp) >= ends[tp]:
+                        pending.discard(tp)
+        finally:
+            await reader.stop()
+        self._partitions.update(recovered)
+        log.info(
+            "%s: recovered partitions %s (%d groups) in %.1f s",
+            self.changelog.name,
+            sorted(partitions),
+            sum(len(s) for s in recovered.values()),
+            self._clock() - started,
+        )
+
+    def drop(self, partitions: set[int]) -> None:
+        for partition in partitions:
+            self._partitions.pop(partition, None)
+
+    def forget_stale(self) -> int:
+        """Drops, from this replica's memory only, what it last wrote over `ttl_s` ago.
+
+        Entries recovered from the changelog are not tracked: its own retention bounds them.
+        """
+        cutoff = self._clock() - self.ttl_s
+        forgotten = 0
+        while self._written:
+            (partition, key), written_at = next(iter(self._written.items()))
+            if written_at > cutoff:
+                break
+            del self._written[(partition, key)]
+            held = self._partitions.get(partition)
+            if held is not None:
+                held.data.pop(key, None)
+            forgotten += 1
+        return forgotten
+
+
+def partitioned_state(
+    changelog: TopicSpec, publisher: Publisher, bootstrap_servers: str
+) -> PartitionedState:
+    """State on its catalogue changelog; its writes join `publisher`'s pending sends."""
+
+    def write(partition: int, key: bytes, value: bytes) -> None:
+        publisher.send_later(changelog, partition, key, value)
+
+    return PartitionedState(changelog, write, bootstrap_servers=bootstrap_servers)

@@ -4,7 +4,6 @@ and retries the approvals whose push has not landed (the outbox)."""
 from __future__ import annotations
 
 from dataclasses import replace
-from typing import Any
 
 import faust
 
@@ -15,9 +14,9 @@ from services.shared.database import Database
 from services.shared.streaming import (
     Publisher,
     close_on_shutdown,
+    consume,
     create_app,
-    process_each,
-    topic,
+    each_record,
     with_retries,
 )
 from services.syncer.adapters.xano import ClientStats, XanoClient
@@ -50,13 +49,24 @@ def build(settings: SyncerSettings) -> faust.App:
         if isinstance(record, RoutedJob) and _is_approval(record):
             await syncer.publish_one(record.job_hash)
 
-    @app.agent(topic(app, topics.RUNS_EVENTS))
-    async def reconcile_runs(stream: Any) -> None:
-        await process_each(stream, publisher, reconcile, what="reconcile")
-
-    @app.agent(topic(app, topics.JOBS_ROUTED))
-    async def publish_approvals(stream: Any) -> None:
-        await process_each(stream, publisher, publish_approval, what="approval")
+    consume(
+        app,
+        topics.RUNS_EVENTS,
+        each_record(reconcile),
+        publisher,
+        what="reconcile",
+        size=1,
+        within_s=0.0,
+    )
+    consume(
+        app,
+        topics.JOBS_ROUTED,
+        each_record(publish_approval),
+        publisher,
+        what="approval",
+        size=1,
+        within_s=0.0,
+    )
 
     async def retry_outbox() -> None:
         await syncer.retry_outbox()

@@ -32,7 +32,7 @@ ROUTER_FEED = PROJECT_ROOT / "tests" / "data" / "feeds" / "router-30.xml"
 MAPPING = json.loads((PROJECT_ROOT / "examples" / "feeds" / "sample-mapping.json").read_text())
 RUN_TIMEOUT_S = 120.0
 JOB_TABLES = ("open_jobs", "manual_review_jobs", "rejected_jobs", "archive_jobs")
-ROUTER_GROUP = "jobstream-router"  # the Faust app id is the consumer group
+ROUTER_GROUP = "jobstream-router.jobs.enriched"  # streaming.group_of("router", JOBS_ENRICHED)
 
 _APPROVED = "confidence {:.2f} >= 0.86"
 _MANUAL = "confidence {:.2f} < 0.86"

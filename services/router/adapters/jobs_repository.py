@@ -306,6 +306,18 @@ async def touch(conn: Conn, touched: Sequence[Touched]) -> None:
             )
 
 
+async def lock_jobs(conn: Conn, hashes: Iterable[str]) -> None:
+    """Holds these jobs until the transaction ends. A merge and its kept job can be routed by
+    two replicas at once (they are keyed apart); each folds the job's locations from the rows
+    it sees, so the later must see the earlier's: taken in one order, so never a deadlock."""
+    await conn.execute(
+        "SELECT count(pg_advisory_xact_lock(k)) FROM "
+        "(SELECT DISTINCT hashtextextended(h, 0) AS k FROM unnest($1::text[]) AS h "
+        "ORDER BY k OFFSET 0) AS ordered",
+        sorted(set(hashes)),
+    )
+
+
 async def add_locations(conn: Conn, run_id: str, entries: Iterable[tuple[str, Location]]) -> None:
     """Locations are rows keyed by (job, location), so merges commute with their kept job."""
     rows = {(h, loc.key()): loc for h, loc in entries}

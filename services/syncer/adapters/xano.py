@@ -44,6 +44,12 @@ class XanoRequestError(XanoError):
         super().__init__(message)
         self.status = status
 
+    @property
+    def retriable(self) -> bool:
+        """Xano was unavailable (no answer, 5xx, 408, 429): an agent pauses rather than
+        dead-letter the record (`services.shared.failures`)."""
+        return self.status is None or self.status >= 500 or self.status in (408, 429)
+
 
 class XanoListingError(XanoError):
     """The feed listing is incomplete or inconsistent: never diff against it."""

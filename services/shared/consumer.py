@@ -1,0 +1,274 @@
+"""A consumer-group member that hands batches to an agent body and commits only what it did.
+
+Faust 0.15's stream path lost records across a rebalance (events fetched under the old
+generation were skipped, and their re-fetched copies dropped as already read), so the
+services consume through aiokafka directly, with the at-least-once order kept by hand: take
+a batch, run the body (which works, publishes and awaits the broker's acknowledgements),
+then commit the offsets after the batch. On assignment a partition starts from its committed
+offset; a revocation waits for the batch in hand, so it is committed before another replica
+takes the partition over; a batch the replica lost the partition under is never committed.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass
+
+from aiokafka import AIOKafkaConsumer, ConsumerRebalanceListener, ConsumerRecord, TopicPartition
+from aiokafka.errors import CommitFailedError, IllegalStateError, KafkaError
+
+from schemas.topics import TopicSpec
+from services.shared.agents import Backoff, Delivery, Revoked
+from services.shared.failures import describe, is_retriable
+from services.shared.health import Stage
+from services.shared.settings import StreamSettings
+
+log = logging.getLogger(__name__)
+
+Body = Callable[[Sequence[Delivery]], Awaitable[None]]
+
+
+class Recoverable:
+    """State kept per partition that must follow the assignment (see `state.py`)."""
+
+    async def recover(self, partitions: set[int]) -> None:
+        raise NotImplementedError
+
+    def drop(self, partitions: set[int]) -> None:
+        raise NotImplementedError
+
+
+@dataclass(frozen=True, slots=True)
+class Batching:
+    size: int  # records per batch at most
+    within_s: float  # how long a batch waits to fill once it has its first record
+
+
+class GroupConsumer:
+    """Consumes one topic as a member of `group`, batch by batch (see the module docstring)."""
+
+    def __init__(
+        self,
+        spec: TopicSpec,
+        group: str,
+        settings: StreamSettings,
+        body: Body,
+        batching: Batching,
+        stage: Stage,
+        state: Recoverable | None = None,
+    ) -> None:
+        self.spec = spec
+        self.group = group
+        self._settings = settings
+        self._body = body
+        self._batching = batching
+        self._stage = stage
+        self._state = state
+        self._consumer: AIOKafkaConsumer | None = None
+        self._stopping = asyncio.Event()
+        self._idle = asyncio.Event()
+        self._idle.set()
+        self._epoch = 0  # bumped by every revocation: records fetched before it are stale
+        self._abandoned = False  # a revocation could not wait for the batch in hand
+        self._to_recover: set[int] = set()
+        self._backoff = Backoff(0.5, 10.0)
+        self.committed: dict[int, int] = {}
+
+    def _new_consumer(self) -> AIOKafkaConsumer:
+        s = self._settings
+        return AIOKafkaConsumer(
+            bootstrap_servers=s.bootstrap_servers,
+            group_id=self.group,
+            client_id=f"{self.group}-{s.replica}",
+            enable_auto_commit=False,
+            auto_offset_reset="earliest",
+            max_poll_records=self._batching.size,
+            session_timeout_ms=int(s.session_timeout_s * 1000),
+            heartbeat_interval_ms=int(s.heartbeat_interval_s * 1000),
+            rebalance_timeout_ms=int(s.rebalance_timeout_s * 1000),
+            max_poll_interval_ms=int(s.max_poll_interval_s * 1000),
+        )
+
+    async def run(self) -> None:
+        """Consumes until `stop`; a batch in hand is finished and committed first."""
+        consumer = self._consumer = self._new_consumer()
+        consumer.subscribe([self.spec.name], listener=_Listener(self))
+        await self._start(consumer)
+        try:
+            while not self._stopping.is_set():
+                await self._one_batch(consumer)
+        finally:
+            self._stage.assigned = False
+            await consumer.stop()  # leaves the group: the others take over at once
+
+    async def _start(self, consumer: AIOKafkaConsumer) -> None:
+        for delay in self._backoff.delays():
+            try:
+                await consumer.start()
+                return
+            except KafkaError as exc:
+                log.warning("%s: broker unavailable (%s), retrying", self.group, describe(exc))
+                await asyncio.sleep(delay)
+
+    async def stop(self) -> None:
+        self._stopping.set()
+
+    def lag(self) -> dict[int, int]:
+        """Per partition: messages between the partition's end and our committed offset."""
+        consumer = self._consumer
+        if consumer is None:
+            return {}
+        lags: dict[int, int] = {}
+        for tp in consumer.assignment():
+            end = consumer.highwater(tp)
+            if end is not None:
+                lags[tp.partition] = max(0, end - self.committed.get(tp.partition, 0))
+        return lags
+
+    async def _one_batch(self, consumer: AIOKafkaConsumer) -> None:
+        epoch = self._epoch
+        records = await self._take(consumer)
+        if not records or epoch != self._epoch:
+            return  # nothing, or fetched before a revocation: positions went back to commits
+        self._idle.clear()
+        self._abandoned = False
+        try:
+            if await self._process(consumer, records):
+                await self._commit(consumer, records)
+        finally:
+            self._idle.set()
+
+    async def _take(self, consumer: AIOKafkaConsumer) -> list[ConsumerRecord[bytes, bytes]]:
+        """Up to `size` records, waiting at most `within_s` after the first one arrived."""
+        loop = asyncio.get_running_loop()
+        taken: list[ConsumerRecord[bytes, bytes]] = []
+        epoch = self._epoch
+        deadline: float | None = None
+        while len(taken) < self._batching.size and not self._stopping.is_set():
+            wait_s = 0.5 if deadline is None else deadline - loop.time()
+            if wait_s <= 0:
+                break
+            fetched = await consumer.getmany(
+                timeout_ms=int(wait_s * 1000), max_records=self._batching.size - len(taken)
+            )
+            if epoch != self._epoch:
+                return []
+            for part in fetched.values():
+                taken.extend(part)
+            if taken and deadline is None:
+                deadline = loop.time() + self._batching.within_s
+            if deadline is None:
+                return []  # an idle poll: let the caller look at `_stopping`
+        return taken
+
+    async def _process(
+        self, consumer: AIOKafkaConsumer, records: list[ConsumerRecord[bytes, bytes]]
+    ) -> bool:
+        """Runs the body; False when the batch must not be committed."""
+        if self._to_recover and self._state is not None:
+            recovering, self._to_recover = self._to_recover, set()
+            await self._state.recover(recovering)
+        try:
+            await self._body([_delivery(r) for r in records])
+        except Revoked:
+            log.warning("%s: a partition was revoked under a batch; not committed", self.group)
+            return False
+        except Exception:
+            # The body dead-letters poison and waits out outages: this is a bug. Go back to
+            # the batch's first offsets and try it again rather than skip it.
+            log.exception("%s: batch failed unexpectedly; it will be fetched again", self.group)
+            self._rewind(consumer, records)
+            await asyncio.sleep(next(self._backoff.delays()))
+            return False
+        return not self._abandoned
+
+    def _rewind(
+        self, consumer: AIOKafkaConsumer, records: list[ConsumerRecord[bytes, bytes]]
+    ) -> None:
+        first: dict[TopicPartition, int] = {}
+        for r in records:
+            tp = TopicPartition(r.topic, r.partition)
+            first[tp] = min(first.get(tp, r.offset), r.offset)
+        for tp, offset in first.items():
+            if tp in consumer.assignment():
+                consumer.seek(tp, offset)
+
+    async def _commit(
+        self, consumer: AIOKafkaConsumer, records: list[ConsumerRecord[bytes, bytes]]
+    ) -> None:
+        """Commits past the batch; waits out a broker outage, gives up on a rebalance."""
+        offsets: dict[TopicPartition, int] = {}
+        for r in records:
+            tp = TopicPartition(r.topic, r.partition)
+            offsets[tp] = max(offsets.get(tp, 0), r.offset + 1)
+        for delay in self._backoff.delays():
+            mine = {tp: o for tp, o in offsets.items() if tp in consumer.assignment()}
+            if not mine:
+                return
+            try:
+                await consumer.commit(mine)
+            except (CommitFailedError, IllegalStateError) as exc:
+                log.warning(
+                    "%s: offsets not committed (%s); the records will be processed again",
+                    self.group,
+                    describe(exc),
+                )
+                return
+            except Exception as exc:
+                if not is_retriable(exc) or self._stopping.is_set():
+                    log.warning("%s: commit failed: %s", self.group, describe(exc))
+                    return
+                self._stage.pause(describe(exc))
+                await asyncio.sleep(delay)
+            else:
+                self._stage.resume()
+                self.committed.update({tp.partition: o for tp, o in mine.items()})
+                return
+
+    async def on_revoked(self, revoked: set[TopicPartition]) -> None:
+        self._epoch += 1
+        self._stage.assigned = False
+        try:
+            # Finish (and commit) the batch in hand while this replica still owns it.
+            await asyncio.wait_for(self._idle.wait(), timeout=self._settings.rebalance_timeout_s)
+        except TimeoutError:
+            log.warning(
+                "%s: batch still running at a rebalance; it will not be committed", self.group
+            )
+            self._abandoned = True
+        partitions = {tp.partition for tp in revoked}
+        if self._state is not None:
+            self._state.drop(partitions)
+        self._to_recover -= partitions
+        for partition in partitions:
+            self.committed.pop(partition, None)
+
+    async def on_assigned(self, assigned: set[TopicPartition]) -> None:
+        partitions = {tp.partition for tp in assigned}
+        self._to_recover |= partitions
+        consumer = self._consumer
+        if consumer is not None:
+            for tp in assigned:
+                offset = await consumer.committed(tp)
+                if offset is not None:
+                    self.committed[tp.partition] = offset
+        self._stage.partitions = sorted(partitions)
+        self._stage.assigned = True
+        log.info("%s: assigned partitions %s", self.group, sorted(partitions))
+
+
+class _Listener(ConsumerRebalanceListener):  # type: ignore[misc]
+    def __init__(self, owner: GroupConsumer) -> None:
+        self._owner = owner
+
+    async def on_partitions_revoked(self, revoked: set[TopicPartition]) -> None:
+        await self._owner.on_revoked(revoked)
+
+    async def on_partitions_assigned(self, assigned: set[TopicPartition]) -> None:
+        await self._owner.on_assigned(assigned)
+
+
+def _delivery(record: ConsumerRecord[bytes, bytes]) -> Delivery:
+    return Delivery(record.topic, record.partition, record.offset, record.key, record.value or b"")

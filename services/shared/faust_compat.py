@@ -1,0 +1,29 @@
+"""Everything jobstream asks of Faust beyond its documented surface, in one place.
+
+Faust runs the service shell only: the web server, timers, the producer and the worker's
+lifecycle. Records are consumed by `services.shared.consumer`, not by Faust's streams, so
+Faust must neither join a consumer group nor wait for tables: producer-only mode does both.
+A Faust upgrade that changes any of this fails `tests/unit/test_faust_compat.py`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable
+from typing import Any
+
+import faust
+
+FAUST_VERSION = "0.15.3"  # the version this module was written against
+
+
+def shell_only(app: faust.App) -> None:
+    """No Faust consumer, agents or tables: the web server, producer and timers only."""
+    app.producer_only = True
+
+
+async def send(
+    app: faust.App, topic: str, key: bytes, value: bytes, partition: int | None
+) -> Awaitable[Any]:
+    """Hands one message to the app's producer; the future settles when the broker acks."""
+    fut: Awaitable[Any] = await app.producer.send(topic, key, value, partition, None, None)
+    return fut

@@ -1,0 +1,145 @@
+"""Nothing lost, nothing dead-lettered: a PostgreSQL outage mid-run pauses the pipeline, and
+replicas joining mid-run take partitions over without dropping a record. Each faulty run of a
+generated feed ends with the same report counters and tables as a fault-free run of it."""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from cli import pipeline
+from cli.pipeline import PipelineConfig
+from cli.stack import StackInfo
+from tests.e2e import delivery as d
+
+pytestmark = pytest.mark.e2e
+
+JOBS = 3000
+OUTAGE_S = 8.0
+
+
+@pytest.fixture(scope="module")
+def feeds_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return tmp_path_factory.mktemp("delivery-feeds")
+
+
+@pytest.fixture(scope="module")
+async def baseline(
+    stack: StackInfo, running_pipeline: PipelineConfig, feeds_dir: Path
+) -> dict[str, Any]:
+    """The generated feed's outcome with no fault at all."""
+    feed = d.generated_feed(feeds_dir, JOBS)
+    feed_id, run_id = await d.start_run(stack, feed)
+    result = await d.outcome(stack, feed, feed_id, run_id)
+    assert result["report"]["run_status"] == "SUCCESS"
+    return result
+
+
+async def test_a_postgres_outage_mid_run_pauses_and_the_run_completes_by_itself(
+    stack: StackInfo,
+    running_pipeline: PipelineConfig,
+    baseline: dict[str, Any],
+    feeds_dir: Path,
+) -> None:
+    letters_before = await d.dead_letters(stack.bootstrap)
+    feed = d.generated_feed(feeds_dir, JOBS)
+    feed_id, run_id = await d.start_run(stack, feed)
+    await d.wait_for_outcomes(stack.dsn, run_id, at_least=100)
+
+    d.stop_postgres_immediately(running_pipeline.stack)
+    paused: set[str] = set()
+    try:
+        loop = asyncio.get_running_loop()
+        until = loop.time() + OUTAGE_S
+        while loop.time() < until:
+            answers = await asyncio.to_thread(d.readiness, running_pipeline)
+            paused |= {name for name, a in answers.items() if a["status"] == 503}
+            await asyncio.sleep(0.5)
+    finally:
+        await asyncio.to_thread(d.start_postgres, running_pipeline.stack)
+
+    # Health said so: the stages that needed the database were paused, not failing records.
+    assert paused & {"enricher-0", "router-0"}, paused
+    assert await d.outcome(stack, feed, feed_id, run_id) == baseline
+    assert await d.dead_letters(stack.bootstrap) == letters_before
+    answers = await asyncio.to_thread(d.readiness, running_pipeline)
+    assert all(a["status"] == 200 for a in answers.values()), answers
+
+
+@pytest.fixture
+def extra_replicas(running_pipeline: PipelineConfig) -> Iterator[PipelineConfig]:
+    """The pipeline with room for a second router and enricher; stopped after the test."""
+    replicas = {**dict.fromkeys(pipeline.SERVICES, 1), "router": 2, "enricher": 2}
+    config = dataclasses.replace(running_pipeline, replicas=replicas)
+    yield config
+    pipeline.stop(config, ["router-1", "enricher-1"])
+
+
+async def test_replicas_joining_mid_run_lose_no_record(
+    stack: StackInfo,
+    extra_replicas: PipelineConfig,
+    baseline: dict[str, Any],
+    feeds_dir: Path,
+) -> None:
+    letters_before = await d.dead_letters(stack.bootstrap)
+    feed = d.generated_feed(feeds_dir, JOBS)
+    feed_id, run_id = await d.start_run(stack, feed)
+    await d.wait_for_outcomes(stack.dsn, run_id, at_least=100)
+
+    # Both groups rebalance while records are in flight.
+    await asyncio.to_thread(
+        pipeline.start, extra_replicas, ["router-1", "enricher-1"], timeout_s=90.0
+    )
+    assert await d.outcome(stack, feed, feed_id, run_id) == baseline
+    assert await d.dead_letters(stack.bootstrap) == letters_before
+    log = extra_replicas.stack.logs_dir / "router-1.log"
+    assert "assigned partitions" in log.read_text()
+
+
+async def test_a_replica_killed_mid_run_loses_no_record(
+    stack: StackInfo,
+    extra_replicas: PipelineConfig,
+    baseline: dict[str, Any],
+    feeds_dir: Path,
+) -> None:
+    await asyncio.to_thread(
+        pipeline.start, extra_replicas, ["router-1", "enricher-1"], timeout_s=90.0
+    )
+    letters_before = await d.dead_letters(stack.bootstrap)
+    feed = d.generated_feed(feeds_dir, JOBS)
+    feed_id, run_id = await d.start_run(stack, feed)
+    await d.wait_for_outcomes(stack.dsn, run_id, at_least=100)
+
+    for name in ("router-1", "enricher-1"):
+        pid = pipeline.running(extra_replicas)[name]
+        assert pid is not None
+        d.kill(pid)
+    assert await d.outcome(stack, feed, feed_id, run_id) == baseline
+    assert await d.dead_letters(stack.bootstrap) == letters_before
+
+
+async def test_restarting_a_service_keeps_its_replica_count_and_waits_for_its_groups(
+    extra_replicas: PipelineConfig,
+) -> None:
+    stack_config = extra_replicas.stack
+    pipeline.save_replicas(stack_config, extra_replicas.replicas)  # as `up --replicas` does
+    try:
+        config = dataclasses.replace(extra_replicas, replicas=pipeline.saved_replicas(stack_config))
+        before = pipeline.running(config)
+        started = await asyncio.to_thread(pipeline.restart, config, "router", timeout_s=90.0)
+        after = pipeline.running(config)
+    finally:
+        pipeline.replicas_file(stack_config).unlink()
+    assert started == ["router-0", "router-1"]
+    assert after["router-0"] not in (None, before["router-0"]) and after["router-1"] is not None
+    assert after["enricher-1"] == before["enricher-1"] or before["enricher-1"] is None
+    # Returned only once every replica held its partitions in a stable group.
+    answers = await asyncio.to_thread(d.readiness, config)
+    assert {name for name, a in answers.items() if a["status"] == 200} >= {"router-0", "router-1"}
+    groups = {s["group"] for a in answers.values() for s in a["stages"].values()}
+    assert "jobstream-router.jobs.enriched" in groups
