@@ -18,6 +18,7 @@ from cli.commands import (
     status,
     topics,
     trigger,
+    users,
 )
 
 # Each command module exposes `register(subparsers)`; add new commands here, one line each.
@@ -32,6 +33,7 @@ COMMANDS: tuple[Callable[[SubParsers], None], ...] = (
     review.register,
     replay.register,
     inspect.register,
+    users.register,
 )
 
 

@@ -42,6 +42,8 @@ def build(settings: SyncerSettings) -> faust.App:
     async def publish_approval(record: Record) -> None:
         if isinstance(record, RoutedJob) and _is_approval(record):
             await syncer.publish_one(record.job_hash)
+        elif isinstance(record, RoutedJob) and _is_take_down(record):
+            await syncer.withdraw_one(record.feed_id, record.job_hash)
 
     @app.agent(topic(app, topics.RUNS_EVENTS))
     async def reconcile_runs(stream: Any) -> None:
@@ -64,3 +66,7 @@ def count_xano(outcome: SyncOutcome, before: ClientStats, after: ClientStats) ->
 
 def _is_approval(routed: RoutedJob) -> bool:
     return routed.decided_by == "reviewer" and routed.route is Route.OPEN
+
+
+def _is_take_down(routed: RoutedJob) -> bool:
+    return routed.decided_by == "reviewer" and routed.route is Route.REJECTED

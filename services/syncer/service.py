@@ -113,6 +113,16 @@ class Syncer:
                 await mirror.remember_synced(conn, {job_hash: LocalJob.of(payload).fingerprint})
             return result.confirmed == 1
 
+    async def withdraw_one(self, feed_id: int, job_hash: str) -> bool:
+        """Removes a job taken down by an admin now; False when it is open again (restored)."""
+        await self._client.open()
+        pool = await self._db.pool()
+        async with pool.acquire() as conn:
+            if await mirror.open_job(conn, job_hash) is not None:
+                return False
+        result = await self._client.delete(feed_id, [job_hash])
+        return result.confirmed >= 1
+
     async def record(self, run_id: str, outcome: SyncOutcome) -> None:
         pool = await self._db.pool()
         async with pool.acquire() as conn:

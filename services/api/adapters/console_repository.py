@@ -1,0 +1,202 @@
+"""What the console reads: keyset pages of the review queue, one job wherever it is, its
+history, and the moves an admin makes (take-down, restore)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from decimal import Decimal
+from typing import Any, Literal
+
+from schemas.job_tables import JOB_COLUMNS, TABLES
+from schemas.records import Route
+from services.shared.database import Conn
+
+QUEUE = TABLES[Route.MANUAL_REVIEW]
+ROW_VIEW = (
+    "job_hash, feed_id, title, company_name, location_string, locations, "
+    "ai_confidence_score, confidence_reasoning, sector_id, sector, job_function_id, "
+    "job_function, created_at"
+)
+CONFIDENCE = "COALESCE(ai_confidence_score, 0)"  # the expression the index is built on
+Sort = Literal["confidence", "date"]
+
+
+@dataclass(frozen=True, slots=True)
+class QueueFilter:
+    feed_id: int | None = None
+    sector_id: int | None = None
+    job_function_id: int | None = None
+    min_confidence: Decimal | None = None
+    max_confidence: Decimal | None = None  # exclusive
+    newer_than: timedelta | None = None
+    older_than: timedelta | None = None
+    sort: Sort = "confidence"
+
+
+@dataclass(frozen=True, slots=True)
+class Cursor:
+    """Where the last page ended: its sort key and job hash."""
+
+    key: Decimal | datetime
+    job_hash: str
+
+
+def _where(f: QueueFilter, cursor: Cursor | None) -> tuple[str, list[Any]]:
+    clauses: list[str] = []
+    args: list[Any] = []
+
+    def arg(value: Any) -> str:
+        args.append(value)
+        return f"${len(args)}"
+
+    now = datetime.now(UTC)
+    if f.feed_id is not None:
+        clauses.append(f"feed_id = {arg(f.feed_id)}")
+    if f.sector_id is not None:
+        clauses.append(f"sector_id = {arg(f.sector_id)}")
+    if f.job_function_id is not None:
+        clauses.append(f"job_function_id = {arg(f.job_function_id)}")
+    if f.min_confidence is not None:
+        clauses.append(f"{CONFIDENCE} >= {arg(f.min_confidence)}")
+    if f.max_confidence is not None:
+        clauses.append(f"{CONFIDENCE} < {arg(f.max_confidence)}")
+    if f.newer_than is not None:
+        clauses.append(f"created_at >= {arg(now - f.newer_than)}")
+    if f.older_than is not None:
+        clauses.append(f"created_at < {arg(now - f.older_than)}")
+    if cursor is not None:
+        # Confidence: highest first; date: oldest first. Ties broken by job hash.
+        key, job_hash = arg(cursor.key), arg(cursor.job_hash)
+        if f.sort == "confidence":
+            clauses.append(f"({CONFIDENCE}, job_hash) < ({key}, {job_hash})")
+        else:
+            clauses.append(f"(created_at, job_hash) > ({key}, {job_hash})")
+    return (" WHERE " + " AND ".join(clauses)) if clauses else "", args
+
+
+def _order(sort: Sort) -> str:
+    if sort == "confidence":
+        return f"ORDER BY {CONFIDENCE} DESC, job_hash DESC"
+    return "ORDER BY created_at, job_hash"
+
+
+async def queue_page(
+    conn: Conn, f: QueueFilter, cursor: Cursor | None, limit: int
+) -> tuple[list[dict[str, Any]], Cursor | None]:
+    """A page of the queue and the cursor of the next one (None on the last page)."""
+    where, args = _where(f, cursor)
+    rows = await conn.fetch(
+        f"SELECT {ROW_VIEW} FROM {QUEUE}{where} {_order(f.sort)} LIMIT {int(limit) + 1}", *args
+    )
+    page = [dict(r) for r in rows[:limit]]
+    if len(rows) <= limit:
+        return page, None
+    last = page[-1]
+    key = last["created_at"] if f.sort == "date" else last["ai_confidence_score"] or Decimal(0)
+    return page, Cursor(key, last["job_hash"])
+
+
+async def queue_count(conn: Conn, f: QueueFilter) -> int:
+    where, args = _where(f, None)
+    return int(await conn.fetchval(f"SELECT count(*) FROM {QUEUE}{where}", *args))
+
+
+async def queue_facets(conn: Conn) -> dict[str, list[tuple[int, str]]]:
+    """The sectors and job functions present in the queue, for the filter menus."""
+    rows = await conn.fetch(
+        f"SELECT DISTINCT 's' AS kind, sector_id AS id, sector AS name FROM {QUEUE} "
+        "WHERE sector_id IS NOT NULL UNION "
+        f"SELECT DISTINCT 'f', job_function_id, job_function FROM {QUEUE} "
+        "WHERE job_function_id IS NOT NULL"
+    )
+    facets: dict[str, list[tuple[int, str]]] = {"sectors": [], "functions": []}
+    for row in rows:
+        key = "sectors" if row["kind"] == "s" else "functions"
+        facets[key].append((int(row["id"]), str(row["name"] or row["id"])))
+    for values in facets.values():
+        values.sort(key=lambda item: item[1])
+    return facets
+
+
+async def feed_names(conn: Conn) -> list[tuple[int, str]]:
+    rows = await conn.fetch("SELECT id, name FROM feeds ORDER BY name, id")
+    return [(int(r["id"]), str(r["name"])) for r in rows]
+
+
+async def find_job(conn: Conn, job_hash: str) -> tuple[Route, dict[str, Any]] | None:
+    """The job and the table it is in (the review queue first)."""
+    for route in (Route.MANUAL_REVIEW, Route.OPEN, Route.REJECTED, Route.ARCHIVED):
+        row = await conn.fetchrow(f"SELECT * FROM {TABLES[route]} WHERE job_hash = $1", job_hash)
+        if row is not None:
+            return route, dict(row)
+    return None
+
+
+async def job_history(
+    conn: Conn, job_hash: str, feed_id: int, runs: int = 10
+) -> list[dict[str, Any]]:
+    """The job's outcome in each of its feed's last `runs` runs (bounded: no job_hash index)."""
+    rows = await conn.fetch(
+        "SELECT r.run_id, r.reason, r.status, r.started_at, o.outcome, o.merge_pass "
+        "FROM (SELECT run_id, reason, status, started_at FROM runs WHERE feed_id = $2 "
+        "      ORDER BY started_at DESC LIMIT $3) r "
+        "JOIN run_outcomes o ON o.run_id = r.run_id AND o.job_hash = $1 "
+        "ORDER BY r.started_at DESC",
+        job_hash,
+        feed_id,
+        runs,
+    )
+    return [dict(r) for r in rows]
+
+
+_DECIDED = ("route", "route_reason", "status", "reviewed_by", "reviewed_at")
+_MOVED = ", ".join(JOB_COLUMNS)
+_SELECTED = ", ".join(f"${_DECIDED.index(c) + 2}" if c in _DECIDED else c for c in JOB_COLUMNS)
+
+
+async def move_between(
+    conn: Conn, job_hash: str, source: Route, to: Route, *, status: str, reason: str, by: str
+) -> int | None:
+    """Moves a job from `source`'s table to `to`'s; its feed id, or None if it is not there.
+
+    The caller holds the transaction; the row lock makes two admins' moves serialise.
+    """
+    feed_id = await conn.fetchval(
+        f"SELECT feed_id FROM {TABLES[source]} WHERE job_hash = $1 FOR UPDATE", job_hash
+    )
+    if feed_id is None:
+        return None
+    await conn.execute(f"DELETE FROM {TABLES[to]} WHERE job_hash = $1", job_hash)
+    await conn.execute(
+        f"INSERT INTO {TABLES[to]} ({_MOVED}) "
+        f"SELECT {_SELECTED} FROM {TABLES[source]} WHERE job_hash = $1",
+        job_hash,
+        to.value,
+        reason,
+        status,
+        by,
+        datetime.now(UTC),
+    )
+    await conn.execute(f"DELETE FROM {TABLES[source]} WHERE job_hash = $1", job_hash)
+    return int(feed_id)
+
+
+async def neighbours(
+    conn: Conn, job_hash: str, confidence: Decimal | None
+) -> tuple[str | None, str | None]:
+    """The jobs before and after this one in the queue's default order (confidence first)."""
+    key = confidence or Decimal(0)
+    previous = await conn.fetchval(
+        f"SELECT job_hash FROM {QUEUE} WHERE ({CONFIDENCE}, job_hash) > ($1, $2) "
+        f"ORDER BY {CONFIDENCE}, job_hash LIMIT 1",
+        key,
+        job_hash,
+    )
+    following = await conn.fetchval(
+        f"SELECT job_hash FROM {QUEUE} WHERE ({CONFIDENCE}, job_hash) < ($1, $2) "
+        f"ORDER BY {CONFIDENCE} DESC, job_hash DESC LIMIT 1",
+        key,
+        job_hash,
+    )
+    return previous, following
