@@ -20,6 +20,7 @@ from aiohttp import CookieJar
 from aiohttp.test_utils import TestClient, TestServer
 from yarl import URL
 
+from cli.commands.demo import DEMO_ADMIN, ensure_demo_admin
 from cli.main import main
 from cli.stack import StackInfo
 from services.api.app import build
@@ -332,3 +333,12 @@ async def test_only_local_pages_are_followed_after_a_login(
         form = {"username": name, "password": PASSWORD, "next": target, "csrf_token": token}
         answer = await client.post("/login", data=form, allow_redirects=False)
         assert answer.headers["Location"] == "/console/review", target
+
+
+async def test_the_demo_creates_the_first_admin_once(
+    client: TestClient[Any, Any], api_dsn: str
+) -> None:
+    password = await ensure_demo_admin(api_dsn)
+    assert password is not None and len(password) >= 12
+    assert await ensure_demo_admin(api_dsn) is None  # a second demo keeps the account
+    assert (await login(client, DEMO_ADMIN, password)).status == 303
