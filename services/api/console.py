@@ -368,7 +368,7 @@ async def take_down(request: web.Request) -> web.Response:
     user = principal_of(request).username
     await _plane(request).take_down(job_hash, reason, user)
     await _plane(request).audit(user, "job.take_down", f"job:{job_hash}", _detail(reason))
-    raise web.HTTPSeeOther(f"/console/jobs/{job_hash}")
+    raise web.HTTPSeeOther(f"/console/jobs/{quote(job_hash, safe='')}")
 
 
 async def restore(request: web.Request) -> web.Response:
@@ -376,7 +376,7 @@ async def restore(request: web.Request) -> web.Response:
     user = principal_of(request).username
     await _plane(request).restore(job_hash, user)
     await _plane(request).audit(user, "job.restore", f"job:{job_hash}", {})
-    raise web.HTTPSeeOther(f"/console/jobs/{job_hash}")
+    raise web.HTTPSeeOther(f"/console/jobs/{quote(job_hash, safe='')}")
 
 
 # --- audit ---------------------------------------------------------------------------------
