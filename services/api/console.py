@@ -346,7 +346,7 @@ async def job_page(request: web.Request) -> web.Response:
         history = await jobs.job_history(conn, job_hash, job["feed_id"])
         audit = await accounts.audit_page(conn, limit=50, before_id=None, target=f"job:{job_hash}")
         neighbours = (
-            await jobs.neighbours(conn, job_hash, job["ai_confidence_score"])
+            await jobs.neighbours(conn, job_hash, job["feed_id"], job["ai_confidence_score"])
             if route is Route.MANUAL_REVIEW
             else (None, None)
         )

@@ -183,20 +183,22 @@ async def move_between(
 
 
 async def neighbours(
-    conn: Conn, job_hash: str, confidence: Decimal | None
+    conn: Conn, job_hash: str, feed_id: int, confidence: Decimal | None
 ) -> tuple[str | None, str | None]:
-    """The jobs before and after this one in the queue's default order (confidence first)."""
+    """The jobs before and after this one in its feed's queue, highest confidence first."""
     key = confidence or Decimal(0)
     previous = await conn.fetchval(
-        f"SELECT job_hash FROM {QUEUE} WHERE ({CONFIDENCE}, job_hash) > ($1, $2) "
+        f"SELECT job_hash FROM {QUEUE} WHERE feed_id = $3 AND ({CONFIDENCE}, job_hash) > ($1, $2) "
         f"ORDER BY {CONFIDENCE}, job_hash LIMIT 1",
         key,
         job_hash,
+        feed_id,
     )
     following = await conn.fetchval(
-        f"SELECT job_hash FROM {QUEUE} WHERE ({CONFIDENCE}, job_hash) < ($1, $2) "
+        f"SELECT job_hash FROM {QUEUE} WHERE feed_id = $3 AND ({CONFIDENCE}, job_hash) < ($1, $2) "
         f"ORDER BY {CONFIDENCE} DESC, job_hash DESC LIMIT 1",
         key,
         job_hash,
+        feed_id,
     )
     return previous, following

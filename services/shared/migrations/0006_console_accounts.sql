@@ -57,3 +57,6 @@ CREATE INDEX idx_audit_log_target ON audit_log (target);
 CREATE INDEX idx_manual_review_jobs_confidence
     ON manual_review_jobs ((COALESCE(ai_confidence_score, 0)), job_hash);
 CREATE INDEX idx_manual_review_jobs_created_hash ON manual_review_jobs (created_at, job_hash);
+-- A job page's previous and next: the same order within the job's feed.
+CREATE INDEX idx_manual_review_jobs_feed_confidence
+    ON manual_review_jobs (feed_id, (COALESCE(ai_confidence_score, 0)), job_hash);
