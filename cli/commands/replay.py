@@ -9,6 +9,7 @@ from datetime import datetime
 
 from cli import replay
 from cli.base import EXIT_OK, CommandError, SubParsers
+from cli.commands.users import audit_from_cli
 from cli.options import stack_config
 
 
@@ -50,4 +51,7 @@ def _replay(args: argparse.Namespace) -> int:
 
 async def _run(bootstrap: str, dsn: str, args: argparse.Namespace) -> str:
     past = await replay.find_run(dsn, run_id=args.run, feed_id=args.feed, since=args.since)
-    return await replay.replay(bootstrap, past, replay.Stage(args.stage), refresh=args.refresh)
+    run_id = await replay.replay(bootstrap, past, replay.Stage(args.stage), refresh=args.refresh)
+    detail = {"stage": args.stage, "refresh": args.refresh, "new_run_id": run_id}
+    await audit_from_cli(dsn, "run.replay", f"run:{past.run_id}", detail)
+    return run_id

@@ -13,7 +13,7 @@ import getpass
 import os
 import sys
 from collections.abc import Awaitable, Callable
-from typing import TypeVar
+from typing import Any, TypeVar
 
 import asyncpg
 
@@ -113,6 +113,16 @@ def _run(args: argparse.Namespace, work: Callable[[asyncpg.Connection], Awaitabl
 
 def _actor() -> str:
     return f"cli:{getpass.getuser()}"
+
+
+async def audit_from_cli(dsn: str, action: str, target: str, detail: dict[str, Any]) -> None:
+    """A change made from the command line, in the audit log under the OS user's name."""
+    conn = await asyncpg.connect(dsn)
+    try:
+        await set_json_codecs(conn)
+        await repo.audit(conn, _actor(), action, target, detail)
+    finally:
+        await conn.close()
 
 
 def _checked_name(raw: str) -> str:

@@ -11,7 +11,7 @@ from typing import Any
 import orjson
 from aiohttp import web
 
-from services.api import auth, console
+from services.api import auth, console, console_ops
 from services.api import handlers as h
 from services.api.config import ApiSettings
 from services.api.errors import ApiError, BadRequestError
@@ -218,6 +218,7 @@ def build(settings: ApiSettings, *, background: bool = True) -> web.Application:
     app[PLANE] = ControlPlane(settings)
     app.add_routes(_routes())
     console.setup(app)
+    app.add_routes(console_ops.routes())
     app.cleanup_ctx.append(_lifecycle(background))
     return app
 

@@ -202,3 +202,38 @@ async def neighbours(
         feed_id,
     )
     return previous, following
+
+
+async def recent_runs(conn: Conn, feed_id: int | None, limit: int = 50) -> list[dict[str, Any]]:
+    """The latest runs (of one feed, or of all), with their report's headline counts."""
+    rows = await conn.fetch(
+        "SELECT r.run_id, r.feed_id, f.name AS feed_name, r.reason, r.status, r.started_at, "
+        "r.completed_at, r.emitted, e.run_status, e.total_in_feed, e.jobs_auto_approved, "
+        "e.jobs_manual_review, e.jobs_rejected, e.duration_seconds, e.xano_status "
+        "FROM (SELECT * FROM runs WHERE ($1::int IS NULL OR feed_id = $1) "
+        "      ORDER BY started_at DESC LIMIT $2) r "
+        "LEFT JOIN feeds f ON f.id = r.feed_id "
+        "LEFT JOIN execution_reports e ON e.run_id = r.run_id ORDER BY r.started_at DESC",
+        feed_id,
+        limit,
+    )
+    return [dict(r) for r in rows]
+
+
+async def feeds_health(conn: Conn) -> list[dict[str, Any]]:
+    """Every feed with its health: last status, failures in a row, next check, recent sizes."""
+    rows = await conn.fetch(
+        "SELECT f.id, f.name, f.is_active, f.last_run_status, f.consecutive_failure_count, "
+        "f.next_check_at, f.check_frequency_minutes, f.last_succeeded_at, f.runs_count, "
+        "ARRAY(SELECT e.total_in_feed FROM execution_reports e WHERE e.feed_id = f.id "
+        "      ORDER BY e.start_time DESC LIMIT 5) AS recent_records "
+        "FROM feeds f ORDER BY f.name, f.id"
+    )
+    return [dict(r) for r in rows]
+
+
+async def malformed_samples(conn: Conn, run_id: str) -> list[dict[str, Any]]:
+    """The ingestor's samples of the records it could not read, with their reasons."""
+    ingest = await conn.fetchval("SELECT ingest FROM runs WHERE run_id = $1", run_id)
+    samples = (ingest or {}).get("malformed_samples") if isinstance(ingest, dict) else None
+    return [s for s in samples or [] if isinstance(s, dict)]
