@@ -57,7 +57,10 @@ async def errors_middleware(request: web.Request, handler: Handler) -> web.Strea
         if auth.is_console(request):
             return console.error_page(request, error.status, error.text or error.reason)
         code = error.reason.lower().replace(" ", "_")
-        return _error_response(error.status, code, error.text or error.reason)
+        answer = _error_response(error.status, code, error.text or error.reason)
+        if "Allow" in error.headers:  # a 405 says which methods the route has
+            answer.headers["Allow"] = error.headers["Allow"]
+        return answer
     except Exception:
         log.exception("%s %s failed", request.method, request.path)
         return _error_response(500, "internal", "unexpected error; see the API's log")

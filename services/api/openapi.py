@@ -34,13 +34,16 @@ def _path_param(name: str, schema: dict[str, Any], description: str) -> dict[str
 _ID = {"type": "integer", "minimum": 1, "maximum": MAX_ID}
 FEED_ID = _path_param("feed_id", _ID, "the feed's id")
 JOB_HASH = _path_param(
-    "job_hash", {"type": "string", "minLength": 1, "maxLength": 128}, "the job's content hash"
+    "job_hash",
+    {"type": "string", "minLength": 1, "maxLength": 128, "pattern": "^[\\x20-\\x7e]+$"},
+    "the job's content hash (printable ASCII)",
 )
 RUN_ID = _path_param("run_id", {"type": "string", "minLength": 1}, "the run's id (a UUID)")
 PAGING = [
     {"name": "limit", "in": "query", "schema": {"type": "integer", "minimum": 1,
                                                 "maximum": MAX_PAGE}},
-    {"name": "offset", "in": "query", "schema": {"type": "integer", "minimum": 0}},
+    {"name": "offset", "in": "query", "schema": {"type": "integer", "minimum": 0,
+                                                 "maximum": MAX_ID}},
 ]  # fmt: skip
 FEED_FILTER = {"name": "feed_id", "in": "query", "schema": _ID}
 

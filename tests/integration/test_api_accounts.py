@@ -342,3 +342,12 @@ async def test_the_demo_creates_the_first_admin_once(
     assert password is not None and len(password) >= 12
     assert await ensure_demo_admin(api_dsn) is None  # a second demo keeps the account
     assert (await login(client, DEMO_ADMIN, password)).status == 303
+
+
+async def test_an_undeclared_method_answers_405_with_the_allowed_ones(
+    client: TestClient[Any, Any],
+) -> None:
+    answer = await client.put("/feeds", headers=AUTH)
+    assert answer.status == 405
+    assert set(answer.headers["Allow"].split(",")) >= {"GET", "POST"}
+    assert (await answer.json())["error"] == "method_not_allowed"
