@@ -10,6 +10,7 @@ import asyncio
 import base64
 import logging
 import secrets
+import time
 from datetime import datetime, timedelta
 from decimal import Decimal, InvalidOperation
 from pathlib import Path
@@ -256,8 +257,13 @@ async def queue(request: web.Request) -> web.Response:
     async with pool.acquire() as conn:
         rows, next_cursor = await jobs.queue_page(conn, f, cursor, PAGE_SIZE)
         total = await jobs.queue_count(conn, f)
-        facets = await jobs.queue_facets(conn)
+        facets = await _facets(conn)
         feeds = await jobs.feed_names(conn)
+    chosen = f.job_function_id
+    if chosen is not None and all(i != chosen for i, _ in facets["functions"]):
+        found = taxonomy().job_function(chosen)  # the filter in force is always in its menu
+        facets = {**facets, "functions": [(chosen, found.name if found else str(chosen)),
+                                          *facets["functions"]]}  # fmt: skip
     kept = {k: v for k, v in query.items() if k != "after" and v}
     return render(
         request, "queue.html",
@@ -268,6 +274,28 @@ async def queue(request: web.Request) -> web.Response:
         first_url=f"?{urlencode(kept)}" if cursor else None,
         here=request.path_qs,
     )  # fmt: skip
+
+
+_FUNCTIONS: dict[str, Any] = {}
+FUNCTIONS_TTL_S = 30.0
+
+
+async def _facets(conn: Any) -> dict[str, list[tuple[int, str]]]:
+    """The filter menus: every sector of the taxonomy, and the job functions present in the
+    queue, recomputed at most every 30 s (a menu seconds stale costs nothing; a scan of the
+    queue on every page view would)."""
+    names = taxonomy()
+    now = time.monotonic()
+    if _FUNCTIONS.get("at", -FUNCTIONS_TTL_S) + FUNCTIONS_TTL_S < now:
+        ids = await jobs.queue_functions(conn)
+        present = [(i, f.name if (f := names.job_function(i)) else str(i)) for i in ids]
+        _FUNCTIONS.update(at=now, value=sorted(present, key=_by_name))
+    sectors = sorted(((s.id, s.name) for s in names.sectors.values()), key=_by_name)
+    return {"sectors": sectors, "functions": _FUNCTIONS["value"]}
+
+
+def _by_name(item: tuple[int, str]) -> str:
+    return item[1]
 
 
 def _wants_json(request: web.Request) -> bool:
