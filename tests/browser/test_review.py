@@ -8,7 +8,7 @@ from urllib.parse import quote
 
 import asyncpg
 import pytest
-from playwright.async_api import Page, expect
+from playwright.async_api import Browser, Page, expect
 
 from tests.browser.conftest import Console, log_in
 from tests.browser.jobs import HOSPITALS, RESTAURANTS, classification, queue_jobs
@@ -213,3 +213,39 @@ async def test_an_admin_takes_a_job_down_and_restores_it(
     await expect(
         page.locator("tr.audit-row", has_text="job.take_down").filter(has_text=console.admin)
     ).to_have_count(1)
+
+
+async def test_the_queue_reflows_at_200_percent_zoom_and_shows_keyboard_focus(
+    browser: Browser, console: Console, db: asyncpg.Connection, screenshots: Path
+) -> None:
+    # 200% zoom of a 1280-pixel window: 640 CSS pixels wide, drawn at twice the density.
+    context = await browser.new_context(
+        base_url=console.api_url, viewport={"width": 640, "height": 800}, device_scale_factor=2
+    )
+    try:
+        page = await context.new_page()
+        feed_id = await console.new_feed()
+        (first, _) = await queue_jobs(db, feed_id, 2)
+        await log_in(page, console.reviewer)
+        for path in (f"/console/review?feed={feed_id}", f"/console/jobs/{quote(first, safe='')}"):
+            await page.goto(path)
+            sideways = await page.evaluate(
+                "document.documentElement.scrollWidth - document.documentElement.clientWidth"
+            )
+            assert sideways <= 0, f"{path} scrolls sideways by {sideways}px at 200% zoom"
+        await page.goto(f"/console/review?feed={feed_id}")
+        await page.screenshot(path=screenshots / "queue-200-percent.png", full_page=True)
+        await page.keyboard.press("Tab")  # wherever focus goes, it shows
+        outline = await page.evaluate(
+            "(() => { const s = getComputedStyle(document.activeElement);"
+            " return [s.outlineStyle, parseFloat(s.outlineWidth)]; })()"
+        )
+        assert outline[0] == "solid" and outline[1] >= 2
+        await page.keyboard.press("Escape")
+        await page.keyboard.press("k")  # back to the first row
+        await page.keyboard.press("r")  # the shortcuts work at this size too
+        await page.keyboard.type("wrong city")
+        await page.keyboard.press("Enter")
+        await expect(page.get_by_test_id("queue-total")).to_have_text("1")
+    finally:
+        await context.close()
