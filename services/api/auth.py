@@ -18,6 +18,7 @@ from urllib.parse import quote
 import orjson
 from aiohttp import web
 
+from services.api import handlers as h
 from services.api.accounts import SCRIPT_USER, Principal, Role, digest
 from services.api.adapters import accounts_repository as accounts
 from services.api.errors import ForbiddenError, UnauthorizedError
@@ -77,9 +78,11 @@ async def _bearer(header: str, plane: ControlPlane) -> Principal:
     given = given.strip()
     if scheme.lower() != "bearer" or not given:
         raise UnauthorizedError("this endpoint needs 'Authorization: Bearer <token>'")
-    script_token = plane.settings.token
-    if script_token and hmac.compare_digest(given.encode(), script_token.value.encode()):
+    try:
+        h.check_token(header, plane.settings.token)  # the shared API_TOKEN: the script admin
         return Principal(SCRIPT_USER, "admin")
+    except UnauthorizedError:
+        pass  # perhaps a user's token
     pool = await plane.db.pool()
     async with pool.acquire() as conn:
         principal = await accounts.principal_by_token(conn, digest(given))
