@@ -275,6 +275,8 @@ async def test_a_login_sets_a_safe_session_cookie_and_csrf_guards_its_forms(
         assert cookie["httponly"] and cookie["samesite"] == "Lax" and not cookie["secure"]
         page = await browser.get("/console/review")
         assert page.status == 200 and name in await page.text()
+        policy = page.headers["Content-Security-Policy"]
+        assert "script-src 'self'" in policy and "frame-ancestors 'none'" in policy
         assert (await browser.get("/feeds")).status == 200  # the JSON API takes the session too
 
         feed_id = await _feed(browser)

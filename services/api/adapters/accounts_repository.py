@@ -150,6 +150,12 @@ async def recent_failures(
     return int(row["by_name"]), int(row["by_address"])
 
 
+async def prune(conn: Conn, window: timedelta) -> None:
+    """Forgets expired sessions and failures older than the window (run at each login)."""
+    await conn.execute("DELETE FROM console_sessions WHERE expires_at < now()")
+    await conn.execute("DELETE FROM login_failures WHERE at < $1", datetime.now(UTC) - window)
+
+
 # --- audit ---------------------------------------------------------------------------------
 
 
