@@ -9,7 +9,7 @@ PG_BIN := /usr/lib/postgresql/15/bin
 
 .PHONY: install demo test lint format stack-up stack-down stack-status bench clean
 
-install: $(STAMP) postgres-binaries
+install: $(STAMP) postgres-binaries chromium
 
 # Reinstall when the dependency list changes.
 $(STAMP): pyproject.toml
@@ -25,6 +25,14 @@ postgres-binaries:
 	@if [ ! -x $(PG_BIN)/initdb ] && ! command -v initdb >/dev/null; then \
 		echo "installing PostgreSQL 15 server binaries"; \
 		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq postgresql-15; \
+	fi
+
+# The console's browser tests drive Debian's Chromium (never a downloaded browser build).
+.PHONY: chromium
+chromium:
+	@if [ ! -x /usr/bin/chromium ]; then \
+		echo "installing Chromium for the browser tests"; \
+		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium; \
 	fi
 
 demo: install

@@ -11,4 +11,5 @@ SUITES: dict[str, str] = {
     "dedupe": "bench.dedupe_bench",
     "router": "bench.router_bench",
     "pipeline": "bench.pipeline_bench",
+    "console": "bench.console_bench",
 }

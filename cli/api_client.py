@@ -32,7 +32,7 @@ class ApiCallError(CommandError):
 def add_api_options(parser: argparse.ArgumentParser) -> None:
     group = parser.add_argument_group("API (default: JOBSTREAM_API_URL, JOBSTREAM_API_TOKEN)")
     group.add_argument("--api-url", help="the API's base URL (default: the local pipeline's)")
-    group.add_argument("--token", help="bearer token for changes (default: the local one)")
+    group.add_argument("--token", help="API_TOKEN or a user's token (default: the local one)")
 
 
 @dataclass(frozen=True, slots=True)
@@ -64,8 +64,8 @@ class ApiClient:
         # Only http(s) URLs of our own API ever get here.
         request = urllib.request.Request(self.base_url + path, data=data, method=method)  # noqa: S310
         request.add_header("Content-Type", "application/json")
-        if method != "GET":
-            request.add_header("Authorization", f"Bearer {self.token}")
+        # Reads need an account too: every call carries the token.
+        request.add_header("Authorization", f"Bearer {self.token}")
         try:
             with urllib.request.urlopen(request, timeout=self.timeout_s) as answer:  # noqa: S310
                 return json.load(answer)

@@ -20,6 +20,7 @@ from cli.commands import (
     status,
     topics,
     trigger,
+    users,
     xano,
 )
 
@@ -38,6 +39,7 @@ COMMANDS: tuple[Callable[[SubParsers], None], ...] = (
     inspect.register,
     xano.register,
     dlq.register,
+    users.register,
 )
 
 

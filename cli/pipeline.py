@@ -135,6 +135,7 @@ def _api_process(config: PipelineConfig) -> Process:
         "WEB_PORT": str(port),
         "REPLICA_ID": "0",
         "API_TOKEN": config.api_token,
+        "FEED_LOCAL_DIRS": _feed_dirs(),  # the console's mapping preview reads feeds too
         **config.extra_env,
     }
     return Process(

@@ -5,9 +5,11 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import secrets
 import urllib.request
 from typing import Any
 
+import asyncpg
 from rich.console import Console
 from rich.table import Table
 
@@ -15,9 +17,12 @@ from cli import control, pipeline
 from cli.base import EXIT_FAILURE, EXIT_OK, SubParsers
 from cli.stack import StackConfig, ensure_up
 from cli.stack.config import PROJECT_ROOT
+from services.api import accounts
+from services.api.adapters import accounts_repository
 
 SAMPLE_FEED = PROJECT_ROOT / "examples" / "feeds" / "sample-feed.xml"
 SAMPLE_MAPPING = PROJECT_ROOT / "examples" / "feeds" / "sample-mapping.json"
+DEMO_ADMIN = "admin"
 
 REPORT_ROWS = (
     ("records in the feed", "total_in_feed"),
@@ -65,6 +70,7 @@ def _demo(args: argparse.Namespace) -> int:
     report, counts = asyncio.run(_run_sample(info.bootstrap, info.dsn, args.timeout))
     console.print("[bold]4/4[/] done.\n")
     _print_report(console, report, counts, _xano_records(config, report["feed_id"]))
+    _print_console_login(console, config.api_url, asyncio.run(ensure_demo_admin(info.dsn)))
     console.print(
         "\nThe stack keeps running. Stop everything with [bold]make stack-down[/] "
         "(or [bold]jobstream stack down[/])."
@@ -82,6 +88,39 @@ async def _run_sample(
     run_id = await control.request_run(bootstrap, feed_id)
     report = await control.wait_for_report(dsn, run_id, timeout_s=timeout_s, synced=True)
     return report, await control.table_counts(dsn, feed_id)
+
+
+async def ensure_demo_admin(dsn: str) -> str | None:
+    """Creates the console's first admin with a fresh password; None when it exists already."""
+    conn = await asyncpg.connect(dsn)
+    try:
+        if await conn.fetchval("SELECT 1 FROM users WHERE username = $1", DEMO_ADMIN):
+            return None
+        password = secrets.token_urlsafe(12)
+        try:
+            await accounts_repository.create_user(
+                conn, DEMO_ADMIN, accounts.hash_password(password), "admin"
+            )
+        except asyncpg.UniqueViolationError:  # another demo made it a moment ago
+            return None
+        return password
+    finally:
+        await conn.close()
+
+
+def _print_console_login(console: Console, api_url: str, password: str | None) -> None:
+    console.print(f"\nThe operator console: [bold]{api_url}/console/review[/]")
+    if password is None:
+        console.print(
+            f"  user [bold]{DEMO_ADMIN}[/] exists already; set a new password with "
+            f"[bold]jobstream users password {DEMO_ADMIN}[/]"
+        )
+    else:
+        console.print(f"  user [bold]{DEMO_ADMIN}[/], password [bold]{password}[/] (shown once)")
+    console.print(
+        "  more accounts: [bold]jobstream users add NAME --role viewer|reviewer|admin[/]; "
+        "API docs at /docs"
+    )
 
 
 def _xano_records(config: pipeline.PipelineConfig, feed_id: int) -> int:

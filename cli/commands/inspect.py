@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import asyncio
 import dataclasses
 import json
 import os
@@ -16,6 +17,8 @@ from rich.table import Table
 
 from cli.base import EXIT_FAILURE, EXIT_OK, CommandError, SubParsers
 from schemas.identity import job_hash
+from schemas.taxonomy import load_taxonomy
+from services.enricher.preview import EnrichedRecord, as_json, backend_for, preview
 from services.ingestor.config import feed_settings_from_env
 from services.ingestor.feeds import (
     FeedInspection,
@@ -25,6 +28,7 @@ from services.ingestor.feeds import (
     inspect_feed,
     load_mapping,
 )
+from services.shared.settings import SettingsError
 
 
 def register(subparsers: SubParsers) -> None:
@@ -41,15 +45,27 @@ def register(subparsers: SubParsers) -> None:
     parser.add_argument("--mapping", type=Path, help="a mapping JSON file, as stored on a feed")
     parser.add_argument("--limit", type=int, default=20, help="records to show (default 20)")
     parser.add_argument("--json", action="store_true", help="print JSON lines instead of a table")
+    parser.add_argument(
+        "--enrich", action="store_true",
+        help="also enrich the records (taxonomy ids and names, SOC code, confidence, reasons)",
+    )  # fmt: skip
+    parser.add_argument(
+        "--backend", choices=("offline", "gemini"), default=None,
+        help="enrichment backend (default: ENRICHMENT_BACKEND, else offline)",
+    )  # fmt: skip
     parser.set_defaults(handler=_inspect)
 
 
 def _inspect(args: argparse.Namespace) -> int:
     mapping = _mapping(args.mapping)
+    enriched: list[EnrichedRecord] = []
     try:
-        inspection = inspect_feed(
-            args.source, mapping=mapping, settings=_settings(args.source), limit=args.limit
-        )
+        if args.enrich:
+            inspection, enriched = asyncio.run(_enriched(args, mapping))
+        else:
+            inspection = inspect_feed(
+                args.source, mapping=mapping, settings=_settings(args.source), limit=args.limit
+            )
     except MappingError as error:
         raise CommandError(f"bad mapping: {error}") from error
     except FetchError as error:
@@ -58,9 +74,11 @@ def _inspect(args: argparse.Namespace) -> int:
     if stats.fetch_status == "failed" and not inspection.records:
         raise CommandError(f"could not read {args.source}: {stats.error}")
     if args.json:
-        _print_json(inspection)
+        _print_json(inspection, enriched if args.enrich else None)
     else:
         _print_tables(inspection)
+        if args.enrich:
+            _print_enriched(enriched)
     return EXIT_FAILURE if inspection.stats.fetch_status != "ok" else EXIT_OK
 
 
@@ -90,8 +108,50 @@ def _mapping(path: Path | None) -> dict[str, Any] | None:
     return loaded
 
 
-def _print_json(inspection: FeedInspection) -> None:
-    for record in inspection.records:
+async def _enriched(
+    args: argparse.Namespace, mapping: dict[str, Any] | None
+) -> tuple[FeedInspection, list[EnrichedRecord]]:
+    taxonomy = load_taxonomy()
+    try:
+        backend = backend_for(args.backend, taxonomy)
+    except (ValueError, SettingsError) as error:
+        raise CommandError(str(error)) from error
+    try:
+        return await preview(
+            args.source,
+            mapping,
+            limit=args.limit,
+            backend=backend,
+            taxonomy=taxonomy,
+            settings=_settings(args.source),
+        )
+    finally:
+        await backend.aclose()
+
+
+def _print_enriched(records: list[EnrichedRecord]) -> None:
+    table = Table(title="enriched records")
+    for column in ("#", "ai title", "sector", "industry", "job function", "SOC", "conf.", "why"):
+        table.add_column(column, overflow="fold")
+    for record in records:
+        found = record.enrichment
+        if found is None:
+            table.add_row(str(record.position), f"[red]failed:[/] {record.error}", *[""] * 6)
+            continue
+        table.add_row(
+            str(record.position), found.ai_title, f"{found.sector} ({found.sector_id})",
+            f"{found.industry} ({found.industry_id})",
+            f"{found.job_function} ({found.job_function_id})", record.soc_code or "",
+            f"{found.confidence / 100:.2f}", "; ".join(found.confidence_reasons),
+        )  # fmt: skip
+    Console(width=200).print(table)
+
+
+def _print_json(inspection: FeedInspection, enriched: list[EnrichedRecord] | None) -> None:
+    if enriched is not None:
+        for item in enriched:
+            print(json.dumps(as_json(item)))
+    for record in inspection.records if enriched is None else ():
         job = record.job.model_dump(mode="json")
         line = {"position": record.position, "job_hash": job_hash(record.job), "job": job}
         print(json.dumps(line))

@@ -9,6 +9,7 @@ from datetime import datetime
 
 from cli import replay
 from cli.base import EXIT_OK, CommandError, SubParsers
+from cli.commands.users import audit_from_cli
 from cli.options import stack_config
 
 
@@ -65,7 +66,10 @@ async def _run(bootstrap: str, dsn: str, args: argparse.Namespace) -> str:
             waiting.add(running)
             print(f"feed {past.feed_id} has run {running} in progress: waiting for it to end")
 
-    return await replay.replay(
+    run_id = await replay.replay(
         bootstrap, dsn, past, replay.Stage(args.stage), refresh=args.refresh,
         wait_s=args.wait, on_wait=tell,
     )  # fmt: skip
+    detail = {"stage": args.stage, "refresh": args.refresh, "new_run_id": run_id}
+    await audit_from_cli(dsn, "run.replay", f"run:{past.run_id}", detail)
+    return run_id

@@ -11,6 +11,7 @@ from typing import Any
 import orjson
 from aiohttp import web
 
+from services.api import auth, console, console_ops
 from services.api import handlers as h
 from services.api.config import ApiSettings
 from services.api.errors import ApiError, BadRequestError
@@ -21,8 +22,7 @@ from services.shared import metrics
 SERVICE = "api"
 log = logging.getLogger(__name__)
 
-PLANE = web.AppKey("plane", ControlPlane)
-SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
+PLANE = auth.PLANE
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
 
@@ -48,12 +48,19 @@ async def errors_middleware(request: web.Request, handler: Handler) -> web.Strea
     try:
         return await handler(request)
     except ApiError as error:
+        if auth.is_console(request):
+            return console.error_page(request, error.status, error.message)
         return json_response(error.body(), status=error.status)
     except web.HTTPException as error:
         if error.status < 400:
             raise
+        if auth.is_console(request):
+            return console.error_page(request, error.status, error.text or error.reason)
         code = error.reason.lower().replace(" ", "_")
-        return _error_response(error.status, code, error.text or error.reason)
+        answer = _error_response(error.status, code, error.text or error.reason)
+        if "Allow" in error.headers:  # a 405 says which methods the route has
+            answer.headers["Allow"] = error.headers["Allow"]
+        return answer
     except Exception:
         log.exception("%s %s failed", request.method, request.path)
         return _error_response(500, "internal", "unexpected error; see the API's log")
@@ -67,14 +74,6 @@ async def metrics_middleware(request: web.Request, handler: Handler) -> web.Stre
     name = route.canonical if route is not None else "unmatched"
     metrics.API_REQUESTS.labels(name, str(response.status)).inc()
     return response
-
-
-@web.middleware
-async def auth_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
-    """Every mutating method needs the bearer token; reads stay open."""
-    if request.method not in SAFE_METHODS:
-        h.check_token(request.headers.get("Authorization"), request.app[PLANE].settings.token)
-    return await handler(request)
 
 
 async def _json_body(request: web.Request) -> Any:
@@ -115,7 +114,7 @@ async def openapi_json(request: web.Request) -> web.Response:
 
 
 async def docs(request: web.Request) -> web.Response:
-    return web.Response(text=docs_page(document()), content_type="text/html")
+    return web.Response(text=docs_page(), content_type="text/html")
 
 
 async def trigger_feed(request: web.Request) -> web.Response:
@@ -191,16 +190,28 @@ async def review_queue(request: web.Request) -> web.Response:
     return json_response({"jobs": jobs, "total": total, "limit": limit, "offset": offset})
 
 
+def _as_user(request: web.Request, decision: h.ReviewDecision) -> h.ReviewDecision:
+    """A user's decision is theirs whatever the body says; the script admin names the reviewer."""
+    principal = auth.principal_of(request)
+    if principal.user_id is None:
+        return decision
+    return h.ReviewDecision(principal.username, decision.reason)
+
+
 async def approve(request: web.Request) -> web.Response:
     job_hash = h.check_job_hash(request.match_info["job_hash"])
-    decision = h.validate_review(await _json_body(request), needs_reason=False)
+    decision = _as_user(request, h.validate_review(await _json_body(request), needs_reason=False))
     return json_response(await _plane(request).approve(job_hash, decision))
 
 
 async def reject(request: web.Request) -> web.Response:
     job_hash = h.check_job_hash(request.match_info["job_hash"])
-    decision = h.validate_review(await _json_body(request), needs_reason=True)
+    decision = _as_user(request, h.validate_review(await _json_body(request), needs_reason=True))
     return json_response(await _plane(request).reject(job_hash, decision))
+
+
+def _audited(action: str, handler: auth.Handler, detail: auth.Detail) -> auth.Handler:
+    return auth.audited(action, handler, detail)
 
 
 def _routes() -> list[web.RouteDef]:
@@ -210,28 +221,34 @@ def _routes() -> list[web.RouteDef]:
         web.get("/metrics", prometheus),
         web.get("/openapi.json", openapi_json),
         web.get("/docs", docs),
-        web.post("/trigger-feed/{feed_id}", trigger_feed),
+        web.post("/trigger-feed/{feed_id}", _audited("run.trigger", trigger_feed, auth.run_detail)),
         web.get("/execution-status/{feed_id}", execution_status),
         web.get("/runs/{run_id}", get_run),
         web.post("/runs/{run_id}/confirm-archive", confirm_archive),
         web.post("/runs/{run_id}/discard-archive", discard_archive),
         web.post("/runs/{run_id}/fail", fail_run),
         web.get("/feeds", list_feeds),
-        web.post("/feeds", create_feed),
+        web.post("/feeds", _audited("feed.create", create_feed, auth.feed_detail)),
         web.get("/feeds/{feed_id}", get_feed),
-        web.patch("/feeds/{feed_id}", update_feed),
-        web.delete("/feeds/{feed_id}", delete_feed),
+        web.patch("/feeds/{feed_id}", _audited("feed.update", update_feed, auth.feed_detail)),
+        web.delete("/feeds/{feed_id}", _audited("feed.deactivate", delete_feed, auth.feed_detail)),
         web.get("/review", review_queue),
-        web.post("/review/{job_hash}/approve", approve),
-        web.post("/review/{job_hash}/reject", reject),
+        web.post(
+            "/review/{job_hash}/approve", _audited("review.approve", approve, auth.review_detail)
+        ),
+        web.post(
+            "/review/{job_hash}/reject", _audited("review.reject", reject, auth.review_detail)
+        ),
     ]
 
 
 def build(settings: ApiSettings, *, background: bool = True) -> web.Application:
     """The web app; with `background`, the scheduler runs beside it."""
-    app = web.Application(middlewares=[metrics_middleware, errors_middleware, auth_middleware])
+    app = web.Application(middlewares=[metrics_middleware, errors_middleware, auth.auth_middleware])
     app[PLANE] = ControlPlane(settings)
     app.add_routes(_routes())
+    console.setup(app)
+    app.add_routes(console_ops.routes())
     app.cleanup_ctx.append(_lifecycle(background))
     return app
 

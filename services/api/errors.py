@@ -39,3 +39,13 @@ class ConflictError(ApiError):
 class UnavailableError(ApiError):
     status = 503
     code = "unavailable"
+
+
+class ForbiddenError(ApiError):
+    status = 403
+    code = "forbidden"
+
+
+class TooManyRequestsError(ApiError):
+    status = 429
+    code = "too_many_requests"

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import html
 from typing import Any
 
 from services.api.handlers import FEED_FORMATS, MAX_FREQUENCY_MINUTES, MAX_ID, MAX_PAGE, MAX_TEXT
@@ -35,13 +34,16 @@ def _path_param(name: str, schema: dict[str, Any], description: str) -> dict[str
 _ID = {"type": "integer", "minimum": 1, "maximum": MAX_ID}
 FEED_ID = _path_param("feed_id", _ID, "the feed's id")
 JOB_HASH = _path_param(
-    "job_hash", {"type": "string", "minLength": 1, "maxLength": 128}, "the job's content hash"
+    "job_hash",
+    {"type": "string", "minLength": 1, "maxLength": 128, "pattern": "^[\\x20-\\x7e]+$"},
+    "the job's content hash (printable ASCII)",
 )
 RUN_ID = _path_param("run_id", {"type": "string", "minLength": 1}, "the run's id (a UUID)")
 PAGING = [
     {"name": "limit", "in": "query", "schema": {"type": "integer", "minimum": 1,
                                                 "maximum": MAX_PAGE}},
-    {"name": "offset", "in": "query", "schema": {"type": "integer", "minimum": 0}},
+    {"name": "offset", "in": "query", "schema": {"type": "integer", "minimum": 0,
+                                                 "maximum": MAX_ID}},
 ]  # fmt: skip
 FEED_FILTER = {"name": "feed_id", "in": "query", "schema": _ID}
 
@@ -124,11 +126,21 @@ def _optional_body(schema_name: str) -> dict[str, Any]:
 
 
 _SECURED: list[dict[str, list[str]]] = [{"bearer": []}]
-_AUTH_ERRORS = {"400": _error("bad input"), "401": _error("missing or wrong bearer token")}
+_AUTH_ERRORS = {
+    "400": _error("bad input"),
+    "401": _error("missing or wrong bearer token"),
+    "403": _error("the account's role may not do this"),
+}
+_READ_ERRORS = {"401": _error("no account: a bearer token or a console session is needed")}
 
 
 def _op(summary: str, responses: dict[str, Any], **extra: Any) -> dict[str, Any]:
     return {"summary": summary, "responses": responses, **extra}
+
+
+def _read(summary: str, responses: dict[str, Any], **extra: Any) -> dict[str, Any]:
+    """A read of feeds, jobs or runs: any account (viewer and up)."""
+    return _op(summary, {**responses, **_READ_ERRORS}, security=_SECURED, **extra)
 
 
 def _mutation(summary: str, responses: dict[str, Any], **extra: Any) -> dict[str, Any]:
@@ -146,19 +158,19 @@ def _paths() -> dict[str, Any]:
             "description": "text exposition format",
             "content": {"text/plain": {"schema": {"type": "string"}}}}})},
         "/openapi.json": {"get": _op("this document", {"200": _ok("the document")})},
-        "/docs": {"get": _op("the routes as a page", {"200": {
+        "/docs": {"get": _op("this document in Swagger UI", {"200": {
             "description": "HTML", "content": {"text/html": {"schema": {"type": "string"}}}}})},
         "/trigger-feed/{feed_id}": {"post": _mutation(
             "request a run of the feed",
             {"202": _ok("requested", {"$ref": "#/components/schemas/Triggered"}),
              "404": not_found, "409": _error("the feed has a run in progress")},
             parameters=[FEED_ID])},
-        "/execution-status/{feed_id}": {"get": _op(
+        "/execution-status/{feed_id}": {"get": _read(
             "the feed's last run: its report, with live per-stage progress while it runs",
             {"200": _ok("the last run"), "400": _error("bad id"),
              "404": _error("unknown feed, or no run yet")},
             parameters=[FEED_ID])},
-        "/runs/{run_id}": {"get": _op(
+        "/runs/{run_id}": {"get": _read(
             "one run: ledger row, report and progress",
             {"200": _ok("the run"), "404": not_found}, parameters=[RUN_ID])},
         "/runs/{run_id}/confirm-archive": {"post": _mutation(
@@ -175,13 +187,13 @@ def _paths() -> dict[str, Any]:
             {"202": _ok("requested"), "404": not_found, "409": _error("not in progress")},
             parameters=[RUN_ID], requestBody=_optional_body("RunAction"))},
         "/feeds": {
-            "get": _op("list feeds", {"200": _ok("a page of feeds"), "400": _error("bad paging")},
+            "get": _read("list feeds", {"200": _ok("a page of feeds"), "400": _error("bad paging")},
                        parameters=PAGING),
             "post": _mutation("register a feed", {"201": _ok("created", feed_ref)},
                               requestBody=_body("FeedCreate")),
         },
         "/feeds/{feed_id}": {
-            "get": _op("one feed", {"200": _ok("the feed", feed_ref), "400": _error("bad id"),
+            "get": _read("one feed", {"200": _ok("the feed", feed_ref), "400": _error("bad id"),
                                     "404": not_found}, parameters=[FEED_ID]),
             "patch": _mutation("update a feed", {"200": _ok("updated", feed_ref),
                                                  "404": not_found},
@@ -190,7 +202,7 @@ def _paths() -> dict[str, Any]:
                                 {"200": _ok("deactivated", feed_ref), "404": not_found},
                                 parameters=[FEED_ID]),
         },
-        "/review": {"get": _op("the manual review queue, oldest first",
+        "/review": {"get": _read("the manual review queue, oldest first",
                                {"200": _ok("a page of the queue"), "400": _error("bad query")},
                                parameters=[*PAGING, FEED_FILTER])},
         "/review/{job_hash}/approve": {"post": _mutation(
@@ -210,28 +222,24 @@ def document() -> dict[str, Any]:
         "info": {
             "title": "jobstream control plane",
             "version": "1.0.0",
-            "description": "Feeds, runs and the manual review queue. Mutating endpoints need "
-            "'Authorization: Bearer <API_TOKEN>'. Errors are JSON {error, message}.",
+            "description": "Feeds, runs and the manual review queue. Every route but the "
+            "health, metrics and documentation ones needs an account: "
+            "'Authorization: Bearer <token>' with the API_TOKEN (admin, for scripts) or a "
+            "user's token (`jobstream users token NAME`). Reviews need the reviewer role, other "
+            "changes the admin role. Errors are JSON {error, message}.",
         },
         "paths": _paths(),
         "components": _components(),
     }
 
 
-def docs_page(doc: dict[str, Any]) -> str:
-    """Every route of the document as an HTML list: no scripts, no CDN, works offline."""
-    items = []
-    for path, operations in doc["paths"].items():
-        for method, op in operations.items():
-            lock = " 🔒" if op.get("security") else ""
-            codes = ", ".join(op["responses"])
-            items.append(
-                f"<li><code>{method.upper()} {html.escape(path)}</code>{lock} — "
-                f"{html.escape(op['summary'])} <small>({codes})</small></li>"
-            )
-    title = html.escape(doc["info"]["title"])
+def docs_page() -> str:
+    """Swagger UI over /openapi.json, its assets served by the API itself (no CDN)."""
     return (
-        f"<!doctype html><html><head><meta charset='utf-8'><title>{title}</title></head>"
-        f"<body><h1>{title}</h1><p>{html.escape(doc['info']['description'])}</p>"
-        f"<ul>{''.join(items)}</ul><p><a href='/openapi.json'>openapi.json</a></p></body></html>"
+        "<!doctype html><html lang='en'><head><meta charset='utf-8'>"
+        "<title>jobstream API</title>"
+        "<link rel='stylesheet' href='/docs/static/swagger-ui.css'></head>"
+        "<body><div id='swagger-ui'></div>"
+        "<script src='/docs/static/swagger-ui-bundle.js'></script>"
+        "<script src='/static/docs.js'></script></body></html>"
     )

@@ -18,6 +18,8 @@ from schemas.records import (
     RoutedJob,
     RunFailRequested,
 )
+from services.api.adapters import accounts_repository as accounts
+from services.api.adapters import console_repository as console_jobs
 from services.api.adapters import feeds_repository as feeds
 from services.api.adapters import review_repository as review
 from services.api.adapters import runs_repository as runs
@@ -247,6 +249,51 @@ class ControlPlane:
             raise NotFoundError(f"job {job_hash} is not in the manual review queue")
         log.info("job %s moved to %s by %s", job_hash, to.value, decision.reviewer)
         return feed_id
+
+    async def take_down(self, job_hash: str, reason: str, by: str) -> int:
+        """An admin takes an open job down: to rejected_jobs; the syncer removes it from Xano."""
+        feed_id = await self._move_between(job_hash, Route.OPEN, Route.REJECTED, reason, by)
+        await self._tell_syncer(feed_id, job_hash, Route.REJECTED, reason)
+        return feed_id
+
+    async def restore(self, job_hash: str, by: str) -> int:
+        """An admin restores a rejected job: open again, and pushed to Xano at once."""
+        reason = f"restored by {by}"
+        feed_id = await self._move_between(job_hash, Route.REJECTED, Route.OPEN, reason, by)
+        await self._tell_syncer(feed_id, job_hash, Route.OPEN, reason)
+        return feed_id
+
+    async def _move_between(
+        self, job_hash: str, source: Route, to: Route, reason: str, by: str
+    ) -> int:
+        status = APPROVED_STATUS if to is Route.OPEN else REJECTED_STATUS
+        pool = await self.db.pool()
+        async with pool.acquire() as conn, conn.transaction():
+            feed_id = await console_jobs.move_between(
+                conn, job_hash, source, to, status=status, reason=reason, by=by
+            )
+        if feed_id is None:
+            raise NotFoundError(f"job {job_hash} is not in {source.value} jobs")
+        log.info("job %s moved from %s to %s by %s", job_hash, source.value, to.value, by)
+        return feed_id
+
+    async def _tell_syncer(self, feed_id: int, job_hash: str, route: Route, reason: str) -> None:
+        """After commit; if it fails the job has moved and the feed's next reconcile follows."""
+        routed = RoutedJob(
+            feed_id=feed_id, job_hash=job_hash, route=route, reason=reason, decided_by="reviewer"
+        )
+        try:
+            publisher = await self.publisher()
+            await publisher.publish(topics.JOBS_ROUTED, routed, key=job_hash)
+        except Exception:
+            log.exception("move of %s not published; the next reconcile follows it", job_hash)
+
+    # --- audit -----------------------------------------------------------------------------
+
+    async def audit(self, username: str, action: str, target: str, detail: dict[str, Any]) -> None:
+        pool = await self.db.pool()
+        async with pool.acquire() as conn:
+            await accounts.audit(conn, username, action, target, detail)
 
     # --- health ----------------------------------------------------------------------------
 

@@ -48,6 +48,8 @@ def build(settings: SyncerSettings) -> faust.App:
     async def publish_approval(record: Record) -> None:
         if isinstance(record, RoutedJob) and _is_approval(record):
             await syncer.publish_one(record.job_hash)
+        elif isinstance(record, RoutedJob) and _is_take_down(record):
+            await syncer.withdraw_one(record.feed_id, record.job_hash)
 
     consume(
         app,
@@ -88,3 +90,7 @@ def count_xano(outcome: SyncOutcome, before: ClientStats, after: ClientStats) ->
 
 def _is_approval(routed: RoutedJob) -> bool:
     return routed.decided_by == "reviewer" and routed.route is Route.OPEN
+
+
+def _is_take_down(routed: RoutedJob) -> bool:
+    return routed.decided_by == "reviewer" and routed.route is Route.REJECTED

@@ -257,6 +257,21 @@ class Syncer:
                     "outbox for a retry: %s", job_hash, feed_id, attempts, error)  # fmt: skip
         return Push.FAILED
 
+    async def withdraw_one(self, feed_id: int, job_hash: str) -> bool:
+        """Removes a job an admin took down, under the feed's lock; False when it is open
+        again (restored) or Xano did not confirm."""
+        await self._client.open()
+        pool = await self._db.pool()
+        async with pool.acquire() as conn:
+            await mirror.lock_feed(conn, feed_id)
+            try:
+                if await mirror.open_job(conn, job_hash) is not None:
+                    return False
+                result = await self._client.delete(feed_id, [job_hash])
+                return result.confirmed >= 1
+            finally:
+                await mirror.unlock_feed(conn, feed_id)
+
     async def retry_outbox(self, limit: int = 100) -> int:
         """Pushes the approvals whose retry is due; how many landed.
 

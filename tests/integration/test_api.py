@@ -24,6 +24,7 @@ from schemas.records import FeedRequested, Record, Route, RoutedJob
 from schemas.topics import TopicSpec
 from services.api.app import build
 from services.api.config import ApiSettings
+from services.api.console import is_page_route
 from services.shared.settings import Secret
 from tests.integration.api_support import api_dsn
 
@@ -113,16 +114,26 @@ async def test_the_openapi_document_covers_every_route(client: TestClient[Any, A
     served = {
         (route.method.lower(), route.resource.canonical)
         for route in client.app.router.routes()
-        if route.resource is not None and route.method != "HEAD"
+        if route.resource is not None
+        and route.method != "HEAD"
+        and not is_page_route(route.resource.canonical)
     }
     documented = {(m, path) for path, ops in doc["paths"].items() for m in ops}
     assert served == documented
+
+
+async def test_docs_is_swagger_ui_served_from_the_api_itself(client: TestClient[Any, Any]) -> None:
     page = await (await client.get("/docs")).text()
-    assert all(path in page for _, path in documented)
+    assets = ["/docs/static/swagger-ui.css", "/docs/static/swagger-ui-bundle.js", "/static/docs.js"]
+    assert all(asset in page for asset in assets) and "http" not in page  # no CDN
+    for asset in assets:
+        answer = await client.get(asset)
+        assert answer.status == 200 and len(await answer.read()) > 40, asset
+    assert "/openapi.json" in await (await client.get("/static/docs.js")).text()
 
 
 async def test_metrics_count_requests_by_route_and_status(client: TestClient[Any, Any]) -> None:
-    await client.get("/feeds/987654")  # 404, counted under the route template
+    await client.get("/feeds/987654", headers=AUTH)  # 404, counted under the route template
     answer = await client.get("/metrics")
     assert answer.status == 200
     assert answer.headers["Content-Type"].startswith("text/plain")
@@ -131,7 +142,7 @@ async def test_metrics_count_requests_by_route_and_status(client: TestClient[Any
 
 
 async def test_unknown_routes_answer_json(client: TestClient[Any, Any]) -> None:
-    await _error(await client.get("/nope"), 404)
+    await _error(await client.get("/nope", headers=AUTH), 404)
 
 
 # --- feeds ---------------------------------------------------------------------------------
@@ -140,9 +151,9 @@ async def test_unknown_routes_answer_json(client: TestClient[Any, Any]) -> None:
 async def test_feeds_create_list_show_update_deactivate(client: TestClient[Any, Any]) -> None:
     feed = await _new_feed(client, format="xml", check_frequency_minutes=60)
     assert feed["is_active"] and feed["format"] == "xml"
-    listed = await (await client.get("/feeds", params={"limit": "500"})).json()
+    listed = await (await client.get("/feeds", params={"limit": "500"}, headers=AUTH)).json()
     assert feed["id"] in [f["id"] for f in listed["feeds"]]
-    shown = await (await client.get(f"/feeds/{feed['id']}")).json()
+    shown = await (await client.get(f"/feeds/{feed['id']}", headers=AUTH)).json()
     assert shown["name"] == feed["name"]
     answer = await client.patch(f"/feeds/{feed['id']}", json={"company_name": "Acme"}, headers=AUTH)
     assert answer.status == 200 and (await answer.json())["company_name"] == "Acme"
@@ -193,17 +204,18 @@ async def test_bad_feed_input(client: TestClient[Any, Any]) -> None:
     assert "not valid JSON" in await _error(bad_json, 400)
     empty = await client.patch(f"/feeds/{feed['id']}", json={}, headers=AUTH)
     assert "nothing to update" in await _error(empty, 400)
-    assert "feed_id" in await _error(await client.get("/feeds/abc"), 400)
-    assert "limit" in await _error(await client.get("/feeds", params={"limit": "0"}), 400)
+    assert "feed_id" in await _error(await client.get("/feeds/abc", headers=AUTH), 400)
+    zero = await client.get("/feeds", params={"limit": "0"}, headers=AUTH)
+    assert "limit" in await _error(zero, 400)
 
 
 async def test_unknown_feeds_are_404(client: TestClient[Any, Any]) -> None:
     unknown = 2_000_000_000
-    await _error(await client.get(f"/feeds/{unknown}"), 404)
+    await _error(await client.get(f"/feeds/{unknown}", headers=AUTH), 404)
     await _error(await client.patch(f"/feeds/{unknown}", json={"name": "y"}, headers=AUTH), 404)
     await _error(await client.delete(f"/feeds/{unknown}", headers=AUTH), 404)
     await _error(await client.post(f"/trigger-feed/{unknown}", headers=AUTH), 404)
-    await _error(await client.get(f"/execution-status/{unknown}"), 404)
+    await _error(await client.get(f"/execution-status/{unknown}", headers=AUTH), 404)
 
 
 # --- runs ----------------------------------------------------------------------------------
@@ -246,7 +258,8 @@ async def test_execution_status_shows_live_progress_then_the_report(
     client: TestClient[Any, Any], db: asyncpg.Connection
 ) -> None:
     feed = await _new_feed(client)
-    await _error(await client.get(f"/execution-status/{feed['id']}"), 404)  # no run yet
+    no_run_yet = await client.get(f"/execution-status/{feed['id']}", headers=AUTH)
+    await _error(no_run_yet, 404)
     run_id = (await (await client.post(f"/trigger-feed/{feed['id']}", headers=AUTH)).json())[
         "run_id"
     ]
@@ -255,7 +268,7 @@ async def test_execution_status_shows_live_progress_then_the_report(
         "INSERT INTO run_outcomes (run_id, seq, outcome) VALUES ($1, $2, $3)",
         [(run_id, 1, "approved"), (run_id, 2, "approved"), (run_id, 3, "rejected")],
     )
-    live = await (await client.get(f"/execution-status/{feed['id']}")).json()
+    live = await (await client.get(f"/execution-status/{feed['id']}", headers=AUTH)).json()
     assert live["run"]["run_id"] == run_id and live["progress"]["finished"] is False
     route = live["progress"]["stages"]["route"]
     assert (route["outcomes"], route["total"]) == (3, 4)
@@ -266,13 +279,13 @@ async def test_execution_status_shows_live_progress_then_the_report(
         run_id,
         feed["id"],
     )
-    done = await (await client.get(f"/runs/{run_id}")).json()
+    done = await (await client.get(f"/runs/{run_id}", headers=AUTH)).json()
     assert done["progress"]["finished"] is True
     assert done["report"]["jobs_auto_approved"] == 2
 
 
 async def test_unknown_runs_are_404(client: TestClient[Any, Any]) -> None:
-    await _error(await client.get(f"/runs/{uuid.uuid4()}"), 404)
+    await _error(await client.get(f"/runs/{uuid.uuid4()}", headers=AUTH), 404)
 
 
 # --- review --------------------------------------------------------------------------------
@@ -301,15 +314,17 @@ async def test_review_queue_is_paged_and_filtered_by_feed(
     mine = [await _queue_job(db, feed["id"]) for _ in range(3)]
     await _queue_job(db, other["id"])
     first = await (
-        await client.get("/review", params={"feed_id": str(feed["id"]), "limit": "2"})
+        await client.get("/review", params={"feed_id": str(feed["id"]), "limit": "2"}, headers=AUTH)
     ).json()
     second = await (
-        await client.get("/review", params={"feed_id": str(feed["id"]), "offset": "2"})
+        await client.get(
+            "/review", params={"feed_id": str(feed["id"]), "offset": "2"}, headers=AUTH
+        )
     ).json()
     assert first["total"] == 3
     assert [j["job_hash"] for j in first["jobs"] + second["jobs"]] == mine
     assert first["jobs"][0]["ai_confidence_score"] == pytest.approx(0.61)
-    assert "feed_id" in await _error(await client.get("/review?feed_id=x"), 400)
+    assert "feed_id" in await _error(await client.get("/review?feed_id=x", headers=AUTH), 400)
 
 
 async def test_approve_moves_the_job_to_open_and_tells_the_syncer(
