@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import re
 import signal
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -36,8 +37,10 @@ class Scenario:
     replicas: Mapping[str, int] = field(default_factory=dict)
     extra_s: float = 0.0  # how much longer than the baseline the fault may fairly take
 
-    def __str__(self) -> str:
-        return self.name
+    @property
+    def slug(self) -> str:
+        """The test id: `pytest -m chaos -k sigkill-router` picks one scenario."""
+        return re.sub(r"[^a-z0-9]+", "-", self.name.lower()).strip("-")
 
 
 def signal_service(service: str, sig: signal.Signals, what: str, share: float) -> Fault:

@@ -53,7 +53,7 @@ async def test_two_fault_free_runs_are_identical(
     _assert_passed(_record("second fault-free run", again, baseline))
 
 
-@pytest.mark.parametrize("scenario", SCENARIOS, ids=str)
+@pytest.mark.parametrize("scenario", SCENARIOS, ids=lambda s: s.slug)
 async def test_scenario_matches_the_baseline(
     scenario: Scenario, chaos_feed: Path, ports: Ports, baseline: Outcome
 ) -> None:
