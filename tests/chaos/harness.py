@@ -57,9 +57,9 @@ CHAOS_ENV = {
     "KAFKA_REBALANCE_TIMEOUT_S": "6",
     "ENRICH_BATCH_WITHIN_S": "0.2",
     "ROUTER_BATCH_WITHIN_S": "0.2",
-    "XANO_BULK_BATCH_SIZE": "50",
-    "XANO_REQUESTS_PER_WINDOW": "20",
-    "XANO_WINDOW_SECONDS": "2",
+    "XANO_BULK_BATCH_SIZE": "25",
+    "XANO_REQUESTS_PER_WINDOW": "5",
+    "XANO_WINDOW_SECONDS": "1",
     "XANO_TIMEOUT_SECONDS": "4",
     # No stall sweep: a run must finish by itself, never be closed for it.
     "RUN_STALL_TIMEOUT_S": "86400",
@@ -68,6 +68,8 @@ CHAOS_ENV = {
 STABLE_GROUPS_TIMEOUT_S = 120.0
 IDLE_TIMEOUT_S = 60.0
 POLL_S = 0.2
+SUPERVISE_EVERY_S = 2.0
+PARTITIONS = {spec.name: spec.partitions for spec in topics.CATALOGUE}
 DESCRIBE_GROUPS_VERSIONS = (
     DescribeGroupsRequest_v0,
     DescribeGroupsRequest_v1,
@@ -110,6 +112,7 @@ class Stage:
     notes: list[str] = field(default_factory=list)
     closing: asyncio.Event = field(default_factory=asyncio.Event)
     started_at: float = 0.0
+    held: set[str] = field(default_factory=set)  # down on purpose: not the supervisor's to start
 
     def note(self, text: str) -> None:
         self.notes.append(f"{time.monotonic() - self.started_at:5.1f}s {text}")
@@ -118,7 +121,8 @@ class Stage:
 
     async def count(self, what: str) -> int:
         if what == XANO:
-            return len(await asyncio.to_thread(self.xano_records))
+            health = await asyncio.to_thread(self._xano_admin, "GET", "/__admin/health", None)
+            return int(health["records"])
         totals = await topic_totals(self.stack.bootstrap, [what])
         return totals[what]
 
@@ -143,13 +147,17 @@ class Stage:
         raise TriggerMissedError("the run never finished")
 
     async def run_status(self) -> str | None:
-        conn = await control.connect(self.stack.dsn)
+        report = await self.report()
+        return None if report is None else str(report["run_status"])
+
+    async def report(self) -> dict[str, Any] | None:
+        conn = await asyncio.wait_for(control.connect(self.stack.dsn), timeout=10)
         try:
-            query = "SELECT run_status FROM execution_reports WHERE run_id = $1"
-            status = await conn.fetchval(query, self.run_id)
+            query = "SELECT run_status, xano_status FROM execution_reports WHERE run_id = $1"
+            row = await conn.fetchrow(query, self.run_id)
         finally:
             await conn.close()
-        return None if status is None else str(status)
+        return None if row is None else dict(row)
 
     # -- services ---------------------------------------------------------------------------
 
@@ -162,6 +170,7 @@ class Stage:
     async def kill(self, name: str, sig: signal.Signals, *, seen: str = "") -> None:
         """Signals one process and waits until it is gone (SIGTERM: its clean shutdown)."""
         pid = self.pid(name)
+        self.held.add(name)
         os.kill(pid, sig)
         self.note(f"{sig.name} {name} ({seen})")
         if not await asyncio.to_thread(wait_until_gone, pid, 60.0):
@@ -171,6 +180,7 @@ class Stage:
 
     async def start(self, *names: str) -> None:
         await asyncio.to_thread(pipeline.start, self.config, list(names), timeout_s=120.0)
+        self.held.difference_update(names)
         self.note(f"started {', '.join(names)}")
 
     async def add_replica(self, service: str) -> str:
@@ -190,6 +200,7 @@ class Stage:
         self.config = dataclasses.replace(
             self.config, replicas={**self.config.replicas, service: count - 1}
         )
+        self.held.discard(name)
 
     # -- infrastructure ---------------------------------------------------------------------
 
@@ -265,17 +276,35 @@ async def run_feed(
         stage.started_at = time.monotonic()
         stage.run_id = await control.request_run(stage.stack.bootstrap, feed_id)
         faults = asyncio.create_task(_guarded_fault(fault, stage))
+        supervisor = asyncio.create_task(supervise(stage))
         completed = await _wait_synced(stage, bound_s)
         elapsed = time.monotonic() - stage.started_at
         stage.closing.set()
         await faults  # a fault in progress restores what it broke before the reading
         if completed:
             await wait_idle(stage)
+        supervisor.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await supervisor
         snapshot = await read_snapshot(stage, feed_id)
         counts = await topic_totals(stage.stack.bootstrap, [t.name for t in PROGRESS_TOPICS])
         counts[XANO] = len(snapshot.xano)
         status = snapshot.report.get("run_status")
         return Outcome(snapshot, counts, elapsed, completed, status, stage.notes)
+
+
+async def supervise(stage: Stage) -> None:
+    """Starts a process that exited by itself, as the deployment's restart policy does."""
+    while True:
+        await asyncio.sleep(SUPERVISE_EVERY_S)
+        running = await asyncio.to_thread(pipeline.running, stage.config)
+        for name, pid in running.items():
+            if pid is None and name != "api-0" and name not in stage.held:
+                stage.note(f"{name} exited by itself; started again")
+                try:
+                    await stage.start(name)
+                except pipeline.PipelineError as failed:
+                    stage.note(f"{name} could not start: {str(failed)[-300:]}")
 
 
 async def _guarded_fault(fault: Fault | None, stage: Stage) -> None:
@@ -288,12 +317,24 @@ async def _guarded_fault(fault: Fault | None, stage: Stage) -> None:
 
 
 async def _wait_synced(stage: Stage, bound_s: float) -> bool:
-    try:
-        await control.wait_for_report(stage.stack.dsn, stage.run_id, timeout_s=bound_s, synced=True)
-    except TimeoutError as late:
-        stage.note(str(late))
-        return False
-    return True
+    """Until the report says finished and synced; the database may be down meanwhile."""
+    deadline = time.monotonic() + bound_s
+    report: dict[str, Any] | None = None
+    while time.monotonic() < deadline:
+        with contextlib.suppress(Exception):  # down, restarting, or in recovery: ask again
+            report = await stage.report()
+            if report is not None and _synced(report):
+                return True
+        await asyncio.sleep(0.5)
+    state = (
+        "no report" if report is None else f"{report['run_status']}, Xano {report['xano_status']}"
+    )
+    stage.note(f"not finished and synced within the bound of {bound_s:.0f} s ({state})")
+    return False
+
+
+def _synced(report: Mapping[str, Any]) -> bool:
+    return report["run_status"] in control.FINISHED and report["xano_status"] is not None
 
 
 @contextlib.asynccontextmanager
@@ -337,17 +378,15 @@ def _pg_data_exists(stack: StackConfig) -> bool:
 
 
 async def topic_totals(bootstrap: str, names: list[str]) -> dict[str, int]:
-    """Records ever written to each topic (sum of partition end offsets)."""
+    """Records ever written to each topic (sum of its partitions' end offsets).
+
+    Partitions come from the catalogue the stack created the topics from.
+    """
+    partitions = [TopicPartition(name, p) for name in names for p in range(PARTITIONS[name])]
     consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, request_timeout_ms=10_000)
     await consumer.start()
     try:
-        await consumer.topics()
-        partitions = [
-            TopicPartition(name, p)
-            for name in names
-            for p in sorted(consumer.partitions_for_topic(name) or ())
-        ]
-        ends = await consumer.end_offsets(partitions) if partitions else {}
+        ends = await consumer.end_offsets(partitions)
     finally:
         await consumer.stop()
     totals = dict.fromkeys(names, 0)
