@@ -40,7 +40,7 @@ from aiokafka.protocol.admin import (
 from cli import control, pipeline
 from cli.pipeline import PipelineConfig
 from cli.stack import StackConfig, ensure_up, kafka, postgres_server, shut_down
-from cli.stack.processes import wait_until_gone
+from cli.stack.processes import is_alive, read_cmdline, wait_until_gone
 from schemas import topics
 from tests.chaos.compare import JOB_TABLES, REPORT_NOISE, ROW_NOISE, XANO_NOISE, Snapshot, normalise
 
@@ -113,6 +113,8 @@ class Stage:
     closing: asyncio.Event = field(default_factory=asyncio.Event)
     started_at: float = 0.0
     held: set[str] = field(default_factory=set)  # down on purpose: not the supervisor's to start
+    fault_failed: str | None = None  # why the fault was not (fully) injected
+    pids: set[int] = field(default_factory=set)  # every process started, for the teardown
 
     def note(self, text: str) -> None:
         self.notes.append(f"{time.monotonic() - self.started_at:5.1f}s {text}")
@@ -161,6 +163,9 @@ class Stage:
 
     # -- services ---------------------------------------------------------------------------
 
+    def remember_pids(self) -> None:
+        self.pids.update(pid for pid in pipeline.running(self.config).values() if pid)
+
     def pid(self, name: str) -> int:
         pid = pipeline.running(self.config).get(name)
         if pid is None:
@@ -179,7 +184,10 @@ class Stage:
             await asyncio.to_thread(wait_until_gone, pid, 10.0)
 
     async def start(self, *names: str) -> None:
-        await asyncio.to_thread(pipeline.start, self.config, list(names), timeout_s=120.0)
+        try:
+            await asyncio.to_thread(pipeline.start, self.config, list(names), timeout_s=120.0)
+        finally:
+            self.remember_pids()
         self.held.difference_update(names)
         self.note(f"started {', '.join(names)}")
 
@@ -228,6 +236,15 @@ class Stage:
         await ensure_up(self.stack)  # starts what is down and waits until it answers
         self.note("broker started")
 
+    async def restore(self) -> None:
+        """Whatever a fault script left down (it failed half-way) comes back up."""
+        if postgres_server.running_pid(self.stack) is None:
+            await self.start_postgres()
+        if kafka.running_pid(self.stack) is None:
+            await self.start_broker()
+        self.held.clear()  # the supervisor starts any service still down
+        await asyncio.to_thread(self._xano_admin, "POST", "/__admin/faults", {})
+
     def xano_faults(self, spec: Mapping[str, Any]) -> None:
         self._xano_admin("POST", "/__admin/faults", spec)
         self.note(f"Xano faults {dict(spec) or 'cleared'}")
@@ -257,6 +274,7 @@ class Outcome:
     completed: bool  # finished and synced by itself within the bound
     run_status: str | None
     notes: list[str]
+    fault_failed: str | None = None
 
 
 async def run_feed(
@@ -277,20 +295,26 @@ async def run_feed(
         stage.run_id = await control.request_run(stage.stack.bootstrap, feed_id)
         faults = asyncio.create_task(_guarded_fault(fault, stage))
         supervisor = asyncio.create_task(supervise(stage))
-        completed = await _wait_synced(stage, bound_s)
-        elapsed = time.monotonic() - stage.started_at
-        stage.closing.set()
-        await faults  # a fault in progress restores what it broke before the reading
-        if completed:
-            await wait_idle(stage)
-        supervisor.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await supervisor
+        try:
+            completed = await _wait_synced(stage, bound_s)
+            elapsed = time.monotonic() - stage.started_at
+            stage.closing.set()
+            await faults  # a fault in progress restores what it broke before the reading
+            await stage.restore()
+            if completed:
+                await wait_idle(stage)
+        finally:
+            for task in (faults, supervisor):  # nothing may start processes after teardown
+                task.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await task
         snapshot = await read_snapshot(stage, feed_id)
         counts = await topic_totals(stage.stack.bootstrap, [t.name for t in PROGRESS_TOPICS])
         counts[XANO] = len(snapshot.xano)
         status = snapshot.report.get("run_status")
-        return Outcome(snapshot, counts, elapsed, completed, status, stage.notes)
+        return Outcome(
+            snapshot, counts, elapsed, completed, status, stage.notes, stage.fault_failed
+        )
 
 
 async def supervise(stage: Stage) -> None:
@@ -312,8 +336,9 @@ async def _guarded_fault(fault: Fault | None, stage: Stage) -> None:
         return
     try:
         await fault(stage)
-    except TriggerMissedError as missed:
-        stage.note(f"fault not injected: {missed}")
+    except Exception as failed:  # any of it means the scenario tested nothing
+        stage.fault_failed = f"{type(failed).__name__}: {failed}"
+        stage.note(f"fault not injected: {stage.fault_failed}")
 
 
 async def _wait_synced(stage: Stage, bound_s: float) -> bool:
@@ -355,19 +380,35 @@ async def _throwaway(ports: Ports, replicas: Mapping[str, int] | None) -> AsyncI
             replicas={**dict.fromkeys(pipeline.SERVICES, 1), **(replicas or {})},
             extra_env=CHAOS_ENV,
         )
+        stage = Stage(stack, config, {})
         try:
             await ensure_up(stack)
             names = [p.name for p in pipeline.processes(config) if p.name != "api-0"]
-            await asyncio.to_thread(pipeline.start, config, names, timeout_s=120.0)
-            yield Stage(stack, config, {})
+            try:
+                await asyncio.to_thread(pipeline.start, config, names, timeout_s=120.0)
+            finally:
+                stage.remember_pids()
+            yield stage
         finally:
-            await asyncio.to_thread(pipeline.stop, config)
+            await asyncio.to_thread(pipeline.stop, stage.config)
+            await asyncio.to_thread(_kill_leftovers, stage.pids)
             if postgres_server.running_pid(stack) is None and _pg_data_exists(stack):
                 with contextlib.suppress(Exception):  # a scenario stopped it: start to stop
                     await asyncio.to_thread(
                         postgres_server.start, stack, postgres_server.find_bin_dir(stack.pg_bin_dir)
                     )
             await shut_down(stack)
+
+
+def _kill_leftovers(pids: set[int]) -> None:
+    """SIGKILL any process of this run still alive (one stuck in its shutdown, say)."""
+    ours = {f"services.{service}" for service in pipeline.SERVICES} | {"emulators.xano"}
+    for pid in pids:
+        argv = read_cmdline(pid)
+        if is_alive(pid) and argv[1:2] == ["-m"] and set(argv[2:3]) <= ours and argv[2:3]:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGKILL)
+            wait_until_gone(pid, 10.0)
 
 
 def _pg_data_exists(stack: StackConfig) -> bool:

@@ -16,10 +16,17 @@ class Result:
     run_status: str | None
     diff: Differences
     notes: tuple[str, ...]
+    fault_failed: str | None = None  # a scenario whose fault never struck tested nothing
 
     @property
     def passed(self) -> bool:
-        return self.completed and self.diff.identical
+        return self.completed and self.diff.identical and self.fault_failed is None
+
+    @property
+    def verdict(self) -> str:
+        if self.fault_failed is not None:
+            return "FAIL (fault not injected)"
+        return "PASS" if self.passed else "FAIL"
 
 
 RESULTS: list[Result] = []
@@ -38,7 +45,7 @@ def _row(result: Result) -> tuple[str, ...]:
         result.scenario, time, str(diff.lost), str(diff.duplicated), str(diff.wrong_table),
         str(diff.extra), str(diff.rows_differ), str(diff.locations_differ),
         str(diff.dead_lettered), str(diff.xano_diffs), str(len(diff.report)), completed,
-        "PASS" if result.passed else "FAIL",
+        result.verdict,
     )  # fmt: skip
 
 

@@ -33,12 +33,14 @@ def _record(name: str, outcome: Outcome, baseline: Outcome) -> Result:
         run_status=outcome.run_status,
         diff=compare(baseline.snapshot, outcome.snapshot),
         notes=tuple(outcome.notes),
+        fault_failed=outcome.fault_failed,
     )
     RESULTS.append(result)
     return result
 
 
 def _assert_passed(result: Result) -> None:
+    assert result.fault_failed is None, f"the fault was not injected: {result.fault_failed}"
     assert result.completed, f"the run did not complete by itself: {result.notes}"
     assert result.diff.identical, f"{result.diff.summary()}: {result.diff.examples}"
 
