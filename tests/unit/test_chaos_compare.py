@@ -4,7 +4,17 @@ from __future__ import annotations
 
 from typing import Any
 
-from tests.chaos.compare import EXECUTION, ROW_NOISE, RUN, XANO_NOISE, Snapshot, compare, normalise
+from tests.chaos.compare import (
+    EXECUTION,
+    ROW_NOISE,
+    RUN,
+    XANO_NOISE,
+    Differences,
+    Snapshot,
+    compare,
+    normalise,
+)
+from tests.chaos.report import Result, render_table
 
 RUN_ID = "0b6c1f0e-run"
 
@@ -121,3 +131,21 @@ def test_normalise_keeps_a_wrong_execution_id_and_drops_xano_bookkeeping() -> No
     record = {"id": 1, "eid": "e-1", "created_at": 5, "execution_id": 2, "job_hash": "a"}
 
     assert normalise(record, RUN_ID, 3, XANO_NOISE) == {"execution_id": 2, "job_hash": "a"}
+
+
+def test_a_scenario_whose_fault_never_struck_fails_even_when_identical() -> None:
+    missed = Result("SIGKILL syncer", 8.0, 13.0, True, "SUCCESS", Differences(), (), "too late")
+    hit = Result("SIGKILL router", 14.0, 13.0, True, "SUCCESS", Differences(), ())
+
+    table = render_table([missed, hit], jobs=1000)
+
+    assert (missed.passed, hit.passed) == (False, True)
+    assert "FAIL (fault not injected)" in table
+    assert "PASS" in table
+
+
+def test_a_run_that_did_not_complete_fails_and_says_its_status() -> None:
+    hung = Result("PostgreSQL down", 256.0, 25.0, False, "RUNNING", Differences(lost=593), ())
+
+    assert not hung.passed
+    assert "no (RUNNING)" in render_table([hung], jobs=1000)
