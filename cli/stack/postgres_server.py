@@ -218,3 +218,20 @@ def stop(config: StackConfig) -> int | None:
         stop_process(pid, signal.SIGINT, timeout_s=30.0)
     pid_file(config).unlink(missing_ok=True)
     return pid
+
+
+def stop_immediately(config: StackConfig) -> int | None:
+    """`pg_ctl stop -m immediate`: the server dies as in a crash (no checkpoint, sessions cut).
+
+    For chaos tests of a database outage; `start` afterwards runs crash recovery.
+    """
+    pid = running_pid(config)
+    if pid is None:
+        return None
+    pg_ctl = find_bin_dir(config.pg_bin_dir) / "pg_ctl"
+    command = [str(pg_ctl), "-D", str(config.pg_data_dir), "-m", "immediate", "-w", "stop"]
+    result = _run_as(service_identity(), command, cwd=config.pg_dir)
+    if result.returncode != 0:
+        raise PostgresError(f"pg_ctl stop -m immediate failed:\n{result.stdout}{result.stderr}")
+    pid_file(config).unlink(missing_ok=True)
+    return pid

@@ -119,6 +119,8 @@ async def _guarded(
         return refusal
     if state.faults.slow_ms:
         await asyncio.sleep(state.faults.slow_ms / 1000)
+    if state.faults.status_429.fire(endpoint):
+        return _too_many_requests(state.faults.retry_after_s)
     if state.faults.status_5xx.fire(endpoint):
         state.counters.injected_5xx += 1
         return xano_error(state.faults.status_code, "ERROR_FATAL", "Injected server error.")
@@ -141,6 +143,10 @@ def _refusal(request: web.Request, state: EmulatorState) -> web.Response | None:
     retry_after = state.limiter.try_admit()
     if retry_after is None:
         return None
+    return _too_many_requests(retry_after)
+
+
+def _too_many_requests(retry_after: int) -> web.Response:
     response = xano_error(
         429,
         "ERROR_CODE_TOO_MANY_REQUESTS",

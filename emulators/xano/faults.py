@@ -33,6 +33,9 @@ class CountedFault:
 class Faults:
     status_5xx: CountedFault = field(default_factory=CountedFault)
     status_code: int = 503
+    # A 429 with Retry-After, as a rate limit gives, without configuring one at start-up.
+    status_429: CountedFault = field(default_factory=CountedFault)
+    retry_after_s: int = 1
     slow_ms: int = 0
     listing_page: int | None = None
     listing_fault: CountedFault = field(default_factory=CountedFault)
@@ -52,6 +55,7 @@ class Faults:
 KNOWN_FAULTS = frozenset(
     {
         "status_5xx",
+        "status_429",
         "slow_ms",
         "fail_listing_on_page",
         "drop_connection",
@@ -70,6 +74,10 @@ def parse_faults(spec: dict[str, Any]) -> Faults:
     if "status_5xx" in spec:
         faults.status_5xx = _counted(spec["status_5xx"], "status_5xx")
         faults.status_code = _status_code(spec["status_5xx"])
+    if "status_429" in spec:
+        faults.status_429 = _counted(spec["status_429"], "status_429")
+        retry_after = _as_dict(spec["status_429"]).get("retry_after", 1)
+        faults.retry_after_s = _non_negative_int(retry_after, "status_429.retry_after")
     if "fail_listing_on_page" in spec:
         faults.listing_page, faults.listing_fault = _listing(spec["fail_listing_on_page"])
     if "drop_connection" in spec:

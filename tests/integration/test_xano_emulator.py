@@ -209,6 +209,21 @@ async def test_injected_5xx_fail_the_next_requests_then_clear(
     assert counters["requests"]["list"] == 3
 
 
+async def test_injected_429_carries_retry_after_and_writes_nothing(
+    http: aiohttp.ClientSession, emulator: RunningEmulator
+) -> None:
+    faults = {"status_429": {"count": 1, "retry_after": 3, "endpoints": ["add"]}}
+    await call(http, "POST", emulator.root_url + "/__admin/faults", json=faults)
+    url = emulator.base_url + ADD
+    status, _, response = await call(http, "POST", url, json={"job_postings": [posting("h1")]})
+    _, health, _ = await call(http, "GET", emulator.root_url + "/__admin/health")
+    second = await add(http, emulator, posting("h1"))
+
+    assert (status, response.headers["Retry-After"]) == (429, "3")
+    assert health["records"] == 0  # refused before the write
+    assert second is not None
+
+
 async def test_listing_fault_fails_only_the_chosen_page(
     http: aiohttp.ClientSession, emulator: RunningEmulator
 ) -> None:

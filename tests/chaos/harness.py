@@ -1,0 +1,548 @@
+"""One run of a generated feed through the whole pipeline, on a throwaway stack, with faults.
+
+Every run (baseline or scenario) gets a fresh broker, database, Xano emulator and services in
+a temp state directory, so no scenario can leave records, offsets or state behind for the
+next one. The run is triggered once every consumer group is stable; the scenario's faults run
+alongside; the run must then finish and reach Xano by itself within a bound (the stall sweep
+is switched off, so nothing closes it for it). Then the pipeline is given time to go idle and
+everything a user relies on is read back (`compare.Snapshot`).
+
+Faults are timed on progress, not on the clock: "when jobs.enriched holds 30% of what the
+baseline run put there" fires mid-stage on a 2,000-job feed and on a 20,000-job one alike.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import dataclasses
+import math
+import os
+import signal
+import tempfile
+import time
+import urllib.request
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import orjson
+from aiokafka import AIOKafkaConsumer, TopicPartition
+from aiokafka.admin import AIOKafkaAdminClient
+from aiokafka.protocol.admin import (
+    DescribeGroupsRequest,
+    DescribeGroupsRequest_v0,
+    DescribeGroupsRequest_v1,
+    DescribeGroupsRequest_v2,
+)
+
+from cli import control, pipeline
+from cli.pipeline import PipelineConfig
+from cli.stack import StackConfig, ensure_up, kafka, postgres_server, shut_down
+from cli.stack.processes import is_alive, read_cmdline, wait_until_gone
+from schemas import topics
+from tests.chaos.compare import JOB_TABLES, REPORT_NOISE, ROW_NOISE, XANO_NOISE, Snapshot, normalise
+
+GROUPS = {service: f"jobstream-{service}" for service in pipeline.SERVICES}
+# Topics whose record counts time the faults (what each stage has produced so far).
+PROGRESS_TOPICS = (topics.JOBS_RAW, topics.JOBS_DEDUPED, topics.JOBS_ENRICHED, topics.JOBS_ROUTED)
+XANO = "xano records"  # the progress measure of the syncer: records in the emulator
+
+# Quick rebalances as in the tests; the syncer paced so a reconcile takes a few seconds and
+# can be hit mid-way; a short Xano timeout so an answer that never comes is a timeout.
+CHAOS_ENV = {
+    "KAFKA_SESSION_TIMEOUT_S": "6",
+    "KAFKA_HEARTBEAT_INTERVAL_S": "0.5",
+    "KAFKA_REBALANCE_TIMEOUT_S": "6",
+    "ENRICH_BATCH_WITHIN_S": "0.2",
+    "ROUTER_BATCH_WITHIN_S": "0.2",
+    "XANO_BULK_BATCH_SIZE": "25",
+    "XANO_REQUESTS_PER_WINDOW": "5",
+    "XANO_WINDOW_SECONDS": "1",
+    "XANO_TIMEOUT_SECONDS": "4",
+    # No stall sweep: a run must finish by itself, never be closed for it.
+    "RUN_STALL_TIMEOUT_S": "86400",
+    "ENRICHMENT_BACKEND": "offline",
+}
+STABLE_GROUPS_TIMEOUT_S = 120.0
+IDLE_TIMEOUT_S = 60.0
+POLL_S = 0.2
+SUPERVISE_EVERY_S = 2.0
+PARTITIONS = {spec.name: spec.partitions for spec in topics.CATALOGUE}
+DESCRIBE_GROUPS_VERSIONS = (
+    DescribeGroupsRequest_v0,
+    DescribeGroupsRequest_v1,
+    DescribeGroupsRequest_v2,
+)
+
+
+@dataclass(frozen=True, slots=True)
+class Ports:
+    """The helper's own test ports (tests/conftest.py's variables), reused run after run."""
+
+    kafka: int
+    pg: int
+    services: int
+    xano: int
+
+    @classmethod
+    def from_env(cls) -> Ports:
+        env = os.environ
+        return cls(
+            kafka=int(env.get("JOBSTREAM_TEST_KAFKA_PORT", "27092")),
+            pg=int(env.get("JOBSTREAM_TEST_PG_PORT", "27432")),
+            services=int(env.get("JOBSTREAM_TEST_SERVICES_BASE_PORT", "27100")),
+            xano=int(env.get("JOBSTREAM_TEST_XANO_PORT", "27080")),
+        )
+
+
+class TriggerMissedError(Exception):
+    """The run finished (or the bound passed) before the progress a fault waits for."""
+
+
+@dataclass(slots=True)
+class Stage:
+    """A running throwaway pipeline and the levers a scenario pulls on it."""
+
+    stack: StackConfig
+    config: PipelineConfig
+    baseline_counts: Mapping[str, int]
+    run_id: str = ""
+    notes: list[str] = field(default_factory=list)
+    closing: asyncio.Event = field(default_factory=asyncio.Event)
+    started_at: float = 0.0
+    held: set[str] = field(default_factory=set)  # down on purpose: not the supervisor's to start
+    fault_failed: str | None = None  # why the fault was not (fully) injected
+    pids: set[int] = field(default_factory=set)  # every process started, for the teardown
+
+    def note(self, text: str) -> None:
+        self.notes.append(f"{time.monotonic() - self.started_at:5.1f}s {text}")
+
+    # -- progress ---------------------------------------------------------------------------
+
+    async def count(self, what: str) -> int:
+        if what == XANO:
+            health = await asyncio.to_thread(self._xano_admin, "GET", "/__admin/health", None)
+            return int(health["records"])
+        totals = await topic_totals(self.stack.bootstrap, [what])
+        return totals[what]
+
+    async def when(self, what: str, share: float) -> str:
+        """Waits until `what` holds `share` of the baseline's count; says what it saw."""
+        target = max(1, math.ceil(share * self.baseline_counts.get(what, 0)))
+        while not self.closing.is_set():
+            with contextlib.suppress(Exception):  # a broker or emulator down: ask again
+                seen = await self.count(what)
+                if seen >= target:
+                    return f"{what} {seen}/{self.baseline_counts.get(what, 0)}"
+            await asyncio.sleep(POLL_S)
+        raise TriggerMissedError(f"{what} never reached {target} before the run ended")
+
+    async def when_run_finished(self) -> str:
+        while not self.closing.is_set():
+            with contextlib.suppress(Exception):
+                status = await self.run_status()
+                if status in control.FINISHED:
+                    return f"run {status}"
+            await asyncio.sleep(POLL_S)
+        raise TriggerMissedError("the run never finished")
+
+    async def run_status(self) -> str | None:
+        report = await self.report()
+        return None if report is None else str(report["run_status"])
+
+    async def report(self) -> dict[str, Any] | None:
+        conn = await asyncio.wait_for(control.connect(self.stack.dsn), timeout=10)
+        try:
+            query = "SELECT run_status, xano_status FROM execution_reports WHERE run_id = $1"
+            row = await conn.fetchrow(query, self.run_id)
+        finally:
+            await conn.close()
+        return None if row is None else dict(row)
+
+    # -- services ---------------------------------------------------------------------------
+
+    def remember_pids(self) -> None:
+        self.pids.update(pid for pid in pipeline.running(self.config).values() if pid)
+
+    def pid(self, name: str) -> int:
+        pid = pipeline.running(self.config).get(name)
+        if pid is None:
+            raise RuntimeError(f"{name} is not running")
+        return pid
+
+    async def kill(self, name: str, sig: signal.Signals, *, seen: str = "") -> None:
+        """Signals one process and waits until it is gone (SIGTERM: its clean shutdown)."""
+        pid = self.pid(name)
+        self.held.add(name)
+        os.kill(pid, sig)
+        self.note(f"{sig.name} {name} ({seen})")
+        if not await asyncio.to_thread(wait_until_gone, pid, 60.0):
+            self.note(f"{name} still alive 60 s after {sig.name}; SIGKILL")
+            os.kill(pid, signal.SIGKILL)
+            await asyncio.to_thread(wait_until_gone, pid, 10.0)
+
+    async def start(self, *names: str) -> None:
+        try:
+            await asyncio.to_thread(pipeline.start, self.config, list(names), timeout_s=120.0)
+        finally:
+            self.remember_pids()
+        self.held.difference_update(names)
+        self.note(f"started {', '.join(names)}")
+
+    async def add_replica(self, service: str) -> str:
+        replicas = dict(self.config.replicas)
+        replicas[service] = replicas.get(service, 1) + 1
+        self.config = dataclasses.replace(self.config, replicas=replicas)
+        name = f"{service}-{replicas[service] - 1}"
+        await self.start(name)
+        return name
+
+    async def remove_replica(self, service: str, *, seen: str = "") -> None:
+        """Stops the highest replica (SIGTERM, as a scale-down does)."""
+        count = self.config.replicas.get(service, 1)
+        name = f"{service}-{count - 1}"
+        await self.kill(name, signal.SIGTERM, seen=seen)
+        await asyncio.to_thread(pipeline.stop, self.config, [name])
+        self.config = dataclasses.replace(
+            self.config, replicas={**self.config.replicas, service: count - 1}
+        )
+        self.held.discard(name)
+
+    # -- infrastructure ---------------------------------------------------------------------
+
+    async def stop_postgres(self, *, seen: str = "") -> None:
+        await asyncio.to_thread(postgres_server.stop_immediately, self.stack)
+        self.note(f"pg_ctl stop -m immediate ({seen})")
+
+    async def start_postgres(self) -> None:
+        bin_dir = postgres_server.find_bin_dir(self.stack.pg_bin_dir)
+        await asyncio.to_thread(postgres_server.start, self.stack, bin_dir)
+        self.note("PostgreSQL started")
+
+    async def stop_broker(self, sig: signal.Signals, *, seen: str = "") -> None:
+        pid = kafka.running_pid(self.stack)
+        if pid is None:
+            raise RuntimeError("the broker is not running")
+        if sig == signal.SIGTERM:
+            await asyncio.to_thread(kafka.stop, self.stack)
+        else:
+            os.kill(pid, sig)
+            await asyncio.to_thread(wait_until_gone, pid, 30.0)
+        self.note(f"broker {sig.name} ({seen})")
+
+    async def start_broker(self) -> None:
+        await ensure_up(self.stack)  # starts what is down and waits until it answers
+        self.note("broker started")
+
+    async def restore(self) -> None:
+        """Whatever a fault script left down (it failed half-way) comes back up."""
+        if postgres_server.running_pid(self.stack) is None:
+            await self.start_postgres()
+        if kafka.running_pid(self.stack) is None:
+            await self.start_broker()
+        self.held.clear()  # the supervisor starts any service still down
+        await asyncio.to_thread(self._xano_admin, "POST", "/__admin/faults", {})
+
+    def xano_faults(self, spec: Mapping[str, Any]) -> None:
+        self._xano_admin("POST", "/__admin/faults", spec)
+        self.note(f"Xano faults {dict(spec) or 'cleared'}")
+
+    def xano_records(self) -> list[dict[str, Any]]:
+        records = self._xano_admin("GET", "/__admin/records", None)
+        assert isinstance(records, list)
+        return records
+
+    def _xano_admin(self, method: str, path: str, body: Mapping[str, Any] | None) -> Any:
+        url = f"http://127.0.0.1:{self.config.xano_port}{path}"
+        data = None if body is None else orjson.dumps(body)
+        request = urllib.request.Request(url, data=data, method=method)
+        request.add_header("Content-Type", "application/json")
+        with urllib.request.urlopen(request, timeout=10) as answer:  # noqa: S310 - loopback
+            return orjson.loads(answer.read())
+
+
+Fault = Callable[[Stage], Awaitable[None]]
+
+
+@dataclass(frozen=True, slots=True)
+class Outcome:
+    snapshot: Snapshot
+    counts: Mapping[str, int]  # progress measures at the end (the baseline's trigger scale)
+    elapsed_s: float  # feed request to report synced with Xano (or to the bound)
+    completed: bool  # finished and synced by itself within the bound
+    run_status: str | None
+    notes: list[str]
+    fault_failed: str | None = None
+
+
+async def run_feed(
+    feed: Path,
+    ports: Ports,
+    *,
+    fault: Fault | None = None,
+    replicas: Mapping[str, int] | None = None,
+    baseline_counts: Mapping[str, int] | None = None,
+    bound_s: float,
+) -> Outcome:
+    """Runs the feed once on a fresh stack, with the fault alongside; reads back the result."""
+    async with _throwaway(ports, replicas) as stage:
+        stage.baseline_counts = baseline_counts or {}
+        await wait_for_stable_groups(stage)
+        feed_id = await control.ensure_feed(stage.stack.dsn, name="chaos", source_url=str(feed))
+        stage.started_at = time.monotonic()
+        stage.run_id = await control.request_run(stage.stack.bootstrap, feed_id)
+        faults = asyncio.create_task(_guarded_fault(fault, stage))
+        supervisor = asyncio.create_task(supervise(stage))
+        try:
+            completed = await _wait_synced(stage, bound_s)
+            elapsed = time.monotonic() - stage.started_at
+            stage.closing.set()
+            await faults  # a fault in progress restores what it broke before the reading
+            await stage.restore()
+            if completed:
+                await wait_idle(stage)
+        finally:
+            for task in (faults, supervisor):  # nothing may start processes after teardown
+                task.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await task
+        snapshot = await read_snapshot(stage, feed_id)
+        counts = await topic_totals(stage.stack.bootstrap, [t.name for t in PROGRESS_TOPICS])
+        counts[XANO] = len(snapshot.xano)
+        status = snapshot.report.get("run_status")
+        return Outcome(
+            snapshot, counts, elapsed, completed, status, stage.notes, stage.fault_failed
+        )
+
+
+async def supervise(stage: Stage) -> None:
+    """Starts a process that exited by itself, as the deployment's restart policy does."""
+    while True:
+        await asyncio.sleep(SUPERVISE_EVERY_S)
+        running = await asyncio.to_thread(pipeline.running, stage.config)
+        for name, pid in running.items():
+            if pid is None and name != "api-0" and name not in stage.held:
+                stage.note(f"{name} exited by itself; started again")
+                try:
+                    await stage.start(name)
+                except pipeline.PipelineError as failed:
+                    stage.note(f"{name} could not start: {str(failed)[-300:]}")
+
+
+async def _guarded_fault(fault: Fault | None, stage: Stage) -> None:
+    if fault is None:
+        return
+    try:
+        await fault(stage)
+    except Exception as failed:  # any of it means the scenario tested nothing
+        stage.fault_failed = f"{type(failed).__name__}: {failed}"
+        stage.note(f"fault not injected: {stage.fault_failed}")
+
+
+async def _wait_synced(stage: Stage, bound_s: float) -> bool:
+    """Until the report says finished and synced; the database may be down meanwhile."""
+    deadline = time.monotonic() + bound_s
+    report: dict[str, Any] | None = None
+    while time.monotonic() < deadline:
+        with contextlib.suppress(Exception):  # down, restarting, or in recovery: ask again
+            report = await stage.report()
+            if report is not None and _synced(report):
+                return True
+        await asyncio.sleep(0.5)
+    state = (
+        "no report" if report is None else f"{report['run_status']}, Xano {report['xano_status']}"
+    )
+    stage.note(f"not finished and synced within the bound of {bound_s:.0f} s ({state})")
+    return False
+
+
+def _synced(report: Mapping[str, Any]) -> bool:
+    return report["run_status"] in control.FINISHED and report["xano_status"] is not None
+
+
+@contextlib.asynccontextmanager
+async def _throwaway(ports: Ports, replicas: Mapping[str, int] | None) -> AsyncIterator[Stage]:
+    with tempfile.TemporaryDirectory(prefix="jobstream-chaos-") as state_dir:
+        os.chmod(state_dir, 0o755)  # noqa: PTH101, S103 - PostgreSQL runs as its own user
+        stack = dataclasses.replace(
+            StackConfig.from_env(),
+            state_dir=Path(state_dir),
+            kafka_port=ports.kafka,
+            kafka_controller_port=ports.kafka + 1,
+            pg_port=ports.pg,
+        )
+        config = PipelineConfig(
+            stack=stack,
+            base_port=ports.services,
+            xano_port=ports.xano,
+            replicas={**dict.fromkeys(pipeline.SERVICES, 1), **(replicas or {})},
+            extra_env=CHAOS_ENV,
+        )
+        stage = Stage(stack, config, {})
+        try:
+            await ensure_up(stack)
+            names = [p.name for p in pipeline.processes(config) if p.name != "api-0"]
+            try:
+                await asyncio.to_thread(pipeline.start, config, names, timeout_s=120.0)
+            finally:
+                stage.remember_pids()
+            yield stage
+        finally:
+            await asyncio.to_thread(pipeline.stop, stage.config)
+            await asyncio.to_thread(_kill_leftovers, stage.pids)
+            if postgres_server.running_pid(stack) is None and _pg_data_exists(stack):
+                with contextlib.suppress(Exception):  # a scenario stopped it: start to stop
+                    await asyncio.to_thread(
+                        postgres_server.start, stack, postgres_server.find_bin_dir(stack.pg_bin_dir)
+                    )
+            await shut_down(stack)
+
+
+def _kill_leftovers(pids: set[int]) -> None:
+    """SIGKILL any process of this run still alive (one stuck in its shutdown, say)."""
+    ours = {f"services.{service}" for service in pipeline.SERVICES} | {"emulators.xano"}
+    for pid in pids:
+        argv = read_cmdline(pid)
+        if is_alive(pid) and argv[1:2] == ["-m"] and set(argv[2:3]) <= ours and argv[2:3]:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGKILL)
+            wait_until_gone(pid, 10.0)
+
+
+def _pg_data_exists(stack: StackConfig) -> bool:
+    return (stack.pg_data_dir / "PG_VERSION").exists()
+
+
+# -- Kafka: progress, group state, idleness --------------------------------------------------
+
+
+async def topic_totals(bootstrap: str, names: list[str]) -> dict[str, int]:
+    """Records ever written to each topic (sum of its partitions' end offsets).
+
+    Partitions come from the catalogue the stack created the topics from.
+    """
+    partitions = [TopicPartition(name, p) for name in names for p in range(PARTITIONS[name])]
+    consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, request_timeout_ms=10_000)
+    await consumer.start()
+    try:
+        ends = await consumer.end_offsets(partitions)
+    finally:
+        await consumer.stop()
+    totals = dict.fromkeys(names, 0)
+    for tp, end in ends.items():
+        totals[tp.topic] += end
+    return totals
+
+
+async def _admin(bootstrap: str) -> AIOKafkaAdminClient:
+    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap, request_timeout_ms=10_000)
+    await admin.start()
+    return admin
+
+
+async def group_states(bootstrap: str) -> dict[str, tuple[str, int]]:
+    """Consumer group id -> (state, members).
+
+    Asks for DescribeGroups v0-v2: aiokafka 0.14 cannot decode Kafka 4's v3 answer.
+    """
+    admin = await _admin(bootstrap)
+    states: dict[str, tuple[str, int]] = {}
+    try:
+        for group_id in GROUPS.values():
+            request = DescribeGroupsRequest([group_id])
+            request._CLASSES = DESCRIBE_GROUPS_VERSIONS
+            node = await admin.find_coordinator(group_id)
+            response = await admin._client.send(node, request)
+            for _error, group, state, _type, _protocol, members in response.groups:
+                states[group] = (state, len(members))
+    finally:
+        await admin.close()
+    return states
+
+
+async def wait_for_stable_groups(stage: Stage) -> None:
+    """Every service's group stable with all its replicas, so the run starts from rest."""
+    want = {GROUPS[s]: stage.config.replicas.get(s, 1) for s in pipeline.SERVICES}
+    deadline = time.monotonic() + STABLE_GROUPS_TIMEOUT_S
+    states: dict[str, tuple[str, int]] = {}
+    while time.monotonic() < deadline:
+        states = await group_states(stage.stack.bootstrap)
+        if all(states.get(g) == ("Stable", n) for g, n in want.items()):
+            return
+        await asyncio.sleep(1.0)
+    stage.note(f"groups not stable after {STABLE_GROUPS_TIMEOUT_S:.0f} s: {states}")
+
+
+async def group_lag(bootstrap: str) -> dict[str, int]:
+    """Per group, records on its topics not yet committed (committed vs end offsets)."""
+    admin = await _admin(bootstrap)
+    try:
+        committed = {g: await admin.list_consumer_group_offsets(g) for g in GROUPS.values()}
+    finally:
+        await admin.close()
+    consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap)
+    await consumer.start()
+    try:
+        partitions = [tp for offsets in committed.values() for tp in offsets]
+        ends = await consumer.end_offsets(partitions) if partitions else {}
+    finally:
+        await consumer.stop()
+    return {
+        group: sum(
+            max(0, ends[tp] - meta.offset) for tp, meta in offsets.items() if meta.offset >= 0
+        )
+        for group, offsets in committed.items()
+    }
+
+
+async def wait_idle(stage: Stage) -> None:
+    """Until no group has uncommitted records: nothing still in flight to change the result."""
+    deadline = time.monotonic() + IDLE_TIMEOUT_S
+    lag: dict[str, int] = {}
+    while time.monotonic() < deadline:
+        with contextlib.suppress(Exception):
+            lag = await group_lag(stage.stack.bootstrap)
+            if not any(lag.values()):
+                return
+        await asyncio.sleep(1.0)
+    stage.note(f"still in flight after {IDLE_TIMEOUT_S:.0f} s: {lag}")
+
+
+# -- reading back --------------------------------------------------------------------------
+
+
+async def read_snapshot(stage: Stage, feed_id: int) -> Snapshot:
+    conn = await control.connect(stage.stack.dsn)
+    try:
+        report_row = await conn.fetchrow(
+            "SELECT row_to_json(r)::text FROM execution_reports r WHERE run_id = $1", stage.run_id
+        )
+        report: dict[str, Any] = orjson.loads(report_row[0]) if report_row else {}
+        execution_id = report.get("id")
+        tables = {}
+        for table in JOB_TABLES:
+            rows = await conn.fetch(
+                f"SELECT row_to_json(t)::text FROM {table} t WHERE feed_id = $1 ORDER BY job_hash",
+                feed_id,
+            )
+            tables[table] = [
+                normalise(orjson.loads(r[0]), stage.run_id, execution_id, ROW_NOISE) for r in rows
+            ]
+        location_rows = await conn.fetch(
+            "SELECT row_to_json(l)::text FROM job_locations l ORDER BY job_hash, location_key"
+        )
+    finally:
+        await conn.close()
+    locations = [
+        normalise(orjson.loads(r[0]), stage.run_id, execution_id, ROW_NOISE) for r in location_rows
+    ]
+    xano = [
+        normalise(record, stage.run_id, execution_id, XANO_NOISE)
+        for record in await asyncio.to_thread(stage.xano_records)
+    ]
+    dlq_names = [t.name for t in topics.DEAD_LETTER_TOPICS]
+    dead_letters = await topic_totals(stage.stack.bootstrap, dlq_names)
+    report_fields = {k: v for k, v in report.items() if k not in REPORT_NOISE}
+    return Snapshot(tables, locations, report_fields, xano, dead_letters)
