@@ -819,3 +819,15 @@ FOREIGN_TITLES: Mapping[str, str] = {
     "projektipaallikko": "project manager",
     "kirjanpitaja": "bookkeeper",
 }
+
+# Generic head nouns and the broad occupation they name when nothing more specific in the
+# title is known ("Energy Industry Analyst"): O*NET lists some of them as odd one-word
+# alternate titles ("Analyst" under Intelligence Analysts), which must not win there.
+GENERIC_HEADS: Mapping[str, str] = {
+    "analyst": "13-1111.00",  # Management Analysts
+    "specialist": "13-1199.00",  # Business Operations Specialists, All Other
+    "manager": "11-9199.00",  # Managers, All Other
+    "director": "11-9199.00",
+    "assistant": "43-9061.00",  # Office Clerks, General
+    "clerk": "43-9061.00",
+}
