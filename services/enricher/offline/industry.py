@@ -20,6 +20,7 @@ from services.enricher.offline.lexicon import (
     INDUSTRY_CUES,
     INTERMEDIARY_CUES,
     NAME_HEAD_BREAKS,
+    NAME_ONLY_CUES,
     SOC_MAJOR_INDUSTRY,
 )
 from services.enricher.offline.text import PhraseMatcher
@@ -101,6 +102,7 @@ class IndustryClassifier:
         }
         self._order = {phrase: rank for rank, phrase in enumerate(self._cues)}
         self._matcher = PhraseMatcher.of(self._cues)
+        self._about = PhraseMatcher.of(p for p in self._cues if p not in NAME_ONLY_CUES)
         general = {phrase for phrase, _ in INDUSTRY_CUES} - COMPANY_ONLY_CUES
         self._body = PhraseMatcher.of(
             p for p in self._cues if p in general or p in INTERMEDIARY_CUES
@@ -115,7 +117,7 @@ class IndustryClassifier:
         """What one job says about its employer's industry."""
         found = EmployerEvidence()
         self._name_evidence(text.name_words, found)
-        for cue in _outermost(self._matcher.find(text.about_words)):
+        for cue in _outermost(self._about.find(text.about_words)):
             found.add(self._cues[cue].id, cue, ABOUT_WEIGHT)
             found.strong = True
         for cue in self._body.find(text.description_words):

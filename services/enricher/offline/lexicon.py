@@ -553,6 +553,7 @@ EMPLOYER_CUES: tuple[tuple[str, str], ...] = (
     ("recruitment", "Staffing and Recruiting"),
     ("recruiters", "Staffing and Recruiting"),
     ("our client", "Staffing and Recruiting"),
+    ("for a client", "Staffing and Recruiting"),
     ("our clients", "Staffing and Recruiting"),
     ("on behalf of our client", "Staffing and Recruiting"),
     ("interim", "Staffing and Recruiting"),
@@ -560,6 +561,8 @@ EMPLOYER_CUES: tuple[tuple[str, str], ...] = (
     ("agence d emploi", "Staffing and Recruiting"),
     ("cabinet de recrutement", "Staffing and Recruiting"),
     ("notre client", "Staffing and Recruiting"),
+    ("son client", "Staffing and Recruiting"),
+    ("recrutement", "Staffing and Recruiting"),
     ("entreprise cliente", "Staffing and Recruiting"),
     ("pour le compte de notre client", "Staffing and Recruiting"),
     ("henkilostopalvelu", "Staffing and Recruiting"),
@@ -639,6 +642,9 @@ EMPLOYER_CUES: tuple[tuple[str, str], ...] = (
     ("ecole", "Primary and Secondary Education"),
     ("koulu", "Primary and Secondary Education"),
     ("esn", "IT Services and IT Consulting"),
+    ("services numeriques", "IT Services and IT Consulting"),
+    ("conseil en informatique", "IT Services and IT Consulting"),
+    ("edition de logiciels", "Software Development"),
     ("entreprise de services numeriques", "IT Services and IT Consulting"),
     ("societe de services", "IT Services and IT Consulting"),
     ("ssii", "IT Services and IT Consulting"),
@@ -697,7 +703,20 @@ INTERMEDIARY_CUES: frozenset[str] = frozenset(
         "recruitment firm", "recruitment consultancy", "recruiting firm", "recruiting agency",
         "employment agency", "our client", "on behalf of our client", "interim",
         "travail temporaire", "agence d emploi", "cabinet de recrutement", "notre client",
-        "entreprise cliente", "pour le compte de notre client", "tyonvuokraus",
+        "entreprise cliente", "pour le compte de notre client", "tyonvuokraus", "son client",
+        "for a client",
+    }
+)  # fmt: skip
+
+# Employer cues trusted only in a company's name: in prose they are mostly something else
+# ("the finance department", "the United States", "sales commission").
+NAME_ONLY_CUES: frozenset[str] = frozenset(
+    {
+        "department", "department of", "office of", "secretary", "commission", "commissioner",
+        "bureau", "municipal", "public service", "u.s", "united states", "ministry",
+        "commune", "departement", "metropole", "kunta", "kaupunki", "recruit", "editeur",
+        "industriel", "magasin", "magasins", "terveys", "kauppa", "usine", "chu",
+        "town of", "village of", "borough of", "township", "centers for", "personnel",
     }
 )  # fmt: skip
 
