@@ -44,6 +44,7 @@ COMPANY_ONLY_CUES: frozenset[str] = frozenset(
     }
 )  # fmt: skip
 MIN_DESCRIPTION_EVIDENCE = 2
+GOVERNMENT = "Government Administration"
 
 
 def _outermost(cues: list[str]) -> list[str]:
@@ -138,6 +139,9 @@ class IndustryClassifier:
         split = next((i for i, w in enumerate(words) if i and w in NAME_HEAD_BREAKS), len(words))
         before = [cue for start, cue in placed if start < split and cue in cues]
         head = before[-1] if before else cues[-1]
+        first_start, first = placed[0]
+        if first_start == 0 and self._cues[first].name == GOVERNMENT:
+            head = first  # "Government National Mortgage Association" is a public body
         found.add(self._cues[head].id, head, HEAD_BONUS)
         for cue in cues:
             found.add(self._cues[cue].id, cue, NAME_WEIGHT)

@@ -578,6 +578,8 @@ EMPLOYER_CUES: tuple[tuple[str, str], ...] = (
     ("commissioner", "Government Administration"),
     ("bureau", "Government Administration"),
     ("office of", "Government Administration"),
+    ("office for", "Government Administration"),
+    ("agency for", "Government Administration"),
     ("secretary", "Government Administration"),
     ("inspector general", "Government Administration"),
     ("centers for", "Government Administration"),
@@ -717,6 +719,7 @@ NAME_ONLY_CUES: frozenset[str] = frozenset(
         "commune", "departement", "metropole", "kunta", "kaupunki", "recruit", "editeur",
         "industriel", "magasin", "magasins", "terveys", "kauppa", "usine", "chu",
         "town of", "village of", "borough of", "township", "centers for", "personnel",
+        "office for", "agency for",
     }
 )  # fmt: skip
 
