@@ -11,7 +11,8 @@ from schemas.records import Enrichment, JobPosting, Salary
 from schemas.taxonomy import Taxonomy, load_taxonomy
 from services.enricher.backends.base import EnrichmentOutcome
 from services.enricher.offline import writing
-from services.enricher.offline.industry import IndustryChoice, IndustryClassifier
+from services.enricher.offline.employer import employer_text
+from services.enricher.offline.industry import EmployerEvidence, IndustryChoice, IndustryClassifier
 from services.enricher.offline.matcher import FunctionMatch, FunctionMatcher
 from services.enricher.offline.salary import salary_from_text
 from services.enricher.offline.scoring import ConfidenceScorer, Evidence, Scorecard
@@ -19,8 +20,20 @@ from services.enricher.offline.text import description_of, sentences, tokens
 from services.enricher.offline.titles import match_keys, standard_title
 
 # bump when this backend's algorithm or lexicons change: cached enrichments are then redone
-ALGORITHM_VERSION = "4"
+ALGORITHM_VERSION = "5"
 _YIELD_EVERY = 64  # jobs between yields, so a large batch does not starve the event loop
+
+
+@dataclass(frozen=True, slots=True)
+class _Draft:
+    """A job read before its industry is chosen (which may pool the company's other jobs)."""
+
+    ai_title: str
+    description: str
+    description_sentences: list[str]
+    description_words: list[str]
+    match: FunctionMatch | None
+    employer: EmployerEvidence
 
 
 @dataclass(frozen=True, slots=True)
@@ -54,9 +67,19 @@ class OfflineBackend:
         return f"offline-{ALGORITHM_VERSION}+{self._taxonomy.version}+{self._profile.version}"
 
     async def enrich(self, jobs: Sequence[JobPosting]) -> list[EnrichmentOutcome]:
-        outcomes: list[EnrichmentOutcome] = []
+        drafts: list[_Draft | EnrichmentOutcome] = []
         for position, job in enumerate(jobs, start=1):
-            outcomes.append(self._outcome(job))
+            drafts.append(self._draft_or_failure(job))
+            if position % _YIELD_EVERY == 0:
+                await asyncio.sleep(0)
+        keys = [_company_key(job, index) for index, job in enumerate(jobs)]
+        pooled = _pooled_by_company(keys, drafts)
+        outcomes: list[EnrichmentOutcome] = []
+        for position, (job, key, draft) in enumerate(zip(jobs, keys, drafts, strict=True), 1):
+            if isinstance(draft, EnrichmentOutcome):
+                outcomes.append(draft)
+                continue
+            outcomes.append(self._outcome(job, draft, pooled[key]))
             if position % _YIELD_EVERY == 0:
                 await asyncio.sleep(0)
         return outcomes
@@ -64,14 +87,26 @@ class OfflineBackend:
     async def aclose(self) -> None:
         return None
 
-    def _outcome(self, job: JobPosting) -> EnrichmentOutcome:
+    def _draft_or_failure(self, job: JobPosting) -> _Draft | EnrichmentOutcome:
         try:
-            return EnrichmentOutcome(enrichment=self.enrich_one(job))
+            return self._draft(job)
         except Exception as exc:  # one bad job must not fail its batch
-            return EnrichmentOutcome(enrichment=None, error=f"offline enrichment failed: {exc!r}")
+            return _failure(exc)
+
+    def _outcome(
+        self, job: JobPosting, draft: _Draft, employer: EmployerEvidence
+    ) -> EnrichmentOutcome:
+        try:
+            return EnrichmentOutcome(enrichment=self._finish(job, draft, employer))
+        except Exception as exc:  # one bad job must not fail its batch
+            return _failure(exc)
 
     def enrich_one(self, job: JobPosting) -> Enrichment:
-        reading = self._read(job)
+        draft = self._draft(job)
+        return self._finish(job, draft, draft.employer)
+
+    def _finish(self, job: JobPosting, draft: _Draft, employer: EmployerEvidence) -> Enrichment:
+        reading = self._read(draft, employer)
         salary = _salary(job, reading.description)
         scorecard = self._scorer.score(
             Evidence(
@@ -83,21 +118,29 @@ class OfflineBackend:
         )
         return self._compose(job, reading, salary, scorecard)
 
-    def _read(self, job: JobPosting) -> _Reading:
+    def _draft(self, job: JobPosting) -> _Draft:
         ai_title = standard_title(job.title)
         description = description_of(job.description_html)
+        description_sentences = sentences(description)
         description_words = tokens(description)
         match = self._matcher.match(ai_title) if ai_title else None
-        function = match.function if match else None
-        industry = self._industries.classify(tokens(job.company_name), description_words, function)
+        text = employer_text(job.company_name, description_sentences, description_words)
+        employer = self._industries.evidence(text, match.function if match else None)
+        return _Draft(
+            ai_title, description, description_sentences, description_words, match, employer
+        )
+
+    def _read(self, draft: _Draft, employer: EmployerEvidence) -> _Reading:
+        match = draft.match
+        industry = self._industries.classify(employer)
         if match is not None and industry is not None:
-            match = self._allowed_match(ai_title, match, industry)
+            match = self._allowed_match(draft.ai_title, match, industry)
         return _Reading(
-            ai_title=ai_title,
-            description=description,
-            description_sentences=sentences(description),
-            description_words=description_words,
-            title_words=tokens(ai_title),
+            ai_title=draft.ai_title,
+            description=draft.description,
+            description_sentences=draft.description_sentences,
+            description_words=draft.description_words,
+            title_words=tokens(draft.ai_title),
             match=match,
             industry=industry,
         )
@@ -156,6 +199,32 @@ class OfflineBackend:
     def _group_name(self, group_id: int | None) -> str:
         group = self._taxonomy.industry_group(group_id)
         return group.name if group else ""
+
+
+def _failure(exc: Exception) -> EnrichmentOutcome:
+    return EnrichmentOutcome(enrichment=None, error=f"offline enrichment failed: {exc!r}")
+
+
+def _company_key(job: JobPosting, index: int) -> str:
+    """Jobs of one company share a key; a job without a company name has its own."""
+    return " ".join(tokens(job.company_name)) or f"#{index}"
+
+
+def _pooled_by_company(
+    keys: Sequence[str], drafts: Sequence[_Draft | EnrichmentOutcome]
+) -> dict[str, EmployerEvidence]:
+    """Each company's evidence summed over its jobs in the batch: a feed's jobs of one
+    employer share its industry, and one job may name it where another does not."""
+    by_company: dict[str, list[EmployerEvidence]] = {}
+    for key, draft in zip(keys, drafts, strict=True):
+        parts = by_company.setdefault(key, [])
+        if isinstance(draft, _Draft):
+            parts.append(draft.employer)
+    return {
+        key: parts[0] if len(parts) == 1 else EmployerEvidence.merged(parts)
+        for key, parts in by_company.items()
+        if parts
+    }
 
 
 _NO_INDUSTRY = "Neither the company name, the description nor the job function names an industry."

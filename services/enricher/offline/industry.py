@@ -1,15 +1,35 @@
-"""Picks the employer's industry from company-name and description cues, else the function."""
+"""Picks the employer's industry from employer evidence, else from what its jobs are.
+
+Evidence, strongest first: the company name (its head word most: "Department of Energy" is a
+department, "Apparel Manufacturing" a manufacturer), the sentences in which the employer
+describes itself ("we are a leading insurer"), words only an intermediary writes ("our
+client", "intérim"), then industry words anywhere in the description. The evidence of the
+company's other jobs in the same batch is pooled with the job's own. Only with none of it
+does the job function stand in, and then the function most of the company's jobs share.
+"""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from dataclasses import dataclass
+from collections import Counter
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
 
 from schemas.taxonomy import Industry, JobFunction, Taxonomy
-from services.enricher.offline.lexicon import INDUSTRY_CUES, SOC_MAJOR_INDUSTRY
+from services.enricher.offline.lexicon import (
+    EMPLOYER_CUES,
+    INDUSTRY_CUES,
+    INTERMEDIARY_CUES,
+    NAME_HEAD_BREAKS,
+    NAME_ONLY_CUES,
+    SOC_MAJOR_INDUSTRY,
+)
 from services.enricher.offline.text import PhraseMatcher
 
-COMPANY_WEIGHT = 3
+NAME_WEIGHT = 3
+HEAD_BONUS = 2  # for the cue that heads the company name
+ABOUT_WEIGHT = 2  # a cue in a sentence where the employer describes itself
+INTERMEDIARY_WEIGHT = 3
+BODY_WEIGHT = 1
 # Generic words that name an industry in a company name ("Acme Health") but, in a
 # description, mostly appear in passing ("health insurance", "our platform").
 COMPANY_ONLY_CUES: frozenset[str] = frozenset(
@@ -24,7 +44,7 @@ COMPANY_ONLY_CUES: frozenset[str] = frozenset(
     }
 )  # fmt: skip
 MIN_DESCRIPTION_EVIDENCE = 2
-HEAD_BONUS = 1  # for the company name's last cue
+GOVERNMENT = "Government Administration"
 
 
 def _outermost(cues: list[str]) -> list[str]:
@@ -38,6 +58,39 @@ class IndustryChoice:
     reasoning: str
 
 
+@dataclass(frozen=True, slots=True)
+class EmployerText:
+    """The words of one job that speak about its employer."""
+
+    name_words: Sequence[str]
+    about_words: Sequence[str]  # the sentences where the employer describes itself
+    description_words: Sequence[str]
+
+
+@dataclass(slots=True)
+class EmployerEvidence:
+    """Industry scores from one job (or, merged, from a company's jobs in a batch)."""
+
+    scores: Counter[int] = field(default_factory=Counter)
+    cues: dict[str, None] = field(default_factory=dict)  # in order of weight, then of finding
+    strong: bool = False  # the name, a self-description or an intermediary spoke
+    functions: Counter[str] = field(default_factory=Counter)  # SOC majors of the jobs
+
+    def add(self, industry_id: int, cue: str, weight: int) -> None:
+        self.scores[industry_id] += weight
+        self.cues.setdefault(cue, None)
+
+    @classmethod
+    def merged(cls, parts: Iterable[EmployerEvidence]) -> EmployerEvidence:
+        total = cls()
+        for part in parts:
+            total.scores.update(part.scores)
+            total.cues.update(part.cues)
+            total.strong = total.strong or part.strong
+            total.functions.update(part.functions)
+        return total
+
+
 class IndustryClassifier:
     """Scores industries by cue phrases; the company name outweighs the description."""
 
@@ -45,48 +98,66 @@ class IndustryClassifier:
         by_name = {i.name.lower(): i for i in taxonomy.industries.values()}
         self._cues = {
             phrase: by_name[label.lower()]
-            for phrase, label in INDUSTRY_CUES
+            for phrase, label in (*EMPLOYER_CUES, *INDUSTRY_CUES)
             if label.lower() in by_name
         }
         self._order = {phrase: rank for rank, phrase in enumerate(self._cues)}
         self._matcher = PhraseMatcher.of(self._cues)
+        self._about = PhraseMatcher.of(p for p in self._cues if p not in NAME_ONLY_CUES)
+        general = {phrase for phrase, _ in INDUSTRY_CUES} - COMPANY_ONLY_CUES
+        self._body = PhraseMatcher.of(
+            p for p in self._cues if p in general or p in INTERMEDIARY_CUES
+        )
         self._by_soc = {
             major: by_name[label.lower()]
             for major, label in SOC_MAJOR_INDUSTRY.items()
             if label.lower() in by_name
         }
 
-    def classify(
-        self,
-        company_words: Sequence[str],
-        description_words: Sequence[str],
-        function: JobFunction | None,
-    ) -> IndustryChoice | None:
-        company_cues = _outermost(self._matcher.find(company_words))
-        description_cues = [
-            c for c in self._matcher.find(description_words) if c not in COMPANY_ONLY_CUES
-        ]
-        choice = self._from_cues(company_cues, description_cues)
-        return choice if choice is not None else self._from_function(function)
+    def evidence(self, text: EmployerText, function: JobFunction | None) -> EmployerEvidence:
+        """What one job says about its employer's industry."""
+        found = EmployerEvidence()
+        self._name_evidence(text.name_words, found)
+        for cue in _outermost(self._about.find(text.about_words)):
+            found.add(self._cues[cue].id, cue, ABOUT_WEIGHT)
+            found.strong = True
+        for cue in self._body.find(text.description_words):
+            intermediary = cue in INTERMEDIARY_CUES
+            found.add(self._cues[cue].id, cue, INTERMEDIARY_WEIGHT if intermediary else BODY_WEIGHT)
+            found.strong = found.strong or intermediary
+        if function is not None and function.code:
+            found.functions[function.code[:2]] += 1
+        return found
 
-    def _from_cues(
-        self, company_cues: list[str], description_cues: list[str]
-    ) -> IndustryChoice | None:
-        scores: dict[int, int] = {}
-        for cue in company_cues:
-            scores[self._cues[cue].id] = scores.get(self._cues[cue].id, 0) + COMPANY_WEIGHT
-        if company_cues:
-            # English names are head-final: "Health Insurance Plan" is an insurer,
-            # "Apparel Manufacturing" a manufacturer
-            head = self._cues[company_cues[-1]].id
-            scores[head] += HEAD_BONUS
-        for cue in description_cues:
-            scores[self._cues[cue].id] = scores.get(self._cues[cue].id, 0) + 1
+    def _name_evidence(self, words: Sequence[str], found: EmployerEvidence) -> None:
+        placed = self._matcher.find_at(words)
+        cues = _outermost([cue for _, cue in placed])
+        if not cues:
+            return
+        # English names are head-final ("Health Insurance Plan" is an insurer) unless a
+        # preposition follows the head ("Department of Energy", "Centre hospitalier de Lyon")
+        split = next((i for i, w in enumerate(words) if i and w in NAME_HEAD_BREAKS), len(words))
+        before = [cue for start, cue in placed if start < split and cue in cues]
+        head = before[-1] if before else cues[-1]
+        first_start, first = placed[0]
+        if first_start == 0 and self._cues[first].name == GOVERNMENT:
+            head = first  # "Government National Mortgage Association" is a public body
+        found.add(self._cues[head].id, head, HEAD_BONUS)
+        for cue in cues:
+            found.add(self._cues[cue].id, cue, NAME_WEIGHT)
+        found.strong = True
+
+    def classify(self, evidence: EmployerEvidence) -> IndustryChoice | None:
+        choice = self._from_cues(evidence)
+        return choice if choice is not None else self._from_functions(evidence.functions)
+
+    def _from_cues(self, evidence: EmployerEvidence) -> IndustryChoice | None:
+        scores = evidence.scores
         if not scores:
             return None
-        cues = company_cues + description_cues
+        cues = list(evidence.cues)
         best_id = max(scores, key=lambda i: (scores[i], -self._first_rank(i, cues)))
-        if not company_cues and scores[best_id] < MIN_DESCRIPTION_EVIDENCE:
+        if not evidence.strong and scores[best_id] < MIN_DESCRIPTION_EVIDENCE:
             return None
         return IndustryChoice(self._industry(best_id, cues), self._reason(best_id, cues))
 
@@ -102,14 +173,16 @@ class IndustryClassifier:
         name = self._industry(industry_id, cues).name
         return f"Company name or description mentions {listed}, which points to {name}."
 
-    def _from_function(self, function: JobFunction | None) -> IndustryChoice | None:
-        if function is None or not function.code:
+    def _from_functions(self, functions: Counter[str]) -> IndustryChoice | None:
+        if not functions:
             return None
-        industry = self._by_soc.get(function.code[:2])
+        # the most common group among the company's jobs; ties go to the lower code
+        major = min(functions, key=lambda m: (-functions[m], m))
+        industry = self._by_soc.get(major)
         if industry is None:
             return None
         reason = (
             f"No industry named by the company or description; inferred from the job "
-            f"function {function.name}, whose jobs are mostly in {industry.name}."
+            f"functions (SOC group {major}), whose jobs are mostly in {industry.name}."
         )
         return IndustryChoice(industry, reason)

@@ -10,6 +10,7 @@ from rapidfuzz import fuzz, process
 
 from schemas.taxonomy import JobFunction, Taxonomy
 from schemas.taxonomy.build import singular, title_key
+from services.enricher.offline.lexicon import GENERIC_HEADS
 from services.enricher.offline.titles import match_keys
 
 FUZZY_CUTOFF = 84.0
@@ -36,6 +37,12 @@ class FunctionMatcher:
         for function in taxonomy.functions.values():
             for title in (*function.titles, singular(function.name), function.name):
                 self._exact.setdefault(title_key(title), (function.id, title))
+        by_code = {f.code: f for f in taxonomy.functions.values()}
+        self._generic = {
+            word: (by_code[code].id, by_code[code].name)
+            for word, code in GENERIC_HEADS.items()
+            if code in by_code
+        }
         self._by_head: dict[str, list[str]] = {}
         for key in self._exact:
             self._by_head.setdefault(key.rsplit(" ", 1)[-1], []).append(key)
@@ -67,12 +74,21 @@ class FunctionMatcher:
 
     def _head(self, key: str) -> FunctionMatch | None:
         """Last resort: the head noun alone, when it is a title ("python developer" ->
-        "developer"); weak evidence, so a low score."""
+        "developer"), or the word before a trailing qualifier ("physician dha"); weak
+        evidence, so a low score. A generic head ("analyst") names its broad occupation."""
         words = key.split()
         if len(words) < 2:
             return None
-        found = self._exact.get(words[-1]) or self._exact.get(singular(words[-1]))
-        return self._result(found, HEAD_SCORE, "head noun") if found is not None else None
+        for word in (words[-1], words[-2]):
+            found = (
+                self._generic.get(word)
+                or self._generic.get(singular(word))
+                or self._exact.get(word)
+                or self._exact.get(singular(word))
+            )
+            if found is not None:
+                return self._result(found, HEAD_SCORE, "head noun")
+        return None
 
     def _fuzzy(self, key: str) -> FunctionMatch | None:
         head = key.rsplit(" ", 1)[-1]

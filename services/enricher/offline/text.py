@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import html
 import re
+import unicodedata
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 
@@ -31,9 +32,20 @@ def normalise_lines(text: str) -> str:
 
 
 def tokens(text: str) -> list[str]:
-    """Lowercase word tokens; possessives and trailing dots dropped ("driver's" -> driver)."""
-    found = _TOKEN.findall(text.lower().replace("'s ", " ").replace("’s ", " "))
+    """Lowercase word tokens; possessives and trailing dots dropped ("driver's" -> driver),
+    accents folded so French or Finnish words match their plain spelling ("intérim")."""
+    found = _TOKEN.findall(folded(text.lower().replace("'s ", " ").replace("’s ", " ")))
     return [t.rstrip("./-") or t for t in found]
+
+
+def folded(text: str) -> str:
+    """Text without accents ("société" -> "societe"); ASCII text is returned as it is."""
+    if text.isascii():
+        return text
+    # accents decompose into a base letter and a mark; dropping what is not ASCII drops the
+    # marks (and other non-ASCII signs, which no token pattern matches anyway)
+    decomposed = unicodedata.normalize("NFKD", text.replace("’", "'"))
+    return decomposed.encode("ascii", "ignore").decode("ascii")
 
 
 def sentences(text: str) -> list[str]:
@@ -85,10 +97,14 @@ class PhraseMatcher:
 
     def find(self, words: Sequence[str]) -> list[str]:
         """Distinct phrases present in `words`, in order of first appearance."""
-        found: dict[str, None] = {}
+        return list(dict.fromkeys(phrase for _, phrase in self.find_at(words)))
+
+    def find_at(self, words: Sequence[str]) -> list[tuple[int, str]]:
+        """Every phrase present in `words` with the position it starts at, in order."""
+        found: list[tuple[int, str]] = []
         for position, word in enumerate(words):
             for phrase in self.by_first.get(word, ()):
                 if tuple(words[position : position + len(phrase)]) == phrase:
-                    found[" ".join(phrase)] = None
+                    found.append((position, " ".join(phrase)))
                     break
-        return list(found)
+        return found

@@ -10,11 +10,13 @@ from schemas.taxonomy.build import title_key
 from services.enricher.offline.lexicon import (
     ACRONYMS,
     EMPLOYMENT_TERMS,
+    FOREIGN_TITLES,
     SENIORITY_WORDS,
     SMALL_WORDS,
     TITLE_ABBREVIATIONS,
     US_STATES,
 )
+from services.enricher.offline.text import folded
 
 _BRACKETED = re.compile(r"\([^)]*\)?|\[[^\]]*\]?|\{[^}]*\}?")
 _SALARY = re.compile(
@@ -25,9 +27,14 @@ _SALARY = re.compile(
 )
 _CODE = re.compile(
     r"#\s?[\w-]+|\b(?:req|job|ref|requisition|posting)\s*(?:#|no\.?|id)?\s*:?\s*[a-z]*\d[\w-]*"
-    r"|\b[a-z]{0,4}-?\d{3,}[\w-]*",
+    r"|\b[a-z]{0,4}-?\d{3,}[\w/-]*"
+    # US federal pay plans and grades: "GS-0905-14", "GS-13", "FPL 14", "FPL GS-13"
+    r"|\b(?:fpl\s*)?(?:gs|gg|gm|ad|es|wg|wl|ws|nf|nh|nd|gp|vm)-?\d{1,4}(?:[-/]\d{1,4})*\b"
+    r"|\bfpl\s*\d+\b",
     re.IGNORECASE,
 )
+# gender marks of European titles: "H/F", "F/H/X", "m/f/d"
+_GENDER = re.compile(r"\b[hfmwxd](?:\s?/\s?[hfmwxdn]{1,2}){1,2}\b", re.IGNORECASE)
 _SEGMENT_SPLIT = re.compile(r"\s+[-–—|:]\s+|\s*\|\s*|\s+[–—]\s*")
 _IN_PLACE = re.compile(r"\s+(?:in|near)\s+[A-Z][\w .'-]*,\s*[A-Z]{2}\b.*$")
 _CITY_STATE = re.compile(r"^[A-Za-z .'-]+,\s*[A-Z]{2}$")
@@ -63,6 +70,7 @@ def standard_title(raw: str) -> str:
     text = _BRACKETED.sub(" ", text)
     text = _SALARY.sub(" ", text)
     text = _CODE.sub(" ", text)
+    text = _GENDER.sub(" ", text)
     text = _SHIFT.sub(" ", text)
     text = _IN_PLACE.sub("", " ".join(text.split()))
     text = " - ".join(_role_segments(text))
@@ -126,16 +134,64 @@ def _case_word(word: str, position: int, recase: bool) -> str:
 
 def match_keys(title: str) -> tuple[str, ...]:
     """Keys to look the title up by, most specific first: whole title, then its first
-    segment ("Registered Nurse - ICU" -> "registered nurse"), each also without seniority."""
+    segment ("Registered Nurse - ICU" -> "registered nurse"), each also without seniority;
+    then each of its alternatives ("Engineer/Physical Scientist"), the first word of a
+    hyphenated pair ("Attorney-Adviser"), and the English of a French or Finnish title."""
+    title = folded(title)
     first_segment = title.split(" - ", 1)[0]
     keys: dict[str, None] = {}
     for text in (title, first_segment):
-        full = title_key(text)
-        core = " ".join(w for w in full.split() if w not in SENIORITY_WORDS)
-        keys.update(dict.fromkeys(k for k in (full, core) if k))
+        keys.update(dict.fromkeys(_plain_and_core(text)))
     # "Director of Nursing" is listed as "Nursing Director": try the inverted form last
     keys.update(dict.fromkeys(inverted for key in list(keys) if (inverted := _invert(key))))
+    for alternative in _alternatives(first_segment):
+        keys.update(dict.fromkeys(_plain_and_core(alternative)))
+    for text in (first_segment, *_alternatives(first_segment), _rejoined(first_segment)):
+        foreign = _foreign(title_key(text)) if text else None
+        if foreign:
+            keys[foreign] = None
+            break
     return tuple(keys)
+
+
+def _rejoined(segment: str) -> str:
+    """ "Administrateur / Administratrice système" -> "Administrateur système": a gendered
+    pair written out, with the words after it belonging to both."""
+    parts = [p.strip() for p in segment.split("/")]
+    if len(parts) < 2 or " " in parts[0]:
+        return ""
+    return " ".join([parts[0], *parts[-1].split()[1:]])
+
+
+def _plain_and_core(text: str) -> list[str]:
+    full = title_key(text)
+    core = " ".join(w for w in full.split() if w not in SENIORITY_WORDS)
+    return [k for k in (full, core) if k]
+
+
+def _alternatives(segment: str) -> list[str]:
+    """ "A/B" -> A, B; "Attorney-Adviser" -> Attorney (the role before its qualifier)."""
+    parts = [p.strip() for p in segment.split("/") if p.strip()]
+    found = parts if len(parts) > 1 else []
+    hyphenated = _HYPHENATED.match(segment)
+    if hyphenated:
+        found.append(hyphenated.group(1))
+    return found
+
+
+_HYPHENATED = re.compile(r"^(?:\w+ )*?(\w+)-\w+")
+
+
+def _foreign(key: str) -> str | None:
+    """The O*NET title of a French or Finnish title: the longest known one it starts
+    with, else the longest it contains."""
+    padded = f" {key} "
+    starts = [k for k in _FOREIGN_BY_LENGTH if padded.startswith(f" {k} ")]
+    found = starts or [k for k in _FOREIGN_BY_LENGTH if f" {k} " in padded]
+    return FOREIGN_TITLES[found[0]] if found else None
+
+
+_FOREIGN_BY_LENGTH = sorted(FOREIGN_TITLES, key=len, reverse=True)
 
 
 _ROLE_OF = re.compile(
