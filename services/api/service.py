@@ -132,6 +132,8 @@ class ControlPlane:
                 decided_at=datetime.now(UTC),
             )  # fmt: skip
             await self._publish_run_event(publisher, run_id, decision)
+            if confirm:
+                await runs.confirm_mirror_deletes(conn, run_id, run["feed_id"], by)
         log.info("archive of run %s %s by %s", run_id, "confirmed" if confirm else "discarded", by)
         return {"run_id": run_id, "feed_id": run["feed_id"], "confirm": confirm, "by": by}
 

