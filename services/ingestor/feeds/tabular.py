@@ -137,6 +137,13 @@ class CsvExtractor:
                     break
                 self._quoted = text[close + 1] == '"'
                 pos = close + 2 if self._quoted else close + 1
+                if not self._quoted and self._stray_quote(text, start, close):
+                    # text after a closing quote that spans lines: the opening quote was
+                    # stray and swallowed the rows after it; its row alone is malformed
+                    self._count += 1
+                    yield MalformedItem(self._count, self._line, "a quote that never closes")
+                    start = pos = text.index("\n", start) + 1
+                    self._line += 1
                 continue
             found = _CSV_SPECIAL.search(text, pos)
             if found is None:
@@ -152,6 +159,9 @@ class CsvExtractor:
             if item is not None:
                 yield item
         self._text, self._scan = text[start:], pos - start
+
+    def _stray_quote(self, text: str, start: int, close: int) -> bool:
+        return text[close + 1] not in (self._delimiter, "\n", "\r") and "\n" in text[start:close]
 
     def _next_row(self, text: str, start: int, end: int, item: ExtractedItem | None) -> int:
         lines = text.count("\n", start, end)
@@ -178,6 +188,11 @@ class CsvExtractor:
             return None
         if not any(cell.strip() for cell in cells):
             return None
+        if len(cells) != len(self._header) and "\n" in row_text.rstrip("\r\n"):
+            # quoted newlines in a row that does not fit the header: its opening quote was
+            # stray and swallowed the rows after it (`_next_row` reads them again)
+            self._count += 1
+            return MalformedItem(self._count, self._line, "a quote that never closes")
         return self._record(cells)
 
     def _record(self, cells: list[str]) -> ExtractedItem:
@@ -223,7 +238,7 @@ class CsvExtractor:
             self._count += 1
             yield MalformedItem(self._count, self._line, "the quoted field never closes")
             newline = self._text.find("\n")
-            if newline < 0:
+            if newline < 0 or not self._text[newline + 1 :].strip():
                 self.incomplete = f"the CSV ends inside a quoted field (line {self._line})"
                 self._text, self._scan, self._quoted = "", 0, False
                 return
@@ -254,6 +269,7 @@ _JSON_STRUCTURE = re.compile(r'[\[\]{}"]')
 _JSON_IN_STRING = re.compile(r'["\\]')
 _SCALAR_END = re.compile(r"[,\]\s]")
 _CLOSES = {"]": "[", "}": "{"}
+_NEXT_OBJECT = re.compile(r"\}\s*,\s*(?=\{)")
 
 
 @dataclass(slots=True)
@@ -288,6 +304,7 @@ class _Brackets:
 @dataclass(slots=True)
 class _ValueEnd(_Brackets):
     openers: list[str] = field(default_factory=list)
+    boundary_from: int = 0  # where to look for the next "},{", relative to the element
 
     def scan(self, text: str, start: int) -> int | None:
         pos = start + self.done
@@ -404,11 +421,16 @@ class JsonExtractor:
         if stripped.startswith("["):
             self._text, self._mode = stripped[1:], "array"
         elif stripped.startswith("{"):
-            # JSON Lines: an object on the first line, another starting the next one
-            first, _, rest = stripped.partition("\n")
-            if first.rstrip().endswith("}") and rest.lstrip().startswith("{"):
+            # JSON Lines: an object on the first line, and more lines after it
+            first, newline, rest = stripped.partition("\n")
+            one_line = first.rstrip().endswith("}")
+            if one_line and rest.strip():
                 self._text, self._mode = stripped, "lines"
-            elif rest.strip() or final or len(stripped) > self.settings.max_record_bytes:
+            elif (
+                (newline and not one_line)
+                or final
+                or len(stripped) > self.settings.max_record_bytes
+            ):
                 self._text, self._mode, self._wrapper = stripped, "wrapper", _WrapperScan()
         elif stripped:
             raise FetchError("parse", f"not a JSON feed: it starts with {stripped[:20]!r}")
@@ -455,15 +477,68 @@ class JsonExtractor:
         if self._element is None:
             try:
                 value, end = self._decoder.raw_decode(text, pos)
+            except json.JSONDecodeError as exc:
+                broken = self._broken_element(text, pos, exc)
+                if broken is not None:
+                    return broken
+                self._element = _ValueEnd()
             except _PARSE_ERRORS:
                 self._element = _ValueEnd()
             else:
                 return self._record(value, None), end
         size = self._element.scan(text, pos)
         if size is None:
+            return self._retried(text, pos)
+        self._element = None
+        try:
+            value, end = self._decoder.raw_decode(text[: pos + size], pos)
+        except json.JSONDecodeError as exc:
+            broken = self._broken_element(text, pos, exc)  # the count may span two elements
+            if broken is not None and broken[1] <= pos + size:
+                return broken
+            self._count += 1
+            return MalformedItem(self._count, None, _reason(exc)), pos + size
+        except _PARSE_ERRORS as exc:
+            self._count += 1
+            return MalformedItem(self._count, None, _reason(exc)), pos + size
+        return self._record(value, None), end
+
+    def _retried(self, text: str, pos: int) -> tuple[ExtractedItem | None, int | None]:
+        """A broken quote hides the element's end from the bracket count: once the next
+        ``},{`` has come, the element is parsed again (once per such boundary)."""
+        assert self._element is not None
+        found = _NEXT_OBJECT.search(text, pos + max(1, self._element.boundary_from))
+        if found is None:
+            return None, None
+        self._element.boundary_from = found.end() - pos
+        try:
+            value, end = self._decoder.raw_decode(text, pos)
+        except json.JSONDecodeError as exc:
+            broken = self._broken_element(text, pos, exc)
+            if broken is not None:
+                self._element = None
+            return broken or (None, None)
+        except _PARSE_ERRORS:
             return None, None
         self._element = None
-        return self._parsed(text[pos : pos + size], None), pos + size
+        return self._record(value, None), end
+
+    def _broken_element(
+        self, text: str, pos: int, exc: json.JSONDecodeError
+    ) -> tuple[ExtractedItem, int] | None:
+        """An element broken before the end of the text ends where the next record starts.
+
+        A bracket count cannot find the end of an element whose quotes are broken, but
+        elements of a list of jobs are objects: the element ends at the first ``},{``.
+        """
+        if exc.pos >= len(text) - 1 or exc.msg.startswith("Unterminated string"):
+            return None  # it may only be cut by the chunk's end
+        boundary = _NEXT_OBJECT.search(text, pos + 1)
+        if boundary is None:
+            return None
+        self._count += 1
+        reason = f"invalid JSON: {exc.msg} at character {exc.pos - pos}"
+        return MalformedItem(self._count, None, reason), boundary.end()
 
     def _held_too_long(self, held: int, final: bool) -> MalformedItem | None:
         """A partial element over the record size cap is malformed, and passed over."""
