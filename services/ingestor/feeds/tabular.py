@@ -338,6 +338,7 @@ class _ValueEnd(_Brackets):
 class _WrapperScan(_Brackets):
     """Walks an object's top level to the start of its list of jobs, or to its end."""
 
+    list_keys: tuple[str, ...] = _WRAPPER_KEYS
     depth: int = 0
     key_start: int = -1
     key: str = ""
@@ -365,7 +366,7 @@ class _WrapperScan(_Brackets):
                 self.in_string, self.key_start = True, pos
             elif char in "[{":
                 self.depth += 1
-                if char == "[" and self.depth == 2 and self.key in _WRAPPER_KEYS:
+                if char == "[" and self.depth == 2 and self.key in self.list_keys:
                     return "list"
             else:
                 self.depth -= 1
@@ -395,9 +396,13 @@ class JsonExtractor:
     _skipping: _ValueEnd | None = None  # an oversized element being passed over
     _skip_line: bool = False
     _wrapper: _WrapperScan | None = None
+    list_key: str | None = None  # the mapping's "record": the key of the list of jobs
     _count: int = 0
     _line: int = 0
     _decoder: json.JSONDecoder = field(default_factory=json.JSONDecoder)
+
+    def _list_keys(self) -> tuple[str, ...]:
+        return (self.list_key, *_WRAPPER_KEYS) if self.list_key else _WRAPPER_KEYS
 
     def feed(self, text: str, *, final: bool = False) -> list[ExtractedItem]:
         self._text += text
@@ -431,7 +436,8 @@ class JsonExtractor:
                 or final
                 or len(stripped) > self.settings.max_record_bytes
             ):
-                self._text, self._mode, self._wrapper = stripped, "wrapper", _WrapperScan()
+                self._text, self._mode = stripped, "wrapper"
+                self._wrapper = _WrapperScan(list_keys=self._list_keys())
         elif stripped:
             raise FetchError("parse", f"not a JSON feed: it starts with {stripped[:20]!r}")
 
@@ -597,7 +603,8 @@ class JsonExtractor:
             raise FetchError(
                 "too_large",
                 f"a JSON object over {self.settings.max_record_bytes} bytes with no list of "
-                f"jobs under {', '.join(_WRAPPER_KEYS)}: name it in the mapping or raise "
+                f'jobs under {", ".join(self._list_keys())}: name its key as "record" in the '
+                "mapping, or raise "
                 "FEED_MAX_RECORD_BYTES",
             )
 
@@ -608,7 +615,7 @@ class JsonExtractor:
             self._count += 1
             yield MalformedItem(self._count, None, _reason(exc))
             return
-        for value in _records_in(document):
+        for value in _records_in(document, self._list_keys()):
             yield self._record(value, None)
 
     def _tail(self, final: bool) -> None:
@@ -650,11 +657,12 @@ def _reason(exc: Exception) -> str:
     return f"invalid JSON: {str(exc).split(';')[0]}"  # e.g. an integer of 5,000 digits
 
 
-def _records_in(document: Any) -> list[Any]:
+def _records_in(document: Any, list_keys: tuple[str, ...]) -> list[Any]:
     if isinstance(document, list):
         return document
     if isinstance(document, dict):
-        for key in _WRAPPER_KEYS:
+        document = {str(k).lower(): v for k, v in document.items()}
+        for key in list_keys:
             if isinstance(document.get(key), list):
                 return list(document[key])
         lists = [
