@@ -230,3 +230,9 @@ async def test_json_list_under_an_unusual_key_is_streamed_when_the_mapping_names
     assert 'name its key as "record" in the mapping' in (unnamed.stats.error or "")
     whole = await read(feed, settings(tmp_path))  # small enough to be read whole
     assert whole.titles == TITLES and whole.stats.fetch_status == "ok"
+
+
+async def test_csv_with_a_repeated_column_and_no_final_newline_is_whole(tmp_path: Path) -> None:
+    rows = ["title,description,description"] + [f"T{i},d,e" for i in range(100)]
+    outcome = await read(write(tmp_path, "f.csv", "\n".join(rows)), settings(tmp_path))
+    assert outcome.titles == TITLES and outcome.stats.fetch_status == "ok"

@@ -107,6 +107,7 @@ class CsvExtractor:
     _quoted: bool = False
     _skipping: bool = False  # dropping an oversized unquoted row up to its newline
     _header: list[str] | None = None
+    _cells: int = 0  # cells of the last row read
     _delimiter: str = ","
     _count: int = 0
     _line: int = 1  # line of the current row's start
@@ -188,6 +189,7 @@ class CsvExtractor:
             return None
         if not any(cell.strip() for cell in cells):
             return None
+        self._cells = len(cells)
         if len(cells) != len(self._header) and "\n" in row_text.rstrip("\r\n"):
             # quoted newlines in a row that does not fit the header: its opening quote was
             # stray and swallowed the rows after it (`_next_row` reads them again)
@@ -252,11 +254,11 @@ class CsvExtractor:
             isinstance(item, RawRecord)
             and self._header is not None
             and not self._text.endswith("\n")
-            and len(item.fields) < len(self._header)
+            and self._cells < len(self._header)
         ):
             self.incomplete = f"the CSV ends inside its last row (line {self._line})"
             return MalformedItem(
-                item.position, item.line, f"{len(item.fields)} cells, header has "
+                item.position, item.line, f"{self._cells} cells, header has "
                 f"{len(self._header)}: the row was cut short"
             )  # fmt: skip
         return item
