@@ -8,6 +8,7 @@ answers with is checked again.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
@@ -194,3 +195,22 @@ async def test_secrets_in_a_url_never_reach_an_error_or_a_log(
 )
 async def test_malformed_sources_are_refused_with_a_message(source: str, message: str) -> None:
     assert message in await refused(source, FeedSettings(max_attempts=1))
+
+
+async def test_a_garbled_http_answer_is_a_failed_fetch_with_a_message() -> None:
+    async def garble(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        await reader.readuntil(b"\r\n\r\n")
+        writer.write(b"NOT-HTTP garbage\r\n\r\n")
+        await writer.drain()
+        writer.close()
+
+    server = await asyncio.start_server(garble, "127.0.0.1", 0)
+    port = server.sockets[0].getsockname()[1]
+    try:
+        reader = FeedReader(f"http://127.0.0.1:{port}/f", mapping=None, settings=OPEN)
+        with pytest.raises(FetchError) as raised:
+            _ = [item async for item in reader]
+    finally:
+        server.close()
+        await server.wait_closed()
+    assert raised.value.kind == "unavailable" and "after 3 attempts" in raised.value.message

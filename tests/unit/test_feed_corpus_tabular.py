@@ -215,3 +215,24 @@ async def test_json_minified_wrapper_on_one_line_is_its_jobs(tmp_path: Path) -> 
     feed = write(tmp_path, "f.json", json.dumps({"count": 100, "jobs": json_records()}) + "\n")
     outcome = await read(feed, settings(tmp_path))
     assert outcome.titles == TITLES and outcome.stats.fetch_status == "ok"
+
+
+async def test_json_list_under_an_unusual_key_is_streamed_when_the_mapping_names_it(
+    tmp_path: Path,
+) -> None:
+    document = {"meta": {"n": 100}, "Vacancies": json_records()}
+    feed = write(tmp_path, "f.json", json.dumps(document, indent=1))
+    small = settings(tmp_path, chunk_bytes=256, max_record_bytes=2048)
+    named = await read(feed, small, record="vacancies")
+    assert named.titles == TITLES and named.stats.fetch_status == "ok"
+    unnamed = await read(feed, small)
+    assert unnamed.titles == [] and unnamed.stats.fetch_status == "failed"
+    assert 'name its key as "record" in the mapping' in (unnamed.stats.error or "")
+    whole = await read(feed, settings(tmp_path))  # small enough to be read whole
+    assert whole.titles == TITLES and whole.stats.fetch_status == "ok"
+
+
+async def test_csv_with_a_repeated_column_and_no_final_newline_is_whole(tmp_path: Path) -> None:
+    rows = ["title,description,description"] + [f"T{i},d,e" for i in range(100)]
+    outcome = await read(write(tmp_path, "f.csv", "\n".join(rows)), settings(tmp_path))
+    assert outcome.titles == TITLES and outcome.stats.fetch_status == "ok"

@@ -2,10 +2,15 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
+
+import pytest
 
 from cli import pipeline
 from cli.stack import StackConfig
+from cli.stack.config import PROJECT_ROOT
+from services.ingestor.config import feed_settings_from_env
 
 
 def _config(**replicas: int) -> pipeline.PipelineConfig:
@@ -46,3 +51,14 @@ def test_a_process_is_ours_whatever_the_interpreter_is_called() -> None:
     assert not pipeline._is_ours(["/venv/bin/python", "-m", "services.syncer"], router)
     assert not pipeline._is_ours(["/usr/bin/java", "-m", "services.router"], router)
     assert not pipeline._is_ours([], router)
+
+
+def test_the_ingestor_may_read_the_demo_feeds_and_the_operators_own(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("FEED_LOCAL_DIRS", "/srv/feeds")
+    ingestor = next(p for p in pipeline.processes(_config()) if p.name == "ingestor-0")
+    dirs = ingestor.env["FEED_LOCAL_DIRS"].split(os.pathsep)
+    assert dirs == ["/srv/feeds", str(PROJECT_ROOT / "examples" / "feeds")]
+    settings = feed_settings_from_env(ingestor.env)
+    assert settings.local_dirs == (Path("/srv/feeds"), PROJECT_ROOT / "examples" / "feeds")

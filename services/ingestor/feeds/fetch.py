@@ -123,7 +123,7 @@ async def _open_with_retries(
             )
         except aiohttp.InvalidURL as exc:
             raise FetchError("refused", f"not a valid URL: {exc}") from exc
-        except (aiohttp.ClientConnectionError, TimeoutError) as exc:
+        except (aiohttp.ClientError, TimeoutError) as exc:  # a garbled answer is retried too
             last_error = f"{type(exc).__name__}: {exc}"
             continue
         if response.status < _RETRYABLE_STATUS_FLOOR:
@@ -143,7 +143,10 @@ async def _get_following_redirects(
         if response.status not in _REDIRECTS or not location:
             return response
         response.release()
-        target = str(response.url.join(yarl.URL(location)))
+        try:
+            target = str(response.url.join(yarl.URL(location)))
+        except ValueError as exc:
+            raise FetchError("refused", f"redirect to an invalid URL: {location!r}") from exc
         check_redirect(url, target, policy)
         url = target
     raise FetchError("refused", f"more than {settings.max_redirects} redirects, the last to {url}")

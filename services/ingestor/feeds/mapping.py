@@ -2,7 +2,8 @@
 
 Two shapes are accepted and may be combined:
 
-* ours: ``{"fields": {internal_field: path | [paths]}, "record": tag, "format": "xml" |
+* ours: ``{"fields": {internal_field: path | [paths]}, "record": tag (for JSON: the key of
+  the list of jobs), "format": "xml" |
   "csv" | "json", "dialect": name}``;
 * the original system's ``{"mappings": {raw_tag: internal_field}}`` (tags matched
   case-insensitively; when two tags feed one field, the later one in the mapping wins).

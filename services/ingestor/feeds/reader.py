@@ -184,8 +184,11 @@ class FeedReader:
             return decoder, self._xml
         self.stats.dialect = feed_format
         self._fields = resolve_fields(DIALECTS["tabular"], self.mapping)
-        tabular = CsvExtractor if feed_format == "csv" else JsonExtractor
-        self._tabular = tabular(self.settings, self.stats)
+        self._tabular = (
+            CsvExtractor(self.settings, self.stats)
+            if feed_format == "csv"
+            else JsonExtractor(self.settings, self.stats, list_key=self.mapping.record_tag)
+        )
         return decoder, self._tabular
 
     def _field_paths(self) -> FieldPaths:

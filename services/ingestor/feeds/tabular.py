@@ -107,6 +107,7 @@ class CsvExtractor:
     _quoted: bool = False
     _skipping: bool = False  # dropping an oversized unquoted row up to its newline
     _header: list[str] | None = None
+    _cells: int = 0  # cells of the last row read
     _delimiter: str = ","
     _count: int = 0
     _line: int = 1  # line of the current row's start
@@ -137,6 +138,13 @@ class CsvExtractor:
                     break
                 self._quoted = text[close + 1] == '"'
                 pos = close + 2 if self._quoted else close + 1
+                if not self._quoted and self._stray_quote(text, start, close):
+                    # text after a closing quote that spans lines: the opening quote was
+                    # stray and swallowed the rows after it; its row alone is malformed
+                    self._count += 1
+                    yield MalformedItem(self._count, self._line, "a quote that never closes")
+                    start = pos = text.index("\n", start) + 1
+                    self._line += 1
                 continue
             found = _CSV_SPECIAL.search(text, pos)
             if found is None:
@@ -152,6 +160,9 @@ class CsvExtractor:
             if item is not None:
                 yield item
         self._text, self._scan = text[start:], pos - start
+
+    def _stray_quote(self, text: str, start: int, close: int) -> bool:
+        return text[close + 1] not in (self._delimiter, "\n", "\r") and "\n" in text[start:close]
 
     def _next_row(self, text: str, start: int, end: int, item: ExtractedItem | None) -> int:
         lines = text.count("\n", start, end)
@@ -178,6 +189,12 @@ class CsvExtractor:
             return None
         if not any(cell.strip() for cell in cells):
             return None
+        self._cells = len(cells)
+        if len(cells) != len(self._header) and "\n" in row_text.rstrip("\r\n"):
+            # quoted newlines in a row that does not fit the header: its opening quote was
+            # stray and swallowed the rows after it (`_next_row` reads them again)
+            self._count += 1
+            return MalformedItem(self._count, self._line, "a quote that never closes")
         return self._record(cells)
 
     def _record(self, cells: list[str]) -> ExtractedItem:
@@ -223,7 +240,7 @@ class CsvExtractor:
             self._count += 1
             yield MalformedItem(self._count, self._line, "the quoted field never closes")
             newline = self._text.find("\n")
-            if newline < 0:
+            if newline < 0 or not self._text[newline + 1 :].strip():
                 self.incomplete = f"the CSV ends inside a quoted field (line {self._line})"
                 self._text, self._scan, self._quoted = "", 0, False
                 return
@@ -237,11 +254,11 @@ class CsvExtractor:
             isinstance(item, RawRecord)
             and self._header is not None
             and not self._text.endswith("\n")
-            and len(item.fields) < len(self._header)
+            and self._cells < len(self._header)
         ):
             self.incomplete = f"the CSV ends inside its last row (line {self._line})"
             return MalformedItem(
-                item.position, item.line, f"{len(item.fields)} cells, header has "
+                item.position, item.line, f"{self._cells} cells, header has "
                 f"{len(self._header)}: the row was cut short"
             )  # fmt: skip
         return item
@@ -254,6 +271,7 @@ _JSON_STRUCTURE = re.compile(r'[\[\]{}"]')
 _JSON_IN_STRING = re.compile(r'["\\]')
 _SCALAR_END = re.compile(r"[,\]\s]")
 _CLOSES = {"]": "[", "}": "{"}
+_NEXT_OBJECT = re.compile(r"\}\s*,\s*(?=\{)")
 
 
 @dataclass(slots=True)
@@ -288,6 +306,7 @@ class _Brackets:
 @dataclass(slots=True)
 class _ValueEnd(_Brackets):
     openers: list[str] = field(default_factory=list)
+    boundary_from: int = 0  # where to look for the next "},{", relative to the element
 
     def scan(self, text: str, start: int) -> int | None:
         pos = start + self.done
@@ -321,6 +340,7 @@ class _ValueEnd(_Brackets):
 class _WrapperScan(_Brackets):
     """Walks an object's top level to the start of its list of jobs, or to its end."""
 
+    list_keys: tuple[str, ...] = _WRAPPER_KEYS
     depth: int = 0
     key_start: int = -1
     key: str = ""
@@ -348,7 +368,7 @@ class _WrapperScan(_Brackets):
                 self.in_string, self.key_start = True, pos
             elif char in "[{":
                 self.depth += 1
-                if char == "[" and self.depth == 2 and self.key in _WRAPPER_KEYS:
+                if char == "[" and self.depth == 2 and self.key in self.list_keys:
                     return "list"
             else:
                 self.depth -= 1
@@ -378,9 +398,13 @@ class JsonExtractor:
     _skipping: _ValueEnd | None = None  # an oversized element being passed over
     _skip_line: bool = False
     _wrapper: _WrapperScan | None = None
+    list_key: str | None = None  # the mapping's "record": the key of the list of jobs
     _count: int = 0
     _line: int = 0
     _decoder: json.JSONDecoder = field(default_factory=json.JSONDecoder)
+
+    def _list_keys(self) -> tuple[str, ...]:
+        return (self.list_key, *_WRAPPER_KEYS) if self.list_key else _WRAPPER_KEYS
 
     def feed(self, text: str, *, final: bool = False) -> list[ExtractedItem]:
         self._text += text
@@ -404,12 +428,18 @@ class JsonExtractor:
         if stripped.startswith("["):
             self._text, self._mode = stripped[1:], "array"
         elif stripped.startswith("{"):
-            # JSON Lines: an object on the first line, another starting the next one
-            first, _, rest = stripped.partition("\n")
-            if first.rstrip().endswith("}") and rest.lstrip().startswith("{"):
+            # JSON Lines: an object on the first line, and more lines after it
+            first, newline, rest = stripped.partition("\n")
+            one_line = first.rstrip().endswith("}")
+            if one_line and rest.strip():
                 self._text, self._mode = stripped, "lines"
-            elif rest.strip() or final or len(stripped) > self.settings.max_record_bytes:
-                self._text, self._mode, self._wrapper = stripped, "wrapper", _WrapperScan()
+            elif (
+                (newline and not one_line)
+                or final
+                or len(stripped) > self.settings.max_record_bytes
+            ):
+                self._text, self._mode = stripped, "wrapper"
+                self._wrapper = _WrapperScan(list_keys=self._list_keys())
         elif stripped:
             raise FetchError("parse", f"not a JSON feed: it starts with {stripped[:20]!r}")
 
@@ -455,15 +485,68 @@ class JsonExtractor:
         if self._element is None:
             try:
                 value, end = self._decoder.raw_decode(text, pos)
+            except json.JSONDecodeError as exc:
+                broken = self._broken_element(text, pos, exc)
+                if broken is not None:
+                    return broken
+                self._element = _ValueEnd()
             except _PARSE_ERRORS:
                 self._element = _ValueEnd()
             else:
                 return self._record(value, None), end
         size = self._element.scan(text, pos)
         if size is None:
+            return self._retried(text, pos)
+        self._element = None
+        try:
+            value, end = self._decoder.raw_decode(text[: pos + size], pos)
+        except json.JSONDecodeError as exc:
+            broken = self._broken_element(text, pos, exc)  # the count may span two elements
+            if broken is not None and broken[1] <= pos + size:
+                return broken
+            self._count += 1
+            return MalformedItem(self._count, None, _reason(exc)), pos + size
+        except _PARSE_ERRORS as exc:
+            self._count += 1
+            return MalformedItem(self._count, None, _reason(exc)), pos + size
+        return self._record(value, None), end
+
+    def _retried(self, text: str, pos: int) -> tuple[ExtractedItem | None, int | None]:
+        """A broken quote hides the element's end from the bracket count: once the next
+        ``},{`` has come, the element is parsed again (once per such boundary)."""
+        assert self._element is not None
+        found = _NEXT_OBJECT.search(text, pos + max(1, self._element.boundary_from))
+        if found is None:
+            return None, None
+        self._element.boundary_from = found.end() - pos
+        try:
+            value, end = self._decoder.raw_decode(text, pos)
+        except json.JSONDecodeError as exc:
+            broken = self._broken_element(text, pos, exc)
+            if broken is not None:
+                self._element = None
+            return broken or (None, None)
+        except _PARSE_ERRORS:
             return None, None
         self._element = None
-        return self._parsed(text[pos : pos + size], None), pos + size
+        return self._record(value, None), end
+
+    def _broken_element(
+        self, text: str, pos: int, exc: json.JSONDecodeError
+    ) -> tuple[ExtractedItem, int] | None:
+        """An element broken before the end of the text ends where the next record starts.
+
+        A bracket count cannot find the end of an element whose quotes are broken, but
+        elements of a list of jobs are objects: the element ends at the first ``},{``.
+        """
+        if exc.pos >= len(text) - 1 or exc.msg.startswith("Unterminated string"):
+            return None  # it may only be cut by the chunk's end
+        boundary = _NEXT_OBJECT.search(text, pos + 1)
+        if boundary is None:
+            return None
+        self._count += 1
+        reason = f"invalid JSON: {exc.msg} at character {exc.pos - pos}"
+        return MalformedItem(self._count, None, reason), boundary.end()
 
     def _held_too_long(self, held: int, final: bool) -> MalformedItem | None:
         """A partial element over the record size cap is malformed, and passed over."""
@@ -522,7 +605,8 @@ class JsonExtractor:
             raise FetchError(
                 "too_large",
                 f"a JSON object over {self.settings.max_record_bytes} bytes with no list of "
-                f"jobs under {', '.join(_WRAPPER_KEYS)}: name it in the mapping or raise "
+                f'jobs under {", ".join(self._list_keys())}: name its key as "record" in the '
+                "mapping, or raise "
                 "FEED_MAX_RECORD_BYTES",
             )
 
@@ -533,7 +617,7 @@ class JsonExtractor:
             self._count += 1
             yield MalformedItem(self._count, None, _reason(exc))
             return
-        for value in _records_in(document):
+        for value in _records_in(document, self._list_keys()):
             yield self._record(value, None)
 
     def _tail(self, final: bool) -> None:
@@ -575,11 +659,12 @@ def _reason(exc: Exception) -> str:
     return f"invalid JSON: {str(exc).split(';')[0]}"  # e.g. an integer of 5,000 digits
 
 
-def _records_in(document: Any) -> list[Any]:
+def _records_in(document: Any, list_keys: tuple[str, ...]) -> list[Any]:
     if isinstance(document, list):
         return document
     if isinstance(document, dict):
-        for key in _WRAPPER_KEYS:
+        document = {str(k).lower(): v for k, v in document.items()}
+        for key in list_keys:
             if isinstance(document.get(key), list):
                 return list(document[key])
         lists = [
