@@ -127,7 +127,7 @@ def error_page(request: web.Request, status: int, message: str) -> web.Response:
     return render(request, "error.html", status=status, status_code=status, message=message)
 
 
-def _local(target: str | None, default: str = "/console/review") -> str:
+def safe_next(target: str | None, default: str = "/console/review") -> str:
     """Only our own pages are followed after a login or a decision (no open redirect)."""
     if target and target.startswith("/") and not target.startswith("//") and "\\" not in target:
         return target
@@ -142,14 +142,14 @@ async def home(request: web.Request) -> web.Response:
 
 
 async def login_form(request: web.Request) -> web.Response:
-    return _login_page(request, None, 200)
+    return login_page(request, None, 200)
 
 
-def _login_page(request: web.Request, error: str | None, status: int) -> web.Response:
+def login_page(request: web.Request, error: str | None, status: int) -> web.Response:
     token = request.cookies.get(LOGIN_CSRF_COOKIE) or secrets.token_urlsafe(24)
     response = render(
         request, "login.html", status=status, login_csrf=token, error=error,
-        next=_local(request.query.get("next")),
+        next=safe_next(request.query.get("next")),
     )  # fmt: skip
     response.set_cookie(
         LOGIN_CSRF_COOKIE, token, httponly=True, samesite="Lax", secure=request.secure,
@@ -172,21 +172,21 @@ async def login(request: web.Request) -> web.Response:
         by_name, by_address = await accounts.recent_failures(conn, username, address, LOGIN_WINDOW)
         if by_name >= MAX_FAILURES_PER_NAME or by_address >= MAX_FAILURES_PER_ADDRESS:
             log.warning("login of %r from %s refused: too many failures", username, address)
-            return _login_page(request, "Too many failed logins. Wait 15 minutes.", 429)
+            return login_page(request, "Too many failed logins. Wait 15 minutes.", 429)
         user = await accounts.user_for_login(conn, username)
         stored = user[1] if user else DUMMY_HASH
         valid = await asyncio.to_thread(verify_password, stored, password)
         if user is None or not valid or not user[3]:
             await accounts.record_login_failure(conn, username, address)
             log.info("failed login of %r from %s", username, address)
-            return _login_page(request, "Wrong username or password.", 401)
+            return login_page(request, "Wrong username or password.", 401)
         await accounts.prune(conn, LOGIN_WINDOW)
         session_id = new_token()
         await accounts.create_session(
             conn, digest(session_id), user[0], secrets.token_urlsafe(32), SESSION_LIFETIME
         )
     log.info("%s logged in from %s", username, address)
-    response = web.HTTPSeeOther(_local(str(form.get("next", ""))))
+    response = web.HTTPSeeOther(safe_next(str(form.get("next", ""))))
     response.set_cookie(
         SESSION_COOKIE, session_id, httponly=True, samesite="Lax", secure=request.secure,
         max_age=int(SESSION_LIFETIME.total_seconds()), path="/",
@@ -358,7 +358,7 @@ async def decide(request: web.Request) -> web.Response:
         decided.append(job_hash)
     if _wants_json(request):
         return web.json_response({"decided": decided, "missing": missing})
-    raise web.HTTPSeeOther(_local(str(form.get("next", ""))))
+    raise web.HTTPSeeOther(safe_next(str(form.get("next", ""))))
 
 
 def _detail(reason: str | None) -> dict[str, Any]:

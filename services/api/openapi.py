@@ -8,7 +8,17 @@ from services.api.handlers import FEED_FORMATS, MAX_FREQUENCY_MINUTES, MAX_ID, M
 
 JSON = "application/json"
 _ERROR_REF = {"$ref": "#/components/schemas/Error"}
-_TEXT = {"type": "string", "minLength": 1, "maxLength": MAX_TEXT}
+# What Python's str.strip() removes: a text must keep something once stripped, and no NUL.
+_SPACE = (
+    "\\t\\n\\x0b\\x0c\\r\\x1c-\\x1f \\x85\\xa0\\u1680\\u2000-\\u200a"
+    "\\u2028\\u2029\\u202f\\u205f\\u3000"
+)
+_TEXT = {
+    "type": "string",
+    "minLength": 1,
+    "maxLength": MAX_TEXT,
+    "pattern": f"^[^\\x00]*[^\\x00{_SPACE}][^\\x00]*$",
+}
 _NULLABLE_TEXT = {**_TEXT, "nullable": True}
 
 
@@ -51,7 +61,11 @@ FEED_FILTER = {"name": "feed_id", "in": "query", "schema": _ID}
 def _feed_properties() -> dict[str, Any]:
     return {
         "name": _TEXT,
-        "source_url": {**_TEXT, "description": "http(s):// or file:// URL, or an absolute path"},
+        "source_url": {
+            **_TEXT,
+            "pattern": f"^[{_SPACE}]*(https?://|file://|/)[^\\x00]*$",
+            "description": "http(s):// or file:// URL, or an absolute path",
+        },
         "format": {"type": "string", "enum": list(FEED_FORMATS)},
         "mapping": {"type": "object", "nullable": True, "description": "the ingestor's mapping"},
         "company_name": _NULLABLE_TEXT,
