@@ -3,23 +3,30 @@ employer describes itself ("We are a leading insurer…", "Acme Bank is…", "No
 
 from __future__ import annotations
 
-import re
+from bisect import bisect_left
 from collections.abc import Sequence
 
 from services.enricher.offline.industry import EmployerText
-from services.enricher.offline.text import folded, tokens
+from services.enricher.offline.text import PhraseMatcher, tokens
 
-# Openings of a self-description in English, French and Finnish (lowercase, accents folded).
-_SELF_DESCRIPTION = re.compile(
-    r"\b(?:we are|we're|we’re|our (?:company|firm|group|organi[sz]ation|bank|hospital|agency|"
-    r"client|mission)|the company|about us|who we are|(?:is|are) (?:a|an|the) (?:leading|"
-    r"global|national|regional|local|family|independent|fast)|is (?:a|an) |leading provider|"
-    r"leader in|founded|headquartered|established in|"
-    r"nous sommes|notre (?:societe|entreprise|groupe|structure|cabinet|agence|client|"
-    r"collectivite|commune|etablissement)|qui sommes|a propos|specialise|leader|acteur|"
-    r"filiale|est une? |olemme|yrityksemme)"
-)
-_MAX_SENTENCES = 60  # self-descriptions open or close a posting; long ones are cut here
+# Openings of a self-description in English, French and Finnish, as tokens (lowercase,
+# accents folded, apostrophes split: "we're" -> "we re"). None starts with a word as common
+# as "is" or "the", which would make the scan slow; "Acme is a…" is found by the name.
+_SELF_DESCRIPTION = PhraseMatcher.of(
+    (
+        "we are", "we re", "our company", "our firm", "our group", "our organization",
+        "our organisation", "our bank", "our hospital", "our agency", "our client",
+        "our mission", "about us", "who we are", "leading provider", "leader in", "founded",
+        "headquartered", "established in", "nous sommes", "notre societe",
+        "notre entreprise", "notre groupe", "notre structure", "notre cabinet",
+        "notre agence", "notre client", "notre collectivite", "notre commune",
+        "notre etablissement", "qui sommes", "propos", "specialise", "specialisee",
+        "leader", "acteur", "filiale", "olemme", "yrityksemme",
+    )
+)  # fmt: skip
+# self-descriptions open or close a posting: only so many sentences at each end are read
+_OPENING_SENTENCES = 15
+_CLOSING_SENTENCES = 10
 # words of company names that say nothing of who the company is
 _NAME_NOISE = frozenset(
     {"the", "inc", "llc", "ltd", "group", "company", "co", "corp", "oy", "ab", "sa", "sas",
@@ -27,19 +34,41 @@ _NAME_NOISE = frozenset(
 )  # fmt: skip
 
 
-def employer_text(
-    company: str, sentences: Sequence[str], description_words: Sequence[str]
-) -> EmployerText:
-    """The company's name words, its self-describing sentences' words, and the rest."""
+def employer_text(company: str, sentences: Sequence[str]) -> EmployerText:
+    """The company's name words, its self-describing sentences' words, and all the words
+    of the description (given as its sentences)."""
+    # one tokenizer pass over the whole text, sentences kept apart by a marker word
+    words = tokens(_BREAK_JOIN.join(sentences))
+    breaks = _positions(words, _BREAK)
     name_words = tokens(company)
     own = _own_name_word(name_words)
-    named = re.compile(rf"\b{re.escape(own)}\b") if own else None
+    hits = [start for start, _ in _SELF_DESCRIPTION.find_at(words)]
+    if own:
+        hits += _positions(words, own)
+    chosen = sorted({bisect_left(breaks, hit) for hit in hits})
+    last = len(breaks)  # the index of the last sentence
     about: list[str] = []
-    for sentence in sentences[:_MAX_SENTENCES]:
-        lowered = folded(sentence.lower())
-        if _SELF_DESCRIPTION.search(lowered) or (named and named.search(lowered)):
-            about.extend(tokens(sentence))
+    for index in chosen:
+        if index < _OPENING_SENTENCES or last - index < _CLOSING_SENTENCES:
+            start = breaks[index - 1] + 1 if index else 0
+            end = breaks[index] if index < last else len(words)
+            about.extend(words[start:end])
+    description_words = list(filter(_BREAK.__ne__, words)) if breaks else words
     return EmployerText(name_words, about, description_words)
+
+
+def _positions(words: list[str], word: str) -> list[int]:
+    """Where `word` occurs in `words` (list.index runs in C: most words are not it)."""
+    found: list[int] = []
+    try:
+        while True:
+            found.append(words.index(word, found[-1] + 1 if found else 0))
+    except ValueError:
+        return found
+
+
+_BREAK = "zq-sentence-break-qz"  # a token no text has
+_BREAK_JOIN = f" {_BREAK} "
 
 
 def _own_name_word(name_words: Sequence[str]) -> str:

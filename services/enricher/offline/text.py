@@ -97,13 +97,32 @@ class PhraseMatcher:
 
     def find(self, words: Sequence[str]) -> list[str]:
         """Distinct phrases present in `words`, in order of first appearance."""
-        return list(dict.fromkeys(phrase for _, phrase in self.find_at(words)))
+        by_first = self.by_first
+        # most words start no phrase: one set intersection (in C) finds those that do
+        starts = by_first.keys() & set(words)
+        if not starts:
+            return []
+        found: dict[str, None] = {}
+        for position, word in enumerate(words):
+            if word not in starts:
+                continue
+            for phrase in by_first[word]:
+                if len(phrase) == 1 or tuple(words[position : position + len(phrase)]) == phrase:
+                    found[" ".join(phrase)] = None
+                    break
+        return list(found)
 
     def find_at(self, words: Sequence[str]) -> list[tuple[int, str]]:
         """Every phrase present in `words` with the position it starts at, in order."""
+        by_first = self.by_first
+        starts = by_first.keys() & set(words)
         found: list[tuple[int, str]] = []
+        if not starts:
+            return found
         for position, word in enumerate(words):
-            for phrase in self.by_first.get(word, ()):
+            if word not in starts:
+                continue
+            for phrase in by_first[word]:
                 if tuple(words[position : position + len(phrase)]) == phrase:
                     found.append((position, " ".join(phrase)))
                     break

@@ -16,7 +16,7 @@ from services.enricher.offline.lexicon import (
     TITLE_ABBREVIATIONS,
     US_STATES,
 )
-from services.enricher.offline.text import folded
+from services.enricher.offline.text import PhraseMatcher, folded
 
 _BRACKETED = re.compile(r"\([^)]*\)?|\[[^\]]*\]?|\{[^}]*\}?")
 _SALARY = re.compile(
@@ -183,15 +183,16 @@ _HYPHENATED = re.compile(r"^(?:\w+ )*?(\w+)-\w+")
 
 
 def _foreign(key: str) -> str | None:
-    """The O*NET title of a French or Finnish title: the longest known one it starts
-    with, else the longest it contains."""
-    padded = f" {key} "
-    starts = [k for k in _FOREIGN_BY_LENGTH if padded.startswith(f" {k} ")]
-    found = starts or [k for k in _FOREIGN_BY_LENGTH if f" {k} " in padded]
-    return FOREIGN_TITLES[found[0]] if found else None
+    """The O*NET title of a French or Finnish title: the known one it starts with, else
+    the longest one it contains."""
+    found = _FOREIGN.find_at(key.split())
+    if not found:
+        return None
+    opening = [phrase for start, phrase in found if start == 0]
+    return FOREIGN_TITLES[opening[0] if opening else max((p for _, p in found), key=len)]
 
 
-_FOREIGN_BY_LENGTH = sorted(FOREIGN_TITLES, key=len, reverse=True)
+_FOREIGN = PhraseMatcher.of(FOREIGN_TITLES)
 
 
 _ROLE_OF = re.compile(
