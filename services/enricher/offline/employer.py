@@ -42,19 +42,29 @@ def employer_text(company: str, sentences: Sequence[str]) -> EmployerText:
     breaks = _positions(words, _BREAK)
     name_words = tokens(company)
     own = _own_name_word(name_words)
-    hits = [start for start, _ in _SELF_DESCRIPTION.find_at(words)]
-    if own:
-        hits += _positions(words, own)
-    chosen = sorted({bisect_left(breaks, hit) for hit in hits})
     last = len(breaks)  # the index of the last sentence
+    hits: list[int] = []
+    for start, end in _ends(breaks, len(words)):
+        hits += [start + at for at, _ in _SELF_DESCRIPTION.find_at(words[start:end])]
+        if own:
+            hits += [start + at for at in _positions(words[start:end], own)]
     about: list[str] = []
-    for index in chosen:
-        if index < _OPENING_SENTENCES or last - index < _CLOSING_SENTENCES:
-            start = breaks[index - 1] + 1 if index else 0
-            end = breaks[index] if index < last else len(words)
-            about.extend(words[start:end])
+    for index in sorted({bisect_left(breaks, hit) for hit in hits}):
+        start = breaks[index - 1] + 1 if index else 0
+        end = breaks[index] if index < last else len(words)
+        about.extend(words[start:end])
     description_words = list(filter(_BREAK.__ne__, words)) if breaks else words
     return EmployerText(name_words, about, description_words)
+
+
+def _ends(breaks: list[int], length: int) -> list[tuple[int, int]]:
+    """Word ranges of the opening and closing sentences (all of them in a short text)."""
+    sentences = len(breaks) + 1
+    if sentences <= _OPENING_SENTENCES + _CLOSING_SENTENCES:
+        return [(0, length)]
+    opening_end = breaks[_OPENING_SENTENCES - 1]
+    closing_start = breaks[sentences - _CLOSING_SENTENCES - 1] + 1
+    return [(0, opening_end), (closing_start, length)]
 
 
 def _positions(words: list[str], word: str) -> list[int]:

@@ -11,7 +11,8 @@ from dataclasses import dataclass
 _TAG_BREAK = re.compile(r"<\s*(?:br|/p|/li|/h[1-6]|/div|li|p)\b[^>]*>", re.IGNORECASE)
 _TAG = re.compile(r"<[^>]*>")
 _SCRIPT = re.compile(r"<(script|style)\b.*?</\1\s*>", re.IGNORECASE | re.DOTALL)
-_TOKEN = re.compile(r"[a-z0-9+#&][a-z0-9+#&./-]*")
+# a token never ends in "." "/" or "-" ("driver." -> driver), so none needs stripping
+_TOKEN = re.compile(r"[a-z0-9+#&](?:[a-z0-9+#&./-]*[a-z0-9+#&])?")
 _SENTENCE_END = re.compile(r"(?<=[.!?])\s+(?=[\"'(A-Z0-9])")
 _BULLET = re.compile(r"^\s*(?:[-*•·▪◦‣–]|\d{1,2}[.)])\s*")
 _SPACES = re.compile(r"[ \t\r\f\v]+")
@@ -34,8 +35,8 @@ def normalise_lines(text: str) -> str:
 def tokens(text: str) -> list[str]:
     """Lowercase word tokens; possessives and trailing dots dropped ("driver's" -> driver),
     accents folded so French or Finnish words match their plain spelling ("intérim")."""
-    found = _TOKEN.findall(folded(text.lower().replace("'s ", " ").replace("’s ", " ")))
-    return [t.rstrip("./-") or t for t in found]
+    found: list[str] = _TOKEN.findall(folded(text.lower().replace("'s ", " ").replace("’s ", " ")))
+    return found
 
 
 def folded(text: str) -> str:

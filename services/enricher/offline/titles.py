@@ -135,8 +135,7 @@ def _case_word(word: str, position: int, recase: bool) -> str:
 def match_keys(title: str) -> tuple[str, ...]:
     """Keys to look the title up by, most specific first: whole title, then its first
     segment ("Registered Nurse - ICU" -> "registered nurse"), each also without seniority;
-    then each of its alternatives ("Engineer/Physical Scientist"), the first word of a
-    hyphenated pair ("Attorney-Adviser"), and the English of a French or Finnish title."""
+    then the `other_keys`."""
     title = folded(title)
     first_segment = title.split(" - ", 1)[0]
     keys: dict[str, None] = {}
@@ -144,6 +143,15 @@ def match_keys(title: str) -> tuple[str, ...]:
         keys.update(dict.fromkeys(_plain_and_core(text)))
     # "Director of Nursing" is listed as "Nursing Director": try the inverted form last
     keys.update(dict.fromkeys(inverted for key in list(keys) if (inverted := _invert(key))))
+    return tuple(keys)
+
+
+def other_keys(title: str) -> tuple[str, ...]:
+    """Further keys, tried when `match_keys` find nothing: each of the title's alternatives
+    ("Engineer/Physical Scientist"), the first word of a hyphenated pair
+    ("Attorney-Adviser"), and the English of a French or Finnish title."""
+    first_segment = folded(title).split(" - ", 1)[0]
+    keys: dict[str, None] = {}
     for alternative in _alternatives(first_segment):
         keys.update(dict.fromkeys(_plain_and_core(alternative)))
     for text in (first_segment, *_alternatives(first_segment), _rejoined(first_segment)):
@@ -151,7 +159,7 @@ def match_keys(title: str) -> tuple[str, ...]:
         if foreign:
             keys[foreign] = None
             break
-    return tuple(keys)
+    return tuple(k for k in keys if k not in match_keys(title))
 
 
 def _rejoined(segment: str) -> str:
