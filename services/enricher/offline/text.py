@@ -15,7 +15,7 @@ _SCRIPT = re.compile(r"<(script|style)\b.*?</\1\s*>", re.IGNORECASE | re.DOTALL)
 _TOKEN = re.compile(r"[a-z0-9+#&](?:[a-z0-9+#&./-]*[a-z0-9+#&])?")
 _SENTENCE_END = re.compile(r"(?<=[.!?])\s+(?=[\"'(A-Z0-9])")
 _BULLET = re.compile(r"^\s*(?:[-*•·▪◦‣–]|\d{1,2}[.)])\s*")
-_SPACES = re.compile(r"[ \t\r\f\v]+")
+_SPACES = re.compile(r"[ \t]+")  # within a line: splitlines() breaks at \r, \f and \v
 
 
 def description_of(html_text: str) -> str:
@@ -28,7 +28,8 @@ def description_of(html_text: str) -> str:
 
 
 def normalise_lines(text: str) -> str:
-    lines = (_SPACES.sub(" ", line).strip() for line in text.splitlines())
+    # one pass over the whole text, as the spaces pattern never spans a line break
+    lines = (line.strip() for line in _SPACES.sub(" ", text).splitlines())
     return "\n".join(line for line in lines if line)
 
 
@@ -61,8 +62,9 @@ def _items(text: str) -> list[str]:
     """Bullets and paragraphs, re-joining prose that the feed hard-wrapped mid-sentence."""
     items: list[str] = []
     for line in text.splitlines():
-        is_bullet = bool(_BULLET.match(line))
-        stripped = _BULLET.sub("", line).strip()
+        bullet = _BULLET.match(line)
+        is_bullet = bullet is not None
+        stripped = (line[bullet.end() :] if bullet else line).strip()
         if not stripped:
             continue
         if items and not is_bullet and not items[-1].endswith((".", "!", "?", ":")):
