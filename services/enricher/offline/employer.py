@@ -7,7 +7,7 @@ from bisect import bisect_left
 from collections.abc import Sequence
 
 from services.enricher.offline.industry import EmployerText
-from services.enricher.offline.text import PhraseMatcher, tokens
+from services.enricher.offline.text import PhraseMatcher, positions, tokens
 
 # Openings of a self-description in English, French and Finnish, as tokens (lowercase,
 # accents folded, apostrophes split: "we're" -> "we re"). None starts with a word as common
@@ -39,7 +39,7 @@ def employer_text(company: str, sentences: Sequence[str]) -> EmployerText:
     of the description (given as its sentences)."""
     # one tokenizer pass over the whole text, sentences kept apart by a marker word
     words = tokens(_BREAK_JOIN.join(sentences))
-    breaks = _positions(words, _BREAK)
+    breaks = positions(words, _BREAK)
     name_words = tokens(company)
     own = _own_name_word(name_words)
     last = len(breaks)  # the index of the last sentence
@@ -47,14 +47,23 @@ def employer_text(company: str, sentences: Sequence[str]) -> EmployerText:
     for start, end in _ends(breaks, len(words)):
         hits += [start + at for at, _ in _SELF_DESCRIPTION.find_at(words[start:end])]
         if own:
-            hits += [start + at for at in _positions(words[start:end], own)]
+            hits += [start + at for at in positions(words[start:end], own)]
     about: list[str] = []
     for index in sorted({bisect_left(breaks, hit) for hit in hits}):
         start = breaks[index - 1] + 1 if index else 0
         end = breaks[index] if index < last else len(words)
         about.extend(words[start:end])
-    description_words = list(filter(_BREAK.__ne__, words)) if breaks else words
-    return EmployerText(name_words, about, description_words)
+    return EmployerText(name_words, about, _without(words, breaks))
+
+
+def _without(words: list[str], breaks: list[int]) -> list[str]:
+    """`words` without the sentence-break markers at `breaks` (slices copy in C)."""
+    if not breaks:
+        return words
+    kept = words[: breaks[0]]
+    for start, end in zip(breaks, [*breaks[1:], len(words)], strict=True):
+        kept += words[start + 1 : end]
+    return kept
 
 
 def _ends(breaks: list[int], length: int) -> list[tuple[int, int]]:
@@ -65,16 +74,6 @@ def _ends(breaks: list[int], length: int) -> list[tuple[int, int]]:
     opening_end = breaks[_OPENING_SENTENCES - 1]
     closing_start = breaks[sentences - _CLOSING_SENTENCES - 1] + 1
     return [(0, opening_end), (closing_start, length)]
-
-
-def _positions(words: list[str], word: str) -> list[int]:
-    """Where `word` occurs in `words` (list.index runs in C: most words are not it)."""
-    found: list[int] = []
-    try:
-        while True:
-            found.append(words.index(word, found[-1] + 1 if found else 0))
-    except ValueError:
-        return found
 
 
 _BREAK = "zq-sentence-break-qz"  # a token no text has

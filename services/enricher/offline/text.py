@@ -130,3 +130,13 @@ class PhraseMatcher:
                     found.append((position, " ".join(phrase)))
                     break
         return found
+
+
+def positions(words: list[str], word: str) -> list[int]:
+    """Where `word` occurs in `words`."""
+    found: list[int] = []
+    try:
+        while True:
+            found.append(words.index(word, found[-1] + 1 if found else 0))
+    except ValueError:
+        return found
