@@ -6,7 +6,17 @@ from collections import Counter
 
 import pytest
 
-from bench.offline_eval import HOLDOUT, Scores, evaluate, load_rows, measurements
+from bench.offline_eval import (
+    HOLDOUT,
+    RealAnswer,
+    RealScores,
+    Scores,
+    evaluate,
+    load_rows,
+    measurements,
+    real_measurements,
+)
+from bench.real_postings import RealPosting, linkedin_sector, naf_sector, naf_table
 from schemas.taxonomy import Taxonomy, load_taxonomy
 
 
@@ -51,3 +61,60 @@ def test_the_held_out_rows_are_labelled_like_the_main_set(taxonomy: Taxonomy) ->
     sectors = {s.name for s in taxonomy.sectors.values()}
     assert len(held_out) >= 50 and {r.sector for r in held_out} <= sectors
     assert not {r.title for r in held_out} & {r.title for r in load_rows()}
+
+
+V2_SECTORS = {
+    "IT Services and IT Consulting": "Professional Services",
+    "Construction": "Construction",
+    "Software Development": "Technology, Information and Media",
+}
+
+
+def test_linkedin_industries_map_to_their_v2_sector() -> None:
+    assert linkedin_sector("Construction", V2_SECTORS) == "Construction"
+    # several industries joined: the first one listed is the company's own
+    joined = "IT Services and IT Consulting and Construction"
+    assert linkedin_sector(joined, V2_SECTORS) == "Professional Services"
+    joined = "Software Development, Construction, and IT Services and IT Consulting"
+    assert linkedin_sector(joined, V2_SECTORS) == "Technology, Information and Media"
+    assert linkedin_sector("Computer Hardware", V2_SECTORS) == "Manufacturing"  # a V1 name
+    assert linkedin_sector("Underwater Basket Weaving", V2_SECTORS) is None
+
+
+def test_naf_codes_map_by_class_then_division_to_taxonomy_sectors(taxonomy: Taxonomy) -> None:
+    table = naf_table()
+    assert naf_sector("62.02A", table) == "Professional Services"  # IT consulting
+    assert naf_sector("62.01Z", table) == "Technology, Information and Media"  # programming
+    assert naf_sector("78.20Z", table) == "Administrative and Support Services"  # temp agency
+    assert naf_sector("84.11Z", table) == "Government Administration"
+    assert naf_sector("45.11Z", table) is None  # the motor trade is ambiguous: unscored
+    assert naf_sector("", table) is None
+    assert set(table.values()) <= {s.name for s in taxonomy.sectors.values()}
+
+
+def test_the_held_out_part_is_fixed_by_the_posting_and_about_a_third() -> None:
+    def posting(number: int) -> RealPosting:
+        return RealPosting("src", str(number), "Nurse", "", "", "29", None)
+
+    held = [posting(n).held_out for n in range(3000)]
+    assert held == [posting(n).held_out for n in range(3000)]
+    assert 0.25 < sum(held) / len(held) < 0.35
+    assert RealPosting("a", "1", "t", "", "", "29", None).posting().title == "t"
+
+
+def test_real_scores_are_reported_per_source_and_part() -> None:
+    def answer(source: str, number: int, right: bool) -> RealAnswer:
+        row = RealPosting(source, str(number), "Nurse", "", "", "29", "Education")
+        return RealAnswer(row, "29" if right else "15", "Education", "")
+
+    rows = [answer("a", n, n % 2 == 0) for n in range(400)]
+    rows += [answer("b", n, True) for n in range(400)]
+    scores = RealScores(tuple(rows), seconds=0.8)
+    by_name = {m.name: m for m in real_measurements(scores)}
+
+    assert scores.sources("soc") == ["a", "b"]
+    assert by_name["real SOC major group: b"].value == 1.0
+    assert 0.35 < by_name["real SOC major group: a"].value < 0.65
+    mean = by_name["real held-out SOC major group, mean over sources"]
+    assert mean.value == pytest.approx((scores.tally("a", True, "soc").accuracy + 1.0) / 2)
+    assert mean.target == ">= 0.85" and by_name["real sector: a"].value == 1.0

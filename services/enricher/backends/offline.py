@@ -31,7 +31,7 @@ class _Draft:
     ai_title: str
     description: str
     description_sentences: list[str]
-    description_words: list[str]
+    description_words: Sequence[str]
     match: FunctionMatch | None
     employer: EmployerEvidence
 
@@ -43,7 +43,7 @@ class _Reading:
     ai_title: str
     description: str
     description_sentences: list[str]
-    description_words: list[str]
+    description_words: Sequence[str]
     title_words: list[str]
     match: FunctionMatch | None
     industry: IndustryChoice | None
@@ -122,12 +122,11 @@ class OfflineBackend:
         ai_title = standard_title(job.title)
         description = description_of(job.description_html)
         description_sentences = sentences(description)
-        description_words = tokens(description)
+        text = employer_text(job.company_name, description_sentences)
         match = self._matcher.match(ai_title) if ai_title else None
-        text = employer_text(job.company_name, description_sentences, description_words)
         employer = self._industries.evidence(text, match.function if match else None)
         return _Draft(
-            ai_title, description, description_sentences, description_words, match, employer
+            ai_title, description, description_sentences, text.description_words, match, employer
         )
 
     def _read(self, draft: _Draft, employer: EmployerEvidence) -> _Reading:

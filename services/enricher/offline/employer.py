@@ -3,23 +3,30 @@ employer describes itself ("We are a leading insurer…", "Acme Bank is…", "No
 
 from __future__ import annotations
 
-import re
+from bisect import bisect_left
 from collections.abc import Sequence
 
 from services.enricher.offline.industry import EmployerText
-from services.enricher.offline.text import folded, tokens
+from services.enricher.offline.text import PhraseMatcher, positions, tokens
 
-# Openings of a self-description in English, French and Finnish (lowercase, accents folded).
-_SELF_DESCRIPTION = re.compile(
-    r"\b(?:we are|we're|we’re|our (?:company|firm|group|organi[sz]ation|bank|hospital|agency|"
-    r"client|mission)|the company|about us|who we are|(?:is|are) (?:a|an|the) (?:leading|"
-    r"global|national|regional|local|family|independent|fast)|is (?:a|an) |leading provider|"
-    r"leader in|founded|headquartered|established in|"
-    r"nous sommes|notre (?:societe|entreprise|groupe|structure|cabinet|agence|client|"
-    r"collectivite|commune|etablissement)|qui sommes|a propos|specialise|leader|acteur|"
-    r"filiale|est une? |olemme|yrityksemme)"
-)
-_MAX_SENTENCES = 60  # self-descriptions open or close a posting; long ones are cut here
+# Openings of a self-description in English, French and Finnish, as tokens (lowercase,
+# accents folded, apostrophes split: "we're" -> "we re"). None starts with a word as common
+# as "is" or "the", which would make the scan slow; "Acme is a…" is found by the name.
+_SELF_DESCRIPTION = PhraseMatcher.of(
+    (
+        "we are", "we re", "our company", "our firm", "our group", "our organization",
+        "our organisation", "our bank", "our hospital", "our agency", "our client",
+        "our mission", "about us", "who we are", "leading provider", "leader in", "founded",
+        "headquartered", "established in", "nous sommes", "notre societe",
+        "notre entreprise", "notre groupe", "notre structure", "notre cabinet",
+        "notre agence", "notre client", "notre collectivite", "notre commune",
+        "notre etablissement", "qui sommes", "propos", "specialise", "specialisee",
+        "leader", "acteur", "filiale", "olemme", "yrityksemme",
+    )
+)  # fmt: skip
+# self-descriptions open or close a posting: only so many sentences at each end are read
+_OPENING_SENTENCES = 15
+_CLOSING_SENTENCES = 10
 # words of company names that say nothing of who the company is
 _NAME_NOISE = frozenset(
     {"the", "inc", "llc", "ltd", "group", "company", "co", "corp", "oy", "ab", "sa", "sas",
@@ -27,19 +34,50 @@ _NAME_NOISE = frozenset(
 )  # fmt: skip
 
 
-def employer_text(
-    company: str, sentences: Sequence[str], description_words: Sequence[str]
-) -> EmployerText:
-    """The company's name words, its self-describing sentences' words, and the rest."""
+def employer_text(company: str, sentences: Sequence[str]) -> EmployerText:
+    """The company's name words, its self-describing sentences' words, and all the words
+    of the description (given as its sentences)."""
+    # one tokenizer pass over the whole text, sentences kept apart by a marker word
+    words = tokens(_BREAK_JOIN.join(sentences))
+    breaks = positions(words, _BREAK)
     name_words = tokens(company)
     own = _own_name_word(name_words)
-    named = re.compile(rf"\b{re.escape(own)}\b") if own else None
+    last = len(breaks)  # the index of the last sentence
+    hits: list[int] = []
+    for start, end in _ends(breaks, len(words)):
+        hits += [start + at for at, _ in _SELF_DESCRIPTION.find_at(words[start:end])]
+        if own:
+            hits += [start + at for at in positions(words[start:end], own)]
     about: list[str] = []
-    for sentence in sentences[:_MAX_SENTENCES]:
-        lowered = folded(sentence.lower())
-        if _SELF_DESCRIPTION.search(lowered) or (named and named.search(lowered)):
-            about.extend(tokens(sentence))
-    return EmployerText(name_words, about, description_words)
+    for index in sorted({bisect_left(breaks, hit) for hit in hits}):
+        start = breaks[index - 1] + 1 if index else 0
+        end = breaks[index] if index < last else len(words)
+        about.extend(words[start:end])
+    return EmployerText(name_words, about, _without(words, breaks))
+
+
+def _without(words: list[str], breaks: list[int]) -> list[str]:
+    """`words` without the sentence-break markers at `breaks` (slices copy in C)."""
+    if not breaks:
+        return words
+    kept = words[: breaks[0]]
+    for start, end in zip(breaks, [*breaks[1:], len(words)], strict=True):
+        kept += words[start + 1 : end]
+    return kept
+
+
+def _ends(breaks: list[int], length: int) -> list[tuple[int, int]]:
+    """Word ranges of the opening and closing sentences (all of them in a short text)."""
+    sentences = len(breaks) + 1
+    if sentences <= _OPENING_SENTENCES + _CLOSING_SENTENCES:
+        return [(0, length)]
+    opening_end = breaks[_OPENING_SENTENCES - 1]
+    closing_start = breaks[sentences - _CLOSING_SENTENCES - 1] + 1
+    return [(0, opening_end), (closing_start, length)]
+
+
+_BREAK = "zq-sentence-break-qz"  # a token no text has
+_BREAK_JOIN = f" {_BREAK} "
 
 
 def _own_name_word(name_words: Sequence[str]) -> str:

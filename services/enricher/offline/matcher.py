@@ -11,7 +11,7 @@ from rapidfuzz import fuzz, process
 from schemas.taxonomy import JobFunction, Taxonomy
 from schemas.taxonomy.build import singular, title_key
 from services.enricher.offline.lexicon import GENERIC_HEADS
-from services.enricher.offline.titles import match_keys
+from services.enricher.offline.titles import match_keys, other_keys
 
 FUZZY_CUTOFF = 84.0
 HEAD_SCORE = 50.0
@@ -54,6 +54,13 @@ class FunctionMatcher:
             found = self._exact.get(key)
             if found is not None:
                 return self._result(found, 100.0 - 3 * min(rank, 3), "exact")
+        # most titles stop above: the alternatives and translations are only read for the rest
+        others = other_keys(title)
+        for rank, key in enumerate(others, start=len(keys)):
+            found = self._exact.get(key)
+            if found is not None:
+                return self._result(found, 100.0 - 3 * min(rank, 3), "exact")
+        keys = (*keys, *others)
         for key in keys:
             fuzzy = self._fuzzy(key)
             if fuzzy is not None:

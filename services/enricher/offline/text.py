@@ -11,10 +11,11 @@ from dataclasses import dataclass
 _TAG_BREAK = re.compile(r"<\s*(?:br|/p|/li|/h[1-6]|/div|li|p)\b[^>]*>", re.IGNORECASE)
 _TAG = re.compile(r"<[^>]*>")
 _SCRIPT = re.compile(r"<(script|style)\b.*?</\1\s*>", re.IGNORECASE | re.DOTALL)
-_TOKEN = re.compile(r"[a-z0-9+#&][a-z0-9+#&./-]*")
+# a token never ends in "." "/" or "-" ("driver." -> driver), so none needs stripping
+_TOKEN = re.compile(r"[a-z0-9+#&](?:[a-z0-9+#&./-]*[a-z0-9+#&])?")
 _SENTENCE_END = re.compile(r"(?<=[.!?])\s+(?=[\"'(A-Z0-9])")
 _BULLET = re.compile(r"^\s*(?:[-*•·▪◦‣–]|\d{1,2}[.)])\s*")
-_SPACES = re.compile(r"[ \t\r\f\v]+")
+_SPACES = re.compile(r"[ \t]+")  # within a line: splitlines() breaks at \r, \f and \v
 
 
 def description_of(html_text: str) -> str:
@@ -27,15 +28,16 @@ def description_of(html_text: str) -> str:
 
 
 def normalise_lines(text: str) -> str:
-    lines = (_SPACES.sub(" ", line).strip() for line in text.splitlines())
+    # one pass over the whole text, as the spaces pattern never spans a line break
+    lines = (line.strip() for line in _SPACES.sub(" ", text).splitlines())
     return "\n".join(line for line in lines if line)
 
 
 def tokens(text: str) -> list[str]:
     """Lowercase word tokens; possessives and trailing dots dropped ("driver's" -> driver),
     accents folded so French or Finnish words match their plain spelling ("intérim")."""
-    found = _TOKEN.findall(folded(text.lower().replace("'s ", " ").replace("’s ", " ")))
-    return [t.rstrip("./-") or t for t in found]
+    found: list[str] = _TOKEN.findall(folded(text.lower().replace("'s ", " ").replace("’s ", " ")))
+    return found
 
 
 def folded(text: str) -> str:
@@ -60,8 +62,9 @@ def _items(text: str) -> list[str]:
     """Bullets and paragraphs, re-joining prose that the feed hard-wrapped mid-sentence."""
     items: list[str] = []
     for line in text.splitlines():
-        is_bullet = bool(_BULLET.match(line))
-        stripped = _BULLET.sub("", line).strip()
+        bullet = _BULLET.match(line)
+        is_bullet = bullet is not None
+        stripped = (line[bullet.end() :] if bullet else line).strip()
         if not stripped:
             continue
         if items and not is_bullet and not items[-1].endswith((".", "!", "?", ":")):
@@ -97,14 +100,43 @@ class PhraseMatcher:
 
     def find(self, words: Sequence[str]) -> list[str]:
         """Distinct phrases present in `words`, in order of first appearance."""
-        return list(dict.fromkeys(phrase for _, phrase in self.find_at(words)))
+        by_first = self.by_first
+        # most words start no phrase: one set intersection (in C) finds those that do
+        starts = by_first.keys() & set(words)
+        if not starts:
+            return []
+        found: dict[str, None] = {}
+        for position, word in enumerate(words):
+            if word not in starts:
+                continue
+            for phrase in by_first[word]:
+                if len(phrase) == 1 or tuple(words[position : position + len(phrase)]) == phrase:
+                    found[" ".join(phrase)] = None
+                    break
+        return list(found)
 
     def find_at(self, words: Sequence[str]) -> list[tuple[int, str]]:
         """Every phrase present in `words` with the position it starts at, in order."""
+        by_first = self.by_first
+        starts = by_first.keys() & set(words)
         found: list[tuple[int, str]] = []
+        if not starts:
+            return found
         for position, word in enumerate(words):
-            for phrase in self.by_first.get(word, ()):
+            if word not in starts:
+                continue
+            for phrase in by_first[word]:
                 if tuple(words[position : position + len(phrase)]) == phrase:
                     found.append((position, " ".join(phrase)))
                     break
+        return found
+
+
+def positions(words: list[str], word: str) -> list[int]:
+    """Where `word` occurs in `words`."""
+    found: list[int] = []
+    try:
+        while True:
+            found.append(words.index(word, found[-1] + 1 if found else 0))
+    except ValueError:
         return found

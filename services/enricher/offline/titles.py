@@ -16,7 +16,7 @@ from services.enricher.offline.lexicon import (
     TITLE_ABBREVIATIONS,
     US_STATES,
 )
-from services.enricher.offline.text import folded
+from services.enricher.offline.text import PhraseMatcher, folded
 
 _BRACKETED = re.compile(r"\([^)]*\)?|\[[^\]]*\]?|\{[^}]*\}?")
 _SALARY = re.compile(
@@ -135,8 +135,7 @@ def _case_word(word: str, position: int, recase: bool) -> str:
 def match_keys(title: str) -> tuple[str, ...]:
     """Keys to look the title up by, most specific first: whole title, then its first
     segment ("Registered Nurse - ICU" -> "registered nurse"), each also without seniority;
-    then each of its alternatives ("Engineer/Physical Scientist"), the first word of a
-    hyphenated pair ("Attorney-Adviser"), and the English of a French or Finnish title."""
+    then the `other_keys`."""
     title = folded(title)
     first_segment = title.split(" - ", 1)[0]
     keys: dict[str, None] = {}
@@ -144,6 +143,15 @@ def match_keys(title: str) -> tuple[str, ...]:
         keys.update(dict.fromkeys(_plain_and_core(text)))
     # "Director of Nursing" is listed as "Nursing Director": try the inverted form last
     keys.update(dict.fromkeys(inverted for key in list(keys) if (inverted := _invert(key))))
+    return tuple(keys)
+
+
+def other_keys(title: str) -> tuple[str, ...]:
+    """Further keys, tried when `match_keys` find nothing: each of the title's alternatives
+    ("Engineer/Physical Scientist"), the first word of a hyphenated pair
+    ("Attorney-Adviser"), and the English of a French or Finnish title."""
+    first_segment = folded(title).split(" - ", 1)[0]
+    keys: dict[str, None] = {}
     for alternative in _alternatives(first_segment):
         keys.update(dict.fromkeys(_plain_and_core(alternative)))
     for text in (first_segment, *_alternatives(first_segment), _rejoined(first_segment)):
@@ -151,7 +159,7 @@ def match_keys(title: str) -> tuple[str, ...]:
         if foreign:
             keys[foreign] = None
             break
-    return tuple(keys)
+    return tuple(k for k in keys if k not in match_keys(title))
 
 
 def _rejoined(segment: str) -> str:
@@ -183,15 +191,16 @@ _HYPHENATED = re.compile(r"^(?:\w+ )*?(\w+)-\w+")
 
 
 def _foreign(key: str) -> str | None:
-    """The O*NET title of a French or Finnish title: the longest known one it starts
-    with, else the longest it contains."""
-    padded = f" {key} "
-    starts = [k for k in _FOREIGN_BY_LENGTH if padded.startswith(f" {k} ")]
-    found = starts or [k for k in _FOREIGN_BY_LENGTH if f" {k} " in padded]
-    return FOREIGN_TITLES[found[0]] if found else None
+    """The O*NET title of a French or Finnish title: the known one it starts with, else
+    the longest one it contains."""
+    found = _FOREIGN.find_at(key.split())
+    if not found:
+        return None
+    opening = [phrase for start, phrase in found if start == 0]
+    return FOREIGN_TITLES[opening[0] if opening else max((p for _, p in found), key=len)]
 
 
-_FOREIGN_BY_LENGTH = sorted(FOREIGN_TITLES, key=len, reverse=True)
+_FOREIGN = PhraseMatcher.of(FOREIGN_TITLES)
 
 
 _ROLE_OF = re.compile(

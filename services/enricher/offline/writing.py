@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
+from itertools import islice
 
 from schemas.records import EmploymentType, JobPosting, Salary, SalaryPeriod
 from schemas.taxonomy import Industry, JobFunction
@@ -22,6 +23,7 @@ _BOILERPLATE = (
     "equal opportunity", "eoe", "apply", "click", "background check", "drug", "accommodation",
     "disability", "veteran", "e-verify", "http", "www.", "@", "salary", "$", "pay range",
 )  # fmt: skip
+_BOILERPLATE_FOUND = re.compile("|".join(re.escape(b) for b in _BOILERPLATE))
 _EMPLOYMENT_PHRASES = {
     EmploymentType.FULL_TIME: "full-time",
     EmploymentType.PART_TIME: "part-time",
@@ -67,19 +69,24 @@ def summary(
 ) -> str:
     """3-5 sentences: who hires for what, up to three of the posting's own informative
     sentences, and the terms (schedule, remote, pay)."""
-    picked = [_as_sentence(s) for s in informative(description_sentences)[:_SUMMARY_SENTENCES]]
+    # the first few informative sentences: later ones are never read
+    firsts = islice(_informative(description_sentences), _SUMMARY_SENTENCES)
+    picked = [_as_sentence(s) for s in firsts]
     parts = [p for p in (_opening(ai_title, job), *picked, _terms(job, salary)) if p]
     missing = max(0, 3 - len(parts))
     return " ".join([parts[0], *_FILLERS[:missing], *parts[1:]])
 
 
 def informative(candidates: Iterable[str]) -> list[str]:
-    return [s for s in candidates if _MIN_SENTENCE <= len(s) <= _MAX_SENTENCE and _plain(s)]
+    return list(_informative(candidates))
+
+
+def _informative(candidates: Iterable[str]) -> Iterator[str]:
+    return (s for s in candidates if _MIN_SENTENCE <= len(s) <= _MAX_SENTENCE and _plain(s))
 
 
 def _plain(sentence: str) -> bool:
-    lowered = sentence.lower()
-    return not any(b in lowered for b in _BOILERPLATE)
+    return _BOILERPLATE_FOUND.search(sentence.lower()) is None
 
 
 def _opening(ai_title: str, job: JobPosting) -> str:

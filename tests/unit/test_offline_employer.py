@@ -1,0 +1,186 @@
+"""The offline backend reads the employer's sector from what the posting says about the
+employer (its name, its self-description, an intermediary's words, its other jobs in the
+batch), not from the job's function; and it reads federal, French and Finnish titles."""
+
+from __future__ import annotations
+
+import asyncio
+
+import pytest
+
+from schemas.records import Enrichment, JobPosting
+from schemas.taxonomy import Taxonomy, load_taxonomy
+from services.enricher.backends.offline import OfflineBackend
+from services.enricher.offline.employer import employer_text
+from services.enricher.offline.text import tokens
+
+DUTIES = "You will build forecasting models in Python and present results to leadership."
+
+
+@pytest.fixture(scope="module")
+def backend() -> OfflineBackend:
+    return OfflineBackend()
+
+
+@pytest.fixture(scope="module")
+def taxonomy() -> Taxonomy:
+    return load_taxonomy()
+
+
+def _enrich(backend: OfflineBackend, title: str, company: str, description: str) -> Enrichment:
+    job = JobPosting(title=title, company_name=company, description_html=description)
+    return backend.enrich_one(job)
+
+
+def _soc_major(taxonomy: Taxonomy, enrichment: Enrichment) -> str:
+    function = taxonomy.job_function(enrichment.job_function_id)
+    return function.code[:2] if function else ""
+
+
+def test_a_data_scientist_at_an_insurer_is_in_financial_services(backend: OfflineBackend) -> None:
+    about = "Northwind is a leading insurer protecting two million families. "
+    with_employer = _enrich(backend, "Data Scientist", "Northwind", about + DUTIES)
+    without = _enrich(backend, "Data Scientist", "Northwind", DUTIES)
+
+    assert with_employer.industry == "Insurance"
+    assert with_employer.sector == "Financial Services"
+    # with nothing said about the employer, the job function is all there is to go on
+    assert without.sector != "Financial Services"
+
+
+def test_a_self_description_in_the_first_person_names_the_employer(
+    backend: OfflineBackend,
+) -> None:
+    text = f"We are a community bank serving three counties since 1921. {DUTIES}"
+    assert _enrich(backend, "Data Scientist", "Harbor & Pine", text).industry == "Banking"
+
+
+@pytest.mark.parametrize(
+    ("company", "sector"),
+    [
+        ("Department of Energy", "Government Administration"),
+        ("Federal Energy Regulatory Commission", "Government Administration"),
+        ("Government National Mortgage Association", "Government Administration"),
+        ("Office for Civil Rights", "Government Administration"),
+        ("University of Michigan", "Education"),
+        ("Harris County Hospital District", "Hospitals and Health Care"),
+        ("Centre hospitalier de Lyon", "Hospitals and Health Care"),
+        ("Mairie de Bordeaux", "Government Administration"),
+    ],
+)
+def test_the_head_of_the_company_name_decides(
+    backend: OfflineBackend, company: str, sector: str
+) -> None:
+    assert _enrich(backend, "Program Analyst", company, "").sector == sector
+
+
+@pytest.mark.parametrize(
+    "description",
+    [
+        "Our client, a leading manufacturer of industrial pumps, is seeking a buyer.",
+        "Notre agence d'intérim recherche pour son client un acheteur.",
+        "Dans le cadre d'une mission en travail temporaire, vous rejoindrez l'atelier.",
+    ],
+)
+def test_an_intermediarys_posting_is_in_staffing(backend: OfflineBackend, description: str) -> None:
+    enrichment = _enrich(backend, "Buyer", "Apex", description)
+    assert enrichment.industry == "Staffing and Recruiting"
+    assert enrichment.sector == "Administrative and Support Services"
+
+
+def test_public_body_words_in_prose_do_not_make_an_employer_government(
+    backend: OfflineBackend,
+) -> None:
+    text = (
+        "Acme Widgets is a manufacturer of precision valves. You will work with the finance "
+        "department and our United States customers, and report to the office of the CFO."
+    )
+    enrichment = _enrich(backend, "Cost Accountant", "Acme Widgets", text)
+    assert enrichment.sector == "Manufacturing"
+
+
+def test_a_companys_other_jobs_in_the_batch_lend_it_their_evidence(
+    backend: OfflineBackend,
+) -> None:
+    named = JobPosting(
+        title="Registered Nurse",
+        company_name="Contoso",
+        description_html="Contoso is a regional hospital with 300 beds. Care for patients.",
+    )
+    unnamed = JobPosting(title="Accountant", company_name="Contoso", description_html=DUTIES)
+    stranger = JobPosting(title="Accountant", company_name="Fabrikam", description_html=DUTIES)
+
+    outcomes = asyncio.run(backend.enrich([named, unnamed, stranger]))
+    industries = [o.enrichment.industry if o.enrichment else None for o in outcomes]
+
+    assert industries[0] == industries[1] == "Hospitals"
+    assert industries[2] != "Hospitals"  # another company's evidence is not shared
+    assert backend.enrich_one(unnamed).industry != "Hospitals"  # alone, it had none
+
+
+def test_jobs_without_a_company_name_do_not_pool_their_evidence(
+    backend: OfflineBackend,
+) -> None:
+    hospital = JobPosting(
+        title="Accountant", company_name="", description_html="We are a regional hospital."
+    )
+    unknown = JobPosting(title="Accountant", company_name="", description_html=DUTIES)
+
+    outcomes = asyncio.run(backend.enrich([hospital, unknown]))
+
+    assert outcomes[0].enrichment is not None and outcomes[1].enrichment is not None
+    assert outcomes[0].enrichment.industry == "Hospitals"
+    assert outcomes[1].enrichment.industry != "Hospitals"
+
+
+def test_one_failing_job_does_not_fail_its_batch_mates(backend: OfflineBackend) -> None:
+    good = JobPosting(title="Accountant", company_name="Contoso", description_html=DUTIES)
+    bad = JobPosting(title="Accountant", company_name="Contoso", description_html=DUTIES)
+    object.__setattr__(bad, "description_html", None)  # a malformed record slipped through
+
+    outcomes = asyncio.run(backend.enrich([good, bad]))
+
+    assert outcomes[0].succeeded and not outcomes[1].succeeded
+    assert outcomes[1].error and "offline enrichment failed" in outcomes[1].error
+
+
+def test_employer_text_keeps_the_sentences_about_the_employer() -> None:
+    sentences = [
+        "Join a team that cares.",
+        "Acme is a regional bank.",
+        "You will reconcile accounts.",
+        "We are an equal opportunity employer.",
+    ]
+    text = employer_text("Acme Bank", sentences)
+
+    assert text.name_words == ["acme", "bank"]
+    about = tokens("Acme is a regional bank.") + tokens("We are an equal opportunity employer.")
+    assert text.about_words == about
+    assert text.description_words == tokens(" ".join(sentences))
+
+
+def test_accents_are_folded_so_european_words_match() -> None:
+    assert tokens("Agence d’intérim — Société Générale") == [
+        "agence", "d", "interim", "societe", "generale",
+    ]  # fmt: skip
+    assert tokens("driver. e.g. node.js, c++") == ["driver", "e.g", "node.js", "c++"]
+
+
+@pytest.mark.parametrize(
+    ("title", "major"),
+    [
+        ("Administrateur / Administratrice systèmes et réseaux (H/F)", "15"),
+        ("Ripeur / Ripeuse", "53"),
+        ("Chauffeur poids lourd H/F", "53"),
+        ("Sairaanhoitaja", "29"),
+        ("Supervisory General Attorney GS-0905-14, FPL 14 (Remote Eligible)", "23"),
+        ("Attorney-Adviser (General)", "23"),
+        ("Librarian, GS-1410-09/11 (FPL GS-11)", "25"),
+        ("Energy Industry Analyst", "13"),
+        ("Supervisory Physician (Administration)-DHA", "29"),
+    ],
+)
+def test_federal_french_and_finnish_titles_find_their_occupation(
+    backend: OfflineBackend, taxonomy: Taxonomy, title: str, major: str
+) -> None:
+    assert _soc_major(taxonomy, _enrich(backend, title, "", "")) == major
