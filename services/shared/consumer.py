@@ -135,10 +135,30 @@ class GroupConsumer:
         self._idle.clear()
         self._abandoned = False
         try:
-            if await self._process(consumer, records):
+            if await self._process_polling(consumer, records):
                 await self._commit(consumer, records)
         finally:
             self._idle.set()
+
+    async def _process_polling(
+        self, consumer: AIOKafkaConsumer, records: list[ConsumerRecord[bytes, bytes]]
+    ) -> bool:
+        """`_process`, polling (with every partition paused) while a long batch runs: a feed
+        run or a stage paused by an outage may outlast the poll interval, and a member that
+        does not poll for that long is put out of its group and its batch done again."""
+        work = asyncio.ensure_future(self._process(consumer, records))
+        await asyncio.wait({work}, timeout=self._settings.max_poll_interval_s / 3)
+        while not work.done():
+            paused = consumer.assignment()
+            consumer.pause(*paused)
+            try:
+                fetched = await consumer.getmany(timeout_ms=1000)
+            finally:
+                consumer.resume(*(paused & consumer.assignment()))
+            # Records of a partition assigned meanwhile: read again once the batch is done.
+            for tp, part in fetched.items():
+                consumer.seek(tp, min(r.offset for r in part))
+        return work.result()
 
     async def _take(self, consumer: AIOKafkaConsumer) -> list[ConsumerRecord[bytes, bytes]]:
         """Up to `size` records, waiting at most `within_s` after the first one arrived."""
