@@ -97,10 +97,10 @@ class GroupConsumer:
 
     async def run(self) -> None:
         """Consumes until `stop`; a batch in hand is finished and committed first."""
-        await self._seed_from_legacy_group()
+        await self._until_broker_answers(self._seed_from_legacy_group)
         consumer = self._consumer = self._new_consumer()
         consumer.subscribe([self.spec.name], listener=_Listener(self))
-        await self._start(consumer)
+        await self._until_broker_answers(consumer.start)
         try:
             while not self._stopping.is_set():
                 await self._one_batch(consumer)
@@ -108,12 +108,12 @@ class GroupConsumer:
             self._stage.assigned = False
             await consumer.stop()  # leaves the group: the others take over at once
 
-    async def _start(self, consumer: AIOKafkaConsumer) -> None:
+    async def _until_broker_answers(self, step: Callable[[], Awaitable[None]]) -> None:
         for delay in self._backoff.delays():
             try:
-                await consumer.start()
+                await step()
                 return
-            except KafkaError as exc:
+            except (KafkaError, OSError) as exc:
                 log.warning("%s: broker unavailable (%s), retrying", self.group, describe(exc))
                 await asyncio.sleep(delay)
 
