@@ -198,16 +198,16 @@ def start(
 
 
 def wait_ready(config: PipelineConfig, timeout_s: float) -> None:
-    """Until every service replica holds its partitions (`/readyz`) and every consumer group
-    they are in is stable: a run started after this sees no rebalance from start-up."""
+    """Until every running service replica holds its partitions (`/readyz`) and every consumer
+    group they are in is stable: a run started after this sees no rebalance from start-up."""
     deadline = time.monotonic() + timeout_s
     waiting: dict[str, str] = {}
     while time.monotonic() < deadline:
         groups: set[str] = set()
         waiting = {}
         for process in processes(config):
-            if process.ready_url is None:
-                continue
+            if process.ready_url is None or _running(process, config.stack) is None:
+                continue  # a replica that does not run is in no group
             ready, body = _readiness(process.ready_url)
             stages = body.get("stages")
             stages = stages if isinstance(stages, dict) else {}

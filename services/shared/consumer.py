@@ -13,11 +13,13 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass
 
 from aiokafka import AIOKafkaConsumer, ConsumerRebalanceListener, ConsumerRecord, TopicPartition
+from aiokafka.admin import AIOKafkaAdminClient
 from aiokafka.errors import CommitFailedError, IllegalStateError, KafkaError
+from aiokafka.structs import OffsetAndMetadata
 
 from schemas.topics import TopicSpec
 from services.shared.agents import Backoff, Delivery, Revoked
@@ -58,9 +60,11 @@ class GroupConsumer:
         batching: Batching,
         stage: Stage,
         state: Recoverable | None = None,
+        legacy_group: str | None = None,
     ) -> None:
         self.spec = spec
         self.group = group
+        self._legacy_group = legacy_group
         self._settings = settings
         self._body = body
         self._batching = batching
@@ -93,9 +97,10 @@ class GroupConsumer:
 
     async def run(self) -> None:
         """Consumes until `stop`; a batch in hand is finished and committed first."""
+        await self._until_broker_answers(self._seed_from_legacy_group)
         consumer = self._consumer = self._new_consumer()
         consumer.subscribe([self.spec.name], listener=_Listener(self))
-        await self._start(consumer)
+        await self._until_broker_answers(consumer.start)
         try:
             while not self._stopping.is_set():
                 await self._one_batch(consumer)
@@ -103,12 +108,12 @@ class GroupConsumer:
             self._stage.assigned = False
             await consumer.stop()  # leaves the group: the others take over at once
 
-    async def _start(self, consumer: AIOKafkaConsumer) -> None:
+    async def _until_broker_answers(self, step: Callable[[], Awaitable[None]]) -> None:
         for delay in self._backoff.delays():
             try:
-                await consumer.start()
+                await step()
                 return
-            except KafkaError as exc:
+            except (KafkaError, OSError) as exc:
                 log.warning("%s: broker unavailable (%s), retrying", self.group, describe(exc))
                 await asyncio.sleep(delay)
 
@@ -135,10 +140,30 @@ class GroupConsumer:
         self._idle.clear()
         self._abandoned = False
         try:
-            if await self._process(consumer, records):
+            if await self._process_polling(consumer, records):
                 await self._commit(consumer, records)
         finally:
             self._idle.set()
+
+    async def _process_polling(
+        self, consumer: AIOKafkaConsumer, records: list[ConsumerRecord[bytes, bytes]]
+    ) -> bool:
+        """`_process`, polling (with every partition paused) while a long batch runs: a feed
+        run or a stage paused by an outage may outlast the poll interval, and a member that
+        does not poll for that long is put out of its group and its batch done again."""
+        work = asyncio.ensure_future(self._process(consumer, records))
+        await asyncio.wait({work}, timeout=self._settings.max_poll_interval_s / 3)
+        while not work.done():
+            paused = consumer.assignment()
+            consumer.pause(*paused)
+            try:
+                fetched = await consumer.getmany(timeout_ms=1000)
+            finally:
+                consumer.resume(*(paused & consumer.assignment()))
+            # Records of a partition assigned meanwhile: read again once the batch is done.
+            for tp, part in fetched.items():
+                consumer.seek(tp, min(r.offset for r in part))
+        return work.result()
 
     async def _take(self, consumer: AIOKafkaConsumer) -> list[ConsumerRecord[bytes, bytes]]:
         """Up to `size` records, waiting at most `within_s` after the first one arrived."""
@@ -258,6 +283,47 @@ class GroupConsumer:
         self._stage.assigned = True
         log.info("%s: assigned partitions %s", self.group, sorted(partitions))
 
+    async def _seed_from_legacy_group(self) -> None:
+        """A group that never committed starts where the group of the Faust agents it replaces
+        stopped (one per service), not at the start of the retention: an upgrade must not run
+        every feed requested in the last week again. Done before joining, so no fetch races it.
+        """
+        if not self._legacy_group:
+            return
+        admin = AIOKafkaAdminClient(bootstrap_servers=self._settings.bootstrap_servers)
+        await admin.start()
+        try:
+            if _of_topic(await admin.list_consumer_group_offsets(self.group), self.spec.name):
+                return
+            legacy = _of_topic(
+                await admin.list_consumer_group_offsets(self._legacy_group), self.spec.name
+            )
+        finally:
+            await admin.close()
+        if legacy:
+            await self._commit_as_seed(legacy)
+
+    async def _commit_as_seed(self, offsets: dict[TopicPartition, int]) -> None:
+        seeder = AIOKafkaConsumer(
+            bootstrap_servers=self._settings.bootstrap_servers,
+            group_id=self.group,
+            enable_auto_commit=False,
+        )
+        await seeder.start()
+        try:
+            seeder.assign(list(offsets))
+            await seeder.commit(offsets)
+            log.info(
+                "%s starts where %s stopped: %s",
+                self.group,
+                self._legacy_group,
+                {tp.partition: o for tp, o in offsets.items()},
+            )
+        except KafkaError as exc:  # another replica is in the group already: it seeded it
+            log.info("%s: not seeded from %s (%s)", self.group, self._legacy_group, describe(exc))
+        finally:
+            await seeder.stop()
+
 
 class _Listener(ConsumerRebalanceListener):  # type: ignore[misc]
     def __init__(self, owner: GroupConsumer) -> None:
@@ -268,6 +334,14 @@ class _Listener(ConsumerRebalanceListener):  # type: ignore[misc]
 
     async def on_partitions_assigned(self, assigned: set[TopicPartition]) -> None:
         await self._owner.on_assigned(assigned)
+
+
+def _of_topic(
+    offsets: Mapping[TopicPartition, OffsetAndMetadata], topic: str
+) -> dict[TopicPartition, int]:
+    return {
+        tp: meta.offset for tp, meta in offsets.items() if tp.topic == topic and meta.offset >= 0
+    }
 
 
 def _delivery(record: ConsumerRecord[bytes, bytes]) -> Delivery:

@@ -125,8 +125,18 @@ def consume(
     stage = STAGES.stage(spec.name)
     stage.group = group
     body = BatchBody(what, handle, publisher, stage)
+    legacy = f"jobstream-{lifecycle.service}"  # the Faust app's group, before these
     added = [
-        GroupConsumer(spec, group, lifecycle.settings, body, Batching(size, within_s), stage, state)
+        GroupConsumer(
+            spec,
+            group,
+            lifecycle.settings,
+            body,
+            Batching(size, within_s),
+            stage,
+            state,
+            legacy_group=legacy,
+        )
         for _ in range(members)
     ]
     for consumer in added:

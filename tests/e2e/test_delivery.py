@@ -143,3 +143,20 @@ async def test_restarting_a_service_keeps_its_replica_count_and_waits_for_its_gr
     assert {name for name, a in answers.items() if a["status"] == 200} >= {"router-0", "router-1"}
     groups = {s["group"] for a in answers.values() for s in a["stages"].values()}
     assert "jobstream-router.jobs.enriched" in groups
+
+
+async def test_two_routers_and_two_enrichers_throughout_give_the_one_router_tables(
+    stack: StackInfo,
+    extra_replicas: PipelineConfig,
+    baseline: dict[str, Any],
+    feeds_dir: Path,
+) -> None:
+    # Pass-1 merges are keyed by their kept job's hash, the jobs by their pass-2 key, so a
+    # merge and its job are routed by different replicas at once: the locations must fold
+    # the same as with one router.
+    await asyncio.to_thread(
+        pipeline.start, extra_replicas, ["router-1", "enricher-1"], timeout_s=90.0
+    )
+    feed = d.generated_feed(feeds_dir, JOBS)
+    feed_id, run_id = await d.start_run(stack, feed)
+    assert await d.outcome(stack, feed, feed_id, run_id) == baseline

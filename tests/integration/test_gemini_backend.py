@@ -16,6 +16,8 @@ from schemas.taxonomy import Taxonomy, load_taxonomy
 from services.enricher.backends.base import EnrichmentOutcome
 from services.enricher.backends.gemini import GeminiBackend, GeminiSettings
 from services.enricher.gemini.budget import CallGate
+from services.enricher.gemini.retry import GeminiUnavailableError
+from services.shared.failures import is_retriable
 
 SOFTWARE = 4  # LinkedIn "Software Development"
 HOSPITALS = 2081  # LinkedIn "Hospitals"
@@ -190,18 +192,20 @@ async def test_rate_limit_honours_the_retry_hint_then_succeeds(
     assert outcomes[0].llm_calls == emulator.state.counters["requests"]
 
 
-async def test_persistent_503_fails_the_batch_after_bounded_attempts(
+async def test_persistent_503_after_bounded_attempts_pauses_instead_of_failing_the_jobs(
     make_backend: Any, emulator: RunningEmulator, sleeps: RecordingSleep
 ) -> None:
+    # Gemini down is an outage, not the jobs' fault: the enricher's stage pauses and tries
+    # the batch again later (services.shared.agents); no job is marked failed.
     await arm(emulator, kind="unavailable", times=None)
-    outcomes = await make_backend(max_attempts=3).enrich(jobs("a engineer", "b engineer"))
+    with pytest.raises(GeminiUnavailableError) as raised:
+        await make_backend(max_attempts=3).enrich(jobs("a engineer", "b engineer"))
 
-    assert not any(o.succeeded for o in outcomes)
-    reason = outcomes[0].error or ""
-    assert "503" in reason and "after 3 attempts" in reason and reason.startswith("enrichment:")
+    reason = str(raised.value)
+    assert "503" in reason and "after 3 attempts" in reason and reason.startswith("enriched_jobs")
+    assert is_retriable(raised.value)
     assert len(enrich_requests(emulator)) == 3
     assert sleeps.delays == pytest.approx([0.0075, 0.015])  # exponential, jitter fixed at 0.5
-    assert sum(o.llm_calls for o in outcomes) == 3
 
 
 async def test_503_once_is_retried(make_backend: Any, emulator: RunningEmulator) -> None:
@@ -221,13 +225,12 @@ async def test_slow_answer_times_out_and_the_retry_succeeds(
     assert len(enrich_requests(emulator)) == 2
 
 
-async def test_always_slow_fails_with_a_timeout_reason(
+async def test_always_slow_pauses_with_a_timeout_reason(
     make_backend: Any, emulator: RunningEmulator
 ) -> None:
     await arm(emulator, kind="slow", delay_s=0.4, times=None)
-    outcomes = await make_backend(request_timeout_s=0.1, max_attempts=2).enrich(jobs("a engineer"))
-
-    assert outcomes[0].error is not None and "timed out" in outcomes[0].error
+    with pytest.raises(GeminiUnavailableError, match="timed out"):
+        await make_backend(request_timeout_s=0.1, max_attempts=2).enrich(jobs("a engineer"))
 
 
 async def test_malformed_json_is_retried_then_fails_with_a_reason(

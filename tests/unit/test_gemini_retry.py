@@ -10,11 +10,13 @@ from google.genai import errors
 from services.enricher.gemini.retry import (
     Backoff,
     FailureKind,
+    GeminiUnavailableError,
     MalformedResponseError,
     OutputTruncatedError,
     classify,
 )
 from services.enricher.gemini.settings import GeminiSettings, GeminiSettingsError
+from services.shared.failures import is_retriable
 
 
 def api_error(code: int, status: str, message: str, details: Any = None) -> errors.APIError:
@@ -81,3 +83,13 @@ def test_settings_reject_nonsense() -> None:
         GeminiSettings(batch_size=0)
     with pytest.raises(GeminiSettingsError, match="thinking_level"):
         GeminiSettings.from_env({"GEMINI_THINKING_LEVEL": "deep"})
+
+
+def test_gemini_down_or_slow_is_an_outage_a_bad_answer_is_not() -> None:
+    assert classify(TimeoutError()).unavailable
+    assert classify(ConnectionResetError()).unavailable
+    assert classify(api_error(503, "UNAVAILABLE", "overloaded")).unavailable
+    assert classify(api_error(429, "RESOURCE_EXHAUSTED", "quota")).unavailable
+    assert not classify(MalformedResponseError("not JSON")).unavailable
+    assert not classify(api_error(400, "INVALID_ARGUMENT", "bad schema")).unavailable
+    assert is_retriable(GeminiUnavailableError("enriched_jobs: timed out (after 3 attempts)"))

@@ -17,6 +17,7 @@ from services.enricher.gemini.retry import (
     Backoff,
     Failure,
     FailureKind,
+    GeminiUnavailableError,
     OutputTruncatedError,
     classify,
 )
@@ -238,6 +239,10 @@ class StageRunner:
                 delay,
             )
             await self._sleep(delay)
+        if failure.kind is FailureKind.RETRY and failure.unavailable:
+            raise GeminiUnavailableError(
+                f"{request.stage}: {failure.reason} (after {attempt} attempts)"
+            )
         return _with_attempts(failure, attempt)
 
     async def _attempt(

@@ -12,6 +12,8 @@ from typing import Any
 import aiohttp
 from google.genai import errors as genai_errors
 
+from services.shared.failures import DependencyUnavailableError
+
 _RETRYABLE_STATUS = frozenset({408, 429, 500, 502, 503, 504})
 _TOKEN_LIMIT_WORDS = re.compile(r"token", re.IGNORECASE)
 _DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)s\s*$")
@@ -25,6 +27,10 @@ class OutputTruncatedError(Exception):
     """The model stopped at its output-token limit: a smaller batch will fit."""
 
 
+class GeminiUnavailableError(DependencyUnavailableError):
+    """Gemini did not answer usefully within the attempts: the enricher's stage pauses."""
+
+
 class FailureKind(StrEnum):
     RETRY = "retry"  # transient: try the same request again after a backoff
     SPLIT = "split"  # too big for the model: halve the batch
@@ -36,12 +42,16 @@ class Failure:
     kind: FailureKind
     reason: str
     retry_after_s: float | None = None
+    # Gemini itself was unreachable, slow or overloaded (not this request's fault): once the
+    # attempts are spent the enricher pauses rather than fail the jobs.
+    unavailable: bool = False
 
 
 def classify(exc: BaseException) -> Failure:
     """Maps an exception from one call to the action the backend should take."""
     if isinstance(exc, TimeoutError):
-        return Failure(FailureKind.RETRY, f"timed out: {exc}" if str(exc) else "timed out")
+        reason = f"timed out: {exc}" if str(exc) else "timed out"
+        return Failure(FailureKind.RETRY, reason, unavailable=True)
     if isinstance(exc, MalformedResponseError):
         return Failure(FailureKind.RETRY, f"malformed response: {exc}")
     if isinstance(exc, OutputTruncatedError):
@@ -49,14 +59,15 @@ def classify(exc: BaseException) -> Failure:
     if isinstance(exc, genai_errors.APIError):
         return _classify_api_error(exc)
     if isinstance(exc, aiohttp.ClientError | ConnectionError):
-        return Failure(FailureKind.RETRY, f"connection error: {type(exc).__name__}: {exc}")
+        reason = f"connection error: {type(exc).__name__}: {exc}"
+        return Failure(FailureKind.RETRY, reason, unavailable=True)
     return Failure(FailureKind.GIVE_UP, f"unexpected error: {type(exc).__name__}: {exc}")
 
 
 def _classify_api_error(exc: genai_errors.APIError) -> Failure:
     reason = f"HTTP {exc.code} {exc.status or ''}: {exc.message or ''}".strip()
     if exc.code in _RETRYABLE_STATUS:
-        return Failure(FailureKind.RETRY, reason, retry_hint_s(exc))
+        return Failure(FailureKind.RETRY, reason, retry_hint_s(exc), unavailable=True)
     if exc.code == 400 and _TOKEN_LIMIT_WORDS.search(exc.message or ""):
         return Failure(FailureKind.SPLIT, reason)
     return Failure(FailureKind.GIVE_UP, reason)
