@@ -39,7 +39,3 @@ def failed_before_reading(run_id: str, feed_id: int, error: str) -> IngestFinish
     return IngestFinished(
         run_id=run_id, feed_id=feed_id, emitted=0, fetch_status="failed", error=error
     )
-
-
-def mapping_failure(error: Exception) -> str:
-    return f"the feed's mapping is invalid: {error}"

@@ -11,7 +11,7 @@ from services.ingestor import handlers
 from services.ingestor.adapters.feeds_repository import FeedDefinition, load_feed
 from services.ingestor.config import IngestorSettings
 from services.ingestor.errors import FeedNotFoundError
-from services.ingestor.feeds import FeedReader, MappingError
+from services.ingestor.feeds import FeedReader
 from services.ingestor.feeds.model import FetchError, ParsedJob
 from services.shared.database import Database
 from services.shared.streaming import Publisher
@@ -52,14 +52,8 @@ class Ingestor:
             return await load_feed(conn, feed_id)
 
     async def _ingest(self, request: FeedRequested, feed: FeedDefinition) -> IngestFinished:
-        try:
-            reader = FeedReader(feed.source_url, mapping=feed.mapping, settings=self._settings.feed)
-        except MappingError as exc:
-            # The run fails now, with the reason; retrying the request could not fix it.
-            log.warning("feed %d has an invalid mapping: %s", feed.feed_id, exc)
-            return handlers.failed_before_reading(
-                request.run_id, request.feed_id, handlers.mapping_failure(exc)
-            )
+        # An invalid mapping is a failed fetch ("mapping: …"): the run fails now, with the reason.
+        reader = FeedReader(feed.source_url, mapping=feed.mapping, settings=self._settings.feed)
         emitted = 0
         try:
             async for item in reader:

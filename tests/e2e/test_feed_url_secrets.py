@@ -32,7 +32,9 @@ def _closed_port() -> int:
 
 
 def _api_get(config: PipelineConfig, path: str) -> Any:
-    with urllib.request.urlopen(f"{config.api_url}{path}", timeout=10) as answer:  # noqa: S310
+    request = urllib.request.Request(f"{config.api_url}{path}")  # noqa: S310
+    request.add_header("Authorization", f"Bearer {config.api_token}")
+    with urllib.request.urlopen(request, timeout=10) as answer:  # noqa: S310
         return json.load(answer)
 
 

@@ -91,11 +91,11 @@ async def test_a_feed_url_with_secrets_is_never_shown_unredacted(
     )  # fmt: skip
     answers = [
         feed,
-        await (await client.get(f"/feeds/{feed_id}")).json(),
-        await (await client.get("/feeds", params={"limit": "500"})).json(),
+        await (await client.get(f"/feeds/{feed_id}", headers=AUTH)).json(),
+        await (await client.get("/feeds", params={"limit": "500"}, headers=AUTH)).json(),
         await (await client.patch(f"/feeds/{feed_id}", json={"name": "x"}, headers=AUTH)).json(),
-        await (await client.get(f"/runs/{run_id}")).json(),
-        await (await client.get(f"/execution-status/{feed_id}")).json(),
+        await (await client.get(f"/runs/{run_id}", headers=AUTH)).json(),
+        await (await client.get(f"/execution-status/{feed_id}", headers=AUTH)).json(),
     ]
     for answer in answers:
         text = str(answer)

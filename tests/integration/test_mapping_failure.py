@@ -64,7 +64,7 @@ async def test_an_unusable_mapping_fails_the_run_at_once_with_the_reason(
     assert isinstance(started, RunStarted) and isinstance(finished, IngestFinished)
     assert (finished.emitted, finished.fetch_status) == (0, "failed")
     assert finished.error is not None
-    assert finished.error.startswith("the feed's mapping is invalid: format must be one of")
+    assert finished.error.startswith("mapping: the feed's mapping is invalid: unknown format")
 
     router = Router(
         RouterSettings.from_env({"DATABASE_URL": stack.dsn}), database, cast(Publisher, published)

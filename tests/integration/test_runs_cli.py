@@ -232,7 +232,9 @@ async def test_unknown_runs_and_bad_bodies_are_refused(
 
 
 def _get(api_url: str, path: str) -> dict[str, Any]:
-    with urllib.request.urlopen(api_url + path, timeout=10) as answer:  # noqa: S310
+    request = urllib.request.Request(api_url + path)  # noqa: S310
+    request.add_header("Authorization", f"Bearer {TOKEN}")
+    with urllib.request.urlopen(request, timeout=10) as answer:  # noqa: S310
         body: dict[str, Any] = json.load(answer)
     return body
 
