@@ -19,6 +19,10 @@ class FeedSettings:
     max_uncompressed_bytes: int = 8 * 1024**3
     chunk_bytes: int = 64 * 1024
     max_field_chars: int = 100_000
+    # a record longer than this (in characters) is malformed and skipped without being held;
+    # real records are a few KB. Also how much of a feed's head structure detection may hold.
+    max_record_bytes: int = 8 * 1024**2
+    max_depth: int = 128  # elements nested deeper inside a record make it malformed
     max_malformed_samples: int = 50
     default_country: str | None = "US"
     user_agent: str = "jobstream-ingestor/0.1"
