@@ -242,6 +242,7 @@ class XmlRecordExtractor:
             line, column = int(where.group(1)), int(where.group(2))
         if line == 1:
             column = max(1, column - len(self._wrap[0]))
+        message = _plain_words(message)
         message = _LINE_REFERENCE.sub(
             lambda m: f"line {int(m.group(1)) + first_line - 1}", message
         ).strip()
@@ -256,6 +257,19 @@ class XmlRecordExtractor:
             return {}
         kept = [(path, value) for path, value in fields.items() if value.strip()]
         return dict(kept[:_SALVAGED_FIELDS])
+
+
+_LIBXML2_LIMITS = (
+    (re.compile(r"Excessive depth in document: (\d+).*"), r"elements nested deeper than \1 levels"),
+    (re.compile(r".*Text node too long.*"), "a text node longer than 10,000,000 characters"),
+)
+
+
+def _plain_words(message: str) -> str:
+    """libxml2's limit messages name a parser option; the user needs what was too big."""
+    for pattern, words in _LIBXML2_LIMITS:
+        message = pattern.sub(words, message)
+    return message
 
 
 def flatten_record(

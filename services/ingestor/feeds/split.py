@@ -143,6 +143,8 @@ class RecordSplitter:
         return self._skip(out, final)
 
     def _finish(self, out: list[Segment]) -> None:
+        if self._mode == "record" and self._closed_by_the_root(out):
+            return
         if self._mode != "junk":
             reason = "record not closed before the end of the feed"
             held = self._buf[self._record_at :] if self._mode == "record" else ""
@@ -155,6 +157,22 @@ class RecordSplitter:
         elif not self._root_closed and self.root_name is not None:
             self.incomplete = f"the root element <{self.root_name}> was never closed"
         self._pos = len(self._buf)
+
+    def _closed_by_the_root(self, out: list[Segment]) -> bool:
+        """The last record ran into the root's end tag, and the feed ends there: that record
+        is lost, but the feed was read to its end."""
+        held = self._buf[self._record_at :]
+        root = self.root_name or ""
+        end = re.search(rf"</(?:{_NAME}:)?{_any_case(root)}\s*>\s*$", held[-_TAIL_KEEP:])
+        if not root or end is None:
+            return False
+        cut = len(held) - len(held[-_TAIL_KEEP:]) + end.start()
+        reason = "record not closed before the root element's end"
+        out.append(BrokenRecord(self.count, self._record_line, reason, held[:cut]))
+        self._mode = "junk"
+        self._root_closed = True
+        self._pos = len(self._buf)
+        return True
 
     # -- between records --------------------------------------------------------------------
 
@@ -317,12 +335,12 @@ class RecordSplitter:
                 return found
             opener, closer = section
             close = buf.find(closer, match.start())
+            if self._start.search(buf, opener, close if close >= 0 else len(buf)) is not None:
+                return found  # a record starts before the section ends: it is unterminated
             if close < 0:
                 if not final and len(buf) - self._record_at <= self.max_record_chars:
                     return None  # the section may still end
                 return found  # it never ends: the record is cut here, and malformed
-            if self._start.search(buf, opener, close) is not None:
-                return found  # a record starts before the section ends: it is unterminated
             scan = close + len(closer)  # the tag was text inside the section
             self._resume = scan
 
