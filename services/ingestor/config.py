@@ -36,6 +36,8 @@ class IngestorSettings:
                 max_attempts=env_int(env, "FEED_MAX_ATTEMPTS", defaults.max_attempts),
                 max_body_bytes=env_int(env, "FEED_MAX_BODY_BYTES", defaults.max_body_bytes),
                 max_field_chars=env_int(env, "FEED_MAX_FIELD_CHARS", defaults.max_field_chars),
+                max_record_bytes=env_int(env, "FEED_MAX_RECORD_BYTES", defaults.max_record_bytes),
+                max_depth=env_int(env, "FEED_MAX_DEPTH", defaults.max_depth),
             ),
             flush_every=env_int(env, "INGEST_FLUSH_EVERY", 1000),
             dedupe_max_kept=env_int(env, "DEDUPE_MAX_KEPT_PER_KEY", 50),
