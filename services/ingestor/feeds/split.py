@@ -70,7 +70,9 @@ def _any_case(name: str) -> str:
 
 def _record_patterns(name: str) -> tuple[re.Pattern[str], re.Pattern[str], re.Pattern[str]]:
     """The record's start tag, its end tag, and either (group 1 set for an end tag)."""
-    spelled = rf"(?:{_NAME}:)?{_any_case(name)}"
+    # the bare name first, and a possessive prefix: each other tag is passed over quickly
+    bare = _any_case(name)
+    spelled = rf"(?:{bare}|{_NAME.removesuffix('*')}*+:{bare})"
     start = re.compile(rf"<{spelled}(?=[\s/>])")
     end = re.compile(rf"</{spelled}\s*>")
     either = re.compile(rf"<(/)?{spelled}(?(1)\s*>|(?=[\s/>]))")
