@@ -275,3 +275,12 @@ async def test_gzip_fault_free_feed_reads_whole(tmp_path: Path) -> None:
     path = tmp_path / "plain.xml.gz"
     path.write_bytes(gzip.compress(feed(numbered(COUNT)).encode()))
     expect(await read_measured(path), kept=all_but())
+
+
+async def test_characters_xml_forbids_are_removed_and_cost_nothing(tmp_path: Path) -> None:
+    text = feed(numbered(COUNT, {MID: job(MID, description="Bell\x07 and form\x0cfeed.")}))
+    outcome = await read_measured(write(tmp_path, text))
+    expect(outcome, kept=all_but())
+    assert outcome.reader.stats.control_chars_removed == 2
+    (middle,) = [i.job for i in outcome.items if isinstance(i, ParsedJob) and i.position == MID]
+    assert middle.description_text == "Bell and formfeed."

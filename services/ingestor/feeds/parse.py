@@ -39,7 +39,6 @@ _WHERE = re.compile(r",? line (\d+), column (\d+)\s*$")
 _LINE_REFERENCE = re.compile(r"\bline (\d+)\b")
 _WRAPPER = "_jobstream_namespaces"
 _BATCH_RECORDS = 200  # records parsed in one document
-_BARE_LESS_THAN = re.compile(r"<(?![A-Za-z_:/?!])")
 _SALVAGED_CHARS = 200  # of each field a malformed record shows in inspect
 _SALVAGED_FIELDS = 30
 
@@ -159,7 +158,7 @@ class XmlRecordExtractor:
         """Well-formed records are parsed in one document (libxml2's per-document cost is
         paid once); when that document fails, each record is parsed alone for its reason."""
         texts = [s for s in segments if isinstance(s, RecordText)]
-        data = [self._repair(s.text) for s in texts]
+        data = [self._first_try(s.text) for s in texts]
         together = self._parse_together(data)
         trees: list[etree._Element | None] = [*together] if together else [None] * len(texts)
         items: list[ExtractedItem] = []
@@ -172,9 +171,15 @@ class XmlRecordExtractor:
             items.append(self._item(text, record_data, tree))
         return items
 
-    def _repair(self, text: str) -> bytes:
-        if "&" not in text and _BARE_LESS_THAN.search(text) is None and text.isascii():
-            return text.encode("ascii")  # nothing to repair: the usual case, made cheap
+    def _first_try(self, text: str) -> bytes:
+        """The record as given when it has no "&": repair changes nothing else that the
+        strict parser accepts (a bare "<", a forbidden character make it fail, and the
+        record is then repaired and parsed again), so the usual record skips repair."""
+        if "&" not in text:
+            return text.encode("utf-8")
+        return self._repaired(text)
+
+    def _repaired(self, text: str) -> bytes:
         return self._repairer.repair_record(text).encode("utf-8")
 
     def _parse_together(self, data: list[bytes]) -> list[etree._Element] | None:
@@ -203,9 +208,14 @@ class XmlRecordExtractor:
         if record is None:
             try:
                 record = self._tree(data)
-            except etree.XMLSyntaxError as exc:
-                reason = self._describe(exc, segment.line)
-                return MalformedItem(segment.position, segment.line, reason, self._salvage(data))
+            except etree.XMLSyntaxError:
+                data = self._repaired(segment.text)
+                try:
+                    record = self._tree(data)
+                except etree.XMLSyntaxError as exc:
+                    reason = self._describe(exc, segment.line)
+                    salvaged = self._salvage(data)
+                    return MalformedItem(segment.position, segment.line, reason, salvaged)
         try:
             fields = flatten_record(
                 record, self.settings.max_field_chars, self.stats, self.settings.max_depth
