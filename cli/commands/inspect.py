@@ -38,7 +38,8 @@ def register(subparsers: SubParsers) -> None:
         description=(
             "Parses a feed (path, file:// or http(s) URL; XML, CSV or JSON; .gz and .zip too) "
             "with its mapping, and prints the mapped records and every skipped record with its "
-            "reason and position. Nothing is published or stored. Exit 1 if the fetch failed."
+            "reason and position. Nothing is published or stored. Exit 1 if the feed could not be "
+            "read whole (failed or truncated), or has no record element it can find."
         ),
     )
     parser.add_argument("source", help="feed path or URL")
@@ -156,11 +157,10 @@ def _print_json(inspection: FeedInspection, enriched: list[EnrichedRecord] | Non
         line = {"position": record.position, "job_hash": job_hash(record.job), "job": job}
         print(json.dumps(line))
     for skipped in inspection.skipped:
-        print(
-            json.dumps(
-                {"position": skipped.position, "line": skipped.line, "skipped": skipped.reason}
-            )
-        )
+        line = {"position": skipped.position, "line": skipped.line, "skipped": skipped.reason}
+        if skipped.salvaged:
+            line["salvaged"] = skipped.salvaged  # what could still be read of the lost record
+        print(json.dumps(line))
 
 
 def _print_tables(inspection: FeedInspection) -> None:

@@ -51,6 +51,7 @@ def feed_settings_from_env(env: Mapping[str, str]) -> FeedSettings:
         ),
         max_record_bytes=env_int(env, "FEED_MAX_RECORD_BYTES", defaults.max_record_bytes),
         max_json_depth=env_int(env, "FEED_MAX_JSON_DEPTH", defaults.max_json_depth),
+        max_depth=env_int(env, "FEED_MAX_DEPTH", defaults.max_depth),
         max_field_chars=env_int(env, "FEED_MAX_FIELD_CHARS", defaults.max_field_chars),
         local_dirs=tuple(Path(d) for d in env.get("FEED_LOCAL_DIRS", "").split(os.pathsep) if d),
         allowed_hosts=tuple(

@@ -124,12 +124,13 @@ async def test_later_runs_archive_what_left_the_feed_and_only_when_safe(
                       "Marketing Manager"]  # fmt: skip
     assert all(moved[h]["last_seen_run"] == first["run_id"] for h in changed - _closed(moved))
 
-    # An empty feed fails and a truncated one is partial; both archive nothing and say why.
+    # An empty feed (a failed read: no record element, never "0 jobs, ok") and a truncated
+    # one archive nothing, and their reports say why.
     _, empty = await rf.run_feed(stack, copy, copy.write("empty", rf.EMPTY_FEED))
     assert (empty["total_in_feed"], empty["jobs_archived"]) == (0, 0)
     assert empty["run_status"] == "FAILURE"
-    assert empty["archive_skipped_reason"] == "the feed is empty"
-    assert empty["error_summary"] == ["the feed is empty"]
+    assert empty["archive_skipped_reason"].startswith("fetch failed: no_records: ")
+    assert any("no record element found" in error for error in empty["error_summary"])
 
     _, cut = await rf.run_feed(
         stack, copy, copy.write_truncated("cut", second_text, keep_share=0.5)

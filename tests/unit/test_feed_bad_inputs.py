@@ -3,13 +3,14 @@ dialect fixtures beyond the first seven (ZipRecruiter wrapper, Jobg8 actions, Ap
 
 Documented outcomes:
 
-* an unclosed tag mid-feed: that record is malformed ("record not closed before the next
-  record"), the records after it are read (libxml2 alone would swallow them);
-* a 20 MB description: the record is kept with the field cut to `max_field_chars` and a
-  warning; the records after it are read;
+* an unclosed tag mid-feed: that record is malformed with the parser's reason, the records
+  after it are read (libxml2 alone would swallow them);
+* a 5 MB description: the record is kept with the field cut to `max_field_chars` and a
+  warning; a 20 MB one is over the per-record cap (`max_record_bytes`): that record is
+  malformed; either way the records after it are read;
 * an empty body (no bytes, or only whitespace): a failed fetch ("empty"), never a feed with
-  zero jobs, so nothing gets archived; a well-formed feed without records: zero records,
-  status ok (the run's safety check then refuses to archive);
+  zero jobs, so nothing gets archived; a well-formed feed without records: a failed fetch
+  ("no_records") whose message names the elements seen and how to write a mapping;
 """
 
 from __future__ import annotations
@@ -50,14 +51,16 @@ async def test_an_unclosed_tag_mid_feed_loses_only_its_record() -> None:
     assert titles(items) == ["Baker", "Cashier", "Driver"]
     (bad,) = [item for item in items if isinstance(item, MalformedItem)]
     assert (bad.position, bad.line) == (2, 4)
-    assert bad.reason.startswith("record not closed before the next record")
+    assert bad.reason == (
+        "line 4, column 91: Opening and ending tag mismatch: description line 4 and job"
+    )
+    assert bad.salvaged["title"] == "Porter"  # what inspect shows of the lost record
     stats = reader.stats
     assert (stats.parsed, stats.malformed, stats.fetch_status) == (3, 1, "ok")
 
 
-@pytest.mark.parametrize("cdata", [True, False], ids=["cdata", "escaped"])
-async def test_a_20_mb_description_is_cut_and_the_feed_goes_on(tmp_path: Path, cdata: bool) -> None:
-    html = "<p>" + "Lorem ipsum dolor sit amet. " * 750_000 + "</p>"  # 21 MB
+def huge_feed(tmp_path: Path, cdata: bool, repeats: int) -> Path:
+    html = "<p>" + "Lorem ipsum dolor sit amet. " * repeats + "</p>"
     body = f"<![CDATA[{html}]]>" if cdata else html.replace("<", "&lt;")
     record = "<job><title>{}</title><description>{}</description></job>"
     path = tmp_path / "huge.xml"
@@ -65,11 +68,28 @@ async def test_a_20_mb_description_is_cut_and_the_feed_goes_on(tmp_path: Path, c
         "<source>" + record.format("Before", "b") + record.format("Huge", body)
         + record.format("After", "a") + "</source>"
     )  # fmt: skip
-    items, reader = await read_all(path)
+    return path
+
+
+@pytest.mark.parametrize("cdata", [True, False], ids=["cdata", "escaped"])
+async def test_a_5_mb_description_is_cut_and_the_feed_goes_on(tmp_path: Path, cdata: bool) -> None:
+    items, reader = await read_all(huge_feed(tmp_path, cdata, 180_000))  # 5 MB
     assert titles(items) == ["Before", "Huge", "After"]
     huge = next(i.job for i in items if isinstance(i, ParsedJob) and i.job.title == "Huge")
     assert len(huge.description_html) == local_settings().max_field_chars
     assert reader.stats.fields_truncated == 1 and reader.stats.malformed == 0
+
+
+@pytest.mark.parametrize("cdata", [True, False], ids=["cdata", "escaped"])
+async def test_a_record_over_the_cap_is_malformed_and_the_feed_goes_on(
+    tmp_path: Path, cdata: bool
+) -> None:
+    items, reader = await read_all(huge_feed(tmp_path, cdata, 750_000))  # 21 MB
+    assert titles(items) == ["Before", "After"]
+    (huge,) = [item for item in items if isinstance(item, MalformedItem)]
+    cap = local_settings().max_record_bytes
+    assert huge.position == 2 and huge.reason == f"record larger than {cap} characters skipped"
+    assert (reader.stats.malformed, reader.stats.fetch_status) == (1, "ok")
 
 
 @pytest.mark.parametrize(
@@ -85,12 +105,16 @@ async def test_an_empty_body_is_a_failed_fetch_not_an_empty_feed(
     assert raised.value.kind == "empty"
 
 
-async def test_a_feed_without_records_reads_as_zero_records(tmp_path: Path) -> None:
+async def test_a_feed_without_records_is_a_failed_fetch_that_says_why(tmp_path: Path) -> None:
     path = tmp_path / "none.xml"
     path.write_text('<?xml version="1.0"?><source><publisher>Quiet Board</publisher></source>')
-    items, reader = await read_all(path)
-    assert items == []
-    assert (reader.stats.parsed, reader.stats.malformed, reader.stats.fetch_status) == (0, 0, "ok")
+    reader = FeedReader(str(path), mapping=None, settings=local_settings(), now=NOW)
+    with pytest.raises(FetchError) as raised:
+        _ = [item async for item in reader]
+    assert raised.value.kind == "no_records"
+    assert "<source>, <publisher>" in raised.value.message
+    assert '"record":' in raised.value.message  # how to name the record element
+    assert (reader.stats.parsed, reader.stats.fetch_status) == (0, "failed")
 
 
 async def test_ziprecruiter_wrapper_and_rfc822_zone_names() -> None:

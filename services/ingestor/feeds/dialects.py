@@ -8,8 +8,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from services.ingestor.feeds.parse import ATOM_NS
-
+ATOM_NS = "http://www.w3.org/2005/Atom"
 FieldPaths = dict[str, tuple[str, ...]]
 
 INTERNAL_FIELDS = (

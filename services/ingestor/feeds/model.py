@@ -38,9 +38,13 @@ class ParsedJob:
 
 @dataclass(frozen=True, slots=True)
 class MalformedItem:
+    """A record lost, with why; `salvaged` is what a forgiving parse could still read of
+    it (shown by `jobstream inspect`, never published)."""
+
     position: int
     line: int | None
     reason: str
+    salvaged: dict[str, str] = field(default_factory=dict, compare=False)
 
     def as_record(self) -> MalformedRecord:
         return MalformedRecord(position=self.position, line=self.line, reason=self.reason)

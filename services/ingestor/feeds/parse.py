@@ -1,324 +1,313 @@
-"""Incremental XML record extraction: repaired text in, flattened records (or faults) out.
+"""XML record extraction: feed text in, flattened records (or malformed ones) out.
 
-lxml's pull parser runs in recover mode with entities, DTDs and the network off; each
-finished record is flattened into ``path -> text`` (``title``, ``location/city``, ``@id``,
-``link/@href``) and then cleared, so memory stays flat whatever the feed size. A record
-whose lines carry a parser error is reported malformed with its position and line, and
-the rest of the feed goes on.
+Three stages, each bounded:
 
-A probe parser reads the feed's opening bytes first to find the root and record tags;
-the main parser then reports events for record elements only, so Python sees two events
-per record instead of two per field (a third of the extraction time on a typical feed).
-A feed whose first record is not within `PROBE_LIMIT` bytes is read with every event.
+1. `StructureProbe` (detect.py) reads the feed's opening text to find the record element
+   (the mapping's record tag wins); the text it reads is held, at most `max_record_bytes`;
+2. `RecordSplitter` (split.py) cuts the text into one piece per record, lexically, so a
+   fault inside a record cannot spill into the next, and proves the feed was read whole;
+3. each record is repaired (repair.py) and parsed on its own by a strict lxml parser
+   (entities, DTDs and the network off; libxml2's own limits on depth and text size on),
+   then flattened iteratively into ``path -> text`` (``title``, ``location/city``, ``@id``,
+   ``link/@href``). A record the parser refuses is malformed with the parser's reason,
+   line and column, where the line is the feed's.
+
+Namespace declarations made outside the records (an Atom or RSS root's ``xmlns``) are
+carried into each record's parse, so prefixed records mean what they meant in the feed.
 """
 
 from __future__ import annotations
 
+import html
 import re
-import threading
-from collections.abc import Callable
-from contextvars import ContextVar
 from dataclasses import dataclass, field
-from typing import Literal
+from xml.sax.saxutils import quoteattr
 
 from lxml import etree
 
+from services.ingestor.feeds.detect import RECORD_TAGS as RECORD_TAGS
+from services.ingestor.feeds.detect import StructureProbe
+from services.ingestor.feeds.dialects import ATOM_NS as ATOM_NS
 from services.ingestor.feeds.model import ExtractedItem, FeedStats, FetchError, MalformedItem
 from services.ingestor.feeds.model import RawRecord as RawRecord
+from services.ingestor.feeds.repair import XmlRepairer
 from services.ingestor.feeds.settings import FeedSettings
+from services.ingestor.feeds.split import BrokenRecord, RecordSplitter, RecordText, Segment
 
-RECORD_TAGS = frozenset(
-    {"job", "item", "entry", "position", "ad", "vacancy", "listing", "posting", "offer"}
-)
-ATOM_NS = "http://www.w3.org/2005/Atom"
-PROBE_LIMIT = 1024 * 1024
 _NAMESPACE_DECL = re.compile(r'\s+xmlns(?::\w+)?="[^"]*"')
-_current_errors: ContextVar[list[tuple[int, str]] | None] = ContextVar(
-    "_current_errors", default=None
-)
-_installed = threading.local()
+_WHERE = re.compile(r",? line (\d+), column (\d+)\s*$")
+_LINE_REFERENCE = re.compile(r"\bline (\d+)\b")
+_WRAPPER = "_jobstream_namespaces"
+_BATCH_RECORDS = 200  # records parsed in one document
+_SALVAGED_CHARS = 200  # of each field a malformed record shows in inspect
+_SALVAGED_FIELDS = 30
 
 
-class _ErrorRouter(etree.PyErrorLog):  # type: ignore[misc]
-    """Sends libxml2 errors to the parser running now (in recover mode it keeps none itself)."""
-
-    def receive(self, entry: etree._LogEntry) -> None:
-        sink = _current_errors.get()
-        if sink is not None and entry.level >= etree.ErrorLevels.ERROR:
-            sink.append((entry.line, entry.message.strip()))
-
-
-def _install_error_router() -> None:
-    if not getattr(_installed, "done", False):
-        etree.use_global_python_log(_ErrorRouter())
-        _installed.done = True
+class RecordTooDeepError(ValueError):
+    """A record nested deeper than the walk's limit."""
 
 
 def local_name(tag: str) -> str:
     return tag.rpartition("}")[2]
 
 
-@dataclass(slots=True)
-class _Pending:
-    """A finished record held until the next one starts, so its error lines are all known."""
-
-    position: int
-    line: int | None
-    fields: dict[str, str]
-    unterminated: bool = False
-
-
-_Event = Literal["start", "end"]
-
-
-def _pull_parser(events: tuple[_Event, ...], tags: list[str] | None = None) -> etree.XMLPullParser:
-    return etree.XMLPullParser(
-        events=events,
-        tag=tags,
-        recover=True,
+def _record_parser() -> etree.XMLParser:
+    return etree.XMLParser(
+        recover=False,
         resolve_entities=False,
         no_network=True,
         load_dtd=False,
-        # a 20 MB description must not end the feed: libxml2 would stop at 10 MB and
-        # drop the rest of the document; max_field_chars then cuts what is kept
-        huge_tree=True,
+        # libxml2's limits stay on: elements nested 256 deep or a text node over 10 MB
+        # make the record malformed (the record cap keeps records smaller than that anyway)
+        huge_tree=False,
         remove_comments=True,
         remove_pis=True,
-        encoding="utf-8",
+    )
+
+
+def _salvage_parser() -> etree.XMLParser:
+    return etree.XMLParser(
+        recover=True, resolve_entities=False, no_network=True, load_dtd=False, huge_tree=False
     )
 
 
 @dataclass(slots=True)
-class _TagProbe:
-    """Finds the root tag and the first record's exact tag in the feed's opening bytes."""
-
-    wanted: str | None  # the mapping's record tag (lower-case local name), if it names one
-    root: str | None = None  # lower-case local name
-    record: str | None = None  # exact tag, with its namespace: what the main parser filters on
-    _parser: etree.XMLPullParser = field(default_factory=lambda: _pull_parser(("start",)))
-
-    def feed(self, data: bytes) -> bool:
-        """True once the record tag is known."""
-        try:
-            self._parser.feed(data)
-        except etree.XMLSyntaxError:
-            return False  # the main parser meets the same fault and reports it
-        for _, element in self._parser.read_events():
-            if not isinstance(element, etree._Element) or not isinstance(element.tag, str):
-                continue
-            tag = element.tag
-            name = local_name(tag).lower()
-            if self.root is None:
-                self.root = name
-            elif name == self.wanted or (self.wanted is None and name in RECORD_TAGS):
-                self.record = tag
-                return True
-        return False
-
-
-@dataclass(slots=True)
 class XmlRecordExtractor:
-    """Feed UTF-8 bytes; collect records. The record tag is detected unless given."""
+    """Feed decoded text in any chunking; get records. The record element is detected
+    unless given. After the final feed, `incomplete` says why the feed was not read whole."""
 
     settings: FeedSettings
     stats: FeedStats
-    record_tag: str | None = None
+    record_tag: str | None = None  # lower-case local name
     root_tag: str | None = None
     record_namespace: str | None = None
-    _parser: etree.XMLPullParser | None = None
-    _probe: _TagProbe | None = None
-    _head: list[bytes] = field(default_factory=list)  # bytes held while the probe reads
-    _head_size: int = 0
-    _errors: list[tuple[int, str]] = field(default_factory=list)
-    _current: etree._Element | None = None
-    _pending: _Pending | None = None
-    _count: int = 0
-    _closing: bool = False
+    incomplete: str | None = None
+    _probe: StructureProbe = field(init=False)
+    _held: list[str] = field(default_factory=list)
+    _splitter: RecordSplitter | None = None
+    _repairer: XmlRepairer = field(default_factory=XmlRepairer)
+    _parser: etree.XMLParser = field(default_factory=_record_parser)
+    _wrap: tuple[bytes, bytes] = (f"<{_WRAPPER}>".encode(), f"</{_WRAPPER}>".encode())
+    _wrapped_namespaces: int = 0
 
     def __post_init__(self) -> None:
-        _install_error_router()
-        self._probe = _TagProbe(self.record_tag)
+        wanted = self.record_tag.rpartition(":")[2] if self.record_tag else None
+        self._probe = StructureProbe(wanted, self.settings.max_record_bytes)
 
-    def feed(self, data: bytes) -> list[ExtractedItem]:
-        if self._parser is None:
-            assert self._probe is not None
-            self._head.append(data)
-            self._head_size += len(data)
-            if not self._probe.feed(data) and self._head_size < PROBE_LIMIT:
+    def feed(self, text: str, *, final: bool = False) -> list[ExtractedItem]:
+        if self._splitter is None:
+            self._held.append(text)
+            if not self._probe.feed(text, final=final):
                 return []
-            data = self._start_parser()
-        return self._run(lambda: self._main_parser().feed(data))
-
-    def _start_parser(self) -> bytes:
-        """Starts the main parser (filtered to records when the probe found them); the head."""
-        assert self._probe is not None
-        record, root, self._probe = self._probe.record, self._probe.root, None
-        tags = None
-        if record is not None:
-            self.root_tag = root
-            self.record_tag = local_name(record).lower()
-            self.record_namespace = etree.QName(record).namespace
-            tags = _spellings(local_name(record))
-        self._parser = _pull_parser(("start", "end"), tags)
-        head, self._head = b"".join(self._head), []
-        return head
-
-    def _main_parser(self) -> etree.XMLPullParser:
-        assert self._parser is not None
-        return self._parser
-
-    def close(self, *, truncated: bool = False) -> list[ExtractedItem]:
-        """End of input; when `truncated`, the record being read is dropped, not repaired."""
-        if truncated:
-            return self._flush_pending(None)
-        # a feed shorter than the probe's reach, or without records, is parsed only now
-        items = self._run(self._feed_head) if self._parser is None else []
-        self._closing = True
-        items += self._run(self._close_parser)
-        return items + self._flush_pending(None)
-
-    def _feed_head(self) -> None:
-        head = self._start_parser()
-        self._main_parser().feed(head)
-
-    def _close_parser(self) -> None:
-        try:
-            self._main_parser().close()
-        except etree.XMLSyntaxError as exc:
-            if self._count == 0:
-                raise FetchError("parse", f"not an XML feed: {exc}") from exc
-
-    def _run(self, action: Callable[[], None]) -> list[ExtractedItem]:
-        token = _current_errors.set(self._errors)
-        try:
-            action()
-        except etree.XMLSyntaxError as exc:
-            raise FetchError("parse", f"XML parser gave up: {exc}") from exc
-        finally:
-            _current_errors.reset(token)
+            text, self._held = "".join(self._held), []
+            self._splitter = self._start_splitting()
+        segments = self._splitter.feed(text, final=final)
+        if segments and len(self._splitter.namespaces) != self._wrapped_namespaces:
+            self._wrap = self._wrapper(self._splitter.namespaces)
+            self._wrapped_namespaces = len(self._splitter.namespaces)
         items: list[ExtractedItem] = []
-        for event, element in self._main_parser().read_events():
-            if isinstance(element, etree._Element) and isinstance(element.tag, str):
-                items.extend(self._on_event(event, element))
+        for at in range(0, len(segments), _BATCH_RECORDS):
+            items += self._items(segments[at : at + _BATCH_RECORDS])
+        if final:
+            self._finish(self._splitter)
         return items
 
-    def _on_event(self, event: str, element: etree._Element) -> list[ExtractedItem]:
-        if event == "start":
-            return self._on_start(element)
-        if element is self._current:
-            return self._on_record_end(element)
-        if self._current is not None:
-            return []  # a field of the record being read: flattened when the record ends
-        parent = element.getparent()
-        if parent is not None and parent.getparent() is None:
-            element.clear()  # feed headers between records: nothing to keep
+    def abort(self) -> list[ExtractedItem]:
+        """The body broke off: records already complete were all handed out."""
         return []
 
-    def _on_start(self, element: etree._Element) -> list[ExtractedItem]:
-        if self._current is not None:
-            if _path("", element.tag) == self.record_tag:
-                return self._on_unclosed_record(element)
-            return []
-        if self.root_tag is None:
-            self.root_tag = local_name(element.tag).lower()
-            return []
-        if not self._is_record(element):
-            return []
-        self._current = element
-        self._count += 1
-        return self._flush_pending(_line_of(element))
+    def _start_splitting(self) -> RecordSplitter:
+        probe = self._probe
+        if probe.record is None:
+            raise FetchError("no_records", probe.failure_message())
+        self.root_tag, self.record_tag = probe.root, probe.record
+        self.record_namespace = probe.record_namespace
+        return RecordSplitter(
+            record_name=probe.record,
+            max_record_chars=self.settings.max_record_bytes,
+            warn=self.stats.warn,
+            on_doctype=self._repairer.note_doctype,
+        )
 
-    def _is_record(self, element: etree._Element) -> bool:
-        name = local_name(element.tag).lower()
-        if self.record_tag is not None:
-            return name == self.record_tag
-        if name not in RECORD_TAGS:
-            return False
-        self.record_tag = name
-        self.record_namespace = etree.QName(element).namespace
-        return True
+    def _finish(self, splitter: RecordSplitter) -> None:
+        self._record_repairs()
+        if splitter.count == 0:
+            raise FetchError(
+                "no_records",
+                f"no <{splitter.record_name}> record in the feed. {self._probe.failure_message()}",
+            )
+        self.incomplete = splitter.incomplete
 
-    def _on_unclosed_record(self, element: etree._Element) -> list[ExtractedItem]:
-        """A record starting inside a record: the open one lost its end tag.
+    def _record_repairs(self) -> None:
+        self.stats.control_chars_removed = self._repairer.control_chars_removed
+        self.stats.entities_refused = self._repairer.entities_refused
+        if self._repairer.doctype_refused:
+            self.stats.warn("DTD entity declarations refused; their references were dropped")
 
-        Records never nest. libxml2's recovery would nest the rest of the feed inside the
-        open record and lose it; instead that record is reported malformed (with the
-        parser's complaints about it) and reading goes on with this one.
-        """
-        assert self._current is not None
-        open_line = _line_of(self._current)
-        items = self._flush_pending(open_line)
-        faults = ["record not closed before the next record"]
-        faults += self._take_errors(open_line, _line_of(element))
-        items.append(MalformedItem(self._count, open_line, "; ".join(faults[:3])))
-        self._current = element
-        self._count += 1
+    @staticmethod
+    def _wrapper(namespaces: dict[str, str]) -> tuple[bytes, bytes]:
+        declarations = "".join(
+            f" xmlns{':' + prefix if prefix else ''}={quoteattr(html.unescape(uri))}"
+            for prefix, uri in namespaces.items()
+        )
+        return f"<{_WRAPPER}{declarations}>".encode(), f"</{_WRAPPER}>".encode()
+
+    # -- records ------------------------------------------------------------------------------
+
+    def _items(self, segments: list[Segment]) -> list[ExtractedItem]:
+        """Well-formed records are parsed in one document (libxml2's per-document cost is
+        paid once); when that document fails, each record is parsed alone for its reason."""
+        texts = [s for s in segments if isinstance(s, RecordText)]
+        data = [self._first_try(s.text) for s in texts]
+        together = self._parse_together(data)
+        trees: list[etree._Element | None] = [*together] if together else [None] * len(texts)
+        items: list[ExtractedItem] = []
+        pending = iter(zip(texts, data, trees, strict=True))
+        for segment in segments:
+            if isinstance(segment, BrokenRecord):
+                items.append(self._broken(segment))
+                continue
+            text, record_data, tree = next(pending)
+            items.append(self._item(text, record_data, tree))
         return items
 
-    def _on_record_end(self, element: etree._Element) -> list[ExtractedItem]:
-        self._current = None
-        fields = flatten_record(element, self.settings.max_field_chars, self.stats)
-        self._pending = _Pending(self._count, _line_of(element), fields, self._closing)
-        _release(element)
-        return []
+    def _first_try(self, text: str) -> bytes:
+        """The record as given when it has no "&": repair changes nothing else that the
+        strict parser accepts (a bare "<", a forbidden character make it fail, and the
+        record is then repaired and parsed again), so the usual record skips repair."""
+        if "&" not in text:
+            return text.encode("utf-8")
+        return self._repaired(text)
 
-    def _flush_pending(self, next_line: int | None) -> list[ExtractedItem]:
-        pending, self._pending = self._pending, None
-        if pending is None:
-            return []
-        faults = self._take_errors(pending.line, next_line)
-        if pending.unterminated:
-            faults.insert(0, "record not closed before the end of the feed")
-        if faults:
-            return [MalformedItem(pending.position, pending.line, "; ".join(faults[:3]))]
-        return [RawRecord(pending.position, pending.line, pending.fields)]
+    def _repaired(self, text: str) -> bytes:
+        return self._repairer.repair_record(text).encode("utf-8")
 
-    def _take_errors(self, first_line: int | None, next_line: int | None) -> list[str]:
-        mine: list[str] = []
-        later: list[tuple[int, str]] = []
-        for line, message in self._errors:
-            if next_line is not None and line >= next_line:
-                later.append((line, message))
-            elif self._about_root(message):
-                # e.g. "tag mismatch: job line 4 and source" after an unclosed record: the
-                # record has been reported already; this is about the document's end
-                self.stats.warn(f"line {line}: {message}")
-            elif line >= (first_line or 0):
-                mine.append(f"line {line}: {message}")
-        self._errors[:] = later
-        return mine
+    def _parse_together(self, data: list[bytes]) -> list[etree._Element] | None:
+        if len(data) < 2:
+            return None
+        head, tail = self._wrap
+        try:
+            root = etree.fromstring(head + b"".join(data) + tail, self._parser)
+        except etree.XMLSyntaxError:
+            return None
+        records = list(root)
+        # records that parse together but not apart (a CDATA section opened in one and
+        # closed in the next) are no longer one element each: parse them alone
+        return records if len(records) == len(data) else None
 
-    def _about_root(self, message: str) -> bool:
-        if not self.root_tag:
-            return False
-        root = re.escape(self.root_tag)
-        return re.search(rf"(?:\band|\bin tag) (?:[\w.-]+:)?{root}\b", message, re.I) is not None
+    def _item(self, segment: RecordText, data: bytes, tree: etree._Element | None) -> ExtractedItem:
+        try:
+            return self._flatten(segment, data, tree)
+        except Exception as exc:  # one record's failure is that record's outcome
+            reason = f"could not read the record: {type(exc).__name__}: {exc}"
+            return MalformedItem(segment.position, segment.line, reason)
+
+    def _flatten(
+        self, segment: RecordText, data: bytes, record: etree._Element | None
+    ) -> ExtractedItem:
+        if record is None:
+            try:
+                record = self._tree(data)
+            except etree.XMLSyntaxError:
+                data = self._repaired(segment.text)
+                try:
+                    record = self._tree(data)
+                except etree.XMLSyntaxError as exc:
+                    reason = self._describe(exc, segment.line)
+                    salvaged = self._salvage(data)
+                    return MalformedItem(segment.position, segment.line, reason, salvaged)
+        try:
+            fields = flatten_record(
+                record, self.settings.max_field_chars, self.stats, self.settings.max_depth
+            )
+        except RecordTooDeepError as exc:
+            return MalformedItem(segment.position, segment.line, str(exc))
+        return RawRecord(segment.position, segment.line, fields)
+
+    def _tree(self, data: bytes, parser: etree.XMLParser | None = None) -> etree._Element:
+        head, tail = self._wrap
+        root = etree.fromstring(head + data + tail, parser or self._parser)
+        return root[0]
+
+    def _broken(self, segment: BrokenRecord) -> MalformedItem:
+        reason = segment.reason
+        if segment.text:
+            data = self._repairer.repair_record(segment.text).encode("utf-8")
+            try:
+                self._tree(data)
+            except etree.XMLSyntaxError as exc:
+                detail = self._describe(exc, segment.line)
+                if "Premature end of data" not in detail and "EndTag" not in detail:
+                    reason = f"{reason}; {detail}"
+            return MalformedItem(segment.position, segment.line, reason, self._salvage(data))
+        return MalformedItem(segment.position, segment.line, reason)
+
+    def _describe(self, exc: etree.XMLSyntaxError, first_line: int) -> str:
+        """The parser's complaint with the feed's own line numbers."""
+        message = str(exc.msg or exc).strip().splitlines()[0]
+        where = _WHERE.search(message)
+        line, column = exc.position if exc.position else (1, 0)
+        if where:
+            message = message[: where.start()]
+            line, column = int(where.group(1)), int(where.group(2))
+        if line == 1:
+            column = max(1, column - len(self._wrap[0]))
+        message = _plain_words(message)
+        message = _LINE_REFERENCE.sub(
+            lambda m: f"line {int(m.group(1)) + first_line - 1}", message
+        ).strip()
+        return f"line {line + first_line - 1}, column {column}: {message}"
+
+    def _salvage(self, data: bytes) -> dict[str, str]:
+        """What a forgiving parse can still read of a malformed record (shown by inspect)."""
+        try:
+            record = self._tree(data, _salvage_parser())
+            fields = flatten_record(record, _SALVAGED_CHARS, FeedStats(), 32)
+        except Exception:  # salvage is best effort: the record is lost anyway
+            return {}
+        kept = [(path, value) for path, value in fields.items() if value.strip()]
+        return dict(kept[:_SALVAGED_FIELDS])
 
 
-def _spellings(name: str) -> list[str]:
-    """The record tag as feeds write it (any namespace): records are matched on that name."""
-    return [f"{{*}}{n}" for n in dict.fromkeys((name, name.lower(), name.upper(), name.title()))]
+_LIBXML2_LIMITS = (
+    (re.compile(r"Excessive depth in document: (\d+).*"), r"elements nested deeper than \1 levels"),
+    (re.compile(r".*Text node too long.*"), "a text node longer than 10,000,000 characters"),
+)
 
 
-def _line_of(element: etree._Element) -> int | None:
-    line: object = element.sourceline
-    return line if isinstance(line, int) else None
+def _plain_words(message: str) -> str:
+    """libxml2's limit messages name a parser option; the user needs what was too big."""
+    for pattern, words in _LIBXML2_LIMITS:
+        message = pattern.sub(words, message)
+    return message
 
 
-def _release(element: etree._Element) -> None:
-    element.clear()
-    parent = element.getparent()
-    if parent is None:
-        return
-    while element.getprevious() is not None:
-        del parent[0]
+def flatten_record(
+    record: etree._Element, cap: int, stats: FeedStats, max_depth: int = 128
+) -> dict[str, str]:
+    """Flatten a record into ``path -> text``; first non-empty occurrence of a path wins.
 
-
-def flatten_record(record: etree._Element, cap: int, stats: FeedStats) -> dict[str, str]:
-    """Flatten a record into ``path -> text``; first non-empty occurrence of a path wins."""
+    A top-level field with child elements is kept as its inner markup (HTML written
+    unescaped in the feed), serialised once; the elements below it give their own text
+    under their paths, walked iteratively with a depth limit (`RecordTooDeepError`).
+    """
     fields: dict[str, str] = {}
-    _add_attributes(record, "", fields)
-    _walk(record, "", fields)
+    if record.attrib:
+        _add_attributes(record, "", fields)
+    # the hot loop of feed reading: a dozen leaf children per record, so it is kept lean
+    for child in record:
+        tag: object = child.tag  # comments and entities have a function here, not a name
+        if not isinstance(tag, str):
+            continue
+        path = _path("", tag)
+        nested = len(child)
+        value = inner_markup(child, cap) if nested else (child.text or "")
+        if path not in fields or (value.strip() and not fields[path].strip()):
+            fields[path] = value
+        if child.attrib:
+            _add_attributes(child, path + "/", fields)
+        if nested:
+            _walk_below(child, path + "/", fields, max_depth)
     for path, value in fields.items():
         if len(value) > cap:
             fields[path] = value[:cap]
@@ -327,21 +316,28 @@ def flatten_record(record: etree._Element, cap: int, stats: FeedStats) -> dict[s
     return fields
 
 
-def _walk(element: etree._Element, prefix: str, fields: dict[str, str]) -> None:
-    # the hot loop of feed reading: a dozen children per record, so each step is kept lean
-    for child in element:
-        tag: object = child.tag  # comments and entities have a function here, not a name
+def _walk_below(field: etree._Element, prefix: str, fields: dict[str, str], limit: int) -> None:
+    """The elements inside a top-level field, each under its path with its own text."""
+    stack = [(iter(field), prefix, 2)]
+    while stack:
+        children, prefix, depth = stack[-1]
+        child = next(children, None)
+        if child is None:
+            stack.pop()
+            continue
+        tag: object = child.tag
         if not isinstance(tag, str):
             continue
         path = _path(prefix, tag)
-        nested = len(child)
-        value = inner_markup(child) if nested else (child.text or "")
+        value = child.text or ""
         if path not in fields or (value.strip() and not fields[path].strip()):
             fields[path] = value
         if child.attrib:
             _add_attributes(child, path + "/", fields)
-        if nested:
-            _walk(child, path + "/", fields)
+        if len(child):
+            if depth >= limit:
+                raise RecordTooDeepError(f"elements nested deeper than {limit} levels")
+            stack.append((iter(child), path + "/", depth + 1))
 
 
 _PATHS: dict[tuple[str, str], str] = {}
@@ -363,8 +359,17 @@ def _add_attributes(element: etree._Element, prefix: str, fields: dict[str, str]
         fields.setdefault(f"{prefix}@{local_name(str(name)).lower()}", str(value))
 
 
-def inner_markup(element: etree._Element) -> str:
-    """The element's content as markup: HTML written unescaped in the feed, XHTML in Atom."""
+def inner_markup(element: etree._Element, cap: int | None = None) -> str:
+    """The element's content as markup: HTML written unescaped in the feed, XHTML in Atom.
+
+    Serialisation stops once `cap` characters are reached: the rest would be cut anyway.
+    """
     parts = [element.text or ""]
-    parts.extend(etree.tostring(child, encoding="unicode", with_tail=True) for child in element)
+    size = len(parts[0])
+    for child in element:
+        if cap is not None and size >= cap:
+            break
+        part = etree.tostring(child, encoding="unicode", with_tail=True)
+        parts.append(part)
+        size += len(part)
     return _NAMESPACE_DECL.sub("", "".join(parts))

@@ -36,7 +36,6 @@ from services.ingestor.feeds.model import (
 )
 from services.ingestor.feeds.normalise import normalise
 from services.ingestor.feeds.parse import XmlRecordExtractor
-from services.ingestor.feeds.repair import XmlRepairer
 from services.ingestor.feeds.settings import FeedSettings
 from services.ingestor.feeds.tabular import CsvExtractor, JsonExtractor
 
@@ -45,30 +44,6 @@ EMPTY_RECORD = "empty record: no title or description"
 
 class _TextExtractor(Protocol):
     def feed(self, text: str, *, final: bool = False) -> list[ExtractedItem]: ...
-
-
-class _XmlText:
-    """Adapts the byte-level XML extractor to text input, with the repair stage in front."""
-
-    def __init__(self, extractor: XmlRecordExtractor, stats: FeedStats) -> None:
-        self.extractor = extractor
-        self._repairer = XmlRepairer()
-        self._stats = stats
-
-    def feed(self, text: str, *, final: bool = False) -> list[ExtractedItem]:
-        repaired = self._repairer.feed(text, final=final)
-        items = self.extractor.feed(repaired.encode("utf-8")) if repaired else []
-        self._record_repairs()
-        return items + (self.extractor.close() if final else [])
-
-    def abort(self) -> list[ExtractedItem]:
-        return self.extractor.close(truncated=True)
-
-    def _record_repairs(self) -> None:
-        self._stats.control_chars_removed = self._repairer.control_chars_removed
-        self._stats.entities_refused = self._repairer.entities_refused
-        if self._repairer.doctype_refused:
-            self._stats.warn("DTD entity declarations refused; their references were dropped")
 
 
 def sniff_format(text: str, declared: str | None) -> str:
@@ -80,13 +55,28 @@ def sniff_format(text: str, declared: str | None) -> str:
         raise FetchError("html", "the server sent an HTML page, not a feed")
     if declared:
         return declared
-    if head.startswith("<") or "<?xml" in head[:200]:
+    if head.startswith("<") or "<?xml" in head[:200] or _xml_after_preamble(head):
         return "xml"
     if head.startswith(("[", "{")):
         return "json"
     if not head:
         raise FetchError("empty", "the feed body is empty")
     return "csv"
+
+
+_PREAMBLE_LINES = 3
+
+
+def _xml_after_preamble(head: str) -> bool:
+    """A line or two of prose, then an XML tree: a feed saved from a browser's XML viewer
+    ("This XML file does not appear to have any style information...")."""
+    lines = head.split("\n", _PREAMBLE_LINES + 1)
+    for index, line in enumerate(lines[1 : _PREAMBLE_LINES + 1], start=1):
+        stripped = line.lstrip()
+        if stripped[:1] == "<" and stripped[1:2].isalpha():
+            prose = "\n".join(lines[:index])
+            return not any(mark in prose for mark in ",;\t|") and "</" in head
+    return False
 
 
 class FeedReader:
@@ -115,7 +105,7 @@ class FeedReader:
         self.raw_records: list[RawRecord] | None = None  # set by inspect to keep raw fields
         self._fields: FieldPaths | None = None
         self._index: PathIndex | None = None
-        self._xml: _XmlText | None = None
+        self._xml: XmlRecordExtractor | None = None
         self._tabular: CsvExtractor | JsonExtractor | None = None
 
     def __aiter__(self) -> AsyncIterator[FeedItem]:
@@ -160,8 +150,9 @@ class FeedReader:
             assert decoder is not None
             for item in extractor.feed(decoder.decode(chunk, final=True), final=True):
                 yield item
-            if self._tabular is not None and self._tabular.incomplete:
-                raise FetchError("truncated", self._tabular.incomplete)
+            incomplete = self._xml if self._xml is not None else self._tabular
+            if incomplete is not None and incomplete.incomplete:
+                raise FetchError("truncated", incomplete.incomplete)
         except FetchError:
             for item in self._xml.abort() if self._xml else []:
                 yield item
@@ -179,8 +170,9 @@ class FeedReader:
         preview = head[detected.bom_length :].decode(detected.encoding, errors="replace")
         feed_format = sniff_format(preview, self.mapping.format)
         if feed_format == "xml":
-            xml = XmlRecordExtractor(self.settings, self.stats, record_tag=self.mapping.record_tag)
-            self._xml = _XmlText(xml, self.stats)
+            self._xml = XmlRecordExtractor(
+                self.settings, self.stats, record_tag=self.mapping.record_tag
+            )
             return decoder, self._xml
         self.stats.dialect = feed_format
         self._fields = resolve_fields(DIALECTS["tabular"], self.mapping)
@@ -194,7 +186,7 @@ class FeedReader:
     def _field_paths(self) -> FieldPaths:
         if self._fields is None:
             assert self._xml is not None
-            xml = self._xml.extractor
+            xml = self._xml
             dialect = detect_dialect(xml.root_tag, xml.record_tag, xml.record_namespace)
             self.stats.dialect = self.mapping.dialect or dialect.name
             self._fields = resolve_fields(dialect, self.mapping)

@@ -3,9 +3,13 @@
 It removes junk before the first tag, characters XML forbids, the XML declaration (the text
 is re-encoded as UTF-8 for the parser) and any DOCTYPE: entity declarations are refused
 and their references dropped, so entity bombs and external entities (XXE) are never
-expanded. Outside CDATA and comments a bare ``&`` becomes a literal ampersand and every named
-entity (``&amp;``, HTML's ``&nbsp;``) becomes a numeric reference, which XML accepts
-without a DTD.
+expanded. Outside CDATA and comments a bare ``&`` or ``<`` (one that starts no entity, tag,
+comment or CDATA section, as in "experience < 5 years") becomes a literal character, and
+every named entity (``&amp;``, HTML's ``&nbsp;``) becomes a numeric reference, which XML
+accepts without a DTD. Nothing is guessed: a ``<`` that starts a name stays a tag.
+
+The feed reader repairs each record on its own (`repair_record`), so a fault one record
+leaves open (an unterminated CDATA section) cannot change how the next one is repaired.
 """
 
 from __future__ import annotations
@@ -16,9 +20,14 @@ from dataclasses import dataclass, field
 
 _INVALID_XML_CHARS = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ufffe\uffff\ud800-\udfff]")
 _ASCII_CONTROLS = bytes(b for b in range(0x20) if b not in (0x9, 0xA, 0xD))
-_SPECIAL = re.compile(r"&|<!")  # plain tags need no repair, so they are skipped fast
+# what a "<" must be followed by to start a tag (a name, an end tag or a PI)
+_TAG_START = r"[A-Za-z_:/?\u00c0-\U0010ffff]"
+# "&", "<!" and a bare "<": plain tags need no repair, so they are skipped fast
+_SPECIAL = re.compile(rf"&|<(?!{_TAG_START})")
 # text, tags and complete CDATA sections: possessive, so a long run never backtracks
-_PLAIN = re.compile(r"(?:[^&<]++|<(?!!)|<!\[CDATA\[[^\]]*+(?:\](?!\]>)[^\]]*+)*+\]\]>)*+")
+_PLAIN = re.compile(
+    rf"(?:[^&<]++|<(?={_TAG_START})|<!\[CDATA\[[^\]]*+(?:\](?!\]>)[^\]]*+)*+\]\]>)*+"
+)
 _REFERENCE = re.compile(
     r"&(?:#(?P<dec>[0-9]{1,7})|#[xX](?P<hex>[0-9a-fA-F]{1,6})|(?P<name>[A-Za-z_][\w.-]{0,40}));"
 )
@@ -27,6 +36,7 @@ _DECLARED_ENTITY = re.compile(r"<!ENTITY\s+(?:%\s+)?([^\s>]+)")
 # but keeps character references: so every `&` goes out as a character reference
 _XML_ENTITIES = {"amp": "&#38;", "lt": "&#60;", "gt": "&#62;", "quot": "&#34;", "apos": "&#39;"}
 _AMPERSAND = "&#38;"
+_LESS_THAN = "&#60;"
 _LOOKAHEAD = 48  # longest construct we must see whole before deciding: an entity reference
 
 
@@ -49,6 +59,18 @@ class XmlRepairer:
     _pending: str = ""
     _mode: str = "start"  # start | text | cdata | comment
     _declared: set[str] = field(default_factory=set)
+
+    def repair_record(self, text: str) -> str:
+        """One record's text, repaired on its own (entities declared in the DTD still count)."""
+        self._mode, self._pending = "text", ""
+        repaired = self.feed(text, final=True)
+        self._mode, self._pending = "text", ""
+        return repaired
+
+    def note_doctype(self, declaration: str) -> None:
+        """A DOCTYPE met before the records: its entities are refused wherever referenced."""
+        self._declared.update(_DECLARED_ENTITY.findall(declaration))
+        self.doctype_refused = self.doctype_refused or "<!ENTITY" in declaration
 
     def feed(self, text: str, *, final: bool = False) -> str:
         text = self._drop_invalid_chars(text)
@@ -182,16 +204,14 @@ class XmlRepairer:
             return start + len("<!--")
         if data[start : start + len("<!DOCTYPE")].upper() == "<!DOCTYPE":
             return self._doctype(data, start, final)
-        out.append("<")
+        out.append(_LESS_THAN)  # a "<" that starts no markup is text
         return start + 1
 
     def _doctype(self, data: str, start: int, final: bool) -> int | None:
         end = _doctype_end(data, start)
         if end is None:
             return len(data) if final else None
-        declaration = data[start:end]
-        self._declared.update(_DECLARED_ENTITY.findall(declaration))
-        self.doctype_refused = self.doctype_refused or "<!ENTITY" in declaration
+        self.note_doctype(data[start:end])
         return end
 
 

@@ -25,10 +25,13 @@ class FeedSettings:
     max_redirects: int = 5
     max_body_bytes: int = 2 * 1024**3
     max_uncompressed_bytes: int = 512 * 1024**2
+    # one XML record, CSV row or JSON element: longer is malformed and skipped without being
+    # held; real records are a few KB. Also how much of a feed's head structure detection holds.
     max_record_bytes: int = 16 * 1024**2
     max_json_depth: int = 64
     chunk_bytes: int = 64 * 1024
     max_field_chars: int = 100_000
+    max_depth: int = 128  # XML elements nested deeper inside a record make it malformed
     max_malformed_samples: int = 50
     default_country: str | None = "US"
     user_agent: str = "jobstream-ingestor/0.1"

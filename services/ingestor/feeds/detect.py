@@ -1,0 +1,183 @@
+"""Finds a feed's record element from its structure, reading only the feed's opening text.
+
+A record element is one that repeats and whose children look like a job: a title-like and
+a description-like field (the dialect presets' own names), or an element with children
+whose name is one of the usual record names. Containers of records (RSS's ``<channel>``
+has a title and a description too) are never records themselves. The mapping's record tag,
+when it names one, wins.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from dataclasses import dataclass, field
+
+from lxml import etree
+
+from services.ingestor.feeds.dialects import DIALECTS
+from services.ingestor.feeds.repair import XmlRepairer
+
+RECORD_TAGS = frozenset(
+    {
+        "job", "item", "entry", "position", "ad", "vacancy", "listing", "posting", "offer",
+        "job_posting", "jobposting", "advert", "advertisement", "record", "row", "opening",
+        "job_listing", "joblisting", "job_ad", "jobad", "opportunity", "role",
+    }
+)  # fmt: skip
+
+
+def _first_steps(field_name: str) -> frozenset[str]:
+    """The element names the dialect presets read a field from (first path step)."""
+    return frozenset(
+        path.split("/")[0]
+        for dialect in DIALECTS.values()
+        for path in dialect.fields[field_name]
+        if not path.startswith("@")
+    )
+
+
+# "name" and "text" are too common to mark a job (an Atom <author> has a <name>)
+TITLE_LIKE = (_first_steps("title") - {"name", "text"}) | {"positiontitle", "position"}
+DESCRIPTION_LIKE = _first_steps("description")
+_SEEN_NAMES = 24  # names listed in the "no record element" message
+
+
+def _local(tag: str) -> str:
+    return tag.rpartition("}")[2].lower()
+
+
+@dataclass(slots=True)
+class _Shape:
+    count: int = 0
+    children: set[str] = field(default_factory=set)
+    namespace: str | None = None
+
+
+@dataclass(slots=True)
+class StructureProbe:
+    """Feed the feed's text; `decided` once the record element is known (or cannot be)."""
+
+    wanted: str | None  # the mapping's record tag (lower-case local name)
+    limit_chars: int
+    root: str | None = None
+    record: str | None = None  # lower-case local name
+    record_namespace: str | None = None
+    decided: bool = False
+    seen: dict[str, None] = field(default_factory=dict)  # element names, in feed order
+    _shapes: dict[str, _Shape] = field(default_factory=dict)
+    _started: Counter[str] = field(default_factory=Counter)
+    _held: int = 0
+    _repairer: XmlRepairer = field(default_factory=XmlRepairer)
+    _parser: etree.XMLPullParser = field(
+        default_factory=lambda: etree.XMLPullParser(
+            events=("start", "end"),
+            recover=True,
+            resolve_entities=False,
+            no_network=True,
+            load_dtd=False,
+            huge_tree=True,
+            remove_comments=True,
+            remove_pis=True,
+            encoding="utf-8",
+        )
+    )
+
+    def feed(self, text: str, *, final: bool = False) -> bool:
+        """True once decided: by structure, by the limit, or at the end of the feed."""
+        if self.decided:
+            return True
+        self._held += len(text)
+        try:
+            self._parser.feed(self._repairer.feed(text, final=final).encode("utf-8"))
+            if final:
+                self._parser.close()
+        except etree.XMLSyntaxError:
+            pass  # recover mode gave up: decide on what was seen
+        self._read_events()
+        if not self.decided:
+            self._decide(settle=final or self._held >= self.limit_chars)
+        return self.decided
+
+    def _read_events(self) -> None:
+        for event, element in self._parser.read_events():
+            if self.decided or not isinstance(element, etree._Element):
+                continue
+            tag: object = element.tag  # comments and PIs have a function here, not a name
+            if not isinstance(tag, str):
+                continue
+            name = _local(tag)
+            if event == "start":
+                self._on_start(name, element)
+            elif len(element):
+                self._on_end(name, element)
+
+    def _on_start(self, name: str, element: etree._Element) -> None:
+        if len(self.seen) < _SEEN_NAMES:
+            self.seen.setdefault(name, None)
+        if self.root is None:
+            self.root = name
+            return
+        self._started[name] += 1
+        if name == self.wanted:
+            self._choose(name, etree.QName(element).namespace)
+
+    def _on_end(self, name: str, element: etree._Element) -> None:
+        shape = self._shapes.setdefault(name, _Shape(namespace=etree.QName(element).namespace))
+        shape.count += 1
+        if len(shape.children) < 200:
+            shape.children.update(_local(c.tag) for c in element if isinstance(c.tag, str))
+        for child in element:
+            child.clear()  # keep the head's tree small: only names are needed
+
+    def _decide(self, *, settle: bool) -> None:
+        if self.wanted is not None:
+            if settle:
+                self.decided = True  # the wanted record never appeared
+            return
+        candidates = {
+            name: shape
+            for name, shape in self._shapes.items()
+            if name != self.root and _looks_like_a_record(name, shape)
+        }
+        records = {
+            name: shape
+            for name, shape in candidates.items()
+            if not shape.children & candidates.keys()  # a container of records is no record
+        }
+        ranked = sorted(records.items(), key=lambda item: _rank(*item), reverse=True)
+        if ranked and (settle or ranked[0][1].count >= 2):
+            self._choose(ranked[0][0], ranked[0][1].namespace)
+        elif settle:
+            self._fallback()
+
+    def _fallback(self) -> None:
+        """At the limit with no whole record seen: a known record name that has started."""
+        started = [name for name in self._started if name in RECORD_TAGS]
+        if started:
+            self._choose(started[0], None)
+        self.decided = True
+
+    def _choose(self, name: str, namespace: str | None) -> None:
+        self.record = name
+        self.record_namespace = namespace
+        self.decided = True
+
+    def failure_message(self) -> str:
+        names = ", ".join(f"<{name}>" for name in self.seen) or "no elements at all"
+        return (
+            f"no record element found: the feed has {names}, but no element that repeats "
+            "with a title-like and a description-like child. Name the record element in "
+            'the feed\'s mapping, e.g. {"record": "job", "fields": {"title": "jobname", '
+            '"description": "summary"}}'
+        )
+
+
+def _looks_like_a_record(name: str, shape: _Shape) -> bool:
+    if name in RECORD_TAGS:
+        return True
+    return bool(shape.children & TITLE_LIKE) and bool(shape.children & DESCRIPTION_LIKE)
+
+
+def _rank(name: str, shape: _Shape) -> tuple[int, bool, int]:
+    jobby = len(shape.children & (TITLE_LIKE | DESCRIPTION_LIKE))
+    return shape.count, name in RECORD_TAGS, jobby

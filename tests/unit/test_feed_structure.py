@@ -1,0 +1,116 @@
+"""The record element is found from the feed's structure; a feed without one says so."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from cli.main import main
+from tests.unit.xml_corpus import read_measured
+
+RECORD_NAMES = [
+    "job_posting", "JobPosting", "advert", "record", "row", "vacancy", "position", "listing",
+]  # fmt: skip
+
+
+def records(name: str, count: int = 3) -> str:
+    return "".join(
+        f"<{name}><title>Role {n}</title><company>Acme</company>"
+        f"<description>Do thing {n}.</description></{name}>\n"
+        for n in range(1, count + 1)
+    )
+
+
+@pytest.mark.parametrize("name", RECORD_NAMES)
+async def test_record_elements_of_any_usual_name_parse_without_a_mapping(
+    tmp_path: Path, name: str
+) -> None:
+    path = tmp_path / "feed.xml"
+    path.write_text(f"<export><meta><title>Board</title></meta>\n{records(name)}</export>")
+    outcome = await read_measured(path)
+    assert outcome.titles == ["Role 1", "Role 2", "Role 3"]
+    assert outcome.reader.stats.fetch_status == "ok" and not outcome.malformed
+
+
+async def test_an_unknown_record_name_is_found_by_its_title_and_description(
+    tmp_path: Path,
+) -> None:
+    path = tmp_path / "feed.xml"
+    gigs = "".join(
+        f"<gig><jobtitle>Gig {n}</jobtitle><summary>Deliver {n}.</summary></gig>" for n in (1, 2)
+    )
+    path.write_text(f"<opportunities><owner><name>Acme</name></owner>{gigs}</opportunities>")
+    outcome = await read_measured(path)
+    assert outcome.titles == ["Gig 1", "Gig 2"]
+
+
+async def test_an_rss_channel_is_never_taken_for_its_one_item(tmp_path: Path) -> None:
+    path = tmp_path / "feed.xml"
+    path.write_text(
+        "<rss><channel><title>Board</title><description>All jobs</description>"
+        "<item><title>Only</title><description>One job.</description></item></channel></rss>"
+    )
+    outcome = await read_measured(path)
+    assert outcome.titles == ["Only"] and outcome.reader.stats.dialect == "rss"
+
+
+async def test_prefixed_atom_records_keep_the_root_namespaces(tmp_path: Path) -> None:
+    path = tmp_path / "feed.xml"
+    entries = "".join(
+        f'<a:entry><a:id>urn:{n}</a:id><a:title>Post {n}</a:title><a:link href="https://x/{n}"/>'
+        f"<a:content>Text {n}</a:content></a:entry>"
+        for n in (1, 2)
+    )
+    path.write_text(f'<a:feed xmlns:a="http://www.w3.org/2005/Atom">{entries}</a:feed>')
+    outcome = await read_measured(path)
+    assert outcome.titles == ["Post 1", "Post 2"] and outcome.reader.stats.dialect == "atom"
+    jobs = [item.job for item in outcome.items]  # type: ignore[union-attr]
+    assert [job.application_url for job in jobs] == ["https://x/1", "https://x/2"]
+
+
+async def test_the_mappings_record_tag_wins(tmp_path: Path) -> None:
+    path = tmp_path / "feed.xml"
+    path.write_text(f"<root>{records('job', 2)}<shelf><title>S</title></shelf></root>")
+    outcome = await read_measured(path, {"record": "shelf"})
+    assert outcome.titles == ["S"]
+
+
+BOOKS = (
+    "<catalog><book><author>Ann</author><price>3</price></book>"
+    "<book><author>Bo</author><price>4</price></book></catalog>"
+)
+
+
+async def test_a_feed_without_a_record_element_fails_naming_what_it_saw(tmp_path: Path) -> None:
+    path = tmp_path / "books.xml"
+    path.write_text(BOOKS)
+    outcome = await read_measured(path)
+    assert outcome.error is not None and outcome.error.kind == "no_records"
+    assert "<catalog>, <book>, <author>, <price>" in outcome.error.message
+    assert '{"record": "job"' in outcome.error.message
+    assert (outcome.reader.stats.fetch_status, outcome.reader.stats.parsed) == ("failed", 0)
+    mapped = await read_measured(path, {"record": "book", "fields": {"title": "author"}})
+    assert mapped.titles == ["Ann", "Bo"]
+
+
+def test_inspect_exits_1_when_no_record_element_is_found(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    path = tmp_path / "books.xml"
+    path.write_text(BOOKS)
+    assert main(["inspect", str(path), "--json"]) == 1
+    assert "no record element found" in capsys.readouterr().err
+
+
+def test_inspect_exits_1_on_a_truncated_feed_and_shows_the_lost_records_fields(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    path = tmp_path / "cut.xml"
+    broken = records("job", 3).replace("Do thing 2.</description>", "Do thing 2.</descr>")
+    path.write_text(f"<jobs>{broken}")  # and the root is never closed
+    assert main(["inspect", str(path), "--json"]) == 1
+    lines = capsys.readouterr().out.splitlines()
+    assert len([line for line in lines if '"job_hash"' in line]) == 2
+    (skipped,) = [line for line in lines if '"skipped"' in line]
+    assert '"salvaged": {"title": "Role 2"' in skipped
