@@ -65,7 +65,9 @@ async def read_letters(
 
 
 async def _read(bootstrap: str, specs: Sequence[TopicSpec]) -> list[Letter]:
-    consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, enable_auto_commit=False)
+    consumer = AIOKafkaConsumer(
+        bootstrap_servers=bootstrap, enable_auto_commit=False, auto_offset_reset="earliest"
+    )
     await consumer.start()
     try:
         tps = [TopicPartition(spec.name, p) for spec in specs for p in range(spec.partitions)]

@@ -106,13 +106,25 @@ class PartitionedState(Recoverable):
         started = self._clock()
         recovered = {p: PartitionState(self, p) for p in partitions}
         tps = [TopicPartition(self.changelog.name, p) for p in partitions]
+        # "earliest" for any reset: assigning starts a reset of its own, and a "latest" one
+        # finishing after the seek to the beginning would skip the whole changelog.
         reader = AIOKafkaConsumer(
-            bootstrap_servers=self._bootstrap, group_id=None, enable_auto_commit=False
+            bootstrap_servers=self._bootstrap,
+            group_id=None,
+            enable_auto_commit=False,
+            auto_offset_reset="earliest",
         )
         await reader.start()
         try:
             reader.assign(tps)
             ends: dict[TopicPartition, int] = await reader.end_offsets(tps)
+            starts: dict[TopicPartition, int] = await reader.beginning_offsets(tps)
+            log.info(
+                "%s: reading partitions from %s to %s",
+                self.changelog.name,
+                {tp.partition: o for tp, o in starts.items()},
+                {tp.partition: o for tp, o in ends.items()},
+            )
             await reader.seek_to_beginning(*tps)
             pending = {tp for tp in tps if ends[tp] > 0}
             while pending:
