@@ -362,11 +362,11 @@ def _spawn(process: Process, stack: StackConfig) -> None:
 
 def _wait_healthy(process: Process, stack: StackConfig, timeout_s: float) -> None:
     deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        pid = _running(process, stack)
-        if pid is None:
-            break
-        if _answers(process.health_url, pid):
+    pid = read_pid(process.pid_file(stack))
+    while pid is not None and is_alive(pid) and time.monotonic() < deadline:
+        # Not `_running`: just after the fork the child still shows its parent's command
+        # line, and must not be taken for a stranger (its pid file removed, a twin started).
+        if _is_ours(read_cmdline(pid), process) and _answers(process.health_url, pid):
             return
         time.sleep(0.3)
     log = tail(process.log_file(stack))

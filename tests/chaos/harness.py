@@ -68,6 +68,7 @@ CHAOS_ENV = {
 STABLE_GROUPS_TIMEOUT_S = 120.0
 IDLE_TIMEOUT_S = 60.0
 POLL_S = 0.2
+OUR_MODULES = frozenset({f"services.{s}" for s in pipeline.SERVICES} | {"emulators.xano"})
 SUPERVISE_EVERY_S = 2.0
 PARTITIONS = {spec.name: spec.partitions for spec in topics.CATALOGUE}
 DESCRIBE_GROUPS_VERSIONS = (
@@ -111,7 +112,7 @@ class Stage:
     run_id: str = ""
     notes: list[str] = field(default_factory=list)
     closing: asyncio.Event = field(default_factory=asyncio.Event)
-    started_at: float = 0.0
+    started_at: float = field(default_factory=time.monotonic)
     held: set[str] = field(default_factory=set)  # down on purpose: not the supervisor's to start
     fault_failed: str | None = None  # why the fault was not (fully) injected
     pids: set[int] = field(default_factory=set)  # every process started, for the teardown
@@ -391,7 +392,7 @@ async def _throwaway(ports: Ports, replicas: Mapping[str, int] | None) -> AsyncI
             yield stage
         finally:
             await asyncio.to_thread(pipeline.stop, stage.config)
-            await asyncio.to_thread(_kill_leftovers, stage.pids)
+            await asyncio.to_thread(_kill_leftovers, stage.pids, Path(state_dir))
             if postgres_server.running_pid(stack) is None and _pg_data_exists(stack):
                 with contextlib.suppress(Exception):  # a scenario stopped it: start to stop
                     await asyncio.to_thread(
@@ -400,15 +401,28 @@ async def _throwaway(ports: Ports, replicas: Mapping[str, int] | None) -> AsyncI
             await shut_down(stack)
 
 
-def _kill_leftovers(pids: set[int]) -> None:
-    """SIGKILL any process of this run still alive (one stuck in its shutdown, say)."""
-    ours = {f"services.{service}" for service in pipeline.SERVICES} | {"emulators.xano"}
-    for pid in pids:
+def _kill_leftovers(pids: set[int], state_dir: Path) -> None:
+    """SIGKILL any process of this run still alive: one stuck in its shutdown, or one whose
+    pid file was lost. A leftover would join the next run's stack on the same ports."""
+    for pid in pids | _processes_of(state_dir):
         argv = read_cmdline(pid)
-        if is_alive(pid) and argv[1:2] == ["-m"] and set(argv[2:3]) <= ours and argv[2:3]:
+        if is_alive(pid) and argv[1:2] == ["-m"] and argv[2:3] and argv[2] in OUR_MODULES:
             with contextlib.suppress(ProcessLookupError):
                 os.kill(pid, signal.SIGKILL)
             wait_until_gone(pid, 10.0)
+
+
+def _processes_of(state_dir: Path) -> set[int]:
+    """Pids whose environment or arguments name this run's state directory."""
+    marker = str(state_dir).encode()
+    found = set()
+    for proc in Path("/proc").iterdir():
+        if not proc.name.isdigit():
+            continue
+        with contextlib.suppress(OSError):
+            if marker in (proc / "environ").read_bytes() + (proc / "cmdline").read_bytes():
+                found.add(int(proc.name))
+    return found
 
 
 def _pg_data_exists(stack: StackConfig) -> bool:
