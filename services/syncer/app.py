@@ -11,6 +11,7 @@ from schemas import topics
 from schemas.records import Record, Route, RoutedJob, RunCompleted
 from services.shared import metrics
 from services.shared.database import Database
+from services.shared.failures import DependencyUnavailableError
 from services.shared.streaming import (
     Publisher,
     close_on_shutdown,
@@ -44,6 +45,13 @@ def build(settings: SyncerSettings) -> faust.App:
             before = replace(client.stats)
             outcome = await syncer.reconcile(record.feed_id, run_id=record.run_id)
             count_xano(outcome, before, client.stats)
+            if outcome.unavailable:
+                # An outage pauses the stage; the same RunCompleted is reconciled again (a
+                # reconcile is a diff, so the retry only does what is left).
+                raise DependencyUnavailableError(
+                    f"Xano unavailable while reconciling feed {record.feed_id}: "
+                    + (outcome.errors[0] if outcome.errors else "no answer")
+                )
 
     async def publish_approval(record: Record) -> None:
         if isinstance(record, RoutedJob) and _is_approval(record):

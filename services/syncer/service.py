@@ -15,11 +15,17 @@ from dataclasses import dataclass, field, replace
 from typing import Any
 
 from services.shared.database import Conn, Database
+from services.shared.failures import is_retriable
 from services.syncer import metrics
 from services.syncer.adapters import mirror_repository as mirror
 from services.syncer.adapters import outbox
 from services.syncer.adapters.outbox import OutboxBackoff
-from services.syncer.adapters.xano import BatchDone, WriteResult, XanoClient, XanoError
+from services.syncer.adapters.xano import (
+    BatchDone,
+    WriteResult,
+    XanoClient,
+    XanoError,
+)
 from services.syncer.payload import to_xano_payload
 from services.syncer.reconcile import (
     DeleteCap,
@@ -47,6 +53,7 @@ class SyncOutcome:
     held_deletes: int = 0  # jobs the cap kept from being deleted
     foreign: int = 0  # listed records of other feeds, left alone
     kept_open: int = 0  # planned deletes found open again on the re-check
+    unavailable: bool = False  # Xano was down: the reconcile must run again once it is back
 
     def as_report(self) -> dict[str, object]:
         return {
@@ -123,7 +130,11 @@ class Syncer:
         except XanoError as exc:
             # A listing we cannot trust must never turn into mass deletes or duplicate adds.
             log.error("Xano listing of feed %d failed, nothing written: %s", feed_id, exc)
-            return SyncOutcome(status="FAILED", errors=(f"Xano listing failed: {exc}",))
+            return SyncOutcome(
+                status="FAILED",
+                errors=(f"Xano listing failed: {exc}",),
+                unavailable=is_retriable(exc),  # a 5xx, 429 or no answer behind it
+            )
         ours, foreign = split_by_feed(listed, feed_id)
         notes = _foreign_notes(feed_id, foreign)
         todo = plan(local, ours)
@@ -204,6 +215,7 @@ class Syncer:
             errors=errors[:10],
             held_deletes=checked.held,
             kept_open=checked.kept_open,
+            unavailable=any(r.unavailable for r in results),
         )
 
     # -- reviewer approvals -------------------------------------------------------------------

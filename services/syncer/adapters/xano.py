@@ -121,12 +121,14 @@ class WriteResult:
     confirmed: int = 0
     failed: int = 0
     errors: tuple[str, ...] = ()
+    unavailable: bool = False  # some failed because Xano was down (no answer, 5xx, 429)
 
     def __add__(self, other: WriteResult) -> WriteResult:
         return WriteResult(
             confirmed=self.confirmed + other.confirmed,
             failed=self.failed + other.failed,
             errors=self.errors + other.errors,
+            unavailable=self.unavailable or other.unavailable,
         )
 
 
@@ -408,7 +410,9 @@ class XanoClient:
         try:
             answer = await self._request(method, path, json=body)
         except XanoRequestError as exc:
-            return WriteResult(failed=len(batch), errors=(f"{method} {path}: {exc}",))
+            return WriteResult(
+                failed=len(batch), errors=(f"{method} {path}: {exc}",), unavailable=exc.retriable
+            )
         return _confirmed(batch, answer, path)
 
     # -- one logical request: budget, retries, backoff ------------------------------------------
