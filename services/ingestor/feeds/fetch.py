@@ -234,11 +234,14 @@ class _Inflater:
             data = self._next_input()
 
     def _next_input(self) -> bytes:
-        if self._inflater.unconsumed_tail:
-            return self._inflater.unconsumed_tail
-        if self._inflater.eof and self._inflater.unused_data.strip(b"\x00"):
-            # a gzip file may hold several members back to back
-            rest = self._inflater.unused_data
+        inflater = self._inflater
+        if not inflater.eof:
+            return inflater.unconsumed_tail
+        # A gzip file may hold several members back to back; what follows a finished member is
+        # in `unused_data`. A member that ends on the output limit leaves a stale copy of it in
+        # `unconsumed_tail` too: fed back to the finished decompressor it looped for ever.
+        rest = inflater.unused_data
+        if rest.strip(b"\x00"):
             self._inflater = zlib.decompressobj(self._wbits)
             return rest
         return b""
