@@ -14,7 +14,7 @@ from pathlib import Path
 
 from services.ingestor.feeds import FeedSettings, ParsedJob
 from tests.unit.xml_corpus import (
-    RSS_LIMIT_MB,
+    READ_RSS_LIMIT_MB,
     Outcome,
     feed,
     job,
@@ -46,7 +46,7 @@ def expect(
     stats = outcome.reader.stats
     assert (stats.malformed, stats.fetch_status) == (len(malformed), status), stats.error
     assert outcome.seconds < seconds
-    assert outcome.peak_rss_mb < RSS_LIMIT_MB
+    assert outcome.added_rss_mb < READ_RSS_LIMIT_MB
 
 
 def all_but(*lost: int) -> list[int]:

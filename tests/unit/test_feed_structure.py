@@ -55,6 +55,23 @@ async def test_an_rss_channel_is_never_taken_for_its_one_item(tmp_path: Path) ->
     assert outcome.titles == ["Only"] and outcome.reader.stats.dialect == "rss"
 
 
+async def test_a_broken_field_is_never_taken_for_the_record_element(tmp_path: Path) -> None:
+    """A forgiving parse turns `<url>https://…>` into an element holding the rest of the
+    entry; the entries must still be the records, and only the broken one is lost."""
+    entries = [
+        f'<entry><id>urn:{n}</id><title>Post {n}</title><content type="html">Text {n}</content>'
+        "</entry>\n"
+        for n in (1, 2, 3)
+    ]
+    entries[1] = entries[1].replace("</id>", "</id><url>https://x.example/a>")
+    path = tmp_path / "feed.xml"
+    path.write_text(f'<feed xmlns="http://www.w3.org/2005/Atom">\n{"".join(entries)}</feed>\n')
+    outcome = await read_measured(path)
+    assert outcome.titles == ["Post 1", "Post 3"]
+    assert [item.position for item in outcome.malformed] == [2]
+    assert outcome.reader.stats.fetch_status == "ok"
+
+
 async def test_prefixed_atom_records_keep_the_root_namespaces(tmp_path: Path) -> None:
     path = tmp_path / "feed.xml"
     entries = "".join(

@@ -142,7 +142,7 @@ class StructureProbe:
         records = {
             name: shape
             for name, shape in candidates.items()
-            if not shape.children & candidates.keys()  # a container of records is no record
+            if not _holds_records(shape, candidates)
         }
         ranked = sorted(records.items(), key=lambda item: _rank(*item), reverse=True)
         if ranked and (settle or ranked[0][1].count >= 2):
@@ -176,6 +176,14 @@ def _looks_like_a_record(name: str, shape: _Shape) -> bool:
     if name in RECORD_TAGS:
         return True
     return bool(shape.children & TITLE_LIKE) and bool(shape.children & DESCRIPTION_LIKE)
+
+
+def _holds_records(shape: _Shape, candidates: dict[str, _Shape]) -> bool:
+    """A container of records (RSS's <channel>) holds a candidate that repeats more often
+    than it does. A record holding a candidate seen less often is no container: that is a
+    broken field, which the forgiving parse turned into a record-like element."""
+    held = shape.children & candidates.keys()
+    return any(candidates[name].count > shape.count for name in held)
 
 
 def _rank(name: str, shape: _Shape) -> tuple[int, bool, int]:
