@@ -87,6 +87,9 @@ async def _close(conn: Conn, claimed: ClaimedRun, limits: SafetyLimits) -> RunCo
         "duration_seconds": duration,
         "error_summary": errors,
     }
+    # a run the API claimed whose RunStarted never came has no report yet: closing it (stalled
+    # or failed by an operator) must not fail on that for ever
+    await ledger.ensure_runs(conn, {run_id: feed_id})
     await ledger.write_report(conn, run_id, fields)
     unique = ingest.emitted - totals.count(Outcome.DUPLICATE) - totals.count(Outcome.MERGED)
     await ledger.update_feed_statistics(

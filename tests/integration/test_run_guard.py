@@ -342,6 +342,31 @@ async def test_an_operator_fails_a_run_that_cannot_complete(
     assert len(published.sent) == count
 
 
+async def test_a_claimed_run_that_never_started_can_be_failed(
+    router: Router, database: Database, feed_id: int, published: RecordingPublisher
+) -> None:
+    """The API's trigger claims the feed with a runs row; if the ingestor never announces the
+    run, it has no report, and failing it must still close it and free the feed."""
+    never_started = str(uuid.uuid4())
+    pool = await database.pool()
+    async with pool.acquire() as conn:
+        await conn.execute(
+            "INSERT INTO runs (run_id, feed_id, reason) VALUES ($1, $2, 'api')",
+            never_started,
+            feed_id,
+        )
+    request = RunFailRequested(
+        run_id=never_started, feed_id=feed_id, reason="never started", requested_by="ops",
+        requested_at=datetime.now(UTC),
+    )  # fmt: skip
+    await router.follow(request)
+    report = await _report(database, never_started)
+    assert report["run_status"] == "FAILURE"
+    assert report["error_summary"][0] == "failed by ops: never started"
+    run = await _fetch(database, "SELECT status FROM runs WHERE run_id = $1", never_started)
+    assert run["status"] == "COMPLETED"
+
+
 async def test_a_replay_never_archives(router: Router, database: Database, feed_id: int) -> None:
     await drive_run(router, feed_id, range(10))
     replay = await drive_run(router, feed_id, range(3), reason=RequestReason.REPLAY)
