@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hmac
+import urllib.parse
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -79,6 +80,10 @@ def _source_url(value: Any) -> str:
     assert text is not None
     if not text.startswith(SOURCE_SCHEMES):
         raise BadRequestError("source_url must be an http(s):// or file:// URL or an absolute path")
+    try:
+        urllib.parse.urlsplit(text)
+    except ValueError as exc:  # e.g. "Invalid IPv6 URL": a 400, never a 500
+        raise BadRequestError(f"source_url is not a valid URL: {exc}") from exc
     if holds_mask(text):
         raise BadRequestError(
             "source_url holds a masked part (***) copied from a redacted view: send the full URL"

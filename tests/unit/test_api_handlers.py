@@ -77,6 +77,7 @@ def test_a_valid_feed_is_normalised() -> None:
         ({"name": "a", "source_url": "/f", "partner_id": True}, "partner_id"),
         ({"name": "a", "source_url": "/f", "bypass_filters": "yes"}, "bypass_filters"),
         ({"name": "a\x00", "source_url": "/f"}, "without NUL"),
+        ({"name": "a", "source_url": "http://[::1/f.xml"}, "not a valid URL: Invalid IPv6 URL"),
         ("feed", "JSON object"),
     ],
 )
