@@ -23,7 +23,7 @@ from typing import Any
 
 import asyncpg
 import pytest
-from playwright.async_api import Browser, BrowserContext, Page, async_playwright
+from playwright.async_api import Browser, BrowserContext, Page, async_playwright, expect
 
 from cli.main import main
 from cli.pipeline import PipelineConfig
@@ -141,9 +141,16 @@ def screenshots(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return path
 
 
+async def keys_ready(page: Page) -> None:
+    """A key pressed before the page's script has bound the shortcuts would do nothing."""
+    await expect(page.locator("html[data-keys='ready']")).to_have_count(1)
+
+
 async def log_in(page: Page, username: str, password: str = PASSWORD) -> None:
     """Typed, as a person does: the username field has focus when the page opens."""
     await page.goto("/login")
+    # keys typed before the autofocus lands would go nowhere
+    await expect(page.locator("#username")).to_be_focused()
     await page.keyboard.type(username)
     await page.keyboard.press("Tab")
     await page.keyboard.type(password)

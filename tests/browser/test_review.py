@@ -10,7 +10,7 @@ import asyncpg
 import pytest
 from playwright.async_api import Browser, Page, expect
 
-from tests.browser.conftest import Console, log_in
+from tests.browser.conftest import Console, keys_ready, log_in
 from tests.browser.jobs import HOSPITALS, RESTAURANTS, classification, queue_jobs
 
 pytestmark = pytest.mark.e2e
@@ -48,6 +48,7 @@ async def test_a_reviewer_clears_a_queue_of_twenty_with_the_keyboard_only(
     total = page.get_by_test_id("queue-total")
     await expect(total).to_have_text("20")
     await page.screenshot(path=screenshots / "queue.png", full_page=True)
+    await keys_ready(page)
 
     for n, decision in enumerate(DECISIONS):
         current = page.locator("tr.current")
@@ -97,10 +98,12 @@ async def test_the_job_page_shows_the_sanitised_posting_and_every_reason(
     assert await page.locator("ul.reasons.all li").count() == 3
     await page.screenshot(path=screenshots / "job.png", full_page=True)
 
+    await keys_ready(page)
     await page.keyboard.press("r")
     await page.keyboard.type("duplicate posting")
     await page.keyboard.press("Enter")  # rejected, and on to the next job
     await expect(page.locator("h1")).to_have_text("Line Cook 2")
+    await keys_ready(page)
     await page.keyboard.press("a")
     await page.wait_for_url("**/console/review")
     assert await _xano_holds(console, feed_id, {second}) == {second}

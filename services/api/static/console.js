@@ -122,5 +122,8 @@
     window.setTimeout(poll, 1000);
   }
 
-  document.addEventListener("DOMContentLoaded", function () { queuePage(); jobPage(); runPage(); });
+  document.addEventListener("DOMContentLoaded", function () {
+    queuePage(); jobPage(); runPage();
+    document.documentElement.dataset.keys = "ready";  // the shortcuts are bound from here on
+  });
 })();
