@@ -7,7 +7,6 @@ import os
 import signal
 import sys
 import textwrap
-from collections.abc import AsyncIterator
 from typing import Any
 
 import pytest
@@ -18,7 +17,6 @@ from emulators.xano.faults import parse_faults
 from emulators.xano.server import RunningEmulator, serve
 from emulators.xano.settings import EmulatorSettings, RateLimit
 from services.shared.database import Database
-from services.shared.settings import Secret
 from services.syncer.adapters.xano import XanoClient, XanoSettings
 from services.syncer.service import Syncer
 from tests.integration.syncer_support import (
@@ -34,19 +32,6 @@ from tests.integration.syncer_support import (
 )
 
 pytestmark = pytest.mark.integration
-
-
-@pytest.fixture
-async def database(stack: StackInfo) -> AsyncIterator[Database]:
-    db = Database(Secret(stack.dsn))
-    yield db
-    await db.close()
-
-
-@pytest.fixture
-async def emulator() -> AsyncIterator[RunningEmulator]:
-    async with serve(EmulatorSettings()) as running:
-        yield running
 
 
 async def _reconcile(db: Database, settings: XanoSettings, feed_id: int) -> Any:

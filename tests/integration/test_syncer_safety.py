@@ -4,17 +4,14 @@ PostgreSQL against the Xano emulator."""
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
 from typing import Any
 
 import pytest
 
 from cli.stack import StackInfo
 from emulators.xano.faults import parse_faults
-from emulators.xano.server import RunningEmulator, serve
-from emulators.xano.settings import EmulatorSettings
+from emulators.xano.server import RunningEmulator
 from services.shared.database import Database
-from services.shared.settings import Secret
 from services.syncer.adapters import mirror_repository as mirror
 from services.syncer.adapters.outbox import OutboxBackoff
 from services.syncer.adapters.xano import JsonRecord, XanoClient, XanoSettings
@@ -30,19 +27,6 @@ from tests.integration.syncer_support import (
 )
 
 pytestmark = pytest.mark.integration
-
-
-@pytest.fixture
-async def database(stack: StackInfo) -> AsyncIterator[Database]:
-    db = Database(Secret(stack.dsn))
-    yield db
-    await db.close()
-
-
-@pytest.fixture
-async def emulator() -> AsyncIterator[RunningEmulator]:
-    async with serve(EmulatorSettings()) as running:
-        yield running
 
 
 async def reconcile(

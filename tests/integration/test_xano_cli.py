@@ -10,8 +10,7 @@ import pytest
 
 from cli.main import main
 from cli.stack import StackInfo
-from emulators.xano.server import RunningEmulator, serve
-from emulators.xano.settings import EmulatorSettings
+from emulators.xano.server import RunningEmulator
 from services.shared.database import Database
 from services.shared.settings import Secret
 from services.syncer.adapters.xano import XanoClient
@@ -27,12 +26,6 @@ from tests.integration.syncer_support import (
 )
 
 pytestmark = pytest.mark.integration
-
-
-@pytest.fixture
-async def emulator() -> AsyncIterator[RunningEmulator]:
-    async with serve(EmulatorSettings()) as running:
-        yield running
 
 
 @pytest.fixture
