@@ -133,15 +133,19 @@ class GroupConsumer:
         return lags
 
     async def _one_batch(self, consumer: AIOKafkaConsumer) -> None:
-        epoch = self._epoch
         records = await self._take(consumer)
-        if not records or epoch != self._epoch:
-            return  # nothing, or fetched before a revocation: positions went back to commits
+        if not records:
+            return
+        epoch = self._epoch  # the records belong to this assignment (see `_take`)
         self._idle.clear()
         self._abandoned = False
         try:
             if await self._process_polling(consumer, records):
                 await self._commit(consumer, records)
+            elif epoch == self._epoch:
+                # Not committed, its partitions still ours and their positions past it: read
+                # it again. (A rebalance restarts every partition at its committed offset.)
+                self._rewind(consumer, records)
         finally:
             self._idle.set()
 
@@ -166,7 +170,15 @@ class GroupConsumer:
         return work.result()
 
     async def _take(self, consumer: AIOKafkaConsumer) -> list[ConsumerRecord[bytes, bytes]]:
-        """Up to `size` records, waiting at most `within_s` after the first one arrived."""
+        """Up to `size` records of the current assignment, waiting at most `within_s` after
+        the first one arrived.
+
+        A rebalance during a poll makes what was taken before it stale: the new assignment
+        restarts every partition at its committed offset. Not what that poll returned:
+        aiokafka returns only records of the assignment in force (it waits out a rebalance
+        in progress) and moves the positions past them, so they must be kept, or they are
+        skipped for good once a later batch of the partition is committed.
+        """
         loop = asyncio.get_running_loop()
         taken: list[ConsumerRecord[bytes, bytes]] = []
         epoch = self._epoch
@@ -179,7 +191,7 @@ class GroupConsumer:
                 timeout_ms=int(wait_s * 1000), max_records=self._batching.size - len(taken)
             )
             if epoch != self._epoch:
-                return []
+                taken, epoch, deadline = [], self._epoch, None
             for part in fetched.values():
                 taken.extend(part)
             if taken and deadline is None:
@@ -198,13 +210,12 @@ class GroupConsumer:
         try:
             await self._body([_delivery(r) for r in records])
         except Revoked:
-            log.warning("%s: a partition was revoked under a batch; not committed", self.group)
+            log.warning("%s: a partition is not held for this batch; not committed", self.group)
             return False
         except Exception:
             # The body dead-letters poison and waits out outages: this is a bug. Go back to
             # the batch's first offsets and try it again rather than skip it.
             log.exception("%s: batch failed unexpectedly; it will be fetched again", self.group)
-            self._rewind(consumer, records)
             await asyncio.sleep(next(self._backoff.delays()))
             return False
         return not self._abandoned

@@ -1,5 +1,6 @@
 """The consumer-group member every agent runs, on the real broker: a member joining mid-way
-takes partitions over without a record lost, and a batch longer than the poll interval keeps
+takes partitions over without a record lost, a member taking over a departed member's
+partitions while it polls loses none of them, and a batch longer than the poll interval keeps
 the member in its group (its batch is neither lost nor done twice)."""
 
 from __future__ import annotations
@@ -124,6 +125,42 @@ async def test_a_member_joining_mid_way_loses_no_record(stack: StackInfo, topic:
     processed = set(first.seen) | set(second.seen)
     assert len(processed) == 600  # every offset of every partition, once at least
     assert second.seen, "the second member never got a partition"
+
+
+async def test_partitions_taken_over_while_polling_lose_no_record(
+    stack: StackInfo, topic: TopicSpec
+) -> None:
+    # The member is idle, polling, when the group hands it a departed member's partitions:
+    # that same poll returns their first records, fetched under the new assignment. (They
+    # were once dropped as "fetched before the rebalance", and the next commit skipped them.)
+    group = f"test-group-{uuid.uuid4().hex[:8]}"
+    settings = _settings(stack.bootstrap)
+    await _produce(stack.bootstrap, topic, 600)
+    other = AIOKafkaConsumer(
+        topic.name,
+        bootstrap_servers=stack.bootstrap,
+        group_id=group,
+        enable_auto_commit=False,
+        session_timeout_ms=6000,
+        heartbeat_interval_ms=1000,
+    )
+    await other.start()
+    body = _Recorder()
+    member = _member(topic, group, settings, body, 50)
+    task = asyncio.create_task(member.run())
+    try:
+        # Until the member has done its share and waits on its own drained partitions.
+        deadline = asyncio.get_running_loop().time() + 60
+        while not (member.committed and sum(member.lag().values()) == 0 and body.seen):
+            assert asyncio.get_running_loop().time() < deadline, "the member never settled"
+            await asyncio.sleep(0.2)
+        assert len(other.assignment()) == 3, "the other member holds no partition"
+        await other.stop()  # leaves: its partitions, none committed, go to the member
+        await _wait_committed(stack.bootstrap, group, topic, timeout_s=60)
+    finally:
+        await member.stop()
+        await asyncio.wait_for(task, timeout=30)
+    assert len(set(body.seen)) == 600
 
 
 async def test_a_batch_longer_than_the_poll_interval_keeps_its_member_in_the_group(
