@@ -27,7 +27,7 @@ SERVICE = "router"
 
 def build(settings: RouterSettings) -> faust.App:
     app = create_app(SERVICE, settings.stream)
-    db = Database(settings.database_url)
+    db = Database(settings.database_url, session=session_settings(settings))
     publisher = Publisher(app, SERVICE)
     router = Router(settings, db, publisher)
     gazetteer()  # ~2 s to load: paid at start, not by the first batch of the first run
@@ -68,3 +68,13 @@ def build(settings: RouterSettings) -> faust.App:
 
     close_on_shutdown(app, db.close)
     return app
+
+
+def session_settings(settings: RouterSettings) -> dict[str, str]:
+    """Named per replica (who holds which lock shows in `pg_stat_activity`), and ended by the
+    server when a replica stops mid-transaction: its job locks must not outlive it."""
+    timeout_ms = int(settings.idle_in_transaction_timeout_s * 1000)
+    return {
+        "application_name": f"jobstream-{SERVICE}-{settings.stream.replica}",
+        "idle_in_transaction_session_timeout": str(timeout_ms),
+    }

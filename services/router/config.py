@@ -72,6 +72,9 @@ class RouterSettings:
     stall_timeout_s: float
     sweep_interval_s: float
     notify: NotifySettings
+    # A routing transaction waits on nothing but PostgreSQL: idle in it this long, its
+    # replica is frozen or gone, and the server ends the session to free its job locks.
+    idle_in_transaction_timeout_s: float
 
     @classmethod
     def from_env(cls, env: Mapping[str, str]) -> RouterSettings:
@@ -92,4 +95,7 @@ class RouterSettings:
             stall_timeout_s=env_float(env, "RUN_STALL_TIMEOUT_S", 1800.0),
             sweep_interval_s=env_float(env, "RUN_SWEEP_INTERVAL_S", 15.0),
             notify=NotifySettings.from_env(env),
+            idle_in_transaction_timeout_s=env_float(
+                env, "ROUTER_IDLE_IN_TRANSACTION_TIMEOUT_S", 60.0
+            ),
         )

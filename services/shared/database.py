@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Mapping
 from typing import TypeAlias
 
 import asyncpg
@@ -15,9 +16,18 @@ from services.shared.settings import Secret
 class Database:
     """Opens the pool (after applying migrations) the first time a handler needs it."""
 
-    def __init__(self, dsn: Secret, *, min_size: int = 1, max_size: int = 10) -> None:
+    def __init__(
+        self,
+        dsn: Secret,
+        *,
+        min_size: int = 1,
+        max_size: int = 10,
+        session: Mapping[str, str] | None = None,
+    ) -> None:
+        """`session`: server settings of the pool's sessions, on top of `SERVER_SETTINGS`."""
         self._dsn = dsn
         self._sizes = (min_size, max_size)
+        self._server_settings = {**SERVER_SETTINGS, **(session or {})}
         self._pool: asyncpg.Pool | None = None
         self._lock = asyncio.Lock()
 
@@ -32,7 +42,7 @@ class Database:
                     min_size=self._sizes[0],
                     max_size=self._sizes[1],
                     init=set_json_codecs,
-                    server_settings=SERVER_SETTINGS,
+                    server_settings=self._server_settings,
                 )
         return self._pool
 

@@ -22,13 +22,20 @@ _RETRIABLE_TYPES: tuple[type[BaseException], ...] = (
     pg.OperatorInterventionError,  # CannotConnectNowError, AdminShutdown, QueryCanceled
     pg.InsufficientResourcesError,  # TooManyConnectionsError, disk full
     pg.TransactionRollbackError,  # SerializationError, DeadlockDetectedError
+    pg.IdleInTransactionSessionTimeoutError,  # the server ended a session it found stalled
     aiohttp.ClientConnectionError,  # ServerDisconnected, ClientConnectorError, timeouts
     KafkaTimeoutError,  # a send the broker did not acknowledge in time
     NoBrokersAvailable,
 )
 
-# asyncpg raises its InterfaceError for a connection that went away under a query too.
-_RETRIABLE_INTERFACE_MESSAGES = ("connection is closed", "pool is closing", "connection was closed")
+# asyncpg raises its InterfaceError for a connection that went away under a query too; and a
+# pool detaches a connection the server closed between two statements from its user.
+_RETRIABLE_INTERFACE_MESSAGES = (
+    "connection is closed",
+    "pool is closing",
+    "connection was closed",
+    "connection has been released back to the pool",
+)
 
 _MAX_CHAIN = 10
 

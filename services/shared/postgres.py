@@ -103,7 +103,17 @@ async def set_json_codecs(connection: asyncpg.Connection) -> None:
 # swell while a growing table's statistics lag: the router's location fold, ~1 ms a batch,
 # took 80 ms to 1.3 s once its estimate crossed the thresholds (compilation, then inlining
 # and optimisation) on a fresh database whose tables autovacuum had not analysed yet.
-SERVER_SETTINGS = {"jit": "off"}
+#
+# A client whose host died or was cut off sends no FIN: its session would stay "idle in
+# transaction", holding its row and advisory locks (a router's job locks, a reconcile's feed
+# lock), until the kernel's keepalive gave up, two hours by default. These make the server
+# probe an idle client after 30 s and drop it after 6 unanswered probes 10 s apart.
+SERVER_SETTINGS = {
+    "jit": "off",
+    "tcp_keepalives_idle": "30",
+    "tcp_keepalives_interval": "10",
+    "tcp_keepalives_count": "6",
+}
 
 
 @asynccontextmanager

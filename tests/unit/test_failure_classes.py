@@ -53,8 +53,14 @@ RETRIABLE: list[BaseException] = [
     pg.TooManyConnectionsError("sorry, too many clients already"),
     pg.SerializationError("could not serialize access due to concurrent update"),
     pg.DeadlockDetectedError("deadlock detected"),
+    pg.IdleInTransactionSessionTimeoutError(
+        "terminating connection due to idle-in-transaction timeout"
+    ),
     pg.QueryCanceledError("canceling statement due to statement timeout"),
     pg.InterfaceError("connection is closed"),
+    pg.InterfaceError(
+        "cannot call Connection.fetchval(): connection has been released back to the pool"
+    ),
     KafkaConnectionError("Unable to bootstrap from 127.0.0.1:9092"),
     KafkaTimeoutError(),
     RequestTimedOutError(),
