@@ -38,6 +38,8 @@ FAST_SERVICES_ENV = {
     "XANO_REQUESTS_PER_WINDOW": "100",
     "RUN_STALL_TIMEOUT_S": "45",  # a slow rebalance on a loaded machine is not a stall
     "RUN_SWEEP_INTERVAL_S": "2",
+    # A router frozen mid-transaction holds its job locks this long (well within the stall).
+    "ROUTER_IDLE_IN_TRANSACTION_TIMEOUT_S": "20",
     **pipeline_feed_env(),  # the ingestor reads the tests' feed files and loopback servers
 }
 

@@ -107,12 +107,14 @@ async def set_json_codecs(connection: asyncpg.Connection) -> None:
 # A client whose host died or was cut off sends no FIN: its session would stay "idle in
 # transaction", holding its row and advisory locks (a router's job locks, a reconcile's feed
 # lock), until the kernel's keepalive gave up, two hours by default. These make the server
-# probe an idle client after 30 s and drop it after 6 unanswered probes 10 s apart.
+# probe an idle client after 30 s and drop it after 6 unanswered probes 10 s apart, and drop
+# one that left the server's data unacknowledged for 60 s (a session blocked sending results).
 SERVER_SETTINGS = {
     "jit": "off",
     "tcp_keepalives_idle": "30",
     "tcp_keepalives_interval": "10",
     "tcp_keepalives_count": "6",
+    "tcp_user_timeout": "60000",
 }
 
 

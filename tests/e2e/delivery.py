@@ -135,3 +135,54 @@ def kill(pid: int) -> None:
     """SIGKILL: no goodbye to the group, its batch in hand never committed."""
     os.kill(pid, signal.SIGKILL)
     assert wait_until_gone(pid, 10.0)
+
+
+# A router's job locks: single-key transaction advisory locks (`jobs_repository.lock_jobs`).
+_JOB_LOCKS = """
+SELECT count(*) FROM pg_locks l JOIN pg_stat_activity a USING (pid)
+WHERE a.application_name = $1 AND l.locktype = 'advisory' AND l.objsubid = 1
+  AND l.granted = $2 AND ($2 = false OR a.state = 'idle in transaction')
+"""
+# Sessions of a replica inside a transaction but not idle in it: mid-statement.
+_MID_STATEMENT = """
+SELECT count(*) FROM pg_stat_activity
+WHERE application_name = $1 AND xact_start IS NOT NULL AND state <> 'idle in transaction'
+"""
+
+
+async def freeze_holding_job_locks(
+    dsn: str, pid: int, application_name: str, timeout_s: float = 90.0
+) -> None:
+    """SIGSTOPs the router `pid` at a moment it is between two statements of a routing
+    transaction, its job locks taken: a replica frozen or cut off, its locks held for nobody.
+    (Not mid-statement: a session blocked sending its results to a stopped process is not
+    idle, and no server timeout ends it.)"""
+    conn = await control.connect(dsn)
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + timeout_s
+    try:
+        while loop.time() < deadline:
+            os.kill(pid, signal.SIGSTOP)
+            await asyncio.sleep(0.05)  # a statement under way finishes; the session idles
+            if await conn.fetchval(_JOB_LOCKS, application_name, True) and not (
+                await conn.fetchval(_MID_STATEMENT, application_name)
+            ):
+                return
+            os.kill(pid, signal.SIGCONT)
+            await asyncio.sleep(0.03)
+    finally:
+        await conn.close()
+    raise TimeoutError(f"{application_name} was never caught holding job locks")
+
+
+async def wait_for_job_lock_waiter(dsn: str, application_name: str, timeout_s: float) -> None:
+    """Until a session of `application_name` waits for a job lock."""
+    conn = await control.connect(dsn)
+    deadline = asyncio.get_running_loop().time() + timeout_s
+    try:
+        while not await conn.fetchval(_JOB_LOCKS, application_name, False):
+            if asyncio.get_running_loop().time() > deadline:
+                raise TimeoutError(f"{application_name} never waited for a job lock")
+            await asyncio.sleep(0.1)
+    finally:
+        await conn.close()

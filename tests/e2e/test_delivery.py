@@ -123,6 +123,40 @@ async def test_a_replica_killed_mid_run_loses_no_record(
     assert await d.dead_letters(stack.bootstrap) == letters_before
 
 
+@pytest.mark.parametrize("end", ["killed", "frozen"])
+async def test_a_router_stopped_holding_job_locks_loses_no_record_and_blocks_nobody(
+    stack: StackInfo,
+    extra_replicas: PipelineConfig,
+    baseline: dict[str, Any],
+    feeds_dir: Path,
+    end: str,
+) -> None:
+    # router-1 stops mid-batch, in its routing transaction, its jobs locked. router-0 takes
+    # its partitions over and routes the same records: it waits on the same job locks.
+    # Killed, the server sees the connection close and frees them; frozen (a host cut off,
+    # a paused VM: no FIN ever comes), the server ends the idle transaction after the
+    # router's timeout. Either way the run completes by itself, as without the fault.
+    await asyncio.to_thread(pipeline.start, extra_replicas, ["router-1"], timeout_s=90.0)
+    letters_before = await d.dead_letters(stack.bootstrap)
+    feed = d.generated_feed(feeds_dir, JOBS)
+    feed_id, run_id = await d.start_run(stack, feed)
+    await d.wait_for_outcomes(stack.dsn, run_id, at_least=100)
+
+    router_1 = pipeline.running(extra_replicas)["router-1"]
+    assert router_1 is not None
+    try:
+        await d.freeze_holding_job_locks(stack.dsn, router_1, "jobstream-router-1")
+        # The group hands router-1's partitions over once its session times out (6 s).
+        await d.wait_for_job_lock_waiter(stack.dsn, "jobstream-router-0", timeout_s=60)
+        if end == "killed":
+            d.kill(router_1)
+        assert await d.outcome(stack, feed, feed_id, run_id) == baseline
+        assert await d.dead_letters(stack.bootstrap) == letters_before
+    finally:
+        if end == "frozen" or pipeline.running(extra_replicas)["router-1"] is not None:
+            d.kill(router_1)  # SIGKILL ends a stopped process too
+
+
 async def test_restarting_a_service_keeps_its_replica_count_and_waits_for_its_groups(
     extra_replicas: PipelineConfig,
 ) -> None:

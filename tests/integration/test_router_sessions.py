@@ -42,6 +42,7 @@ async def test_router_sessions_are_named_probed_and_bounded(router_db: Database)
         assert await conn.fetchval("SHOW application_name") == "jobstream-router-7"
         assert await conn.fetchval("SHOW idle_in_transaction_session_timeout") == "1s"
         assert await conn.fetchval("SHOW tcp_keepalives_idle") == "30"
+        assert await conn.fetchval("SHOW tcp_user_timeout") == "60000"
         assert await conn.fetchval("SHOW jit") == "off"
 
 
