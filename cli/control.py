@@ -13,10 +13,8 @@ from aiokafka import AIOKafkaProducer
 
 from schemas import topics
 from schemas.codec import CODEC
-from schemas.records import FeedRequested, RequestReason
+from schemas.records import FINISHED_STATUSES, FeedRequested, RequestReason
 from services.shared.postgres import set_json_codecs
-
-FINISHED = ("SUCCESS", "PARTIAL", "FAILURE")
 
 
 async def connect(dsn: str) -> asyncpg.Connection:
@@ -96,7 +94,7 @@ async def wait_for_report(
 
 
 def _finished(report: Mapping[str, Any], synced: bool) -> bool:
-    done = report["run_status"] in FINISHED
+    done = report["run_status"] in FINISHED_STATUSES
     return done and (not synced or report["xano_status"] is not None)
 
 

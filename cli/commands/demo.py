@@ -17,6 +17,7 @@ from cli import control, pipeline
 from cli.base import EXIT_FAILURE, EXIT_OK, SubParsers
 from cli.stack import StackConfig, ensure_up
 from cli.stack.config import PROJECT_ROOT
+from schemas.records import RunStatus
 from services.api import accounts
 from services.api.adapters import accounts_repository
 
@@ -75,7 +76,7 @@ def _demo(args: argparse.Namespace) -> int:
         "\nThe stack keeps running. Stop everything with [bold]make stack-down[/] "
         "(or [bold]jobstream stack down[/])."
     )
-    return EXIT_OK if report["run_status"] != "FAILURE" else EXIT_FAILURE
+    return EXIT_OK if report["run_status"] != RunStatus.FAILURE else EXIT_FAILURE
 
 
 async def _run_sample(

@@ -13,6 +13,7 @@ from rich.console import Console
 from cli.api_client import ApiClient, add_api_options, segment
 from cli.base import EXIT_FAILURE, EXIT_OK, CommandError, SubParsers
 from cli.commands.status import print_run
+from schemas.records import RunStatus
 
 POLL_S = 0.5
 
@@ -52,7 +53,7 @@ def register(subparsers: SubParsers) -> None:
 def _show(args: argparse.Namespace) -> int:
     view = ApiClient.from_args(args).get(f"/runs/{segment(args.run)}")
     print_run(Console(), view)
-    return EXIT_FAILURE if view["progress"]["status"] == "FAILURE" else EXIT_OK
+    return EXIT_FAILURE if view["progress"]["status"] == RunStatus.FAILURE else EXIT_OK
 
 
 def _confirm(args: argparse.Namespace) -> int:

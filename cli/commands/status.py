@@ -11,6 +11,7 @@ from rich.table import Table
 from cli.api_client import ApiClient, add_api_options
 from cli.base import EXIT_FAILURE, EXIT_OK, SubParsers
 from cli.commands.demo import REPORT_ROWS
+from schemas.records import RunStatus
 
 
 def register(subparsers: SubParsers) -> None:
@@ -35,7 +36,7 @@ def _status(args: argparse.Namespace) -> int:
                 f"(run {held['run_id']})",
                 soft_wrap=True,
             )
-    return EXIT_FAILURE if view["progress"]["status"] == "FAILURE" else EXIT_OK
+    return EXIT_FAILURE if view["progress"]["status"] == RunStatus.FAILURE else EXIT_OK
 
 
 def print_run(console: Console, view: dict[str, Any]) -> None:

@@ -12,6 +12,7 @@ import orjson
 from aiohttp import web
 
 from cli import replay as replays
+from schemas.records import FINISHED_STATUSES
 from services.api import handlers as h
 from services.api.adapters import console_repository as jobs
 from services.api.auth import PLANE, principal_of
@@ -69,7 +70,7 @@ async def runs_page(request: web.Request) -> web.Response:
     pool = await _plane(request).db.pool()
     async with pool.acquire() as conn:
         runs = await jobs.recent_runs(conn, feed_id)
-    return render(request, "runs.html", runs=runs, feed_id=feed_id)
+    return render(request, "runs.html", runs=runs, feed_id=feed_id, finished=FINISHED_STATUSES)
 
 
 async def run_page(request: web.Request) -> web.Response:

@@ -10,6 +10,8 @@ from typing import Any
 
 import orjson
 
+from schemas.records import FINISHED_STATUSES, RunStatus
+from schemas.status import RunState
 from services.api.errors import BadRequestError, UnauthorizedError
 from services.ingestor.feeds.mapping import MappingError, load_mapping
 from services.shared.redact import holds_mask, redact_text, redact_url
@@ -22,7 +24,6 @@ MAX_PAGE = 500
 MAX_TEXT = 500
 MAX_MAPPING_BYTES = 64 * 1024
 MAX_ID = 2**31 - 1  # PostgreSQL INTEGER
-FINISHED = ("SUCCESS", "PARTIAL", "FAILURE")
 
 
 def check_token(header: str | None, token: Secret) -> None:
@@ -272,7 +273,7 @@ def archive_view(run: Mapping[str, Any], report: Mapping[str, Any] | None) -> di
 
 def waiting_for(run: Mapping[str, Any], done: int) -> str | None:
     """What a run in progress waits for, in words an operator can act on."""
-    if run.get("status") != "RUNNING":
+    if run.get("status") != RunState.RUNNING:
         return None
     emitted = run.get("emitted")
     since = run.get("last_progress_at")
@@ -291,11 +292,11 @@ def progress(
     what it waits for, and its archive."""
     emitted = run.get("emitted")
     done = sum(outcomes.values())
-    status = report["run_status"] if report else "RUNNING"
+    status = report["run_status"] if report else RunStatus.RUNNING
     return {
         "status": status,
-        "finished": status in FINISHED,
-        "waiting_for": waiting_for(run, done) if status not in FINISHED else None,
+        "finished": status in FINISHED_STATUSES,
+        "waiting_for": waiting_for(run, done) if status not in FINISHED_STATUSES else None,
         "archive": archive_view(run, report),
         "stages": {
             "ingest": {"done": emitted is not None, "emitted": emitted},

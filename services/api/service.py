@@ -18,6 +18,7 @@ from schemas.records import (
     RoutedJob,
     RunFailRequested,
 )
+from schemas.status import JobStatus, RunState
 from services.api.adapters import accounts_repository as accounts
 from services.api.adapters import console_repository as console_jobs
 from services.api.adapters import feeds_repository as feeds
@@ -30,9 +31,6 @@ from services.api.handlers import ReviewDecision, progress, redacted_feed, redac
 from services.shared.database import Conn, Database
 
 log = logging.getLogger(__name__)
-
-APPROVED_STATUS = "ACTIVE"
-REJECTED_STATUS = "REJECTED"
 
 
 class ControlPlane:
@@ -143,7 +141,7 @@ class ControlPlane:
         pool = await self.db.pool()
         async with pool.acquire() as conn:
             run = await self._run(conn, run_id)
-        if run["status"] != "RUNNING":
+        if run["status"] != RunState.RUNNING:
             raise ConflictError(f"run {run_id} is not in progress (it is {run['status']})")
         request = RunFailRequested(
             run_id=run_id, feed_id=run["feed_id"], reason=reason, requested_by=by,
@@ -220,7 +218,7 @@ class ControlPlane:
         is still approved and the feed's next reconcile pushes it.
         """
         reason = f"approved by {decision.reviewer}"
-        feed_id = await self._move(job_hash, Route.OPEN, APPROVED_STATUS, reason, decision)
+        feed_id = await self._move(job_hash, Route.OPEN, JobStatus.ACTIVE, reason, decision)
         routed = RoutedJob(
             feed_id=feed_id, job_hash=job_hash, route=Route.OPEN, reason=reason,
             decided_by="reviewer",
@@ -236,11 +234,11 @@ class ControlPlane:
 
     async def reject(self, job_hash: str, decision: ReviewDecision) -> dict[str, Any]:
         reason = decision.reason or "rejected by reviewer"
-        feed_id = await self._move(job_hash, Route.REJECTED, REJECTED_STATUS, reason, decision)
+        feed_id = await self._move(job_hash, Route.REJECTED, JobStatus.REJECTED, reason, decision)
         return {"job_hash": job_hash, "feed_id": feed_id, "route": "rejected", "reason": reason}
 
     async def _move(
-        self, job_hash: str, to: Route, status: str, reason: str, decision: ReviewDecision
+        self, job_hash: str, to: Route, status: JobStatus, reason: str, decision: ReviewDecision
     ) -> int:
         pool = await self.db.pool()
         async with pool.acquire() as conn, conn.transaction():
@@ -268,7 +266,7 @@ class ControlPlane:
     async def _move_between(
         self, job_hash: str, source: Route, to: Route, reason: str, by: str
     ) -> int:
-        status = APPROVED_STATUS if to is Route.OPEN else REJECTED_STATUS
+        status = JobStatus.ACTIVE if to is Route.OPEN else JobStatus.REJECTED
         pool = await self.db.pool()
         async with pool.acquire() as conn, conn.transaction():
             feed_id = await console_jobs.move_between(

@@ -18,9 +18,8 @@ from schemas.records import (
     Route,
     RunStatus,
 )
+from schemas.status import JobStatus
 from services.router.config import SafetyLimits, Thresholds
-
-ENRICHMENT_FAILED_STATUS = "ENRICHMENT_FAILED"
 
 
 @dataclass(frozen=True, slots=True)
@@ -39,7 +38,7 @@ class Decision:
     """`route` None means: leave the job where it is (only its last-seen run moves)."""
 
     route: Route | None
-    status: str
+    status: JobStatus
     reason: str
     outcome: Outcome
 
@@ -52,14 +51,14 @@ def decide(
     previous: Placement | None,
 ) -> Decision:
     if job.job.closed_reason is not None:
-        return Decision(Route.REJECTED, "REJECTED", "closed", Outcome.CLOSED)
+        return Decision(Route.REJECTED, JobStatus.REJECTED, "closed", Outcome.CLOSED)
     if job.status is not EnrichmentStatus.SUCCESS or job.enrichment is None:
         return _enrichment_failed(job, previous)
     reviewed = _reviewers_decision(previous)
     if reviewed is not None:
         return reviewed
     if bypass_filters:
-        return Decision(Route.OPEN, "ACTIVE", "bypass_filters", Outcome.APPROVED)
+        return Decision(Route.OPEN, JobStatus.ACTIVE, "bypass_filters", Outcome.APPROVED)
     return _by_confidence(job.enrichment.confidence / 100.0, thresholds)
 
 
@@ -69,20 +68,20 @@ def _reviewers_decision(previous: Placement | None) -> Decision | None:
         return None
     if previous.route is Route.OPEN:
         reason = f"approved by {previous.reviewed_by}"
-        return Decision(Route.OPEN, "ACTIVE", reason, Outcome.APPROVED)
+        return Decision(Route.OPEN, JobStatus.ACTIVE, reason, Outcome.APPROVED)
     if previous.route is Route.REJECTED:
         reason = f"rejected by {previous.reviewed_by}"
-        return Decision(Route.REJECTED, "REJECTED", reason, Outcome.REJECTED)
+        return Decision(Route.REJECTED, JobStatus.REJECTED, reason, Outcome.REJECTED)
     return None
 
 
 def _enrichment_failed(job: EnrichedJob, previous: Placement | None) -> Decision:
     reason = f"enrichment failed: {job.error or 'unknown error'}"
     if previous is not None and previous.route is not Route.ARCHIVED:
-        return Decision(None, ENRICHMENT_FAILED_STATUS, reason, Outcome.ENRICHMENT_FAILED)
+        return Decision(None, JobStatus.ENRICHMENT_FAILED, reason, Outcome.ENRICHMENT_FAILED)
     # A new job waits in the review table, unpublished, until a later run enriches it.
     return Decision(
-        Route.MANUAL_REVIEW, ENRICHMENT_FAILED_STATUS, reason, Outcome.ENRICHMENT_FAILED
+        Route.MANUAL_REVIEW, JobStatus.ENRICHMENT_FAILED, reason, Outcome.ENRICHMENT_FAILED
     )
 
 
@@ -90,12 +89,12 @@ def _by_confidence(confidence: float, thresholds: Thresholds) -> Decision:
     shown = f"confidence {confidence:.2f}"
     if confidence < thresholds.manual_review:
         reason = f"{shown} < {thresholds.manual_review:.2f}"
-        return Decision(Route.REJECTED, "REJECTED", reason, Outcome.REJECTED)
+        return Decision(Route.REJECTED, JobStatus.REJECTED, reason, Outcome.REJECTED)
     if confidence < thresholds.auto_approve:
         reason = f"{shown} < {thresholds.auto_approve:.2f}"
-        return Decision(Route.MANUAL_REVIEW, "MANUAL_REVIEW", reason, Outcome.MANUAL_REVIEW)
+        return Decision(Route.MANUAL_REVIEW, JobStatus.MANUAL_REVIEW, reason, Outcome.MANUAL_REVIEW)
     reason = f"{shown} >= {thresholds.auto_approve:.2f}"
-    return Decision(Route.OPEN, "ACTIVE", reason, Outcome.APPROVED)
+    return Decision(Route.OPEN, JobStatus.ACTIVE, reason, Outcome.APPROVED)
 
 
 @dataclass(frozen=True, slots=True)

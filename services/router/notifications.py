@@ -6,9 +6,14 @@ from collections.abc import Mapping
 from datetime import datetime
 from typing import Any
 
+from schemas.records import RunStatus
 from services.shared.redact import redact_text
 
-COLORS = {"SUCCESS": "good", "PARTIAL": "warning", "FAILURE": "danger"}
+COLORS: Mapping[str, str] = {
+    RunStatus.SUCCESS: "good",
+    RunStatus.PARTIAL: "warning",
+    RunStatus.FAILURE: "danger",
+}
 
 # (label, report column) in the order an operator reads them.
 FIELDS = (
@@ -29,7 +34,7 @@ FIELDS = (
 
 
 def should_notify(status: str, notify_on: str) -> bool:
-    return notify_on == "all" or status == "FAILURE"
+    return notify_on == "all" or status == RunStatus.FAILURE
 
 
 def slack_message(report: Mapping[str, Any]) -> dict[str, Any]:
@@ -38,7 +43,7 @@ def slack_message(report: Mapping[str, Any]) -> dict[str, Any]:
     feed = f"{report.get('feed_name') or 'feed'} (ID: {report['feed_id']})"
     title = (
         f"[FAILURE] Feed run failed for {feed}"
-        if status == "FAILURE"
+        if status == RunStatus.FAILURE
         else f"Feed run report: {feed}"
     )
     fields = [

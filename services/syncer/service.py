@@ -14,6 +14,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any
 
+from schemas.status import SyncStatus
 from services.shared.database import Conn, Database
 from services.shared.failures import is_retriable
 from services.syncer import metrics
@@ -44,7 +45,7 @@ log = logging.getLogger(__name__)
 class SyncOutcome:
     """Confirmed counts of one reconcile, for the run report."""
 
-    status: str  # SYNCED, PARTIAL, HELD (deletes over the cap) or FAILED
+    status: SyncStatus
     added: int = 0
     updated: int = 0
     deleted: int = 0
@@ -131,7 +132,7 @@ class Syncer:
             # A listing we cannot trust must never turn into mass deletes or duplicate adds.
             log.error("Xano listing of feed %d failed, nothing written: %s", feed_id, exc)
             return SyncOutcome(
-                status="FAILED",
+                status=SyncStatus.FAILED,
                 errors=(f"Xano listing failed: {exc}",),
                 unavailable=is_retriable(exc),  # a 5xx, 429 or no answer behind it
             )
@@ -142,7 +143,7 @@ class Syncer:
         outcome = await self._write(feed_id, todo, checked, self._progress(run_id))
         errors = (notes + checked.notes + outcome.errors)[:10]
         outcome = replace(outcome, errors=errors, foreign=len(foreign))
-        if outcome.status == "SYNCED":
+        if outcome.status is SyncStatus.SYNCED:
             await mirror.remember_synced(conn, {h: job.fingerprint for h, job in local.items()})
             await outbox.forget(conn, list(local))  # every open job of the feed is in Xano
         return outcome
@@ -205,7 +206,9 @@ class Syncer:
             feed_id, added.confirmed, updated.confirmed, deleted.confirmed, todo.unchanged,
             failed, checked.held,
         )  # fmt: skip
-        status = "PARTIAL" if failed else "HELD" if checked.held else "SYNCED"
+        status = (
+            SyncStatus.PARTIAL if failed else SyncStatus.HELD if checked.held else SyncStatus.SYNCED
+        )
         return SyncOutcome(
             status=status,
             added=added.confirmed,
