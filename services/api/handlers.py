@@ -11,6 +11,7 @@ from typing import Any
 import orjson
 
 from schemas.records import FINISHED_STATUSES, RunStatus
+from schemas.report import ExecutionReport
 from schemas.status import RunState
 from services.api.errors import BadRequestError, UnauthorizedError
 from services.ingestor.feeds.mapping import MappingError, load_mapping
@@ -254,16 +255,16 @@ def validate_run_action(body: Any, *, needs_reason: bool) -> RunAction:
 # --- progress ------------------------------------------------------------------------------
 
 
-def archive_view(run: Mapping[str, Any], report: Mapping[str, Any] | None) -> dict[str, Any]:
+def archive_view(run: Mapping[str, Any], report: ExecutionReport | None) -> dict[str, Any]:
     """What the run did about the feed's jobs it did not produce; a held archive says how
     to answer it."""
     state = run.get("archive_state")
-    held = int(report.get("jobs_archive_held") or 0) if report else 0
+    held = report.jobs_archive_held if report else 0
     view: dict[str, Any] = {
         "state": state,
-        "archived": int(report.get("jobs_archived") or 0) if report else 0,
+        "archived": report.jobs_archived if report else 0,
         "held": held,
-        "reason": report.get("archive_skipped_reason") if report else None,
+        "reason": report.archive_skipped_reason if report else None,
         "decided_by": run.get("archive_decided_by"),
     }
     if state == "held":
@@ -286,13 +287,13 @@ def waiting_for(run: Mapping[str, Any], done: int) -> str | None:
 
 
 def progress(
-    run: Mapping[str, Any], outcomes: Mapping[str, int], report: Mapping[str, Any] | None
+    run: Mapping[str, Any], outcomes: Mapping[str, int], report: ExecutionReport | None
 ) -> dict[str, Any]:
     """Per-stage progress of a run: ingest (records emitted), outcomes so far, Xano sync,
     what it waits for, and its archive."""
     emitted = run.get("emitted")
     done = sum(outcomes.values())
-    status = report["run_status"] if report else RunStatus.RUNNING
+    status = report.run_status if report else RunStatus.RUNNING
     return {
         "status": status,
         "finished": status in FINISHED_STATUSES,
@@ -307,8 +308,8 @@ def progress(
                 "by_outcome": dict(sorted(outcomes.items())),
             },
             "sync": {
-                "done": bool(report and report.get("xano_status")),
-                "xano_status": report.get("xano_status") if report else None,
+                "done": bool(report and report.synced),
+                "xano_status": report.xano_status if report else None,
             },
         },
     }

@@ -101,7 +101,11 @@ class ControlPlane:
                 raise NotFoundError(f"no run {run_id}")
             report = await runs.report(conn, run_id)
             outcomes = await runs.outcome_counts(conn, run_id)
-        view = {"run": run, "report": report, "progress": progress(run, outcomes, report)}
+        view = {
+            "run": run,
+            "report": report.as_json() if report else None,
+            "progress": progress(run, outcomes, report),
+        }
         return redacted_run_view(view)
 
     async def decide_archive(self, run_id: str, *, confirm: bool, by: str) -> dict[str, Any]:

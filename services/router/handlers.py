@@ -18,6 +18,7 @@ from schemas.records import (
     Route,
     RunStatus,
 )
+from schemas.report import RunCounts
 from schemas.status import JobStatus
 from services.router.config import SafetyLimits, Thresholds
 
@@ -214,36 +215,35 @@ def run_status(ingest: IngestFinished, totals: RunTotals, verdict: ArchiveVerdic
 
 
 def report_counters(
-    ingest: IngestFinished, totals: RunTotals, *, archived: int, verdict: ArchiveVerdict, held: int
-) -> dict[str, Any]:
-    """The execution_reports columns a completed run fills in."""
+    ingest: IngestFinished, totals: RunTotals, *, archived: int, held: int
+) -> RunCounts:
+    """The counts a completed run fills in its report."""
     approved = totals.count(Outcome.APPROVED)
     manual = totals.count(Outcome.MANUAL_REVIEW)
     rejected = totals.count(Outcome.REJECTED)
-    return {
-        "total_in_feed": ingest.parsed,
-        "malformed_records": ingest.malformed,
-        "processed_successfully": approved + manual + rejected,
-        "skipped_closed": totals.count(Outcome.CLOSED),
-        "skipped_duplicate": totals.count(Outcome.DUPLICATE) + totals.count(Outcome.MERGED),
-        "skipped_duplicate_initial_aggregation": totals.duplicates_pass1,
-        "skipped_duplicate_ai_aggregation": totals.duplicates_pass2,
-        "records_failed": totals.count(Outcome.ENRICHMENT_FAILED),
-        "jobs_closed": archived,
-        "jobs_archived": archived,
-        "archive_skipped_reason": verdict.reason,
-        "jobs_archive_held": held,
-        "jobs_auto_approved": approved,
-        "jobs_manual_review": manual,
-        "jobs_rejected": rejected,
-        "api_calls_gemini": totals.llm_calls,
-        "cache_hits": totals.cache_hits,
-        "gemini_input_tokens": totals.input_tokens,
-        "gemini_output_tokens": totals.output_tokens,
-        "gemini_total_tokens": totals.input_tokens + totals.output_tokens,
-        "feed_file_size_bytes": ingest.bytes_compressed,
-        "feed_uncompressed_bytes": ingest.bytes_uncompressed,
-    }
+    return RunCounts(
+        total_in_feed=ingest.parsed,
+        malformed_records=ingest.malformed,
+        processed_successfully=approved + manual + rejected,
+        skipped_closed=totals.count(Outcome.CLOSED),
+        skipped_duplicate=totals.count(Outcome.DUPLICATE) + totals.count(Outcome.MERGED),
+        skipped_duplicate_initial_aggregation=totals.duplicates_pass1,
+        skipped_duplicate_ai_aggregation=totals.duplicates_pass2,
+        records_failed=totals.count(Outcome.ENRICHMENT_FAILED),
+        jobs_closed=archived,
+        jobs_archived=archived,
+        jobs_archive_held=held,
+        jobs_auto_approved=approved,
+        jobs_manual_review=manual,
+        jobs_rejected=rejected,
+        api_calls_gemini=totals.llm_calls,
+        cache_hits=totals.cache_hits,
+        gemini_input_tokens=totals.input_tokens,
+        gemini_output_tokens=totals.output_tokens,
+        gemini_total_tokens=totals.input_tokens + totals.output_tokens,
+        feed_file_size_bytes=ingest.bytes_compressed,
+        feed_uncompressed_bytes=ingest.bytes_uncompressed,
+    )
 
 
 @dataclass(frozen=True, slots=True)

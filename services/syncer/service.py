@@ -119,7 +119,13 @@ class Syncer:
             finally:
                 await mirror.unlock_feed(conn, feed_id)
             if run_id is not None:
-                await mirror.write_sync_outcome(conn, run_id, outcome.as_report())
+                await mirror.write_sync_outcome(
+                    conn,
+                    run_id,
+                    status=outcome.status,
+                    failed=outcome.failed,
+                    errors=outcome.errors,
+                )
         return outcome
 
     async def _reconcile_locked(self, conn: Conn, feed_id: int, run_id: str | None) -> SyncOutcome:

@@ -7,6 +7,8 @@ from typing import Any
 
 import pytest
 
+from schemas.records import RunStatus
+from schemas.status import SyncStatus
 from services.api.config import ApiSettings
 from services.api.errors import BadRequestError, UnauthorizedError
 from services.api.handlers import (
@@ -22,6 +24,7 @@ from services.api.handlers import (
 )
 from services.api.openapi import docs_page
 from services.shared.settings import Secret
+from tests.reports import a_report
 
 TOKEN = Secret("s3cret")
 
@@ -108,12 +111,14 @@ def test_job_hashes_are_printable_ascii() -> None:
 def test_progress_while_running_and_when_done() -> None:
     live = progress({"emitted": None}, {}, None)
     assert live["finished"] is False and live["stages"]["ingest"]["done"] is False
-    counting = progress({"emitted": 4}, {"approved": 3}, {"run_status": "RUNNING"})
+    counting = progress({"emitted": 4}, {"approved": 3}, a_report(run_status=RunStatus.RUNNING))
     assert counting["stages"]["route"] | {"by_outcome": None} == {
         "done": False, "outcomes": 3, "total": 4, "by_outcome": None
     }  # fmt: skip
     done = progress(
-        {"emitted": 1}, {"approved": 1}, {"run_status": "PARTIAL", "xano_status": "SYNCED"}
+        {"emitted": 1},
+        {"approved": 1},
+        a_report(run_status=RunStatus.PARTIAL, xano_status=SyncStatus.SYNCED),
     )
     assert done["finished"] and done["stages"]["sync"]["done"]
 
@@ -128,19 +133,21 @@ def test_a_running_run_says_what_it_waits_for() -> None:
     routing = progress({"status": "RUNNING", "emitted": 10}, {"approved": 7}, None)
     assert routing["waiting_for"].startswith("outcomes of 3 of 10 records;")
     done = progress(
-        {"status": "COMPLETED", "emitted": 1}, {"approved": 1}, {"run_status": "SUCCESS"}
+        {"status": "COMPLETED", "emitted": 1},
+        {"approved": 1},
+        a_report(run_status=RunStatus.SUCCESS),
     )
     assert done["waiting_for"] is None
 
 
 def test_a_held_archive_says_how_to_answer_it() -> None:
     reason = "archive held: 6000 jobs, confirm or discard (...)"
-    report = {
-        "run_status": "PARTIAL",
-        "jobs_archive_held": 6000,
-        "jobs_archived": 0,
-        "archive_skipped_reason": reason,
-    }
+    report = a_report(
+        run_status=RunStatus.PARTIAL,
+        jobs_archive_held=6000,
+        jobs_archived=0,
+        archive_skipped_reason=reason,
+    )
     run = {"status": "COMPLETED", "emitted": 4000, "archive_state": "held"}
     archive = progress(run, {"approved": 4000}, report)["archive"]
     assert archive["message"] == "archive held: 6000 jobs, confirm or discard"

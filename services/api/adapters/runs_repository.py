@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from schemas.report import ExecutionReport
 from services.shared.database import Conn
 
 # pg_advisory_xact_lock(namespace, feed_id): serialises triggers of one feed across replicas.
@@ -57,9 +58,9 @@ async def last_run_id(conn: Conn, feed_id: int) -> str | None:
     return str(value) if value is not None else None
 
 
-async def report(conn: Conn, run_id: str) -> dict[str, Any] | None:
+async def report(conn: Conn, run_id: str) -> ExecutionReport | None:
     row = await conn.fetchrow("SELECT * FROM execution_reports WHERE run_id = $1", run_id)
-    return dict(row) if row else None
+    return ExecutionReport.from_row(dict(row)) if row else None
 
 
 async def outcome_counts(conn: Conn, run_id: str) -> dict[str, int]:

@@ -6,6 +6,7 @@ import uuid
 from collections.abc import Mapping, Sequence
 from typing import Any
 
+from schemas.status import SyncStatus
 from services.shared.database import Conn
 
 # One advisory-lock namespace for reconciles, so a feed id never collides with other locks.
@@ -100,15 +101,17 @@ async def count_confirmed(conn: Conn, run_id: str, operation: str, confirmed: in
     )
 
 
-async def write_sync_outcome(conn: Conn, run_id: str, outcome: Mapping[str, Any]) -> None:
+async def write_sync_outcome(
+    conn: Conn, run_id: str, *, status: SyncStatus, failed: int, errors: Sequence[str]
+) -> None:
     """The reconcile's status, failures and errors; its confirmed counts are already in."""
     await conn.execute(
         "UPDATE execution_reports SET xano_status = $2, xano_jobs_failed = $3, "
         "error_summary = error_summary || $4::jsonb, updated_at = now() WHERE run_id = $1",
         run_id,
-        outcome["status"],
-        outcome["failed"],
-        list(outcome["errors"]),
+        status.value,
+        failed,
+        list(errors),
     )
 
 
