@@ -33,3 +33,15 @@ class SyncStatus(StrEnum):
     PARTIAL = "PARTIAL"
     HELD = "HELD"  # deletes over the cap, waiting for an operator
     FAILED = "FAILED"
+
+
+class ArchiveState(StrEnum):
+    """What a completed run did about the feed's jobs it did not produce (`runs.archive_state`)."""
+
+    APPLIED = "applied"
+    HELD = "held"  # waiting for an operator: confirm or discard
+    CONFIRMED = "confirmed"
+    DISCARDED = "discarded"
+    SUPERSEDED = "superseded"  # a later run of the feed judged again before anyone answered
+    SKIPPED = "skipped"  # unsafe to judge: nothing archived
+    NOT_JUDGED = "not_judged"  # a replay reprocesses; it never judges presence

@@ -18,7 +18,7 @@ from schemas.records import (
     RoutedJob,
     RunFailRequested,
 )
-from schemas.status import JobStatus, RunState
+from schemas.status import ArchiveState, JobStatus, RunState
 from services.api.adapters import accounts_repository as accounts
 from services.api.adapters import console_repository as console_jobs
 from services.api.adapters import feeds_repository as feeds
@@ -27,7 +27,13 @@ from services.api.adapters import runs_repository as runs
 from services.api.adapters.kafka import Publisher, broker_reachable
 from services.api.config import ApiSettings
 from services.api.errors import ConflictError, NotFoundError, UnavailableError
-from services.api.handlers import ReviewDecision, progress, redacted_feed, redacted_run_view
+from services.api.handlers import (
+    ReviewDecision,
+    RunRow,
+    progress,
+    redacted_feed,
+    redacted_run_view,
+)
 from services.shared.database import Conn, Database
 
 log = logging.getLogger(__name__)
@@ -102,7 +108,7 @@ class ControlPlane:
             report = await runs.report(conn, run_id)
             outcomes = await runs.outcome_counts(conn, run_id)
         view = {
-            "run": run,
+            "run": run.as_json(),
             "report": report.as_json() if report else None,
             "progress": progress(run, outcomes, report),
         }
@@ -118,26 +124,26 @@ class ControlPlane:
         pool = await self.db.pool()
         async with pool.acquire() as conn, conn.transaction():
             run = await self._run(conn, run_id)
-            await runs.lock_feed(conn, run["feed_id"])
-            if run["archive_state"] != "held":
-                state = run["archive_state"] or "not judged yet"
+            await runs.lock_feed(conn, run.feed_id)
+            if run.archive_state is not ArchiveState.HELD:
+                state = run.archive_state or "not judged yet"
                 raise ConflictError(f"run {run_id} has no archive held (archive {state})")
-            running = await runs.running_run(conn, run["feed_id"]) if confirm else None
+            running = await runs.running_run(conn, run.feed_id) if confirm else None
             if running is not None:
                 raise ConflictError(
-                    f"feed {run['feed_id']} has a run in progress, which judges its jobs "
+                    f"feed {run.feed_id} has a run in progress, which judges its jobs "
                     "anew; answer when it ends",
                     run_id=running,
                 )
             decision = ArchiveDecided(
-                run_id=run_id, feed_id=run["feed_id"], confirm=confirm, decided_by=by,
+                run_id=run_id, feed_id=run.feed_id, confirm=confirm, decided_by=by,
                 decided_at=datetime.now(UTC),
             )  # fmt: skip
             await self._publish_run_event(publisher, run_id, decision)
             if confirm:
-                await runs.confirm_mirror_deletes(conn, run_id, run["feed_id"], by)
+                await runs.confirm_mirror_deletes(conn, run_id, run.feed_id, by)
         log.info("archive of run %s %s by %s", run_id, "confirmed" if confirm else "discarded", by)
-        return {"run_id": run_id, "feed_id": run["feed_id"], "confirm": confirm, "by": by}
+        return {"run_id": run_id, "feed_id": run.feed_id, "confirm": confirm, "by": by}
 
     async def fail_run(self, run_id: str, *, reason: str, by: str) -> dict[str, Any]:
         """Asks the router to close a run that cannot complete as a FAILURE, with the reason."""
@@ -145,17 +151,17 @@ class ControlPlane:
         pool = await self.db.pool()
         async with pool.acquire() as conn:
             run = await self._run(conn, run_id)
-        if run["status"] != RunState.RUNNING:
-            raise ConflictError(f"run {run_id} is not in progress (it is {run['status']})")
+        if run.status is not RunState.RUNNING:
+            raise ConflictError(f"run {run_id} is not in progress (it is {run.status})")
         request = RunFailRequested(
-            run_id=run_id, feed_id=run["feed_id"], reason=reason, requested_by=by,
+            run_id=run_id, feed_id=run.feed_id, reason=reason, requested_by=by,
             requested_at=datetime.now(UTC),
         )  # fmt: skip
         await self._publish_run_event(publisher, run_id, request)
         log.warning("run %s: failure requested by %s: %s", run_id, by, reason)
-        return {"run_id": run_id, "feed_id": run["feed_id"], "reason": reason, "by": by}
+        return {"run_id": run_id, "feed_id": run.feed_id, "reason": reason, "by": by}
 
-    async def _run(self, conn: Conn, run_id: str) -> dict[str, Any]:
+    async def _run(self, conn: Conn, run_id: str) -> RunRow:
         run = await runs.get_run(conn, run_id)
         if run is None:
             raise NotFoundError(f"no run {run_id}")

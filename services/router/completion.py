@@ -9,12 +9,12 @@ import asyncpg
 
 from schemas.records import ArchiveDecided, Outcome, RunCompleted, RunStatus
 from schemas.report import RunClosing
+from schemas.status import ArchiveState
 from services.router.adapters import jobs_repository as jobs
 from services.router.adapters import ledger_repository as ledger
 from services.router.adapters.ledger_repository import ClaimedRun, RunFigures
 from services.router.config import SafetyLimits
 from services.router.handlers import (
-    ArchiveState,
     ArchiveVerdict,
     archive_verdict,
     empty_feed_reason,

@@ -6,7 +6,6 @@ from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from enum import StrEnum
 from typing import Any
 
 from schemas.records import (
@@ -19,7 +18,7 @@ from schemas.records import (
     RunStatus,
 )
 from schemas.report import RunCounts
-from schemas.status import JobStatus
+from schemas.status import ArchiveState, JobStatus
 from services.router.config import SafetyLimits, Thresholds
 
 
@@ -112,18 +111,6 @@ class RunTotals:
 
     def count(self, outcome: Outcome) -> int:
         return self.outcomes.get(outcome.value, 0)
-
-
-class ArchiveState(StrEnum):
-    """What a completed run did about the feed's jobs it did not produce (`runs.archive_state`)."""
-
-    APPLIED = "applied"
-    HELD = "held"  # waiting for an operator: confirm or discard
-    CONFIRMED = "confirmed"
-    DISCARDED = "discarded"
-    SUPERSEDED = "superseded"  # a later run of the feed judged again before anyone answered
-    SKIPPED = "skipped"  # unsafe to judge: nothing archived
-    NOT_JUDGED = "not_judged"  # a replay reprocesses; it never judges presence
 
 
 @dataclass(frozen=True, slots=True)

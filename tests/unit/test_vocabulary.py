@@ -1,5 +1,6 @@
 """Status words are named once, in `schemas/`: no job, run or sync status is spelled out as a
-string literal in the services or the CLI (SQL text, which holds them quoted, is allowed)."""
+string literal in the services or the CLI (SQL text, which holds them quoted, is allowed), and
+no archive state is compared with one (its words, such as "held", are also plain dict keys)."""
 
 from __future__ import annotations
 
@@ -9,13 +10,14 @@ from collections.abc import Iterator
 from pathlib import Path
 
 from schemas.records import FINISHED_STATUSES, RunStatus
-from schemas.status import JobStatus, RunState, SyncStatus
+from schemas.status import ArchiveState, JobStatus, RunState, SyncStatus
 
 ROOT = Path(__file__).resolve().parents[2]
 SCANNED = ("services", "cli")
 STATUS_WORDS = frozenset(
     str(member) for enum in (JobStatus, RunStatus, RunState, SyncStatus) for member in enum
 )
+ARCHIVE_WORDS = frozenset(str(state) for state in ArchiveState)
 # A Jinja comparison with a quoted status word, e.g. `r.run_status != 'RUNNING'`.
 WORDS = "|".join(sorted(STATUS_WORDS))
 TEMPLATE_LITERAL = re.compile(rf"""(==|!=|\bin)\s*['"]({WORDS})['"]""")
@@ -27,6 +29,10 @@ def status_literals(source: str) -> Iterator[tuple[int, str]]:
     for node in ast.walk(ast.parse(source)):
         if isinstance(node, ast.Constant) and node.value in STATUS_WORDS:
             yield node.lineno, node.value
+        if isinstance(node, ast.Compare):
+            for side in (node.left, *node.comparators):
+                if isinstance(side, ast.Constant) and side.value in ARCHIVE_WORDS:
+                    yield side.lineno, side.value
 
 
 def test_no_status_word_is_a_string_literal_outside_schemas() -> None:
@@ -58,8 +64,9 @@ def test_the_scan_finds_a_literal_and_passes_sql_and_enums() -> None:
         'title = f"[FAILURE] run {x}"\n'
         "ok = status is SyncStatus.SYNCED\n"
         'outcome = SyncOutcome(status="FAILED")\n'
+        'view = {"held": held} if state != "held" else {}\n'
     )
-    assert list(status_literals(source)) == [(1, "RUNNING"), (6, "FAILED")]
+    assert sorted(status_literals(source)) == [(1, "RUNNING"), (6, "FAILED"), (7, "held")]
     assert TEMPLATE_LITERAL.search("{% if r.run_status != 'RUNNING' %}")
     assert not TEMPLATE_LITERAL.search("{% if r.run_status in finished %}")
 

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+from dataclasses import fields
 from typing import Any
 
 from schemas.report import ExecutionReport
+from services.api.handlers import RunRow
 from services.shared.database import Conn
 
 # pg_advisory_xact_lock(namespace, feed_id): serialises triggers of one feed across replicas.
@@ -40,15 +42,12 @@ async def insert_run(conn: Conn, run_id: str, feed_id: int, reason: str) -> None
     )
 
 
-async def get_run(conn: Conn, run_id: str) -> dict[str, Any] | None:
-    row = await conn.fetchrow(
-        "SELECT run_id, feed_id, reason, status, refresh, emitted, started_at, "
-        "ingest_finished_at, last_progress_at, completed_at, failure_reason, "
-        "open_before, archive_candidates, archive_state, archive_decided_by, archive_decided_at "
-        "FROM runs WHERE run_id = $1",
-        run_id,
-    )
-    return dict(row) if row else None
+_RUN_COLUMNS = ", ".join(f.name for f in fields(RunRow))
+
+
+async def get_run(conn: Conn, run_id: str) -> RunRow | None:
+    row = await conn.fetchrow(f"SELECT {_RUN_COLUMNS} FROM runs WHERE run_id = $1", run_id)
+    return RunRow.from_row(dict(row)) if row else None
 
 
 async def last_run_id(conn: Conn, feed_id: int) -> str | None:

@@ -10,6 +10,7 @@ from typing import Any
 
 from schemas.records import IngestFinished, Outcome, RunCompleted, RunStarted, RunStatus
 from schemas.report import ExecutionReport, RunClosing
+from schemas.status import ArchiveState
 from services.router.handlers import FeedInfo, RunTotals
 from services.shared.database import Conn
 
@@ -418,7 +419,7 @@ async def answer_hold(
         "WHERE run_id = $1",
         run_id,
         archived,
-        None if state == "confirmed" else note,
+        None if state == ArchiveState.CONFIRMED else note,
         note,
     )
 
