@@ -177,7 +177,7 @@ def _editor(
     notice: str | None = None,
     inspection: FeedInspection | None = None,
     records: list[EnrichedRecord] | None = None,
-    runs: list[dict[str, Any]] | None = None,
+    runs: list[jobs.RunSummary] | None = None,
 ) -> web.Response:
     return render(
         request, "feed.html", status=status, feed_id=feed_id, form=form, error=error,

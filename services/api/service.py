@@ -182,7 +182,8 @@ class ControlPlane:
             held = await runs.held_archives(conn, feed_id)
         if run_id is None:
             raise NotFoundError(f"feed {feed_id} has no run yet")
-        return {"feed_id": feed_id, **await self.run_view(run_id), "held_archives": held}
+        held_archives = [h.as_json() for h in held]
+        return {"feed_id": feed_id, **await self.run_view(run_id), "held_archives": held_archives}
 
     # --- feeds -----------------------------------------------------------------------------
 

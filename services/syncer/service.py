@@ -131,7 +131,7 @@ class Syncer:
     async def _reconcile_locked(self, conn: Conn, feed_id: int, run_id: str | None) -> SyncOutcome:
         rows = await mirror.open_jobs(conn, feed_id)
         eids = await mirror.eids_for(conn, rows)
-        local = {r["job_hash"]: LocalJob.of(self._payload(r, eids[r["job_hash"]])) for r in rows}
+        local = {r.job_hash: LocalJob.of(self._payload(r.columns, eids[r.job_hash])) for r in rows}
         try:
             listed = await self._client.list_feed(feed_id)
         except XanoError as exc:
@@ -246,7 +246,7 @@ class Syncer:
             if row is None:
                 await outbox.forget(conn, [job_hash])
                 return Push.NOT_OPEN
-            feed_id = int(row["feed_id"])
+            feed_id = row.feed_id
             await outbox.keep(conn, job_hash, feed_id, retry_in_s=self._backoff.first_s)
             if not await mirror.try_lock_feed(conn, feed_id):
                 log.info("approval of %s waits in the outbox: feed %d is being reconciled",
@@ -262,10 +262,10 @@ class Syncer:
         if row is None:
             await outbox.forget(conn, [job_hash])
             return Push.NOT_OPEN
-        if int(row["feed_id"]) != feed_id:
+        if row.feed_id != feed_id:
             return Push.WAITING  # moved to another feed: the next attempt takes that lock
         eids = await mirror.eids_for(conn, [row])
-        payload = self._payload(row, eids[job_hash])
+        payload = self._payload(row.columns, eids[job_hash])
         result = await self._client.add([payload])
         if result.confirmed == 1:
             await mirror.remember_synced(conn, {job_hash: LocalJob.of(payload).fingerprint})

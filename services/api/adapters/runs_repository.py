@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from dataclasses import fields
-from typing import Any
+from dataclasses import dataclass, fields
+from datetime import datetime
 
 from schemas.report import ExecutionReport
 from services.api.handlers import RunRow
@@ -70,7 +70,19 @@ async def outcome_counts(conn: Conn, run_id: str) -> dict[str, int]:
     return {r["outcome"]: int(r["n"]) for r in rows}
 
 
-async def held_archives(conn: Conn, feed_id: int) -> list[dict[str, Any]]:
+@dataclass(frozen=True, slots=True)
+class HeldArchive:
+    """A run whose archive waits for an operator: how many jobs it holds."""
+
+    run_id: str
+    held: int
+    completed_at: datetime | None
+
+    def as_json(self) -> dict[str, object]:
+        return {"run_id": self.run_id, "held": self.held, "completed_at": self.completed_at}
+
+
+async def held_archives(conn: Conn, feed_id: int) -> list[HeldArchive]:
     """The feed's runs whose archive waits for an operator, oldest first."""
     rows = await conn.fetch(
         "SELECT r.run_id, e.jobs_archive_held AS held, r.completed_at FROM runs r "
@@ -78,7 +90,7 @@ async def held_archives(conn: Conn, feed_id: int) -> list[dict[str, Any]]:
         "WHERE r.feed_id = $1 AND r.archive_state = 'held' ORDER BY r.started_at",
         feed_id,
     )
-    return [dict(r) for r in rows]
+    return [HeldArchive(r["run_id"], r["held"], r["completed_at"]) for r in rows]
 
 
 async def confirm_mirror_deletes(conn: Conn, run_id: str, feed_id: int, by: str) -> None:
