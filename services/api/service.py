@@ -217,10 +217,11 @@ class ControlPlane:
 
     async def review_queue(
         self, feed_id: int | None, limit: int, offset: int
-    ) -> tuple[list[dict[str, Any]], int]:
+    ) -> tuple[list[dict[str, object]], int]:
         pool = await self.db.pool()
         async with pool.acquire() as conn:
-            return await review.list_queue(conn, feed_id=feed_id, limit=limit, offset=offset)
+            jobs, total = await review.list_queue(conn, feed_id=feed_id, limit=limit, offset=offset)
+        return [job.as_json() for job in jobs], total
 
     async def approve(self, job_hash: str, decision: ReviewDecision) -> dict[str, Any]:
         """Moves the job to open_jobs, then tells the syncer to push it to Xano now.

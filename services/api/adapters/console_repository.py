@@ -12,7 +12,7 @@ from typing import Any, Literal, TypeVar
 
 from schemas.job_tables import JOB_COLUMNS, TABLES
 from schemas.records import MalformedRecord, Route, RunStatus
-from schemas.status import RunState, SyncStatus
+from schemas.status import JobStatus, RunState, SyncStatus
 from services.shared.database import Conn
 
 QUEUE = TABLES[Route.MANUAL_REVIEW]
@@ -150,7 +150,7 @@ _SELECTED = ", ".join(f"${_DECIDED.index(c) + 2}" if c in _DECIDED else c for c 
 
 
 async def move_between(
-    conn: Conn, job_hash: str, source: Route, to: Route, *, status: str, reason: str, by: str
+    conn: Conn, job_hash: str, source: Route, to: Route, *, status: JobStatus, reason: str, by: str
 ) -> int | None:
     """Moves a job from `source`'s table to `to`'s; its feed id, or None if it is not there.
 
