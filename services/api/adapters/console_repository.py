@@ -11,7 +11,7 @@ from enum import StrEnum
 from typing import Any, Literal, TypeVar
 
 from schemas.job_tables import JOB_COLUMNS, TABLES
-from schemas.records import MalformedRecord, Route, RunStatus
+from schemas.records import MalformedRecord, Outcome, Route, RunStatus
 from schemas.status import JobStatus, RunState, SyncStatus
 from services.shared.database import Conn
 
@@ -127,9 +127,19 @@ async def find_job(conn: Conn, job_hash: str) -> tuple[Route, dict[str, Any]] | 
     return None
 
 
-async def job_history(
-    conn: Conn, job_hash: str, feed_id: int, runs: int = 10
-) -> list[dict[str, Any]]:
+@dataclass(frozen=True, slots=True)
+class JobInRun:
+    """What one run of its feed did with a job."""
+
+    run_id: str
+    reason: str
+    status: RunState
+    started_at: datetime
+    outcome: Outcome
+    merge_pass: int | None
+
+
+async def job_history(conn: Conn, job_hash: str, feed_id: int, runs: int = 10) -> list[JobInRun]:
     """The job's outcome in each of its feed's last `runs` runs (bounded: no job_hash index)."""
     rows = await conn.fetch(
         "SELECT r.run_id, r.reason, r.status, r.started_at, o.outcome, o.merge_pass "
@@ -141,7 +151,11 @@ async def job_history(
         feed_id,
         runs,
     )
-    return [dict(r) for r in rows]
+    return [
+        JobInRun(r["run_id"], r["reason"], RunState(r["status"]), r["started_at"],
+                 Outcome(r["outcome"]), r["merge_pass"])
+        for r in rows
+    ]  # fmt: skip
 
 
 _DECIDED = ("route", "route_reason", "status", "reviewed_by", "reviewed_at")
