@@ -19,7 +19,6 @@ import tempfile
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 from bench.cpu import process_cpu_s, with_children
 from bench.feedgen import write_feed
@@ -28,6 +27,7 @@ from bench.stacks import throwaway_pipeline
 from cli import control, pipeline
 from cli.pipeline import PipelineConfig
 from cli.stack import StackInfo, kafka, postgres_server
+from schemas.report import ExecutionReport
 
 SUITE = "pipeline"
 JOBS = 20_000
@@ -40,7 +40,7 @@ RUN_TIMEOUT_S = 900.0
 class TimedRun:
     to_report_s: float
     to_synced_s: float
-    report: dict[str, Any]
+    report: ExecutionReport
     cpu_s: dict[str, float]  # by process group: each service, "kafka", "postgres"
 
 
@@ -55,15 +55,15 @@ async def run(quick: bool) -> list[Measurement]:
             result = await _timed_run(stack, config, timed)
     report = result.report
     note = (
-        f"{jobs:,} jobs: {report['jobs_auto_approved']:,} approved, "
-        f"{report['jobs_manual_review']:,} manual review, {report['jobs_rejected']:,} rejected"
+        f"{jobs:,} jobs: {report.jobs_auto_approved:,} approved, "
+        f"{report.jobs_manual_review:,} manual review, {report.jobs_rejected:,} rejected"
     )
     return [
         Measurement(SUITE, "feed request to run report", jobs / result.to_report_s, "jobs/s",
                     None, f"{note}; every service once, offline enricher; "
                     f"{result.to_report_s:.1f} s"),
         Measurement(SUITE, "feed request to Xano synced", jobs / result.to_synced_s, "jobs/s",
-                    None, f"{report['xano_jobs_added']:,} added to Xano at the free plan's "
+                    None, f"{report.xano_jobs_added:,} added to Xano at the free plan's "
                     f"10 requests / 20 s; {result.to_synced_s:.1f} s"),
     ] + [
         Measurement(SUITE, f"CPU per job: {name}", seconds / jobs * 1000, "ms", None,
@@ -99,6 +99,6 @@ async def _timed_run(stack: StackInfo, config: PipelineConfig, feed: Path) -> Ti
     cpu_s = {name: s - cpu_before[name] for name, s in _cpu_by_group(groups).items()}
     report = await control.wait_for_report(stack.dsn, run_id, timeout_s=RUN_TIMEOUT_S, synced=True)
     synced = time.perf_counter()
-    if report["run_status"] != "SUCCESS" or report["xano_status"] != "SYNCED":
-        raise RuntimeError(f"the bench run ended {report['run_status']}: {report}")
+    if report.run_status != "SUCCESS" or report.xano_status != "SYNCED":
+        raise RuntimeError(f"the bench run ended {report.run_status}: {report}")
     return TimedRun(reported - started, synced - started, report, cpu_s)

@@ -14,9 +14,8 @@ from aiokafka import AIOKafkaProducer
 from schemas import topics
 from schemas.codec import CODEC
 from schemas.records import FeedRequested, RequestReason
+from schemas.report import ExecutionReport
 from services.shared.postgres import set_json_codecs
-
-FINISHED = ("SUCCESS", "PARTIAL", "FAILURE")
 
 
 async def connect(dsn: str) -> asyncpg.Connection:
@@ -78,26 +77,22 @@ async def request_run(
 
 async def wait_for_report(
     dsn: str, run_id: str, *, timeout_s: float, synced: bool = False
-) -> dict[str, Any]:
+) -> ExecutionReport:
     """Polls the run's report until the run has finished (and, with `synced`, reached Xano)."""
     conn = await connect(dsn)
     try:
         deadline = asyncio.get_running_loop().time() + timeout_s
         while True:
             row = await conn.fetchrow("SELECT * FROM execution_reports WHERE run_id = $1", run_id)
-            if row is not None and _finished(dict(row), synced):
-                return dict(row)
+            report = None if row is None else ExecutionReport.from_row(dict(row))
+            if report is not None and report.finished and (report.synced or not synced):
+                return report
             if asyncio.get_running_loop().time() > deadline:
-                state = row["run_status"] if row else "not started"
+                state = report.run_status if report else "not started"
                 raise TimeoutError(f"run {run_id} did not finish in {timeout_s:.0f} s ({state})")
             await asyncio.sleep(0.5)
     finally:
         await conn.close()
-
-
-def _finished(report: Mapping[str, Any], synced: bool) -> bool:
-    done = report["run_status"] in FINISHED
-    return done and (not synced or report["xano_status"] is not None)
 
 
 async def table_counts(dsn: str, feed_id: int) -> dict[str, int]:

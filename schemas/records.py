@@ -65,10 +65,15 @@ class EnrichmentStatus(StrEnum):
 
 
 class RunStatus(StrEnum):
+    """A run's verdict in its report (`execution_reports.run_status`); RUNNING until it ends."""
+
     RUNNING = "RUNNING"
     SUCCESS = "SUCCESS"
     PARTIAL = "PARTIAL"
     FAILURE = "FAILURE"
+
+
+FINISHED_STATUSES = frozenset({RunStatus.SUCCESS, RunStatus.PARTIAL, RunStatus.FAILURE})
 
 
 class RequestReason(StrEnum):

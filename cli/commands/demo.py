@@ -7,7 +7,7 @@ import asyncio
 import json
 import secrets
 import urllib.request
-from typing import Any
+from collections.abc import Callable
 
 import asyncpg
 from rich.console import Console
@@ -17,6 +17,8 @@ from cli import control, pipeline
 from cli.base import EXIT_FAILURE, EXIT_OK, SubParsers
 from cli.stack import StackConfig, ensure_up
 from cli.stack.config import PROJECT_ROOT
+from schemas.records import RunStatus
+from schemas.report import ExecutionReport
 from services.api import accounts
 from services.api.adapters import accounts_repository
 
@@ -24,23 +26,23 @@ SAMPLE_FEED = PROJECT_ROOT / "examples" / "feeds" / "sample-feed.xml"
 SAMPLE_MAPPING = PROJECT_ROOT / "examples" / "feeds" / "sample-mapping.json"
 DEMO_ADMIN = "admin"
 
-REPORT_ROWS = (
-    ("records in the feed", "total_in_feed"),
-    ("malformed records (skipped)", "malformed_records"),
-    ("closed in the feed", "skipped_closed"),
-    ("duplicates merged (pass 1)", "skipped_duplicate_initial_aggregation"),
-    ("duplicates merged (pass 2)", "skipped_duplicate_ai_aggregation"),
-    ("approved", "jobs_auto_approved"),
-    ("manual review", "jobs_manual_review"),
-    ("rejected", "jobs_rejected"),
-    ("enrichment failed", "records_failed"),
-    ("archived", "jobs_archived"),
-    ("LLM calls", "api_calls_gemini"),
-    ("enrichment cache hits", "cache_hits"),
-    ("feed bytes", "feed_file_size_bytes"),
-    ("Xano added", "xano_jobs_added"),
-    ("Xano updated", "xano_jobs_updated"),
-    ("Xano deleted", "xano_jobs_deleted"),
+REPORT_ROWS: tuple[tuple[str, Callable[[ExecutionReport], object]], ...] = (
+    ("records in the feed", lambda r: r.total_in_feed),
+    ("malformed records (skipped)", lambda r: r.malformed_records),
+    ("closed in the feed", lambda r: r.skipped_closed),
+    ("duplicates merged (pass 1)", lambda r: r.skipped_duplicate_initial_aggregation),
+    ("duplicates merged (pass 2)", lambda r: r.skipped_duplicate_ai_aggregation),
+    ("approved", lambda r: r.jobs_auto_approved),
+    ("manual review", lambda r: r.jobs_manual_review),
+    ("rejected", lambda r: r.jobs_rejected),
+    ("enrichment failed", lambda r: r.records_failed),
+    ("archived", lambda r: r.jobs_archived),
+    ("LLM calls", lambda r: r.api_calls_gemini),
+    ("enrichment cache hits", lambda r: r.cache_hits),
+    ("feed bytes", lambda r: r.feed_file_size_bytes),
+    ("Xano added", lambda r: r.xano_jobs_added),
+    ("Xano updated", lambda r: r.xano_jobs_updated),
+    ("Xano deleted", lambda r: r.xano_jobs_deleted),
 )
 
 
@@ -69,18 +71,18 @@ def _demo(args: argparse.Namespace) -> int:
     console.print("[bold]3/4[/] running the sample feed…")
     report, counts = asyncio.run(_run_sample(info.bootstrap, info.dsn, args.timeout))
     console.print("[bold]4/4[/] done.\n")
-    _print_report(console, report, counts, _xano_records(config, report["feed_id"]))
+    _print_report(console, report, counts, _xano_records(config, report.feed_id))
     _print_console_login(console, config.api_url, asyncio.run(ensure_demo_admin(info.dsn)))
     console.print(
         "\nThe stack keeps running. Stop everything with [bold]make stack-down[/] "
         "(or [bold]jobstream stack down[/])."
     )
-    return EXIT_OK if report["run_status"] != "FAILURE" else EXIT_FAILURE
+    return EXIT_OK if report.run_status is not RunStatus.FAILURE else EXIT_FAILURE
 
 
 async def _run_sample(
     bootstrap: str, dsn: str, timeout_s: float
-) -> tuple[dict[str, Any], dict[str, int]]:
+) -> tuple[ExecutionReport, dict[str, int]]:
     mapping = json.loads(SAMPLE_MAPPING.read_text())
     feed_id = await control.ensure_feed(
         dsn, name="sample", source_url=str(SAMPLE_FEED), mapping=mapping, company_name="Sample"
@@ -131,22 +133,18 @@ def _xano_records(config: pipeline.PipelineConfig, feed_id: int) -> int:
 
 
 def _print_report(
-    console: Console, report: dict[str, Any], counts: dict[str, int], xano: int
+    console: Console, report: ExecutionReport, counts: dict[str, int], xano: int
 ) -> None:
-    table = Table(
-        title=f"Run {report['run_id']} of feed {report['feed_id']}: {report['run_status']}"
-    )
+    table = Table(title=f"Run {report.run_id} of feed {report.feed_id}: {report.run_status}")
     table.add_column("what")
     table.add_column("count", justify="right")
-    for label, column in REPORT_ROWS:
-        table.add_row(label, str(report[column]))
-    table.add_row("duration (s)", f"{report['duration_seconds']:.2f}")
+    for label, value in REPORT_ROWS:
+        table.add_row(label, str(value(report)))
+    table.add_row("duration (s)", f"{report.duration_seconds or 0:.2f}")
     console.print(table)
-    console.print(f"run {report['run_id']}")
+    console.print(f"run {report.run_id}")
     where = ", ".join(f"{name} {n}" for name, n in counts.items())
     console.print(f"PostgreSQL (this feed): {where}")
-    console.print(
-        f"Xano emulator records for this feed: {xano} (Xano sync: {report['xano_status']})"
-    )
-    if report["error_summary"]:
-        console.print(f"[yellow]notes:[/] {'; '.join(report['error_summary'])}")
+    console.print(f"Xano emulator records for this feed: {xano} (Xano sync: {report.xano_status})")
+    if report.error_summary:
+        console.print(f"[yellow]notes:[/] {'; '.join(report.error_summary)}")

@@ -13,6 +13,8 @@ from rich.console import Console
 from cli.api_client import ApiClient, add_api_options, segment
 from cli.base import EXIT_FAILURE, EXIT_OK, CommandError, SubParsers
 from cli.commands.status import print_run
+from schemas.records import RunStatus
+from schemas.status import ArchiveState
 
 POLL_S = 0.5
 
@@ -52,7 +54,7 @@ def register(subparsers: SubParsers) -> None:
 def _show(args: argparse.Namespace) -> int:
     view = ApiClient.from_args(args).get(f"/runs/{segment(args.run)}")
     print_run(Console(), view)
-    return EXIT_FAILURE if view["progress"]["status"] == "FAILURE" else EXIT_OK
+    return EXIT_FAILURE if view["progress"]["status"] == RunStatus.FAILURE else EXIT_OK
 
 
 def _confirm(args: argparse.Namespace) -> int:
@@ -69,11 +71,16 @@ def _decide(args: argparse.Namespace, action: str) -> int:
     print(f"{action} of run {args.run} (feed {answer['feed_id']}) requested")
     if args.wait <= 0:
         return EXIT_OK
-    view = _wait(client, args.run, args.wait, lambda v: v["progress"]["archive"]["state"] != "held")
+    view = _wait(
+        client,
+        args.run,
+        args.wait,
+        lambda v: v["progress"]["archive"]["state"] != ArchiveState.HELD,
+    )
     archive = view["progress"]["archive"]
-    if archive["state"] == "confirmed":
+    if archive["state"] == ArchiveState.CONFIRMED:
         print(f"archive applied: {archive['archived']} jobs archived; Xano follows")
-    elif archive["state"] == "discarded":
+    elif archive["state"] == ArchiveState.DISCARDED:
         print(f"archive discarded: the {archive['held']} jobs stay")
     else:
         print(f"archive {archive['state']}: {archive['reason']}")

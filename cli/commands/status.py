@@ -11,6 +11,8 @@ from rich.table import Table
 from cli.api_client import ApiClient, add_api_options
 from cli.base import EXIT_FAILURE, EXIT_OK, SubParsers
 from cli.commands.demo import REPORT_ROWS
+from schemas.records import RunStatus
+from schemas.report import ExecutionReport
 
 
 def register(subparsers: SubParsers) -> None:
@@ -35,22 +37,23 @@ def _status(args: argparse.Namespace) -> int:
                 f"(run {held['run_id']})",
                 soft_wrap=True,
             )
-    return EXIT_FAILURE if view["progress"]["status"] == "FAILURE" else EXIT_OK
+    return EXIT_FAILURE if view["progress"]["status"] == RunStatus.FAILURE else EXIT_OK
 
 
 def print_run(console: Console, view: dict[str, Any]) -> None:
     """The report table of a finished run, or the per-stage progress of a running one."""
-    run, report, progress = view["run"], view["report"], view["progress"]
+    run, progress = view["run"], view["progress"]
+    report = ExecutionReport.from_json(view["report"]) if view["report"] else None
     title = f"Run {run['run_id']} of feed {run['feed_id']}: {progress['status']}"
     table = Table(title=title)
     table.add_column("what")
     table.add_column("count", justify="right")
     if report is not None and progress["finished"]:
-        for label, column in REPORT_ROWS:
-            table.add_row(label, str(report[column]))
-        if report.get("duration_seconds") is not None:
-            table.add_row("duration (s)", f"{report['duration_seconds']:.2f}")
-        table.add_row("Xano sync", str(report.get("xano_status") or "pending"))
+        for label, value in REPORT_ROWS:
+            table.add_row(label, str(value(report)))
+        if report.duration_seconds is not None:
+            table.add_row("duration (s)", f"{report.duration_seconds:.2f}")
+        table.add_row("Xano sync", str(report.xano_status or "pending"))
     else:
         stages = progress["stages"]
         emitted = stages["ingest"]["emitted"]
@@ -66,7 +69,7 @@ def print_run(console: Console, view: dict[str, Any]) -> None:
             console.print(f"  jobstream runs {action} {run['run_id']}", soft_wrap=True)
     if progress.get("waiting_for"):
         console.print(f"[cyan]waiting for:[/] {progress['waiting_for']}", soft_wrap=True)
-    if report and report.get("error_summary"):
-        console.print(f"[yellow]notes:[/] {'; '.join(map(str, report['error_summary']))}")
+    if report and report.error_summary:
+        console.print(f"[yellow]notes:[/] {'; '.join(map(str, report.error_summary))}")
     if run.get("failure_reason"):
         console.print(f"[red]failure:[/] {run['failure_reason']}")

@@ -24,6 +24,7 @@ from rich.table import Column
 from cli.api_client import ApiCallError, ApiClient, add_api_options
 from cli.base import EXIT_FAILURE, EXIT_OK, CommandError, SubParsers
 from cli.commands.status import print_run
+from schemas.records import RunStatus
 
 POLL_S = 0.5
 
@@ -64,7 +65,7 @@ def _trigger(args: argparse.Namespace) -> int:
         return EXIT_OK
     view = follow(client, console, run_id, timeout_s=args.timeout, sync_timeout_s=args.sync_timeout)
     print_run(console, view)
-    return EXIT_FAILURE if view["progress"]["status"] == "FAILURE" else EXIT_OK
+    return EXIT_FAILURE if view["progress"]["status"] == RunStatus.FAILURE else EXIT_OK
 
 
 def follow(

@@ -151,8 +151,8 @@ def _add(args: argparse.Namespace) -> int:
 def _list(args: argparse.Namespace) -> int:
     users = _run(args, repo.list_users)
     for user in users:
-        state = "active" if user["is_active"] else "disabled"
-        print(f"{user['username']:<24} {user['role']:<9} {state:<9} {user['created_at']:%Y-%m-%d}")
+        state = "active" if user.is_active else "disabled"
+        print(f"{user.username:<24} {user.role:<9} {state:<9} {user.created_at:%Y-%m-%d}")
     if not users:
         print("no users yet: jobstream users add NAME --role admin")
     return EXIT_OK

@@ -22,6 +22,7 @@ from rich.table import Table
 from cli.base import EXIT_FAILURE, EXIT_OK, CommandError, SubParsers
 from cli.pipeline import XANO_TOKEN, PipelineConfig
 from cli.stack import StackConfig
+from schemas.status import SyncStatus
 from services.shared.database import Database
 from services.shared.settings import Secret, SettingsError
 from services.syncer.adapters import mirror_repository as mirror
@@ -122,7 +123,7 @@ def _resync(args: argparse.Namespace) -> int:
         print(json.dumps({"feed_id": args.feed_id, **outcome.as_report()}, indent=2))
     else:
         _print_outcome(args.feed_id, outcome)
-    return EXIT_OK if outcome.status == "SYNCED" else EXIT_FAILURE
+    return EXIT_OK if outcome.status is SyncStatus.SYNCED else EXIT_FAILURE
 
 
 def _confirm(args: argparse.Namespace) -> int:

@@ -433,5 +433,5 @@ async def audit_page(request: web.Request) -> web.Response:
     pool = await _plane(request).db.pool()
     async with pool.acquire() as conn:
         entries = await accounts.audit_page(conn, limit=PAGE_SIZE, before_id=before)
-    older = entries[-1]["id"] if len(entries) == PAGE_SIZE else None
+    older = entries[-1].id if len(entries) == PAGE_SIZE else None
     return render(request, "audit.html", entries=entries, older=older)

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import logging
 import os
+from collections.abc import Callable
 from typing import Any
 from urllib.parse import quote
 
@@ -12,6 +13,8 @@ import orjson
 from aiohttp import web
 
 from cli import replay as replays
+from schemas.records import FINISHED_STATUSES
+from schemas.report import ExecutionReport
 from services.api import handlers as h
 from services.api.adapters import console_repository as jobs
 from services.api.auth import PLANE, principal_of
@@ -27,19 +30,27 @@ from services.shared.settings import SettingsError
 log = logging.getLogger(__name__)
 
 PREVIEW_RECORDS = 5
-REPORT_COUNTS = (
-    ("records in the feed", "total_in_feed"), ("malformed (skipped)", "malformed_records"),
-    ("closed in the feed", "skipped_closed"),
-    ("duplicates merged, pass 1", "skipped_duplicate_initial_aggregation"),
-    ("duplicates merged, pass 2", "skipped_duplicate_ai_aggregation"),
-    ("approved", "jobs_auto_approved"), ("manual review", "jobs_manual_review"),
-    ("rejected", "jobs_rejected"), ("enrichment failed", "records_failed"),
-    ("archived", "jobs_archived"), ("LLM calls", "api_calls_gemini"),
-    ("LLM input tokens", "gemini_input_tokens"), ("LLM output tokens", "gemini_output_tokens"),
-    ("enrichment cache hits", "cache_hits"), ("feed bytes", "feed_file_size_bytes"),
-    ("Xano added", "xano_jobs_added"), ("Xano updated", "xano_jobs_updated"),
-    ("Xano deleted", "xano_jobs_deleted"), ("Xano failed", "xano_jobs_failed"),
-)  # fmt: skip
+REPORT_COUNTS: tuple[tuple[str, Callable[[ExecutionReport], object]], ...] = (
+    ("records in the feed", lambda r: r.total_in_feed),
+    ("malformed (skipped)", lambda r: r.malformed_records),
+    ("closed in the feed", lambda r: r.skipped_closed),
+    ("duplicates merged, pass 1", lambda r: r.skipped_duplicate_initial_aggregation),
+    ("duplicates merged, pass 2", lambda r: r.skipped_duplicate_ai_aggregation),
+    ("approved", lambda r: r.jobs_auto_approved),
+    ("manual review", lambda r: r.jobs_manual_review),
+    ("rejected", lambda r: r.jobs_rejected),
+    ("enrichment failed", lambda r: r.records_failed),
+    ("archived", lambda r: r.jobs_archived),
+    ("LLM calls", lambda r: r.api_calls_gemini),
+    ("LLM input tokens", lambda r: r.gemini_input_tokens),
+    ("LLM output tokens", lambda r: r.gemini_output_tokens),
+    ("enrichment cache hits", lambda r: r.cache_hits),
+    ("feed bytes", lambda r: r.feed_file_size_bytes),
+    ("Xano added", lambda r: r.xano_jobs_added),
+    ("Xano updated", lambda r: r.xano_jobs_updated),
+    ("Xano deleted", lambda r: r.xano_jobs_deleted),
+    ("Xano failed", lambda r: r.xano_jobs_failed),
+)
 
 
 def _plane(request: web.Request) -> ControlPlane:
@@ -69,7 +80,7 @@ async def runs_page(request: web.Request) -> web.Response:
     pool = await _plane(request).db.pool()
     async with pool.acquire() as conn:
         runs = await jobs.recent_runs(conn, feed_id)
-    return render(request, "runs.html", runs=runs, feed_id=feed_id)
+    return render(request, "runs.html", runs=runs, feed_id=feed_id, finished=FINISHED_STATUSES)
 
 
 async def run_page(request: web.Request) -> web.Response:
@@ -80,8 +91,8 @@ async def run_page(request: web.Request) -> web.Response:
     pool = await _plane(request).db.pool()
     async with pool.acquire() as conn:
         samples = await jobs.malformed_samples(conn, run_id)
-    report = view["report"]
-    counts = [(label, report[column]) for label, column in REPORT_COUNTS] if report else []
+    report = ExecutionReport.from_row(view["report"]) if view["report"] else None
+    counts = [(label, value(report)) for label, value in REPORT_COUNTS] if report else []
     return render(
         request, "run.html", run=view["run"], report=report, progress=view["progress"],
         counts=counts, stages=replays.Stage, samples=samples,
@@ -166,7 +177,7 @@ def _editor(
     notice: str | None = None,
     inspection: FeedInspection | None = None,
     records: list[EnrichedRecord] | None = None,
-    runs: list[dict[str, Any]] | None = None,
+    runs: list[jobs.RunSummary] | None = None,
 ) -> web.Response:
     return render(
         request, "feed.html", status=status, feed_id=feed_id, form=form, error=error,

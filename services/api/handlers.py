@@ -5,11 +5,15 @@ from __future__ import annotations
 import hmac
 import urllib.parse
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
+from datetime import datetime
 from typing import Any
 
 import orjson
 
+from schemas.records import FINISHED_STATUSES, RunStatus
+from schemas.report import ExecutionReport
+from schemas.status import ArchiveState, RunState
 from services.api.errors import BadRequestError, UnauthorizedError
 from services.ingestor.feeds.mapping import MappingError, load_mapping
 from services.shared.redact import holds_mask, redact_text, redact_url
@@ -22,7 +26,6 @@ MAX_PAGE = 500
 MAX_TEXT = 500
 MAX_MAPPING_BYTES = 64 * 1024
 MAX_ID = 2**31 - 1  # PostgreSQL INTEGER
-FINISHED = ("SUCCESS", "PARTIAL", "FAILURE")
 
 
 def check_token(header: str | None, token: Secret) -> None:
@@ -253,29 +256,62 @@ def validate_run_action(body: Any, *, needs_reason: bool) -> RunAction:
 # --- progress ------------------------------------------------------------------------------
 
 
-def archive_view(run: Mapping[str, Any], report: Mapping[str, Any] | None) -> dict[str, Any]:
+@dataclass(frozen=True, slots=True, kw_only=True)
+class RunRow:
+    """A run's ledger row as the API shows it (`runs`, less the router's bookkeeping)."""
+
+    run_id: str
+    feed_id: int
+    reason: str
+    status: RunState
+    refresh: bool
+    emitted: int | None  # None until the ingestor said how many records it emitted
+    started_at: datetime
+    ingest_finished_at: datetime | None
+    last_progress_at: datetime | None
+    completed_at: datetime | None
+    failure_reason: str | None
+    open_before: int | None
+    archive_candidates: int | None
+    archive_state: ArchiveState | None  # None until the run is judged
+    archive_decided_by: str | None
+    archive_decided_at: datetime | None
+
+    @classmethod
+    def from_row(cls, row: Mapping[str, Any]) -> RunRow:
+        values = dict(row)
+        values["status"] = RunState(values["status"])
+        state = values["archive_state"]
+        values["archive_state"] = None if state is None else ArchiveState(state)
+        return cls(**values)
+
+    def as_json(self) -> dict[str, object]:
+        return {f.name: getattr(self, f.name) for f in fields(self)}
+
+
+def archive_view(run: RunRow, report: ExecutionReport | None) -> dict[str, Any]:
     """What the run did about the feed's jobs it did not produce; a held archive says how
     to answer it."""
-    state = run.get("archive_state")
-    held = int(report.get("jobs_archive_held") or 0) if report else 0
+    state = run.archive_state
+    held = report.jobs_archive_held if report else 0
     view: dict[str, Any] = {
         "state": state,
-        "archived": int(report.get("jobs_archived") or 0) if report else 0,
+        "archived": report.jobs_archived if report else 0,
         "held": held,
-        "reason": report.get("archive_skipped_reason") if report else None,
-        "decided_by": run.get("archive_decided_by"),
+        "reason": report.archive_skipped_reason if report else None,
+        "decided_by": run.archive_decided_by,
     }
-    if state == "held":
+    if state is ArchiveState.HELD:
         view["message"] = f"archive held: {held} jobs, confirm or discard"
     return view
 
 
-def waiting_for(run: Mapping[str, Any], done: int) -> str | None:
+def waiting_for(run: RunRow, done: int) -> str | None:
     """What a run in progress waits for, in words an operator can act on."""
-    if run.get("status") != "RUNNING":
+    if run.status is not RunState.RUNNING:
         return None
-    emitted = run.get("emitted")
-    since = run.get("last_progress_at")
+    emitted = run.emitted
+    since = run.last_progress_at
     quiet = f" (last progress {since.isoformat()})" if since is not None else ""
     if emitted is None:
         what = "the ingestor to finish reading the feed (no IngestFinished yet)"
@@ -285,17 +321,17 @@ def waiting_for(run: Mapping[str, Any], done: int) -> str | None:
 
 
 def progress(
-    run: Mapping[str, Any], outcomes: Mapping[str, int], report: Mapping[str, Any] | None
+    run: RunRow, outcomes: Mapping[str, int], report: ExecutionReport | None
 ) -> dict[str, Any]:
     """Per-stage progress of a run: ingest (records emitted), outcomes so far, Xano sync,
     what it waits for, and its archive."""
-    emitted = run.get("emitted")
+    emitted = run.emitted
     done = sum(outcomes.values())
-    status = report["run_status"] if report else "RUNNING"
+    status = report.run_status if report else RunStatus.RUNNING
     return {
         "status": status,
-        "finished": status in FINISHED,
-        "waiting_for": waiting_for(run, done) if status not in FINISHED else None,
+        "finished": status in FINISHED_STATUSES,
+        "waiting_for": waiting_for(run, done) if status not in FINISHED_STATUSES else None,
         "archive": archive_view(run, report),
         "stages": {
             "ingest": {"done": emitted is not None, "emitted": emitted},
@@ -306,8 +342,8 @@ def progress(
                 "by_outcome": dict(sorted(outcomes.items())),
             },
             "sync": {
-                "done": bool(report and report.get("xano_status")),
-                "xano_status": report.get("xano_status") if report else None,
+                "done": bool(report and report.synced),
+                "xano_status": report.xano_status if report else None,
             },
         },
     }

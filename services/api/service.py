@@ -18,6 +18,7 @@ from schemas.records import (
     RoutedJob,
     RunFailRequested,
 )
+from schemas.status import ArchiveState, JobStatus, RunState
 from services.api.adapters import accounts_repository as accounts
 from services.api.adapters import console_repository as console_jobs
 from services.api.adapters import feeds_repository as feeds
@@ -26,13 +27,16 @@ from services.api.adapters import runs_repository as runs
 from services.api.adapters.kafka import Publisher, broker_reachable
 from services.api.config import ApiSettings
 from services.api.errors import ConflictError, NotFoundError, UnavailableError
-from services.api.handlers import ReviewDecision, progress, redacted_feed, redacted_run_view
+from services.api.handlers import (
+    ReviewDecision,
+    RunRow,
+    progress,
+    redacted_feed,
+    redacted_run_view,
+)
 from services.shared.database import Conn, Database
 
 log = logging.getLogger(__name__)
-
-APPROVED_STATUS = "ACTIVE"
-REJECTED_STATUS = "REJECTED"
 
 
 class ControlPlane:
@@ -103,7 +107,11 @@ class ControlPlane:
                 raise NotFoundError(f"no run {run_id}")
             report = await runs.report(conn, run_id)
             outcomes = await runs.outcome_counts(conn, run_id)
-        view = {"run": run, "report": report, "progress": progress(run, outcomes, report)}
+        view = {
+            "run": run.as_json(),
+            "report": report.as_json() if report else None,
+            "progress": progress(run, outcomes, report),
+        }
         return redacted_run_view(view)
 
     async def decide_archive(self, run_id: str, *, confirm: bool, by: str) -> dict[str, Any]:
@@ -116,26 +124,26 @@ class ControlPlane:
         pool = await self.db.pool()
         async with pool.acquire() as conn, conn.transaction():
             run = await self._run(conn, run_id)
-            await runs.lock_feed(conn, run["feed_id"])
-            if run["archive_state"] != "held":
-                state = run["archive_state"] or "not judged yet"
+            await runs.lock_feed(conn, run.feed_id)
+            if run.archive_state is not ArchiveState.HELD:
+                state = run.archive_state or "not judged yet"
                 raise ConflictError(f"run {run_id} has no archive held (archive {state})")
-            running = await runs.running_run(conn, run["feed_id"]) if confirm else None
+            running = await runs.running_run(conn, run.feed_id) if confirm else None
             if running is not None:
                 raise ConflictError(
-                    f"feed {run['feed_id']} has a run in progress, which judges its jobs "
+                    f"feed {run.feed_id} has a run in progress, which judges its jobs "
                     "anew; answer when it ends",
                     run_id=running,
                 )
             decision = ArchiveDecided(
-                run_id=run_id, feed_id=run["feed_id"], confirm=confirm, decided_by=by,
+                run_id=run_id, feed_id=run.feed_id, confirm=confirm, decided_by=by,
                 decided_at=datetime.now(UTC),
             )  # fmt: skip
             await self._publish_run_event(publisher, run_id, decision)
             if confirm:
-                await runs.confirm_mirror_deletes(conn, run_id, run["feed_id"], by)
+                await runs.confirm_mirror_deletes(conn, run_id, run.feed_id, by)
         log.info("archive of run %s %s by %s", run_id, "confirmed" if confirm else "discarded", by)
-        return {"run_id": run_id, "feed_id": run["feed_id"], "confirm": confirm, "by": by}
+        return {"run_id": run_id, "feed_id": run.feed_id, "confirm": confirm, "by": by}
 
     async def fail_run(self, run_id: str, *, reason: str, by: str) -> dict[str, Any]:
         """Asks the router to close a run that cannot complete as a FAILURE, with the reason."""
@@ -143,17 +151,17 @@ class ControlPlane:
         pool = await self.db.pool()
         async with pool.acquire() as conn:
             run = await self._run(conn, run_id)
-        if run["status"] != "RUNNING":
-            raise ConflictError(f"run {run_id} is not in progress (it is {run['status']})")
+        if run.status is not RunState.RUNNING:
+            raise ConflictError(f"run {run_id} is not in progress (it is {run.status})")
         request = RunFailRequested(
-            run_id=run_id, feed_id=run["feed_id"], reason=reason, requested_by=by,
+            run_id=run_id, feed_id=run.feed_id, reason=reason, requested_by=by,
             requested_at=datetime.now(UTC),
         )  # fmt: skip
         await self._publish_run_event(publisher, run_id, request)
         log.warning("run %s: failure requested by %s: %s", run_id, by, reason)
-        return {"run_id": run_id, "feed_id": run["feed_id"], "reason": reason, "by": by}
+        return {"run_id": run_id, "feed_id": run.feed_id, "reason": reason, "by": by}
 
-    async def _run(self, conn: Conn, run_id: str) -> dict[str, Any]:
+    async def _run(self, conn: Conn, run_id: str) -> RunRow:
         run = await runs.get_run(conn, run_id)
         if run is None:
             raise NotFoundError(f"no run {run_id}")
@@ -174,7 +182,8 @@ class ControlPlane:
             held = await runs.held_archives(conn, feed_id)
         if run_id is None:
             raise NotFoundError(f"feed {feed_id} has no run yet")
-        return {"feed_id": feed_id, **await self.run_view(run_id), "held_archives": held}
+        held_archives = [h.as_json() for h in held]
+        return {"feed_id": feed_id, **await self.run_view(run_id), "held_archives": held_archives}
 
     # --- feeds -----------------------------------------------------------------------------
 
@@ -208,10 +217,11 @@ class ControlPlane:
 
     async def review_queue(
         self, feed_id: int | None, limit: int, offset: int
-    ) -> tuple[list[dict[str, Any]], int]:
+    ) -> tuple[list[dict[str, object]], int]:
         pool = await self.db.pool()
         async with pool.acquire() as conn:
-            return await review.list_queue(conn, feed_id=feed_id, limit=limit, offset=offset)
+            jobs, total = await review.list_queue(conn, feed_id=feed_id, limit=limit, offset=offset)
+        return [job.as_json() for job in jobs], total
 
     async def approve(self, job_hash: str, decision: ReviewDecision) -> dict[str, Any]:
         """Moves the job to open_jobs, then tells the syncer to push it to Xano now.
@@ -220,7 +230,7 @@ class ControlPlane:
         is still approved and the feed's next reconcile pushes it.
         """
         reason = f"approved by {decision.reviewer}"
-        feed_id = await self._move(job_hash, Route.OPEN, APPROVED_STATUS, reason, decision)
+        feed_id = await self._move(job_hash, Route.OPEN, JobStatus.ACTIVE, reason, decision)
         routed = RoutedJob(
             feed_id=feed_id, job_hash=job_hash, route=Route.OPEN, reason=reason,
             decided_by="reviewer",
@@ -236,11 +246,11 @@ class ControlPlane:
 
     async def reject(self, job_hash: str, decision: ReviewDecision) -> dict[str, Any]:
         reason = decision.reason or "rejected by reviewer"
-        feed_id = await self._move(job_hash, Route.REJECTED, REJECTED_STATUS, reason, decision)
+        feed_id = await self._move(job_hash, Route.REJECTED, JobStatus.REJECTED, reason, decision)
         return {"job_hash": job_hash, "feed_id": feed_id, "route": "rejected", "reason": reason}
 
     async def _move(
-        self, job_hash: str, to: Route, status: str, reason: str, decision: ReviewDecision
+        self, job_hash: str, to: Route, status: JobStatus, reason: str, decision: ReviewDecision
     ) -> int:
         pool = await self.db.pool()
         async with pool.acquire() as conn, conn.transaction():
@@ -268,7 +278,7 @@ class ControlPlane:
     async def _move_between(
         self, job_hash: str, source: Route, to: Route, reason: str, by: str
     ) -> int:
-        status = APPROVED_STATUS if to is Route.OPEN else REJECTED_STATUS
+        status = JobStatus.ACTIVE if to is Route.OPEN else JobStatus.REJECTED
         pool = await self.db.pool()
         async with pool.acquire() as conn, conn.transaction():
             feed_id = await console_jobs.move_between(

@@ -8,12 +8,13 @@ import logging
 import asyncpg
 
 from schemas.records import ArchiveDecided, Outcome, RunCompleted, RunStatus
+from schemas.report import RunClosing
+from schemas.status import ArchiveState
 from services.router.adapters import jobs_repository as jobs
 from services.router.adapters import ledger_repository as ledger
 from services.router.adapters.ledger_repository import ClaimedRun, RunFigures
 from services.router.config import SafetyLimits
 from services.router.handlers import (
-    ArchiveState,
     ArchiveVerdict,
     archive_verdict,
     empty_feed_reason,
@@ -80,17 +81,15 @@ async def _close(conn: Conn, claimed: ClaimedRun, limits: SafetyLimits) -> RunCo
         await ledger.supersede_holds(conn, feed_id, run_id, claimed.started_at)
     duration = (claimed.completed_at - claimed.started_at).total_seconds()
     errors = _errors(claimed, verdict)
-    fields = report_counters(ingest, totals, archived=archived, verdict=verdict, held=held)
-    fields |= {
-        "run_status": status.value,
-        "end_time": claimed.completed_at,
-        "duration_seconds": duration,
-        "error_summary": errors,
-    }
+    closing = RunClosing(
+        counts=report_counters(ingest, totals, archived=archived, held=held),
+        run_status=status, end_time=claimed.completed_at, duration_seconds=duration,
+        archive_skipped_reason=verdict.reason, error_summary=tuple(errors),
+    )  # fmt: skip
     # a run the API claimed whose RunStarted never came has no report yet: closing it (stalled
     # or failed by an operator) must not fail on that for ever
     await ledger.ensure_runs(conn, {run_id: feed_id})
-    await ledger.write_report(conn, run_id, fields)
+    await ledger.write_report(conn, run_id, closing)
     unique = ingest.emitted - totals.count(Outcome.DUPLICATE) - totals.count(Outcome.MERGED)
     await ledger.update_feed_statistics(
         conn,

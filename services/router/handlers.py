@@ -6,7 +6,6 @@ from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from enum import StrEnum
 from typing import Any
 
 from schemas.records import (
@@ -18,9 +17,9 @@ from schemas.records import (
     Route,
     RunStatus,
 )
+from schemas.report import RunCounts
+from schemas.status import ArchiveState, JobStatus
 from services.router.config import SafetyLimits, Thresholds
-
-ENRICHMENT_FAILED_STATUS = "ENRICHMENT_FAILED"
 
 
 @dataclass(frozen=True, slots=True)
@@ -39,7 +38,7 @@ class Decision:
     """`route` None means: leave the job where it is (only its last-seen run moves)."""
 
     route: Route | None
-    status: str
+    status: JobStatus
     reason: str
     outcome: Outcome
 
@@ -52,14 +51,14 @@ def decide(
     previous: Placement | None,
 ) -> Decision:
     if job.job.closed_reason is not None:
-        return Decision(Route.REJECTED, "REJECTED", "closed", Outcome.CLOSED)
+        return Decision(Route.REJECTED, JobStatus.REJECTED, "closed", Outcome.CLOSED)
     if job.status is not EnrichmentStatus.SUCCESS or job.enrichment is None:
         return _enrichment_failed(job, previous)
     reviewed = _reviewers_decision(previous)
     if reviewed is not None:
         return reviewed
     if bypass_filters:
-        return Decision(Route.OPEN, "ACTIVE", "bypass_filters", Outcome.APPROVED)
+        return Decision(Route.OPEN, JobStatus.ACTIVE, "bypass_filters", Outcome.APPROVED)
     return _by_confidence(job.enrichment.confidence / 100.0, thresholds)
 
 
@@ -69,20 +68,20 @@ def _reviewers_decision(previous: Placement | None) -> Decision | None:
         return None
     if previous.route is Route.OPEN:
         reason = f"approved by {previous.reviewed_by}"
-        return Decision(Route.OPEN, "ACTIVE", reason, Outcome.APPROVED)
+        return Decision(Route.OPEN, JobStatus.ACTIVE, reason, Outcome.APPROVED)
     if previous.route is Route.REJECTED:
         reason = f"rejected by {previous.reviewed_by}"
-        return Decision(Route.REJECTED, "REJECTED", reason, Outcome.REJECTED)
+        return Decision(Route.REJECTED, JobStatus.REJECTED, reason, Outcome.REJECTED)
     return None
 
 
 def _enrichment_failed(job: EnrichedJob, previous: Placement | None) -> Decision:
     reason = f"enrichment failed: {job.error or 'unknown error'}"
     if previous is not None and previous.route is not Route.ARCHIVED:
-        return Decision(None, ENRICHMENT_FAILED_STATUS, reason, Outcome.ENRICHMENT_FAILED)
+        return Decision(None, JobStatus.ENRICHMENT_FAILED, reason, Outcome.ENRICHMENT_FAILED)
     # A new job waits in the review table, unpublished, until a later run enriches it.
     return Decision(
-        Route.MANUAL_REVIEW, ENRICHMENT_FAILED_STATUS, reason, Outcome.ENRICHMENT_FAILED
+        Route.MANUAL_REVIEW, JobStatus.ENRICHMENT_FAILED, reason, Outcome.ENRICHMENT_FAILED
     )
 
 
@@ -90,12 +89,12 @@ def _by_confidence(confidence: float, thresholds: Thresholds) -> Decision:
     shown = f"confidence {confidence:.2f}"
     if confidence < thresholds.manual_review:
         reason = f"{shown} < {thresholds.manual_review:.2f}"
-        return Decision(Route.REJECTED, "REJECTED", reason, Outcome.REJECTED)
+        return Decision(Route.REJECTED, JobStatus.REJECTED, reason, Outcome.REJECTED)
     if confidence < thresholds.auto_approve:
         reason = f"{shown} < {thresholds.auto_approve:.2f}"
-        return Decision(Route.MANUAL_REVIEW, "MANUAL_REVIEW", reason, Outcome.MANUAL_REVIEW)
+        return Decision(Route.MANUAL_REVIEW, JobStatus.MANUAL_REVIEW, reason, Outcome.MANUAL_REVIEW)
     reason = f"{shown} >= {thresholds.auto_approve:.2f}"
-    return Decision(Route.OPEN, "ACTIVE", reason, Outcome.APPROVED)
+    return Decision(Route.OPEN, JobStatus.ACTIVE, reason, Outcome.APPROVED)
 
 
 @dataclass(frozen=True, slots=True)
@@ -112,18 +111,6 @@ class RunTotals:
 
     def count(self, outcome: Outcome) -> int:
         return self.outcomes.get(outcome.value, 0)
-
-
-class ArchiveState(StrEnum):
-    """What a completed run did about the feed's jobs it did not produce (`runs.archive_state`)."""
-
-    APPLIED = "applied"
-    HELD = "held"  # waiting for an operator: confirm or discard
-    CONFIRMED = "confirmed"
-    DISCARDED = "discarded"
-    SUPERSEDED = "superseded"  # a later run of the feed judged again before anyone answered
-    SKIPPED = "skipped"  # unsafe to judge: nothing archived
-    NOT_JUDGED = "not_judged"  # a replay reprocesses; it never judges presence
 
 
 @dataclass(frozen=True, slots=True)
@@ -215,36 +202,35 @@ def run_status(ingest: IngestFinished, totals: RunTotals, verdict: ArchiveVerdic
 
 
 def report_counters(
-    ingest: IngestFinished, totals: RunTotals, *, archived: int, verdict: ArchiveVerdict, held: int
-) -> dict[str, Any]:
-    """The execution_reports columns a completed run fills in."""
+    ingest: IngestFinished, totals: RunTotals, *, archived: int, held: int
+) -> RunCounts:
+    """The counts a completed run fills in its report."""
     approved = totals.count(Outcome.APPROVED)
     manual = totals.count(Outcome.MANUAL_REVIEW)
     rejected = totals.count(Outcome.REJECTED)
-    return {
-        "total_in_feed": ingest.parsed,
-        "malformed_records": ingest.malformed,
-        "processed_successfully": approved + manual + rejected,
-        "skipped_closed": totals.count(Outcome.CLOSED),
-        "skipped_duplicate": totals.count(Outcome.DUPLICATE) + totals.count(Outcome.MERGED),
-        "skipped_duplicate_initial_aggregation": totals.duplicates_pass1,
-        "skipped_duplicate_ai_aggregation": totals.duplicates_pass2,
-        "records_failed": totals.count(Outcome.ENRICHMENT_FAILED),
-        "jobs_closed": archived,
-        "jobs_archived": archived,
-        "archive_skipped_reason": verdict.reason,
-        "jobs_archive_held": held,
-        "jobs_auto_approved": approved,
-        "jobs_manual_review": manual,
-        "jobs_rejected": rejected,
-        "api_calls_gemini": totals.llm_calls,
-        "cache_hits": totals.cache_hits,
-        "gemini_input_tokens": totals.input_tokens,
-        "gemini_output_tokens": totals.output_tokens,
-        "gemini_total_tokens": totals.input_tokens + totals.output_tokens,
-        "feed_file_size_bytes": ingest.bytes_compressed,
-        "feed_uncompressed_bytes": ingest.bytes_uncompressed,
-    }
+    return RunCounts(
+        total_in_feed=ingest.parsed,
+        malformed_records=ingest.malformed,
+        processed_successfully=approved + manual + rejected,
+        skipped_closed=totals.count(Outcome.CLOSED),
+        skipped_duplicate=totals.count(Outcome.DUPLICATE) + totals.count(Outcome.MERGED),
+        skipped_duplicate_initial_aggregation=totals.duplicates_pass1,
+        skipped_duplicate_ai_aggregation=totals.duplicates_pass2,
+        records_failed=totals.count(Outcome.ENRICHMENT_FAILED),
+        jobs_closed=archived,
+        jobs_archived=archived,
+        jobs_archive_held=held,
+        jobs_auto_approved=approved,
+        jobs_manual_review=manual,
+        jobs_rejected=rejected,
+        api_calls_gemini=totals.llm_calls,
+        cache_hits=totals.cache_hits,
+        gemini_input_tokens=totals.input_tokens,
+        gemini_output_tokens=totals.output_tokens,
+        gemini_total_tokens=totals.input_tokens + totals.output_tokens,
+        feed_file_size_bytes=ingest.bytes_compressed,
+        feed_uncompressed_bytes=ingest.bytes_uncompressed,
+    )
 
 
 @dataclass(frozen=True, slots=True)

@@ -19,6 +19,7 @@ from schemas.records import (
     RunFailRequested,
     RunStarted,
 )
+from schemas.report import ExecutionReport
 from services.router import completion
 from services.router.adapters import ledger_repository as ledger
 from services.router.adapters.webhook import post_json
@@ -101,7 +102,7 @@ class Router:
                 report = await ledger.report(conn, done.run_id)
                 self._in_background(self._notify(report))
 
-    async def _notify(self, report: dict[str, Any]) -> None:
+    async def _notify(self, report: ExecutionReport) -> None:
         """Never in the way of the pipeline: bounded retries, then a logged failure."""
         notify = self._settings.notify
         await post_json(

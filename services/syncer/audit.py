@@ -78,12 +78,12 @@ async def _local_jobs(
 ) -> dict[str, LocalJob]:
     """The feed's open jobs as Xano should hold them; eids only read (an audit mints none)."""
     rows = await mirror.open_jobs(conn, feed_id)
-    eids = await mirror.known_eids(conn, [r["job_hash"] for r in rows])
+    eids = await mirror.known_eids(conn, [r.job_hash for r in rows])
     local: dict[str, LocalJob] = {}
     for row in rows:
-        payload: dict[str, Any] = to_xano_payload(row, eid="", field_map=field_map)
-        payload["eid"] = eids.get(row["job_hash"])  # None: never sent, so any eid will do
-        local[row["job_hash"]] = LocalJob.of(payload)
+        payload: dict[str, Any] = to_xano_payload(row.columns, eid="", field_map=field_map)
+        payload["eid"] = eids.get(row.job_hash)  # None: never sent, so any eid will do
+        local[row.job_hash] = LocalJob.of(payload)
     return local
 
 

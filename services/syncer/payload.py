@@ -10,6 +10,8 @@ from typing import Any
 
 import orjson
 
+from schemas.status import JobStatus
+
 # Payload field -> open_jobs column; the original system's field names (reference §7.1).
 DEFAULT_FIELD_MAP: Mapping[str, str] = {
     "job_hash": "job_hash",
@@ -106,7 +108,7 @@ def _bool(value: Any) -> bool:
 
 
 def _status(value: Any) -> str:
-    return "ACTIVE" if value is None or value is _MISSING else str(value)
+    return JobStatus.ACTIVE if value is None or value is _MISSING else str(value)
 
 
 def _employment_label(value: Any) -> str:

@@ -14,6 +14,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any
 
+from schemas.status import SyncStatus
 from services.shared.database import Conn, Database
 from services.shared.failures import is_retriable
 from services.syncer import metrics
@@ -44,7 +45,7 @@ log = logging.getLogger(__name__)
 class SyncOutcome:
     """Confirmed counts of one reconcile, for the run report."""
 
-    status: str  # SYNCED, PARTIAL, HELD (deletes over the cap) or FAILED
+    status: SyncStatus
     added: int = 0
     updated: int = 0
     deleted: int = 0
@@ -118,20 +119,26 @@ class Syncer:
             finally:
                 await mirror.unlock_feed(conn, feed_id)
             if run_id is not None:
-                await mirror.write_sync_outcome(conn, run_id, outcome.as_report())
+                await mirror.write_sync_outcome(
+                    conn,
+                    run_id,
+                    status=outcome.status,
+                    failed=outcome.failed,
+                    errors=outcome.errors,
+                )
         return outcome
 
     async def _reconcile_locked(self, conn: Conn, feed_id: int, run_id: str | None) -> SyncOutcome:
         rows = await mirror.open_jobs(conn, feed_id)
         eids = await mirror.eids_for(conn, rows)
-        local = {r["job_hash"]: LocalJob.of(self._payload(r, eids[r["job_hash"]])) for r in rows}
+        local = {r.job_hash: LocalJob.of(self._payload(r.columns, eids[r.job_hash])) for r in rows}
         try:
             listed = await self._client.list_feed(feed_id)
         except XanoError as exc:
             # A listing we cannot trust must never turn into mass deletes or duplicate adds.
             log.error("Xano listing of feed %d failed, nothing written: %s", feed_id, exc)
             return SyncOutcome(
-                status="FAILED",
+                status=SyncStatus.FAILED,
                 errors=(f"Xano listing failed: {exc}",),
                 unavailable=is_retriable(exc),  # a 5xx, 429 or no answer behind it
             )
@@ -142,7 +149,7 @@ class Syncer:
         outcome = await self._write(feed_id, todo, checked, self._progress(run_id))
         errors = (notes + checked.notes + outcome.errors)[:10]
         outcome = replace(outcome, errors=errors, foreign=len(foreign))
-        if outcome.status == "SYNCED":
+        if outcome.status is SyncStatus.SYNCED:
             await mirror.remember_synced(conn, {h: job.fingerprint for h, job in local.items()})
             await outbox.forget(conn, list(local))  # every open job of the feed is in Xano
         return outcome
@@ -205,7 +212,9 @@ class Syncer:
             feed_id, added.confirmed, updated.confirmed, deleted.confirmed, todo.unchanged,
             failed, checked.held,
         )  # fmt: skip
-        status = "PARTIAL" if failed else "HELD" if checked.held else "SYNCED"
+        status = (
+            SyncStatus.PARTIAL if failed else SyncStatus.HELD if checked.held else SyncStatus.SYNCED
+        )
         return SyncOutcome(
             status=status,
             added=added.confirmed,
@@ -237,7 +246,7 @@ class Syncer:
             if row is None:
                 await outbox.forget(conn, [job_hash])
                 return Push.NOT_OPEN
-            feed_id = int(row["feed_id"])
+            feed_id = row.feed_id
             await outbox.keep(conn, job_hash, feed_id, retry_in_s=self._backoff.first_s)
             if not await mirror.try_lock_feed(conn, feed_id):
                 log.info("approval of %s waits in the outbox: feed %d is being reconciled",
@@ -253,10 +262,10 @@ class Syncer:
         if row is None:
             await outbox.forget(conn, [job_hash])
             return Push.NOT_OPEN
-        if int(row["feed_id"]) != feed_id:
+        if row.feed_id != feed_id:
             return Push.WAITING  # moved to another feed: the next attempt takes that lock
         eids = await mirror.eids_for(conn, [row])
-        payload = self._payload(row, eids[job_hash])
+        payload = self._payload(row.columns, eids[job_hash])
         result = await self._client.add([payload])
         if result.confirmed == 1:
             await mirror.remember_synced(conn, {job_hash: LocalJob.of(payload).fingerprint})

@@ -42,6 +42,7 @@ from cli.pipeline import PipelineConfig
 from cli.stack import StackConfig, ensure_up, kafka, postgres_server, shut_down
 from cli.stack.processes import is_alive, read_cmdline, wait_until_gone
 from schemas import topics
+from schemas.records import FINISHED_STATUSES
 from tests.chaos.compare import JOB_TABLES, REPORT_NOISE, ROW_NOISE, XANO_NOISE, Snapshot, normalise
 
 GROUPS = {service: f"jobstream-{service}" for service in pipeline.SERVICES}
@@ -144,7 +145,7 @@ class Stage:
         while not self.closing.is_set():
             with contextlib.suppress(Exception):
                 status = await self.run_status()
-                if status in control.FINISHED:
+                if status in FINISHED_STATUSES:
                     return f"run {status}"
             await asyncio.sleep(POLL_S)
         raise TriggerMissedError("the run never finished")
@@ -360,7 +361,7 @@ async def _wait_synced(stage: Stage, bound_s: float) -> bool:
 
 
 def _synced(report: Mapping[str, Any]) -> bool:
-    return report["run_status"] in control.FINISHED and report["xano_status"] is not None
+    return report["run_status"] in FINISHED_STATUSES and report["xano_status"] is not None
 
 
 @contextlib.asynccontextmanager

@@ -67,7 +67,7 @@ async def outcome(stack: StackInfo, feed: Feed, feed_id: int, run_id: str) -> di
     """The run's report counters and its tables, with the feed's tag taken out."""
     report = await control.wait_for_report(stack.dsn, run_id, timeout_s=RUN_TIMEOUT_S)
     tables = rf.strip_tag(await rf.key_fields(stack.dsn, feed_id), feed.tag)
-    return {"report": {k: report[k] for k in COUNTERS}, "tables": tables}
+    return {"report": {k: getattr(report, k) for k in COUNTERS}, "tables": tables}
 
 
 async def outcomes_recorded(dsn: str, run_id: str) -> int:

@@ -27,6 +27,7 @@ from cli.stack.config import PROJECT_ROOT
 from schemas import topics
 from schemas.codec import CODEC
 from schemas.records import RunCompleted
+from schemas.report import ExecutionReport
 
 ROUTER_FEED = PROJECT_ROOT / "tests" / "data" / "feeds" / "router-30.xml"
 MAPPING = json.loads((PROJECT_ROOT / "examples" / "feeds" / "sample-mapping.json").read_text())
@@ -138,7 +139,7 @@ def closing_job(text: str, ref: str, status: str = "Filled") -> str:
 EMPTY_FEED = '<?xml version="1.0" encoding="utf-8"?>\n<source>\n</source>\n'
 
 
-async def run_feed(stack: StackInfo, copy: FeedCopy, path: Path) -> tuple[int, dict[str, Any]]:
+async def run_feed(stack: StackInfo, copy: FeedCopy, path: Path) -> tuple[int, ExecutionReport]:
     """Points the copy's feed (created on first use) at `path`, runs it: (feed id, report)."""
     feed_id = await control.ensure_feed(
         stack.dsn, name=f"router-e2e-{copy.tag}", source_url=str(path), mapping=MAPPING

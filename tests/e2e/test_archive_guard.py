@@ -13,6 +13,7 @@ from cli import control
 from cli.main import main
 from cli.pipeline import PipelineConfig
 from cli.stack import StackInfo
+from schemas.report import ExecutionReport
 from tests.e2e import router_feed as rf
 from tests.e2e.test_merges_and_run_lock import _feed, _job_xml
 from tests.e2e.test_walking_skeleton import _xano_records
@@ -22,7 +23,7 @@ pytestmark = pytest.mark.e2e
 RUN_TIMEOUT_S = 120.0
 
 
-async def _run(stack: StackInfo, name: str, path: Path) -> dict[str, object]:
+async def _run(stack: StackInfo, name: str, path: Path) -> ExecutionReport:
     feed_id = await control.ensure_feed(
         stack.dsn, name=name, source_url=str(path), mapping=rf.MAPPING, bypass_filters=True
     )
@@ -56,20 +57,20 @@ async def test_a_held_archive_reaches_xano_only_once_confirmed(
     cut.write_text(_feed(jobs[:4]))  # 8 of 12 jobs gone: more than five, and 67%
 
     first = await _run(stack, name, full)
-    feed_id = int(str(first["feed_id"]))
-    assert first["run_status"] == "SUCCESS"
+    feed_id = first.feed_id
+    assert first.run_status == "SUCCESS"
     assert await _xano_count(running_pipeline, feed_id, 12) == 12
 
     held = await _run(stack, name, cut)
-    assert held["run_status"] == "PARTIAL" and held["jobs_archive_held"] == 8
-    assert str(held["archive_skipped_reason"]).startswith("archive held: 8 jobs")
+    assert held.run_status == "PARTIAL" and held.jobs_archive_held == 8
+    assert str(held.archive_skipped_reason).startswith("archive held: 8 jobs")
     assert await control.table_counts(stack.dsn, feed_id) == {
         "open_jobs": 12, "manual_review_jobs": 0, "rejected_jobs": 0, "archive_jobs": 0,
     }  # fmt: skip
     assert len(await asyncio.to_thread(_xano_records, running_pipeline, feed_id)) == 12
 
     command = [
-        "runs", "confirm-archive", str(held["run_id"]), "--api-url", running_pipeline.api_url,
+        "runs", "confirm-archive", str(held.run_id), "--api-url", running_pipeline.api_url,
         "--token", running_pipeline.api_token, "--wait", "60",
     ]  # fmt: skip
     assert await asyncio.to_thread(main, command) == 0

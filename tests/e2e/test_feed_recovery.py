@@ -11,13 +11,13 @@ import json
 import re
 import urllib.request
 from pathlib import Path
-from typing import Any
 
 import pytest
 
 from cli import control
 from cli.pipeline import PipelineConfig
 from cli.stack import StackInfo
+from schemas.report import ExecutionReport
 from tests.e2e import router_feed as rf
 
 pytestmark = pytest.mark.e2e
@@ -38,7 +38,9 @@ def corrupt(text: str, ref: str) -> str:
     return text
 
 
-async def run_synced(stack: StackInfo, copy: rf.FeedCopy, path: Path) -> tuple[int, dict[str, Any]]:
+async def run_synced(
+    stack: StackInfo, copy: rf.FeedCopy, path: Path
+) -> tuple[int, ExecutionReport]:
     feed_id = await control.ensure_feed(
         stack.dsn, name=f"recovery-e2e-{copy.tag}", source_url=str(path), mapping=rf.MAPPING
     )
@@ -76,9 +78,9 @@ async def test_a_corrupted_record_mid_feed_archives_only_its_job_and_xano_keeps_
     assert len(in_xano) == len(rf.EXPECTED_RUN_1["open_jobs"])
 
     _, second = await run_synced(stack, copy, copy.write("run2", corrupt(copy.text, CORRUPTED)))
-    assert (second["total_in_feed"], second["malformed_records"]) == (28, 2)
-    assert second["archive_skipped_reason"] is None  # 1 of 15 open jobs: within the limit
-    assert second["jobs_archived"] == 1
+    assert (second.total_in_feed, second.malformed_records) == (28, 2)
+    assert second.archive_skipped_reason is None  # 1 of 15 open jobs: within the limit
+    assert second.jobs_archived == 1
 
     # Every table is as run 1 left it, but for that one job, now archived.
     expected = {table: list(rows) for table, rows in rf.EXPECTED_RUN_1.items()}
@@ -92,4 +94,4 @@ async def test_a_corrupted_record_mid_feed_archives_only_its_job_and_xano_keeps_
     archived = await archived_hashes(stack.dsn, feed_id)
     assert len(archived) == 1
     assert xano_hashes(running_pipeline, feed_id) == in_xano - archived
-    assert second["xano_jobs_deleted"] == 1 and second["xano_jobs_added"] == 0
+    assert second.xano_jobs_deleted == 1 and second.xano_jobs_added == 0

@@ -32,6 +32,7 @@ from schemas.records import (
     RequestReason,
     RunStarted,
 )
+from schemas.report import ExecutionReport
 from services.shared.partitioner import partition_for
 from tests.e2e import router_feed as rf
 
@@ -84,7 +85,7 @@ async def _jobs(dsn: str, feed_id: int) -> dict[str, dict[str, Any]]:
     return found
 
 
-async def _run_file(stack: StackInfo, name: str, path: Path) -> tuple[int, dict[str, Any]]:
+async def _run_file(stack: StackInfo, name: str, path: Path) -> tuple[int, ExecutionReport]:
     feed_id = await control.ensure_feed(
         stack.dsn, name=name, source_url=str(path), mapping=rf.MAPPING
     )
@@ -115,13 +116,13 @@ async def test_two_postings_titled_differently_merge_in_pass_two(
     )  # fmt: skip
     feed_id, report = await _run_file(stack, f"pass2-{company[:8]}", path)
 
-    assert report["skipped_duplicate_ai_aggregation"] == 1, report
-    assert report["skipped_duplicate_initial_aggregation"] == 0
-    assert report["skipped_duplicate"] == 1
+    assert report.skipped_duplicate_ai_aggregation == 1, report
+    assert report.skipped_duplicate_initial_aggregation == 0
+    assert report.skipped_duplicate == 1
     merges = await _fetch(
         stack.dsn,
         "SELECT outcome, merge_pass FROM run_outcomes WHERE run_id = $1 AND merge_pass IS NOT NULL",
-        report["run_id"],
+        report.run_id,
     )
     assert merges == [{"outcome": "merged", "merge_pass": 2}]
     rows = await _jobs(stack.dsn, feed_id)
@@ -232,7 +233,7 @@ async def test_two_feeds_sharing_dedupe_keys_at_once_end_as_one_after_the_other(
                     await control.wait_for_report(stack.dsn, run[0], timeout_s=RUN_TIMEOUT_S)
                 )
         results[how] = [
-            ([r[c] for c in MERGE_COUNTERS], await _locations_by_title(stack.dsn, f))
+            ([getattr(r, c) for c in MERGE_COUNTERS], await _locations_by_title(stack.dsn, f))
             for r, f in zip(reports, feeds, strict=True)
         ]
     assert results["at once"] == results["apart"]
@@ -303,7 +304,7 @@ async def test_a_replay_during_a_live_run_of_its_feed_waits_and_archives_nothing
     live = await control.request_run(stack.bootstrap, feed_id)
     await _wait_for_row(stack.dsn, live)
 
-    past = await replay.find_run(stack.dsn, run_id=first["run_id"], feed_id=None, since=None)
+    past = await replay.find_run(stack.dsn, run_id=first.run_id, feed_id=None, since=None)
     waited_for: list[str] = []
     replaying = asyncio.create_task(
         replay.replay(
@@ -319,13 +320,13 @@ async def test_a_replay_during_a_live_run_of_its_feed_waits_and_archives_nothing
     replay_id = await asyncio.wait_for(replaying, timeout=RUN_TIMEOUT_S)
     again = await control.wait_for_report(stack.dsn, replay_id, timeout_s=RUN_TIMEOUT_S)
 
-    assert live_report["run_status"] in ("SUCCESS", "PARTIAL")
-    assert again["jobs_archived"] == 0 and again["archive_skipped_reason"] is None
+    assert live_report.run_status in ("SUCCESS", "PARTIAL")
+    assert again.jobs_archived == 0 and again.archive_skipped_reason is None
     (judged,) = await _fetch(
         stack.dsn, "SELECT archive_state, started_at FROM runs WHERE run_id = $1", replay_id
     )
     assert judged["archive_state"] == "not_judged"
-    assert judged["started_at"] >= live_report["end_time"], "it ran after the live run"
+    assert judged["started_at"] >= live_report.end_time, "it ran after the live run"
     rows = await _jobs(stack.dsn, feed_id)
     added = [r for r in rows.values() if r["title"].startswith("Medical Assistant")]
     assert len(added) == 2 and all(r["table"] != "archive_jobs" for r in added), (

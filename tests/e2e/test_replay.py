@@ -10,6 +10,7 @@ import pytest
 from cli import control, replay
 from cli.pipeline import PipelineConfig
 from cli.stack import StackInfo
+from schemas.report import ExecutionReport
 from tests.e2e.test_walking_skeleton import RUN_TIMEOUT_S, _run_sample
 
 pytestmark = pytest.mark.e2e
@@ -17,8 +18,10 @@ pytestmark = pytest.mark.e2e
 ROUTED = ("jobs_auto_approved", "jobs_manual_review", "jobs_rejected", "skipped_closed")
 
 
-def _routes(report: dict[str, Any]) -> tuple[int, ...]:
-    return tuple(report[column] for column in (*ROUTED, "skipped_duplicate", "total_in_feed"))
+def _routes(report: ExecutionReport) -> tuple[int, ...]:
+    return tuple(
+        getattr(report, column) for column in (*ROUTED, "skipped_duplicate", "total_in_feed")
+    )
 
 
 def _remove_feeds(folder: Path) -> None:
@@ -38,24 +41,24 @@ async def test_replaying_from_routing_reproduces_the_run_without_fetching(
 ) -> None:
     feed_id, first = await _run_sample(stack, tmp_path)
     _remove_feeds(tmp_path)  # a replay must not need the feed any more
-    again = await _replayed(stack, first["run_id"], replay.Stage.ROUTE, refresh=False)
+    again = await _replayed(stack, first.run_id, replay.Stage.ROUTE, refresh=False)
 
-    assert again["feed_id"] == feed_id
+    assert again.feed_id == feed_id
     assert _routes(again) == _routes(first)
-    assert again["jobs_archived"] == 0
-    assert again["run_status"] == first["run_status"]
+    assert again.jobs_archived == 0
+    assert again.run_status == first.run_status
 
 
 async def test_replaying_enrichment_uses_the_cache_unless_told_to_refresh(
     stack: StackInfo, running_pipeline: PipelineConfig, tmp_path: Path
 ) -> None:
     _, first = await _run_sample(stack, tmp_path)
-    enriched = sum(first[column] for column in ROUTED[:3])
-    cached = await _replayed(stack, first["run_id"], replay.Stage.ENRICH, refresh=False)
-    refreshed = await _replayed(stack, first["run_id"], replay.Stage.ENRICH, refresh=True)
+    enriched = sum(getattr(first, column) for column in ROUTED[:3])
+    cached = await _replayed(stack, first.run_id, replay.Stage.ENRICH, refresh=False)
+    refreshed = await _replayed(stack, first.run_id, replay.Stage.ENRICH, refresh=True)
 
-    assert cached["cache_hits"] == enriched
-    assert refreshed["cache_hits"] == 0
+    assert cached.cache_hits == enriched
+    assert refreshed.cache_hits == 0
     assert _routes(cached) == _routes(refreshed) == _routes(first)
 
 

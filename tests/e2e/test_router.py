@@ -14,6 +14,7 @@ from cli.pipeline import PipelineConfig
 from cli.stack import StackInfo
 from schemas import topics
 from schemas.records import Location
+from schemas.report import ExecutionReport
 from services.router.geo import job_geo
 from tests.e2e import router_feed as rf
 
@@ -56,14 +57,14 @@ async def test_every_route_lands_in_its_table(
         "jobs_auto_approved": 9, "jobs_manual_review": 6, "jobs_rejected": 7,
         "jobs_archived": 0, "archive_skipped_reason": None,
     }  # fmt: skip
-    assert await rf.completions(stack.bootstrap, report["run_id"]) == 1
+    assert await rf.completions(stack.bootstrap, report.run_id) == 1
 
     conn = await control.connect(stack.dsn)
     try:
         outcomes: dict[str, int] = dict(
             await conn.fetch(  # type: ignore[arg-type]
                 "SELECT outcome, count(*) FROM run_outcomes WHERE run_id = $1 GROUP BY 1",
-                report["run_id"],
+                report.run_id,
             )
         )
         analyst = await conn.fetchrow(
@@ -115,30 +116,30 @@ async def test_later_runs_archive_what_left_the_feed_and_only_when_safe(
         "run_status": "any", "total_in_feed": 26, "skipped_closed": 3,
         "jobs_auto_approved": 6, "jobs_manual_review": 5, "jobs_archived": 3,
     }  # fmt: skip
-    assert second["jobs_closed"] == 3  # the original's name for the archived count
+    assert second.jobs_closed == 3  # the original's name for the archived count
     # Nothing else changed: every other job's row is as run 1 left it (bar its last run).
     moved = await _rows_by_hash(stack.dsn, feed_id)
     changed = {h for h in before if _comparable(before[h]) != _comparable(moved[h])}
     titles = sorted(moved[h]["title"] for h in changed)
     assert titles == ["Data Analyst", "Financial Analyst", "Help Desk Support Technician",
                       "Marketing Manager"]  # fmt: skip
-    assert all(moved[h]["last_seen_run"] == first["run_id"] for h in changed - _closed(moved))
+    assert all(moved[h]["last_seen_run"] == first.run_id for h in changed - _closed(moved))
 
     # An empty feed (a failed read: no record element, never "0 jobs, ok") and a truncated
     # one archive nothing, and their reports say why.
     _, empty = await rf.run_feed(stack, copy, copy.write("empty", rf.EMPTY_FEED))
-    assert (empty["total_in_feed"], empty["jobs_archived"]) == (0, 0)
-    assert empty["run_status"] == "FAILURE"
-    assert empty["archive_skipped_reason"].startswith("fetch failed: no_records: ")
-    assert any("no record element found" in error for error in empty["error_summary"])
+    assert (empty.total_in_feed, empty.jobs_archived) == (0, 0)
+    assert empty.run_status == "FAILURE"
+    assert (empty.archive_skipped_reason or "").startswith("fetch failed: no_records: ")
+    assert any("no record element found" in error for error in empty.error_summary)
 
     _, cut = await rf.run_feed(
         stack, copy, copy.write_truncated("cut", second_text, keep_share=0.5)
     )
-    assert cut["jobs_archived"] == 0
-    assert 0 < cut["total_in_feed"] < 26
-    assert cut["run_status"] == "PARTIAL"
-    assert cut["archive_skipped_reason"].startswith("fetch truncated: ")
+    assert cut.jobs_archived == 0
+    assert 0 < cut.total_in_feed < 26
+    assert cut.run_status == "PARTIAL"
+    assert (cut.archive_skipped_reason or "").startswith("fetch truncated: ")
     assert rf.strip_tag(await rf.key_fields(stack.dsn, feed_id), copy.tag) == after
 
 
@@ -149,7 +150,7 @@ async def test_redelivered_enriched_messages_change_nothing(
     feed_id, first = await rf.run_feed(stack, copy, copy.write("run1"))
     second_text = rf.closing_job(rf.without_jobs(copy.text, REMOVED), CLOSED)
     _, second = await rf.run_feed(stack, copy, copy.write("run2", second_text))
-    runs = (first["run_id"], second["run_id"])
+    runs = (first.run_id, second.run_id)
     await rf.wait_until_router_caught_up(stack.bootstrap)
     before = await rf.snapshot(stack.dsn, feed_id, runs)
 
@@ -172,14 +173,14 @@ async def test_redelivered_enriched_messages_change_nothing(
         assert await rf.completions(stack.bootstrap, run_id) == 1
 
 
-def _counters(report: dict[str, Any]) -> dict[str, Any]:
+def _counters(report: ExecutionReport) -> dict[str, Any]:
     names = (
         "run_status", "total_in_feed", "malformed_records", "skipped_closed",
         "skipped_duplicate", "skipped_duplicate_initial_aggregation",
         "skipped_duplicate_ai_aggregation", "records_failed", "jobs_auto_approved",
         "jobs_manual_review", "jobs_rejected", "jobs_archived", "archive_skipped_reason",
     )  # fmt: skip
-    return {n: report[n] for n in names}
+    return {n: getattr(report, n) for n in names}
 
 
 async def _rows_by_hash(dsn: str, feed_id: int) -> dict[str, dict[str, Any]]:

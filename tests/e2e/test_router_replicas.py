@@ -59,9 +59,9 @@ async def test_two_routers_complete_the_run_once_with_the_single_router_tables(
     feed_id, report = await rf.run_feed(stack, copy, copy.write("run1"))
 
     assert rf.strip_tag(await rf.key_fields(stack.dsn, feed_id), copy.tag) == rf.EXPECTED_RUN_1
-    assert (report["jobs_auto_approved"], report["jobs_manual_review"]) == (9, 6)
-    assert (report["jobs_rejected"], report["skipped_closed"]) == (7, 2)
-    assert await rf.completions(stack.bootstrap, report["run_id"]) == 1
+    assert (report.jobs_auto_approved, report.jobs_manual_review) == (9, 6)
+    assert (report.jobs_rejected, report.skipped_closed) == (7, 2)
+    assert await rf.completions(stack.bootstrap, report.run_id) == 1
     # Both replicas did part of the routing: the completion race was real.
-    assert _routed_by(two_routers, 0, report["run_id"])
-    assert _routed_by(two_routers, 1, report["run_id"])
+    assert _routed_by(two_routers, 0, report.run_id)
+    assert _routed_by(two_routers, 1, report.run_id)

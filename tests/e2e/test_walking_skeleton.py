@@ -22,6 +22,7 @@ from cli.stack.config import PROJECT_ROOT
 from schemas import topics
 from schemas.codec import CODEC
 from schemas.records import DeadLetter, RequestReason, RunStarted
+from schemas.report import ExecutionReport
 
 pytestmark = pytest.mark.e2e
 
@@ -50,7 +51,7 @@ def _own_copy_of_the_sample(tmp_path: Path) -> Path:
     return copy
 
 
-async def _run_sample(stack: StackInfo, tmp_path: Path) -> tuple[int, dict[str, Any]]:
+async def _run_sample(stack: StackInfo, tmp_path: Path) -> tuple[int, ExecutionReport]:
     feed = _own_copy_of_the_sample(tmp_path)
     feed_id = await control.ensure_feed(
         stack.dsn, name=feed.stem, source_url=str(feed), mapping=SAMPLE_MAPPING
@@ -66,12 +67,12 @@ async def test_the_sample_feed_reaches_postgres_and_xano(
     feed_id, report = await _run_sample(stack, tmp_path)
     conn = await asyncpg.connect(stack.dsn)
     try:
-        run = await conn.fetchrow("SELECT * FROM runs WHERE run_id = $1", report["run_id"])
+        run = await conn.fetchrow("SELECT * FROM runs WHERE run_id = $1", report.run_id)
         outcomes = {
             r["outcome"]: r["n"]
             for r in await conn.fetch(
                 "SELECT outcome, count(*) AS n FROM run_outcomes WHERE run_id = $1 GROUP BY 1",
-                report["run_id"],
+                report.run_id,
             )
         }
         open_rows = await conn.fetch(
@@ -87,8 +88,8 @@ async def test_the_sample_feed_reaches_postgres_and_xano(
     # Every record the ingestor emitted has exactly one recorded outcome.
     assert run is not None
     assert run["status"] == "COMPLETED"
-    assert sum(outcomes.values()) == run["emitted"] == report["total_in_feed"] == 7
-    assert report["malformed_records"] == 2  # the </titel> record and the empty shell
+    assert sum(outcomes.values()) == run["emitted"] == report.total_in_feed == 7
+    assert report.malformed_records == 2  # the </titel> record and the empty shell
     assert outcomes["closed"] == 1  # "Expired"
     assert outcomes["merged"] == 1  # Austin + Denver: one job, two locations
     routed = outcomes.get("approved", 0) + outcomes.get("manual_review", 0)
@@ -107,9 +108,9 @@ async def test_the_sample_feed_reaches_postgres_and_xano(
     # Xano mirrors open_jobs exactly, and says so in the report.
     xano = _xano_records(running_pipeline, feed_id)
     assert sorted(r["job_hash"] for r in xano) == sorted(r["job_hash"] for r in open_rows)
-    assert report["xano_status"] == "SYNCED"
-    assert report["xano_jobs_added"] == len(open_rows)
-    assert report["run_status"] == "PARTIAL"  # a malformed record is worth a look
+    assert report.xano_status == "SYNCED"
+    assert report.xano_jobs_added == len(open_rows)
+    assert report.run_status == "PARTIAL"  # a malformed record is worth a look
 
 
 async def test_a_second_run_of_the_same_feed_is_served_from_the_cache(
@@ -118,13 +119,12 @@ async def test_a_second_run_of_the_same_feed_is_served_from_the_cache(
     feed_id, first = await _run_sample(stack, tmp_path)
     run_id = await control.request_run(stack.bootstrap, feed_id)
     second = await control.wait_for_report(stack.dsn, run_id, timeout_s=RUN_TIMEOUT_S, synced=True)
-    assert (
-        second["cache_hits"]
-        == first["jobs_auto_approved"] + first["jobs_manual_review"] + (first["jobs_rejected"])
+    assert second.cache_hits == first.jobs_auto_approved + first.jobs_manual_review + (
+        first.jobs_rejected
     )
-    assert second["jobs_archived"] == 0
-    assert (second["xano_jobs_added"], second["xano_jobs_deleted"]) == (0, 0)
-    assert len(_xano_records(running_pipeline, feed_id)) == first["jobs_auto_approved"]
+    assert second.jobs_archived == 0
+    assert (second.xano_jobs_added, second.xano_jobs_deleted) == (0, 0)
+    assert len(_xano_records(running_pipeline, feed_id)) == first.jobs_auto_approved
 
 
 async def test_an_unknown_feed_closes_its_run_as_a_failure_with_the_reason(
@@ -132,9 +132,9 @@ async def test_an_unknown_feed_closes_its_run_as_a_failure_with_the_reason(
 ) -> None:
     run_id = await control.request_run(stack.bootstrap, 987_654_321)
     report = await control.wait_for_report(stack.dsn, run_id, timeout_s=RUN_TIMEOUT_S)
-    assert report["run_status"] == "FAILURE"
-    assert any("987654321 does not exist" in e for e in report["error_summary"])
-    assert report["jobs_archived"] == 0
+    assert report.run_status == "FAILURE"
+    assert any("987654321 does not exist" in e for e in report.error_summary)
+    assert report.jobs_archived == 0
 
 
 async def test_a_run_that_stops_making_progress_is_closed_as_a_failure(
@@ -155,9 +155,9 @@ async def test_a_run_that_stops_making_progress_is_closed_as_a_failure(
     finally:
         await producer.stop()
     report = await control.wait_for_report(stack.dsn, started.run_id, timeout_s=RUN_TIMEOUT_S)
-    assert report["run_status"] == "FAILURE"
-    assert any("stalled" in e for e in report["error_summary"])
-    assert report["jobs_archived"] == 0
+    assert report.run_status == "FAILURE"
+    assert any("stalled" in e for e in report.error_summary)
+    assert report.jobs_archived == 0
 
 
 async def test_an_undecodable_message_lands_on_the_dead_letter_topic(

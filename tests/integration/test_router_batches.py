@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import AsyncIterator, Sequence
+from dataclasses import fields
 from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any
@@ -29,6 +30,7 @@ from schemas.records import (
     Salary,
     SalaryPeriod,
 )
+from schemas.report import ExecutionReport
 from services.router import completion
 from services.router.adapters import jobs_repository as jobs
 from services.router.adapters import ledger_repository as ledger
@@ -272,8 +274,18 @@ async def test_a_run_known_only_from_its_jobs_can_still_be_closed_as_stalled(
     assert done is not None and done.status is RunStatus.FAILURE and done.archived == 0
     async with pool.acquire() as conn:
         report = await ledger.report(conn, run_id)
-    assert report["run_status"] == "FAILURE"
-    assert any("stalled" in error for error in report["error_summary"])
+    assert report.run_status == "FAILURE"
+    assert any("stalled" in error for error in report.error_summary)
+
+
+async def test_the_report_type_has_a_field_for_every_report_column(pool: asyncpg.Pool) -> None:
+    """`ExecutionReport` is the table: a migration that adds a column must add the field."""
+    async with pool.acquire() as conn:
+        rows = await conn.fetch(
+            "SELECT column_name FROM information_schema.columns "
+            "WHERE table_name = 'execution_reports'"
+        )
+    assert {r["column_name"] for r in rows} == {f.name for f in fields(ExecutionReport)}
 
 
 async def test_service_connections_never_jit_compile(pool: asyncpg.Pool) -> None:

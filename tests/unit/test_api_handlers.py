@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import UTC, datetime
 from typing import Any
 
 import pytest
 
+from schemas.records import RunStatus
+from schemas.status import ArchiveState, RunState, SyncStatus
 from services.api.config import ApiSettings
 from services.api.errors import BadRequestError, UnauthorizedError
 from services.api.handlers import (
@@ -22,6 +25,7 @@ from services.api.handlers import (
 )
 from services.api.openapi import docs_page
 from services.shared.settings import Secret
+from tests.reports import a_report, a_run
 
 TOKEN = Secret("s3cret")
 
@@ -106,46 +110,50 @@ def test_job_hashes_are_printable_ascii() -> None:
 
 
 def test_progress_while_running_and_when_done() -> None:
-    live = progress({"emitted": None}, {}, None)
+    live = progress(a_run(emitted=None), {}, None)
     assert live["finished"] is False and live["stages"]["ingest"]["done"] is False
-    counting = progress({"emitted": 4}, {"approved": 3}, {"run_status": "RUNNING"})
+    counting = progress(a_run(emitted=4), {"approved": 3}, a_report(run_status=RunStatus.RUNNING))
     assert counting["stages"]["route"] | {"by_outcome": None} == {
         "done": False, "outcomes": 3, "total": 4, "by_outcome": None
     }  # fmt: skip
     done = progress(
-        {"emitted": 1}, {"approved": 1}, {"run_status": "PARTIAL", "xano_status": "SYNCED"}
+        a_run(emitted=1, status=RunState.COMPLETED),
+        {"approved": 1},
+        a_report(run_status=RunStatus.PARTIAL, xano_status=SyncStatus.SYNCED),
     )
     assert done["finished"] and done["stages"]["sync"]["done"]
 
 
 def test_a_running_run_says_what_it_waits_for() -> None:
     since = datetime(2026, 1, 1, 12, 0, tzinfo=UTC)
-    reading = progress({"status": "RUNNING", "emitted": None, "last_progress_at": since}, {}, None)
+    reading = progress(a_run(emitted=None, last_progress_at=since), {}, None)
     assert reading["waiting_for"] == (
         "the ingestor to finish reading the feed (no IngestFinished yet) (last progress "
         "2026-01-01T12:00:00+00:00); `jobstream runs fail RUN` closes it as a failure"
     )
-    routing = progress({"status": "RUNNING", "emitted": 10}, {"approved": 7}, None)
+    routing = progress(a_run(emitted=10), {"approved": 7}, None)
     assert routing["waiting_for"].startswith("outcomes of 3 of 10 records;")
     done = progress(
-        {"status": "COMPLETED", "emitted": 1}, {"approved": 1}, {"run_status": "SUCCESS"}
+        a_run(status=RunState.COMPLETED, emitted=1),
+        {"approved": 1},
+        a_report(run_status=RunStatus.SUCCESS),
     )
     assert done["waiting_for"] is None
 
 
 def test_a_held_archive_says_how_to_answer_it() -> None:
     reason = "archive held: 6000 jobs, confirm or discard (...)"
-    report = {
-        "run_status": "PARTIAL",
-        "jobs_archive_held": 6000,
-        "jobs_archived": 0,
-        "archive_skipped_reason": reason,
-    }
-    run = {"status": "COMPLETED", "emitted": 4000, "archive_state": "held"}
+    report = a_report(
+        run_status=RunStatus.PARTIAL,
+        jobs_archive_held=6000,
+        jobs_archived=0,
+        archive_skipped_reason=reason,
+    )
+    run = a_run(status=RunState.COMPLETED, emitted=4000, archive_state=ArchiveState.HELD)
     archive = progress(run, {"approved": 4000}, report)["archive"]
     assert archive["message"] == "archive held: 6000 jobs, confirm or discard"
     assert (archive["state"], archive["held"], archive["archived"]) == ("held", 6000, 0)
-    answered = progress(run | {"archive_state": "confirmed"}, {}, report)["archive"]
+    answered = progress(replace(run, archive_state=ArchiveState.CONFIRMED), {}, report)["archive"]
     assert "message" not in answered
 
 

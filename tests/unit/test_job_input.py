@@ -20,6 +20,7 @@ from schemas.records import (
     Salary,
     SalaryPeriod,
 )
+from schemas.status import JobStatus
 from services.router.adapters.jobs_repository import job_input, row_digest
 from services.router.geo import job_geo
 from services.router.handlers import Decision, FeedInfo
@@ -28,7 +29,7 @@ POSTED = datetime(2026, 11, 1, 9, 30, tzinfo=UTC)
 EXPIRES = datetime(2026, 12, 1, tzinfo=UTC)
 CREATED = datetime(2026, 10, 5, 8, 0, tzinfo=UTC)
 FEED = FeedInfo(feed_id=7, name="Partner feed", partner_id=42, bypass_filters=False)
-DECISION = Decision(Route.OPEN, "ACTIVE", "confidence 0.95 >= 0.86", Outcome.APPROVED)
+DECISION = Decision(Route.OPEN, JobStatus.ACTIVE, "confidence 0.95 >= 0.86", Outcome.APPROVED)
 
 
 def _posting(**changes: Any) -> JobPosting:
@@ -172,7 +173,7 @@ def test_every_position_holds_its_column() -> None:
 def test_a_job_without_enrichment_has_empty_enrichment_columns() -> None:
     decision = Decision(
         Route.MANUAL_REVIEW,
-        "ENRICHMENT_FAILED",
+        JobStatus.ENRICHMENT_FAILED,
         "enrichment failed: timeout",
         Outcome.ENRICHMENT_FAILED,
     )

@@ -6,25 +6,29 @@ from datetime import UTC, datetime
 
 import pytest
 
+from schemas.records import RunStatus
+from schemas.report import ExecutionReport
 from services.router.config import NotifySettings
 from services.router.notifications import should_notify, slack_message
 from services.shared.settings import SettingsError
+from tests.reports import a_report
 
 
-def _report(**changes: object) -> dict[str, object]:
-    report: dict[str, object] = {
-        "run_id": "run-1",
-        "feed_id": 7,
-        "feed_name": "Brightline",
-        "run_status": "SUCCESS",
-        "total_in_feed": 120,
-        "jobs_auto_approved": 80,
-        "error_summary": [],
-        "duration_seconds": 12.34,
-        "end_time": datetime(2026, 11, 29, 10, 0, tzinfo=UTC),
-    }
-    report.update(changes)
-    return report
+def _report(**changes: object) -> ExecutionReport:
+    return a_report(
+        **{
+            "run_id": "run-1",
+            "feed_id": 7,
+            "feed_name": "Brightline",
+            "run_status": RunStatus.SUCCESS,
+            "total_in_feed": 120,
+            "jobs_auto_approved": 80,
+            "error_summary": [],
+            "duration_seconds": 12.34,
+            "end_time": datetime(2026, 11, 29, 10, 0, tzinfo=UTC),
+        }
+        | changes
+    )
 
 
 def test_a_successful_run_reads_as_a_report_with_its_counts() -> None:
@@ -43,7 +47,7 @@ def test_a_successful_run_reads_as_a_report_with_its_counts() -> None:
 
 def test_a_failure_is_flagged_and_its_reasons_are_whole_lines() -> None:
     reasons = ["fetch failed: HTTP 503", "the feed produced zero records"]
-    message = slack_message(_report(run_status="FAILURE", error_summary=reasons))
+    message = slack_message(_report(run_status=RunStatus.FAILURE, error_summary=reasons))
     attachment = message["attachments"][0]
     notes = next(f["value"] for f in attachment["fields"] if f["title"] == "Notes")
     assert attachment["color"] == "danger"

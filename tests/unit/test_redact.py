@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import pytest
 
+from schemas.records import RunStatus
 from services.router.notifications import slack_message
 from services.shared.redact import holds_mask, redact_text, redact_url
+from tests.reports import a_report
 
 
 @pytest.mark.parametrize(
@@ -37,7 +39,7 @@ def test_a_masked_url_is_recognised() -> None:
 
 def test_the_webhook_body_never_carries_a_secret_of_the_feed_url() -> None:
     error = "fetch failed: unavailable: https://ann:hunter2@h/feed?api_key=SECRETKEY: HTTP 503"
-    report = {"run_id": "r", "feed_id": 1, "run_status": "FAILURE", "error_summary": [error]}
+    report = a_report(run_id="r", feed_id=1, run_status=RunStatus.FAILURE, error_summary=[error])
     body = str(slack_message(report))
     assert "hunter2" not in body and "SECRETKEY" not in body
     assert "https://***@h/feed?api_key=***" in body

@@ -18,9 +18,9 @@ from schemas.records import (
     Route,
     RunStatus,
 )
+from schemas.status import ArchiveState
 from services.router.config import SafetyLimits, Thresholds
 from services.router.handlers import (
-    ArchiveState,
     ArchiveVerdict,
     Placement,
     RunTotals,

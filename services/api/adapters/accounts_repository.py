@@ -2,13 +2,40 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass, fields
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from services.api.accounts import Principal, Role, check_role
 from services.shared.database import Conn
 
-_USER_VIEW = "id, username, role, is_active, created_at, updated_at"
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class User:
+    """A console account as listed (never its password hash)."""
+
+    id: int
+    username: str
+    role: Role
+    is_active: bool
+    created_at: datetime
+    updated_at: datetime
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class AuditEntry:
+    """One line of the audit log: who did what to which target."""
+
+    id: int
+    at: datetime
+    username: str
+    action: str
+    target: str
+    detail: dict[str, object]
+
+
+_USER_VIEW = ", ".join(f.name for f in fields(User))
+_AUDIT_VIEW = ", ".join(f.name for f in fields(AuditEntry))
 
 
 async def create_user(conn: Conn, username: str, password_hash: str, role: Role) -> int:
@@ -22,9 +49,9 @@ async def create_user(conn: Conn, username: str, password_hash: str, role: Role)
     return int(value)
 
 
-async def list_users(conn: Conn) -> list[dict[str, Any]]:
+async def list_users(conn: Conn) -> list[User]:
     rows = await conn.fetch(f"SELECT {_USER_VIEW} FROM users ORDER BY username")
-    return [dict(r) for r in rows]
+    return [User(**dict(r)) for r in rows]
 
 
 async def user_for_login(conn: Conn, username: str) -> tuple[int, str, Role, bool] | None:
@@ -173,14 +200,14 @@ async def audit(
 
 async def audit_page(
     conn: Conn, *, limit: int, before_id: int | None, target: str | None = None
-) -> list[dict[str, Any]]:
+) -> list[AuditEntry]:
     """Newest first, keyset by id."""
     rows = await conn.fetch(
-        "SELECT id, at, username, action, target, detail FROM audit_log "
+        f"SELECT {_AUDIT_VIEW} FROM audit_log "
         "WHERE ($1::bigint IS NULL OR id < $1) AND ($2::text IS NULL OR target = $2) "
         "ORDER BY id DESC LIMIT $3",
         before_id,
         target,
         limit,
     )
-    return [dict(r) for r in rows]
+    return [AuditEntry(**dict(r)) for r in rows]

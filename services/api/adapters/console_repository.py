@@ -3,13 +3,16 @@ history, and the moves an admin makes (take-down, restore)."""
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
-from typing import Any, Literal
+from enum import StrEnum
+from typing import Any, Literal, TypeVar
 
 from schemas.job_tables import JOB_COLUMNS, TABLES
-from schemas.records import Route
+from schemas.records import MalformedRecord, Outcome, Route, RunStatus
+from schemas.status import JobStatus, RunState, SyncStatus
 from services.shared.database import Conn
 
 QUEUE = TABLES[Route.MANUAL_REVIEW]
@@ -124,9 +127,19 @@ async def find_job(conn: Conn, job_hash: str) -> tuple[Route, dict[str, Any]] | 
     return None
 
 
-async def job_history(
-    conn: Conn, job_hash: str, feed_id: int, runs: int = 10
-) -> list[dict[str, Any]]:
+@dataclass(frozen=True, slots=True)
+class JobInRun:
+    """What one run of its feed did with a job."""
+
+    run_id: str
+    reason: str
+    status: RunState
+    started_at: datetime
+    outcome: Outcome
+    merge_pass: int | None
+
+
+async def job_history(conn: Conn, job_hash: str, feed_id: int, runs: int = 10) -> list[JobInRun]:
     """The job's outcome in each of its feed's last `runs` runs (bounded: no job_hash index)."""
     rows = await conn.fetch(
         "SELECT r.run_id, r.reason, r.status, r.started_at, o.outcome, o.merge_pass "
@@ -138,7 +151,11 @@ async def job_history(
         feed_id,
         runs,
     )
-    return [dict(r) for r in rows]
+    return [
+        JobInRun(r["run_id"], r["reason"], RunState(r["status"]), r["started_at"],
+                 Outcome(r["outcome"]), r["merge_pass"])
+        for r in rows
+    ]  # fmt: skip
 
 
 _DECIDED = ("route", "route_reason", "status", "reviewed_by", "reviewed_at")
@@ -147,7 +164,7 @@ _SELECTED = ", ".join(f"${_DECIDED.index(c) + 2}" if c in _DECIDED else c for c 
 
 
 async def move_between(
-    conn: Conn, job_hash: str, source: Route, to: Route, *, status: str, reason: str, by: str
+    conn: Conn, job_hash: str, source: Route, to: Route, *, status: JobStatus, reason: str, by: str
 ) -> int | None:
     """Moves a job from `source`'s table to `to`'s; its feed id, or None if it is not there.
 
@@ -195,12 +212,47 @@ async def neighbours(
     return previous, following
 
 
-async def recent_runs(conn: Conn, feed_id: int | None, limit: int = 50) -> list[dict[str, Any]]:
+@dataclass(frozen=True, slots=True, kw_only=True)
+class RunSummary:
+    """A run in the console's list: its ledger row and its report's headline counts (the
+    report's columns are None for a run whose report is not there yet)."""
+
+    run_id: str
+    feed_id: int
+    feed_name: str | None
+    reason: str
+    status: RunState
+    started_at: datetime
+    completed_at: datetime | None
+    emitted: int | None
+    run_status: RunStatus | None
+    total_in_feed: int | None
+    jobs_auto_approved: int | None
+    jobs_manual_review: int | None
+    jobs_rejected: int | None
+    duration_seconds: float | None
+    xano_status: SyncStatus | None
+
+    @classmethod
+    def from_row(cls, row: Mapping[str, Any]) -> RunSummary:
+        values = dict(row)
+        values["status"] = RunState(values["status"])
+        values["run_status"] = _or_none(RunStatus, values["run_status"])
+        values["xano_status"] = _or_none(SyncStatus, values["xano_status"])
+        return cls(**values)
+
+
+_RUN_SUMMARY = (
+    "r.run_id, r.feed_id, f.name AS feed_name, r.reason, r.status, r.started_at, "
+    "r.completed_at, r.emitted, e.run_status, e.total_in_feed, e.jobs_auto_approved, "
+    "e.jobs_manual_review, e.jobs_rejected, e.duration_seconds, e.xano_status"
+)
+
+
+async def recent_runs(conn: Conn, feed_id: int | None, limit: int = 50) -> list[RunSummary]:
     """The latest runs (of one feed, or of all), with their report's headline counts."""
     rows = await conn.fetch(
-        "SELECT r.run_id, r.feed_id, f.name AS feed_name, r.reason, r.status, r.started_at, "
-        "r.completed_at, r.emitted, e.run_status, e.total_in_feed, e.jobs_auto_approved, "
-        "e.jobs_manual_review, e.jobs_rejected, e.duration_seconds, e.xano_status "
+        f"SELECT {_RUN_SUMMARY} "
         "FROM (SELECT * FROM runs WHERE ($1::int IS NULL OR feed_id = $1) "
         "      ORDER BY started_at DESC LIMIT $2) r "
         "LEFT JOIN feeds f ON f.id = r.feed_id "
@@ -208,10 +260,26 @@ async def recent_runs(conn: Conn, feed_id: int | None, limit: int = 50) -> list[
         feed_id,
         limit,
     )
-    return [dict(r) for r in rows]
+    return [RunSummary.from_row(dict(r)) for r in rows]
 
 
-async def feeds_health(conn: Conn) -> list[dict[str, Any]]:
+@dataclass(frozen=True, slots=True, kw_only=True)
+class FeedHealth:
+    """A feed in the console's list, with its health."""
+
+    id: int
+    name: str
+    is_active: bool
+    last_run_status: RunStatus | None
+    consecutive_failure_count: int
+    next_check_at: datetime | None
+    check_frequency_minutes: int | None
+    last_succeeded_at: datetime | None
+    runs_count: int
+    recent_records: list[int]  # records in the feed, its last five runs first
+
+
+async def feeds_health(conn: Conn) -> list[FeedHealth]:
     """Every feed with its health: last status, failures in a row, next check, recent sizes."""
     rows = await conn.fetch(
         "SELECT f.id, f.name, f.is_active, f.last_run_status, f.consecutive_failure_count, "
@@ -220,11 +288,21 @@ async def feeds_health(conn: Conn) -> list[dict[str, Any]]:
         "      ORDER BY e.start_time DESC LIMIT 5) AS recent_records "
         "FROM feeds f ORDER BY f.name, f.id"
     )
-    return [dict(r) for r in rows]
+    return [
+        FeedHealth(**dict(r) | {"last_run_status": _or_none(RunStatus, r["last_run_status"])})
+        for r in rows
+    ]
 
 
-async def malformed_samples(conn: Conn, run_id: str) -> list[dict[str, Any]]:
+async def malformed_samples(conn: Conn, run_id: str) -> list[MalformedRecord]:
     """The ingestor's samples of the records it could not read, with their reasons."""
     ingest = await conn.fetchval("SELECT ingest FROM runs WHERE run_id = $1", run_id)
     samples = (ingest or {}).get("malformed_samples") if isinstance(ingest, dict) else None
-    return [s for s in samples or [] if isinstance(s, dict)]
+    return [MalformedRecord.model_validate(s) for s in samples or [] if isinstance(s, dict)]
+
+
+_E = TypeVar("_E", bound=StrEnum)
+
+
+def _or_none(enum: type[_E], value: str | None) -> _E | None:
+    return None if value is None else enum(value)

@@ -2,19 +2,42 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass, fields
 from datetime import UTC, datetime
-from typing import Any
+from decimal import Decimal
 
 from schemas.job_tables import JOB_COLUMNS, TABLES
 from schemas.records import Route
+from schemas.status import JobStatus
 from services.shared.database import Conn
 
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class QueuedJob:
+    """A job waiting for a reviewer, as the review queue lists it."""
+
+    job_hash: str
+    feed_id: int
+    title: str
+    company_name: str
+    location_string: str | None
+    route_reason: str
+    ai_confidence_score: Decimal | None
+    confidence_reasoning: str | None
+    sector: str | None
+    industry: str | None
+    job_function: str | None
+    application_url: str | None
+    last_seen_run: str | None
+    created_at: datetime
+    updated_at: datetime
+
+    def as_json(self) -> dict[str, object]:
+        return {f.name: getattr(self, f.name) for f in fields(self)}
+
+
 QUEUE = TABLES[Route.MANUAL_REVIEW]
-LIST_VIEW = (
-    "job_hash, feed_id, title, company_name, location_string, route_reason, "
-    "ai_confidence_score, confidence_reasoning, sector, industry, job_function, "
-    "application_url, last_seen_run, created_at, updated_at"
-)
+LIST_VIEW = ", ".join(f.name for f in fields(QueuedJob))
 # What a decision overwrites; every other column moves as it is.
 _DECIDED = ("route", "route_reason", "status", "reviewed_by", "reviewed_at")
 _MOVED = ", ".join(JOB_COLUMNS)
@@ -24,7 +47,7 @@ _SELECTED = ", ".join(f"${_DECIDED.index(c) + 2}" if c in _DECIDED else c for c 
 
 async def list_queue(
     conn: Conn, *, feed_id: int | None, limit: int, offset: int
-) -> tuple[list[dict[str, Any]], int]:
+) -> tuple[list[QueuedJob], int]:
     """A page of the queue (oldest first) and the queue's total length under the filter."""
     rows = await conn.fetch(
         f"SELECT {LIST_VIEW} FROM {QUEUE} WHERE ($1::int IS NULL OR feed_id = $1) "
@@ -36,11 +59,11 @@ async def list_queue(
     total = await conn.fetchval(
         f"SELECT count(*) FROM {QUEUE} WHERE ($1::int IS NULL OR feed_id = $1)", feed_id
     )
-    return [dict(r) for r in rows], int(total)
+    return [QueuedJob(**dict(r)) for r in rows], int(total)
 
 
 async def move(
-    conn: Conn, job_hash: str, to: Route, *, status: str, reason: str, reviewer: str
+    conn: Conn, job_hash: str, to: Route, *, status: JobStatus, reason: str, reviewer: str
 ) -> int | None:
     """Moves the job from the queue into `to`'s table; its feed id, or None if not queued.
 

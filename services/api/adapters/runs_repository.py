@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
-from typing import Any
+from dataclasses import dataclass, fields
+from datetime import datetime
 
+from schemas.report import ExecutionReport
+from services.api.handlers import RunRow
 from services.shared.database import Conn
 
 # pg_advisory_xact_lock(namespace, feed_id): serialises triggers of one feed across replicas.
@@ -39,15 +42,12 @@ async def insert_run(conn: Conn, run_id: str, feed_id: int, reason: str) -> None
     )
 
 
-async def get_run(conn: Conn, run_id: str) -> dict[str, Any] | None:
-    row = await conn.fetchrow(
-        "SELECT run_id, feed_id, reason, status, refresh, emitted, started_at, "
-        "ingest_finished_at, last_progress_at, completed_at, failure_reason, "
-        "open_before, archive_candidates, archive_state, archive_decided_by, archive_decided_at "
-        "FROM runs WHERE run_id = $1",
-        run_id,
-    )
-    return dict(row) if row else None
+_RUN_COLUMNS = ", ".join(f.name for f in fields(RunRow))
+
+
+async def get_run(conn: Conn, run_id: str) -> RunRow | None:
+    row = await conn.fetchrow(f"SELECT {_RUN_COLUMNS} FROM runs WHERE run_id = $1", run_id)
+    return RunRow.from_row(dict(row)) if row else None
 
 
 async def last_run_id(conn: Conn, feed_id: int) -> str | None:
@@ -57,9 +57,9 @@ async def last_run_id(conn: Conn, feed_id: int) -> str | None:
     return str(value) if value is not None else None
 
 
-async def report(conn: Conn, run_id: str) -> dict[str, Any] | None:
+async def report(conn: Conn, run_id: str) -> ExecutionReport | None:
     row = await conn.fetchrow("SELECT * FROM execution_reports WHERE run_id = $1", run_id)
-    return dict(row) if row else None
+    return ExecutionReport.from_row(dict(row)) if row else None
 
 
 async def outcome_counts(conn: Conn, run_id: str) -> dict[str, int]:
@@ -70,7 +70,19 @@ async def outcome_counts(conn: Conn, run_id: str) -> dict[str, int]:
     return {r["outcome"]: int(r["n"]) for r in rows}
 
 
-async def held_archives(conn: Conn, feed_id: int) -> list[dict[str, Any]]:
+@dataclass(frozen=True, slots=True)
+class HeldArchive:
+    """A run whose archive waits for an operator: how many jobs it holds."""
+
+    run_id: str
+    held: int
+    completed_at: datetime | None
+
+    def as_json(self) -> dict[str, object]:
+        return {"run_id": self.run_id, "held": self.held, "completed_at": self.completed_at}
+
+
+async def held_archives(conn: Conn, feed_id: int) -> list[HeldArchive]:
     """The feed's runs whose archive waits for an operator, oldest first."""
     rows = await conn.fetch(
         "SELECT r.run_id, e.jobs_archive_held AS held, r.completed_at FROM runs r "
@@ -78,7 +90,7 @@ async def held_archives(conn: Conn, feed_id: int) -> list[dict[str, Any]]:
         "WHERE r.feed_id = $1 AND r.archive_state = 'held' ORDER BY r.started_at",
         feed_id,
     )
-    return [dict(r) for r in rows]
+    return [HeldArchive(r["run_id"], r["held"], r["completed_at"]) for r in rows]
 
 
 async def confirm_mirror_deletes(conn: Conn, run_id: str, feed_id: int, by: str) -> None:

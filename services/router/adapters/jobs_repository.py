@@ -13,6 +13,7 @@ import orjson
 
 from schemas.job_tables import JOB_COLUMNS, TABLES
 from schemas.records import EnrichedJob, Enrichment, Location, Route
+from schemas.status import JobStatus
 from services.router.geo import job_geo
 from services.router.handlers import (
     Decision,
@@ -28,8 +29,8 @@ _ALL = ", ".join(JOB_COLUMNS)
 ARCHIVED_REASON = "not in the feed"
 # An archived job says why it is archived; its last_seen_run says since when.
 _ARCHIVED_OVERRIDES = {
-    "route": "'archived'",
-    "status": "'ARCHIVED'",
+    "route": f"'{Route.ARCHIVED}'",
+    "status": f"'{JobStatus.ARCHIVED}'",
     "route_reason": f"'{ARCHIVED_REASON}'",
 }
 _SELECT_AS_ARCHIVED = ", ".join(_ARCHIVED_OVERRIDES.get(c, c) for c in JOB_COLUMNS)

@@ -9,6 +9,8 @@ from datetime import datetime
 from typing import Any
 
 from schemas.records import IngestFinished, Outcome, RunCompleted, RunStarted, RunStatus
+from schemas.report import ExecutionReport, RunClosing
+from schemas.status import ArchiveState
 from services.router.handlers import FeedInfo, RunTotals
 from services.shared.database import Conn
 
@@ -37,20 +39,6 @@ class ClaimedRun:
     ingest: IngestFinished
     reason: str  # why it ran: a RequestReason's value, or 'unknown'
     failed_because: str | None = None  # closed as a failure (stalled, or failed by an operator)
-
-
-REPORT_COLUMNS = frozenset(
-    {
-        "total_in_feed", "malformed_records", "processed_successfully", "skipped_closed",
-        "skipped_duplicate", "skipped_duplicate_initial_aggregation",
-        "skipped_duplicate_ai_aggregation", "records_failed", "jobs_closed", "jobs_archived",
-        "archive_skipped_reason", "jobs_archive_held", "jobs_auto_approved",
-        "jobs_manual_review", "jobs_rejected",
-        "api_calls_gemini", "cache_hits", "gemini_input_tokens", "gemini_output_tokens",
-        "gemini_total_tokens", "feed_file_size_bytes", "feed_uncompressed_bytes",
-        "run_status", "end_time", "duration_seconds", "error_summary",
-    }
-)  # fmt: skip
 
 
 async def feed_info(conn: Conn, feed_id: int) -> FeedInfo:
@@ -254,10 +242,8 @@ async def totals(conn: Conn, run_id: str) -> RunTotals:
     )
 
 
-async def write_report(conn: Conn, run_id: str, fields: Mapping[str, Any]) -> int:
-    unknown = fields.keys() - REPORT_COLUMNS
-    if unknown:
-        raise ValueError(f"not a report column: {', '.join(sorted(unknown))}")
+async def write_report(conn: Conn, run_id: str, closing: RunClosing) -> int:
+    fields = closing.columns()  # its names are RunClosing's fields, never input
     names = sorted(fields)
     assignments = ", ".join(f"{n} = ${i}" for i, n in enumerate(names, start=2))
     row = await conn.fetchrow(
@@ -433,7 +419,7 @@ async def answer_hold(
         "WHERE run_id = $1",
         run_id,
         archived,
-        None if state == "confirmed" else note,
+        None if state == ArchiveState.CONFIRMED else note,
         note,
     )
 
@@ -482,8 +468,8 @@ async def stored_completion(conn: Conn, run_id: str) -> RunCompleted | None:
     )
 
 
-async def report(conn: Conn, run_id: str) -> dict[str, Any]:
+async def report(conn: Conn, run_id: str) -> ExecutionReport:
     """The run's execution report as written, with its feed's name."""
     row = await conn.fetchrow("SELECT * FROM execution_reports WHERE run_id = $1", run_id)
     assert row is not None, f"no execution report for run {run_id}"
-    return dict(row)
+    return ExecutionReport.from_row(dict(row))

@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from typing import Any
 
+from schemas.status import SyncStatus
 from services.shared.database import Conn
 
 # One advisory-lock namespace for reconciles, so a feed id never collides with other locks.
@@ -32,9 +34,23 @@ async def unlock_feed(conn: Conn, feed_id: int) -> None:
     await conn.execute("SELECT pg_advisory_unlock($1, $2)", RECONCILE_LOCK_NAMESPACE, feed_id)
 
 
-async def open_jobs(conn: Conn, feed_id: int) -> list[dict[str, Any]]:
+@dataclass(frozen=True, slots=True)
+class OpenJob:
+    """An open_jobs row: its keys, and every column by name for the configurable field map
+    that turns it into the mirror's payload."""
+
+    job_hash: str
+    feed_id: int
+    columns: Mapping[str, object]
+
+    @classmethod
+    def of(cls, row: Mapping[str, Any]) -> OpenJob:
+        return cls(row["job_hash"], row["feed_id"], row)
+
+
+async def open_jobs(conn: Conn, feed_id: int) -> list[OpenJob]:
     rows = await conn.fetch("SELECT * FROM open_jobs WHERE feed_id = $1", feed_id)
-    return [dict(r) for r in rows]
+    return [OpenJob.of(dict(r)) for r in rows]
 
 
 async def still_open(conn: Conn, feed_id: int, job_hashes: Sequence[str]) -> set[str]:
@@ -47,21 +63,21 @@ async def still_open(conn: Conn, feed_id: int, job_hashes: Sequence[str]) -> set
     return {r["job_hash"] for r in rows}
 
 
-async def open_job(conn: Conn, job_hash: str) -> dict[str, Any] | None:
+async def open_job(conn: Conn, job_hash: str) -> OpenJob | None:
     row = await conn.fetchrow("SELECT * FROM open_jobs WHERE job_hash = $1", job_hash)
-    return dict(row) if row else None
+    return OpenJob.of(dict(row)) if row else None
 
 
-async def eids_for(conn: Conn, rows: Sequence[Mapping[str, Any]]) -> dict[str, str]:
+async def eids_for(conn: Conn, rows: Sequence[OpenJob]) -> dict[str, str]:
     """Each job's Xano eid, minted and stored before its first add so retries reuse it."""
     await conn.executemany(
         "INSERT INTO xano_records (job_hash, eid, feed_id) VALUES ($1, $2, $3) "
         "ON CONFLICT (job_hash) DO NOTHING",
-        [(r["job_hash"], uuid.uuid4().hex, r["feed_id"]) for r in rows],
+        [(r.job_hash, uuid.uuid4().hex, r.feed_id) for r in rows],
     )
     found = await conn.fetch(
         "SELECT job_hash, eid FROM xano_records WHERE job_hash = ANY($1::text[])",
-        [r["job_hash"] for r in rows],
+        [r.job_hash for r in rows],
     )
     return {r["job_hash"]: r["eid"] for r in found}
 
@@ -100,15 +116,17 @@ async def count_confirmed(conn: Conn, run_id: str, operation: str, confirmed: in
     )
 
 
-async def write_sync_outcome(conn: Conn, run_id: str, outcome: Mapping[str, Any]) -> None:
+async def write_sync_outcome(
+    conn: Conn, run_id: str, *, status: SyncStatus, failed: int, errors: Sequence[str]
+) -> None:
     """The reconcile's status, failures and errors; its confirmed counts are already in."""
     await conn.execute(
         "UPDATE execution_reports SET xano_status = $2, xano_jobs_failed = $3, "
         "error_summary = error_summary || $4::jsonb, updated_at = now() WHERE run_id = $1",
         run_id,
-        outcome["status"],
-        outcome["failed"],
-        list(outcome["errors"]),
+        status.value,
+        failed,
+        list(errors),
     )
 
 
