@@ -22,7 +22,7 @@ from rich.table import Table
 from cli.base import EXIT_FAILURE, EXIT_OK, CommandError, SubParsers
 from cli.pipeline import XANO_TOKEN, PipelineConfig
 from cli.stack import StackConfig
-from services.shared.database import Database
+from services.shared.database import Database, SchemaOutdatedError
 from services.shared.settings import Secret, SettingsError
 from services.syncer.adapters import mirror_repository as mirror
 from services.syncer.adapters.xano import XanoClient, XanoError, XanoSettings
@@ -196,6 +196,8 @@ def _run(args: argparse.Namespace, work: Callable[[Database], Awaitable[T]]) -> 
         return asyncio.run(main())
     except XanoError as error:
         raise CommandError(f"Xano: {error}") from error
+    except SchemaOutdatedError as error:
+        raise CommandError(str(error)) from error
     except (OSError, asyncpg.PostgresError) as error:
         raise CommandError(f"database: {type(error).__name__}: {error}") from error
 

@@ -4,7 +4,6 @@ trigger and replay, the feed list with health, and the feed editor with its mapp
 from __future__ import annotations
 
 import logging
-import os
 from typing import Any
 from urllib.parse import quote
 
@@ -20,7 +19,6 @@ from services.api.errors import BadRequestError
 from services.api.service import ControlPlane
 from services.enricher.backends.base import EnrichmentBackend
 from services.enricher.preview import EnrichedRecord, backend_for, preview
-from services.ingestor.config import feed_settings_from_env
 from services.ingestor.feeds import FeedInspection, MappingError, load_mapping
 from services.shared.settings import SettingsError
 
@@ -233,7 +231,7 @@ async def _preview(request: web.Request, feed_id: int | None, form: Any) -> web.
         inspection, records = await preview(
             fields["source_url"], fields.get("mapping"), limit=PREVIEW_RECORDS,
             backend=_backend(), taxonomy=taxonomy(),
-            settings=feed_settings_from_env(os.environ),  # the ingestor's guard: no SSRF here
+            settings=_plane(request).settings.feed,
         )  # fmt: skip
     except (BadRequestError, MappingError, SettingsError, ValueError) as exc:
         message = exc.message if isinstance(exc, BadRequestError) else str(exc)

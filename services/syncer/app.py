@@ -18,6 +18,7 @@ from services.shared.streaming import (
     consume,
     create_app,
     each_record,
+    open_on_startup,
     with_retries,
 )
 from services.syncer.adapters.xano import ClientStats, XanoClient
@@ -85,6 +86,7 @@ def build(settings: SyncerSettings) -> faust.App:
     async def retry_approvals() -> None:
         await with_retries(retry_outbox, what="approval outbox", attempts=1)
 
+    open_on_startup(app, db.open)
     close_on_shutdown(app, db.close, client.aclose)
     return app
 

@@ -44,8 +44,9 @@ from services.enricher.gemini.schemas import (
     SearchableItem,
     Stage,
 )
-from services.enricher.gemini.settings import GeminiSettings, GeminiSettingsError
+from services.enricher.gemini.settings import GeminiSettings
 from services.enricher.gemini.validation import enrich_check, function_check, searchable_check
+from services.shared.settings import SettingsError
 
 log = logging.getLogger(__name__)
 
@@ -74,7 +75,7 @@ class GeminiBackend:
         rand: Callable[[], float] = random.random,
     ) -> None:
         if not settings.api_key:
-            raise GeminiSettingsError("GEMINI_API_KEY is required for the gemini backend")
+            raise SettingsError("GEMINI_API_KEY is required for the gemini backend")
         self._settings = settings
         self._taxonomy = taxonomy
         self._prompts = SystemPrompts.build(taxonomy, profile)
