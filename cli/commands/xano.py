@@ -130,8 +130,7 @@ def _confirm(args: argparse.Namespace) -> int:
         raise CommandError("--max must be 0 or more")
 
     async def run(db: Database) -> None:
-        pool = await db.pool()
-        async with pool.acquire() as conn:
+        async with db.connection() as conn:
             await mirror.confirm_deletes(
                 conn, args.feed_id, max_deletes=args.max, by=args.by, valid_hours=args.valid_hours
             )

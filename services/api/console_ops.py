@@ -64,8 +64,7 @@ def routes() -> list[web.RouteDef]:
 async def runs_page(request: web.Request) -> web.Response:
     raw = request.query.get("feed") or None
     feed_id = None if raw is None else h.parse_id(raw, "feed")
-    pool = await _plane(request).db.pool()
-    async with pool.acquire() as conn:
+    async with _plane(request).db.connection() as conn:
         runs = await jobs.recent_runs(conn, feed_id)
     return render(request, "runs.html", runs=runs, feed_id=feed_id)
 
@@ -75,8 +74,7 @@ async def run_page(request: web.Request) -> web.Response:
     if not 1 <= len(run_id) <= 64 or not run_id.isascii():
         raise BadRequestError("run_id must be a run's id")
     view = await _plane(request).run_view(run_id)
-    pool = await _plane(request).db.pool()
-    async with pool.acquire() as conn:
+    async with _plane(request).db.connection() as conn:
         samples = await jobs.malformed_samples(conn, run_id)
     report = view["report"]
     counts = [(label, report[column]) for label, column in REPORT_COUNTS] if report else []
@@ -126,8 +124,7 @@ async def trigger(request: web.Request) -> web.Response:
 
 
 async def feeds_page(request: web.Request) -> web.Response:
-    pool = await _plane(request).db.pool()
-    async with pool.acquire() as conn:
+    async with _plane(request).db.connection() as conn:
         feeds = await jobs.feeds_health(conn)
     return render(request, "feeds.html", feeds=feeds)
 
@@ -147,8 +144,7 @@ async def new_feed_page(request: web.Request) -> web.Response:
 async def feed_page(request: web.Request) -> web.Response:
     feed_id = h.parse_id(request.match_info["feed_id"], "feed_id")
     feed = await _plane(request).feed(feed_id)
-    pool = await _plane(request).db.pool()
-    async with pool.acquire() as conn:
+    async with _plane(request).db.connection() as conn:
         runs = await jobs.recent_runs(conn, feed_id, limit=10)
     notice = "Saved." if request.query.get("saved") else None
     return _editor(request, feed_id, _form_of(feed), runs=runs, notice=notice)

@@ -61,15 +61,13 @@ class Enricher:
         wanted = [j.job_hash for j in jobs if not j.refresh]
         if not wanted:
             return {}
-        pool = await self._db.pool()
-        async with pool.acquire() as conn:
+        async with self._db.connection() as conn:
             return await cache.lookup(conn, wanted, version)
 
     async def _remember(self, fresh: dict[str, EnrichedJob], version: str) -> None:
         good = {h: r.enrichment for h, r in fresh.items() if r.enrichment is not None}
         if good:
-            pool = await self._db.pool()
-            async with pool.acquire() as conn:
+            async with self._db.connection() as conn:
                 await cache.store(conn, good, version)
 
 

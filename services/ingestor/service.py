@@ -47,8 +47,7 @@ class Ingestor:
         )  # fmt: skip
 
     async def _load(self, feed_id: int) -> FeedDefinition:
-        pool = await self._db.pool()
-        async with pool.acquire() as conn:
+        async with self._db.connection() as conn:
             return await load_feed(conn, feed_id)
 
     async def _ingest(self, request: FeedRequested, feed: FeedDefinition) -> IngestFinished:

@@ -135,8 +135,7 @@ class Router:
 
     async def republish_stranded(self) -> None:
         """A crash between the completion commit and its publication leaves a run unannounced."""
-        pool = await self._db.pool()
-        async with pool.acquire() as conn:
+        async with self._db.connection() as conn:
             for run_id in await ledger.unpublished_completions(conn, older_than_s=30.0):
                 done = await ledger.stored_completion(conn, run_id)
                 if done is not None:

@@ -110,8 +110,7 @@ class Syncer:
         """Mirrors the feed; with a run_id, its report counts every confirmed batch at once,
         so the counts of a reconcile a crash interrupted are kept and the retry adds to them."""
         await self._client.open()
-        pool = await self._db.pool()
-        async with pool.acquire() as conn:
+        async with self._db.connection() as conn:
             await mirror.lock_feed(conn, feed_id)
             try:
                 outcome = await self._reconcile_locked(conn, feed_id, run_id)
@@ -180,8 +179,7 @@ class Syncer:
         def counter(operation: str) -> BatchDone:
             async def count(result: WriteResult) -> None:
                 if result.confirmed:
-                    pool = await self._db.pool()
-                    async with pool.acquire() as conn:
+                    async with self._db.connection() as conn:
                         await mirror.count_confirmed(conn, run_id, operation, result.confirmed)
 
             return count
@@ -231,8 +229,7 @@ class Syncer:
 
     async def _push(self, job_hash: str) -> Push:
         await self._client.open()
-        pool = await self._db.pool()
-        async with pool.acquire() as conn:
+        async with self._db.connection() as conn:
             row = await mirror.open_job(conn, job_hash)
             if row is None:
                 await outbox.forget(conn, [job_hash])
@@ -273,8 +270,7 @@ class Syncer:
         """Removes a job an admin took down, under the feed's lock; False when it is open
         again (restored) or Xano did not confirm."""
         await self._client.open()
-        pool = await self._db.pool()
-        async with pool.acquire() as conn:
+        async with self._db.connection() as conn:
             await mirror.lock_feed(conn, feed_id)
             try:
                 if await mirror.open_job(conn, job_hash) is not None:
@@ -290,15 +286,14 @@ class Syncer:
         Stops at the first failed push: Xano is likely down, and each failure costs the
         client's full retries; the rest wait for the next round.
         """
-        pool = await self._db.pool()
-        async with pool.acquire() as conn:
+        async with self._db.connection() as conn:
             due = await outbox.due(conn, limit)
         pushes: list[Push] = []
         for job_hash in due:
             pushes.append(await self._push(job_hash))
             if pushes[-1] is Push.FAILED:
                 break
-        async with pool.acquire() as conn:
+        async with self._db.connection() as conn:
             waiting = await outbox.size(conn)
         metrics.OUTBOX_WAITING.set(waiting)
         landed = pushes.count(Push.LANDED)

@@ -39,8 +39,7 @@ async def database(stack: StackInfo) -> AsyncIterator[Database]:
 async def test_an_unusable_mapping_fails_the_run_at_once_with_the_reason(
     stack: StackInfo, database: Database
 ) -> None:
-    pool = await database.pool()
-    async with pool.acquire() as conn:
+    async with database.connection() as conn:
         feed_id = int(
             await conn.fetchval(
                 "INSERT INTO feeds (name, source_url, mapping) VALUES "
@@ -71,7 +70,7 @@ async def test_an_unusable_mapping_fails_the_run_at_once_with_the_reason(
     )
     await router.follow(started)
     await router.follow(finished)
-    async with pool.acquire() as conn:
+    async with database.connection() as conn:
         report = await conn.fetchrow("SELECT * FROM execution_reports WHERE run_id = $1", run_id)
         feed = await conn.fetchrow("SELECT * FROM feeds WHERE id = $1", feed_id)
     assert report is not None and feed is not None

@@ -10,7 +10,6 @@ from collections.abc import AsyncIterator, Sequence
 from datetime import UTC, datetime
 from typing import Any, cast
 
-import asyncpg
 import pytest
 
 from cli.stack import StackInfo
@@ -84,8 +83,7 @@ def router(stack: StackInfo, database: Database, published: RecordingPublisher) 
 
 @pytest.fixture
 async def feed_id(database: Database) -> int:
-    pool = await database.pool()
-    async with pool.acquire() as conn:
+    async with database.connection() as conn:
         return int(
             await conn.fetchval(
                 "INSERT INTO feeds (name, source_url) VALUES ('run guard', 'test://') RETURNING id"
@@ -146,8 +144,7 @@ async def drive_run(
 
 
 async def _fetch(database: Database, query: str, *args: Any) -> dict[str, Any]:
-    pool = await database.pool()
-    async with pool.acquire() as conn:
+    async with database.connection() as conn:
         row = await conn.fetchrow(query, *args)
     assert row is not None
     return dict(row)
@@ -348,8 +345,7 @@ async def test_a_claimed_run_that_never_started_can_be_failed(
     """The API's trigger claims the feed with a runs row; if the ingestor never announces the
     run, it has no report, and failing it must still close it and free the feed."""
     never_started = str(uuid.uuid4())
-    pool = await database.pool()
-    async with pool.acquire() as conn:
+    async with database.connection() as conn:
         await conn.execute(
             "INSERT INTO runs (run_id, feed_id, reason) VALUES ($1, $2, 'api')",
             never_started,
@@ -414,8 +410,7 @@ async def test_archive_history_reads_only_applied_runs_over_enough_jobs(
     held = await drive_run(router, feed_id, range(10))
     assert await _archive_state(database, held) == "held"
     assert "allows 25%" in (await _report(database, held))["archive_skipped_reason"]
-    pool = await database.pool()
-    async with pool.acquire() as conn:
+    async with database.connection() as conn:
         shares = await ledger.archive_history(conn, feed_id, "none", runs=10, min_open=20)
         fewer = await ledger.archive_history(conn, feed_id, "none", runs=2, min_open=20)
         too_small = await ledger.archive_history(conn, feed_id, "none", runs=10, min_open=41)
@@ -433,8 +428,7 @@ async def test_a_hold_names_its_jobs_so_a_confirmation_moves_only_those(
     await drive_run(router, feed_id, range(5), reason=RequestReason.REPLAY)
     await router.follow(_decision(lost, feed_id, confirm=True))
     assert await _tables(database, feed_id) == {"open": 10, "archived": 30}
-    pool: asyncpg.Pool = await database.pool()
-    async with pool.acquire() as conn:
+    async with database.connection() as conn:
         held = await conn.fetchval("SELECT count(*) FROM archive_hold_jobs WHERE run_id = $1", lost)
     assert held == 30
 

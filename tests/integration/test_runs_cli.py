@@ -60,8 +60,7 @@ def router(api_dsn: str, database: Database) -> Router:
 
 @pytest.fixture
 async def feed_id(database: Database) -> int:
-    pool = await database.pool()
-    async with pool.acquire() as conn:
+    async with database.connection() as conn:
         name = f"runs-cli-{uuid.uuid4().hex[:8]}"
         return int(
             await conn.fetchval(
@@ -114,8 +113,7 @@ async def _held_run(router: Router, feed_id: int) -> str:
 
 
 async def _tables(database: Database, feed_id: int) -> tuple[int, int]:
-    pool = await database.pool()
-    async with pool.acquire() as conn:
+    async with database.connection() as conn:
         row = await conn.fetchrow(
             "SELECT (SELECT count(*) FROM open_jobs WHERE feed_id = $1) AS open, "
             "(SELECT count(*) FROM archive_jobs WHERE feed_id = $1) AS archived",
