@@ -14,7 +14,8 @@ from emulators.xano.server import RunningEmulator
 from services.shared.database import Database
 from services.syncer.adapters import mirror_repository as mirror
 from services.syncer.adapters.outbox import OutboxBackoff
-from services.syncer.adapters.xano import JsonRecord, XanoClient, XanoSettings
+from services.syncer.adapters.xano import XanoClient, XanoSettings
+from services.syncer.ports import JsonRecord
 from services.syncer.reconcile import DeleteCap
 from services.syncer.service import Syncer, SyncOutcome
 from tests.integration.syncer_support import (

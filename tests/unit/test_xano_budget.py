@@ -12,13 +12,13 @@ from services.shared.settings import Secret
 from services.syncer.adapters.xano import (
     MAX_RETRY_AFTER_SECONDS,
     WindowBudget,
-    WriteResult,
     XanoClient,
     XanoListingError,
     XanoSettings,
     _read_envelope,
     _retry_after,
 )
+from services.syncer.ports import WriteResult
 
 
 def test_budget_admits_up_to_the_limit_then_waits_for_the_oldest_answer_to_age_out() -> None:

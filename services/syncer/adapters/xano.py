@@ -13,7 +13,7 @@ import contextlib
 import math
 import random
 from collections import deque
-from collections.abc import Awaitable, Callable, Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
@@ -24,8 +24,7 @@ import aiohttp
 import orjson
 
 from services.shared.settings import Secret, env_float, env_int, env_secret, env_str
-
-JsonRecord = dict[str, Any]
+from services.syncer.ports import BatchDone, JsonRecord, MirrorError, WriteResult
 
 # No real feed needs more pages; a server that never ends its paging is broken.
 MAX_PAGES = 100_000
@@ -35,7 +34,7 @@ MAX_RETRY_AFTER_SECONDS = 300.0
 READ_CHUNK_BYTES = 64 * 1024
 
 
-class XanoError(Exception):
+class XanoError(MirrorError):
     """Xano could not do what was asked; the message says what and why."""
 
 
@@ -112,28 +111,6 @@ class XanoSettings:
             ),
             max_response_bytes=env_int(env, "XANO_MAX_PAGE_BYTES", defaults.max_response_bytes),
         )
-
-
-@dataclass(frozen=True, slots=True)
-class WriteResult:
-    """Records Xano confirmed with a 2xx, records that failed, and why."""
-
-    confirmed: int = 0
-    failed: int = 0
-    errors: tuple[str, ...] = ()
-    unavailable: bool = False  # some failed because Xano was down (no answer, 5xx, 429)
-
-    def __add__(self, other: WriteResult) -> WriteResult:
-        return WriteResult(
-            confirmed=self.confirmed + other.confirmed,
-            failed=self.failed + other.failed,
-            errors=self.errors + other.errors,
-            unavailable=self.unavailable or other.unavailable,
-        )
-
-
-# Called with each batch's result as soon as Xano answers it, so progress survives a crash.
-BatchDone = Callable[[WriteResult], Awaitable[None]]
 
 
 @dataclass(slots=True)
