@@ -9,8 +9,7 @@ from schemas.records import DedupedJob, EnrichedJob, Enrichment, JobMerged, Reco
 from schemas.taxonomy import Taxonomy
 from services.enricher import handlers
 from services.enricher.adapters import cache_repository as cache
-from services.enricher.backends.base import EnrichmentBackend
-from services.shared.database import Database
+from services.enricher.ports import Connections, EnrichmentBackend
 
 log = logging.getLogger(__name__)
 
@@ -18,7 +17,7 @@ Output = EnrichedJob | JobMerged
 
 
 class Enricher:
-    def __init__(self, backend: EnrichmentBackend, taxonomy: Taxonomy, db: Database) -> None:
+    def __init__(self, backend: EnrichmentBackend, taxonomy: Taxonomy, db: Connections) -> None:
         self._backend = backend
         self._taxonomy = taxonomy
         self._db = db

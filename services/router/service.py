@@ -25,14 +25,13 @@ from services.router.adapters.webhook import post_json
 from services.router.batch import PartFailedError, route_batch
 from services.router.config import RouterSettings
 from services.router.notifications import should_notify, slack_message
-from services.shared.database import Database
-from services.shared.streaming import Publisher
+from services.router.ports import Connections, Publisher
 
 log = logging.getLogger(__name__)
 
 
 class Router:
-    def __init__(self, settings: RouterSettings, db: Database, publisher: Publisher) -> None:
+    def __init__(self, settings: RouterSettings, db: Connections, publisher: Publisher) -> None:
         self._settings = settings
         self._db = db
         self._publisher = publisher

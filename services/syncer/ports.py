@@ -1,4 +1,4 @@
-"""What the syncer depends on, as protocols: where the jobs are mirrored, and its database.
+"""What the syncer depends on, as protocols: where jobs are mirrored, its database, its clock.
 
 Adapters implement them (`adapters/xano.py` is one `JobMirror`, `adapters/memory.py`
 another); the composition root (`app.py`) wires them. A second sink is a new adapter and a
@@ -38,6 +38,9 @@ class WriteResult:
             unavailable=self.unavailable or other.unavailable,
         )
 
+
+Sleep = Callable[[float], Awaitable[None]]  # asyncio.sleep, or a test's recorder
+Clock = Callable[[], float]  # monotonic seconds (the loop's time)
 
 # Called with each batch's result as soon as the mirror answers it, so progress survives a crash.
 BatchDone = Callable[[WriteResult], Awaitable[None]]

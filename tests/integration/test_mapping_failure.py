@@ -6,7 +6,6 @@ from __future__ import annotations
 import uuid
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime
-from typing import cast
 
 import pytest
 
@@ -18,7 +17,6 @@ from services.router.config import RouterSettings
 from services.router.service import Router
 from services.shared.database import Database
 from services.shared.settings import Secret
-from services.shared.streaming import Publisher
 from tests.integration.test_run_guard import RecordingPublisher
 
 pytestmark = pytest.mark.integration
@@ -51,7 +49,7 @@ async def test_an_unusable_mapping_fails_the_run_at_once_with_the_reason(
     ingestor = Ingestor(
         IngestorSettings.from_env({"DATABASE_URL": stack.dsn}),
         database,
-        cast(Publisher, published),
+        published,
     )
     run_id = str(uuid.uuid4())
     request = FeedRequested(
@@ -65,9 +63,7 @@ async def test_an_unusable_mapping_fails_the_run_at_once_with_the_reason(
     assert finished.error is not None
     assert finished.error.startswith("mapping: the feed's mapping is invalid: unknown format")
 
-    router = Router(
-        RouterSettings.from_env({"DATABASE_URL": stack.dsn}), database, cast(Publisher, published)
-    )
+    router = Router(RouterSettings.from_env({"DATABASE_URL": stack.dsn}), database, published)
     await router.follow(started)
     await router.follow(finished)
     async with database.connection() as conn:

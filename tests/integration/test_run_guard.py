@@ -8,7 +8,7 @@ from __future__ import annotations
 import uuid
 from collections.abc import AsyncIterator, Sequence
 from datetime import UTC, datetime
-from typing import Any, cast
+from typing import Any
 
 import pytest
 
@@ -35,9 +35,8 @@ from services.router.adapters import jobs_repository as jobs
 from services.router.adapters import ledger_repository as ledger
 from services.router.config import RouterSettings
 from services.router.service import Router
-from services.shared.database import Database
+from services.shared.database import Conn, Database
 from services.shared.settings import Secret
-from services.shared.streaming import Publisher
 
 pytestmark = pytest.mark.integration
 
@@ -78,7 +77,7 @@ def published() -> RecordingPublisher:
 @pytest.fixture
 def router(stack: StackInfo, database: Database, published: RecordingPublisher) -> Router:
     settings = RouterSettings.from_env({"DATABASE_URL": stack.dsn})
-    return Router(settings, database, cast(Publisher, published))
+    return Router(settings, database, published)
 
 
 @pytest.fixture
@@ -381,7 +380,7 @@ async def test_a_committed_parts_routing_events_go_out_when_its_sibling_fails(
     records = [_job(feed_id, run_id, n, 95.0) for n in range(40)]
     original, failures = jobs.place_prepared, [RuntimeError("the database went away")]
 
-    async def fail_once(conn: Any, placing: jobs.Placing) -> None:
+    async def fail_once(conn: Conn, placing: jobs.Placing) -> None:
         if failures:
             raise failures.pop()
         await original(conn, placing)

@@ -24,7 +24,7 @@ import aiohttp
 import orjson
 
 from services.shared.settings import Secret, env_float, env_int, env_secret, env_str
-from services.syncer.ports import BatchDone, JsonRecord, MirrorError, WriteResult
+from services.syncer.ports import BatchDone, Clock, JsonRecord, MirrorError, Sleep, WriteResult
 
 # No real feed needs more pages; a server that never ends its paging is broken.
 MAX_PAGES = 100_000
@@ -240,12 +240,14 @@ class XanoClient:
         self,
         settings: XanoSettings,
         *,
-        clock: Callable[[], float] | None = None,
+        clock: Clock | None = None,
+        sleep: Sleep = asyncio.sleep,
         jitter: Callable[[], float] = random.random,
     ) -> None:
         self.settings = settings
         self.stats = ClientStats()
         self._clock = clock
+        self._sleep = sleep
         self._jitter = jitter
         self._session: aiohttp.ClientSession | None = None
         self._semaphore = asyncio.Semaphore(max(1, settings.max_concurrency))
@@ -419,7 +421,7 @@ class XanoClient:
                 f"{method} {path} failed {tried}: {attempt.error}", attempt.status
             )
         self.stats.retries += 1
-        await asyncio.sleep(self._backoff(state.attempts))
+        await self._sleep(self._backoff(state.attempts))
 
     def _backoff(self, attempt: int) -> float:
         """Exponential, capped, with equal jitter so retrying replicas spread out."""
