@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
+from services.enricher.preview import BackendChoice
 from services.ingestor.config import feed_settings_from_env
 from services.ingestor.feeds.settings import FeedSettings
 from services.shared.settings import (
@@ -33,6 +34,7 @@ class ApiSettings:
     scheduler_interval_s: float
     # the console's mapping preview reads feeds under the ingestor's guard (no SSRF there)
     feed: FeedSettings = field(default_factory=FeedSettings)
+    preview: BackendChoice = field(default_factory=BackendChoice)  # the mapping preview's
 
     @classmethod
     def from_env(cls, env: Mapping[str, str]) -> ApiSettings:
@@ -46,4 +48,5 @@ class ApiSettings:
             scheduler_enabled=env_bool(env, "SCHEDULER_ENABLED", True),
             scheduler_interval_s=env_float(env, "SCHEDULER_INTERVAL_S", 15.0),
             feed=feed_settings_from_env(env),
+            preview=BackendChoice.from_env(env),
         )

@@ -212,10 +212,10 @@ def _echo(form: Any) -> dict[str, Any]:
 _BACKENDS: list[EnrichmentBackend] = []
 
 
-def _backend() -> EnrichmentBackend:
+def _backend(request: web.Request) -> EnrichmentBackend:
     """Built once per process: loading the taxonomy and profile takes a moment."""
     if not _BACKENDS:
-        _BACKENDS.append(backend_for(None, taxonomy()))
+        _BACKENDS.append(backend_for(_plane(request).settings.preview, taxonomy()))
     return _BACKENDS[0]
 
 
@@ -226,7 +226,7 @@ async def _preview(request: web.Request, feed_id: int | None, form: Any) -> web.
         fields = fields_from_form(form)
         inspection, records = await preview(
             fields["source_url"], fields.get("mapping"), limit=PREVIEW_RECORDS,
-            backend=_backend(), taxonomy=taxonomy(),
+            backend=_backend(request), taxonomy=taxonomy(),
             settings=_plane(request).settings.feed,
         )  # fmt: skip
     except (BadRequestError, MappingError, SettingsError, ValueError) as exc:
