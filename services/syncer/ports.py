@@ -13,6 +13,18 @@ from dataclasses import dataclass
 from typing import Any, Protocol
 
 from services.shared.database import Conn
+from services.shared.retry import Sleep
+
+__all__ = [
+    "BatchDone",
+    "Clock",
+    "Connections",
+    "JobMirror",
+    "JsonRecord",
+    "MirrorError",
+    "Sleep",
+    "WriteResult",
+]
 
 JsonRecord = dict[str, Any]
 
@@ -39,7 +51,6 @@ class WriteResult:
         )
 
 
-Sleep = Callable[[float], Awaitable[None]]  # asyncio.sleep, or a test's recorder
 Clock = Callable[[], float]  # monotonic seconds (the loop's time)
 
 # Called with each batch's result as soon as the mirror answers it, so progress survives a crash.

@@ -8,7 +8,6 @@ import pytest
 from google.genai import errors
 
 from services.enricher.gemini.retry import (
-    Backoff,
     FailureKind,
     GeminiUnavailableError,
     MalformedResponseError,
@@ -17,6 +16,7 @@ from services.enricher.gemini.retry import (
 )
 from services.enricher.gemini.settings import GeminiSettings
 from services.shared.failures import is_retriable
+from services.shared.retry import Backoff
 from services.shared.settings import SettingsError
 
 

@@ -24,7 +24,6 @@ from services.enricher.gemini.engine import (
     CallSettings,
     GeminiCaller,
     ItemOutcome,
-    Sleep,
     StageRequest,
     StageRunner,
 )
@@ -36,7 +35,6 @@ from services.enricher.gemini.prompts import (
     function_prompt,
     searchable_prompt,
 )
-from services.enricher.gemini.retry import Backoff
 from services.enricher.gemini.schemas import (
     RESPONSE_SCHEMAS,
     EnrichItem,
@@ -46,6 +44,7 @@ from services.enricher.gemini.schemas import (
 )
 from services.enricher.gemini.settings import GeminiSettings
 from services.enricher.gemini.validation import enrich_check, function_check, searchable_check
+from services.shared.retry import Backoff, Sleep
 from services.shared.settings import SettingsError
 
 log = logging.getLogger(__name__)

@@ -23,6 +23,7 @@ from typing import Any, Self
 import aiohttp
 import orjson
 
+from services.shared.retry import Backoff
 from services.shared.settings import Secret, env_float, env_int, env_secret, env_str
 from services.syncer.ports import BatchDone, Clock, JsonRecord, MirrorError, Sleep, WriteResult
 
@@ -248,7 +249,8 @@ class XanoClient:
         self.stats = ClientStats()
         self._clock = clock
         self._sleep = sleep
-        self._jitter = jitter
+        # equal jitter, so retrying replicas spread out
+        self._backoff = Backoff(settings.backoff_base_seconds, settings.backoff_max_seconds, jitter)
         self._session: aiohttp.ClientSession | None = None
         self._semaphore = asyncio.Semaphore(max(1, settings.max_concurrency))
         self._budget: RequestBudget | None = None
@@ -421,13 +423,7 @@ class XanoClient:
                 f"{method} {path} failed {tried}: {attempt.error}", attempt.status
             )
         self.stats.retries += 1
-        await self._sleep(self._backoff(state.attempts))
-
-    def _backoff(self, attempt: int) -> float:
-        """Exponential, capped, with equal jitter so retrying replicas spread out."""
-        ceiling = self.settings.backoff_base_seconds * 2.0 ** (attempt - 1)
-        delay = min(self.settings.backoff_max_seconds, ceiling)
-        return delay / 2 + self._jitter() * delay / 2
+        await self._sleep(self._backoff.delay(state.attempts))
 
     async def _attempt_once(self, method: str, path: str, **kwargs: Any) -> _Attempt:
         assert self._budget is not None, "use XanoClient as an async context manager"
