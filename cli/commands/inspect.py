@@ -18,7 +18,13 @@ from rich.table import Table
 from cli.base import EXIT_FAILURE, EXIT_OK, CommandError, SubParsers
 from schemas.identity import job_hash
 from schemas.taxonomy import load_taxonomy
-from services.enricher.preview import EnrichedRecord, as_json, backend_for, preview
+from services.enricher.preview import (
+    BackendChoice,
+    EnrichedRecord,
+    as_json,
+    backend_for,
+    preview,
+)
 from services.ingestor.config import feed_settings_from_env
 from services.ingestor.feeds import (
     FeedInspection,
@@ -114,7 +120,7 @@ async def _enriched(
 ) -> tuple[FeedInspection, list[EnrichedRecord]]:
     taxonomy = load_taxonomy()
     try:
-        backend = backend_for(args.backend, taxonomy)
+        backend = backend_for(BackendChoice.from_env(os.environ, args.backend), taxonomy)
     except (ValueError, SettingsError) as error:
         raise CommandError(str(error)) from error
     try:

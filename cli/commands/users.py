@@ -1,7 +1,7 @@
 """`jobstream users add|list|disable|enable|set-role|password|token`: console accounts.
 
-Works on the database directly (like `migrate`): the first admin exists before anyone can
-log in to the API. Passwords are read without echo (or one line from stdin with
+Works on the database directly (once `jobstream migrate` has run): the first admin exists
+before anyone can log in to the API. Passwords are read without echo (or one line from stdin with
 `--password-stdin`) and only their argon2id hash is stored.
 """
 
@@ -21,7 +21,7 @@ from cli.base import EXIT_OK, CommandError, SubParsers
 from cli.stack import StackConfig
 from services.api import accounts
 from services.api.adapters import accounts_repository as repo
-from services.shared.postgres import apply_migrations, set_json_codecs
+from services.shared.postgres import SchemaOutdatedError, require_schema, set_json_codecs
 
 T = TypeVar("T")
 
@@ -97,9 +97,9 @@ def _run(args: argparse.Namespace, work: Callable[[asyncpg.Connection], Awaitabl
     dsn = args.dsn or os.environ.get("DATABASE_URL") or StackConfig.from_env().dsn
 
     async def session() -> T:
-        await apply_migrations(dsn)
         conn = await asyncpg.connect(dsn)
         try:
+            await require_schema(conn)
             await set_json_codecs(conn)
             return await work(conn)
         finally:
@@ -107,6 +107,8 @@ def _run(args: argparse.Namespace, work: Callable[[asyncpg.Connection], Awaitabl
 
     try:
         return asyncio.run(session())
+    except SchemaOutdatedError as error:
+        raise CommandError(str(error)) from error
     except (OSError, asyncpg.PostgresError) as error:
         raise CommandError(f"database: {type(error).__name__}: {error}") from error
 

@@ -23,7 +23,7 @@ from cli.base import EXIT_FAILURE, EXIT_OK, CommandError, SubParsers
 from cli.pipeline import XANO_TOKEN, PipelineConfig
 from cli.stack import StackConfig
 from schemas.status import SyncStatus
-from services.shared.database import Database
+from services.shared.database import Database, SchemaOutdatedError
 from services.shared.settings import Secret, SettingsError
 from services.syncer.adapters import mirror_repository as mirror
 from services.syncer.adapters.xano import XanoClient, XanoError, XanoSettings
@@ -131,8 +131,7 @@ def _confirm(args: argparse.Namespace) -> int:
         raise CommandError("--max must be 0 or more")
 
     async def run(db: Database) -> None:
-        pool = await db.pool()
-        async with pool.acquire() as conn:
+        async with db.connection() as conn:
             await mirror.confirm_deletes(
                 conn, args.feed_id, max_deletes=args.max, by=args.by, valid_hours=args.valid_hours
             )
@@ -197,6 +196,8 @@ def _run(args: argparse.Namespace, work: Callable[[Database], Awaitable[T]]) -> 
         return asyncio.run(main())
     except XanoError as error:
         raise CommandError(f"Xano: {error}") from error
+    except SchemaOutdatedError as error:
+        raise CommandError(str(error)) from error
     except (OSError, asyncpg.PostgresError) as error:
         raise CommandError(f"database: {type(error).__name__}: {error}") from error
 

@@ -256,6 +256,7 @@ def build(settings: ApiSettings, *, background: bool = True) -> web.Application:
 def _lifecycle(background: bool) -> Callable[[web.Application], AsyncIterator[None]]:
     async def lifecycle(app: web.Application) -> AsyncIterator[None]:
         plane = app[PLANE]
+        await plane.db.open()  # refuses an unmigrated database before serving anything
         scheduler = None
         if background and plane.settings.scheduler_enabled:
             from services.api.scheduler import Scheduler

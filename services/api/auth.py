@@ -68,8 +68,7 @@ async def authenticate(request: web.Request, plane: ControlPlane) -> Principal |
     session_id = request.cookies.get(SESSION_COOKIE)
     if not session_id:
         return None
-    pool = await plane.db.pool()
-    async with pool.acquire() as conn:
+    async with plane.db.connection() as conn:
         return await accounts.principal_by_session(conn, digest(session_id))
 
 
@@ -83,8 +82,7 @@ async def _bearer(header: str, plane: ControlPlane) -> Principal:
         return Principal(SCRIPT_USER, "admin")
     except UnauthorizedError:
         pass  # perhaps a user's token
-    pool = await plane.db.pool()
-    async with pool.acquire() as conn:
+    async with plane.db.connection() as conn:
         principal = await accounts.principal_by_token(conn, digest(given))
     if principal is None:
         raise UnauthorizedError("the bearer token is not valid")

@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
+from services.enricher.preview import BackendChoice
+from services.ingestor.config import feed_settings_from_env
+from services.ingestor.feeds.settings import FeedSettings
 from services.shared.settings import (
     DEFAULT_BOOTSTRAP,
     Secret,
@@ -29,6 +32,9 @@ class ApiSettings:
     replica: str
     scheduler_enabled: bool
     scheduler_interval_s: float
+    # the console's mapping preview reads feeds under the ingestor's guard (no SSRF there)
+    feed: FeedSettings = field(default_factory=FeedSettings)
+    preview: BackendChoice = field(default_factory=BackendChoice)  # the mapping preview's
 
     @classmethod
     def from_env(cls, env: Mapping[str, str]) -> ApiSettings:
@@ -41,4 +47,6 @@ class ApiSettings:
             replica=env_str(env, "REPLICA_ID", "0"),
             scheduler_enabled=env_bool(env, "SCHEDULER_ENABLED", True),
             scheduler_interval_s=env_float(env, "SCHEDULER_INTERVAL_S", 15.0),
+            feed=feed_settings_from_env(env),
+            preview=BackendChoice.from_env(env),
         )

@@ -167,8 +167,7 @@ async def login(request: web.Request) -> web.Response:
     username = str(form.get("username", "")).strip()[:64]
     password = str(form.get("password", ""))
     address = request.remote or "unknown"
-    pool = await _plane(request).db.pool()
-    async with pool.acquire() as conn:
+    async with _plane(request).db.connection() as conn:
         by_name, by_address = await accounts.recent_failures(conn, username, address, LOGIN_WINDOW)
         if by_name >= MAX_FAILURES_PER_NAME or by_address >= MAX_FAILURES_PER_ADDRESS:
             log.warning("login of %r from %s refused: too many failures", username, address)
@@ -197,8 +196,7 @@ async def login(request: web.Request) -> web.Response:
 async def logout(request: web.Request) -> web.Response:
     session_id = request.cookies.get(SESSION_COOKIE)
     if session_id:
-        pool = await _plane(request).db.pool()
-        async with pool.acquire() as conn:
+        async with _plane(request).db.connection() as conn:
             await accounts.delete_session(conn, digest(session_id))
     response = web.HTTPSeeOther("/login")
     response.del_cookie(SESSION_COOKIE, path="/")
@@ -271,8 +269,7 @@ async def queue(request: web.Request) -> web.Response:
     query = request.query
     f = queue_filter(query)
     cursor = decode_cursor(query.get("after"), f.sort)
-    pool = await _plane(request).db.pool()
-    async with pool.acquire() as conn:
+    async with _plane(request).db.connection() as conn:
         rows, next_cursor = await jobs.queue_page(conn, f, cursor, PAGE_SIZE)
         total = await jobs.queue_count(conn, f)
         facets = await _facets(conn)
@@ -383,8 +380,7 @@ def sanitise(html: str) -> str:
 
 async def job_page(request: web.Request) -> web.Response:
     job_hash = h.check_job_hash(request.match_info["job_hash"])
-    pool = await _plane(request).db.pool()
-    async with pool.acquire() as conn:
+    async with _plane(request).db.connection() as conn:
         found = await jobs.find_job(conn, job_hash)
         if found is None:
             raise NotFoundError(f"no job {job_hash}")
@@ -430,8 +426,7 @@ async def restore(request: web.Request) -> web.Response:
 
 async def audit_page(request: web.Request) -> web.Response:
     before = _optional_id(request.query, "before")
-    pool = await _plane(request).db.pool()
-    async with pool.acquire() as conn:
+    async with _plane(request).db.connection() as conn:
         entries = await accounts.audit_page(conn, limit=PAGE_SIZE, before_id=before)
     older = entries[-1].id if len(entries) == PAGE_SIZE else None
     return render(request, "audit.html", entries=entries, older=older)

@@ -4,7 +4,6 @@ trigger and replay, the feed list with health, and the feed editor with its mapp
 from __future__ import annotations
 
 import logging
-import os
 from collections.abc import Callable
 from typing import Any
 from urllib.parse import quote
@@ -23,7 +22,6 @@ from services.api.errors import BadRequestError
 from services.api.service import ControlPlane
 from services.enricher.backends.base import EnrichmentBackend
 from services.enricher.preview import EnrichedRecord, backend_for, preview
-from services.ingestor.config import feed_settings_from_env
 from services.ingestor.feeds import FeedInspection, MappingError, load_mapping
 from services.shared.settings import SettingsError
 
@@ -77,8 +75,7 @@ def routes() -> list[web.RouteDef]:
 async def runs_page(request: web.Request) -> web.Response:
     raw = request.query.get("feed") or None
     feed_id = None if raw is None else h.parse_id(raw, "feed")
-    pool = await _plane(request).db.pool()
-    async with pool.acquire() as conn:
+    async with _plane(request).db.connection() as conn:
         runs = await jobs.recent_runs(conn, feed_id)
     return render(request, "runs.html", runs=runs, feed_id=feed_id, finished=FINISHED_STATUSES)
 
@@ -88,8 +85,7 @@ async def run_page(request: web.Request) -> web.Response:
     if not 1 <= len(run_id) <= 64 or not run_id.isascii():
         raise BadRequestError("run_id must be a run's id")
     view = await _plane(request).run_view(run_id)
-    pool = await _plane(request).db.pool()
-    async with pool.acquire() as conn:
+    async with _plane(request).db.connection() as conn:
         samples = await jobs.malformed_samples(conn, run_id)
     report = ExecutionReport.from_row(view["report"]) if view["report"] else None
     counts = [(label, value(report)) for label, value in REPORT_COUNTS] if report else []
@@ -139,8 +135,7 @@ async def trigger(request: web.Request) -> web.Response:
 
 
 async def feeds_page(request: web.Request) -> web.Response:
-    pool = await _plane(request).db.pool()
-    async with pool.acquire() as conn:
+    async with _plane(request).db.connection() as conn:
         feeds = await jobs.feeds_health(conn)
     return render(request, "feeds.html", feeds=feeds)
 
@@ -160,8 +155,7 @@ async def new_feed_page(request: web.Request) -> web.Response:
 async def feed_page(request: web.Request) -> web.Response:
     feed_id = h.parse_id(request.match_info["feed_id"], "feed_id")
     feed = await _plane(request).feed(feed_id)
-    pool = await _plane(request).db.pool()
-    async with pool.acquire() as conn:
+    async with _plane(request).db.connection() as conn:
         runs = await jobs.recent_runs(conn, feed_id, limit=10)
     notice = "Saved." if request.query.get("saved") else None
     return _editor(request, feed_id, _form_of(feed), runs=runs, notice=notice)
@@ -229,10 +223,10 @@ def _echo(form: Any) -> dict[str, Any]:
 _BACKENDS: list[EnrichmentBackend] = []
 
 
-def _backend() -> EnrichmentBackend:
+def _backend(request: web.Request) -> EnrichmentBackend:
     """Built once per process: loading the taxonomy and profile takes a moment."""
     if not _BACKENDS:
-        _BACKENDS.append(backend_for(None, taxonomy()))
+        _BACKENDS.append(backend_for(_plane(request).settings.preview, taxonomy()))
     return _BACKENDS[0]
 
 
@@ -243,8 +237,8 @@ async def _preview(request: web.Request, feed_id: int | None, form: Any) -> web.
         fields = fields_from_form(form)
         inspection, records = await preview(
             fields["source_url"], fields.get("mapping"), limit=PREVIEW_RECORDS,
-            backend=_backend(), taxonomy=taxonomy(),
-            settings=feed_settings_from_env(os.environ),  # the ingestor's guard: no SSRF here
+            backend=_backend(request), taxonomy=taxonomy(),
+            settings=_plane(request).settings.feed,
         )  # fmt: skip
     except (BadRequestError, MappingError, SettingsError, ValueError) as exc:
         message = exc.message if isinstance(exc, BadRequestError) else str(exc)

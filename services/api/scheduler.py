@@ -63,8 +63,7 @@ class Scheduler:
 
     async def tick(self) -> list[str]:
         """Requests every due feed; returns the run ids requested by this replica."""
-        pool = await self._plane.db.pool()
-        async with pool.acquire() as conn, conn.transaction():
+        async with self._plane.db.connection() as conn, conn.transaction():
             due = [r["id"] for r in await conn.fetch(DUE_FEEDS, BATCH)]
             return [run for feed_id in due if (run := await self._request(conn, feed_id))]
 

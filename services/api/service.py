@@ -73,8 +73,7 @@ class ControlPlane:
         request is published before commit, so a failed publish leaves no phantom run.
         """
         publisher = await self.publisher()
-        pool = await self.db.pool()
-        async with pool.acquire() as conn, conn.transaction():
+        async with self.db.connection() as conn, conn.transaction():
             await runs.lock_feed(conn, feed_id)
             await self._check_triggerable(conn, feed_id)
             run_id = str(uuid.uuid4())
@@ -100,8 +99,7 @@ class ControlPlane:
             raise ConflictError(f"feed {feed_id} has a run in progress", run_id=running)
 
     async def run_view(self, run_id: str) -> dict[str, Any]:
-        pool = await self.db.pool()
-        async with pool.acquire() as conn:
+        async with self.db.connection() as conn:
             run = await runs.get_run(conn, run_id)
             if run is None:
                 raise NotFoundError(f"no run {run_id}")
@@ -121,8 +119,7 @@ class ControlPlane:
         refused (that run judges the feed anew). The router answers each hold once.
         """
         publisher = await self.publisher()
-        pool = await self.db.pool()
-        async with pool.acquire() as conn, conn.transaction():
+        async with self.db.connection() as conn, conn.transaction():
             run = await self._run(conn, run_id)
             await runs.lock_feed(conn, run.feed_id)
             if run.archive_state is not ArchiveState.HELD:
@@ -148,8 +145,7 @@ class ControlPlane:
     async def fail_run(self, run_id: str, *, reason: str, by: str) -> dict[str, Any]:
         """Asks the router to close a run that cannot complete as a FAILURE, with the reason."""
         publisher = await self.publisher()
-        pool = await self.db.pool()
-        async with pool.acquire() as conn:
+        async with self.db.connection() as conn:
             run = await self._run(conn, run_id)
         if run.status is not RunState.RUNNING:
             raise ConflictError(f"run {run_id} is not in progress (it is {run.status})")
@@ -174,8 +170,7 @@ class ControlPlane:
             raise UnavailableError(f"could not publish the request: {exc}") from exc
 
     async def execution_status(self, feed_id: int) -> dict[str, Any]:
-        pool = await self.db.pool()
-        async with pool.acquire() as conn:
+        async with self.db.connection() as conn:
             if not await feeds.exists(conn, feed_id):
                 raise NotFoundError(f"no feed {feed_id}")
             run_id = await runs.last_run_id(conn, feed_id)
@@ -188,29 +183,24 @@ class ControlPlane:
     # --- feeds -----------------------------------------------------------------------------
 
     async def create_feed(self, fields: dict[str, Any]) -> dict[str, Any]:
-        pool = await self.db.pool()
-        async with pool.acquire() as conn:
+        async with self.db.connection() as conn:
             return redacted_feed(await feeds.create(conn, fields))
 
     async def list_feeds(self, limit: int, offset: int) -> list[dict[str, Any]]:
-        pool = await self.db.pool()
-        async with pool.acquire() as conn:
+        async with self.db.connection() as conn:
             found = await feeds.list_feeds(conn, limit=limit, offset=offset)
         return [redacted_feed(feed) for feed in found]
 
     async def feed(self, feed_id: int) -> dict[str, Any]:
-        pool = await self.db.pool()
-        async with pool.acquire() as conn:
+        async with self.db.connection() as conn:
             return redacted_feed(_found(await feeds.get(conn, feed_id), feed_id))
 
     async def update_feed(self, feed_id: int, fields: dict[str, Any]) -> dict[str, Any]:
-        pool = await self.db.pool()
-        async with pool.acquire() as conn:
+        async with self.db.connection() as conn:
             return redacted_feed(_found(await feeds.update(conn, feed_id, fields), feed_id))
 
     async def deactivate_feed(self, feed_id: int) -> dict[str, Any]:
-        pool = await self.db.pool()
-        async with pool.acquire() as conn:
+        async with self.db.connection() as conn:
             return redacted_feed(_found(await feeds.deactivate(conn, feed_id), feed_id))
 
     # --- review ----------------------------------------------------------------------------
@@ -218,8 +208,7 @@ class ControlPlane:
     async def review_queue(
         self, feed_id: int | None, limit: int, offset: int
     ) -> tuple[list[dict[str, object]], int]:
-        pool = await self.db.pool()
-        async with pool.acquire() as conn:
+        async with self.db.connection() as conn:
             jobs, total = await review.list_queue(conn, feed_id=feed_id, limit=limit, offset=offset)
         return [job.as_json() for job in jobs], total
 
@@ -252,8 +241,7 @@ class ControlPlane:
     async def _move(
         self, job_hash: str, to: Route, status: JobStatus, reason: str, decision: ReviewDecision
     ) -> int:
-        pool = await self.db.pool()
-        async with pool.acquire() as conn, conn.transaction():
+        async with self.db.connection() as conn, conn.transaction():
             feed_id = await review.move(
                 conn, job_hash, to, status=status, reason=reason, reviewer=decision.reviewer
             )
@@ -279,8 +267,7 @@ class ControlPlane:
         self, job_hash: str, source: Route, to: Route, reason: str, by: str
     ) -> int:
         status = JobStatus.ACTIVE if to is Route.OPEN else JobStatus.REJECTED
-        pool = await self.db.pool()
-        async with pool.acquire() as conn, conn.transaction():
+        async with self.db.connection() as conn, conn.transaction():
             feed_id = await console_jobs.move_between(
                 conn, job_hash, source, to, status=status, reason=reason, by=by
             )
@@ -303,8 +290,7 @@ class ControlPlane:
     # --- audit -----------------------------------------------------------------------------
 
     async def audit(self, username: str, action: str, target: str, detail: dict[str, Any]) -> None:
-        pool = await self.db.pool()
-        async with pool.acquire() as conn:
+        async with self.db.connection() as conn:
             await accounts.audit(conn, username, action, target, detail)
 
     # --- health ----------------------------------------------------------------------------

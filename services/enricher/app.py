@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import logging
-import os
 
 import faust
 
@@ -23,6 +22,7 @@ from services.shared.streaming import (
     close_on_shutdown,
     consume,
     create_app,
+    open_on_startup,
 )
 
 SERVICE = "enricher"
@@ -31,11 +31,10 @@ log = logging.getLogger(__name__)
 
 def create_backend(settings: EnricherSettings, taxonomy: Taxonomy) -> EnrichmentBackend:
     profile = load_profile(settings.profile_path)
-    if settings.backend == "gemini":
-        from services.enricher.backends.gemini import GeminiBackend, GeminiSettings
+    if settings.gemini is not None:
+        from services.enricher.backends.gemini import GeminiBackend
 
-        gemini = GeminiSettings.from_env(os.environ)
-        return GeminiBackend(gemini, taxonomy, profile)
+        return GeminiBackend(settings.gemini, taxonomy, profile)
     from services.enricher.backends.offline import OfflineBackend
 
     return OfflineBackend(taxonomy, profile)
@@ -86,5 +85,6 @@ def build(settings: EnricherSettings) -> faust.App:
         members=settings.concurrency,
     )
 
+    open_on_startup(app, db.open)
     close_on_shutdown(app, db.close, backend.aclose)
     return app

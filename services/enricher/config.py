@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass
 
+from services.enricher.gemini.settings import GeminiSettings
 from services.shared.settings import (
     Secret,
     SettingsError,
@@ -29,7 +30,7 @@ class EnricherSettings:
     stream: StreamSettings
     database_url: Secret
     backend: str
-    gemini_api_key: Secret
+    gemini: GeminiSettings | None  # the gemini backend's own settings; None when offline
     taxonomy_source: str | None
     profile_path: str | None
     batch_size: int
@@ -48,7 +49,7 @@ class EnricherSettings:
             stream=StreamSettings.from_env(env, default_web_port=18102),
             database_url=database_url(env),
             backend=backend,
-            gemini_api_key=key,
+            gemini=GeminiSettings.from_env(env) if backend == "gemini" else None,
             taxonomy_source=env.get("TAXONOMY_SOURCE") or None,
             profile_path=env.get("AUDIENCE_PROFILE") or None,
             batch_size=env_int(env, "ENRICH_BATCH_SIZE", DEFAULT_BATCH_SIZE[backend]),

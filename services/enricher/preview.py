@@ -7,7 +7,6 @@ configured backend (offline unless ENRICHMENT_BACKEND says gemini) on the record
 
 from __future__ import annotations
 
-import os
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -16,6 +15,7 @@ from schemas.identity import job_hash
 from schemas.records import Enrichment, JobPosting
 from schemas.taxonomy import Taxonomy, load_taxonomy
 from services.enricher.backends.base import EnrichmentBackend
+from services.enricher.gemini.settings import GeminiSettings
 from services.ingestor.feeds import (
     FeedInspection,
     FeedSettings,
@@ -34,18 +34,33 @@ class EnrichedRecord:
     soc_code: str | None
 
 
-def backend_for(name: str | None, taxonomy: Taxonomy) -> EnrichmentBackend:
+@dataclass(frozen=True, slots=True)
+class BackendChoice:
+    """Which backend a preview enriches with, read with the caller's settings."""
+
+    name: str = "offline"
+    profile_path: str | None = None
+    gemini: GeminiSettings | None = None  # read only when the choice is gemini
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str], name: str | None = None) -> BackendChoice:
+        """`name`, else ENRICHMENT_BACKEND, else offline; AUDIENCE_PROFILE; GEMINI_*."""
+        chosen = name or env.get("ENRICHMENT_BACKEND") or "offline"
+        gemini = GeminiSettings.from_env(env) if chosen == "gemini" else None
+        return cls(chosen, env.get("AUDIENCE_PROFILE") or None, gemini)
+
+
+def backend_for(choice: BackendChoice, taxonomy: Taxonomy) -> EnrichmentBackend:
     """`offline` (the default) or `gemini` (needs GEMINI_API_KEY), as the enricher builds it."""
     from schemas.profile import load_profile
 
-    chosen = name or os.environ.get("ENRICHMENT_BACKEND") or "offline"
-    profile = load_profile(os.environ.get("AUDIENCE_PROFILE") or None)
-    if chosen == "gemini":
-        from services.enricher.backends.gemini import GeminiBackend, GeminiSettings
+    profile = load_profile(choice.profile_path)
+    if choice.name == "gemini":
+        from services.enricher.backends.gemini import GeminiBackend
 
-        return GeminiBackend(GeminiSettings.from_env(os.environ), taxonomy, profile)
-    if chosen != "offline":
-        raise ValueError(f"the enrichment backend must be offline or gemini, got {chosen!r}")
+        return GeminiBackend(choice.gemini or GeminiSettings(), taxonomy, profile)
+    if choice.name != "offline":
+        raise ValueError(f"the enrichment backend must be offline or gemini, got {choice.name!r}")
     from services.enricher.backends.offline import OfflineBackend
 
     return OfflineBackend(taxonomy, profile)

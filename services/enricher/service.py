@@ -9,8 +9,7 @@ from schemas.records import DedupedJob, EnrichedJob, Enrichment, JobMerged, Reco
 from schemas.taxonomy import Taxonomy
 from services.enricher import handlers
 from services.enricher.adapters import cache_repository as cache
-from services.enricher.backends.base import EnrichmentBackend
-from services.shared.database import Database
+from services.enricher.ports import Connections, EnrichmentBackend
 
 log = logging.getLogger(__name__)
 
@@ -18,7 +17,7 @@ Output = EnrichedJob | JobMerged
 
 
 class Enricher:
-    def __init__(self, backend: EnrichmentBackend, taxonomy: Taxonomy, db: Database) -> None:
+    def __init__(self, backend: EnrichmentBackend, taxonomy: Taxonomy, db: Connections) -> None:
         self._backend = backend
         self._taxonomy = taxonomy
         self._db = db
@@ -61,15 +60,13 @@ class Enricher:
         wanted = [j.job_hash for j in jobs if not j.refresh]
         if not wanted:
             return {}
-        pool = await self._db.pool()
-        async with pool.acquire() as conn:
+        async with self._db.connection() as conn:
             return await cache.lookup(conn, wanted, version)
 
     async def _remember(self, fresh: dict[str, EnrichedJob], version: str) -> None:
         good = {h: r.enrichment for h, r in fresh.items() if r.enrichment is not None}
         if good:
-            pool = await self._db.pool()
-            async with pool.acquire() as conn:
+            async with self._db.connection() as conn:
                 await cache.store(conn, good, version)
 
 

@@ -18,6 +18,7 @@ from services.shared.streaming import (
     consume,
     create_app,
     each_record,
+    open_on_startup,
     state_for,
 )
 
@@ -62,10 +63,11 @@ def build(settings: IngestorSettings) -> faust.App:
         dedupe,
         dedupe_publisher,
         what="dedupe",
-        size=500,
-        within_s=0.2,
+        size=settings.dedupe_batch_size,
+        within_s=settings.dedupe_batch_within_s,
         state=groups,
     )
 
+    open_on_startup(app, db.open)
     close_on_shutdown(app, db.close)
     return app

@@ -24,6 +24,8 @@ class IngestorSettings:
     feed: FeedSettings
     flush_every: int  # records between delivery checks; up to twice this many in flight
     dedupe_max_kept: int  # kept jobs remembered per dedupe key and run
+    dedupe_batch_size: int  # jobs.raw records per pass-1 dedupe batch
+    dedupe_batch_within_s: float
 
     @classmethod
     def from_env(cls, env: Mapping[str, str]) -> IngestorSettings:
@@ -33,6 +35,8 @@ class IngestorSettings:
             feed=feed_settings_from_env(env),
             flush_every=env_int(env, "INGEST_FLUSH_EVERY", 1000),
             dedupe_max_kept=env_int(env, "DEDUPE_MAX_KEPT_PER_KEY", 50),
+            dedupe_batch_size=env_int(env, "DEDUPE_BATCH_SIZE", 500),
+            dedupe_batch_within_s=env_float(env, "DEDUPE_BATCH_WITHIN_S", 0.2),
         )
 
 

@@ -13,14 +13,13 @@ from services.ingestor.config import IngestorSettings
 from services.ingestor.errors import FeedNotFoundError
 from services.ingestor.feeds import FeedReader
 from services.ingestor.feeds.model import FetchError, ParsedJob
-from services.shared.database import Database
-from services.shared.streaming import Publisher
+from services.ingestor.ports import Connections, Publisher
 
 log = logging.getLogger(__name__)
 
 
 class Ingestor:
-    def __init__(self, settings: IngestorSettings, db: Database, publisher: Publisher) -> None:
+    def __init__(self, settings: IngestorSettings, db: Connections, publisher: Publisher) -> None:
         self._settings = settings
         self._db = db
         self._publisher = publisher
@@ -47,8 +46,7 @@ class Ingestor:
         )  # fmt: skip
 
     async def _load(self, feed_id: int) -> FeedDefinition:
-        pool = await self._db.pool()
-        async with pool.acquire() as conn:
+        async with self._db.connection() as conn:
             return await load_feed(conn, feed_id)
 
     async def _ingest(self, request: FeedRequested, feed: FeedDefinition) -> IngestFinished:

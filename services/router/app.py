@@ -18,6 +18,7 @@ from services.shared.streaming import (
     consume,
     create_app,
     each_record,
+    open_on_startup,
     state_for,
     with_retries,
 )
@@ -66,6 +67,7 @@ def build(settings: RouterSettings) -> faust.App:
         await with_retries(router.republish_stranded, what="completion sweep", attempts=1)
         await with_retries(router.close_stalled, what="stall sweep", attempts=1)
 
+    open_on_startup(app, db.open)
     close_on_shutdown(app, db.close)
     return app
 

@@ -26,14 +26,13 @@ from services.router.adapters.webhook import post_json
 from services.router.batch import PartFailedError, route_batch
 from services.router.config import RouterSettings
 from services.router.notifications import should_notify, slack_message
-from services.shared.database import Database
-from services.shared.streaming import Publisher
+from services.router.ports import Connections, Publisher
 
 log = logging.getLogger(__name__)
 
 
 class Router:
-    def __init__(self, settings: RouterSettings, db: Database, publisher: Publisher) -> None:
+    def __init__(self, settings: RouterSettings, db: Connections, publisher: Publisher) -> None:
         self._settings = settings
         self._db = db
         self._publisher = publisher
@@ -136,8 +135,7 @@ class Router:
 
     async def republish_stranded(self) -> None:
         """A crash between the completion commit and its publication leaves a run unannounced."""
-        pool = await self._db.pool()
-        async with pool.acquire() as conn:
+        async with self._db.connection() as conn:
             for run_id in await ledger.unpublished_completions(conn, older_than_s=30.0):
                 done = await ledger.stored_completion(conn, run_id)
                 if done is not None:

@@ -7,10 +7,14 @@ from collections.abc import AsyncIterator, Iterable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeAlias
 
 import asyncpg
 import orjson
+from asyncpg.pool import PoolConnectionProxy
+
+Conn: TypeAlias = "asyncpg.Connection[asyncpg.Record] | PoolConnectionProxy[asyncpg.Record]"
+"""A connection as repositories take it: a plain one, or one borrowed from the pool."""
 
 MIGRATIONS_DIR = Path(__file__).with_name("migrations")
 # Any constant shared by every process that migrates; it only has to be stable.
@@ -84,6 +88,33 @@ async def apply_migrations(dsn: str, migrations_dir: Path = MIGRATIONS_DIR) -> l
 
 async def _apply_all(connection: asyncpg.Connection, migrations: Iterable[Migration]) -> list[str]:
     return [m.name for m in migrations if await _apply_one(connection, m)]
+
+
+class SchemaOutdatedError(RuntimeError):
+    """The database lacks migrations this code needs; `jobstream migrate` applies them."""
+
+
+async def missing_migrations(
+    connection: Conn, migrations: Iterable[Migration] | None = None
+) -> list[Migration]:
+    """The shipped migrations the database has not recorded (all of them on an empty one)."""
+    wanted = discover_migrations() if migrations is None else list(migrations)
+    applied: set[int] = set()
+    if await connection.fetchval("SELECT to_regclass('schema_migrations') IS NOT NULL"):
+        rows = await connection.fetch("SELECT version FROM schema_migrations")
+        applied = {row["version"] for row in rows}
+    return [m for m in wanted if m.version not in applied]
+
+
+async def require_schema(connection: Conn) -> None:
+    """Refuses a database whose schema is older than this code: services never migrate."""
+    missing = await missing_migrations(connection)
+    if missing:
+        names = ", ".join(m.name for m in missing)
+        raise SchemaOutdatedError(
+            f"the database schema is older than this code needs (not applied: {names}); "
+            "run `jobstream migrate` first"
+        )
 
 
 def _encode_json(value: Any) -> str:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import sys
 import weakref
 from collections.abc import Awaitable, Callable, Iterator
 from dataclasses import dataclass, field
@@ -40,6 +41,7 @@ __all__ = [
     "consume",
     "create_app",
     "each_record",
+    "open_on_startup",
     "run_worker",
     "state_for",
     "with_retries",
@@ -60,6 +62,7 @@ class _Lifecycle:
     service: str
     settings: StreamSettings
     consumers: list[GroupConsumer] = field(default_factory=list)
+    openers: list[Callable[[], Awaitable[None]]] = field(default_factory=list)
     closers: list[Callable[[], Awaitable[None]]] = field(default_factory=list)
     finished: dict[str, asyncio.Event] = field(default_factory=dict)
 
@@ -223,7 +226,25 @@ def close_on_shutdown(app: faust.App, *closers: Callable[[], Awaitable[None]]) -
     _LIFECYCLES[app].closers.extend(closers)
 
 
+def open_on_startup(app: faust.App, *openers: Callable[[], Awaitable[None]]) -> None:
+    """Opens pools (checking the schema) when the worker starts, before any agent runs."""
+    _LIFECYCLES[app].openers.extend(openers)
+
+
 def run_worker(app: faust.App, service: str) -> None:
-    """Runs the app until SIGTERM/SIGINT; agents finish and commit their batch first."""
+    """Runs the app until SIGTERM/SIGINT; agents finish and commit their batch first.
+
+    The start-up step comes first, on the worker's loop: a service that cannot open what it
+    needs (an unmigrated database, say) exits at once with the reason, before joining Kafka.
+    """
     worker = faust.Worker(app, loglevel="INFO", logging_config=logging_config(service))
+    try:
+        worker.loop.run_until_complete(_open_all(_LIFECYCLES[app]))
+    except Exception as error:
+        sys.exit(f"jobstream {service} did not start: {error}")
     worker.execute_from_commandline()
+
+
+async def _open_all(lifecycle: _Lifecycle) -> None:
+    for opener in lifecycle.openers:
+        await opener()

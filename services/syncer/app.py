@@ -3,6 +3,7 @@ and retries the approvals whose push has not landed (the outbox)."""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import replace
 
 import faust
@@ -18,16 +19,19 @@ from services.shared.streaming import (
     consume,
     create_app,
     each_record,
+    open_on_startup,
     with_retries,
 )
 from services.syncer.adapters.xano import ClientStats, XanoClient
 from services.syncer.config import SyncerSettings
+from services.syncer.ports import JobMirror
 from services.syncer.service import Syncer, SyncOutcome
 
 SERVICE = "syncer"
 
 
-def build(settings: SyncerSettings) -> faust.App:
+def build(settings: SyncerSettings, *, also: Sequence[JobMirror] = ()) -> faust.App:
+    """The syncer; `also` names further mirrors kept equal beside Xano (a second sink)."""
     app = create_app(SERVICE, settings.stream)
     db = Database(settings.database_url)
     client = XanoClient(settings.xano)
@@ -35,6 +39,7 @@ def build(settings: SyncerSettings) -> faust.App:
         db,
         client,
         settings.field_map,
+        also=also,
         delete_cap=settings.delete_cap,
         outbox_backoff=settings.outbox_backoff,
     )
@@ -85,7 +90,8 @@ def build(settings: SyncerSettings) -> faust.App:
     async def retry_approvals() -> None:
         await with_retries(retry_outbox, what="approval outbox", attempts=1)
 
-    close_on_shutdown(app, db.close, client.aclose)
+    open_on_startup(app, db.open)
+    close_on_shutdown(app, db.close, client.aclose, *(other.aclose for other in also))
     return app
 
 

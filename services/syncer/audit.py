@@ -53,8 +53,7 @@ async def audit_feed(
 ) -> Audit:
     """Compares the feed's open_jobs with its Xano listing; XanoError if the listing fails."""
     await client.open()
-    pool = await db.pool()
-    async with pool.acquire() as conn:
+    async with db.connection() as conn:
         local = await _local_jobs(conn, feed_id, field_map)
     listed = await client.list_feed(feed_id)
     ours, foreign = split_by_feed(listed, feed_id)

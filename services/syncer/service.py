@@ -10,24 +10,19 @@ from __future__ import annotations
 
 import enum
 import logging
-from collections.abc import Mapping, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any
 
 from schemas.status import SyncStatus
-from services.shared.database import Conn, Database
+from services.shared.database import Conn
 from services.shared.failures import is_retriable
 from services.syncer import metrics
 from services.syncer.adapters import mirror_repository as mirror
 from services.syncer.adapters import outbox
 from services.syncer.adapters.outbox import OutboxBackoff
-from services.syncer.adapters.xano import (
-    BatchDone,
-    WriteResult,
-    XanoClient,
-    XanoError,
-)
 from services.syncer.payload import to_xano_payload
+from services.syncer.ports import BatchDone, Connections, JobMirror, MirrorError, WriteResult
 from services.syncer.reconcile import (
     DeleteCap,
     LocalJob,
@@ -87,17 +82,23 @@ class _Checked:
 
 
 class Syncer:
+    """Keeps `mirror` (Xano) equal to open_jobs, with its report counts, outbox and delete
+    cap; each mirror in `also` is kept equal too, on the same reconciles and approvals, its
+    failures logged and repaired by the next reconcile (never holding the main mirror up)."""
+
     def __init__(
         self,
-        db: Database,
-        client: XanoClient,
+        db: Connections,
+        mirror: JobMirror,
         field_map: Mapping[str, str] | None = None,
         *,
+        also: Sequence[JobMirror] = (),
         delete_cap: DeleteCap | None = None,
         outbox_backoff: OutboxBackoff | None = None,
     ) -> None:
         self._db = db
-        self._client = client
+        self._client = mirror
+        self._also = tuple(also)
         self._field_map = field_map
         self._cap = delete_cap or DeleteCap()
         self._backoff = outbox_backoff or OutboxBackoff()
@@ -111,11 +112,13 @@ class Syncer:
         """Mirrors the feed; with a run_id, its report counts every confirmed batch at once,
         so the counts of a reconcile a crash interrupted are kept and the retry adds to them."""
         await self._client.open()
-        pool = await self._db.pool()
-        async with pool.acquire() as conn:
+        async with self._db.connection() as conn:
             await mirror.lock_feed(conn, feed_id)
             try:
-                outcome = await self._reconcile_locked(conn, feed_id, run_id)
+                local = await self._local(conn, feed_id)
+                outcome = await self._reconcile_locked(conn, feed_id, run_id, local)
+                for other in self._also:
+                    await self._reconcile_also(other, conn, feed_id, local)
             finally:
                 await mirror.unlock_feed(conn, feed_id)
             if run_id is not None:
@@ -128,13 +131,18 @@ class Syncer:
                 )
         return outcome
 
-    async def _reconcile_locked(self, conn: Conn, feed_id: int, run_id: str | None) -> SyncOutcome:
+    async def _local(self, conn: Conn, feed_id: int) -> dict[str, LocalJob]:
+        """The feed's open jobs as every mirror should hold them."""
         rows = await mirror.open_jobs(conn, feed_id)
         eids = await mirror.eids_for(conn, rows)
-        local = {r.job_hash: LocalJob.of(self._payload(r.columns, eids[r.job_hash])) for r in rows}
+        return {r.job_hash: LocalJob.of(self._payload(r.columns, eids[r.job_hash])) for r in rows}
+
+    async def _reconcile_locked(
+        self, conn: Conn, feed_id: int, run_id: str | None, local: Mapping[str, LocalJob]
+    ) -> SyncOutcome:
         try:
             listed = await self._client.list_feed(feed_id)
-        except XanoError as exc:
+        except MirrorError as exc:
             # A listing we cannot trust must never turn into mass deletes or duplicate adds.
             log.error("Xano listing of feed %d failed, nothing written: %s", feed_id, exc)
             return SyncOutcome(
@@ -179,6 +187,43 @@ class Syncer:
         metrics.DELETES_HELD.inc(len(deletes))
         return _Checked(deletes=(), held=len(deletes), kept_open=len(reopened), notes=(note,))
 
+    async def _reconcile_also(
+        self, other: JobMirror, conn: Conn, feed_id: int, local: Mapping[str, LocalJob]
+    ) -> None:
+        """Makes another mirror equal the feed's open jobs: the same plan, re-check and cap,
+        without the main mirror's bookkeeping; a failure is logged and left to the next one."""
+        try:
+            await other.open()
+            ours, _ = split_by_feed(await other.list_feed(feed_id), feed_id)
+            todo = plan(local, ours)
+            reopened = await mirror.still_open(conn, feed_id, todo.deletes) if todo.deletes else ()
+            deletes = [h for h in todo.deletes if h not in reopened]
+            if self._cap.exceeded_by(len(deletes), mirrored_jobs(ours)):
+                log.error("feed %d: %d deletes held in %r (over the cap)", feed_id, len(deletes),
+                          other)  # fmt: skip
+                deletes = []
+            results = [
+                await other.delete(feed_id, deletes),
+                await other.delete(feed_id, todo.duplicates_to_remove),
+                await other.add(todo.adds),
+                await other.update(todo.updates),
+            ]
+            _log_failures(other, f"reconcile of feed {feed_id}", results)
+        except Exception:
+            log.exception("feed %d not reconciled in %r; the next reconcile repairs it",
+                          feed_id, other)  # fmt: skip
+
+    async def _tell_also(
+        self, what: str, write: Callable[[JobMirror], Awaitable[WriteResult]]
+    ) -> None:
+        """One write to each other mirror; a failure is logged (the next reconcile repairs it)."""
+        for other in self._also:
+            try:
+                await other.open()
+                _log_failures(other, what, [await write(other)])
+            except Exception:
+                log.exception("%s not written to %r; the next reconcile repairs it", what, other)
+
     def _progress(self, run_id: str | None) -> dict[str, BatchDone | None]:
         """Per-operation callbacks adding each confirmed batch to the run's report."""
         if run_id is None:
@@ -187,8 +232,7 @@ class Syncer:
         def counter(operation: str) -> BatchDone:
             async def count(result: WriteResult) -> None:
                 if result.confirmed:
-                    pool = await self._db.pool()
-                    async with pool.acquire() as conn:
+                    async with self._db.connection() as conn:
                         await mirror.count_confirmed(conn, run_id, operation, result.confirmed)
 
             return count
@@ -240,8 +284,7 @@ class Syncer:
 
     async def _push(self, job_hash: str) -> Push:
         await self._client.open()
-        pool = await self._db.pool()
-        async with pool.acquire() as conn:
+        async with self._db.connection() as conn:
             row = await mirror.open_job(conn, job_hash)
             if row is None:
                 await outbox.forget(conn, [job_hash])
@@ -267,6 +310,7 @@ class Syncer:
         eids = await mirror.eids_for(conn, [row])
         payload = self._payload(row.columns, eids[job_hash])
         result = await self._client.add([payload])
+        await self._tell_also(f"approval of {job_hash}", lambda other: other.add([payload]))
         if result.confirmed == 1:
             await mirror.remember_synced(conn, {job_hash: LocalJob.of(payload).fingerprint})
             await outbox.forget(conn, [job_hash])
@@ -282,13 +326,15 @@ class Syncer:
         """Removes a job an admin took down, under the feed's lock; False when it is open
         again (restored) or Xano did not confirm."""
         await self._client.open()
-        pool = await self._db.pool()
-        async with pool.acquire() as conn:
+        async with self._db.connection() as conn:
             await mirror.lock_feed(conn, feed_id)
             try:
                 if await mirror.open_job(conn, job_hash) is not None:
                     return False
                 result = await self._client.delete(feed_id, [job_hash])
+                await self._tell_also(
+                    f"take-down of {job_hash}", lambda other: other.delete(feed_id, [job_hash])
+                )
                 return result.confirmed >= 1
             finally:
                 await mirror.unlock_feed(conn, feed_id)
@@ -299,15 +345,14 @@ class Syncer:
         Stops at the first failed push: Xano is likely down, and each failure costs the
         client's full retries; the rest wait for the next round.
         """
-        pool = await self._db.pool()
-        async with pool.acquire() as conn:
+        async with self._db.connection() as conn:
             due = await outbox.due(conn, limit)
         pushes: list[Push] = []
         for job_hash in due:
             pushes.append(await self._push(job_hash))
             if pushes[-1] is Push.FAILED:
                 break
-        async with pool.acquire() as conn:
+        async with self._db.connection() as conn:
             waiting = await outbox.size(conn)
         metrics.OUTBOX_WAITING.set(waiting)
         landed = pushes.count(Push.LANDED)
@@ -315,6 +360,13 @@ class Syncer:
             log.info("outbox: %d of %d due approval(s) pushed, %d waiting",
                      landed, len(due), waiting)  # fmt: skip
         return landed
+
+
+def _log_failures(other: JobMirror, what: str, results: Sequence[WriteResult]) -> None:
+    failed = sum(r.failed for r in results)
+    if failed:
+        errors = [e for r in results for e in r.errors][:3]
+        log.warning("%s: %d write(s) failed in %r: %s", what, failed, other, errors)
 
 
 def _foreign_notes(feed_id: int, foreign: Sequence[Mapping[str, Any]]) -> tuple[str, ...]:

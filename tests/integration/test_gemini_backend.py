@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Callable, Sequence
 from dataclasses import replace
-from typing import Any
+from typing import Any, TypeAlias
 
 import aiohttp
 import pytest
@@ -85,13 +85,18 @@ def sleeps() -> RecordingSleep:
     return RecordingSleep()
 
 
+MakeBackend: TypeAlias = Callable[
+    ..., GeminiBackend
+]  # settings overrides -> a backend closed after
+
+
 @pytest.fixture
 async def make_backend(
     emulator: RunningEmulator,
     taxonomy: Taxonomy,
     profile: AudienceProfile,
     sleeps: RecordingSleep,
-) -> AsyncIterator[Any]:
+) -> AsyncIterator[MakeBackend]:
     backends: list[GeminiBackend] = []
 
     def make(**overrides: Any) -> GeminiBackend:
@@ -139,7 +144,7 @@ def enrich_requests(emulator: RunningEmulator) -> list[dict[str, Any]]:
 
 
 async def test_happy_path_enriches_every_job_with_taxonomy_names(
-    make_backend: Any, emulator: RunningEmulator
+    make_backend: MakeBackend, emulator: RunningEmulator
 ) -> None:
     backend = make_backend()
     outcomes = await backend.enrich(jobs("software engineer", "registered nurse", "line cook"))
@@ -157,7 +162,7 @@ async def test_happy_path_enriches_every_job_with_taxonomy_names(
 
 
 async def test_tokens_and_calls_per_job_add_up_to_what_the_api_reported(
-    make_backend: Any, emulator: RunningEmulator
+    make_backend: MakeBackend, emulator: RunningEmulator
 ) -> None:
     outcomes = await make_backend().enrich(jobs("a engineer", "b engineer", "c nurse", "d cook"))
 
@@ -169,7 +174,7 @@ async def test_tokens_and_calls_per_job_add_up_to_what_the_api_reported(
 
 
 async def test_system_prompt_is_byte_identical_across_batch_sizes_and_gets_cached(
-    make_backend: Any, emulator: RunningEmulator
+    make_backend: MakeBackend, emulator: RunningEmulator
 ) -> None:
     await make_backend(batch_size=2).enrich(jobs("a engineer", "b engineer", "c engineer"))
 
@@ -180,7 +185,7 @@ async def test_system_prompt_is_byte_identical_across_batch_sizes_and_gets_cache
 
 
 async def test_rate_limit_honours_the_retry_hint_then_succeeds(
-    make_backend: Any, emulator: RunningEmulator, sleeps: RecordingSleep
+    make_backend: MakeBackend, emulator: RunningEmulator, sleeps: RecordingSleep
 ) -> None:
     await arm(emulator, kind="rate_limit", stage="enriched_jobs", retry_delay_s=0.25)
     outcomes = await make_backend().enrich(jobs("software engineer"))
@@ -193,7 +198,7 @@ async def test_rate_limit_honours_the_retry_hint_then_succeeds(
 
 
 async def test_persistent_503_after_bounded_attempts_pauses_instead_of_failing_the_jobs(
-    make_backend: Any, emulator: RunningEmulator, sleeps: RecordingSleep
+    make_backend: MakeBackend, emulator: RunningEmulator, sleeps: RecordingSleep
 ) -> None:
     # Gemini down is an outage, not the jobs' fault: the enricher's stage pauses and tries
     # the batch again later (services.shared.agents); no job is marked failed.
@@ -208,7 +213,7 @@ async def test_persistent_503_after_bounded_attempts_pauses_instead_of_failing_t
     assert sleeps.delays == pytest.approx([0.0075, 0.015])  # exponential, jitter fixed at 0.5
 
 
-async def test_503_once_is_retried(make_backend: Any, emulator: RunningEmulator) -> None:
+async def test_503_once_is_retried(make_backend: MakeBackend, emulator: RunningEmulator) -> None:
     await arm(emulator, kind="unavailable")
     outcomes = await make_backend().enrich(jobs("a engineer"))
 
@@ -216,7 +221,7 @@ async def test_503_once_is_retried(make_backend: Any, emulator: RunningEmulator)
 
 
 async def test_slow_answer_times_out_and_the_retry_succeeds(
-    make_backend: Any, emulator: RunningEmulator
+    make_backend: MakeBackend, emulator: RunningEmulator
 ) -> None:
     await arm(emulator, kind="slow", delay_s=0.5, stage="enriched_jobs")
     outcomes = await make_backend(request_timeout_s=0.1).enrich(jobs("a engineer"))
@@ -226,7 +231,7 @@ async def test_slow_answer_times_out_and_the_retry_succeeds(
 
 
 async def test_always_slow_pauses_with_a_timeout_reason(
-    make_backend: Any, emulator: RunningEmulator
+    make_backend: MakeBackend, emulator: RunningEmulator
 ) -> None:
     await arm(emulator, kind="slow", delay_s=0.4, times=None)
     with pytest.raises(GeminiUnavailableError, match="timed out"):
@@ -234,7 +239,7 @@ async def test_always_slow_pauses_with_a_timeout_reason(
 
 
 async def test_malformed_json_is_retried_then_fails_with_a_reason(
-    make_backend: Any, emulator: RunningEmulator
+    make_backend: MakeBackend, emulator: RunningEmulator
 ) -> None:
     await arm(emulator, kind="malformed_json", times=None)
     outcomes = await make_backend(max_attempts=2).enrich(jobs("a engineer", "b engineer"))
@@ -243,7 +248,9 @@ async def test_malformed_json_is_retried_then_fails_with_a_reason(
     assert len(enrich_requests(emulator)) == 2
 
 
-async def test_malformed_json_once_recovers(make_backend: Any, emulator: RunningEmulator) -> None:
+async def test_malformed_json_once_recovers(
+    make_backend: MakeBackend, emulator: RunningEmulator
+) -> None:
     await arm(emulator, kind="malformed_json")
     outcomes = await make_backend().enrich(jobs("a engineer", "b engineer"))
 
@@ -251,7 +258,7 @@ async def test_malformed_json_once_recovers(make_backend: Any, emulator: Running
 
 
 async def test_missing_item_is_retried_alone_and_the_rest_kept(
-    make_backend: Any, emulator: RunningEmulator
+    make_backend: MakeBackend, emulator: RunningEmulator
 ) -> None:
     await arm(emulator, kind="drop_items", count=1, stage="enriched_jobs")
     outcomes = await make_backend().enrich(jobs("a engineer", "b engineer", "c engineer"))
@@ -261,7 +268,7 @@ async def test_missing_item_is_retried_alone_and_the_rest_kept(
 
 
 async def test_unknown_id_never_lands_on_another_job(
-    make_backend: Any, emulator: RunningEmulator
+    make_backend: MakeBackend, emulator: RunningEmulator
 ) -> None:
     await arm(emulator, kind="unknown_id", title_contains="beta", stage="enriched_jobs")
     outcomes = await make_backend().enrich(jobs("alpha engineer", "beta nurse", "gamma engineer"))
@@ -272,7 +279,7 @@ async def test_unknown_id_never_lands_on_another_job(
 
 
 async def test_persistently_bad_taxonomy_id_fails_only_that_job(
-    make_backend: Any, emulator: RunningEmulator
+    make_backend: MakeBackend, emulator: RunningEmulator
 ) -> None:
     await arm(emulator, kind="bad_ids", title_contains="beta", stage="enriched_jobs", times=None)
     outcomes = await make_backend().enrich(jobs("alpha engineer", "beta engineer", "gamma nurse"))
@@ -285,7 +292,7 @@ async def test_persistently_bad_taxonomy_id_fails_only_that_job(
 
 
 async def test_bad_job_function_id_is_caught_by_validation(
-    make_backend: Any, emulator: RunningEmulator
+    make_backend: MakeBackend, emulator: RunningEmulator
 ) -> None:
     await arm(emulator, kind="bad_ids", stage="selections", times=None)
     outcomes = await make_backend().enrich(jobs("alpha engineer"))
@@ -295,7 +302,7 @@ async def test_bad_job_function_id_is_caught_by_validation(
 
 
 async def test_token_limit_splits_the_batch_until_it_fits(
-    make_backend: Any, emulator: RunningEmulator
+    make_backend: MakeBackend, emulator: RunningEmulator
 ) -> None:
     await arm(emulator, kind="token_limit", max_items=1, times=None)
     outcomes = await make_backend(batch_size=4).enrich(jobs("a eng", "b eng", "c eng", "d eng"))
@@ -306,7 +313,7 @@ async def test_token_limit_splits_the_batch_until_it_fits(
 
 
 async def test_single_job_over_the_token_limit_fails_with_that_reason(
-    make_backend: Any, emulator: RunningEmulator
+    make_backend: MakeBackend, emulator: RunningEmulator
 ) -> None:
     await arm(emulator, kind="token_limit", max_items=0, times=None)
     outcomes = await make_backend().enrich(jobs("a engineer", "b engineer"))
@@ -315,7 +322,7 @@ async def test_single_job_over_the_token_limit_fails_with_that_reason(
 
 
 async def test_truncated_output_is_split_like_a_token_limit(
-    make_backend: Any, emulator: RunningEmulator
+    make_backend: MakeBackend, emulator: RunningEmulator
 ) -> None:
     await arm(emulator, kind="truncated", stage="enriched_jobs")
     outcomes = await make_backend().enrich(jobs("a engineer", "b engineer"))
@@ -325,7 +332,7 @@ async def test_truncated_output_is_split_like_a_token_limit(
 
 
 async def test_stage_two_shares_prompts_between_industries_with_the_same_functions(
-    make_backend: Any, emulator: RunningEmulator
+    make_backend: MakeBackend, emulator: RunningEmulator
 ) -> None:
     # the bundled taxonomy lets every industry use every function: one list, one prompt
     await make_backend(batch_size=10).enrich(jobs("a engineer", "b nurse", "c engineer", "d nurse"))
@@ -370,7 +377,7 @@ async def test_a_refused_api_key_is_not_retried(
 
 
 async def test_failed_searchable_text_keeps_the_job_enriched(
-    make_backend: Any, emulator: RunningEmulator
+    make_backend: MakeBackend, emulator: RunningEmulator
 ) -> None:
     await arm(emulator, kind="malformed_json", stage="searchable_jobs", times=None)
     outcomes = await make_backend(max_attempts=1).enrich(jobs("a engineer"))
@@ -380,7 +387,7 @@ async def test_failed_searchable_text_keeps_the_job_enriched(
     assert enrichment.job_function  # stages 1 and 2 still count
 
 
-async def test_version_names_model_taxonomy_and_profile(make_backend: Any) -> None:
+async def test_version_names_model_taxonomy_and_profile(make_backend: MakeBackend) -> None:
     lite = make_backend()
     other = make_backend(model="gemini-3.5-flash")
     assert lite.version.startswith("gemini:gemini-3.1-flash-lite:prompts-")

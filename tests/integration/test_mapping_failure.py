@@ -6,7 +6,6 @@ from __future__ import annotations
 import uuid
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime
-from typing import cast
 
 import pytest
 
@@ -18,7 +17,6 @@ from services.router.config import RouterSettings
 from services.router.service import Router
 from services.shared.database import Database
 from services.shared.settings import Secret
-from services.shared.streaming import Publisher
 from tests.integration.test_run_guard import RecordingPublisher
 
 pytestmark = pytest.mark.integration
@@ -39,8 +37,7 @@ async def database(stack: StackInfo) -> AsyncIterator[Database]:
 async def test_an_unusable_mapping_fails_the_run_at_once_with_the_reason(
     stack: StackInfo, database: Database
 ) -> None:
-    pool = await database.pool()
-    async with pool.acquire() as conn:
+    async with database.connection() as conn:
         feed_id = int(
             await conn.fetchval(
                 "INSERT INTO feeds (name, source_url, mapping) VALUES "
@@ -52,7 +49,7 @@ async def test_an_unusable_mapping_fails_the_run_at_once_with_the_reason(
     ingestor = Ingestor(
         IngestorSettings.from_env({"DATABASE_URL": stack.dsn}),
         database,
-        cast(Publisher, published),
+        published,
     )
     run_id = str(uuid.uuid4())
     request = FeedRequested(
@@ -66,12 +63,10 @@ async def test_an_unusable_mapping_fails_the_run_at_once_with_the_reason(
     assert finished.error is not None
     assert finished.error.startswith("mapping: the feed's mapping is invalid: unknown format")
 
-    router = Router(
-        RouterSettings.from_env({"DATABASE_URL": stack.dsn}), database, cast(Publisher, published)
-    )
+    router = Router(RouterSettings.from_env({"DATABASE_URL": stack.dsn}), database, published)
     await router.follow(started)
     await router.follow(finished)
-    async with pool.acquire() as conn:
+    async with database.connection() as conn:
         report = await conn.fetchrow("SELECT * FROM execution_reports WHERE run_id = $1", run_id)
         feed = await conn.fetchrow("SELECT * FROM feeds WHERE id = $1", feed_id)
     assert report is not None and feed is not None

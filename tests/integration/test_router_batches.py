@@ -36,7 +36,7 @@ from services.router.adapters import jobs_repository as jobs
 from services.router.adapters import ledger_repository as ledger
 from services.router.batch import PartFailedError, route_batch
 from services.router.config import SafetyLimits, Thresholds
-from services.shared.database import Database
+from services.shared.database import Conn, Database
 from services.shared.settings import Secret
 
 pytestmark = pytest.mark.integration
@@ -150,7 +150,7 @@ def _count_unchanged(monkeypatch: pytest.MonkeyPatch) -> list[int]:
     counts: list[int] = []
     original = jobs.place_prepared
 
-    async def spy(conn: Any, placing: jobs.Placing) -> None:
+    async def spy(conn: Conn, placing: jobs.Placing) -> None:
         counts.append(len(placing.unchanged))
         await original(conn, placing)
 
@@ -225,7 +225,7 @@ async def test_a_part_that_fails_rolls_back_alone_and_the_retry_completes_the_ba
     original = jobs.place_prepared
     failures = [RuntimeError("the database went away")]
 
-    async def fail_once(conn: Any, placing: jobs.Placing) -> None:
+    async def fail_once(conn: Conn, placing: jobs.Placing) -> None:
         if failures:
             raise failures.pop()
         await original(conn, placing)

@@ -8,9 +8,8 @@ from __future__ import annotations
 import uuid
 from collections.abc import AsyncIterator, Sequence
 from datetime import UTC, datetime
-from typing import Any, cast
+from typing import Any
 
-import asyncpg
 import pytest
 
 from cli.stack import StackInfo
@@ -36,9 +35,8 @@ from services.router.adapters import jobs_repository as jobs
 from services.router.adapters import ledger_repository as ledger
 from services.router.config import RouterSettings
 from services.router.service import Router
-from services.shared.database import Database
+from services.shared.database import Conn, Database
 from services.shared.settings import Secret
-from services.shared.streaming import Publisher
 
 pytestmark = pytest.mark.integration
 
@@ -79,13 +77,12 @@ def published() -> RecordingPublisher:
 @pytest.fixture
 def router(stack: StackInfo, database: Database, published: RecordingPublisher) -> Router:
     settings = RouterSettings.from_env({"DATABASE_URL": stack.dsn})
-    return Router(settings, database, cast(Publisher, published))
+    return Router(settings, database, published)
 
 
 @pytest.fixture
 async def feed_id(database: Database) -> int:
-    pool = await database.pool()
-    async with pool.acquire() as conn:
+    async with database.connection() as conn:
         return int(
             await conn.fetchval(
                 "INSERT INTO feeds (name, source_url) VALUES ('run guard', 'test://') RETURNING id"
@@ -146,8 +143,7 @@ async def drive_run(
 
 
 async def _fetch(database: Database, query: str, *args: Any) -> dict[str, Any]:
-    pool = await database.pool()
-    async with pool.acquire() as conn:
+    async with database.connection() as conn:
         row = await conn.fetchrow(query, *args)
     assert row is not None
     return dict(row)
@@ -348,8 +344,7 @@ async def test_a_claimed_run_that_never_started_can_be_failed(
     """The API's trigger claims the feed with a runs row; if the ingestor never announces the
     run, it has no report, and failing it must still close it and free the feed."""
     never_started = str(uuid.uuid4())
-    pool = await database.pool()
-    async with pool.acquire() as conn:
+    async with database.connection() as conn:
         await conn.execute(
             "INSERT INTO runs (run_id, feed_id, reason) VALUES ($1, $2, 'api')",
             never_started,
@@ -385,7 +380,7 @@ async def test_a_committed_parts_routing_events_go_out_when_its_sibling_fails(
     records = [_job(feed_id, run_id, n, 95.0) for n in range(40)]
     original, failures = jobs.place_prepared, [RuntimeError("the database went away")]
 
-    async def fail_once(conn: Any, placing: jobs.Placing) -> None:
+    async def fail_once(conn: Conn, placing: jobs.Placing) -> None:
         if failures:
             raise failures.pop()
         await original(conn, placing)
@@ -414,8 +409,7 @@ async def test_archive_history_reads_only_applied_runs_over_enough_jobs(
     held = await drive_run(router, feed_id, range(10))
     assert await _archive_state(database, held) == "held"
     assert "allows 25%" in (await _report(database, held))["archive_skipped_reason"]
-    pool = await database.pool()
-    async with pool.acquire() as conn:
+    async with database.connection() as conn:
         shares = await ledger.archive_history(conn, feed_id, "none", runs=10, min_open=20)
         fewer = await ledger.archive_history(conn, feed_id, "none", runs=2, min_open=20)
         too_small = await ledger.archive_history(conn, feed_id, "none", runs=10, min_open=41)
@@ -433,8 +427,7 @@ async def test_a_hold_names_its_jobs_so_a_confirmation_moves_only_those(
     await drive_run(router, feed_id, range(5), reason=RequestReason.REPLAY)
     await router.follow(_decision(lost, feed_id, confirm=True))
     assert await _tables(database, feed_id) == {"open": 10, "archived": 30}
-    pool: asyncpg.Pool = await database.pool()
-    async with pool.acquire() as conn:
+    async with database.connection() as conn:
         held = await conn.fetchval("SELECT count(*) FROM archive_hold_jobs WHERE run_id = $1", lost)
     assert held == 30
 

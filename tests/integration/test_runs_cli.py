@@ -11,7 +11,7 @@ import urllib.error
 import urllib.request
 import uuid
 from collections.abc import AsyncIterator
-from typing import Any, cast
+from typing import Any
 
 import pytest
 from aiohttp.test_utils import TestServer
@@ -27,7 +27,6 @@ from services.router.config import RouterSettings
 from services.router.service import Router
 from services.shared.database import Database
 from services.shared.settings import Secret
-from services.shared.streaming import Publisher
 from tests.integration.api_support import api_dsn
 from tests.integration.test_api import TOKEN, api_settings
 from tests.integration.test_run_guard import RecordingPublisher, drive_run
@@ -55,13 +54,12 @@ async def database(api_dsn: str) -> AsyncIterator[Database]:
 @pytest.fixture
 def router(api_dsn: str, database: Database) -> Router:
     settings = RouterSettings.from_env({"DATABASE_URL": api_dsn})
-    return Router(settings, database, cast(Publisher, RecordingPublisher()))
+    return Router(settings, database, RecordingPublisher())
 
 
 @pytest.fixture
 async def feed_id(database: Database) -> int:
-    pool = await database.pool()
-    async with pool.acquire() as conn:
+    async with database.connection() as conn:
         name = f"runs-cli-{uuid.uuid4().hex[:8]}"
         return int(
             await conn.fetchval(
@@ -114,8 +112,7 @@ async def _held_run(router: Router, feed_id: int) -> str:
 
 
 async def _tables(database: Database, feed_id: int) -> tuple[int, int]:
-    pool = await database.pool()
-    async with pool.acquire() as conn:
+    async with database.connection() as conn:
         row = await conn.fetchrow(
             "SELECT (SELECT count(*) FROM open_jobs WHERE feed_id = $1) AS open, "
             "(SELECT count(*) FROM archive_jobs WHERE feed_id = $1) AS archived",

@@ -7,6 +7,7 @@ import os
 import signal
 import sys
 import textwrap
+from collections.abc import Callable
 from typing import Any
 
 import pytest
@@ -214,7 +215,7 @@ async def _report_added(dsn: str, run_id: str) -> int:
     return int(row["xano_jobs_added"])
 
 
-async def _wait_for(condition: Any, child: asyncio.subprocess.Process) -> None:
+async def _wait_for(condition: Callable[[], bool], child: asyncio.subprocess.Process) -> None:
     for _ in range(600):
         if condition():
             return

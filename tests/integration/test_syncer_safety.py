@@ -14,7 +14,8 @@ from emulators.xano.server import RunningEmulator
 from services.shared.database import Database
 from services.syncer.adapters import mirror_repository as mirror
 from services.syncer.adapters.outbox import OutboxBackoff
-from services.syncer.adapters.xano import JsonRecord, XanoClient, XanoSettings
+from services.syncer.adapters.xano import XanoClient, XanoSettings
+from services.syncer.ports import JsonRecord
 from services.syncer.reconcile import DeleteCap
 from services.syncer.service import Syncer, SyncOutcome
 from tests.integration.syncer_support import (
@@ -146,8 +147,7 @@ async def test_an_operators_confirmation_lets_the_next_reconcile_past_the_cap_on
     cap = DeleteCap(share=0.5, min_jobs=5)
     await reconcile(database, settings, feed_id, cap)
     await close_jobs(stack.dsn, feed_id, range(15))
-    pool = await database.pool()
-    async with pool.acquire() as conn:
+    async with database.connection() as conn:
         # Too small a confirmation does not cover 15 deletes and is not used up.
         await mirror.confirm_deletes(conn, feed_id, max_deletes=12, by="ana", valid_hours=1)
         assert (await reconcile(database, settings, feed_id, cap)).status == "HELD"
@@ -171,8 +171,7 @@ async def test_a_confirmation_is_kept_while_no_reconcile_needs_it(
     await insert_open_jobs(stack.dsn, feed_id, 20)
     settings = xano_settings(emulator.base_url)
     await reconcile(database, settings, feed_id)
-    pool = await database.pool()
-    async with pool.acquire() as conn:
+    async with database.connection() as conn:
         await mirror.confirm_deletes(conn, feed_id, max_deletes=None, by="ana", valid_hours=1)
     await close_jobs(stack.dsn, feed_id, range(2))  # within the cap: no confirmation needed
 
@@ -193,8 +192,7 @@ async def test_an_expired_confirmation_allows_nothing(
     settings = xano_settings(emulator.base_url)
     await reconcile(database, settings, feed_id)
     await close_jobs(stack.dsn, feed_id, range(10))
-    pool = await database.pool()
-    async with pool.acquire() as conn:
+    async with database.connection() as conn:
         await mirror.confirm_deletes(conn, feed_id, max_deletes=None, by="ana", valid_hours=-1)
 
     outcome = await reconcile(database, settings, feed_id)

@@ -58,3 +58,16 @@ async def test_an_unreachable_webhook_gives_up_after_bounded_attempts() -> None:
         "http://127.0.0.1:9/hook", {"attachments": []}, attempts=3, first_delay_s=0.01
     )
     assert not ok
+
+
+async def test_the_waits_between_attempts_double_and_use_the_injected_sleep(hook: Hook) -> None:
+    hook.plan.extend([500, 503, 429])
+    waited: list[float] = []
+
+    async def sleep(seconds: float) -> None:
+        waited.append(seconds)
+
+    body: dict[str, list[dict[str, str]]] = {"attachments": [{}]}
+    assert await post_json(hook.url, body, attempts=4, first_delay_s=2.0, sleep=sleep)
+    assert waited == [2.0, 4.0, 8.0]  # and no real second went by
+    assert hook.received == [1, 1, 1, 1]

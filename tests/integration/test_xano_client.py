@@ -138,6 +138,24 @@ async def test_5xx_is_retried_until_the_write_lands(emulator: RunningEmulator) -
     assert len(emulator.state.store.records(1)) == 2
 
 
+async def test_the_backoff_between_retries_waits_with_the_injected_sleep(
+    emulator: RunningEmulator,
+) -> None:
+    inject(emulator, {"status_5xx": {"count": 3, "endpoints": ["add"]}})
+    waited: list[float] = []
+
+    async def sleep(seconds: float) -> None:
+        waited.append(seconds)
+
+    settings = fast_settings(emulator.base_url, backoff_base_seconds=10.0, max_attempts=5)
+    settings = replace(settings, backoff_max_seconds=25.0)
+    async with XanoClient(settings, sleep=sleep, jitter=lambda: 1.0) as client:
+        result = await client.add([job("a")])
+
+    assert (result.confirmed, result.failed) == (1, 0)
+    assert waited == [10.0, 20.0, 25.0]  # exponential, capped; no real second went by
+
+
 async def test_persistent_5xx_fails_the_batch_after_bounded_attempts(
     emulator: RunningEmulator,
 ) -> None:

@@ -8,15 +8,16 @@ import pytest
 from google.genai import errors
 
 from services.enricher.gemini.retry import (
-    Backoff,
     FailureKind,
     GeminiUnavailableError,
     MalformedResponseError,
     OutputTruncatedError,
     classify,
 )
-from services.enricher.gemini.settings import GeminiSettings, GeminiSettingsError
+from services.enricher.gemini.settings import GeminiSettings
 from services.shared.failures import is_retriable
+from services.shared.retry import Backoff
+from services.shared.settings import SettingsError
 
 
 def api_error(code: int, status: str, message: str, details: Any = None) -> errors.APIError:
@@ -77,11 +78,11 @@ def test_settings_read_the_environment_and_mask_the_key() -> None:
 
 
 def test_settings_reject_nonsense() -> None:
-    with pytest.raises(GeminiSettingsError, match="GEMINI_BATCH_SIZE"):
+    with pytest.raises(SettingsError, match="GEMINI_BATCH_SIZE"):
         GeminiSettings.from_env({"GEMINI_BATCH_SIZE": "ten"})
-    with pytest.raises(GeminiSettingsError, match="batch_size"):
+    with pytest.raises(SettingsError, match="batch_size"):
         GeminiSettings(batch_size=0)
-    with pytest.raises(GeminiSettingsError, match="thinking_level"):
+    with pytest.raises(SettingsError, match="thinking_level"):
         GeminiSettings.from_env({"GEMINI_THINKING_LEVEL": "deep"})
 
 

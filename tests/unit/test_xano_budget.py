@@ -12,13 +12,13 @@ from services.shared.settings import Secret
 from services.syncer.adapters.xano import (
     MAX_RETRY_AFTER_SECONDS,
     WindowBudget,
-    WriteResult,
     XanoClient,
     XanoListingError,
     XanoSettings,
     _read_envelope,
     _retry_after,
 )
+from services.syncer.ports import WriteResult
 
 
 def test_budget_admits_up_to_the_limit_then_waits_for_the_oldest_answer_to_age_out() -> None:
@@ -156,5 +156,5 @@ def test_backoff_grows_exponentially_with_bounded_jitter() -> None:
     low = XanoClient(settings, jitter=lambda: 0.0)
     high = XanoClient(settings, jitter=lambda: 1.0)
 
-    assert [low._backoff(n) for n in (1, 2, 3, 4)] == [0.5, 1.0, 2.0, 2.5]
-    assert [high._backoff(n) for n in (1, 2, 3, 4)] == [1.0, 2.0, 4.0, 5.0]
+    assert [low._backoff.delay(n) for n in (1, 2, 3, 4)] == [0.5, 1.0, 2.0, 2.5]
+    assert [high._backoff.delay(n) for n in (1, 2, 3, 4)] == [1.0, 2.0, 4.0, 5.0]

@@ -24,7 +24,6 @@ from services.enricher.gemini.engine import (
     CallSettings,
     GeminiCaller,
     ItemOutcome,
-    Sleep,
     StageRequest,
     StageRunner,
 )
@@ -36,7 +35,6 @@ from services.enricher.gemini.prompts import (
     function_prompt,
     searchable_prompt,
 )
-from services.enricher.gemini.retry import Backoff
 from services.enricher.gemini.schemas import (
     RESPONSE_SCHEMAS,
     EnrichItem,
@@ -44,8 +42,10 @@ from services.enricher.gemini.schemas import (
     SearchableItem,
     Stage,
 )
-from services.enricher.gemini.settings import GeminiSettings, GeminiSettingsError
+from services.enricher.gemini.settings import GeminiSettings
 from services.enricher.gemini.validation import enrich_check, function_check, searchable_check
+from services.shared.retry import Backoff, Sleep
+from services.shared.settings import SettingsError
 
 log = logging.getLogger(__name__)
 
@@ -74,7 +74,7 @@ class GeminiBackend:
         rand: Callable[[], float] = random.random,
     ) -> None:
         if not settings.api_key:
-            raise GeminiSettingsError("GEMINI_API_KEY is required for the gemini backend")
+            raise SettingsError("GEMINI_API_KEY is required for the gemini backend")
         self._settings = settings
         self._taxonomy = taxonomy
         self._prompts = SystemPrompts.build(taxonomy, profile)

@@ -14,7 +14,6 @@ from google.genai import types
 from services.enricher.gemini.accounting import Ledger
 from services.enricher.gemini.budget import CallGate
 from services.enricher.gemini.retry import (
-    Backoff,
     Failure,
     FailureKind,
     GeminiUnavailableError,
@@ -23,6 +22,7 @@ from services.enricher.gemini.retry import (
 )
 from services.enricher.gemini.schemas import RESPONSE_SCHEMAS, Stage
 from services.enricher.gemini.validation import Check, Verdicts, judge, parse_answer
+from services.shared.retry import Backoff, Sleep
 
 log = logging.getLogger(__name__)
 
@@ -142,7 +142,6 @@ class ItemOutcome:
 
 
 Call = Callable[[Stage, str, str, int], Awaitable[Answer]]
-Sleep = Callable[[float], Awaitable[None]]
 
 
 class StageRunner:

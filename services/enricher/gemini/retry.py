@@ -2,9 +2,8 @@
 
 from __future__ import annotations
 
-import random
 import re
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass
 from enum import StrEnum
 from typing import Any
@@ -103,19 +102,3 @@ def _parse_seconds(text: str) -> float | None:
         return max(float(text), 0.0) if text.strip() else None
     except ValueError:
         return None  # an HTTP date: rare from Google, and the backoff still applies
-
-
-@dataclass(frozen=True, slots=True)
-class Backoff:
-    """Exponential backoff with jitter, never shorter than the server's hint, capped."""
-
-    base_s: float
-    max_s: float
-    rand: Callable[[], float] = random.random
-
-    def delay(self, attempt: int, hint_s: float | None = None) -> float:
-        """Seconds to wait after failed attempt number `attempt` (1-based)."""
-        ceiling = min(self.max_s, self.base_s * 2.0 ** (attempt - 1))
-        # half fixed, half random: spreads concurrent retries without ever retrying at once
-        jittered = ceiling / 2 + self.rand() * ceiling / 2
-        return min(max(jittered, hint_s or 0.0), self.max_s)

@@ -5,16 +5,14 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
+from services.shared.settings import SettingsError, env_float, env_int, env_str
+
 # The SDK's model catalogue (google-genai 3.3.0) describes gemini-3.1-flash-lite as Google's
 # most cost-efficient model for high-volume simple data processing; the 2.5 family is retiring.
 DEFAULT_MODEL = "gemini-3.1-flash-lite"
 
 
 _THINKING_LEVELS = frozenset({"", "MINIMAL", "LOW", "MEDIUM", "HIGH"})
-
-
-class GeminiSettingsError(ValueError):
-    """A Gemini setting is missing or malformed; the message names the variable."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -49,7 +47,7 @@ class GeminiSettings:
         _require_positive("max_attempts", self.max_attempts)
         _require_positive("request_timeout_s", self.request_timeout_s)
         if self.thinking_level not in _THINKING_LEVELS:
-            raise GeminiSettingsError(f"thinking_level must be one of {sorted(_THINKING_LEVELS)}")
+            raise SettingsError(f"thinking_level must be one of {sorted(_THINKING_LEVELS)}")
 
     def __repr__(self) -> str:
         masked = "***" if self.api_key else ""
@@ -63,49 +61,26 @@ class GeminiSettings:
     @classmethod
     def from_env(cls, env: Mapping[str, str]) -> GeminiSettings:
         """Reads `GEMINI_*` variables; unset ones keep their defaults."""
-        reader = _EnvReader(env)
         return cls(
-            api_key=reader.text("GEMINI_API_KEY", ""),
-            model=reader.text("GEMINI_MODEL", DEFAULT_MODEL),
-            base_url=reader.text("GEMINI_BASE_URL", "") or None,
-            batch_size=reader.integer("GEMINI_BATCH_SIZE", 10),
-            function_batch_size=reader.integer("GEMINI_FUNCTION_BATCH_SIZE", 25),
-            max_concurrency=reader.integer("GEMINI_MAX_CONCURRENCY", 8),
-            requests_per_minute=reader.integer("GEMINI_RPM", 1000),
-            tokens_per_minute=reader.integer("GEMINI_TPM", 1_000_000),
-            request_timeout_s=reader.number("GEMINI_TIMEOUT_S", 90.0),
-            max_attempts=reader.integer("GEMINI_MAX_ATTEMPTS", 4),
-            backoff_base_s=reader.number("GEMINI_BACKOFF_BASE_S", 1.0),
-            backoff_max_s=reader.number("GEMINI_BACKOFF_MAX_S", 60.0),
-            max_description_chars=reader.integer("GEMINI_MAX_DESCRIPTION_CHARS", 6000),
-            searchable_min_confidence=reader.number("GEMINI_SEARCHABLE_MIN_CONFIDENCE", 86.0),
-            temperature=reader.number("GEMINI_TEMPERATURE", 0.2),
-            thinking_level=reader.text("GEMINI_THINKING_LEVEL", "").upper(),
+            api_key=env_str(env, "GEMINI_API_KEY", ""),
+            model=env_str(env, "GEMINI_MODEL", DEFAULT_MODEL),
+            base_url=env_str(env, "GEMINI_BASE_URL", "") or None,
+            batch_size=env_int(env, "GEMINI_BATCH_SIZE", 10),
+            function_batch_size=env_int(env, "GEMINI_FUNCTION_BATCH_SIZE", 25),
+            max_concurrency=env_int(env, "GEMINI_MAX_CONCURRENCY", 8),
+            requests_per_minute=env_int(env, "GEMINI_RPM", 1000),
+            tokens_per_minute=env_int(env, "GEMINI_TPM", 1_000_000),
+            request_timeout_s=env_float(env, "GEMINI_TIMEOUT_S", 90.0),
+            max_attempts=env_int(env, "GEMINI_MAX_ATTEMPTS", 4),
+            backoff_base_s=env_float(env, "GEMINI_BACKOFF_BASE_S", 1.0),
+            backoff_max_s=env_float(env, "GEMINI_BACKOFF_MAX_S", 60.0),
+            max_description_chars=env_int(env, "GEMINI_MAX_DESCRIPTION_CHARS", 6000),
+            searchable_min_confidence=env_float(env, "GEMINI_SEARCHABLE_MIN_CONFIDENCE", 86.0),
+            temperature=env_float(env, "GEMINI_TEMPERATURE", 0.2),
+            thinking_level=env_str(env, "GEMINI_THINKING_LEVEL", "").upper(),
         )
 
 
 def _require_positive(name: str, value: float) -> None:
     if value <= 0:
-        raise GeminiSettingsError(f"{name} must be positive, got {value}")
-
-
-@dataclass(frozen=True, slots=True)
-class _EnvReader:
-    env: Mapping[str, str]
-
-    def text(self, name: str, default: str) -> str:
-        return self.env.get(name, "").strip() or default
-
-    def integer(self, name: str, default: int) -> int:
-        raw = self.env.get(name, "").strip()
-        try:
-            return int(raw) if raw else default
-        except ValueError as exc:
-            raise GeminiSettingsError(f"{name} must be an integer, got {raw!r}") from exc
-
-    def number(self, name: str, default: float) -> float:
-        raw = self.env.get(name, "").strip()
-        try:
-            return float(raw) if raw else default
-        except ValueError as exc:
-            raise GeminiSettingsError(f"{name} must be a number, got {raw!r}") from exc
+        raise SettingsError(f"{name} must be positive, got {value}")

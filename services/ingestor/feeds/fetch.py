@@ -32,6 +32,7 @@ from services.ingestor.feeds.guard import (
 )
 from services.ingestor.feeds.model import FeedStats, FetchError
 from services.ingestor.feeds.settings import FeedSettings
+from services.shared.retry import Backoff
 
 GZIP_MAGIC = b"\x1f\x8b"
 ZIP_MAGIC = b"PK\x03\x04"
@@ -160,7 +161,7 @@ def _raise_for_client_error(response: aiohttp.ClientResponse) -> aiohttp.ClientR
 
 
 def _backoff_delay(settings: FeedSettings, attempt: int, deadline: float) -> float:
-    delay = min(settings.backoff_max_s, settings.backoff_base_s * 2.0 ** (attempt - 1))
+    delay = Backoff(settings.backoff_base_s, settings.backoff_max_s).delay(attempt)
     return min(delay, _remaining(deadline))
 
 

@@ -10,6 +10,8 @@ from typing import Any
 import aiohttp
 import orjson
 
+from services.shared.retry import Backoff, Sleep
+
 log = logging.getLogger(__name__)
 
 
@@ -20,9 +22,10 @@ async def post_json(
     attempts: int = 4,
     first_delay_s: float = 1.0,
     timeout_s: float = 10.0,
+    sleep: Sleep = asyncio.sleep,
 ) -> bool:
     """True once the webhook accepted the body (2xx); False after the last attempt failed."""
-    delay = first_delay_s
+    delays = Backoff(first_delay_s, first_delay_s * 2.0**attempts).delays()  # doubling, no cap
     timeout = aiohttp.ClientTimeout(total=timeout_s)
     async with aiohttp.ClientSession(timeout=timeout) as session:
         for attempt in range(1, attempts + 1):
@@ -34,8 +37,7 @@ async def post_json(
                 return False
             if attempt < attempts:
                 log.warning("webhook attempt %d/%d failed: %s", attempt, attempts, failure)
-                await asyncio.sleep(delay)
-                delay *= 2
+                await sleep(next(delays))
             else:
                 log.error("webhook failed after %d attempts: %s", attempts, failure)
     return False

@@ -13,7 +13,7 @@ import contextlib
 import math
 import random
 from collections import deque
-from collections.abc import Awaitable, Callable, Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
@@ -23,9 +23,9 @@ from typing import Any, Self
 import aiohttp
 import orjson
 
+from services.shared.retry import Backoff
 from services.shared.settings import Secret, env_float, env_int, env_secret, env_str
-
-JsonRecord = dict[str, Any]
+from services.syncer.ports import BatchDone, Clock, JsonRecord, MirrorError, Sleep, WriteResult
 
 # No real feed needs more pages; a server that never ends its paging is broken.
 MAX_PAGES = 100_000
@@ -35,7 +35,7 @@ MAX_RETRY_AFTER_SECONDS = 300.0
 READ_CHUNK_BYTES = 64 * 1024
 
 
-class XanoError(Exception):
+class XanoError(MirrorError):
     """Xano could not do what was asked; the message says what and why."""
 
 
@@ -112,28 +112,6 @@ class XanoSettings:
             ),
             max_response_bytes=env_int(env, "XANO_MAX_PAGE_BYTES", defaults.max_response_bytes),
         )
-
-
-@dataclass(frozen=True, slots=True)
-class WriteResult:
-    """Records Xano confirmed with a 2xx, records that failed, and why."""
-
-    confirmed: int = 0
-    failed: int = 0
-    errors: tuple[str, ...] = ()
-    unavailable: bool = False  # some failed because Xano was down (no answer, 5xx, 429)
-
-    def __add__(self, other: WriteResult) -> WriteResult:
-        return WriteResult(
-            confirmed=self.confirmed + other.confirmed,
-            failed=self.failed + other.failed,
-            errors=self.errors + other.errors,
-            unavailable=self.unavailable or other.unavailable,
-        )
-
-
-# Called with each batch's result as soon as Xano answers it, so progress survives a crash.
-BatchDone = Callable[[WriteResult], Awaitable[None]]
 
 
 @dataclass(slots=True)
@@ -263,13 +241,16 @@ class XanoClient:
         self,
         settings: XanoSettings,
         *,
-        clock: Callable[[], float] | None = None,
+        clock: Clock | None = None,
+        sleep: Sleep = asyncio.sleep,
         jitter: Callable[[], float] = random.random,
     ) -> None:
         self.settings = settings
         self.stats = ClientStats()
         self._clock = clock
-        self._jitter = jitter
+        self._sleep = sleep
+        # equal jitter, so retrying replicas spread out
+        self._backoff = Backoff(settings.backoff_base_seconds, settings.backoff_max_seconds, jitter)
         self._session: aiohttp.ClientSession | None = None
         self._semaphore = asyncio.Semaphore(max(1, settings.max_concurrency))
         self._budget: RequestBudget | None = None
@@ -442,13 +423,7 @@ class XanoClient:
                 f"{method} {path} failed {tried}: {attempt.error}", attempt.status
             )
         self.stats.retries += 1
-        await asyncio.sleep(self._backoff(state.attempts))
-
-    def _backoff(self, attempt: int) -> float:
-        """Exponential, capped, with equal jitter so retrying replicas spread out."""
-        ceiling = self.settings.backoff_base_seconds * 2.0 ** (attempt - 1)
-        delay = min(self.settings.backoff_max_seconds, ceiling)
-        return delay / 2 + self._jitter() * delay / 2
+        await self._sleep(self._backoff.delay(state.attempts))
 
     async def _attempt_once(self, method: str, path: str, **kwargs: Any) -> _Attempt:
         assert self._budget is not None, "use XanoClient as an async context manager"

@@ -1,0 +1,18 @@
+"""What the enricher depends on, as protocols; `app.py` wires the adapters that implement
+them (a backend of `backends/`, `services.shared.database.Database`)."""
+
+from __future__ import annotations
+
+from contextlib import AbstractAsyncContextManager
+from typing import Protocol
+
+from services.enricher.backends.base import EnrichmentBackend
+from services.shared.database import Conn
+
+__all__ = ["Connections", "EnrichmentBackend"]
+
+
+class Connections(Protocol):
+    """A borrowed PostgreSQL connection (the enrichment cache lives there)."""
+
+    def connection(self) -> AbstractAsyncContextManager[Conn]: ...

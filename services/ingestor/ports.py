@@ -1,0 +1,29 @@
+"""What the ingestor depends on, as protocols; `app.py` wires the adapters that implement
+them (`services.shared.publisher.Publisher`, `services.shared.database.Database`)."""
+
+from __future__ import annotations
+
+from contextlib import AbstractAsyncContextManager
+from typing import Protocol
+
+from schemas.records import Record
+from schemas.topics import TopicSpec
+from services.shared.database import Conn
+
+
+class Publisher(Protocol):
+    """Records onto topics; `drain` bounds the sends in flight while a feed streams in."""
+
+    async def send(self, spec: TopicSpec, key: str, record: Record) -> None: ...
+
+    async def drain(self, *, keep: int) -> None: ...
+
+    async def flush(self) -> None: ...
+
+    async def send_now(self, spec: TopicSpec, key: str, record: Record) -> None: ...
+
+
+class Connections(Protocol):
+    """A borrowed PostgreSQL connection."""
+
+    def connection(self) -> AbstractAsyncContextManager[Conn]: ...
