@@ -154,3 +154,30 @@ async def test_the_users_command_asks_for_jobstream_migrate_on_an_unmigrated_dat
     assert code != 0
     assert "jobstream migrate" in capsys.readouterr().err
     assert not await _has_ledger(empty_dsn)
+
+
+async def test_a_schema_newer_than_the_code_is_accepted(empty_dsn: str) -> None:
+    """A rolling deploy migrates first: the replicas still on the older code keep starting."""
+    await apply_migrations(empty_dsn)
+    connection = await asyncpg.connect(empty_dsn)
+    try:
+        await connection.execute(
+            "INSERT INTO schema_migrations (version, name) VALUES (9999, '9999_from_the_future')"
+        )
+    finally:
+        await connection.close()
+    db = Database(Secret(empty_dsn))
+    try:
+        await db.open()
+    finally:
+        await db.close()
+
+
+async def test_concurrent_first_uses_open_one_checked_pool(empty_dsn: str) -> None:
+    await apply_migrations(empty_dsn)
+    db = Database(Secret(empty_dsn))
+    try:
+        pools = await asyncio.gather(db.pool(), db.pool(), db.open(), db.pool())
+        assert pools[0] is pools[1] is pools[3]
+    finally:
+        await db.close()
