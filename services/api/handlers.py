@@ -173,13 +173,55 @@ def validate_feed(body: Any, *, partial: bool) -> dict[str, Any]:
     return {name: _FIELD_CHECKS[name](value) for name, value in body.items()}
 
 
-def redacted_feed(feed: Mapping[str, Any]) -> dict[str, Any]:
+@dataclass(frozen=True, slots=True, kw_only=True)
+class FeedRow:
+    """A feed as stored: its settings and the statistics its runs keep (the router's)."""
+
+    id: int
+    name: str
+    source_url: str
+    format: str
+    mapping: dict[str, Any] | None
+    company_name: str | None
+    partner_id: int | None
+    bypass_filters: bool
+    is_active: bool
+    check_frequency_minutes: int | None
+    next_check_at: datetime | None
+    last_checked_at: datetime | None
+    last_run_status: RunStatus | None
+    last_succeeded_at: datetime | None
+    last_error_message: str | None
+    consecutive_failure_count: int
+    runs_count: int
+    unique_jobs_processed: int
+    auto_approved_jobs: int
+    created_at: datetime
+    updated_at: datetime
+    last_run_id: str | None
+    last_run_duration_seconds: float | None
+    last_run_feed_size_bytes: int | None
+    success_count: int
+    partial_count: int
+    error_count: int
+    avg_processing_time: float | None
+    avg_feed_size: float | None
+
+    @classmethod
+    def from_row(cls, row: Mapping[str, Any]) -> FeedRow:
+        status = row["last_run_status"]
+        return cls(**{**row, "last_run_status": None if status is None else RunStatus(status)})
+
+    def as_json(self) -> dict[str, Any]:
+        return {f.name: getattr(self, f.name) for f in fields(self)}
+
+
+def redacted_feed(feed: FeedRow) -> dict[str, Any]:
     """A feed as a client sees it: no password or query value of its URL, even in errors."""
-    shown = dict(feed)
-    if isinstance(shown.get("source_url"), str):
-        shown["source_url"] = redact_url(shown["source_url"])
-    if isinstance(shown.get("last_error_message"), str):
-        shown["last_error_message"] = redact_text(shown["last_error_message"])
+    shown = feed.as_json()
+    shown["source_url"] = redact_url(feed.source_url)
+    if feed.last_error_message is not None:
+        shown["last_error_message"] = redact_text(feed.last_error_message)
     return shown
 
 

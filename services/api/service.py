@@ -28,6 +28,7 @@ from services.api.adapters.kafka import Publisher, broker_reachable
 from services.api.config import ApiSettings
 from services.api.errors import ConflictError, NotFoundError, UnavailableError
 from services.api.handlers import (
+    FeedRow,
     ReviewDecision,
     RunRow,
     progress,
@@ -92,7 +93,7 @@ class ControlPlane:
         feed = await feeds.get(conn, feed_id)
         if feed is None:
             raise NotFoundError(f"no feed {feed_id}")
-        if not feed["is_active"]:
+        if not feed.is_active:
             raise ConflictError(f"feed {feed_id} is deactivated; PATCH is_active=true first")
         running = await runs.running_run(conn, feed_id)
         if running is not None:
@@ -310,7 +311,7 @@ class ControlPlane:
             return False
 
 
-def _found(row: dict[str, Any] | None, feed_id: int) -> dict[str, Any]:
+def _found(row: FeedRow | None, feed_id: int) -> FeedRow:
     if row is None:
         raise NotFoundError(f"no feed {feed_id}")
     return row
