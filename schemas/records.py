@@ -304,6 +304,9 @@ class EnrichedJob(Record):
     llm_calls: int = 0
     input_tokens: int = 0
     output_tokens: int = 0
+    # why the model's word alone may not publish it (failed trust checks): the router sends
+    # a job it would approve to manual review with these reasons
+    review_reasons: tuple[str, ...] = ()
 
 
 class RoutedJob(Record):

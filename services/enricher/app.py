@@ -13,8 +13,10 @@ from schemas.profile import load_profile
 from schemas.records import EnrichedJob, JobMerged
 from schemas.taxonomy import Taxonomy, load_taxonomy
 from services.enricher.backends.base import EnrichmentBackend
+from services.enricher.backends.offline import OfflineBackend
 from services.enricher.config import EnricherSettings
 from services.enricher.service import Enricher, Output
+from services.enricher.trust import TrustChecks
 from services.shared import metrics
 from services.shared.database import Database
 from services.shared.streaming import (
@@ -36,9 +38,16 @@ def create_backend(settings: EnricherSettings, taxonomy: Taxonomy) -> Enrichment
 
         gemini = GeminiSettings.from_env(os.environ)
         return GeminiBackend(gemini, taxonomy, profile)
-    from services.enricher.backends.offline import OfflineBackend
-
     return OfflineBackend(taxonomy, profile)
+
+
+def create_checks(settings: EnricherSettings, taxonomy: Taxonomy) -> TrustChecks | None:
+    """An LLM's answers are checked against the offline backend's reading of each posting;
+    the offline backend needs no check of itself."""
+    if settings.backend == "offline":
+        return None
+    independent = OfflineBackend(taxonomy, load_profile(settings.profile_path))
+    return TrustChecks(independent, max_gap=settings.max_confidence_gap)
 
 
 def next_key(output: Output) -> str:
@@ -64,7 +73,8 @@ def build(settings: EnricherSettings) -> faust.App:
     db = Database(settings.database_url)
     taxonomy = load_taxonomy(settings.taxonomy_source)
     backend = create_backend(settings, taxonomy)
-    enricher = Enricher(backend, taxonomy, db)
+    checks = create_checks(settings, taxonomy)
+    enricher = Enricher(backend, taxonomy, db, checks=checks)
     publisher = Publisher(app, SERVICE)
 
     async def enrich(batch: Batch) -> None:
@@ -86,5 +96,6 @@ def build(settings: EnricherSettings) -> faust.App:
         members=settings.concurrency,
     )
 
-    close_on_shutdown(app, db.close, backend.aclose)
+    closers = (db.close, backend.aclose, *((checks.aclose,) if checks else ()))
+    close_on_shutdown(app, *closers)
     return app

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from schemas.clean import clean_enrichment, clean_posting
 from schemas.records import DedupedJob, EnrichedJob, Enrichment, EnrichmentStatus
 from schemas.taxonomy import Taxonomy
 from services.enricher.backends.base import EnrichmentOutcome
@@ -64,14 +65,15 @@ def _enriched(
     cache_hit: bool = False,
     outcome: EnrichmentOutcome | None = None,
 ) -> EnrichedJob:
+    # clean output: what leaves the enricher is stored and sent to Xano (schemas/clean.py)
     return EnrichedJob(
         run_id=job.run_id,
         feed_id=job.feed_id,
         seq=job.seq,
         job_hash=job.job_hash,
-        job=job.job,
+        job=clean_posting(job.job),
         status=status,
-        enrichment=enrichment,
+        enrichment=clean_enrichment(enrichment) if enrichment is not None else None,
         error=error,
         enrichment_version=version,
         cache_hit=cache_hit,

@@ -13,10 +13,13 @@ from services.router.adapters import ledger_repository as ledger
 from services.router.adapters.ledger_repository import ClaimedRun, RunFigures
 from services.router.config import SafetyLimits
 from services.router.handlers import (
+    HELD_FOR_REVIEW,
     ArchiveState,
     ArchiveVerdict,
     archive_verdict,
     empty_feed_reason,
+    held_notes,
+    held_reason_counts,
     report_counters,
     run_status,
 )
@@ -81,11 +84,13 @@ async def _close(conn: Conn, claimed: ClaimedRun, limits: SafetyLimits) -> RunCo
     duration = (claimed.completed_at - claimed.started_at).total_seconds()
     errors = _errors(claimed, verdict)
     fields = report_counters(ingest, totals, archived=archived, verdict=verdict, held=held)
+    # jobs the trust checks held for review are no error, but the report names why
+    held_for_checks = held_reason_counts(await jobs.held_reasons(conn, run_id, HELD_FOR_REVIEW))
     fields |= {
         "run_status": status.value,
         "end_time": claimed.completed_at,
         "duration_seconds": duration,
-        "error_summary": errors,
+        "error_summary": [*errors, *held_notes(held_for_checks)],
     }
     # a run the API claimed whose RunStarted never came has no report yet: closing it (stalled
     # or failed by an operator) must not fail on that for ever
