@@ -8,6 +8,7 @@ the syncer (before a payload is sent, so rows stored earlier are cleaned too).
 
 from __future__ import annotations
 
+import html
 import re
 import unicodedata
 from urllib.parse import urlsplit
@@ -15,7 +16,6 @@ from urllib.parse import urlsplit
 import nh3
 
 from schemas.records import Enrichment, JobPosting
-from schemas.text import html_to_text
 
 # formatting a job description needs; nothing that runs, loads, frames or styles
 ALLOWED_TAGS = frozenset(
@@ -41,6 +41,7 @@ SEARCHABLE_TEXT_MAX = 2_000
 _CONTROL = re.compile(
     r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f\u200b-\u200f\u2028-\u202e\u2066-\u2069]"
 )
+_BLOCK_TAG = re.compile(r"</?(p|div|br|li|ul|ol|h[1-6]|tr|td|th|table|section)\b[^>]*>", re.I)
 _MARKUP = re.compile(r"<\s*/?\s*[a-zA-Z!?][^>]*>|&(#\d+|#x[0-9a-fA-F]+|[a-zA-Z]+);")
 
 
@@ -82,12 +83,21 @@ def plain_text(value: str | None, limit: int) -> str:
     collapsed, at most `limit` characters (cut at a word, marked with an ellipsis)."""
     if not value:
         return ""
-    text = html_to_text(value) if _MARKUP.search(value) else value
+    text = _markup_as_text(value) if _MARKUP.search(value) else value
     text = " ".join(_CONTROL.sub(" ", unicodedata.normalize("NFC", text)).split())
     if len(text) <= limit:
         return text
-    cut = text[: limit - 1].rsplit(" ", 1)[0] or text[: limit - 1]
-    return f"{cut}…"
+    head = text[: limit - 1]
+    # at a word's end already, or else back to the last one (a single long word is cut)
+    cut = head if text[limit - 1] == " " else head.rsplit(" ", 1)[0]
+    return f"{(cut or head).rstrip()}…"
+
+
+def _markup_as_text(markup: str) -> str:
+    """The text a browser would show: tags out (scripts and styles with their content),
+    block tags a space, entities decoded."""
+    spaced = _BLOCK_TAG.sub(" ", markup)
+    return html.unescape(nh3.clean(spaced, tags=set(), strip_comments=True))
 
 
 def plain_list(

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from schemas.clean import clean_enrichment, clean_posting
+from schemas.clean import clean_enrichment
 from schemas.records import DedupedJob, EnrichedJob, Enrichment, EnrichmentStatus
 from schemas.taxonomy import Taxonomy
 from services.enricher.backends.base import EnrichmentOutcome
@@ -65,13 +65,14 @@ def _enriched(
     cache_hit: bool = False,
     outcome: EnrichmentOutcome | None = None,
 ) -> EnrichedJob:
-    # clean output: what leaves the enricher is stored and sent to Xano (schemas/clean.py)
+    # clean output: the posting was cleaned on the way in (service.py); a cached enrichment
+    # may predate the limits, so every enrichment is cleaned on the way out
     return EnrichedJob(
         run_id=job.run_id,
         feed_id=job.feed_id,
         seq=job.seq,
         job_hash=job.job_hash,
-        job=clean_posting(job.job),
+        job=job.job,
         status=status,
         enrichment=clean_enrichment(enrichment) if enrichment is not None else None,
         error=error,

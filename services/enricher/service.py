@@ -7,6 +7,7 @@ import logging
 from collections.abc import Iterable, Sequence
 from typing import TypeVar
 
+from schemas.clean import clean_posting
 from schemas.records import DedupedJob, EnrichedJob, Enrichment, JobMerged, Record
 from schemas.taxonomy import Taxonomy
 from services.enricher import handlers
@@ -38,6 +39,7 @@ class Enricher:
 
     async def enrich(self, records: Sequence[Record]) -> list[Output]:
         """One output per input, in input order; merges pass straight through."""
+        records = [_cleaned(r) if isinstance(r, DedupedJob) else r for r in records]
         jobs = [r for r in records if isinstance(r, DedupedJob)]
         done = await self._enrich_jobs([j for j in jobs if j.job.closed_reason is None])
         outputs: list[Output] = []
@@ -113,6 +115,13 @@ class Enricher:
             pool = await self._db.pool()
             async with pool.acquire() as conn:
                 await cache.store(conn, good, version)
+
+
+def _cleaned(record: DedupedJob) -> DedupedJob:
+    """Clean output from the start: the model reads, and the router stores, the sanitised
+    description and only a web application URL (schemas/clean.py)."""
+    job = clean_posting(record.job)
+    return record if job is record.job else record.model_copy(update={"job": job})
 
 
 FeedRecord = TypeVar("FeedRecord", DedupedJob, EnrichedJob)

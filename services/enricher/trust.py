@@ -47,15 +47,27 @@ _ABBREVIATIONS = {
     "exec": "executive", "ops": "operations", "qa": "quality assurance", "hr": "human resources",
     "it": "information technology", "pm": "project manager", "cdl": "driver",
 }  # fmt: skip
+_MODEL_NAMES = r"(?:ai|a\.i\.|model|assistant|classifier|llm|bot|enrichment engine|approver)"
+# words that address a model, not a job seeker; narrow on purpose ("give clients confidence",
+# "an AI engineer", "forget the old rules" are job text): a hit only sends a job to review
 _INSTRUCTIONS = re.compile(
-    r"\b(?:ignore|disregard|forget|override)\b[^.\n]{0,40}\b(?:instructions?|prompts?|rules"
-    r"|guidelines|above|previous)\b"
-    r"|\b(?:system prompt|you are now|as an ai\b|language model|new instructions?)"
-    r"|\b(?:set|give|assign|return|output)\b[^.\n]{0,30}\b(?:confidence|score)\b"
+    r"\b(?:ignore|disregard|forget|override)\b[^.\n]{0,30}\b(?:instructions?|prompts?"
+    r"|system message)\b"
+    r"|\b(?:ignore|disregard)\s+(?:all\s+|any\s+|the\s+)*(?:previous|prior|above|earlier)\b"
+    r"|\bsystem prompt\b|\bnew instructions?\s*:"
+    rf"|\byou are now (?:a |an |the )?{_MODEL_NAMES}\b"
+    r"|\b(?:set|give|assign|rate|score|output|return)\b[^.\n]{0,30}\b(?:confidence|score"
+    r"|rating)\s*(?:to|=|:|of|as)?\s*\d"
     r"|\b(?:confidence|score)\s*(?:[:=]|of|to|is)\s*(?:100|1\.0)\b"
-    r"|\bauto[- ]?approve",
+    r"|\bauto[- ]?approve"
+    rf"|\b(?:notes?|messages?|instructions?|reminders?) (?:to|for) (?:the |any |all )?"
+    rf"{_MODEL_NAMES}s?\b"
+    r"|(?:^|[\[(\s])(?:system|assistant)\s*[:\])]\s*(?:you|ignore|set|rate|give|classify"
+    r"|treat)\b",
     re.IGNORECASE,
 )
+# zero-width and bidirectional-control characters: a way to hide words from a word match
+_INVISIBLE = re.compile(r"[\u00ad\u200b-\u200f\u202a-\u202e\u2060-\u2064\u2066-\u2069\ufeff]")
 _AMOUNT = re.compile(
     r"(?<![\w.])(\d{1,3}(?:[,.\u00a0\u202f ]\d{3})+|\d+)(?:[.,](\d{1,2}))?(?!\d)\s*([kK])?"
 )
@@ -203,7 +215,7 @@ def salary_not_stated(job: JobPosting, salary: Salary | None) -> str:
 def instructions_in(job: JobPosting) -> str:
     """Words in the posting that address a model rather than a job seeker ("" when none)."""
     for text in (job.title, job.company_name, job.description_text):
-        match = _INSTRUCTIONS.search(text)
+        match = _INSTRUCTIONS.search(_INVISIBLE.sub("", text))
         if match:
             return match.group(0)[:80]
     return ""
