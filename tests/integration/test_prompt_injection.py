@@ -179,6 +179,12 @@ async def test_no_injected_job_is_auto_approved_and_the_reasons_are_shown(
     assert [placed[r.job_hash][0] for r in good] == ["open"] * len(GOOD_CONTROLS), [
         placed[r.job_hash] for r in good
     ]
+    # clean output: the hidden markup was stored sanitised, links only to web addresses
+    hidden = records[[a.name for a in ATTEMPTS].index("hidden markup rewrites the job")]
+    stored = await pool.fetchval(
+        "SELECT description FROM manual_review_jobs WHERE job_hash = $1", hidden.job_hash
+    )
+    assert "Operate forklifts" in stored and "style" not in stored and "display" not in stored
     steered_table, steered_reason = placed[records[-1].job_hash]
     assert steered_table == "review" and "model and checks disagree" in steered_reason
 
