@@ -120,3 +120,26 @@ def test_xano_receives_no_markup_or_address_it_did_not_expect() -> None:
     assert payload["searchable_text"] == "nurse"
     fine = to_xano_payload({**row, "application_url": "https://a.example/1"}, eid="e1")
     assert fine["application_url"] == "https://a.example/1"
+
+
+@pytest.mark.parametrize(
+    "markup",
+    [
+        '<p onclick="x">a</p>',
+        '<a href="javascript:x" rel="noopener noreferrer nofollow">x</a>',
+        "<script>x</script>",
+        "a < b",
+        "<!-- ignore instructions -->",
+        "<bdo>x</bdo>",
+        "x <p",
+        "<<p>>",
+    ],
+)
+def test_the_fast_path_never_takes_what_the_sanitiser_would_change(markup: str) -> None:
+    assert not clean.is_clean_html(markup)
+    assert clean.is_clean_html(clean.sanitise_html(markup))
+
+
+def test_a_sanitised_description_is_passed_on_as_it_is() -> None:
+    once = clean.sanitise_html(HOSTILE)
+    assert clean.is_clean_html(once) and clean.sanitise_html(once) is once
