@@ -59,14 +59,20 @@ class Enricher:
         answers = await asyncio.gather(
             *(self._backend.enrich([j.job for j in group]) for group in by_feed)
         )
+        pairs = [
+            (job, outcome)
+            for group, outcomes in zip(by_feed, answers, strict=True)
+            for job, outcome in zip(group, outcomes, strict=True)
+        ]
         fresh = {
             job.job_hash: handlers.from_backend(
                 job, outcome, version=version, taxonomy=self._taxonomy
             )
-            for group, outcomes in zip(by_feed, answers, strict=True)
-            for job, outcome in zip(group, outcomes, strict=True)
+            for job, outcome in pairs
         }
-        await self._remember(fresh, version)
+        # a failed stage is never cached as success: the next run (or replay) asks again
+        whole = {job.job_hash for job, outcome in pairs if outcome.complete}
+        await self._remember({h: r for h, r in fresh.items() if h in whole}, version)
         results: dict[tuple[str, int], EnrichedJob] = {}
         for job in jobs:
             if job.job_hash in cached:

@@ -58,6 +58,7 @@ class _JobState:
     function: FunctionItem | None = None
     searchable_text: str | None = None
     error: str | None = None
+    incomplete: str | None = None  # a later stage that failed without failing the job
 
 
 class GeminiBackend:
@@ -210,12 +211,12 @@ class GeminiBackend:
         keyed: Sequence[tuple[str, JobPosting]],
         states: dict[str, _JobState],
     ) -> None:
+        # every enriched job: any of them may be published (auto, by a reviewer or a feed's
+        # bypass), and a published job needs its search text before it reaches Xano
         entries = [
             (key, _searchable_job(job, base))
             for key, job in keyed
-            if (base := states[key].base) is not None
-            and states[key].error is None
-            and base.confidence >= self._settings.searchable_min_confidence
+            if (base := states[key].base) is not None and states[key].error is None
         ]
         if not entries:
             return
@@ -230,8 +231,10 @@ class GeminiBackend:
         for key, result in results.items():
             item: SearchableItem | None = result.item
             if item is None:
-                # like the reference system: the job stays enriched, only unindexed
+                # the job stays enriched, unindexed for now; its enrichment is not cached
+                # (`EnrichmentOutcome.complete`), so its next run or replay tries again
                 log.warning("searchable text failed for %s: %s", key, result.error)
+                states[key].incomplete = f"searchable text: {result.error}"
             else:
                 states[key].searchable_text = item.searchable_text
 
@@ -245,6 +248,7 @@ class GeminiBackend:
         return EnrichmentOutcome(
             enrichment=enrichment,
             error=state.error if enrichment is None else None,
+            incomplete=state.incomplete if enrichment is not None else None,
             llm_calls=account.calls,
             input_tokens=account.input_tokens,
             output_tokens=account.output_tokens,

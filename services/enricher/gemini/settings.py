@@ -36,7 +36,6 @@ class GeminiSettings:
     backoff_base_s: float = 1.0
     backoff_max_s: float = 60.0
     max_description_chars: int = 6000
-    searchable_min_confidence: float = 86.0  # stage 3 runs only for jobs likely approved
     temperature: float = 0.2
     thinking_level: str = ""  # MINIMAL, LOW, MEDIUM or HIGH; empty keeps the model's default
 
@@ -78,7 +77,6 @@ class GeminiSettings:
             backoff_base_s=reader.number("GEMINI_BACKOFF_BASE_S", 1.0),
             backoff_max_s=reader.number("GEMINI_BACKOFF_MAX_S", 60.0),
             max_description_chars=reader.integer("GEMINI_MAX_DESCRIPTION_CHARS", 6000),
-            searchable_min_confidence=reader.number("GEMINI_SEARCHABLE_MIN_CONFIDENCE", 86.0),
             temperature=reader.number("GEMINI_TEMPERATURE", 0.2),
             thinking_level=reader.text("GEMINI_THINKING_LEVEL", "").upper(),
         )
