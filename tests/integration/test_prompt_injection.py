@@ -219,3 +219,23 @@ async def test_no_injected_job_is_auto_approved_and_the_reasons_are_shown(
 def _json_list(value: Any) -> list[str]:
     decoded = orjson.loads(value) if isinstance(value, str | bytes) else value
     return [str(item) for item in decoded]
+
+
+async def test_a_cached_answer_is_checked_again_and_prompts_never_mix_feeds(
+    enricher: Enricher, emulator: RunningEmulator
+) -> None:
+    attempt = ATTEMPTS[0]
+    first_feed = _deduped(str(uuid.uuid4()), 1, [attempt.posting, *GOOD_CONTROLS])
+    other_feed = _deduped(str(uuid.uuid4()), 2, [STEERED_CONTROL])
+    # one consumer batch holding two feeds' jobs, interleaved
+    mixed = [first_feed[0], other_feed[0], *first_feed[1:]]
+    first = [o for o in await enricher.enrich(mixed) if isinstance(o, EnrichedJob)]
+
+    stage_one = [r for r in emulator.state.requests if r["stage"] == "enriched_jobs"]
+    assert sorted(len(r["ids"]) for r in stage_one) == [1, 3], "one prompt per feed"
+    assert first[0].review_reasons and not first[1].review_reasons
+
+    again = [r.model_copy(update={"run_id": str(uuid.uuid4())}) for r in mixed]
+    second = [o for o in await enricher.enrich(again) if isinstance(o, EnrichedJob)]
+    assert all(o.cache_hit for o in second)
+    assert second[0].review_reasons == first[0].review_reasons  # the cache earns no trust
