@@ -37,6 +37,7 @@ LIST_ITEM_MAX = 120
 LIST_ITEMS_MAX = 12
 REASONING_MAX = 1_000
 SEARCHABLE_TEXT_MAX = 2_000
+FEED_TEXT_MAX = 500  # a feed's title or company name, sent to Xano as plain text
 
 _CONTROL = re.compile(
     r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f\u200b-\u200f\u2028-\u202e\u2066-\u2069]"

@@ -13,6 +13,7 @@ import orjson
 from schemas.clean import (
     AI_DESCRIPTION_MAX,
     AI_TITLE_MAX,
+    FEED_TEXT_MAX,
     SEARCHABLE_TEXT_MAX,
     plain_list,
     plain_text,
@@ -216,6 +217,8 @@ _CONVERTERS: Mapping[str, Callable[[Any], Any]] = {
     # clean output: Xano receives only the markup and addresses it expects
     "description": _description,
     "application_url": _web_url,
+    "title": _text(FEED_TEXT_MAX),
+    "company_name": _text(FEED_TEXT_MAX),
     "ai_title": _text(AI_TITLE_MAX),
     "ai_description": _text(AI_DESCRIPTION_MAX),
     "searchable_text": _searchable,

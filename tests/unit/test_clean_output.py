@@ -110,8 +110,10 @@ def test_xano_receives_no_markup_or_address_it_did_not_expect() -> None:
         "ai_description": "<b>Cares</b> for patients",
         "ai_skills": '["<i>BLS</i>", "ACLS"]',
         "searchable_text": "<u>nurse</u>",
+        "company_name": "Acme &amp; Sons<script>x()</script>",
     }
-    payload = to_xano_payload(row, eid="e1")
+    payload = to_xano_payload({**row, "title": "<strong>Nurse</strong> (R&D)"}, eid="e1")
+    assert (payload["title"], payload["company"]) == ("Nurse (R&D)", "Acme & Sons")
     assert payload["application_url"] is None
     assert "<script" not in payload["description"] and "javascript" not in payload["description"]
     assert payload["ai_title"] == "Nurse"
