@@ -119,12 +119,14 @@ async def test_a_failed_stage_3_is_retried_by_the_next_run_not_cached(
         first = enriched(await enricher.enrich(deduped("run-1", salt)))
         await http.delete(f"{emulator.base_url}/__admin/faults")
 
-    # the jobs are enriched and routable, only without their search text
+    # the jobs are enriched and routable, indexed on their stage-1 keywords for now
     assert [o.status for o in first] == [EnrichmentStatus.SUCCESS] * len(TITLES)
-    assert all(o.enrichment and o.enrichment.searchable_text is None for o in first)
+    assert all(o.enrichment and o.enrichment.searchable_text for o in first)
+    asked = emulator.state.counters["stage_searchable_jobs"]
 
     second = enriched(await enricher.enrich(deduped("run-2", salt)))
     assert not any(o.cache_hit for o in second)  # the incomplete answers were not cached
+    assert emulator.state.counters["stage_searchable_jobs"] > asked  # stage 3 asked again
     assert all(o.enrichment and o.enrichment.searchable_text for o in second)
 
     third = enriched(await enricher.enrich(deduped("run-3", salt)))

@@ -13,6 +13,7 @@ from collections.abc import AsyncIterator
 from datetime import UTC, datetime
 from urllib.parse import quote
 
+import aiohttp
 import pytest
 from aiohttp.test_utils import TestClient, TestServer
 
@@ -58,9 +59,15 @@ async def api_database(api_dsn: str) -> AsyncIterator[Database]:
     await db.close()
 
 
+@pytest.mark.parametrize("stage_3_fails", [False, True], ids=["stage-3-ok", "stage-3-failed"])
 async def test_a_reviewer_approved_job_reaches_xano_with_its_searchable_text(
-    stack: StackInfo, api_dsn: str, api_database: Database, emulator: RunningEmulator
+    stack: StackInfo,
+    api_dsn: str,
+    api_database: Database,
+    emulator: RunningEmulator,
+    stage_3_fails: bool,
 ) -> None:
+    """With stage 3 failed, the job is indexed on its stage-1 keywords until its next run."""
     pool = await api_database.pool()
     feed_id = int(
         await pool.fetchval(
@@ -83,7 +90,12 @@ async def test_a_reviewer_approved_job_reaches_xano_with_its_searchable_text(
     )
     taxonomy = load_taxonomy()
     async with serve(create_app()) as gemini:
-        settings = GeminiSettings(api_key="k", base_url=gemini.base_url)
+        if stage_3_fails:
+            fault = {"kind": "malformed_json", "stage": "searchable_jobs", "times": None}
+            async with aiohttp.ClientSession() as http:
+                armed = await http.post(f"{gemini.base_url}/__admin/faults", json=fault)
+                assert armed.status == 200
+        settings = GeminiSettings(api_key="k", base_url=gemini.base_url, max_attempts=1)
         backend = GeminiBackend(
             settings, taxonomy, load_profile(), gate=CallGate.create(4, 1000, 10**7)
         )
@@ -94,6 +106,10 @@ async def test_a_reviewer_approved_job_reaches_xano_with_its_searchable_text(
     enriched = outputs[0]
     assert isinstance(enriched, EnrichedJob) and enriched.enrichment is not None
     assert enriched.enrichment.searchable_text, "stage 3 ran for a job below auto-approval"
+    if stage_3_fails:
+        assert gemini.state.counters["fault_malformed_json"] > 0
+        title = enriched.enrichment.ai_title
+        assert enriched.enrichment.searchable_text.startswith(title)  # stage-1 keywords
 
     async with pool.acquire() as conn:
         await ledger.run_started(

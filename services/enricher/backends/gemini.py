@@ -18,7 +18,7 @@ from schemas.records import JobPosting
 from schemas.taxonomy import Taxonomy
 from services.enricher.backends.base import EnrichmentOutcome
 from services.enricher.gemini.accounting import Ledger
-from services.enricher.gemini.assemble import build_enrichment
+from services.enricher.gemini.assemble import build_enrichment, stage_one_keywords
 from services.enricher.gemini.budget import CallGate, shared_gate
 from services.enricher.gemini.engine import (
     CallSettings,
@@ -230,11 +230,16 @@ class GeminiBackend:
         results = await runner.run(request, entries, self._settings.batch_size)
         for key, result in results.items():
             item: SearchableItem | None = result.item
+            base = states[key].base
+            assert base is not None  # only jobs with a stage-1 answer were asked
             if item is None:
-                # the job stays enriched, unindexed for now; its enrichment is not cached
-                # (`EnrichmentOutcome.complete`), so its next run or replay tries again
+                # the job stays enriched and is indexed on its stage-1 keywords for now; its
+                # enrichment is not cached (`EnrichmentOutcome.complete`), so its next run or
+                # replay asks again: a job published meanwhile (by a reviewer, say) still
+                # reaches Xano with search text
                 log.warning("searchable text failed for %s: %s", key, result.error)
                 states[key].incomplete = f"searchable text: {result.error}"
+                states[key].searchable_text = stage_one_keywords(base)
             else:
                 states[key].searchable_text = item.searchable_text
 
