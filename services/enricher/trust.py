@@ -12,6 +12,7 @@ with those reasons. Pure, apart from the independent backend it is given.
 from __future__ import annotations
 
 import re
+import unicodedata
 from collections import Counter, defaultdict
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
@@ -152,16 +153,22 @@ def company_key(name: str) -> str:
     return " ".join(word.lower() for word in _WORD.findall(name))
 
 
+def _folded(text: str) -> str:
+    """Lower case without accents: "Développeur" and "developer" share their stem."""
+    decomposed = unicodedata.normalize("NFKD", text.lower())
+    return "".join(char for char in decomposed if not unicodedata.combining(char))
+
+
 def _stems(text: str) -> set[str]:
     words: list[str] = []
-    for word in (w.lower() for w in _WORD.findall(text)):
+    for word in _WORD.findall(_folded(text)):
         words.extend(_ABBREVIATIONS.get(word, word).split())
     return {word[:4] if len(word) > 4 else word for word in words if word not in _FILLER}
 
 
 def _initials(text: str) -> set[str]:
     """Acronyms the words of a title make ("Registered Nurse" -> "rn")."""
-    words = [w.lower() for w in _WORD.findall(text) if w.lower() not in _FILLER]
+    words = [w for w in _WORD.findall(_folded(text)) if w not in _FILLER]
     return {
         "".join(word[0] for word in words[start:end])
         for start in range(len(words))
@@ -178,7 +185,7 @@ def title_related(original: str, ai_title: str, check_title: str | None = None) 
     for reference in (original, check_title or ""):
         if ai_stems & _stems(reference):
             return True
-        acronyms = {w.lower() for w in _WORD.findall(reference) if 2 <= len(w) <= 5}
+        acronyms = {w for w in _WORD.findall(_folded(reference)) if 2 <= len(w) <= 5}
         if acronyms & _initials(ai_title):
             return True
     return False

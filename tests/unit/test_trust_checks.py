@@ -76,6 +76,8 @@ def test_the_model_and_the_check_must_agree_within_the_distance() -> None:
         ("Warehouse Associate", "Chief Executive Officer", False),
         ("Forklift Operator", "Senior Software Engineer", False),
         ("", "Anything At All", True),
+        ("Développeur (H/F)", "Software Developer", True),
+        ("CNA - Nights", "Certified Nursing Assistant", True),
     ],
 )
 def test_the_ai_title_must_share_a_word_with_the_original(
