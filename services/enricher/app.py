@@ -6,6 +6,7 @@ import logging
 import os
 
 import faust
+from prometheus_client import Counter
 
 from schemas import topics
 from schemas.identity import dedupe_key
@@ -58,9 +59,20 @@ def next_key(output: Output) -> str:
     return dedupe_key(title, output.job.company_name, output.job.employment_type)
 
 
+TRUST_REASONS = Counter(
+    "jobstream_trust_review_reasons",
+    "LLM enrichments a trust check gave a review reason (held if the router would approve "
+    "them), by check.",
+    ["check"],
+    registry=metrics.REGISTRY,
+)
+
+
 def count_llm_usage(outputs: list[Output]) -> None:
     for output in outputs:
         if isinstance(output, EnrichedJob):
+            for check in {reason.split(" (", 1)[0] for reason in output.review_reasons}:
+                TRUST_REASONS.labels(check).inc()
             metrics.LLM_REQUESTS.inc(output.llm_calls)
             metrics.LLM_TOKENS.labels("input").inc(output.input_tokens)
             metrics.LLM_TOKENS.labels("output").inc(output.output_tokens)

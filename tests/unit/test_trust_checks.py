@@ -233,3 +233,19 @@ def test_the_report_counts_held_jobs_by_check() -> None:
         "2 jobs held for review: model and checks disagree",
         "1 job held for review: the posting addresses the model",
     ]
+
+
+def test_the_enricher_counts_review_reasons_by_check() -> None:
+    from services.enricher.app import count_llm_usage
+    from services.shared.metrics import REGISTRY
+
+    def value(check: str) -> float:
+        found = REGISTRY.get_sample_value("jobstream_trust_review_reasons_total", {"check": check})
+        return found or 0.0
+
+    before = value(trust.DISAGREE), value(trust.ADDRESSES_MODEL)
+    count_llm_usage([_enriched(100, (DISAGREE, "the posting addresses the model ('x')"))])
+    assert (value(trust.DISAGREE), value(trust.ADDRESSES_MODEL)) == (
+        before[0] + 1,
+        before[1] + 1,
+    )
