@@ -95,7 +95,11 @@ class Enricher:
         groups = _by_feed(enriched)
         reviews = await asyncio.gather(
             *(
-                checks.review([r.job for r in group], [r.enrichment for r in group if r.enrichment])
+                checks.review(
+                    [r.job for r in group],
+                    [r.enrichment for r in group if r.enrichment],
+                    feed=(group[0].feed_id, [r.job_hash for r in group]),
+                )
                 for group in groups
             )
         )

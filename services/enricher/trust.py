@@ -13,8 +13,8 @@ from __future__ import annotations
 
 import re
 import unicodedata
-from collections import Counter, defaultdict
-from collections.abc import Iterable, Sequence
+from collections import Counter, OrderedDict, defaultdict
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 
 from schemas.records import Enrichment, JobPosting, Salary
@@ -115,38 +115,84 @@ def _no_separators(reason: str) -> str:
     return reason.replace(";", ",").replace("[", "(").replace("]", ")")
 
 
-def review_batch(items: Sequence[Checked], *, max_gap: float) -> list[tuple[str, ...]]:
-    """Review reasons for one feed's jobs; the company evidence pools within them."""
-    sectors = company_sectors(items)
+def review_batch(
+    items: Sequence[Checked],
+    *,
+    max_gap: float,
+    keys: Sequence[str] | None = None,
+    known: Sequence[Mapping[str, int | None]] | None = None,
+) -> list[tuple[str, ...]]:
+    """Review reasons for one feed's jobs; the company evidence pools within them and, with
+    `keys` (job hashes) and `known` (per job, the sectors its company's other jobs of the
+    feed were given earlier, by job hash), with those too."""
+    sectors = company_sectors(items, keys=keys, known=known)
     return [
         review_reasons(item, company_sector=sectors[index], max_gap=max_gap)
         for index, item in enumerate(items)
     ]
 
 
-def company_sectors(items: Sequence[Checked]) -> list[int | None]:
-    """Per job: the sector its company's other jobs agree on, when they do (else None)."""
-    by_company: dict[str, list[int]] = defaultdict(list)
-    for index, item in enumerate(items):
-        key = company_key(item.job.company_name)
-        if key:
-            by_company[key].append(index)
-    agreed: list[int | None] = [None] * len(items)
-    for members in by_company.values():
-        for index in members:
-            others = Counter(
-                items[other].enrichment.sector_id for other in members if other != index
-            )
-            if not others:
-                continue
-            sector, count = others.most_common(1)[0]
-            if (
-                sector is not None
-                and count >= COMPANY_MIN_JOBS
-                and count / sum(others.values()) >= COMPANY_MIN_SHARE
-            ):
-                agreed[index] = sector
+def company_sectors(
+    items: Sequence[Checked],
+    *,
+    keys: Sequence[str] | None = None,
+    known: Sequence[Mapping[str, int | None]] | None = None,
+) -> list[int | None]:
+    """Per job: the sector its company's other jobs agree on, when they do (else None).
+
+    A job's own key never counts, so a job enriched again in a later run is not its own
+    witness; the batch's answer for a key replaces an earlier one.
+    """
+    names = keys if keys is not None else [str(index) for index in range(len(items))]
+    by_company: dict[str, dict[str, int | None]] = defaultdict(dict)
+    for name, item in zip(names, items, strict=True):
+        company = company_key(item.job.company_name)
+        if company:
+            by_company[company][name] = item.enrichment.sector_id
+    agreed: list[int | None] = []
+    for index, (name, item) in enumerate(zip(names, items, strict=True)):
+        company = company_key(item.job.company_name)
+        if not company:
+            agreed.append(None)
+            continue
+        pooled = {**(known[index] if known else {}), **by_company[company]}
+        pooled.pop(name, None)
+        agreed.append(_agreed_sector(Counter(pooled.values())))
     return agreed
+
+
+def _agreed_sector(others: Counter[int | None]) -> int | None:
+    if not others:
+        return None
+    sector, count = others.most_common(1)[0]
+    share = count / sum(others.values())
+    return sector if count >= COMPANY_MIN_JOBS and share >= COMPANY_MIN_SHARE else None
+
+
+class CompanyMemory:
+    """The sectors the model gave each company's recent jobs, per feed: evidence beyond one
+    batch (in memory, per process, bounded: the least recently seen companies go first)."""
+
+    def __init__(self, companies: int = 20_000, jobs_per_company: int = 50) -> None:
+        self._companies = companies
+        self._jobs_per_company = jobs_per_company
+        self._sectors: OrderedDict[tuple[int, str], OrderedDict[str, int | None]] = OrderedDict()
+
+    def known(self, feed_id: int, company: str) -> dict[str, int | None]:
+        return dict(self._sectors.get((feed_id, company_key(company)), {}))
+
+    def remember(self, feed_id: int, company: str, job_key: str, sector: int | None) -> None:
+        name = company_key(company)
+        if not name:
+            return
+        jobs = self._sectors.pop((feed_id, name), None) or OrderedDict()
+        jobs.pop(job_key, None)
+        jobs[job_key] = sector
+        while len(jobs) > self._jobs_per_company:
+            jobs.popitem(last=False)
+        self._sectors[(feed_id, name)] = jobs
+        while len(self._sectors) > self._companies:
+            self._sectors.popitem(last=False)
 
 
 def company_key(name: str) -> str:
@@ -236,16 +282,30 @@ class TrustChecks:
     ) -> None:
         self._independent = independent
         self._max_gap = max_gap
+        self._memory = CompanyMemory()
 
     async def review(
-        self, jobs: Sequence[JobPosting], enrichments: Sequence[Enrichment]
+        self,
+        jobs: Sequence[JobPosting],
+        enrichments: Sequence[Enrichment],
+        *,
+        feed: tuple[int, Sequence[str]] | None = None,
     ) -> list[tuple[str, ...]]:
+        """`feed`: the jobs' feed id and their hashes; the company evidence then also pools
+        what earlier batches of the feed gave the same companies' jobs (and remembers it)."""
         outcomes = await self._independent.enrich(jobs)
         items = [
             Checked(job, enrichment, outcome.enrichment)
             for job, enrichment, outcome in zip(jobs, enrichments, outcomes, strict=True)
         ]
-        return review_batch(items, max_gap=self._max_gap)
+        if feed is None:
+            return review_batch(items, max_gap=self._max_gap)
+        feed_id, keys = feed
+        known = [self._memory.known(feed_id, job.company_name) for job in jobs]
+        reasons = review_batch(items, max_gap=self._max_gap, keys=keys, known=known)
+        for key, item in zip(keys, items, strict=True):
+            self._memory.remember(feed_id, item.job.company_name, key, item.enrichment.sector_id)
+        return reasons
 
     async def aclose(self) -> None:
         await self._independent.aclose()

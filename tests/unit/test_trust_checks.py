@@ -18,6 +18,7 @@ from schemas.records import (
     SalaryPeriod,
 )
 from services.enricher import trust
+from services.enricher.backends.base import EnrichmentOutcome
 from services.enricher.trust import Checked
 from services.router.config import Thresholds
 from services.router.handlers import Placement, decide, held_notes, held_reason_counts
@@ -249,3 +250,62 @@ def test_the_enricher_counts_review_reasons_by_check() -> None:
         before[0] + 1,
         before[1] + 1,
     )
+
+
+class _Agreeing:
+    """An independent check that reads every job as the model did (only the company
+    evidence is under test)."""
+
+    version = "agreeing"
+
+    def __init__(self) -> None:
+        self.enrichments: list[Enrichment] = []
+
+    async def enrich(self, jobs: object) -> list[EnrichmentOutcome]:
+        return [EnrichmentOutcome(e) for e in self.enrichments]
+
+    async def aclose(self) -> None:
+        return None
+
+
+class _Feeds:
+    """Trust checks fed batches of (job hash, sector) at Mercy Hospital."""
+
+    def __init__(self) -> None:
+        self._independent = _Agreeing()
+        self._checks = trust.TrustChecks(self._independent)
+
+    async def review(self, feed_id: int, batch: list[tuple[str, int]]) -> list[tuple[str, ...]]:
+        jobs = [JobPosting(title="Registered Nurse", company_name="Mercy Hospital") for _ in batch]
+        enrichments = [_enrichment(sector_id=sector) for _, sector in batch]
+        self._independent.enrichments = enrichments
+        keys = [job_hash for job_hash, _ in batch]
+        return await self._checks.review(jobs, enrichments, feed=(feed_id, keys))
+
+
+async def test_the_companys_jobs_in_earlier_batches_of_the_feed_count() -> None:
+    feeds = _Feeds()
+    assert await feeds.review(1, [("a", HOSPITALS), ("b", HOSPITALS)]) == [(), ()]
+    [alone] = await feeds.review(1, [("c", SOFTWARE)])
+    assert alone and alone[0].startswith(trust.SECTOR_INCONSISTENT)
+    assert await feeds.review(2, [("d", SOFTWARE)]) == [()]  # another feed's company
+
+
+async def test_a_job_seen_again_is_not_its_own_witness() -> None:
+    feeds = _Feeds()
+    await feeds.review(1, [("a", SOFTWARE), ("b", SOFTWARE), ("c", HOSPITALS)])
+    # "a" and "b" come back as hospitals: their own earlier answers no longer count
+    again = await feeds.review(1, [("a", HOSPITALS), ("b", HOSPITALS)])
+    assert again == [(), ()]
+
+
+def test_the_memory_is_bounded() -> None:
+    memory = trust.CompanyMemory(companies=2, jobs_per_company=2)
+    for job in "abc":
+        memory.remember(1, "Mercy", job, HOSPITALS)
+    assert memory.known(1, "mercy") == {"b": HOSPITALS, "c": HOSPITALS}
+    memory.remember(1, "Other", "x", SOFTWARE)
+    memory.remember(1, "Third", "y", SOFTWARE)
+    assert memory.known(1, "Mercy") == {}  # the least recently seen company went first
+    memory.remember(1, "", "z", SOFTWARE)  # no company: nothing to pool
+    assert memory.known(1, "") == {}
