@@ -309,3 +309,12 @@ def test_the_memory_is_bounded() -> None:
     assert memory.known(1, "Mercy") == {}  # the least recently seen company went first
     memory.remember(1, "", "z", SOFTWARE)  # no company: nothing to pool
     assert memory.known(1, "") == {}
+
+
+def test_review_reasons_travel_only_when_there_are_some() -> None:
+    from schemas.codec import CODEC
+
+    clean = CODEC.encode(_enriched(100), source="test")
+    assert b"review_reasons" not in clean  # readable by routers that predate the field
+    held = CODEC.decode(CODEC.encode(_enriched(100, (DISAGREE,)), source="test"))
+    assert isinstance(held, EnrichedJob) and held.review_reasons == (DISAGREE,)
