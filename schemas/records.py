@@ -309,6 +309,10 @@ class EnrichedJob(Record):
     llm_calls: int = 0
     input_tokens: int = 0
     output_tokens: int = 0
+    # why the model's word alone may not publish it (failed trust checks): the router sends
+    # a job it would approve to manual review with these reasons. Left off the wire when
+    # empty, so such messages stay readable by routers that predate the field.
+    review_reasons: tuple[str, ...] = Field(default=(), exclude_if=lambda reasons: not reasons)
 
 
 class RoutedJob(Record):

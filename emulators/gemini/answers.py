@@ -150,6 +150,23 @@ def apply_item_fault(
     return items
 
 
+def apply_overrides(
+    overrides: Sequence[Fault], request: GenerateRequest, items: list[Item]
+) -> list[Item]:
+    """The items a model that obeyed text in the jobs would give: the overrides' values."""
+    if not overrides:
+        return items
+    texts = dict(zip((job["id"] for job in request.jobs), request.texts, strict=True))
+    answered: list[Item] = []
+    for item in items:
+        text = texts.get(item["id"], "")
+        for fault in overrides:
+            if fault.all_items or fault.overrides(text):
+                item = {**item, **fault.set, "id": item["id"]}
+        answered.append(item)
+    return answered
+
+
 def _hits(fault: Fault, request: GenerateRequest, items: list[Item]) -> list[tuple[Item, bool]]:
     titles = dict(zip((job["id"] for job in request.jobs), request.titles, strict=True))
     if fault.title_contains is None:

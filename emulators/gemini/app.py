@@ -12,7 +12,7 @@ from typing import Any, Protocol
 import orjson
 from aiohttp import web
 
-from emulators.gemini.answers import BackendAnswerer, Item, apply_item_fault
+from emulators.gemini.answers import BackendAnswerer, Item, apply_item_fault, apply_overrides
 from emulators.gemini.faults import REQUEST_FAULTS, Fault, FaultBook, FaultKind, FaultSpecError
 from emulators.gemini.wire import (
     BadRequestError,
@@ -123,13 +123,17 @@ async def generate(request: web.Request) -> web.Response:
 async def _answer(app: web.Application, model: str, parsed: GenerateRequest) -> web.Response:
     state = app[STATE_KEY]
     fault = state.faults.take(parsed.stage.value, parsed.titles)
+    overrides = state.faults.take_overrides(parsed.stage.value, parsed.texts)
+    if overrides:
+        state.counters["fault_override"] += len(overrides)
     _record(state, model, parsed, fault)
     if fault is not None and fault.kind in REQUEST_FAULTS:
         state.counters[f"fault_{fault.kind.value}"] += 1
         return _fault_response(fault, parsed)
     if fault is not None and fault.kind is FaultKind.SLOW:
         await asyncio.sleep(fault.delay_s)
-    items = apply_item_fault(fault, parsed, await app[ANSWERER_KEY].items(parsed))
+    answered = apply_overrides(overrides, parsed, await app[ANSWERER_KEY].items(parsed))
+    items = apply_item_fault(fault, parsed, answered)
     text = orjson.dumps({parsed.stage.value: items}).decode()
     finish = "STOP"
     if fault is not None:

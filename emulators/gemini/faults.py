@@ -19,6 +19,10 @@ class FaultKind(StrEnum):
     UNKNOWN_ID = "unknown_id"  # the targeted item(s) come back under an id nobody sent
     BAD_IDS = "bad_ids"  # the targeted item(s) name taxonomy ids that do not exist
     TOKEN_LIMIT = "token_limit"  # noqa: S105  (400 INVALID_ARGUMENT above `max_items` jobs)
+    # the answer a model gives that obeyed text in a job: the `set` values replace the items'
+    # own for jobs whose prompt line contains `text_contains` (every item with `all_items`).
+    # Several overrides can hit one request, alongside one other fault.
+    OVERRIDE = "override"
 
 
 # faults that replace the whole answer; the rest alter a correct answer's items
@@ -44,6 +48,9 @@ class Fault:
     count: int = 1  # items dropped, for DROP_ITEMS
     delay_s: float = 0.0  # for SLOW
     retry_delay_s: float = 1.0  # the RetryInfo hint, for RATE_LIMIT
+    text_contains: str | None = None  # OVERRIDE: jobs whose prompt line contains it
+    set: dict[str, Any] = field(default_factory=dict)  # OVERRIDE: the values answered
+    all_items: bool = False  # OVERRIDE: every item of a request with such a job
     applied: int = field(default=0)
 
     @classmethod
@@ -57,6 +64,8 @@ class Fault:
         unknown = set(spec) - allowed - {"kind"}
         if unknown:
             raise FaultSpecError(f"unknown fault fields: {sorted(unknown)}")
+        if kind is FaultKind.OVERRIDE and not isinstance(spec.get("set"), dict):
+            raise FaultSpecError("an override needs 'set': an object of item fields")
         try:
             return cls(kind=kind, **{k: v for k, v in spec.items() if k != "kind"})
         except TypeError as exc:
@@ -80,6 +89,10 @@ class Fault:
         """Whether an item-level fault hits the job with this title."""
         return self.title_contains is None or self.title_contains.lower() in title.lower()
 
+    def overrides(self, text: str) -> bool:
+        """Whether an override hits the job whose prompt line is `text`."""
+        return self.text_contains is None or self.text_contains.lower() in text.lower()
+
 
 @dataclass(slots=True)
 class FaultBook:
@@ -98,7 +111,20 @@ class FaultBook:
     def take(self, stage: str, titles: Sequence[str]) -> Fault | None:
         """The fault this request gets, counted as applied; None for a clean answer."""
         for fault in self.faults:
-            if fault.matches(stage, titles):
+            if fault.kind is not FaultKind.OVERRIDE and fault.matches(stage, titles):
                 fault.applied += 1
                 return fault
         return None
+
+    def take_overrides(self, stage: str, texts: Sequence[str]) -> list[Fault]:
+        """Every override this request gets (each counted as applied once)."""
+        hits = [
+            fault
+            for fault in self.faults
+            if fault.kind is FaultKind.OVERRIDE
+            and fault.matches(stage, texts)
+            and any(fault.overrides(text) for text in texts)
+        ]
+        for fault in hits:
+            fault.applied += 1
+        return hits

@@ -33,6 +33,11 @@ class GenerateRequest:
     def titles(self) -> tuple[str, ...]:
         return tuple(str(job.get("title") or job.get("ai_title") or "") for job in self.jobs)
 
+    @property
+    def texts(self) -> tuple[str, ...]:
+        """Each job's prompt line as text: every field the model reads."""
+        return tuple(" ".join(str(value) for value in job.values()) for job in self.jobs)
+
 
 def parse_request(body: Any) -> GenerateRequest:
     if not isinstance(body, dict):

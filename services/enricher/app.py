@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 
 import faust
+from prometheus_client import Counter
 
 from schemas import topics
 from schemas.identity import dedupe_key
@@ -12,8 +13,10 @@ from schemas.profile import load_profile
 from schemas.records import EnrichedJob, JobMerged
 from schemas.taxonomy import Taxonomy, load_taxonomy
 from services.enricher.backends.base import EnrichmentBackend
+from services.enricher.backends.offline import OfflineBackend
 from services.enricher.config import EnricherSettings
 from services.enricher.service import Enricher, Output
+from services.enricher.trust import TrustChecks
 from services.shared import metrics
 from services.shared.database import Database
 from services.shared.streaming import (
@@ -35,9 +38,16 @@ def create_backend(settings: EnricherSettings, taxonomy: Taxonomy) -> Enrichment
         from services.enricher.backends.gemini import GeminiBackend
 
         return GeminiBackend(settings.gemini, taxonomy, profile)
-    from services.enricher.backends.offline import OfflineBackend
-
     return OfflineBackend(taxonomy, profile)
+
+
+def create_checks(settings: EnricherSettings, taxonomy: Taxonomy) -> TrustChecks | None:
+    """An LLM's answers are checked against the offline backend's reading of each posting;
+    the offline backend needs no check of itself."""
+    if settings.backend == "offline":
+        return None
+    independent = OfflineBackend(taxonomy, load_profile(settings.profile_path))
+    return TrustChecks(independent, max_gap=settings.max_confidence_gap)
 
 
 def next_key(output: Output) -> str:
@@ -48,9 +58,20 @@ def next_key(output: Output) -> str:
     return dedupe_key(title, output.job.company_name, output.job.employment_type)
 
 
+TRUST_REASONS = Counter(
+    "jobstream_trust_review_reasons",
+    "LLM enrichments a trust check gave a review reason (held if the router would approve "
+    "them), by check.",
+    ["check"],
+    registry=metrics.REGISTRY,
+)
+
+
 def count_llm_usage(outputs: list[Output]) -> None:
     for output in outputs:
         if isinstance(output, EnrichedJob):
+            for check in {reason.split(" (", 1)[0] for reason in output.review_reasons}:
+                TRUST_REASONS.labels(check).inc()
             metrics.LLM_REQUESTS.inc(output.llm_calls)
             metrics.LLM_TOKENS.labels("input").inc(output.input_tokens)
             metrics.LLM_TOKENS.labels("output").inc(output.output_tokens)
@@ -63,7 +84,8 @@ def build(settings: EnricherSettings) -> faust.App:
     db = Database(settings.database_url)
     taxonomy = load_taxonomy(settings.taxonomy_source)
     backend = create_backend(settings, taxonomy)
-    enricher = Enricher(backend, taxonomy, db)
+    checks = create_checks(settings, taxonomy)
+    enricher = Enricher(backend, taxonomy, db, checks=checks)
     publisher = Publisher(app, SERVICE)
 
     async def enrich(batch: Batch) -> None:
@@ -86,5 +108,5 @@ def build(settings: EnricherSettings) -> faust.App:
     )
 
     open_on_startup(app, db.open)
-    close_on_shutdown(app, db.close, backend.aclose)
+    close_on_shutdown(app, db.close, backend.aclose, *((checks.aclose,) if checks else ()))
     return app

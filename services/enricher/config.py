@@ -6,6 +6,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 
 from services.enricher.gemini.settings import GeminiSettings
+from services.enricher.trust import DEFAULT_MAX_CONFIDENCE_GAP
 from services.shared.settings import (
     Secret,
     SettingsError,
@@ -36,6 +37,8 @@ class EnricherSettings:
     batch_size: int
     batch_within_s: float
     concurrency: int
+    # auto-approval needs the LLM's confidence within this many points of the offline check's
+    max_confidence_gap: float = DEFAULT_MAX_CONFIDENCE_GAP
 
     @classmethod
     def from_env(cls, env: Mapping[str, str]) -> EnricherSettings:
@@ -55,4 +58,7 @@ class EnricherSettings:
             batch_size=env_int(env, "ENRICH_BATCH_SIZE", DEFAULT_BATCH_SIZE[backend]),
             batch_within_s=env_float(env, "ENRICH_BATCH_WITHIN_S", 1.0),
             concurrency=env_int(env, "ENRICH_CONCURRENCY", 2),
+            max_confidence_gap=env_float(
+                env, "TRUST_MAX_CONFIDENCE_GAP", DEFAULT_MAX_CONFIDENCE_GAP
+            ),
         )

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from schemas.clean import clean_enrichment
 from schemas.records import DedupedJob, EnrichedJob, Enrichment, EnrichmentStatus
 from schemas.taxonomy import Taxonomy
 from services.enricher.backends.base import EnrichmentOutcome
@@ -64,6 +65,8 @@ def _enriched(
     cache_hit: bool = False,
     outcome: EnrichmentOutcome | None = None,
 ) -> EnrichedJob:
+    # clean output: the posting was cleaned on the way in (service.py); a cached enrichment
+    # may predate the limits, so every enrichment is cleaned on the way out
     return EnrichedJob(
         run_id=job.run_id,
         feed_id=job.feed_id,
@@ -71,7 +74,7 @@ def _enriched(
         job_hash=job.job_hash,
         job=job.job,
         status=status,
-        enrichment=enrichment,
+        enrichment=clean_enrichment(enrichment) if enrichment is not None else None,
         error=error,
         enrichment_version=version,
         cache_hit=cache_hit,

@@ -2,14 +2,18 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import Iterable, Sequence
+from typing import TypeVar
 
+from schemas.clean import clean_posting
 from schemas.records import DedupedJob, EnrichedJob, Enrichment, JobMerged, Record
 from schemas.taxonomy import Taxonomy
 from services.enricher import handlers
 from services.enricher.adapters import cache_repository as cache
 from services.enricher.ports import Connections, EnrichmentBackend
+from services.enricher.trust import TrustChecks
 
 log = logging.getLogger(__name__)
 
@@ -17,13 +21,24 @@ Output = EnrichedJob | JobMerged
 
 
 class Enricher:
-    def __init__(self, backend: EnrichmentBackend, taxonomy: Taxonomy, db: Connections) -> None:
+    def __init__(
+        self,
+        backend: EnrichmentBackend,
+        taxonomy: Taxonomy,
+        db: Connections,
+        *,
+        checks: TrustChecks | None = None,
+    ) -> None:
+        """`checks`: the trust checks an LLM backend's answers must pass (None for the
+        offline backend, which is the independent check itself)."""
         self._backend = backend
         self._taxonomy = taxonomy
         self._db = db
+        self._checks = checks
 
     async def enrich(self, records: Sequence[Record]) -> list[Output]:
         """One output per input, in input order; merges pass straight through."""
+        records = [_cleaned(r) if isinstance(r, DedupedJob) else r for r in records]
         jobs = [r for r in records if isinstance(r, DedupedJob)]
         done = await self._enrich_jobs([j for j in jobs if j.job.closed_reason is None])
         outputs: list[Output] = []
@@ -38,14 +53,25 @@ class Enricher:
         version = self._backend.version
         cached = await self._cached(jobs, version)
         misses = _first_per_hash(j for j in jobs if j.job_hash not in cached)
-        outcomes = await self._backend.enrich([j.job for j in misses]) if misses else []
+        # one feed per prompt: a posting's text can only ever reach its own feed's batch-mates
+        by_feed = _by_feed(misses)
+        answers = await asyncio.gather(
+            *(self._backend.enrich([j.job for j in group]) for group in by_feed)
+        )
+        pairs = [
+            (job, outcome)
+            for group, outcomes in zip(by_feed, answers, strict=True)
+            for job, outcome in zip(group, outcomes, strict=True)
+        ]
         fresh = {
             job.job_hash: handlers.from_backend(
                 job, outcome, version=version, taxonomy=self._taxonomy
             )
-            for job, outcome in zip(misses, outcomes, strict=True)
+            for job, outcome in pairs
         }
-        await self._remember(fresh, version)
+        # a failed stage is never cached as success: the next run (or replay) asks again
+        whole = {job.job_hash for job, outcome in pairs if outcome.complete}
+        await self._remember({h: r for h, r in fresh.items() if h in whole}, version)
         results: dict[tuple[str, int], EnrichedJob] = {}
         for job in jobs:
             if job.job_hash in cached:
@@ -54,6 +80,34 @@ class Enricher:
                 )
             else:
                 results[job.seq_key] = _for_job(fresh[job.job_hash], job)
+        return await self._checked(results)
+
+    async def _checked(
+        self, results: dict[tuple[str, int], EnrichedJob]
+    ) -> dict[tuple[str, int], EnrichedJob]:
+        """Each LLM enrichment with its review reasons, checked anew on every run (a cached
+        answer is no more trusted than a fresh one), one feed at a time."""
+        checks = self._checks
+        if checks is None:
+            return results
+        enriched = [r for r in results.values() if r.enrichment is not None]
+        groups = _by_feed(enriched)
+        reviews = await asyncio.gather(
+            *(
+                checks.review(
+                    [r.job for r in group],
+                    [r.enrichment for r in group if r.enrichment],
+                    feed=(group[0].feed_id, [r.job_hash for r in group]),
+                )
+                for group in groups
+            )
+        )
+        for group, reasons in zip(groups, reviews, strict=True):
+            for record, why in zip(group, reasons, strict=True):
+                if why:
+                    results[(record.run_id, record.seq)] = record.model_copy(
+                        update={"review_reasons": why}
+                    )
         return results
 
     async def _cached(self, jobs: Sequence[DedupedJob], version: str) -> dict[str, Enrichment]:
@@ -68,6 +122,23 @@ class Enricher:
         if good:
             async with self._db.connection() as conn:
                 await cache.store(conn, good, version)
+
+
+def _cleaned(record: DedupedJob) -> DedupedJob:
+    """Clean output from the start: the model reads, and the router stores, the sanitised
+    description and only a web application URL (schemas/clean.py)."""
+    job = clean_posting(record.job)
+    return record if job is record.job else record.model_copy(update={"job": job})
+
+
+FeedRecord = TypeVar("FeedRecord", DedupedJob, EnrichedJob)
+
+
+def _by_feed(records: Iterable[FeedRecord]) -> list[list[FeedRecord]]:
+    groups: dict[int, list[FeedRecord]] = {}
+    for record in records:
+        groups.setdefault(record.feed_id, []).append(record)
+    return list(groups.values())
 
 
 def _first_per_hash(jobs: Iterable[DedupedJob]) -> list[DedupedJob]:

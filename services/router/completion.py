@@ -15,9 +15,12 @@ from services.router.adapters import ledger_repository as ledger
 from services.router.adapters.ledger_repository import ClaimedRun, RunFigures
 from services.router.config import SafetyLimits
 from services.router.handlers import (
+    HELD_FOR_REVIEW,
     ArchiveVerdict,
     archive_verdict,
     empty_feed_reason,
+    held_notes,
+    held_reason_counts,
     report_counters,
     run_status,
 )
@@ -81,10 +84,13 @@ async def _close(conn: Conn, claimed: ClaimedRun, limits: SafetyLimits) -> RunCo
         await ledger.supersede_holds(conn, feed_id, run_id, claimed.started_at)
     duration = (claimed.completed_at - claimed.started_at).total_seconds()
     errors = _errors(claimed, verdict)
+    # jobs the trust checks held for review are no error, but the report names why
+    held_for_checks = held_reason_counts(await jobs.held_reasons(conn, run_id, HELD_FOR_REVIEW))
     closing = RunClosing(
         counts=report_counters(ingest, totals, archived=archived, held=held),
         run_status=status, end_time=claimed.completed_at, duration_seconds=duration,
-        archive_skipped_reason=verdict.reason, error_summary=tuple(errors),
+        archive_skipped_reason=verdict.reason,
+        error_summary=(*errors, *held_notes(held_for_checks)),
     )  # fmt: skip
     # a run the API claimed whose RunStarted never came has no report yet: closing it (stalled
     # or failed by an operator) must not fail on that for ever

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -59,7 +59,40 @@ def decide(
         return reviewed
     if bypass_filters:
         return Decision(Route.OPEN, JobStatus.ACTIVE, "bypass_filters", Outcome.APPROVED)
-    return _by_confidence(job.enrichment.confidence / 100.0, thresholds)
+    decision = _by_confidence(job.enrichment.confidence / 100.0, thresholds)
+    if decision.outcome is Outcome.APPROVED and job.review_reasons:
+        return held_for_review(decision, job.review_reasons)
+    return decision
+
+
+HELD_FOR_REVIEW = "held for review: "
+
+
+def held_for_review(approval: Decision, reasons: Sequence[str]) -> Decision:
+    """The model would publish the job, but the enricher's trust checks did not agree."""
+    reason = f"{HELD_FOR_REVIEW}{'; '.join(reasons)} [{approval.reason}]"
+    return Decision(Route.MANUAL_REVIEW, JobStatus.MANUAL_REVIEW, reason, Outcome.MANUAL_REVIEW)
+
+
+def held_reason_counts(route_reasons: Iterable[str]) -> Counter[str]:
+    """How many jobs each trust check held, from their `route_reason`s: the words before a
+    reason's bracketed detail name the check."""
+    counts: Counter[str] = Counter()
+    for route_reason in route_reasons:
+        if not route_reason.startswith(HELD_FOR_REVIEW):
+            continue
+        listed = route_reason[len(HELD_FOR_REVIEW) :].rsplit(" [", 1)[0]
+        kinds = {part.split(" (", 1)[0].strip() for part in listed.split("; ")}
+        counts.update(kind for kind in kinds if kind)
+    return counts
+
+
+def held_notes(counts: Counter[str]) -> list[str]:
+    """The report's notes on jobs the trust checks held for review, most frequent first."""
+    return [
+        f"{count} job{'s' if count != 1 else ''} held for review: {kind}"
+        for kind, count in counts.most_common()
+    ]
 
 
 def _reviewers_decision(previous: Placement | None) -> Decision | None:

@@ -11,6 +11,16 @@ from typing import Any
 import orjson
 
 from schemas.status import JobStatus
+from schemas.clean import (
+    AI_DESCRIPTION_MAX,
+    AI_TITLE_MAX,
+    FEED_TEXT_MAX,
+    SEARCHABLE_TEXT_MAX,
+    plain_list,
+    plain_text,
+    sanitise_html,
+    web_url,
+)
 
 # Payload field -> open_jobs column; the original system's field names (reference §7.1).
 DEFAULT_FIELD_MAP: Mapping[str, str] = {
@@ -182,7 +192,37 @@ def _plain(value: Any) -> Any:
     return value
 
 
+def _text(limit: int) -> Callable[[Any], str]:
+    """An AI-written field as plain text within `limit` (rows stored before clean output)."""
+    return lambda value: plain_text(value if isinstance(value, str) else None, limit)
+
+
+def _description(value: Any) -> str:
+    return sanitise_html(value) if isinstance(value, str) else ""
+
+
+def _web_url(value: Any) -> str | None:
+    return web_url(value) if isinstance(value, str) else None
+
+
+def _text_list(value: Any) -> list[str]:
+    return list(plain_list([str(item) for item in _json_list(value)]))
+
+
+def _searchable(value: Any) -> str | None:
+    text = _text(SEARCHABLE_TEXT_MAX)(value)
+    return text or None
+
+
 _CONVERTERS: Mapping[str, Callable[[Any], Any]] = {
+    # clean output: Xano receives only the markup and addresses it expects
+    "description": _description,
+    "application_url": _web_url,
+    "title": _text(FEED_TEXT_MAX),
+    "company_name": _text(FEED_TEXT_MAX),
+    "ai_title": _text(AI_TITLE_MAX),
+    "ai_description": _text(AI_DESCRIPTION_MAX),
+    "searchable_text": _searchable,
     "salary_min": _float_or_zero,
     "salary_max": _float_or_zero,
     "cpc": _float_or_zero,
@@ -203,10 +243,10 @@ _CONVERTERS: Mapping[str, Callable[[Any], Any]] = {
     "posted_at": epoch_ms,
     "locations": _locations,
     "_geo": _geo,
-    "ai_job_tasks": _json_list,
-    "ai_skills": _json_list,
-    "ai_search_terms": _json_list,
-    "ai_top_tags": _json_list,
+    "ai_job_tasks": _text_list,
+    "ai_skills": _text_list,
+    "ai_search_terms": _text_list,
+    "ai_top_tags": _text_list,
 }
 
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 import uuid
 from collections.abc import AsyncIterator, Sequence
 
+import aiohttp
 import pytest
 
 from cli.stack import StackInfo
@@ -106,3 +107,28 @@ async def test_a_refresh_request_bypasses_the_cache(
 
     assert emulator.state.counters["requests"] > before
     assert not any(o.cache_hit for o in outputs)
+
+
+async def test_a_failed_stage_3_is_retried_by_the_next_run_not_cached(
+    enricher: Enricher, emulator: RunningEmulator
+) -> None:
+    salt = uuid.uuid4().hex
+    async with aiohttp.ClientSession() as http:
+        fault = {"kind": "malformed_json", "stage": "searchable_jobs", "times": None}
+        assert (await http.post(f"{emulator.base_url}/__admin/faults", json=fault)).status == 200
+        first = enriched(await enricher.enrich(deduped("run-1", salt)))
+        await http.delete(f"{emulator.base_url}/__admin/faults")
+
+    # the jobs are enriched and routable, indexed on their stage-1 keywords for now
+    assert [o.status for o in first] == [EnrichmentStatus.SUCCESS] * len(TITLES)
+    assert all(o.enrichment and o.enrichment.searchable_text for o in first)
+    asked = emulator.state.counters["stage_searchable_jobs"]
+
+    second = enriched(await enricher.enrich(deduped("run-2", salt)))
+    assert not any(o.cache_hit for o in second)  # the incomplete answers were not cached
+    assert emulator.state.counters["stage_searchable_jobs"] > asked  # stage 3 asked again
+    assert all(o.enrichment and o.enrichment.searchable_text for o in second)
+
+    third = enriched(await enricher.enrich(deduped("run-3", salt)))
+    assert all(o.cache_hit for o in third)  # a whole answer is
+    assert [o.enrichment for o in third] == [o.enrichment for o in second]

@@ -74,7 +74,7 @@ JOBS = [
 async def test_answers_come_from_the_offline_backend(
     emulator: RunningEmulator, offline: OfflineBackend
 ) -> None:
-    settings = GeminiSettings(api_key="k", base_url=emulator.base_url, searchable_min_confidence=0)
+    settings = GeminiSettings(api_key="k", base_url=emulator.base_url)
     backend = GeminiBackend(
         settings, load_taxonomy(), load_profile(), gate=CallGate.create(4, 100, 10**7)
     )

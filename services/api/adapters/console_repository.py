@@ -19,7 +19,7 @@ QUEUE = TABLES[Route.MANUAL_REVIEW]
 ROW_VIEW = (
     "job_hash, feed_id, title, company_name, location_string, locations, "
     "ai_confidence_score, confidence_reasoning, sector_id, sector, job_function_id, "
-    "job_function, created_at"
+    "job_function, route_reason, created_at"
 )
 CONFIDENCE = "COALESCE(ai_confidence_score, 0)"  # the expression the index is built on
 Sort = Literal["confidence", "date"]

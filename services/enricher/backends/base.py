@@ -15,6 +15,8 @@ class EnrichmentOutcome:
 
     enrichment: Enrichment | None
     error: str | None = None
+    # why a usable enrichment is not whole (a later stage failed): it is used, never cached
+    incomplete: str | None = None
     llm_calls: int = 0
     input_tokens: int = 0
     output_tokens: int = 0
@@ -22,6 +24,10 @@ class EnrichmentOutcome:
     @property
     def succeeded(self) -> bool:
         return self.enrichment is not None
+
+    @property
+    def complete(self) -> bool:
+        return self.enrichment is not None and self.incomplete is None
 
 
 class EnrichmentBackend(Protocol):

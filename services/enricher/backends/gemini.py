@@ -18,7 +18,7 @@ from schemas.records import JobPosting
 from schemas.taxonomy import Taxonomy
 from services.enricher.backends.base import EnrichmentOutcome
 from services.enricher.gemini.accounting import Ledger
-from services.enricher.gemini.assemble import build_enrichment
+from services.enricher.gemini.assemble import build_enrichment, stage_one_keywords
 from services.enricher.gemini.budget import CallGate, shared_gate
 from services.enricher.gemini.engine import (
     CallSettings,
@@ -58,6 +58,7 @@ class _JobState:
     function: FunctionItem | None = None
     searchable_text: str | None = None
     error: str | None = None
+    incomplete: str | None = None  # a later stage that failed without failing the job
 
 
 class GeminiBackend:
@@ -210,12 +211,12 @@ class GeminiBackend:
         keyed: Sequence[tuple[str, JobPosting]],
         states: dict[str, _JobState],
     ) -> None:
+        # every enriched job: any of them may be published (auto, by a reviewer or a feed's
+        # bypass), and a published job needs its search text before it reaches Xano
         entries = [
             (key, _searchable_job(job, base))
             for key, job in keyed
-            if (base := states[key].base) is not None
-            and states[key].error is None
-            and base.confidence >= self._settings.searchable_min_confidence
+            if (base := states[key].base) is not None and states[key].error is None
         ]
         if not entries:
             return
@@ -229,9 +230,16 @@ class GeminiBackend:
         results = await runner.run(request, entries, self._settings.batch_size)
         for key, result in results.items():
             item: SearchableItem | None = result.item
+            base = states[key].base
+            assert base is not None  # only jobs with a stage-1 answer were asked
             if item is None:
-                # like the reference system: the job stays enriched, only unindexed
+                # the job stays enriched and is indexed on its stage-1 keywords for now; its
+                # enrichment is not cached (`EnrichmentOutcome.complete`), so its next run or
+                # replay asks again: a job published meanwhile (by a reviewer, say) still
+                # reaches Xano with search text
                 log.warning("searchable text failed for %s: %s", key, result.error)
+                states[key].incomplete = f"searchable text: {result.error}"
+                states[key].searchable_text = stage_one_keywords(base)
             else:
                 states[key].searchable_text = item.searchable_text
 
@@ -245,6 +253,7 @@ class GeminiBackend:
         return EnrichmentOutcome(
             enrichment=enrichment,
             error=state.error if enrichment is None else None,
+            incomplete=state.incomplete if enrichment is not None else None,
             llm_calls=account.calls,
             input_tokens=account.input_tokens,
             output_tokens=account.output_tokens,

@@ -53,6 +53,12 @@ def build_enrichment(
     )
 
 
+def stage_one_keywords(base: EnrichItem) -> str:
+    """Search text from stage 1 alone (title, tags, search terms, skills), for a job whose
+    stage 3 failed: it is indexed at once, and asked again on its next run."""
+    return ", ".join(_clean((base.ai_title, *base.tags, *base.search_terms, *base.skills)))
+
+
 def _clean(values: tuple[str, ...]) -> tuple[str, ...]:
     """Trimmed, non-empty, first occurrence kept (case-insensitively)."""
     seen: set[str] = set()

@@ -34,7 +34,6 @@ class GeminiSettings:
     backoff_base_s: float = 1.0
     backoff_max_s: float = 60.0
     max_description_chars: int = 6000
-    searchable_min_confidence: float = 86.0  # stage 3 runs only for jobs likely approved
     temperature: float = 0.2
     thinking_level: str = ""  # MINIMAL, LOW, MEDIUM or HIGH; empty keeps the model's default
 
@@ -75,7 +74,6 @@ class GeminiSettings:
             backoff_base_s=env_float(env, "GEMINI_BACKOFF_BASE_S", 1.0),
             backoff_max_s=env_float(env, "GEMINI_BACKOFF_MAX_S", 60.0),
             max_description_chars=env_int(env, "GEMINI_MAX_DESCRIPTION_CHARS", 6000),
-            searchable_min_confidence=env_float(env, "GEMINI_SEARCHABLE_MIN_CONFIDENCE", 86.0),
             temperature=env_float(env, "GEMINI_TEMPERATURE", 0.2),
             thinking_level=env_str(env, "GEMINI_THINKING_LEVEL", "").upper(),
         )

@@ -429,6 +429,17 @@ async def count_unseen(conn: Conn, feed_id: int, run_id: str) -> tuple[int, int]
     return int(row["live"]), int(row["unseen"])
 
 
+async def held_reasons(conn: Conn, run_id: str, prefix: str) -> list[str]:
+    """The route reasons, starting with `prefix`, of the review jobs this run saw."""
+    rows = await conn.fetch(
+        "SELECT route_reason FROM manual_review_jobs "
+        "WHERE last_seen_run = $1 AND starts_with(route_reason, $2)",
+        run_id,
+        prefix,
+    )
+    return [str(row["route_reason"]) for row in rows]
+
+
 async def archive_unseen(conn: Conn, feed_id: int, run_id: str) -> int:
     """Moves the feed's live jobs that this run did not produce into archive_jobs."""
     return await _archive(conn, feed_id, run_id, "last_seen_run IS DISTINCT FROM $2")
