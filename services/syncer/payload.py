@@ -10,7 +10,6 @@ from typing import Any
 
 import orjson
 
-from schemas.status import JobStatus
 from schemas.clean import (
     AI_DESCRIPTION_MAX,
     AI_TITLE_MAX,
@@ -21,6 +20,7 @@ from schemas.clean import (
     sanitise_html,
     web_url,
 )
+from schemas.status import JobStatus
 
 # Payload field -> open_jobs column; the original system's field names (reference §7.1).
 DEFAULT_FIELD_MAP: Mapping[str, str] = {

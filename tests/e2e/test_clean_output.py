@@ -85,7 +85,7 @@ async def test_xano_and_the_job_tables_receive_only_clean_output(
     )
     run_id = await control.request_run(stack.bootstrap, feed_id)
     report = await control.wait_for_report(stack.dsn, run_id, timeout_s=RUN_TIMEOUT_S, synced=True)
-    assert report["jobs_auto_approved"] == 1, report
+    assert report.jobs_auto_approved == 1, report
 
     conn = await asyncpg.connect(stack.dsn)
     try:
