@@ -249,20 +249,26 @@ def decode_cursor(raw: str | None, sort: str) -> jobs.Cursor | None:
     return jobs.Cursor(value, job_hash)
 
 
-def reasons_of(row: dict[str, Any]) -> list[str]:
-    text = row.get("confidence_reasoning") or ""
+def reasons_of(confidence_reasoning: str | None) -> list[str]:
+    text = confidence_reasoning or ""
     return [part.strip() for part in text.split(";") if part.strip()]
 
 
-def locations_of(row: dict[str, Any]) -> str:
-    if row.get("location_string"):
-        return str(row["location_string"])
+def locations_of(location_string: str | None, locations: list[Any] | None) -> str:
+    if location_string:
+        return location_string
     names = []
-    for place in row.get("locations") or []:
+    for place in locations or []:
         if isinstance(place, dict):
             parts = [place.get(k) for k in ("city", "state", "country")]
             names.append(", ".join(str(p) for p in parts if p))
     return "; ".join(n for n in names if n) or "—"
+
+
+def _shown(row: jobs.QueueRow) -> dict[str, Any]:
+    """A queue row as the page lists it: its reasons apart, its places on one line."""
+    where = locations_of(row.location_string, row.locations)
+    return row.as_json() | {"reasons": reasons_of(row.confidence_reasoning), "where": where}
 
 
 async def queue(request: web.Request) -> web.Response:
@@ -282,7 +288,7 @@ async def queue(request: web.Request) -> web.Response:
     kept = {k: v for k, v in query.items() if k != "after" and v}
     return render(
         request, "queue.html",
-        rows=[{**r, "reasons": reasons_of(r), "where": locations_of(r)} for r in rows],
+        rows=[_shown(row) for row in rows],
         total=total, query=kept, feeds=feeds, facets=facets, bands=BANDS, ages=AGES,
         next_url=(f"?{urlencode({**kept, 'after': encode_cursor(next_cursor)})}"
                   if next_cursor else None),
@@ -395,7 +401,8 @@ async def job_page(request: web.Request) -> web.Response:
     function = taxonomy().job_function(job.get("job_function_id"))
     return render(
         request, "job.html",
-        job=job, route=route.value, reasons=reasons_of(job), where=locations_of(job),
+        job=job, route=route.value, reasons=reasons_of(job.get("confidence_reasoning")),
+        where=locations_of(job.get("location_string"), job.get("locations")),
         description=sanitise(job.get("description") or ""),
         soc_code=function.code if function else None,
         history=history, audit=audit, previous=neighbours[0], next=neighbours[1],

@@ -4,7 +4,7 @@ history, and the moves an admin makes (take-down, restore)."""
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from enum import StrEnum
@@ -15,12 +15,32 @@ from schemas.records import MalformedRecord, Outcome, Route, RunStatus
 from schemas.status import JobStatus, RunState, SyncStatus
 from services.shared.database import Conn
 
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class QueueRow:
+    """A job in the console's review queue: what a reviewer scans before opening it."""
+
+    job_hash: str
+    feed_id: int
+    title: str
+    company_name: str
+    location_string: str | None
+    locations: list[dict[str, Any]]
+    ai_confidence_score: Decimal | None
+    confidence_reasoning: str | None
+    sector_id: int | None
+    sector: str | None
+    job_function_id: int | None
+    job_function: str | None
+    route_reason: str | None
+    created_at: datetime
+
+    def as_json(self) -> dict[str, Any]:
+        return {f.name: getattr(self, f.name) for f in fields(self)}
+
+
 QUEUE = TABLES[Route.MANUAL_REVIEW]
-ROW_VIEW = (
-    "job_hash, feed_id, title, company_name, location_string, locations, "
-    "ai_confidence_score, confidence_reasoning, sector_id, sector, job_function_id, "
-    "job_function, route_reason, created_at"
-)
+ROW_VIEW = ", ".join(f.name for f in fields(QueueRow))
 CONFIDENCE = "COALESCE(ai_confidence_score, 0)"  # the expression the index is built on
 Sort = Literal["confidence", "date"]
 
@@ -86,18 +106,18 @@ def _order(sort: Sort) -> str:
 
 async def queue_page(
     conn: Conn, f: QueueFilter, cursor: Cursor | None, limit: int
-) -> tuple[list[dict[str, Any]], Cursor | None]:
+) -> tuple[list[QueueRow], Cursor | None]:
     """A page of the queue and the cursor of the next one (None on the last page)."""
     where, args = _where(f, cursor)
     rows = await conn.fetch(
         f"SELECT {ROW_VIEW} FROM {QUEUE}{where} {_order(f.sort)} LIMIT {int(limit) + 1}", *args
     )
-    page = [dict(r) for r in rows[:limit]]
+    page = [QueueRow(**dict(r)) for r in rows[:limit]]
     if len(rows) <= limit:
         return page, None
     last = page[-1]
-    key = last["created_at"] if f.sort == "date" else last["ai_confidence_score"] or Decimal(0)
-    return page, Cursor(key, last["job_hash"])
+    key = last.created_at if f.sort == "date" else last.ai_confidence_score or Decimal(0)
+    return page, Cursor(key, last.job_hash)
 
 
 async def queue_count(conn: Conn, f: QueueFilter) -> int:
