@@ -10,6 +10,8 @@ from schemas.taxonomy.build import title_key
 from services.enricher.offline.lexicon import (
     ACRONYMS,
     EMPLOYMENT_TERMS,
+    FOREIGN_TITLE_FILLER,
+    FOREIGN_TITLE_WORDS,
     FOREIGN_TITLES,
     SENIORITY_WORDS,
     SMALL_WORDS,
@@ -191,13 +193,20 @@ _HYPHENATED = re.compile(r"^(?:\w+ )*?(\w+)-\w+")
 
 
 def _foreign(key: str) -> str | None:
-    """The O*NET title of a French or Finnish title: the known one it starts with, else
-    the longest one it contains."""
-    found = _FOREIGN.find_at(key.split())
+    """The English of a French or Finnish title: the known title it starts with, after the
+    words that qualify it ("ingenieur big data" -> "big data engineer"), else the longest
+    known title it contains."""
+    words = key.split()
+    found = _FOREIGN.find_at(words)
     if not found:
         return None
     opening = [phrase for start, phrase in found if start == 0]
-    return FOREIGN_TITLES[opening[0] if opening else max((p for _, p in found), key=len)]
+    if not opening:
+        return FOREIGN_TITLES[max((p for _, p in found), key=len)]
+    head = FOREIGN_TITLES[opening[0]]
+    rest = words[len(opening[0].split()) :]
+    qualifiers = [FOREIGN_TITLE_WORDS.get(w, w) for w in rest if w not in FOREIGN_TITLE_FILLER]
+    return " ".join([*qualifiers, head])
 
 
 _FOREIGN = PhraseMatcher.of(FOREIGN_TITLES)
