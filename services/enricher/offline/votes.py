@@ -49,6 +49,17 @@ def title_words(key: str) -> list[str]:
     return [word_form(w) for w in key.split() if w not in _FILLER]
 
 
+def _rarity(counts: Counter[int], titles: int) -> float:
+    """How much a word says: the log of how rare it is among titles, capped."""
+    return min(math.log(titles / sum(counts.values())), MAX_WEIGHT)
+
+
+def _shares(counts: Counter[int], weight: float) -> dict[int, float]:
+    """`weight` split between occupations in proportion to their titles using the word."""
+    total = sum(counts.values())
+    return {function_id: weight * n / total for function_id, n in sorted(counts.items())}
+
+
 @dataclass(frozen=True, slots=True)
 class Vote:
     function: JobFunction
@@ -73,8 +84,11 @@ class TitleVotes:
                 heads[words[-1]][function.id] += 1
                 for word in set(words):
                     uses[word][function.id] += 1
-        self._uses = {w: (math.log(titles / sum(c.values())), dict(c)) for w, c in uses.items()}
-        self._heads = {w: dict(c) for w, c in heads.items()}
+        # each word's vote per occupation, weighted once here rather than per query
+        self._uses = {
+            word: _shares(counts, _rarity(counts, titles)) for word, counts in uses.items()
+        }
+        self._heads = {word: _shares(counts, HEAD_WEIGHT) for word, counts in heads.items()}
 
     def vote(self, key: str) -> Vote | None:
         """The occupation whose titles end in the key's last word (its head noun) and share
@@ -84,26 +98,19 @@ class TitleVotes:
         by_head = self._heads.get(head)
         if by_head is None:
             return None
-        total = sum(by_head.values())
-        by_function: Counter[int] = Counter(
-            {f: HEAD_WEIGHT * n / total for f, n in by_head.items()}
-        )
+        by_function = dict(by_head)
         voters = [head]
         for word in dict.fromkeys(words):
-            if word == head or word not in self._uses:
-                continue
-            weight, counts = self._uses[word]
-            among = {f: n for f, n in counts.items() if f in by_head}
-            if not among:
-                continue
-            voters.append(word)
-            spread = sum(counts.values())
-            for function_id, n in among.items():
-                by_function[function_id] += min(weight, MAX_WEIGHT) * n / spread
+            shares = self._uses.get(word) if word != head else None
+            among = [(f, v) for f, v in shares.items() if f in by_head] if shares else []
+            if among:
+                voters.append(word)
+                for function_id, vote in among:
+                    by_function[function_id] += vote
         return self._winner(by_function, tuple(voters))
 
     def _winner(self, by_function: Mapping[int, float], words: tuple[str, ...]) -> Vote:
-        by_group: Counter[str] = Counter()
+        by_group: dict[str, float] = defaultdict(float)
         for function_id, score in by_function.items():
             by_group[self._functions[function_id].code[:2]] += score
         total = sum(by_group.values())
