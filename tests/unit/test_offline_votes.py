@@ -63,9 +63,14 @@ def test_unknown_titles_get_the_group_their_words_vote_for(
         ("Architecte Cloud (H/F/NB)", "15"),
         ("Spécialiste des Technologies Big Data", "15"),
         ("Technicien de maintenance H/F", "49"),
+        # the longest known French title read wins over its first word alone
+        ("Administrateur / Administratrice système et réseaux (H/F)", "15"),
+        # Finnish compounds end in the occupation
+        ("Tehdassiivooja", "37"),
+        ("Kuorma-autonkuljettaja", "53"),
     ],
 )
-def test_french_titles_are_read_head_first(
+def test_french_and_finnish_titles_are_read_in_english(
     matcher: FunctionMatcher, title: str, soc_major: str
 ) -> None:
     assert major(matcher, title) == soc_major

@@ -71,7 +71,8 @@ class FunctionMatcher:
                 return fuzzy
         if not keys:
             return None
-        return self._part(keys[0]) or self._vote(keys) or self._head(keys[0])
+        # an English reading of the title (its translation, its alternatives) votes first
+        return self._part(keys[0]) or self._vote((*others, *keys)) or self._head(keys[0])
 
     def _vote(self, keys: tuple[str, ...]) -> FunctionMatch | None:
         """The occupation the title's words vote for (see `votes`), from the first key whose
