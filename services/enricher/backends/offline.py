@@ -20,7 +20,7 @@ from services.enricher.offline.text import description_of, sentences, tokens
 from services.enricher.offline.titles import match_keys, standard_title
 
 # bump when this backend's algorithm or lexicons change: cached enrichments are then redone
-ALGORITHM_VERSION = "5"
+ALGORITHM_VERSION = "6"
 _YIELD_EVERY = 64  # jobs between yields, so a large batch does not starve the event loop
 
 

@@ -840,7 +840,53 @@ FOREIGN_TITLES: Mapping[str, str] = {
     "sahkoasentaja": "electrician",
     "projektipaallikko": "project manager",
     "kirjanpitaja": "bookkeeper",
+    "hitsaaja": "welder",
+    "leipuri": "baker",
+    "optikko": "optician",
+    "fysioterapeutti": "physical therapist",
+    "katilo": "midwife",
+    "asentaja": "installer",
+    "sihteeri": "secretary",
+    "assistentti": "assistant",
+    "paallikko": "manager",
+    # head nouns of French titles, whose modifiers follow them ("Architecte Cloud")
+    "architecte": "architect",
+    "specialiste": "specialist",
+    "analyste": "analyst",
+    "administrateur": "administrator",
+    "directeur": "director",
+    "responsable": "manager",
+    "gestionnaire": "manager",
+    "chercheur": "researcher",
+    "formateur": "trainer",
+    "coordinateur": "coordinator",
+    "coordonnateur": "coordinator",
+    "auditeur": "auditor",
+    "redacteur": "writer",
 }
+
+# French words of title modifiers, in English: a French title is read head first
+# ("Ingénieur Données Big Data" -> "data big data engineer"); words not listed are mostly
+# English already ("cloud", "devops") and kept.
+FOREIGN_TITLE_WORDS: Mapping[str, str] = {
+    "donnees": "data", "artificielle": "artificial", "ia": "ai", "reseau": "network",
+    "reseaux": "network", "systeme": "system", "systemes": "system", "securite": "security",
+    "logiciel": "software", "logiciels": "software", "informatique": "computer",
+    "technologies": "technology", "technologie": "technology", "outils": "tool",
+    "statistiques": "statistics", "sante": "health", "recherche": "research",
+    "clinique": "clinical", "laboratoire": "laboratory", "qualite": "quality",
+    "ventes": "sales", "paie": "payroll", "juridique": "legal", "financier": "financial",
+    "financiere": "financial", "commercial": "sales", "commerciale": "sales",
+    "marketing": "marketing", "batiment": "building", "electrique": "electrical",
+    "mecanique": "mechanical", "production": "production", "maintenance": "maintenance",
+    "exploitation": "operations", "etudes": "research", "developpement": "development",
+    "projet": "project", "projets": "project", "client": "customer", "clients": "customer",
+}  # fmt: skip
+# French words between a title's head and its modifiers
+FOREIGN_TITLE_FILLER: frozenset[str] = frozenset(
+    {"de", "du", "des", "d", "la", "le", "les", "l", "en", "et", "a", "au", "aux", "pour",
+     "e", "ne", "h", "f", "nb", "x"}
+)  # fmt: skip
 
 # Generic head nouns and the broad occupation they name when nothing more specific in the
 # title is known ("Energy Industry Analyst"): O*NET lists some of them as odd one-word

@@ -12,9 +12,11 @@ from schemas.taxonomy import JobFunction, Taxonomy
 from schemas.taxonomy.build import singular, title_key
 from services.enricher.offline.lexicon import GENERIC_HEADS
 from services.enricher.offline.titles import match_keys, other_keys
+from services.enricher.offline.votes import TitleVotes
 
-FUZZY_CUTOFF = 84.0
+FUZZY_CUTOFF = 90.0
 HEAD_SCORE = 50.0
+VOTE_SCORE = 40.0  # plus up to 30 for the winning group's share of the votes
 _CACHE_SIZE = 65_536
 
 
@@ -29,7 +31,8 @@ class FunctionMatch:
 class FunctionMatcher:
     """Title -> job function. Exact lookups are O(1); the fuzzy fallback only compares
     against known titles that share the query's head noun (its last word), which keeps
-    each miss to a few hundred comparisons instead of ~50,000."""
+    each miss to a few hundred comparisons instead of ~50,000. A title still unmatched is
+    given the occupation its words vote for among the titles that share its head noun."""
 
     def __init__(self, taxonomy: Taxonomy) -> None:
         self._functions = taxonomy.functions
@@ -46,6 +49,7 @@ class FunctionMatcher:
         self._by_head: dict[str, list[str]] = {}
         for key in self._exact:
             self._by_head.setdefault(key.rsplit(" ", 1)[-1], []).append(key)
+        self._votes = TitleVotes(taxonomy.functions.values())
         self.match = lru_cache(maxsize=_CACHE_SIZE)(self._match)
 
     def _match(self, title: str) -> FunctionMatch | None:
@@ -67,7 +71,18 @@ class FunctionMatcher:
                 return fuzzy
         if not keys:
             return None
-        return self._part(keys[0]) or self._head(keys[0])
+        # an English reading of the title (its translation, its alternatives) votes first
+        return self._part(keys[0]) or self._vote((*others, *keys)) or self._head(keys[0])
+
+    def _vote(self, keys: tuple[str, ...]) -> FunctionMatch | None:
+        """The occupation the title's words vote for (see `votes`), from the first key whose
+        last word is a known head noun ("big data engineer", not "engineer data lyon")."""
+        for key in keys:
+            vote = self._votes.vote(key)
+            if vote is not None:
+                score = VOTE_SCORE + 30.0 * vote.share
+                return FunctionMatch(vote.function, score, " ".join(vote.words), "title words")
+        return None
 
     def _part(self, key: str) -> FunctionMatch | None:
         """Longest run of 2+ words that is a known title ("truck driver cdl a")."""

@@ -10,6 +10,8 @@ from schemas.taxonomy.build import title_key
 from services.enricher.offline.lexicon import (
     ACRONYMS,
     EMPLOYMENT_TERMS,
+    FOREIGN_TITLE_FILLER,
+    FOREIGN_TITLE_WORDS,
     FOREIGN_TITLES,
     SENIORITY_WORDS,
     SMALL_WORDS,
@@ -154,11 +156,12 @@ def other_keys(title: str) -> tuple[str, ...]:
     keys: dict[str, None] = {}
     for alternative in _alternatives(first_segment):
         keys.update(dict.fromkeys(_plain_and_core(alternative)))
-    for text in (first_segment, *_alternatives(first_segment), _rejoined(first_segment)):
-        foreign = _foreign(title_key(text)) if text else None
-        if foreign:
-            keys[foreign] = None
-            break
+    texts = (first_segment, *_alternatives(first_segment), _rejoined(first_segment))
+    readings = [found for text in texts if text and (found := _foreign(title_key(text)))]
+    if readings:
+        # the reading of the longest known title wins ("administrateur systeme et reseaux"
+        # over "administrateur"), the first one on a tie
+        keys[max(readings, key=lambda r: r[0])[1]] = None
     return tuple(k for k in keys if k not in match_keys(title))
 
 
@@ -190,17 +193,40 @@ def _alternatives(segment: str) -> list[str]:
 _HYPHENATED = re.compile(r"^(?:\w+ )*?(\w+)-\w+")
 
 
-def _foreign(key: str) -> str | None:
-    """The O*NET title of a French or Finnish title: the known one it starts with, else
-    the longest one it contains."""
-    found = _FOREIGN.find_at(key.split())
+def _foreign(key: str) -> tuple[int, str] | None:
+    """The English of a French or Finnish title, with the number of words of the known
+    title read: the one it starts with, after the words that qualify it ("ingenieur big
+    data" -> "big data engineer"), else the longest one it contains."""
+    words = key.split()
+    found = _FOREIGN.find_at(words)
     if not found:
-        return None
+        return _compound(words)
     opening = [phrase for start, phrase in found if start == 0]
-    return FOREIGN_TITLES[opening[0] if opening else max((p for _, p in found), key=len)]
+    if not opening:
+        longest = max((p for _, p in found), key=len)
+        return len(longest.split()), FOREIGN_TITLES[longest]
+    size = len(opening[0].split())
+    qualifiers = [
+        FOREIGN_TITLE_WORDS.get(w, w) for w in words[size:] if w not in FOREIGN_TITLE_FILLER
+    ]
+    return size, " ".join([*qualifiers, FOREIGN_TITLES[opening[0]]])
 
 
 _FOREIGN = PhraseMatcher.of(FOREIGN_TITLES)
+# Finnish writes a title as one compound whose last part is the occupation
+# ("tehdassiivooja", a factory cleaner): the known one-word titles it may end in
+_COMPOUND_ENDS = tuple(
+    sorted((t for t in FOREIGN_TITLES if " " not in t and len(t) >= 6), key=len, reverse=True)
+)
+
+
+def _compound(words: list[str]) -> tuple[int, str] | None:
+    """The English of the first word that ends in a known one-word title."""
+    for word in words:
+        if len(word) > 8 and word.endswith(_COMPOUND_ENDS):
+            end = next(t for t in _COMPOUND_ENDS if word.endswith(t))
+            return 1, FOREIGN_TITLES[end]
+    return None
 
 
 _ROLE_OF = re.compile(
