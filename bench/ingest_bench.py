@@ -8,6 +8,9 @@ For each size, in a fresh subprocess (so the peak RSS is that run's alone):
 * peak RSS: the child's own high-water mark (`VmHWM` in /proc/self/status). Not
   `ru_maxrss`: Linux carries the forking parent's size over the exec into it, so after
   other suites had grown the bench process every child "peaked" at the parent's 1.1 GB;
+* beside each size, the reader before #13 (commit 31ed7c7) as measured by the committed
+  A/B (`BASELINE`, made by `python -m bench.ingest_ab`, which runs both versions
+  alternately on one feed: a single run's rate on a shared machine drifts by 10%);
 
 then, on a real broker (the stack from the `JOBSTREAM_*` environment, started if needed
 and stopped again if this run started it), RawJobs are published to a scratch copy of
@@ -18,7 +21,7 @@ the ingestor does (never more than `2 * FLUSH_EVERY` records in flight):
 * publish only: RawJobs already parsed, encoded and sent (what the producer sustains);
 * end to end: read, normalise, hash, encode and publish as the ingestor does.
 
-    python -m bench --only ingest [--quick]
+    python -m bench --only ingest [--quick]     # --quick: 10k jobs only; 1M by default
 """
 
 from __future__ import annotations
@@ -62,6 +65,7 @@ def _settings_for(path: str) -> FeedSettings:
     return dataclasses.replace(SETTINGS, local_dirs=(Path(path).parent,))
 
 
+BASELINE = Path(__file__).with_name("data") / "ingest-ab-31ed7c7.json"
 PARSE_TARGET = ">= 15000"
 RSS_TARGET_MB = 150
 KAFKA_TARGET = ">= 10000"
@@ -104,7 +108,31 @@ def _parse_size(work: Path, size: int) -> list[Measurement]:
         Measurement(SUITE, f"peak RSS {label}", peak_mb, "MB",
                     f"<= {RSS_TARGET_MB}" if size >= 1_000_000 else None,
                     "the parsing process's VmHWM"),
+        *baseline(size),
     ]  # fmt: skip
+
+
+def baseline(size: int, path: Path = BASELINE) -> list[Measurement]:
+    """The committed A/B at this size: the reader before #13, with this reader's figures of
+    the same runs in the note (so the two are compared as measured together)."""
+    try:
+        ab = json.loads(path.read_text())["sizes"][str(size)]
+        old, new = ab["baseline"], ab["this"]
+        runs = len(old["cpu_rate"])
+        rate_note = (
+            f"committed A/B {ab['when'][:10]}, median of {runs} alternated runs; same runs, "
+            f"{ab['this_commit']}: {new['cpu_rate_median']:,} jobs/s "
+            f"(python -m bench.ingest_ab)"
+        )
+        rss_note = f"same A/B; {ab['this_commit']}: {new['max_rss_mb_max']} MB"
+        label = f"{size:,} jobs before #13 ({ab['baseline_commit']})"
+        return [
+            Measurement(SUITE, f"parse+normalise+hash {label}", old["cpu_rate_median"],
+                        "jobs/s", None, rate_note),
+            Measurement(SUITE, f"peak RSS {label}", old["max_rss_mb_max"], "MB", None, rss_note),
+        ]  # fmt: skip
+    except (OSError, ValueError, KeyError, TypeError):
+        return []  # no A/B committed for this size
 
 
 def _child(*args: str) -> dict[str, Any]:

@@ -158,56 +158,56 @@ class XmlRecordExtractor:
         """Well-formed records are parsed in one document (libxml2's per-document cost is
         paid once); when that document fails, each record is parsed alone for its reason."""
         texts = [s for s in segments if isinstance(s, RecordText)]
-        data = [self._first_try(s.text) for s in texts]
-        together = self._parse_together(data)
+        tried = [self._first_try(s.text) for s in texts]
+        together = self._parse_together(tried)
         trees: list[etree._Element | None] = [*together] if together else [None] * len(texts)
         items: list[ExtractedItem] = []
-        pending = iter(zip(texts, data, trees, strict=True))
+        pending = iter(zip(texts, tried, trees, strict=True))
         for segment in segments:
             if isinstance(segment, BrokenRecord):
                 items.append(self._broken(segment))
                 continue
-            text, record_data, tree = next(pending)
-            items.append(self._item(text, record_data, tree))
+            text, record_text, tree = next(pending)
+            items.append(self._item(text, record_text, tree))
         return items
 
-    def _first_try(self, text: str) -> bytes:
+    def _first_try(self, text: str) -> str:
         """The record as given when it has no "&": repair changes nothing else that the
         strict parser accepts (a bare "<", a forbidden character make it fail, and the
         record is then repaired and parsed again), so the usual record skips repair."""
         if "&" not in text:
-            return text.encode("utf-8")
-        return self._repaired(text)
+            return text
+        return self._repairer.repair_record(text)
 
     def _repaired(self, text: str) -> bytes:
         return self._repairer.repair_record(text).encode("utf-8")
 
-    def _parse_together(self, data: list[bytes]) -> list[etree._Element] | None:
-        if len(data) < 2:
+    def _parse_together(self, texts: list[str]) -> list[etree._Element] | None:
+        if len(texts) < 2:
             return None
         head, tail = self._wrap
-        try:
-            root = etree.fromstring(head + b"".join(data) + tail, self._parser)
+        try:  # encoded once for the batch: a call per record costs more than the bytes
+            root = etree.fromstring(head + "".join(texts).encode("utf-8") + tail, self._parser)
         except etree.XMLSyntaxError:
             return None
         records = list(root)
         # records that parse together but not apart (a CDATA section opened in one and
         # closed in the next) are no longer one element each: parse them alone
-        return records if len(records) == len(data) else None
+        return records if len(records) == len(texts) else None
 
-    def _item(self, segment: RecordText, data: bytes, tree: etree._Element | None) -> ExtractedItem:
+    def _item(self, segment: RecordText, text: str, tree: etree._Element | None) -> ExtractedItem:
         try:
-            return self._flatten(segment, data, tree)
+            return self._flatten(segment, text, tree)
         except Exception as exc:  # one record's failure is that record's outcome
             reason = f"could not read the record: {type(exc).__name__}: {exc}"
             return MalformedItem(segment.position, segment.line, reason)
 
     def _flatten(
-        self, segment: RecordText, data: bytes, record: etree._Element | None
+        self, segment: RecordText, text: str, record: etree._Element | None
     ) -> ExtractedItem:
         if record is None:
             try:
-                record = self._tree(data)
+                record = self._tree(text.encode("utf-8"))
             except etree.XMLSyntaxError:
                 data = self._repaired(segment.text)
                 try:
@@ -294,15 +294,21 @@ def flatten_record(
     fields: dict[str, str] = {}
     if record.attrib:
         _add_attributes(record, "", fields)
+    top_paths = _TOP_PATHS
     # the hot loop of feed reading: a dozen leaf children per record, so it is kept lean
     for child in record:
         tag: object = child.tag  # comments and entities have a function here, not a name
-        if not isinstance(tag, str):
-            continue
-        path = _path("", tag)
+        path = top_paths.get(tag)
+        if path is None:
+            if not isinstance(tag, str):
+                continue
+            path = _path("", tag)
+            if len(top_paths) < _MAX_PATHS:
+                top_paths[tag] = path
         nested = len(child)
         value = inner_markup(child, cap) if nested else (child.text or "")
-        if path not in fields or (value.strip() and not fields[path].strip()):
+        held = fields.get(path)
+        if held is None or (not held.strip() and value.strip()):
             fields[path] = value
         if child.attrib:
             _add_attributes(child, path + "/", fields)
@@ -340,7 +346,9 @@ def _walk_below(field: etree._Element, prefix: str, fields: dict[str, str], limi
             stack.append((iter(child), path + "/", depth + 1))
 
 
+_MAX_PATHS = 10_000  # path memos are bounded: a hostile feed may invent endless tag names
 _PATHS: dict[tuple[str, str], str] = {}
+_TOP_PATHS: dict[object, str] = {}  # a record's own children: tag -> path, no tuple to build
 
 
 def _path(prefix: str, tag: str) -> str:
@@ -349,7 +357,7 @@ def _path(prefix: str, tag: str) -> str:
     path = _PATHS.get(key)
     if path is None:
         path = prefix + local_name(tag).lower()
-        if len(_PATHS) < 10_000:  # bounded: a hostile feed may invent endless tag names
+        if len(_PATHS) < _MAX_PATHS:
             _PATHS[key] = path
     return path
 

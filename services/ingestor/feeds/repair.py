@@ -208,7 +208,7 @@ class XmlRepairer:
         return start + 1
 
     def _doctype(self, data: str, start: int, final: bool) -> int | None:
-        end = _doctype_end(data, start)
+        end = doctype_end(data, start)
         if end is None:
             return len(data) if final else None
         self.note_doctype(data[start:end])
@@ -232,7 +232,9 @@ def _copy_plain(data: str, at: int, out: list[str]) -> int:
     return stop
 
 
-def _doctype_end(data: str, start: int) -> int | None:
+def doctype_end(data: str, start: int) -> int | None:
+    """Where the DOCTYPE declaration starting at `start` ends (past its ">"), None if it
+    does not end in `data`; an internal subset ("[...]") may hold ">" of its own."""
     bracket = data.find("[", start)
     close = data.find(">", start)
     if close < 0:
@@ -240,9 +242,9 @@ def _doctype_end(data: str, start: int) -> int | None:
     if 0 <= bracket < close:
         inner_end = data.find("]", bracket)
         while inner_end >= 0:
-            after = data[inner_end + 1 :].lstrip()
-            if after.startswith(">"):
-                return len(data) - len(after) + 1
+            rest = data.find(">", inner_end)
+            if rest >= 0 and not data[inner_end + 1 : rest].strip():
+                return rest + 1
             inner_end = data.find("]", inner_end + 1)
         return None
     return close + 1
