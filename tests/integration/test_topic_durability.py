@@ -1,8 +1,9 @@
-"""`jobstream topics create` on the real broker: durability settings applied, drift reported.
+"""`jobstream topics create` on real brokers: durability settings applied, drift reported.
 
-The test stack has one broker, so topics with replication factor 3 cannot be created here:
-that is shown as the broker's refusal, and RF drift is shown on an existing RF-1 topic judged
-against the cluster profile (3/2). Creating RF 3 / min ISR 2 for real needs three brokers.
+On the test stack's single broker: the local profile (1/1), drift of partitions, configs and
+replication judged against the cluster profile, and RF 3 refused. On a throwaway cluster of
+three KRaft brokers (tests/integration/kafka_cluster.py): the cluster profile (3/2) created
+for real, a topic made otherwise reported, and acks=all surviving one broker's loss.
 """
 
 from __future__ import annotations
@@ -16,17 +17,19 @@ import uuid
 from collections.abc import AsyncIterator
 
 import pytest
+from aiokafka import AIOKafkaProducer
 from aiokafka.admin import NewTopic
 from aiokafka.admin.config_resource import ConfigResource, ConfigResourceType
 
-from cli.stack import StackInfo
-from schemas.topics import CATALOGUE, DEDUPE_PASS1_CHANGELOG, JOBS_RAW, TopicSpec
-from services.shared.durability import TopicSettings
+from cli.stack import StackConfig, StackInfo
+from schemas.topics import CATALOGUE, DEDUPE_PASS1_CHANGELOG, JOBS_RAW, JOBS_ROUTED, TopicSpec
+from services.shared.durability import DURABLE_PRODUCER, TopicSettings
 from services.shared.topic_admin import (
     TopicAdminError,
     admin_client,
     reconcile_topics,
 )
+from tests.integration.kafka_cluster import KafkaCluster, remove, started_cluster
 
 pytestmark = pytest.mark.integration
 
@@ -189,3 +192,95 @@ def test_the_cli_refuses_a_min_isr_above_the_replication_factor(stack: StackInfo
     result = _topics_create(stack, KAFKA_MIN_INSYNC_REPLICAS="2")
     assert result.returncode != 0
     assert "KAFKA_MIN_INSYNC_REPLICAS" in result.stderr
+
+
+# --- on three brokers: the cluster profile for real ------------------------------------------
+
+
+@pytest.fixture(scope="module")
+async def three_brokers(stack_config: StackConfig) -> AsyncIterator[KafkaCluster]:
+    cluster = await started_cluster(stack_config, base_port=stack_config.kafka_port + 300)
+    try:
+        yield cluster
+    finally:
+        remove(cluster)
+
+
+def _cli_topics_create(bootstrap: str, **env: str) -> subprocess.CompletedProcess[str]:
+    command = [sys.executable, "-m", "cli.main", "topics", "create", "--bootstrap", bootstrap]
+    return subprocess.run(
+        command, capture_output=True, text=True, check=False, timeout=180, env={**os.environ, **env}
+    )
+
+
+CLUSTER_ENV = {"KAFKA_REPLICATION_FACTOR": "3", "KAFKA_MIN_INSYNC_REPLICAS": "2"}
+
+
+@pytest.mark.timeout(600)
+async def test_the_cluster_profile_creates_rf3_min_isr2_and_reports_a_topic_made_otherwise(
+    three_brokers: KafkaCluster,
+) -> None:
+    bootstrap = three_brokers.bootstrap
+    async with admin_client(bootstrap) as admin:  # by hand, before: RF 2, 1 h, min ISR 1
+        await admin.create_topics(
+            [NewTopic(JOBS_ROUTED.name, 6, 2, topic_configs={"retention.ms": str(HOUR_MS)})]
+        )
+    await _described(bootstrap, JOBS_ROUTED.name)
+
+    result = await asyncio.to_thread(_cli_topics_create, bootstrap, **CLUSTER_ENV)
+
+    assert result.returncode == 1, result.stdout + result.stderr  # RF drift needs an operator
+    drift = sorted(line for line in result.stdout.splitlines() if line.startswith("drift: "))
+    assert drift == sorted(
+        [
+            f"drift: {JOBS_ROUTED.name}: replication factor is 2, wanted 3 "
+            "(NOT changed: needs an operator)",
+            f"drift: {JOBS_ROUTED.name}: min.insync.replicas is 1, wanted 2 (reconciled)",
+            f"drift: {JOBS_ROUTED.name}: retention.ms is {HOUR_MS}, wanted "
+            f"{JOBS_ROUTED.retention_ms} (reconciled)",
+        ]
+    )
+    assert f"created {len(CATALOGUE) - 1} of {len(CATALOGUE)} topics" in result.stdout
+    for spec in CATALOGUE:
+        partitions, replicas, configs = await _described(bootstrap, spec.name)
+        assert partitions == spec.partitions, spec.name
+        assert replicas == (2 if spec is JOBS_ROUTED else 3), spec.name
+        assert configs["min.insync.replicas"] == "2", spec.name
+        assert configs["retention.ms"] == str(spec.retention_ms), spec.name
+
+    again = await asyncio.to_thread(_cli_topics_create, bootstrap, **CLUSTER_ENV)
+    assert again.returncode == 1
+    replication = next(line for line in drift if "replication factor" in line)
+    assert [line for line in again.stdout.splitlines() if line.startswith("drift: ")] == [
+        replication  # the configs were reconciled the first time
+    ]
+
+
+@pytest.mark.timeout(600)
+async def test_with_min_isr_2_a_write_survives_one_broker_down_and_waits_while_two_are(
+    three_brokers: KafkaCluster,
+) -> None:
+    """acks=all with min ISR 2: one broker may die; with two gone nothing is acknowledged
+    until one of them is back (node 1 leads: the partition's replicas are listed 1, 2, 3)."""
+    name = _scratch(JOBS_RAW).name
+    async with admin_client(three_brokers.bootstrap) as admin:
+        configs = {"min.insync.replicas": "2"}
+        await admin.create_topics(
+            [NewTopic(name, -1, -1, replica_assignments={0: [1, 2, 3]}, topic_configs=configs)]
+        )
+    await _described(three_brokers.bootstrap, name)
+    producer = AIOKafkaProducer(bootstrap_servers=three_brokers.bootstrap, **DURABLE_PRODUCER)
+    await producer.start()
+    try:
+        three_brokers.stop(3)
+        await asyncio.wait_for(producer.send_and_wait(name, b"one down", partition=0), 60)
+
+        three_brokers.stop(2)
+        pending = asyncio.ensure_future(producer.send_and_wait(name, b"two down", partition=0))
+        await asyncio.sleep(15)
+        assert not pending.done()  # refused (NotEnoughReplicas) and retried, never acknowledged
+
+        three_brokers.start(2)
+        await asyncio.wait_for(pending, 180)  # acknowledged once two replicas are in sync
+    finally:
+        await asyncio.wait_for(producer.stop(), 60)
