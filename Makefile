@@ -9,7 +9,7 @@ PG_BIN := /usr/lib/postgresql/15/bin
 
 .PHONY: install demo test lint format stack-up stack-down stack-status bench clean chaos chaos-ci
 
-install: $(STAMP) postgres-binaries chromium
+install: $(STAMP) postgres-binaries chromium go-modules
 
 # Reinstall when the dependency list changes.
 $(STAMP): pyproject.toml
@@ -34,6 +34,16 @@ chromium:
 		echo "installing Chromium for the browser tests"; \
 		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium; \
 	fi
+
+# The Kubernetes manifest check (deploy/k8s/validate, run by the tests) is a Go program: its
+# modules come from the Go module proxy, as configured by `go env GOPROXY`. Built once here
+# with the project's own build cache, which the tests reuse (k8s.io/api compiles slowly).
+GO ?= $(shell command -v go || echo /usr/local/go/bin/go)
+.PHONY: go-modules
+go-modules:
+	cd deploy/k8s/validate && GOFLAGS=-mod=readonly $(GO) mod download
+	cd deploy/k8s/validate && GOCACHE=$(CURDIR)/.state/go-build GOFLAGS=-buildvcs=false \
+		$(GO) build -o $(CURDIR)/.state/bin/k8s-validate .
 
 demo: install
 	$(BIN)/jobstream demo

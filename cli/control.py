@@ -15,6 +15,7 @@ from schemas import topics
 from schemas.codec import CODEC
 from schemas.records import FeedRequested, RequestReason
 from schemas.report import ExecutionReport
+from services.shared.durability import DURABLE_PRODUCER
 from services.shared.postgres import set_json_codecs
 
 
@@ -62,7 +63,7 @@ async def request_run(
     record = FeedRequested(
         run_id=run_id, feed_id=feed_id, reason=reason, requested_at=datetime.now(UTC)
     )
-    producer = AIOKafkaProducer(bootstrap_servers=bootstrap, acks="all")
+    producer = AIOKafkaProducer(bootstrap_servers=bootstrap, **DURABLE_PRODUCER)
     await producer.start()
     try:
         await producer.send_and_wait(

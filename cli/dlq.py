@@ -19,6 +19,7 @@ from schemas import topics
 from schemas.codec import CODEC, DecodeError
 from schemas.records import DeadLetter
 from schemas.topics import TopicSpec
+from services.shared.durability import DURABLE_PRODUCER
 from services.shared.partitioner import partition_for
 from services.shared.streaming import COMPRESSION
 
@@ -119,7 +120,7 @@ async def redrive(bootstrap: str, dsn: str, letters: Sequence[Letter]) -> list[L
         return []
     producer = AIOKafkaProducer(
         bootstrap_servers=bootstrap,
-        acks="all",
+        **DURABLE_PRODUCER,
         compression_type=COMPRESSION,
         partitioner=partition_for,
     )

@@ -37,8 +37,10 @@ from schemas.records import (
 )
 from schemas.topics import TopicSpec
 from services.api.adapters import runs_repository as runs
+from services.shared.durability import DURABLE_PRODUCER
 from services.shared.partitioner import partition_for
 from services.shared.streaming import COMPRESSION
+from services.shared.topic_admin import list_topics
 
 
 class Stage(StrEnum):
@@ -189,10 +191,12 @@ async def find_run(
 
 async def read_run(bootstrap: str, spec: TopicSpec, past: PastRun) -> list[Keyed]:
     """Every record of the past run retained on `spec`, read from the run's start onwards."""
+    # the broker's count, not the catalogue's: KAFKA_JOB_PARTITIONS may have sized the topic
+    count = (await list_topics(bootstrap)).get(spec.name, spec.partitions)
     consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, enable_auto_commit=False)
     await consumer.start()
     try:
-        partitions = [TopicPartition(spec.name, p) for p in range(spec.partitions)]
+        partitions = [TopicPartition(spec.name, p) for p in range(count)]
         consumer.assign(partitions)
         ends = await consumer.end_offsets(partitions)
         starts = await consumer.offsets_for_times(
@@ -232,7 +236,7 @@ async def publish(
     """Publishes the records as run `run_id`: RunStarted, the records, IngestFinished."""
     producer = AIOKafkaProducer(
         bootstrap_servers=bootstrap,
-        acks="all",
+        **DURABLE_PRODUCER,
         compression_type=COMPRESSION,
         partitioner=partition_for,
     )

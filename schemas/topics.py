@@ -22,6 +22,12 @@ from schemas.records import (
 
 DAY_MS = 24 * 60 * 60 * 1000
 
+# Retention and replay: `jobstream replay` re-reads a past run from `jobs.deduped` (stage
+# enrich) or `jobs.enriched` (stage route), so a run can be replayed for as long as those keep
+# it: 7 days. `runs.events` (30 days) must outlive any run in progress and the replays of it;
+# dead letters are kept 30 days for `jobstream dlq` to redrive. The changelogs only need to
+# cover one run (2 days). Lowering a retention below these shortens what can be replayed.
+
 
 @dataclass(frozen=True, slots=True)
 class TopicSpec:
@@ -82,6 +88,12 @@ DEDUPE_PASS2_CHANGELOG = TopicSpec(
     STATE_TTL_MS, compacted=True,
 )  # fmt: skip
 TABLE_CHANGELOGS: tuple[TopicSpec, ...] = (DEDUPE_PASS1_CHANGELOG, DEDUPE_PASS2_CHANGELOG)
+
+# The topics a job flows through and their changelogs: the ones whose partition count bounds
+# how many replicas of a service share the work (KAFKA_JOB_PARTITIONS sizes them together).
+JOB_TOPICS: tuple[TopicSpec, ...] = (
+    JOBS_RAW, JOBS_DEDUPED, JOBS_ENRICHED, JOBS_ROUTED, *TABLE_CHANGELOGS,
+)  # fmt: skip
 
 DATA_TOPICS: tuple[TopicSpec, ...] = (
     FEEDS_REQUESTED,

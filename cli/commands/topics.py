@@ -1,4 +1,10 @@
-"""`jobstream topics create|list`: the catalogue's topics on a broker."""
+"""`jobstream topics create|list`: the catalogue's topics on a broker.
+
+`create` applies the durability settings (KAFKA_REPLICATION_FACTOR, KAFKA_MIN_INSYNC_REPLICAS,
+KAFKA_JOB_PARTITIONS) to the topics it creates and reconciles existing ones: it prints every
+way they differ, sets their configs anew, and exits 1 when a partition count or replication
+factor differs (changing either is an operator's decision).
+"""
 
 from __future__ import annotations
 
@@ -10,10 +16,12 @@ from typing import TypeVar
 
 from aiokafka.errors import KafkaError
 
-from cli.base import EXIT_OK, CommandError, SubParsers
+from cli.base import EXIT_FAILURE, EXIT_OK, CommandError, SubParsers
 from cli.stack import StackConfig
 from schemas.topics import CATALOGUE
-from services.shared.topic_admin import create_topics, list_topics
+from services.shared.durability import TopicSettings
+from services.shared.settings import SettingsError
+from services.shared.topic_admin import TopicAdminError, list_topics, reconcile_topics
 
 T = TypeVar("T")
 
@@ -24,7 +32,9 @@ def register(subparsers: SubParsers) -> None:
     )
     parser.set_defaults(group_parser=parser)
     actions = parser.add_subparsers(title="actions", metavar="ACTION")
-    create = actions.add_parser("create", help="create the catalogue's missing topics")
+    create = actions.add_parser(
+        "create", help="create the catalogue's missing topics and report drift"
+    )
     create.set_defaults(handler=_create)
     listing = actions.add_parser("list", help="list topics and their partition counts")
     listing.set_defaults(handler=_list)
@@ -47,6 +57,8 @@ def _talk_to_kafka(bootstrap: str, request: Awaitable[T]) -> T:
         return asyncio.run(_awaited(request))
     except (KafkaError, OSError) as error:
         raise CommandError(f"cannot reach Kafka at {bootstrap}: {error}") from error
+    except TopicAdminError as error:
+        raise CommandError(str(error)) from error
 
 
 async def _awaited(request: Awaitable[T]) -> T:
@@ -55,9 +67,20 @@ async def _awaited(request: Awaitable[T]) -> T:
 
 def _create(args: argparse.Namespace) -> int:
     bootstrap = _bootstrap(args)
-    created = _talk_to_kafka(bootstrap, create_topics(bootstrap, CATALOGUE))
-    print(f"created {len(created)} of {len(CATALOGUE)} topics: {', '.join(created) or '-'}")
-    return EXIT_OK
+    try:
+        settings = TopicSettings.from_env(os.environ)
+    except SettingsError as error:
+        raise CommandError(str(error)) from error
+    report = _talk_to_kafka(bootstrap, reconcile_topics(bootstrap, CATALOGUE, settings))
+    created = report.created
+    print(
+        f"created {len(created)} of {len(CATALOGUE)} topics "
+        f"(replication factor {settings.replication_factor}, "
+        f"min.insync.replicas {settings.min_insync_replicas}): {', '.join(created) or '-'}"
+    )
+    for drift in report.drift:
+        print(f"drift: {drift}")
+    return EXIT_FAILURE if report.unresolved else EXIT_OK
 
 
 def _list(args: argparse.Namespace) -> int:

@@ -54,6 +54,14 @@ async def complete_run(
             return None
         done = await _close(conn, claimed, limits)
     metrics.RUN_DURATION.observe((claimed.completed_at - claimed.started_at).total_seconds())
+    closed_by = "completion"
+    if failed_because is not None:
+        closed_by = "operator"
+    elif stalled_after_s is not None:
+        closed_by = "stall"
+    feed = str(claimed.feed_id)
+    metrics.RUNS_COMPLETED.labels(feed, done.status.value, closed_by).inc()
+    metrics.FEED_RECORDS.labels(feed).inc(claimed.ingest.emitted)
     log.info("run %s completed: %s, archived %d", run_id, done.status.value, done.archived)
     return done
 

@@ -13,12 +13,24 @@ from typing import Any
 
 import faust
 
+from services.shared.durability import DURABLE_PRODUCER
+
 FAUST_VERSION = "0.15.3"  # the version this module was written against
 
 
 def shell_only(app: faust.App) -> None:
     """No Faust consumer, agents or tables: the web server, producer and timers only."""
     app.producer_only = True
+
+
+def idempotent_producer(app: faust.App) -> None:
+    """The app's producer waits for all in-sync replicas and never writes a retry twice.
+
+    Faust passes `enable_idempotence` to aiokafka only inside a transaction (exactly-once
+    processing, which we do not use), through the producer's `_settings_extra`.
+    """
+    producer = app.producer
+    producer._settings_extra = lambda: dict(DURABLE_PRODUCER)  # type: ignore[attr-defined]
 
 
 async def send(

@@ -59,6 +59,18 @@ API_REQUESTS = Counter(
     ["route", "status"],
     registry=REGISTRY,
 )
+RUNS_COMPLETED = Counter(
+    "jobstream_runs_completed",
+    "Runs closed, by feed, status and what closed them (completion, stall, operator).",
+    ["feed", "status", "closed_by"],
+    registry=REGISTRY,
+)
+FEED_RECORDS = Counter(
+    "jobstream_feed_records",
+    "Records the closed runs read from their feed, by feed (a sharp drop: the feed shrank).",
+    ["feed"],
+    registry=REGISTRY,
+)
 RUN_DURATION = Histogram(
     "jobstream_run_duration_seconds",
     "Duration of completed runs, from RunStarted to completion.",

@@ -84,6 +84,9 @@ class StreamSettings:
     # A stage paused longer than this leaves its group (the others take its partitions over)
     # and rejoins when it polls again; its batch is then processed again, never lost.
     max_poll_interval_s: float = 300.0
+    # Loopback by default; 0.0.0.0 in a container, so /metrics can be scraped from outside.
+    web_host: str = "127.0.0.1"
+    replication_factor: int = 1  # of topics Faust would declare (changelogs are made up front)
 
     @classmethod
     def from_env(cls, env: Mapping[str, str], *, default_web_port: int) -> StreamSettings:
@@ -96,6 +99,8 @@ class StreamSettings:
             heartbeat_interval_s=env_float(env, "KAFKA_HEARTBEAT_INTERVAL_S", 1.0),
             rebalance_timeout_s=env_float(env, "KAFKA_REBALANCE_TIMEOUT_S", 10.0),
             max_poll_interval_s=env_float(env, "KAFKA_MAX_POLL_INTERVAL_S", 300.0),
+            web_host=env_str(env, "WEB_HOST", "127.0.0.1"),
+            replication_factor=env_int(env, "KAFKA_REPLICATION_FACTOR", 1),
         )
 
 

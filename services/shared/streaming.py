@@ -79,8 +79,8 @@ def create_app(service: str, settings: StreamSettings, **overrides: Any) -> faus
         "key_serializer": "raw",
         "value_serializer": "raw",
         "topic_disable_leader": True,
-        "topic_replication_factor": 1,
-        "producer_acks": -1,
+        "topic_replication_factor": settings.replication_factor,
+        "producer_acks": -1,  # idempotent too: faust_compat.idempotent_producer
         "producer_compression_type": COMPRESSION,
         "producer_partitioner": partition_for,
         # Faust's defaults (16 KiB batches, no linger) sent 1-2 of our ~3 KB messages per
@@ -88,9 +88,9 @@ def create_app(service: str, settings: StreamSettings, **overrides: Any) -> faus
         "producer_max_batch_size": PRODUCER_BATCH_BYTES,
         "producer_linger": PRODUCER_LINGER_S,
         "web_enabled": True,
-        "web_host": "127.0.0.1",
+        "web_host": settings.web_host,
         "web_port": settings.web_port,
-        "web_bind": "127.0.0.1",
+        "web_bind": settings.web_host,
         "datadir": str(data_dir),
         "store": "memory://",
         "logging_config": logging_config(service),
@@ -98,6 +98,7 @@ def create_app(service: str, settings: StreamSettings, **overrides: Any) -> faus
     options.update(overrides)
     app = faust.App(f"jobstream-{service}", **options)
     faust_compat.shell_only(app)
+    faust_compat.idempotent_producer(app)
     lifecycle = _LIFECYCLES[app] = _Lifecycle(service, settings)
     add_pages(app, service, settings.replica)
     app.on_before_shutdown.connect(_shutdown_of(lifecycle))

@@ -42,3 +42,12 @@ async def test_a_run_moves_the_metrics_of_every_stage(
     assert router[("jobstream_run_duration_seconds_count", ())] >= 1
     assert syncer[("jobstream_xano_requests_total", ())] >= 1
     assert any(name == "jobstream_consumer_lag" for name, _ in router)
+    # what the run and feed alerts watch (deploy/prometheus/alerts.yml)
+    closed = {
+        labels: n
+        for (name, labels), n in router.items()
+        if name == "jobstream_runs_completed_total"
+    }
+    assert sum(closed.values()) >= 1 and any("completion" in labels for labels in closed)
+    read = [n for (name, _), n in router.items() if name == "jobstream_feed_records_total"]
+    assert sum(read) >= 7

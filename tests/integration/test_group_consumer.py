@@ -55,14 +55,15 @@ async def topic(stack: StackInfo) -> AsyncIterator[TopicSpec]:
 
 
 def _settings(bootstrap: str, **changes: float) -> StreamSettings:
-    base = {"session_timeout_s": 6.0, "heartbeat_interval_s": 1.0, "rebalance_timeout_s": 6.0}
     return StreamSettings(
         bootstrap_servers=bootstrap,
         web_port=0,
         replica="t",
         data_dir="",
-        max_poll_interval_s=changes.pop("max_poll_interval_s", 300.0),
-        **(base | changes),
+        session_timeout_s=changes.get("session_timeout_s", 6.0),
+        heartbeat_interval_s=changes.get("heartbeat_interval_s", 1.0),
+        rebalance_timeout_s=changes.get("rebalance_timeout_s", 6.0),
+        max_poll_interval_s=changes.get("max_poll_interval_s", 300.0),
     )
 
 

@@ -36,6 +36,7 @@ from services.router.adapters import jobs_repository as jobs
 from services.router.adapters import ledger_repository as ledger
 from services.router.batch import PartFailedError, route_batch
 from services.router.config import SafetyLimits, Thresholds
+from services.shared import metrics
 from services.shared.database import Conn, Database
 from services.shared.settings import Secret
 
@@ -270,8 +271,12 @@ async def test_a_run_known_only_from_its_jobs_can_still_be_closed_as_stalled(
     run_id = f"orphan-{uuid.uuid4()}"
     async with pool.acquire() as conn:
         await ledger.ensure_runs(conn, {run_id: feed_id})
+    labels = {"feed": str(feed_id), "status": "FAILURE", "closed_by": "stall"}
+    before = metrics.REGISTRY.get_sample_value("jobstream_runs_completed_total", labels) or 0.0
     done = await completion.complete_run(pool, run_id, limits=SafetyLimits(), stalled_after_s=0.0)
     assert done is not None and done.status is RunStatus.FAILURE and done.archived == 0
+    # what the "run failed or stalled" alert watches (deploy/prometheus/alerts.yml)
+    assert metrics.REGISTRY.get_sample_value("jobstream_runs_completed_total", labels) == before + 1
     async with pool.acquire() as conn:
         report = await ledger.report(conn, run_id)
     assert report.run_status == "FAILURE"

@@ -76,4 +76,8 @@ def test_only_missing_topics_are_created_with_catalogue_partitions_and_retention
     assert todo == [JOBS_RAW]
     topic = new_topic(JOBS_RAW)
     assert topic.num_partitions == JOBS_RAW.partitions
-    assert topic.topic_configs == {"retention.ms": str(JOBS_RAW.retention_ms)}
+    assert topic.topic_configs == {
+        "retention.ms": str(JOBS_RAW.retention_ms),
+        "min.insync.replicas": "1",  # local: one broker
+    }
+    assert topic.replication_factor == 1

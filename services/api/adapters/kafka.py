@@ -8,6 +8,7 @@ from aiokafka.admin import AIOKafkaAdminClient
 from schemas.codec import CODEC
 from schemas.records import Record
 from schemas.topics import TopicSpec
+from services.shared.durability import DURABLE_PRODUCER
 
 SOURCE = "api"
 
@@ -21,7 +22,7 @@ class Publisher:
 
     async def start(self) -> None:
         producer = AIOKafkaProducer(
-            bootstrap_servers=self._bootstrap, acks="all", request_timeout_ms=10_000
+            bootstrap_servers=self._bootstrap, request_timeout_ms=10_000, **DURABLE_PRODUCER
         )
         await producer.start()
         self._producer = producer
