@@ -20,7 +20,7 @@ VOTE_SCORE = 40.0  # plus up to 30 for the winning group's share of the votes
 _CACHE_SIZE = 65_536
 
 
-_NONE: tuple[list[str], list[str]] = ([], [])
+_NONE: tuple[tuple[str, ...], tuple[str, ...]] = ((), ())
 
 
 def _sorted_words(key: str) -> str:
@@ -59,7 +59,8 @@ class FunctionMatcher:
         # token_sort_ratio is the plain ratio of the words sorted: sorted once here, each
         # comparison is the plain ratio
         self._by_head = {
-            head: (keys, [_sorted_words(k) for k in keys]) for head, keys in by_head.items()
+            head: (tuple(keys), tuple(_sorted_words(k) for k in keys))
+            for head, keys in by_head.items()
         }
         self._votes = TitleVotes(taxonomy.functions.values())
         self.match = lru_cache(maxsize=_CACHE_SIZE)(self._match)
