@@ -155,23 +155,17 @@ class IndustryClassifier:
         scores = evidence.scores
         if not scores:
             return None
-        cues = list(evidence.cues)
-        best_id = max(scores, key=lambda i: (scores[i], -self._first_rank(i, cues)))
+        # each industry's cues in order of finding, and its best (lowest) lexicon rank
+        by_industry: dict[int, list[str]] = {}
+        for cue in evidence.cues:
+            by_industry.setdefault(self._cues[cue].id, []).append(cue)
+        best_id = max(
+            scores, key=lambda i: (scores[i], -min(self._order[c] for c in by_industry[i]))
+        )
         if not evidence.strong and scores[best_id] < MIN_DESCRIPTION_EVIDENCE:
             return None
-        return IndustryChoice(self._industry(best_id, cues), self._reason(best_id, cues))
-
-    def _first_rank(self, industry_id: int, cues: list[str]) -> int:
-        return min(self._order[c] for c in cues if self._cues[c].id == industry_id)
-
-    def _industry(self, industry_id: int, cues: list[str]) -> Industry:
-        return next(self._cues[c] for c in cues if self._cues[c].id == industry_id)
-
-    def _reason(self, industry_id: int, cues: list[str]) -> str:
-        matched = [c for c in cues if self._cues[c].id == industry_id][:4]
-        listed = ", ".join(f"'{c}'" for c in dict.fromkeys(matched))
-        name = self._industry(industry_id, cues).name
-        return f"Company name or description mentions {listed}, which points to {name}."
+        matched = by_industry[best_id]
+        return IndustryChoice(self._cues[matched[0]], _reason(matched, self._cues[matched[0]]))
 
     def _from_functions(self, functions: Counter[str]) -> IndustryChoice | None:
         if not functions:
@@ -186,3 +180,8 @@ class IndustryClassifier:
             f"functions (SOC group {major}), whose jobs are mostly in {industry.name}."
         )
         return IndustryChoice(industry, reason)
+
+
+def _reason(matched: list[str], industry: Industry) -> str:
+    listed = ", ".join(f"'{c}'" for c in matched[:4])
+    return f"Company name or description mentions {listed}, which points to {industry.name}."

@@ -20,6 +20,13 @@ VOTE_SCORE = 40.0  # plus up to 30 for the winning group's share of the votes
 _CACHE_SIZE = 65_536
 
 
+_NONE: tuple[tuple[str, ...], tuple[str, ...]] = ((), ())
+
+
+def _sorted_words(key: str) -> str:
+    return " ".join(sorted(key.split()))
+
+
 @dataclass(frozen=True, slots=True)
 class FunctionMatch:
     function: JobFunction
@@ -46,9 +53,15 @@ class FunctionMatcher:
             for word, code in GENERIC_HEADS.items()
             if code in by_code
         }
-        self._by_head: dict[str, list[str]] = {}
+        by_head: dict[str, list[str]] = {}
         for key in self._exact:
-            self._by_head.setdefault(key.rsplit(" ", 1)[-1], []).append(key)
+            by_head.setdefault(key.rsplit(" ", 1)[-1], []).append(key)
+        # token_sort_ratio is the plain ratio of the words sorted: sorted once here, each
+        # comparison is the plain ratio
+        self._by_head = {
+            head: (tuple(keys), tuple(_sorted_words(k) for k in keys))
+            for head, keys in by_head.items()
+        }
         self._votes = TitleVotes(taxonomy.functions.values())
         self.match = lru_cache(maxsize=_CACHE_SIZE)(self._match)
 
@@ -114,13 +127,13 @@ class FunctionMatcher:
 
     def _fuzzy(self, key: str) -> FunctionMatch | None:
         head = key.rsplit(" ", 1)[-1]
-        candidates = self._by_head.get(head) or self._by_head.get(singular(head), [])
+        keys, sorted_keys = self._by_head.get(head) or self._by_head.get(singular(head), _NONE)
         best = process.extractOne(
-            key, candidates, scorer=fuzz.token_sort_ratio, score_cutoff=FUZZY_CUTOFF
+            _sorted_words(key), sorted_keys, scorer=fuzz.ratio, score_cutoff=FUZZY_CUTOFF
         )
         if best is None:
             return None
-        return self._result(self._exact[best[0]], float(best[1]), "fuzzy")
+        return self._result(self._exact[keys[best[2]]], float(best[1]), "fuzzy")
 
     def _result(self, found: tuple[int, str], score: float, how: str) -> FunctionMatch:
         function_id, title = found

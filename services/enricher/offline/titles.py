@@ -134,6 +134,7 @@ def _case_word(word: str, position: int, recase: bool) -> str:
     return "-".join(part[:1].upper() + part[1:] for part in lowered.split("-"))
 
 
+@lru_cache(maxsize=65_536)  # read by the matcher and again for the core title: pure
 def match_keys(title: str) -> tuple[str, ...]:
     """Keys to look the title up by, most specific first: whole title, then its first
     segment ("Registered Nurse - ICU" -> "registered nurse"), each also without seniority;
@@ -162,7 +163,8 @@ def other_keys(title: str) -> tuple[str, ...]:
         # the reading of the longest known title wins ("administrateur systeme et reseaux"
         # over "administrateur"), the first one on a tie
         keys[max(readings, key=lambda r: r[0])[1]] = None
-    return tuple(k for k in keys if k not in match_keys(title))
+    tried = match_keys(title)
+    return tuple(k for k in keys if k not in tried)
 
 
 def _rejoined(segment: str) -> str:

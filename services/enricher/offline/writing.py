@@ -175,8 +175,8 @@ def _distinct(values: Iterable[str]) -> list[str]:
     seen: dict[str, str] = {}
     for value in values:
         cleaned = " ".join(value.split())
-        if cleaned and cleaned.lower() not in seen:
-            seen[cleaned.lower()] = cleaned
+        if cleaned:
+            seen.setdefault(cleaned.lower(), cleaned)
     return list(seen.values())
 
 
