@@ -4,10 +4,14 @@ PostgreSQL against the Xano emulator."""
 from __future__ import annotations
 
 import asyncio
+import os
+import signal
+from collections.abc import Iterator
 from typing import Any
 
 import pytest
 
+from cli import pipeline
 from cli.stack import StackInfo
 from emulators.xano.faults import parse_faults
 from emulators.xano.server import RunningEmulator
@@ -261,6 +265,7 @@ async def test_a_listing_page_over_the_byte_cap_writes_nothing(
 # -- one lock for approvals, take-downs and reconciles ------------------------------------
 
 
+@pytest.mark.usefixtures("other_syncers_frozen")
 async def test_an_approval_racing_a_reconcile_ends_with_the_job_in_xano(
     stack: StackInfo, database: Database, emulator: RunningEmulator
 ) -> None:
@@ -320,6 +325,24 @@ async def test_a_reconcile_rechecks_open_jobs_before_deleting(
 LATER = OutboxBackoff(first_s=3600.0, max_s=3600.0)
 
 
+@pytest.fixture
+def other_syncers_frozen(pipeline_config: pipeline.PipelineConfig) -> Iterator[None]:
+    """Freezes the session pipeline's syncers (when running) while a test makes its outbox
+    rows due: their outbox timer would otherwise take those rows to their own Xano first."""
+    frozen = [
+        pid
+        for name, pid in pipeline.running(pipeline_config).items()
+        if name.startswith("syncer") and pid is not None
+    ]
+    for pid in frozen:
+        os.kill(pid, signal.SIGSTOP)
+    try:
+        yield
+    finally:
+        for pid in frozen:
+            os.kill(pid, signal.SIGCONT)
+
+
 async def _outbox(dsn: str, job_hash: str) -> dict[str, Any] | None:
     return await fetch_row(
         dsn,
@@ -343,6 +366,7 @@ async def _make_due(dsn: str, job_hash: str) -> None:
     ],
     ids=["5xx", "error-shaped-2xx"],
 )
+@pytest.mark.usefixtures("other_syncers_frozen")
 async def test_a_failed_approval_push_is_retried_until_xano_has_it(
     stack: StackInfo, database: Database, emulator: RunningEmulator, fault: dict[str, Any]
 ) -> None:
@@ -373,6 +397,7 @@ async def test_a_failed_approval_push_is_retried_until_xano_has_it(
     assert await _outbox(stack.dsn, approved) is None
 
 
+@pytest.mark.usefixtures("other_syncers_frozen")
 async def test_an_approval_closed_before_its_retry_leaves_the_outbox_without_a_push(
     stack: StackInfo, database: Database, emulator: RunningEmulator
 ) -> None:
@@ -394,6 +419,7 @@ async def test_an_approval_closed_before_its_retry_leaves_the_outbox_without_a_p
     assert emulator.state.counters.requests["add"] == adds_before
 
 
+@pytest.mark.usefixtures("other_syncers_frozen")
 async def test_a_retry_round_stops_at_the_first_failed_push(
     stack: StackInfo, database: Database, emulator: RunningEmulator
 ) -> None:
