@@ -95,12 +95,15 @@ async def reconcile_topics(
     wanted = [settings.sized(spec) for spec in specs]
     async with admin_client(bootstrap) as admin:
         todo = missing_topics(wanted, await admin.list_topics())
+        created: list[str] = []
         if todo:
             response = await admin.create_topics([new_topic(spec, settings) for spec in todo])
-            _raise_on_create_errors(response)
-        existing = [spec for spec in wanted if spec not in todo]
+            created = _created_topics(response)
+        # a listing can lag a topic just created elsewhere: the broker's "already exists"
+        # makes it an existing topic, to be checked like the others
+        existing = [spec for spec in wanted if spec.name not in created]
         if not existing:
-            return TopicReport([spec.name for spec in todo])
+            return TopicReport(created)
         replication = await _replication_factors(admin, existing)
         actual_configs = await _configs(admin, existing, settings)
         drift: list[Drift] = []
@@ -110,7 +113,7 @@ async def reconcile_topics(
             drift += _drift_of(spec, settings, replication[spec.name], actual_configs, configs)
             resources.append(ConfigResource(ConfigResourceType.TOPIC, spec.name, configs))
         _raise_on_config_errors(await admin.alter_configs(resources))
-    return TopicReport([spec.name for spec in todo], drift)
+    return TopicReport(created, drift)
 
 
 @dataclass(frozen=True, slots=True)
@@ -189,7 +192,8 @@ def _drift_of(
     return drift
 
 
-def _raise_on_create_errors(response: Any) -> None:
+def _created_topics(response: Any) -> list[str]:
+    """The topics this request created; raises on any refusal but "already exists"."""
     failed = [
         f"{error[0]}: {error[2] if len(error) > 2 and error[2] else error[1]}"
         for error in response.topic_errors
@@ -197,6 +201,7 @@ def _raise_on_create_errors(response: Any) -> None:
     ]
     if failed:
         raise TopicAdminError(f"could not create topics: {'; '.join(failed)}")
+    return [error[0] for error in response.topic_errors if error[1] == 0]
 
 
 def _raise_on_config_errors(responses: Iterable[Any]) -> None:

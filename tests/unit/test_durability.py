@@ -5,6 +5,7 @@ from __future__ import annotations
 import ast
 from collections.abc import AsyncIterator
 from pathlib import Path
+from types import SimpleNamespace
 
 import pytest
 from aiokafka import AIOKafkaProducer
@@ -17,6 +18,7 @@ from schemas.topics import (
     JOBS_RAW,
     RUNS_EVENTS,
 )
+from services.shared import topic_admin
 from services.shared.durability import DURABLE_PRODUCER, TopicSettings
 from services.shared.settings import SettingsError, StreamSettings
 from services.shared.streaming import create_app
@@ -150,3 +152,15 @@ def test_the_services_web_server_binds_the_configured_address(tmp_path: Path) ->
     )
     app = create_app("bind-test", settings)
     assert app.conf.web_bind == "0.0.0.0"
+
+
+def test_a_topic_the_listing_missed_but_the_broker_had_counts_as_existing_not_created() -> None:
+    # CreateTopics answers (name, error code, message): 36 is "already exists"
+    response = SimpleNamespace(topic_errors=[("jobs.raw", 0, None), ("jobs.routed", 36, "exists")])
+    assert topic_admin._created_topics(response) == ["jobs.raw"]
+
+
+def test_a_refused_topic_creation_names_the_topic_and_the_reason() -> None:
+    response = SimpleNamespace(topic_errors=[("jobs.raw", 38, "replication factor 3 > 1 broker")])
+    with pytest.raises(topic_admin.TopicAdminError, match=r"jobs\.raw: replication factor 3"):
+        topic_admin._created_topics(response)
