@@ -137,7 +137,8 @@ def save(path: Path, other: Path, jobs: int, summary: Summary, *, parallel: bool
         "this": summary["this"],
     }
     document["command"] = (
-        "python -m bench.ingest_ab OTHER_TREE --jobs N --runs R (see bench/ingest_ab.py)"
+        "python -m bench.ingest_ab OTHER_TREE --jobs N --runs R --parallel "
+        "[--feed FEED] --save bench/data/ingest-ab-31ed7c7.json (see bench/ingest_ab.py)"
     )
     path.write_text(json.dumps(document, indent=2) + "\n")
 

@@ -120,7 +120,8 @@ def baseline(size: int, path: Path = BASELINE) -> list[Measurement]:
         old, new = ab["baseline"], ab["this"]
         runs = len(old["cpu_rate"])
         rate_note = (
-            f"committed A/B {ab['when'][:10]}, median of {runs} alternated runs; same runs, "
+            f"committed A/B {ab['when'][:10]}, median of {runs} runs "
+            f"({ab.get('runs', 'alternated')}); same runs, "
             f"{ab['this_commit']}: {new['cpu_rate_median']:,} jobs/s "
             f"(python -m bench.ingest_ab)"
         )

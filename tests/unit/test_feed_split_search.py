@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import random
 import re
+import time
 
 import pytest
 from hypothesis import given, settings
@@ -109,3 +110,25 @@ def test_an_indeed_feed_splits_into_its_records() -> None:
     segments = splitter.feed(text[:700]) + splitter.feed(text[700:], final=True)
     assert [getattr(segment, "text", None) for segment in segments] == records
     assert splitter.incomplete is None
+
+
+def test_many_false_hits_in_one_record_cost_linear_time() -> None:
+    """200,000 ":job " in text (each a place a prefixed tag could start) and the end tag
+    far after them: each is tried once, and the search ahead is not repeated per hit."""
+    _, _, either = _record_patterns("job")
+    tags = _TagSearch.of("job", either)
+    text = "<job>" + "x:job " * 200_000 + "</job>"
+    started = time.process_time()
+    match = tags.search(text, 1)
+    assert match is not None and match.start() == len(text) - len("</job>")
+    assert time.process_time() - started < 15  # minutes while each hit searched ahead
+
+
+def test_prefixed_records_split_without_searching_the_buffer_per_record() -> None:
+    records = [f"<ns:job><title>T{n}</title><p>a</p><p>b</p></ns:job>" for n in range(20_000)]
+    text = "<root xmlns:ns='u'>\n" + "\n".join(records) + "\n</root>\n"
+    splitter = RecordSplitter("job", 10_000, lambda warning: None)
+    started = time.process_time()
+    segments = splitter.feed(text, final=True)
+    assert [getattr(segment, "text", None) for segment in segments] == records
+    assert time.process_time() - started < 15  # minutes when searched once per record

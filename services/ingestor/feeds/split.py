@@ -88,7 +88,26 @@ def _next_record_pattern(name: str) -> re.Pattern[str]:
     return re.compile(rf"\s*+(<)(?:{_NAME.removesuffix('*')}*+:)?{bare}(?=[\s/>])")
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
+class _Hits:
+    """The first match of `pattern` at or after a position, remembered for one buffer, so
+    asking again from a later position searches again only once the match is passed (a
+    pattern with no match in the buffer is searched once per buffer, not once per record)."""
+
+    pattern: re.Pattern[str]
+    _buf: str | None = None
+    _from: int = 0
+    _match: re.Match[str] | None = None
+
+    def first(self, buf: str, pos: int) -> re.Match[str] | None:
+        match = self._match
+        if buf is not self._buf or pos < self._from or (match is not None and match.start() < pos):
+            self._buf, self._from = buf, pos
+            self._match = match = self.pattern.search(buf, pos)
+        return match
+
+
+@dataclass(slots=True)
 class _TagSearch:
     """`either.search(buf, at)`: the record's next start or end tag, found faster.
 
@@ -99,22 +118,21 @@ class _TagSearch:
     then tried with `either` from the "<" before it (a prefix holds no "<")."""
 
     either: re.Pattern[str]
-    plain: re.Pattern[str]
-    prefixed: re.Pattern[str]
+    plain: _Hits
+    prefixed: _Hits
 
     @classmethod
     def of(cls, name: str, either: re.Pattern[str]) -> _TagSearch:
         bare = _any_case(name)
         plain = re.compile(rf"</?{bare}(?=[\s/>])")
-        return cls(either, plain, re.compile(rf":{bare}(?=[\s/>])"))
+        return cls(either, _Hits(plain), _Hits(re.compile(rf":{bare}(?=[\s/>])")))
 
     def search(self, buf: str, at: int) -> re.Match[str] | None:
         pos = low = at  # every "<" in [at, low) has been tried
         while True:
-            plain = self.plain.search(buf, pos)
-            limit = plain.start() if plain is not None else len(buf)
-            prefixed = self.prefixed.search(buf, pos, limit)
-            if prefixed is not None:
+            plain = self.plain.first(buf, pos)
+            prefixed = self.prefixed.first(buf, pos)
+            if prefixed is not None and (plain is None or prefixed.start() < plain.start()):
                 hit = prefixed.start()
                 opener = buf.rfind("<", low, hit)
             elif plain is not None:
