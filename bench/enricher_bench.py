@@ -38,11 +38,11 @@ from emulators.gemini.wire import GenerateRequest
 from schemas.profile import load_profile
 from schemas.records import Enrichment, JobPosting
 from schemas.taxonomy import Taxonomy, load_taxonomy
-from services.enricher.backends.gemini import GeminiBackend, GeminiSettings
-from services.enricher.backends.offline import OfflineBackend
-from services.enricher.gemini.budget import CallGate
-from services.enricher.gemini.prompts import plain_text
-from services.enricher.gemini.schemas import Stage
+from services.enricher.backends.gemini.backend import GeminiBackend, GeminiSettings
+from services.enricher.backends.gemini.budget import CallGate
+from services.enricher.backends.gemini.prompts import plain_text
+from services.enricher.backends.gemini.schemas import Stage
+from services.enricher.backends.offline.backend import OfflineBackend
 
 SUITE = "enricher"
 LATENCY_S = 0.3

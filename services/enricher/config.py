@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass
 
-from services.enricher.gemini.settings import GeminiSettings
+from services.enricher.backends.gemini.settings import GeminiSettings
 from services.enricher.trust import DEFAULT_MAX_CONFIDENCE_GAP
 from services.shared.settings import (
     Secret,
