@@ -15,6 +15,7 @@ from services.router.adapters import jobs_repository as jobs
 from services.router.adapters import ledger_repository as ledger
 from services.router.adapters.ledger_repository import OutcomeRow
 from services.router.config import Thresholds
+from services.router.errors import RouterError
 from services.router.geo import job_geo
 from services.router.handlers import Decision, FeedInfo, Placement, decide
 from services.shared.database import Conn
@@ -26,7 +27,7 @@ class BatchResult:
     runs: set[str] = field(default_factory=set)
 
 
-class PartFailedError(Exception):
+class PartFailedError(RouterError):
     """A part of the batch failed and rolled back alone; `committed` holds what the other
     parts wrote. The batch's retry skips those records (they have outcomes), so their
     routing events must be published before the failure goes on."""
