@@ -157,8 +157,7 @@ class GeminiBackend:
     ) -> None:
         # Jobs whose industries allow the same functions share prompts: each prompt still
         # carries exactly the list all its jobs choose from, and batches fill up even when a
-        # feed spreads over many industries. (With the bundled taxonomy every industry allows
-        # every function; one prompt per industry cost ~7,000 input tokens per job.)
+        # feed spreads over many industries.
         by_list: dict[tuple[int, ...], list[tuple[str, int, FunctionJob]]] = defaultdict(list)
         for key, job in keyed:
             base = states[key].base
