@@ -60,7 +60,7 @@ format: $(STAMP)
 	$(BIN)/ruff check --fix .
 	$(BIN)/ruff format .
 
-# Issue #14's chaos suite: each fault against a fault-free run of the same generated feed, each
+# The chaos suite (tests/chaos/): each fault against a fault-free run of the same generated feed, each
 # on a throwaway stack of its own; prints the table. Not part of `make test`. CHAOS_JOBS sets
 # the feed size; `chaos-ci` is the CI-sized variant (a few minutes per scenario).
 CHAOS_JOBS ?= 20000

@@ -7,7 +7,7 @@ The real google-genai client drives the Gemini emulator on loopback; every reque
 
 Tokens are estimated one way for everybody: ceil(characters / 4), as the emulator bills
 them. Ours are what the emulator saw per stage. The original's are computed from its prompt
-construction (original-system §4.3 to §4.5) over the same jobs and the same answers: stage 1
+construction (its three stages, as described here) over the same jobs and the same answers: stage 1
 resends the whole industry hierarchy as JSON (cut at 200,000 characters) with every batch of
 10; stage 2 sends each industry's job-function objects with their nested detail chain; stage
 3 lists each approved job's description and keywords. The hierarchy is our own taxonomy in
@@ -38,11 +38,11 @@ from emulators.gemini.wire import GenerateRequest
 from schemas.profile import load_profile
 from schemas.records import Enrichment, JobPosting
 from schemas.taxonomy import Taxonomy, load_taxonomy
-from services.enricher.backends.gemini import GeminiBackend, GeminiSettings
-from services.enricher.backends.offline import OfflineBackend
-from services.enricher.gemini.budget import CallGate
-from services.enricher.gemini.prompts import plain_text
-from services.enricher.gemini.schemas import Stage
+from services.enricher.backends.gemini.backend import GeminiBackend, GeminiSettings
+from services.enricher.backends.gemini.budget import CallGate
+from services.enricher.backends.gemini.prompts import plain_text
+from services.enricher.backends.gemini.schemas import Stage
+from services.enricher.backends.offline.backend import OfflineBackend
 
 SUITE = "enricher"
 LATENCY_S = 0.3

@@ -41,8 +41,8 @@ from bench.report import Measurement
 from schemas.records import Enrichment, JobPosting
 from schemas.taxonomy import Taxonomy, load_taxonomy
 from schemas.taxonomy.build import title_key
-from services.enricher.backends.offline import OfflineBackend
-from services.enricher.offline.titles import standard_title
+from services.enricher.backends.offline.backend import OfflineBackend
+from services.enricher.backends.offline.titles import standard_title
 
 SUITE = "offline-eval"
 DATA = Path(__file__).with_name("data") / "offline-eval.csv"

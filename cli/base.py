@@ -17,3 +17,11 @@ Handler: TypeAlias = Callable[[argparse.Namespace], int]
 
 class CommandError(Exception):
     """A failure the user can act on; main prints it without a traceback and exits 1."""
+
+
+def command_group(subparsers: SubParsers, name: str, summary: str, description: str) -> SubParsers:
+    """A command of actions (`jobstream NAME ACTION`): its parser, which prints its own help
+    when no action is given, and the subparsers its actions are added to."""
+    parser = subparsers.add_parser(name, help=summary, description=description)
+    parser.set_defaults(group_parser=parser)
+    return parser.add_subparsers(title="actions", metavar="ACTION")

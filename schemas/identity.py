@@ -32,7 +32,7 @@ _TAGS = re.compile(r"<[^>]+>")
 _URLS = re.compile(r"https?://\S+")
 # After the character rule, every character outside [a-zA-Z0-9] is whitespace of some kind,
 # so the cleaned text is simply the runs of ASCII letters and digits joined by one space.
-# Computing it that way on bytes is ~8x faster than two regex passes (the ingest hot path).
+# Computing it that way on bytes beats two regex passes (the ingest hot path).
 _ALNUM_OR_SPACE = bytes(b if chr(b).isascii() and chr(b).isalnum() else 0x20 for b in range(256))
 
 

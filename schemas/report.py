@@ -5,7 +5,7 @@ it. Each column is a field here, and only here; readers name fields, not strings
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, fields
 from datetime import datetime
 from typing import Any, get_args, get_type_hints
@@ -128,3 +128,28 @@ def _is_instant(hint: object) -> bool:
 
 def _instant(value: object) -> object:
     return datetime.fromisoformat(value) if isinstance(value, str) else value
+
+
+# The run's counts as an operator reads them (the console's run page, `jobstream demo`): each
+# counter named once, in reading order.
+REPORT_COUNTS: tuple[tuple[str, Callable[[ExecutionReport], object]], ...] = (
+    ("records in the feed", lambda r: r.total_in_feed),
+    ("malformed (skipped)", lambda r: r.malformed_records),
+    ("closed in the feed", lambda r: r.skipped_closed),
+    ("duplicates merged, pass 1", lambda r: r.skipped_duplicate_initial_aggregation),
+    ("duplicates merged, pass 2", lambda r: r.skipped_duplicate_ai_aggregation),
+    ("approved", lambda r: r.jobs_auto_approved),
+    ("manual review", lambda r: r.jobs_manual_review),
+    ("rejected", lambda r: r.jobs_rejected),
+    ("enrichment failed", lambda r: r.records_failed),
+    ("archived", lambda r: r.jobs_archived),
+    ("LLM calls", lambda r: r.api_calls_gemini),
+    ("LLM input tokens", lambda r: r.gemini_input_tokens),
+    ("LLM output tokens", lambda r: r.gemini_output_tokens),
+    ("enrichment cache hits", lambda r: r.cache_hits),
+    ("feed bytes", lambda r: r.feed_file_size_bytes),
+    ("Xano added", lambda r: r.xano_jobs_added),
+    ("Xano updated", lambda r: r.xano_jobs_updated),
+    ("Xano deleted", lambda r: r.xano_jobs_deleted),
+    ("Xano failed", lambda r: r.xano_jobs_failed),
+)

@@ -7,7 +7,6 @@ import asyncio
 import json
 import secrets
 import urllib.request
-from collections.abc import Callable
 
 import asyncpg
 from rich.console import Console
@@ -18,32 +17,13 @@ from cli.base import EXIT_FAILURE, EXIT_OK, SubParsers
 from cli.stack import StackConfig, ensure_up
 from cli.stack.config import PROJECT_ROOT
 from schemas.records import RunStatus
-from schemas.report import ExecutionReport
+from schemas.report import REPORT_COUNTS, ExecutionReport
 from services.api import accounts
 from services.api.adapters import accounts_repository
 
 SAMPLE_FEED = PROJECT_ROOT / "examples" / "feeds" / "sample-feed.xml"
 SAMPLE_MAPPING = PROJECT_ROOT / "examples" / "feeds" / "sample-mapping.json"
 DEMO_ADMIN = "admin"
-
-REPORT_ROWS: tuple[tuple[str, Callable[[ExecutionReport], object]], ...] = (
-    ("records in the feed", lambda r: r.total_in_feed),
-    ("malformed records (skipped)", lambda r: r.malformed_records),
-    ("closed in the feed", lambda r: r.skipped_closed),
-    ("duplicates merged (pass 1)", lambda r: r.skipped_duplicate_initial_aggregation),
-    ("duplicates merged (pass 2)", lambda r: r.skipped_duplicate_ai_aggregation),
-    ("approved", lambda r: r.jobs_auto_approved),
-    ("manual review", lambda r: r.jobs_manual_review),
-    ("rejected", lambda r: r.jobs_rejected),
-    ("enrichment failed", lambda r: r.records_failed),
-    ("archived", lambda r: r.jobs_archived),
-    ("LLM calls", lambda r: r.api_calls_gemini),
-    ("enrichment cache hits", lambda r: r.cache_hits),
-    ("feed bytes", lambda r: r.feed_file_size_bytes),
-    ("Xano added", lambda r: r.xano_jobs_added),
-    ("Xano updated", lambda r: r.xano_jobs_updated),
-    ("Xano deleted", lambda r: r.xano_jobs_deleted),
-)
 
 
 def register(subparsers: SubParsers) -> None:
@@ -138,7 +118,7 @@ def _print_report(
     table = Table(title=f"Run {report.run_id} of feed {report.feed_id}: {report.run_status}")
     table.add_column("what")
     table.add_column("count", justify="right")
-    for label, value in REPORT_ROWS:
+    for label, value in REPORT_COUNTS:
         table.add_row(label, str(value(report)))
     table.add_row("duration (s)", f"{report.duration_seconds or 0:.2f}")
     console.print(table)

@@ -9,24 +9,23 @@ import os
 from collections.abc import Sequence
 
 from cli import dlq
-from cli.base import EXIT_OK, CommandError, Handler, SubParsers
+from cli.base import EXIT_OK, CommandError, Handler, SubParsers, command_group
 from cli.options import add_stack_options, stack_config
 from schemas.codec import CODEC, DecodeError
 
 
 def register(subparsers: SubParsers) -> None:
-    parser = subparsers.add_parser(
+    actions = command_group(
+        subparsers,
         "dlq",
-        help="list, show or re-drive dead letters",
-        description=(
+        "list, show or re-drive dead letters",
+        (
             "Dead letters are messages a service could not process (undecodable, or failing "
             "alone for a reason of their own), kept whole with the reason on <topic>.dlq. "
             "After fixing the cause, `redrive` puts them back on their source topic; a letter "
             "is re-driven once, however often redrive runs."
         ),
     )
-    parser.set_defaults(group_parser=parser)
-    actions = parser.add_subparsers(title="actions", metavar="ACTION")
     _add(actions, "list", _list, "one line per dead letter: where from, run, reason")
     _add(actions, "show", _show, "each dead letter in full, with the record it held")
     _add(actions, "redrive", _redrive, "put dead letters back on their source topic")

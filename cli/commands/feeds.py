@@ -11,17 +11,15 @@ from rich.console import Console
 from rich.table import Table
 
 from cli.api_client import ApiClient, add_api_options
-from cli.base import EXIT_OK, CommandError, SubParsers
+from cli.base import EXIT_OK, CommandError, SubParsers, command_group
 from services.ingestor.feeds.mapping import MappingError, load_mapping
 from services.shared.redact import redact_url
 
 
 def register(subparsers: SubParsers) -> None:
-    parser = subparsers.add_parser(
-        "feeds", help="register, list and show feeds", description="Partner feeds (via the API)."
+    actions = command_group(
+        subparsers, "feeds", "register, list and show feeds", "Partner feeds (via the API)."
     )
-    parser.set_defaults(group_parser=parser)
-    actions = parser.add_subparsers(title="actions", metavar="ACTION")
     add = actions.add_parser("add", help="register a feed", description="Register a feed.")
     add.add_argument("name", help="a name people recognise")
     add.add_argument("source_url", help="http(s):// or file:// URL, or an absolute path")

@@ -9,17 +9,16 @@ from rich.console import Console
 from rich.table import Table
 
 from cli.api_client import ApiClient, add_api_options, segment
-from cli.base import EXIT_OK, SubParsers
+from cli.base import EXIT_OK, SubParsers, command_group
 
 
 def register(subparsers: SubParsers) -> None:
-    parser = subparsers.add_parser(
+    actions = command_group(
+        subparsers,
         "review",
-        help="list, approve or reject jobs waiting for manual review",
-        description="The manual review queue. An approved job goes to Xano at once.",
+        "list, approve or reject jobs waiting for manual review",
+        "The manual review queue. An approved job goes to Xano at once.",
     )
-    parser.set_defaults(group_parser=parser)
-    actions = parser.add_subparsers(title="actions", metavar="ACTION")
     listing = actions.add_parser("list", help="jobs waiting, oldest first")
     listing.add_argument("--feed", type=int, help="only this feed's jobs")
     listing.add_argument("--limit", type=int, default=50)

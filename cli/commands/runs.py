@@ -11,7 +11,7 @@ from typing import Any
 from rich.console import Console
 
 from cli.api_client import ApiClient, add_api_options, segment
-from cli.base import EXIT_FAILURE, EXIT_OK, CommandError, SubParsers
+from cli.base import EXIT_FAILURE, EXIT_OK, CommandError, SubParsers, command_group
 from cli.commands.status import print_run
 from schemas.records import RunStatus
 from schemas.status import ArchiveState
@@ -20,18 +20,17 @@ POLL_S = 0.5
 
 
 def register(subparsers: SubParsers) -> None:
-    parser = subparsers.add_parser(
+    actions = command_group(
+        subparsers,
         "runs",
-        help="show a run; confirm or discard its held archive; fail a run that is stuck",
-        description=(
+        "show a run; confirm or discard its held archive; fail a run that is stuck",
+        (
             "A run that would archive more of its feed than the feed's normal variation "
             "holds the archive: `confirm-archive` applies it (the jobs leave open_jobs and "
             "Xano), `discard-archive` keeps the jobs. `fail` closes a run that cannot "
             "complete as a FAILURE, so its feed can run again."
         ),
     )
-    parser.set_defaults(group_parser=parser)
-    actions = parser.add_subparsers(title="actions", metavar="ACTION")
     show = actions.add_parser("show", help="the run's report, progress and archive")
     show.set_defaults(handler=_show)
     confirm = actions.add_parser("confirm-archive", help="apply the run's held archive")

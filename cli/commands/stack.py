@@ -7,19 +7,18 @@ import asyncio
 from dataclasses import replace
 
 from cli import pipeline
-from cli.base import EXIT_FAILURE, EXIT_OK, CommandError, Handler, SubParsers
+from cli.base import EXIT_FAILURE, EXIT_OK, CommandError, Handler, SubParsers, command_group
 from cli.options import add_stack_options, stack_config
 from cli.stack import ComponentStatus, StackConfig, StackError, ensure_up, shut_down, status
 
 
 def register(subparsers: SubParsers) -> None:
-    parser = subparsers.add_parser(
+    actions = command_group(
+        subparsers,
         "stack",
-        help="start, stop or inspect the local Kafka + PostgreSQL",
-        description="The local stack: a real Kafka broker (KRaft) and PostgreSQL 15, no Docker.",
+        "start, stop or inspect the local Kafka + PostgreSQL",
+        "The local stack: a real Kafka broker (KRaft) and PostgreSQL 15, no Docker.",
     )
-    parser.set_defaults(group_parser=parser)
-    actions = parser.add_subparsers(title="actions", metavar="ACTION")
     up = _add(
         actions, "up", _up, "start what is missing, wait until it answers, create topics, migrate"
     )

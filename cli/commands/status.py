@@ -10,9 +10,8 @@ from rich.table import Table
 
 from cli.api_client import ApiClient, add_api_options
 from cli.base import EXIT_FAILURE, EXIT_OK, SubParsers
-from cli.commands.demo import REPORT_ROWS
 from schemas.records import RunStatus
-from schemas.report import ExecutionReport
+from schemas.report import REPORT_COUNTS, ExecutionReport
 
 
 def register(subparsers: SubParsers) -> None:
@@ -49,7 +48,7 @@ def print_run(console: Console, view: dict[str, Any]) -> None:
     table.add_column("what")
     table.add_column("count", justify="right")
     if report is not None and progress["finished"]:
-        for label, value in REPORT_ROWS:
+        for label, value in REPORT_COUNTS:
             table.add_row(label, str(value(report)))
         if report.duration_seconds is not None:
             table.add_row("duration (s)", f"{report.duration_seconds:.2f}")

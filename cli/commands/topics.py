@@ -16,7 +16,7 @@ from typing import TypeVar
 
 from aiokafka.errors import KafkaError
 
-from cli.base import EXIT_FAILURE, EXIT_OK, CommandError, SubParsers
+from cli.base import EXIT_FAILURE, EXIT_OK, CommandError, SubParsers, command_group
 from cli.stack import StackConfig
 from schemas.topics import CATALOGUE
 from services.shared.durability import TopicSettings
@@ -27,11 +27,9 @@ T = TypeVar("T")
 
 
 def register(subparsers: SubParsers) -> None:
-    parser = subparsers.add_parser(
-        "topics", help="create or list Kafka topics", description="Kafka topics of the catalogue."
+    actions = command_group(
+        subparsers, "topics", "create or list Kafka topics", "Kafka topics of the catalogue."
     )
-    parser.set_defaults(group_parser=parser)
-    actions = parser.add_subparsers(title="actions", metavar="ACTION")
     create = actions.add_parser(
         "create", help="create the catalogue's missing topics and report drift"
     )

@@ -17,7 +17,7 @@ from typing import Any, TypeVar
 
 import asyncpg
 
-from cli.base import EXIT_OK, CommandError, SubParsers
+from cli.base import EXIT_OK, CommandError, SubParsers, command_group
 from cli.stack import StackConfig
 from services.api import accounts
 from services.api.adapters import accounts_repository as repo
@@ -27,14 +27,13 @@ T = TypeVar("T")
 
 
 def register(subparsers: SubParsers) -> None:
-    parser = subparsers.add_parser(
+    actions = command_group(
+        subparsers,
         "users",
-        help="console accounts: add, list, disable, set a role, issue an API token",
-        description="Accounts of the operator console and the API (roles: viewer, reviewer, "
+        "console accounts: add, list, disable, set a role, issue an API token",
+        "Accounts of the operator console and the API (roles: viewer, reviewer, "
         "admin). The shared API_TOKEN stays the admin token for scripts.",
     )
-    parser.set_defaults(group_parser=parser)
-    actions = parser.add_subparsers(title="actions", metavar="ACTION")
 
     add = actions.add_parser("add", help="create a user")
     add.add_argument("username")

@@ -19,7 +19,7 @@ import asyncpg
 from rich.console import Console
 from rich.table import Table
 
-from cli.base import EXIT_FAILURE, EXIT_OK, CommandError, SubParsers
+from cli.base import EXIT_FAILURE, EXIT_OK, CommandError, SubParsers, command_group
 from cli.pipeline import XANO_TOKEN, PipelineConfig
 from cli.stack import StackConfig
 from schemas.status import SyncStatus
@@ -37,16 +37,15 @@ EXAMPLES_SHOWN = 5
 
 
 def register(subparsers: SubParsers) -> None:
-    parser = subparsers.add_parser(
+    actions = command_group(
+        subparsers,
         "xano",
-        help="audit or resync a feed's Xano records, or confirm deletes past the cap",
-        description=(
+        "audit or resync a feed's Xano records, or confirm deletes past the cap",
+        (
             "A feed's Xano records against its open_jobs. Uses DATABASE_URL and XANO_API_URL / "
             "XANO_API_KEY (and the syncer's XANO_* settings) when set, else the local stack."
         ),
     )
-    parser.set_defaults(group_parser=parser)
-    actions = parser.add_subparsers(title="actions", metavar="ACTION")
     audit = actions.add_parser(
         "audit",
         help="compare the feed's Xano records with open_jobs (writes nothing)",

@@ -11,7 +11,7 @@ from emulators.gemini.faults import Fault, FaultKind
 from emulators.gemini.wire import GenerateRequest
 from schemas.records import EmploymentType, Enrichment, JobPosting, Salary
 from services.enricher.backends.base import EnrichmentBackend, EnrichmentOutcome
-from services.enricher.gemini.schemas import Stage
+from services.enricher.backends.gemini.schemas import Stage
 
 Item = dict[str, Any]
 UNKNOWN_TAXONOMY_ID = 999_999_999

@@ -27,7 +27,7 @@ from emulators.gemini.wire import (
 from schemas.profile import load_profile
 from schemas.taxonomy import load_taxonomy
 from services.enricher.backends.base import EnrichmentBackend
-from services.enricher.backends.offline import OfflineBackend
+from services.enricher.backends.offline.backend import OfflineBackend
 
 log = logging.getLogger(__name__)
 

@@ -9,8 +9,13 @@ from typing import Any
 
 import orjson
 
-from services.enricher.gemini.prompts import FUNCTIONS_END, FUNCTIONS_START, JOBS_END, JOBS_START
-from services.enricher.gemini.schemas import Stage
+from services.enricher.backends.gemini.prompts import (
+    FUNCTIONS_END,
+    FUNCTIONS_START,
+    JOBS_END,
+    JOBS_START,
+)
+from services.enricher.backends.gemini.schemas import Stage
 
 CHARS_PER_TOKEN = 4
 

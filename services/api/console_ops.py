@@ -4,7 +4,6 @@ trigger and replay, the feed list with health, and the feed editor with its mapp
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
 from typing import Any
 from urllib.parse import quote
 
@@ -13,7 +12,7 @@ from aiohttp import web
 
 from cli import replay as replays
 from schemas.records import FINISHED_STATUSES
-from schemas.report import ExecutionReport
+from schemas.report import REPORT_COUNTS, ExecutionReport
 from services.api import handlers as h
 from services.api.adapters import console_repository as jobs
 from services.api.auth import PLANE, principal_of
@@ -28,27 +27,6 @@ from services.shared.settings import SettingsError
 log = logging.getLogger(__name__)
 
 PREVIEW_RECORDS = 5
-REPORT_COUNTS: tuple[tuple[str, Callable[[ExecutionReport], object]], ...] = (
-    ("records in the feed", lambda r: r.total_in_feed),
-    ("malformed (skipped)", lambda r: r.malformed_records),
-    ("closed in the feed", lambda r: r.skipped_closed),
-    ("duplicates merged, pass 1", lambda r: r.skipped_duplicate_initial_aggregation),
-    ("duplicates merged, pass 2", lambda r: r.skipped_duplicate_ai_aggregation),
-    ("approved", lambda r: r.jobs_auto_approved),
-    ("manual review", lambda r: r.jobs_manual_review),
-    ("rejected", lambda r: r.jobs_rejected),
-    ("enrichment failed", lambda r: r.records_failed),
-    ("archived", lambda r: r.jobs_archived),
-    ("LLM calls", lambda r: r.api_calls_gemini),
-    ("LLM input tokens", lambda r: r.gemini_input_tokens),
-    ("LLM output tokens", lambda r: r.gemini_output_tokens),
-    ("enrichment cache hits", lambda r: r.cache_hits),
-    ("feed bytes", lambda r: r.feed_file_size_bytes),
-    ("Xano added", lambda r: r.xano_jobs_added),
-    ("Xano updated", lambda r: r.xano_jobs_updated),
-    ("Xano deleted", lambda r: r.xano_jobs_deleted),
-    ("Xano failed", lambda r: r.xano_jobs_failed),
-)
 
 
 def _plane(request: web.Request) -> ControlPlane:

@@ -13,7 +13,7 @@ from schemas.profile import load_profile
 from schemas.records import EnrichedJob, JobMerged
 from schemas.taxonomy import Taxonomy, load_taxonomy
 from services.enricher.backends.base import EnrichmentBackend
-from services.enricher.backends.offline import OfflineBackend
+from services.enricher.backends.offline.backend import OfflineBackend
 from services.enricher.config import EnricherSettings
 from services.enricher.service import Enricher, Output
 from services.enricher.trust import TrustChecks
@@ -35,7 +35,7 @@ log = logging.getLogger(__name__)
 def create_backend(settings: EnricherSettings, taxonomy: Taxonomy) -> EnrichmentBackend:
     profile = load_profile(settings.profile_path)
     if settings.gemini is not None:
-        from services.enricher.backends.gemini import GeminiBackend
+        from services.enricher.backends.gemini.backend import GeminiBackend
 
         return GeminiBackend(settings.gemini, taxonomy, profile)
     return OfflineBackend(taxonomy, profile)

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass
 
-from services.enricher.gemini.settings import GeminiSettings
+from services.enricher.backends.gemini.settings import GeminiSettings
 from services.enricher.trust import DEFAULT_MAX_CONFIDENCE_GAP
 from services.shared.settings import (
     Secret,
@@ -22,7 +22,7 @@ BACKENDS = ("offline", "gemini")
 # Records per batch unless ENRICH_BATCH_SIZE says otherwise. A Gemini batch is a prompt: its
 # size trades tokens per call against latency. An offline batch costs nothing per call, so a
 # larger one spreads the batch's cache lookup, cache write and flush over more records
-# (~15% less enricher CPU per job than batches of 20, measured end to end).
+# (figures: bench/HISTORY.md).
 DEFAULT_BATCH_SIZE = {"gemini": 20, "offline": 100}
 
 

@@ -2,4 +2,4 @@
 
 
 class EnricherError(Exception):
-    """Base of the enricher's own failures."""
+    """Base of the enricher's own failures (the Gemini backend's answers it cannot use)."""

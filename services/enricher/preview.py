@@ -15,7 +15,7 @@ from schemas.identity import job_hash
 from schemas.records import Enrichment, JobPosting
 from schemas.taxonomy import Taxonomy, load_taxonomy
 from services.enricher.backends.base import EnrichmentBackend
-from services.enricher.gemini.settings import GeminiSettings
+from services.enricher.backends.gemini.settings import GeminiSettings
 from services.ingestor.feeds import (
     FeedInspection,
     FeedSettings,
@@ -56,12 +56,12 @@ def backend_for(choice: BackendChoice, taxonomy: Taxonomy) -> EnrichmentBackend:
 
     profile = load_profile(choice.profile_path)
     if choice.name == "gemini":
-        from services.enricher.backends.gemini import GeminiBackend
+        from services.enricher.backends.gemini.backend import GeminiBackend
 
         return GeminiBackend(choice.gemini or GeminiSettings(), taxonomy, profile)
     if choice.name != "offline":
         raise ValueError(f"the enrichment backend must be offline or gemini, got {choice.name!r}")
-    from services.enricher.backends.offline import OfflineBackend
+    from services.enricher.backends.offline.backend import OfflineBackend
 
     return OfflineBackend(taxonomy, profile)
 

@@ -15,6 +15,7 @@ from services.router.adapters import jobs_repository as jobs
 from services.router.adapters import ledger_repository as ledger
 from services.router.adapters.ledger_repository import OutcomeRow
 from services.router.config import Thresholds
+from services.router.errors import RouterError
 from services.router.geo import job_geo
 from services.router.handlers import Decision, FeedInfo, Placement, decide
 from services.shared.database import Conn
@@ -26,7 +27,7 @@ class BatchResult:
     runs: set[str] = field(default_factory=set)
 
 
-class PartFailedError(Exception):
+class PartFailedError(RouterError):
     """A part of the batch failed and rolled back alone; `committed` holds what the other
     parts wrote. The batch's retry skips those records (they have outcomes), so their
     routing events must be published before the failure goes on."""
@@ -111,11 +112,11 @@ async def _route_part(
     work = _Work()
     async with pool.acquire() as conn, conn.transaction():
         # A batch's reads are a few hundred index probes; parallel workers cost more to start
-        # than they save (the four-table placement lookup took ~20 ms with two, ~3 without).
+        # than they save (figures: bench/HISTORY.md).
         await conn.execute("SET LOCAL max_parallel_workers_per_gather = 0")
         # Nor is a whole-table scan ever right here, but a plan made while a table was small
         # (a fresh database, statistics not yet refreshed) chose one and kept it as the table
-        # grew: the placement lookup went from ~4 to ~40 ms a batch over 80,000 jobs.
+        # grew.
         await conn.execute("SET LOCAL enable_seqscan = off")
         await jobs.lock_jobs(conn, (job_of(r) for r in records if job_of(r)))
         enriched = [r for r in records if isinstance(r, EnrichedJob)]

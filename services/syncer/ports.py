@@ -14,6 +14,7 @@ from typing import Any, Protocol
 
 from services.shared.database import Conn
 from services.shared.retry import Sleep
+from services.syncer.errors import SyncerError
 
 __all__ = [
     "BatchDone",
@@ -29,7 +30,7 @@ __all__ = [
 JsonRecord = dict[str, Any]
 
 
-class MirrorError(Exception):
+class MirrorError(SyncerError):
     """A mirror could not do what was asked; the message says what and why."""
 
 

@@ -1,4 +1,4 @@
-"""The chaos scenarios of issue #14: each a fault script run alongside one run of the feed.
+"""The chaos scenarios: each a fault script run alongside one run of the feed.
 
 Each script waits for a point of progress (a share of what the baseline run wrote to a topic,
 or to Xano), breaks something, and always restores it: a killed service is started again

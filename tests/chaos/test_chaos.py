@@ -1,4 +1,4 @@
-"""Issue #14's chaos suite: every fault leaves the same tables, report and Xano as no fault.
+"""The chaos suite: every fault leaves the same tables, report and Xano as no fault.
 
 Run with `make chaos` (20,000-job feed) or `make chaos-ci` (2,000 jobs); not part of
 `make test`. Each scenario runs on its own fresh stack (see harness.py).

@@ -18,8 +18,8 @@ from schemas.identity import job_hash
 from schemas.profile import load_profile
 from schemas.records import DedupedJob, EnrichedJob, EnrichmentStatus, JobPosting
 from schemas.taxonomy import Taxonomy, load_taxonomy
-from services.enricher.backends.gemini import GeminiBackend, GeminiSettings
-from services.enricher.gemini.budget import CallGate
+from services.enricher.backends.gemini.backend import GeminiBackend, GeminiSettings
+from services.enricher.backends.gemini.budget import CallGate
 from services.enricher.service import Enricher
 from services.shared.database import Database
 from services.shared.settings import Secret

@@ -14,9 +14,9 @@ from schemas.profile import AudienceProfile, load_profile
 from schemas.records import Enrichment, JobPosting, Salary, SalaryPeriod
 from schemas.taxonomy import Taxonomy, load_taxonomy
 from services.enricher.backends.base import EnrichmentOutcome
-from services.enricher.backends.gemini import GeminiBackend, GeminiSettings
-from services.enricher.gemini.budget import CallGate
-from services.enricher.gemini.retry import GeminiUnavailableError
+from services.enricher.backends.gemini.backend import GeminiBackend, GeminiSettings
+from services.enricher.backends.gemini.budget import CallGate
+from services.enricher.backends.gemini.retry import GeminiUnavailableError
 from services.shared.failures import is_retriable
 
 SOFTWARE = 4  # LinkedIn "Software Development"

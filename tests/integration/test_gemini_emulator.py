@@ -15,9 +15,9 @@ from emulators.gemini import RunningEmulator, create_app, serve
 from schemas.profile import load_profile
 from schemas.records import JobPosting
 from schemas.taxonomy import load_taxonomy
-from services.enricher.backends.gemini import GeminiBackend, GeminiSettings
-from services.enricher.backends.offline import OfflineBackend
-from services.enricher.gemini.budget import CallGate
+from services.enricher.backends.gemini.backend import GeminiBackend, GeminiSettings
+from services.enricher.backends.gemini.budget import CallGate
+from services.enricher.backends.offline.backend import OfflineBackend
 
 
 @pytest.fixture(scope="module")

@@ -21,8 +21,8 @@ from emulators.gemini import RunningEmulator, create_app, serve
 from schemas.profile import load_profile
 from schemas.records import JobPosting
 from schemas.taxonomy import Taxonomy, load_taxonomy
-from services.enricher.backends.gemini import GeminiBackend, GeminiSettings
-from services.enricher.gemini.budget import WINDOW_S, Booking, CallGate, RateBudget
+from services.enricher.backends.gemini.backend import GeminiBackend, GeminiSettings
+from services.enricher.backends.gemini.budget import WINDOW_S, Booking, CallGate, RateBudget
 
 BUDGET_RPM = 6
 

@@ -36,9 +36,9 @@ from schemas.records import (
 )
 from schemas.taxonomy import Taxonomy, load_taxonomy
 from services.api.app import build
-from services.enricher.backends.gemini import GeminiBackend, GeminiSettings
-from services.enricher.backends.offline import OfflineBackend
-from services.enricher.gemini.budget import CallGate
+from services.enricher.backends.gemini.backend import GeminiBackend, GeminiSettings
+from services.enricher.backends.gemini.budget import CallGate
+from services.enricher.backends.offline.backend import OfflineBackend
 from services.enricher.service import Enricher
 from services.enricher.trust import TrustChecks
 from services.router import completion

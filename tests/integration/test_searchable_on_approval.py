@@ -33,8 +33,8 @@ from schemas.records import (
 )
 from schemas.taxonomy import load_taxonomy
 from services.api.app import build
-from services.enricher.backends.gemini import GeminiBackend, GeminiSettings
-from services.enricher.gemini.budget import CallGate
+from services.enricher.backends.gemini.backend import GeminiBackend, GeminiSettings
+from services.enricher.backends.gemini.budget import CallGate
 from services.enricher.service import Enricher
 from services.router.adapters import ledger_repository as ledger
 from services.router.batch import route_batch

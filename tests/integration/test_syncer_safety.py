@@ -1,4 +1,4 @@
-"""Deletes that prove themselves, and approvals that are never lost (issue #14), on real
+"""Deletes that prove themselves, and approvals that are never lost, on real
 PostgreSQL against the Xano emulator."""
 
 from __future__ import annotations

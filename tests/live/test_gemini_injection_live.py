@@ -19,8 +19,8 @@ from schemas.profile import load_profile
 from schemas.records import DedupedJob, Route
 from schemas.taxonomy import load_taxonomy
 from services.enricher import handlers
-from services.enricher.backends.gemini import GeminiBackend, GeminiSettings
-from services.enricher.backends.offline import OfflineBackend
+from services.enricher.backends.gemini.backend import GeminiBackend, GeminiSettings
+from services.enricher.backends.offline.backend import OfflineBackend
 from services.enricher.trust import TrustChecks
 from services.router.config import Thresholds
 from services.router.handlers import decide

@@ -14,8 +14,8 @@ from schemas.dedupe import (
     GroupState,
     Keep,
     Merge,
-    decide,
     group_key,
+    judge,
     remove_location_mentions,
 )
 from schemas.identity import dedupe_key, job_hash
@@ -133,11 +133,11 @@ def test_two_feeds_sharing_dedupe_keys_at_once_decide_as_one_after_the_other() -
 
 
 def test_same_hash_is_duplicate_or_location_merge() -> None:
-    state, _ = decide(None, run_id="r", seq=1, job_hash="h1", description=TEXT, locations=[AUSTIN])
-    state, same = decide(
+    state, _ = judge(None, run_id="r", seq=1, job_hash="h1", description=TEXT, locations=[AUSTIN])
+    state, same = judge(
         state, run_id="r", seq=2, job_hash="h1", description=TEXT, locations=[AUSTIN]
     )
-    state, moved = decide(
+    state, moved = judge(
         state, run_id="r", seq=3, job_hash="h1", description=TEXT, locations=[DENVER]
     )
     assert same == Duplicate("h1")
@@ -146,36 +146,36 @@ def test_same_hash_is_duplicate_or_location_merge() -> None:
 
 def test_different_descriptions_are_both_kept() -> None:
     other = "Drive a forklift in the warehouse and load trucks on the night shift every week."
-    state, _ = decide(None, run_id="r", seq=1, job_hash="h1", description=TEXT, locations=[AUSTIN])
-    state, decision = decide(
+    state, _ = judge(None, run_id="r", seq=1, job_hash="h1", description=TEXT, locations=[AUSTIN])
+    state, verdict = judge(
         state, run_id="r", seq=2, job_hash="h2", description=other, locations=[DENVER]
     )
-    assert decision == Keep() and len(state["kept"]) == 2
+    assert verdict == Keep() and len(state["kept"]) == 2
 
 
 def test_empty_descriptions_never_merge_by_similarity() -> None:
-    state, _ = decide(None, run_id="r", seq=1, job_hash="h1", description="", locations=[])
-    _, decision = decide(state, run_id="r", seq=2, job_hash="h2", description="", locations=[])
-    assert decision == Keep()
+    state, _ = judge(None, run_id="r", seq=1, job_hash="h1", description="", locations=[])
+    _, verdict = judge(state, run_id="r", seq=2, job_hash="h2", description="", locations=[])
+    assert verdict == Keep()
 
 
 def test_state_from_another_run_is_discarded() -> None:
-    state, _ = decide(None, run_id="r1", seq=1, job_hash="h1", description=TEXT, locations=[AUSTIN])
-    state, decision = decide(
+    state, _ = judge(None, run_id="r1", seq=1, job_hash="h1", description=TEXT, locations=[AUSTIN])
+    state, verdict = judge(
         state, run_id="r2", seq=1, job_hash="h1", description=TEXT, locations=[AUSTIN]
     )
-    assert decision == Keep() and state["run_id"] == "r2" and len(state["kept"]) == 1
+    assert verdict == Keep() and state["run_id"] == "r2" and len(state["kept"]) == 1
 
 
 def test_redelivered_records_get_the_same_decision() -> None:
-    state, _ = decide(None, run_id="r", seq=1, job_hash="h1", description=TEXT, locations=[AUSTIN])
-    state, merged = decide(
+    state, _ = judge(None, run_id="r", seq=1, job_hash="h1", description=TEXT, locations=[AUSTIN])
+    state, merged = judge(
         state, run_id="r", seq=2, job_hash="h1", description=TEXT, locations=[DENVER]
     )
-    _, again_kept = decide(
+    _, again_kept = judge(
         state, run_id="r", seq=1, job_hash="h1", description=TEXT, locations=[AUSTIN]
     )
-    _, again_merged = decide(
+    _, again_merged = judge(
         state, run_id="r", seq=2, job_hash="h1", description=TEXT, locations=[DENVER]
     )
     assert (again_kept, again_merged) == (Keep(), merged)
@@ -186,10 +186,10 @@ def test_input_state_is_not_mutated_and_size_is_bounded() -> None:
     for seq in range(MAX_KEPT_PER_GROUP + 5):
         text = f"unique posting number {seq} " + " ".join(f"w{seq}x{i}" for i in range(20))
         before = json.dumps(state)
-        state, decision = decide(
+        state, verdict = judge(
             state, run_id="r", seq=seq, job_hash=f"h{seq}", description=text, locations=[]
         )
-        assert decision == Keep()
+        assert verdict == Keep()
     assert state is not None and len(state["kept"]) == MAX_KEPT_PER_GROUP and state["overflow"] == 5
     assert json.dumps(state) != before
 
@@ -200,10 +200,10 @@ def test_accurate_mode_merges_what_balanced_does_not() -> None:
         (AccuracyMode.BALANCED, Keep()),
         (AccuracyMode.ACCURATE, Merge("h1", ())),
     ):
-        state, _ = decide(
+        state, _ = judge(
             None, run_id="r", seq=1, job_hash="h1", description=TEXT, locations=[], mode=mode
         )
-        _, decision = decide(
+        _, verdict = judge(
             state, run_id="r", seq=2, job_hash="h2", description=edited, locations=[], mode=mode
         )
-        assert decision == expected
+        assert verdict == expected

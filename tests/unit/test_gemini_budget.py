@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import asyncio
 
-from services.enricher.gemini.accounting import Ledger, apportion
-from services.enricher.gemini.budget import RateBudget, shared_gate
+from services.enricher.backends.gemini.accounting import Ledger, apportion
+from services.enricher.backends.gemini.budget import RateBudget, shared_gate
 
 
 class FakeTime:

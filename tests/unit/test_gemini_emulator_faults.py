@@ -9,7 +9,7 @@ import pytest
 from emulators.gemini.answers import UNKNOWN_TAXONOMY_ID, apply_item_fault
 from emulators.gemini.faults import Fault, FaultBook, FaultKind, FaultSpecError
 from emulators.gemini.wire import BadRequestError, GenerateRequest, parse_request
-from services.enricher.gemini.schemas import Stage
+from services.enricher.backends.gemini.schemas import Stage
 
 
 def request(*titles: str, stage: Stage = Stage.ENRICH) -> GenerateRequest:

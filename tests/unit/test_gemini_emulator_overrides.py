@@ -9,7 +9,7 @@ import pytest
 from emulators.gemini.answers import apply_overrides
 from emulators.gemini.faults import Fault, FaultBook, FaultSpecError
 from emulators.gemini.wire import GenerateRequest
-from services.enricher.gemini.schemas import Stage
+from services.enricher.backends.gemini.schemas import Stage
 
 
 def request(*jobs: dict[str, Any]) -> GenerateRequest:

@@ -6,7 +6,7 @@ from emulators.gemini.wire import parse_request
 from schemas.profile import load_profile
 from schemas.records import JobPosting, Location
 from schemas.taxonomy import Industry, IndustryGroup, JobFunction, Sector, Taxonomy, load_taxonomy
-from services.enricher.gemini.prompts import (
+from services.enricher.backends.gemini.prompts import (
     FunctionJob,
     SystemPrompts,
     audience_rubric,
@@ -15,7 +15,7 @@ from services.enricher.gemini.prompts import (
     plain_text,
     taxonomy_context,
 )
-from services.enricher.gemini.schemas import Stage
+from services.enricher.backends.gemini.schemas import Stage
 
 
 def small_taxonomy() -> Taxonomy:

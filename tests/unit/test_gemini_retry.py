@@ -7,14 +7,14 @@ from typing import Any
 import pytest
 from google.genai import errors
 
-from services.enricher.gemini.retry import (
+from services.enricher.backends.gemini.retry import (
     FailureKind,
     GeminiUnavailableError,
     MalformedResponseError,
     OutputTruncatedError,
     classify,
 )
-from services.enricher.gemini.settings import GeminiSettings
+from services.enricher.backends.gemini.settings import GeminiSettings
 from services.shared.failures import is_retriable
 from services.shared.retry import Backoff
 from services.shared.settings import SettingsError

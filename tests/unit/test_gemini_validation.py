@@ -9,10 +9,10 @@ import pytest
 
 from schemas.records import Salary, SalaryPeriod
 from schemas.taxonomy import Industry, IndustryGroup, JobFunction, Sector, Taxonomy
-from services.enricher.gemini.assemble import build_enrichment, salary_of
-from services.enricher.gemini.retry import MalformedResponseError
-from services.enricher.gemini.schemas import EnrichItem, FunctionItem, Stage
-from services.enricher.gemini.validation import (
+from services.enricher.backends.gemini.assemble import build_enrichment, salary_of
+from services.enricher.backends.gemini.retry import MalformedResponseError
+from services.enricher.backends.gemini.schemas import EnrichItem, FunctionItem, Stage
+from services.enricher.backends.gemini.validation import (
     enrich_check,
     function_check,
     judge,

@@ -23,8 +23,8 @@ from cli.main import build_parser
 from cli.stack.config import PROJECT_ROOT
 from schemas.topics import CATALOGUE, by_name
 from services.api.config import ApiSettings
+from services.enricher.backends.gemini.settings import GeminiSettings
 from services.enricher.config import EnricherSettings
-from services.enricher.gemini.settings import GeminiSettings
 from services.ingestor.config import IngestorSettings
 from services.router.config import RouterSettings
 from services.shared.durability import TopicSettings

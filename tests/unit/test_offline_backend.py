@@ -12,7 +12,7 @@ from schemas.profile import load_profile
 from schemas.records import EmploymentType, Enrichment, JobPosting, Location, Salary, SalaryPeriod
 from schemas.taxonomy import Taxonomy, load_taxonomy
 from services.enricher.backends.base import EnrichmentBackend
-from services.enricher.backends.offline import ALGORITHM_VERSION, OfflineBackend
+from services.enricher.backends.offline.backend import ALGORITHM_VERSION, OfflineBackend
 
 NURSE = """Mercy General Hospital is a 400-bed acute care hospital serving the Sacramento region.
 Join our award-winning nursing team.

@@ -10,9 +10,9 @@ import pytest
 
 from schemas.records import Enrichment, JobPosting
 from schemas.taxonomy import Taxonomy, load_taxonomy
-from services.enricher.backends.offline import OfflineBackend
-from services.enricher.offline.employer import employer_text
-from services.enricher.offline.text import tokens
+from services.enricher.backends.offline.backend import OfflineBackend
+from services.enricher.backends.offline.employer import employer_text
+from services.enricher.backends.offline.text import tokens
 
 DUTIES = "You will build forecasting models in Python and present results to leadership."
 

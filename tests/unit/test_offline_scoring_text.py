@@ -7,7 +7,7 @@ import re
 from hypothesis import given
 from hypothesis import strategies as st
 
-from services.enricher.offline.scoring import NUMBER, ascii_letter_counts, has_number
+from services.enricher.backends.offline.scoring import NUMBER, ascii_letter_counts, has_number
 
 # Text rich in what the patterns look at: digits (also non-ASCII ones), $, %, dots, spaces.
 _TEXT = st.text(alphabet=st.sampled_from("ab Z9 0$%.\n_-é٣Ⅻ"), max_size=30) | st.text(max_size=30)

@@ -5,8 +5,8 @@ from __future__ import annotations
 import pytest
 
 from schemas.records import Salary, SalaryPeriod
-from services.enricher.offline.salary import salary_from_text
-from services.enricher.offline.titles import standard_title
+from services.enricher.backends.offline.salary import salary_from_text
+from services.enricher.backends.offline.titles import standard_title
 
 
 @pytest.mark.parametrize(

@@ -5,9 +5,9 @@ from __future__ import annotations
 import pytest
 
 from schemas.taxonomy import Taxonomy, load_taxonomy
-from services.enricher.offline.matcher import FunctionMatcher
-from services.enricher.offline.titles import standard_title
-from services.enricher.offline.votes import TitleVotes, title_words, word_form
+from services.enricher.backends.offline.matcher import FunctionMatcher
+from services.enricher.backends.offline.titles import standard_title
+from services.enricher.backends.offline.votes import TitleVotes, title_words, word_form
 
 
 @pytest.fixture(scope="module")

@@ -1,1 +1,1 @@
-"""Enrichment backends: one interface, an offline implementation and a Gemini one."""
+"""Enrichment backends: one interface (`base`), and a package per backend (`offline`, `gemini`)."""

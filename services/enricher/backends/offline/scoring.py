@@ -8,13 +8,13 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 
 from schemas.profile import AudienceProfile, AudienceSegment
-from services.enricher.offline.lexicon import (
+from services.enricher.backends.offline.lexicon import (
     HOOK_WORDS,
     IMPACT_WORDS,
     SPAM_PHRASES,
     STRUCTURE_WORDS,
 )
-from services.enricher.offline.text import PhraseMatcher, tokens
+from services.enricher.backends.offline.text import PhraseMatcher, tokens
 
 ALIGNMENT = "audience_alignment"
 NEUTRAL_SCORE = 50.0  # for criteria of a custom profile this backend cannot judge

@@ -16,7 +16,7 @@ import orjson
 from schemas.profile import AudienceProfile
 from schemas.records import JobPosting
 from schemas.taxonomy import JobFunction, Taxonomy
-from services.enricher.gemini.schemas import Stage
+from services.enricher.backends.gemini.schemas import Stage
 
 
 class _HasId(Protocol):

@@ -15,7 +15,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 
 from schemas.taxonomy import Industry, JobFunction, Taxonomy
-from services.enricher.offline.lexicon import (
+from services.enricher.backends.offline.lexicon import (
     EMPLOYER_CUES,
     INDUSTRY_CUES,
     INTERMEDIARY_CUES,
@@ -23,7 +23,7 @@ from services.enricher.offline.lexicon import (
     NAME_ONLY_CUES,
     SOC_MAJOR_INDUSTRY,
 )
-from services.enricher.offline.text import PhraseMatcher
+from services.enricher.backends.offline.text import PhraseMatcher
 
 NAME_WEIGHT = 3
 HEAD_BONUS = 2  # for the cue that heads the company name

@@ -10,14 +10,18 @@ from schemas.profile import AudienceProfile, load_profile
 from schemas.records import Enrichment, JobPosting, Salary
 from schemas.taxonomy import Taxonomy, load_taxonomy
 from services.enricher.backends.base import EnrichmentOutcome
-from services.enricher.offline import writing
-from services.enricher.offline.employer import employer_text
-from services.enricher.offline.industry import EmployerEvidence, IndustryChoice, IndustryClassifier
-from services.enricher.offline.matcher import FunctionMatch, FunctionMatcher
-from services.enricher.offline.salary import salary_from_text
-from services.enricher.offline.scoring import ConfidenceScorer, Evidence, Scorecard
-from services.enricher.offline.text import description_of, sentences, tokens
-from services.enricher.offline.titles import match_keys, standard_title
+from services.enricher.backends.offline import writing
+from services.enricher.backends.offline.employer import employer_text
+from services.enricher.backends.offline.industry import (
+    EmployerEvidence,
+    IndustryChoice,
+    IndustryClassifier,
+)
+from services.enricher.backends.offline.matcher import FunctionMatch, FunctionMatcher
+from services.enricher.backends.offline.salary import salary_from_text
+from services.enricher.backends.offline.scoring import ConfidenceScorer, Evidence, Scorecard
+from services.enricher.backends.offline.text import description_of, sentences, tokens
+from services.enricher.backends.offline.titles import match_keys, standard_title
 
 # bump when this backend's algorithm or lexicons change: cached enrichments are then redone
 ALGORITHM_VERSION = "6"

@@ -6,8 +6,8 @@ from __future__ import annotations
 from bisect import bisect_left
 from collections.abc import Sequence
 
-from services.enricher.offline.industry import EmployerText
-from services.enricher.offline.text import PhraseMatcher, positions, tokens
+from services.enricher.backends.offline.industry import EmployerText
+from services.enricher.backends.offline.text import PhraseMatcher, positions, tokens
 
 # Openings of a self-description in English, French and Finnish, as tokens (lowercase,
 # accents folded, apostrophes split: "we're" -> "we re"). None starts with a word as common

@@ -7,7 +7,7 @@ import re
 from functools import lru_cache
 
 from schemas.taxonomy.build import title_key
-from services.enricher.offline.lexicon import (
+from services.enricher.backends.offline.lexicon import (
     ACRONYMS,
     EMPLOYMENT_TERMS,
     FOREIGN_TITLE_FILLER,
@@ -18,7 +18,7 @@ from services.enricher.offline.lexicon import (
     TITLE_ABBREVIATIONS,
     US_STATES,
 )
-from services.enricher.offline.text import PhraseMatcher, folded
+from services.enricher.backends.offline.text import PhraseMatcher, folded
 
 _BRACKETED = re.compile(r"\([^)]*\)?|\[[^\]]*\]?|\{[^}]*\}?")
 _SALARY = re.compile(

@@ -23,7 +23,7 @@ class GeminiSettings:
     model: str = DEFAULT_MODEL
     base_url: str | None = None  # set to point the client at the local emulator
     batch_size: int = 10
-    # stage 2 answers ~40 tokens per job and its prompt is mostly the shared function list:
+    # stage 2 answers little per job and its prompt is mostly the shared function list:
     # larger batches split that list among more jobs
     function_batch_size: int = 25
     max_concurrency: int = 8

@@ -10,9 +10,9 @@ from rapidfuzz import fuzz, process
 
 from schemas.taxonomy import JobFunction, Taxonomy
 from schemas.taxonomy.build import singular, title_key
-from services.enricher.offline.lexicon import GENERIC_HEADS
-from services.enricher.offline.titles import match_keys, other_keys
-from services.enricher.offline.votes import TitleVotes
+from services.enricher.backends.offline.lexicon import GENERIC_HEADS
+from services.enricher.backends.offline.titles import match_keys, other_keys
+from services.enricher.backends.offline.votes import TitleVotes
 
 FUZZY_CUTOFF = 90.0
 HEAD_SCORE = 50.0

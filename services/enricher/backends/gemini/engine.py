@@ -11,17 +11,17 @@ from typing import Any, Generic, TypeVar
 from google import genai
 from google.genai import types
 
-from services.enricher.gemini.accounting import Ledger
-from services.enricher.gemini.budget import CallGate
-from services.enricher.gemini.retry import (
+from services.enricher.backends.gemini.accounting import Ledger
+from services.enricher.backends.gemini.budget import CallGate
+from services.enricher.backends.gemini.retry import (
     Failure,
     FailureKind,
     GeminiUnavailableError,
     OutputTruncatedError,
     classify,
 )
-from services.enricher.gemini.schemas import RESPONSE_SCHEMAS, Stage
-from services.enricher.gemini.validation import Check, Verdicts, judge, parse_answer
+from services.enricher.backends.gemini.schemas import RESPONSE_SCHEMAS, Stage
+from services.enricher.backends.gemini.validation import Check, Verdicts, judge, parse_answer
 from services.shared.retry import Backoff, Sleep
 
 log = logging.getLogger(__name__)

@@ -10,8 +10,8 @@ import orjson
 from pydantic import ValidationError
 
 from schemas.taxonomy import Taxonomy
-from services.enricher.gemini.retry import MalformedResponseError
-from services.enricher.gemini.schemas import (
+from services.enricher.backends.gemini.retry import MalformedResponseError
+from services.enricher.backends.gemini.schemas import (
     ITEM_MODELS,
     EnrichItem,
     FunctionItem,

@@ -9,8 +9,8 @@ from itertools import islice
 from schemas.records import EmploymentType, JobPosting, Salary, SalaryPeriod
 from schemas.taxonomy import Industry, JobFunction
 from schemas.taxonomy.build import singular
-from services.enricher.offline.lexicon import ACTION_VERBS, CASE_SENSITIVE_SKILLS, SKILLS
-from services.enricher.offline.text import PhraseMatcher, tokens
+from services.enricher.backends.offline.lexicon import ACTION_VERBS, CASE_SENSITIVE_SKILLS, SKILLS
+from services.enricher.backends.offline.text import PhraseMatcher, tokens
 
 MAX_SKILLS = 6
 MAX_TASKS = 4

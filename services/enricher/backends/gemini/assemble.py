@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from schemas.records import Enrichment, Salary
 from schemas.taxonomy import Taxonomy
-from services.enricher.gemini.schemas import EnrichItem, FunctionItem
+from services.enricher.backends.gemini.schemas import EnrichItem, FunctionItem
 
 
 def salary_of(item: EnrichItem) -> Salary | None:

@@ -17,17 +17,17 @@ from schemas.profile import AudienceProfile
 from schemas.records import JobPosting
 from schemas.taxonomy import Taxonomy
 from services.enricher.backends.base import EnrichmentOutcome
-from services.enricher.gemini.accounting import Ledger
-from services.enricher.gemini.assemble import build_enrichment, stage_one_keywords
-from services.enricher.gemini.budget import CallGate, shared_gate
-from services.enricher.gemini.engine import (
+from services.enricher.backends.gemini.accounting import Ledger
+from services.enricher.backends.gemini.assemble import build_enrichment, stage_one_keywords
+from services.enricher.backends.gemini.budget import CallGate, shared_gate
+from services.enricher.backends.gemini.engine import (
     CallSettings,
     GeminiCaller,
     ItemOutcome,
     StageRequest,
     StageRunner,
 )
-from services.enricher.gemini.prompts import (
+from services.enricher.backends.gemini.prompts import (
     FunctionJob,
     SearchableJob,
     SystemPrompts,
@@ -35,15 +35,19 @@ from services.enricher.gemini.prompts import (
     function_prompt,
     searchable_prompt,
 )
-from services.enricher.gemini.schemas import (
+from services.enricher.backends.gemini.schemas import (
     RESPONSE_SCHEMAS,
     EnrichItem,
     FunctionItem,
     SearchableItem,
     Stage,
 )
-from services.enricher.gemini.settings import GeminiSettings
-from services.enricher.gemini.validation import enrich_check, function_check, searchable_check
+from services.enricher.backends.gemini.settings import GeminiSettings
+from services.enricher.backends.gemini.validation import (
+    enrich_check,
+    function_check,
+    searchable_check,
+)
 from services.shared.retry import Backoff, Sleep
 from services.shared.settings import SettingsError
 
@@ -153,8 +157,7 @@ class GeminiBackend:
     ) -> None:
         # Jobs whose industries allow the same functions share prompts: each prompt still
         # carries exactly the list all its jobs choose from, and batches fill up even when a
-        # feed spreads over many industries. (With the bundled taxonomy every industry allows
-        # every function; one prompt per industry cost ~7,000 input tokens per job.)
+        # feed spreads over many industries.
         by_list: dict[tuple[int, ...], list[tuple[str, int, FunctionJob]]] = defaultdict(list)
         for key, job in keyed:
             base = states[key].base

@@ -11,6 +11,7 @@ from typing import Any
 import aiohttp
 from google.genai import errors as genai_errors
 
+from services.enricher.errors import EnricherError
 from services.shared.failures import DependencyUnavailableError
 
 _RETRYABLE_STATUS = frozenset({408, 429, 500, 502, 503, 504})
@@ -18,15 +19,15 @@ _TOKEN_LIMIT_WORDS = re.compile(r"token", re.IGNORECASE)
 _DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)s\s*$")
 
 
-class MalformedResponseError(Exception):
+class MalformedResponseError(EnricherError):
     """The model answered, but not with JSON in the requested shape."""
 
 
-class OutputTruncatedError(Exception):
+class OutputTruncatedError(EnricherError):
     """The model stopped at its output-token limit: a smaller batch will fit."""
 
 
-class GeminiUnavailableError(DependencyUnavailableError):
+class GeminiUnavailableError(DependencyUnavailableError, EnricherError):
     """Gemini did not answer usefully within the attempts: the enricher's stage pauses."""
 
 
