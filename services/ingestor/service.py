@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -20,6 +19,8 @@ from services.shared.database import Database
 from services.shared.streaming import Interrupted, Publisher
 
 log = logging.getLogger(__name__)
+
+READ_STOP_S = 2.0  # how long a stop waits for the cancelled feed read to end
 
 
 @dataclass(slots=True)
@@ -80,17 +81,16 @@ class Ingestor:
         finally:
             stopping.cancel()
             if not reading.done():
-                reading.cancel()  # a read blocked on the network stops at once as well
-            with contextlib.suppress(asyncio.CancelledError):
-                await reading
+                await _let_go(reading)
         # Every RawJob must be delivered before IngestFinished announces how many there are,
         # and before a stop gives the request up (re-read from the start after the restart).
         await self._publisher.flush()
-        if reading.cancelled():
+        if not reading.done() or reading.cancelled():
             raise Interrupted(
                 f"run {request.run_id}: the read stopped after {sent.count} records; the feed "
                 "is read again from its start after the restart"
             )
+        reading.result()  # a failure of the read other than the feed's own (a bug) is raised
         return handlers.ingest_finished(request.run_id, request.feed_id, sent.count, reader.stats)
 
     async def _read(self, request: FeedRequested, reader: FeedReader, sent: Sent) -> None:
@@ -111,3 +111,14 @@ class Ingestor:
         if request.refresh:
             raw = raw.model_copy(update={"refresh": True})
         await self._publisher.send(topics.JOBS_RAW, raw.dedupe_key, raw)
+
+
+async def _let_go(reading: asyncio.Future[None]) -> None:
+    """Cancels a read (blocked on the network, or parsing) and gives it a moment to end; one
+    that does not is left behind: the request is read again from the start after the
+    restart, so whatever it might still send is sent again anyway."""
+    reading.cancel()
+    done, _ = await asyncio.wait({reading}, timeout=READ_STOP_S)
+    if not done:
+        log.warning("the feed read did not end within %.0f s of its cancellation: %s",
+                    READ_STOP_S, reading)  # fmt: skip

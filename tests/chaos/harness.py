@@ -56,6 +56,7 @@ CHAOS_ENV = {
     # batch, so with larger batches a job's industry depends on which jobs shared its batch
     # (timing), and two fault-free runs differ in ~2% of jobs.
     "ENRICH_BATCH_SIZE": "1",
+    "ENRICH_CONCURRENCY": "6",  # a group member per partition: one-job batches in parallel
     "ROUTER_BATCH_WITHIN_S": "0.2",
     "XANO_BULK_BATCH_SIZE": "25",
     "XANO_REQUESTS_PER_WINDOW": "5",
