@@ -18,6 +18,7 @@ from services.shared.streaming import (
     consume,
     create_app,
     each_record,
+    stopping,
     with_retries,
 )
 from services.syncer.adapters.xano import ClientStats, XanoClient
@@ -30,7 +31,7 @@ SERVICE = "syncer"
 def build(settings: SyncerSettings) -> faust.App:
     app = create_app(SERVICE, settings.stream)
     db = Database(settings.database_url)
-    client = XanoClient(settings.xano)
+    client = XanoClient(settings.xano, stopping=stopping(app))
     syncer = Syncer(
         db,
         client,

@@ -14,6 +14,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any
 
+from services.shared.agents import Interrupted
 from services.shared.database import Conn, Database
 from services.shared.failures import is_retriable
 from services.syncer import metrics
@@ -198,6 +199,11 @@ class Syncer:
         added = await client.add(todo.adds, progress["added"])
         updated = await client.update(todo.updates, progress["updated"])
         results = (deleted, deduplicated, added, updated)
+        stopped = sum(r.stopped for r in results)
+        if stopped:
+            # What Xano confirmed is in the report already; the rest is done (and counted) by
+            # the reconcile of the same RunCompleted after the restart.
+            raise Interrupted(f"feed {feed_id}: reconcile stopped with {stopped} writes unsent")
         failed = sum(r.failed for r in results)
         errors = tuple(e for r in results for e in r.errors)
         log.info(
@@ -258,6 +264,8 @@ class Syncer:
         eids = await mirror.eids_for(conn, [row])
         payload = self._payload(row, eids[job_hash])
         result = await self._client.add([payload])
+        if result.stopped:
+            return Push.WAITING  # never sent: the outbox pushes it after the restart
         if result.confirmed == 1:
             await mirror.remember_synced(conn, {job_hash: LocalJob.of(payload).fingerprint})
             await outbox.forget(conn, [job_hash])

@@ -23,6 +23,7 @@ from typing import Any, Self
 import aiohttp
 import orjson
 
+from services.shared.agents import Interrupted
 from services.shared.settings import Secret, env_float, env_int, env_secret, env_str
 
 JsonRecord = dict[str, Any]
@@ -122,6 +123,7 @@ class WriteResult:
     failed: int = 0
     errors: tuple[str, ...] = ()
     unavailable: bool = False  # some failed because Xano was down (no answer, 5xx, 429)
+    stopped: int = 0  # records never sent: the worker began to stop before their turn
 
     def __add__(self, other: WriteResult) -> WriteResult:
         return WriteResult(
@@ -129,6 +131,7 @@ class WriteResult:
             failed=self.failed + other.failed,
             errors=self.errors + other.errors,
             unavailable=self.unavailable or other.unavailable,
+            stopped=self.stopped + other.stopped,
         )
 
 
@@ -265,8 +268,12 @@ class XanoClient:
         *,
         clock: Callable[[], float] | None = None,
         jitter: Callable[[], float] = random.random,
+        stopping: asyncio.Event | None = None,
     ) -> None:
         self.settings = settings
+        # Once set, no request is sent any more (those in flight finish): a stopping worker
+        # leaves no write that Xano applied and nobody counted.
+        self._stopping = stopping or asyncio.Event()
         self.stats = ClientStats()
         self._clock = clock
         self._jitter = jitter
@@ -409,6 +416,8 @@ class XanoClient:
     ) -> WriteResult:
         try:
             answer = await self._request(method, path, json=body)
+        except Interrupted:
+            return WriteResult(stopped=len(batch))
         except XanoRequestError as exc:
             return WriteResult(
                 failed=len(batch), errors=(f"{method} {path}: {exc}",), unavailable=exc.retriable
@@ -454,6 +463,9 @@ class XanoClient:
         assert self._budget is not None, "use XanoClient as an async context manager"
         async with self._semaphore:
             await self._budget.acquire()
+            if self._stopping.is_set():
+                await self._budget.release()
+                raise Interrupted(f"{method} {path} not sent: the syncer is stopping")
             attempt = await self._exchange(method, path, **kwargs)
             await self._budget.release(attempt.retry_after)
         self.stats.requests += 1
