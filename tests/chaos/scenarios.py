@@ -81,16 +81,16 @@ def replica_in_and_out(
 ) -> Fault:
     """A replica added once the run has reached `add_at` and removed when `what` (the
     stage's progress) reaches `remove_at`: both must land while the stage is under way (it
-    has not finished when the replica is in its group, nor when it is gone), or it fails."""
+    has not finished when the replica is in its group, nor when its SIGTERM is sent)."""
 
     async def fault(stage: Stage) -> None:
         seen = await stage.when(*add_at)
         name = await stage.add_replica(service)
         joined = await stage.mid_stage(what, f"{name} joined")
         stage.note(f"added {name} (at {seen}; in its group at {joined})")
-        seen = await stage.when(what, remove_at)
+        await stage.when(what, remove_at)
+        seen = await stage.mid_stage(what, f"{name} was to be removed")
         await stage.remove_replica(service, seen=seen)
-        await stage.mid_stage(what, f"{name} was removed")  # the stage outlived the removal
 
     return fault
 
