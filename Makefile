@@ -57,10 +57,14 @@ CHAOS_JOBS ?= 20000
 chaos: install
 	CHAOS_JOBS=$(CHAOS_JOBS) $(BIN)/pytest -m chaos tests/chaos -rN
 
-# CI's chaos step (.ci/run, after the tests): the scenarios that pass reliably, on a small
-# feed, within ~35 min on 2 shared cores. CHAOS_CI_SELECT is a pytest -k expression.
+# CI's chaos step (.ci/run, after the tests): the scenarios that passed on the merged code, on
+# a 2,000-job feed: the baseline and 10 scenarios, ~3 min each on 2 shared cores (~33 min).
+# Left out, with the reason, in README's chaos section. CHAOS_CI_SELECT is a pytest -k expression.
 CHAOS_CI_JOBS ?= 2000
-CHAOS_CI_SELECT ?= CHAOS_CI_SELECT_PLACEHOLDER
+CHAOS_CI_SELECT ?= sigkill-ingestor-while-reading or sigkill-ingestor-during-dedupe \
+	or sigkill-syncer or broker-stopped-10-s or postgresql-down-60-s \
+	or enricher-replica-in-and-out or syncer-replica-in-and-out or 2-routers-2-enrichers \
+	or sigterm-ingestor-while-reading or sigterm-syncer
 chaos-ci: install
 	CHAOS_JOBS=$(CHAOS_CI_JOBS) $(BIN)/pytest -m chaos tests/chaos -rN -k "$(CHAOS_CI_SELECT)"
 

@@ -118,7 +118,9 @@ class Syncer:
                 outcome = await self._reconcile_locked(conn, feed_id, run_id)
             finally:
                 await mirror.unlock_feed(conn, feed_id)
-            if run_id is not None:
+            # A reconcile Xano was down for is tried again until it lands (the stage pauses):
+            # only the attempt that ends it writes the run's Xano status and errors.
+            if run_id is not None and not outcome.unavailable:
                 await mirror.write_sync_outcome(conn, run_id, outcome.as_report())
         return outcome
 

@@ -116,6 +116,12 @@ class TriggerMissedError(Exception):
     """The run finished (or the bound passed) before the progress a fault waits for."""
 
 
+def _set_event() -> asyncio.Event:
+    event = asyncio.Event()
+    event.set()
+    return event
+
+
 @dataclass(slots=True)
 class Stage:
     """A running throwaway pipeline and the levers a scenario pulls on it."""
@@ -126,6 +132,7 @@ class Stage:
     run_id: str = ""
     notes: list[str] = field(default_factory=list)
     closing: asyncio.Event = field(default_factory=asyncio.Event)
+    supervising: asyncio.Event = field(default_factory=_set_event)  # cleared at the teardown
     started_at: float = field(default_factory=time.monotonic)
     held: set[str] = field(default_factory=set)  # down on purpose: not the supervisor's to start
     fault_failed: str | None = None  # why the fault was not (fully) injected
@@ -334,7 +341,12 @@ async def run_feed(
             if completed:
                 await wait_idle(stage)
         finally:
-            for task in (faults, supervisor):  # nothing may start processes after teardown
+            # Nothing may start processes after teardown: a start runs in a thread, which a
+            # cancellation does not stop, so the supervisor is let finish the one in hand.
+            stage.supervising.clear()
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(asyncio.shield(supervisor), timeout=180.0)
+            for task in (faults, supervisor):
                 task.cancel()
                 with contextlib.suppress(asyncio.CancelledError):
                     await task
@@ -349,10 +361,12 @@ async def run_feed(
 
 async def supervise(stage: Stage) -> None:
     """Starts a process that exited by itself, as the deployment's restart policy does."""
-    while True:
+    while stage.supervising.is_set():
         await asyncio.sleep(SUPERVISE_EVERY_S)
         running = await asyncio.to_thread(pipeline.running, stage.config)
         for name, pid in running.items():
+            if not stage.supervising.is_set():
+                return
             if pid is None and name != "api-0" and name not in stage.held:
                 stage.note(f"{name} exited by itself; started again")
                 try:
