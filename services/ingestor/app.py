@@ -20,6 +20,7 @@ from services.shared.streaming import (
     each_record,
     open_on_startup,
     state_for,
+    stopping,
 )
 
 SERVICE = "ingestor"
@@ -29,7 +30,7 @@ def build(settings: IngestorSettings) -> faust.App:
     app = create_app(SERVICE, settings.stream)
     db = Database(settings.database_url)
     publisher = Publisher(app, SERVICE)
-    ingestor = Ingestor(settings, db, publisher)
+    ingestor = Ingestor(settings, db, publisher, stopping(app))
     # Its own publisher: a dedupe batch's flush awaits its outputs and table writes, and
     # never a feed run's sends in flight.
     dedupe_publisher = Publisher(app, SERVICE)

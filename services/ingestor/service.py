@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
+from dataclasses import dataclass
 from datetime import UTC, datetime
 
 from schemas import topics
@@ -14,15 +16,33 @@ from services.ingestor.errors import FeedNotFoundError
 from services.ingestor.feeds import FeedReader
 from services.ingestor.feeds.model import FetchError, ParsedJob
 from services.ingestor.ports import Connections, Publisher
+from services.shared.streaming import Interrupted
 
 log = logging.getLogger(__name__)
 
+READ_STOP_S = 2.0  # how long a stop waits for the cancelled feed read to end
+
+
+@dataclass(slots=True)
+class Sent:
+    """RawJobs of the run handed to the publisher so far (the next one's seq)."""
+
+    count: int = 0
+
 
 class Ingestor:
-    def __init__(self, settings: IngestorSettings, db: Connections, publisher: Publisher) -> None:
+    def __init__(
+        self,
+        settings: IngestorSettings,
+        db: Connections,
+        publisher: Publisher,
+        stopping: asyncio.Event | None = None,
+    ) -> None:
         self._settings = settings
         self._db = db
         self._publisher = publisher
+        # Set when the worker stops: a read in progress gives its request up (`_ingest`).
+        self._stopping = stopping or asyncio.Event()
 
     async def run(self, request: FeedRequested) -> None:
         """Idempotent under redelivery: the same run re-emits the same (run, seq) records."""
@@ -52,22 +72,52 @@ class Ingestor:
     async def _ingest(self, request: FeedRequested, feed: FeedDefinition) -> IngestFinished:
         # An invalid mapping is a failed fetch ("mapping: …"): the run fails now, with the reason.
         reader = FeedReader(feed.source_url, mapping=feed.mapping, settings=self._settings.feed)
-        emitted = 0
+        sent = Sent()
+        reading = asyncio.ensure_future(self._read(request, reader, sent))
+        stopping = asyncio.ensure_future(self._stopping.wait())
+        try:
+            await asyncio.wait({reading, stopping}, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            stopping.cancel()
+            if not reading.done():
+                await _let_go(reading)
+        # Every RawJob must be delivered before IngestFinished announces how many there are,
+        # and before a stop gives the request up (re-read from the start after the restart).
+        await self._publisher.flush()
+        if not reading.done() or reading.cancelled():
+            raise Interrupted(
+                f"run {request.run_id}: the read stopped after {sent.count} records; the feed "
+                "is read again from its start after the restart"
+            )
+        reading.result()  # a failure of the read other than the feed's own (a bug) is raised
+        return handlers.ingest_finished(request.run_id, request.feed_id, sent.count, reader.stats)
+
+    async def _read(self, request: FeedRequested, reader: FeedReader, sent: Sent) -> None:
         try:
             async for item in reader:
                 if isinstance(item, ParsedJob):
-                    await self._emit(request, emitted, item)
-                    emitted += 1
-                    if emitted % self._settings.flush_every == 0:
+                    await self._emit(request, sent.count, item)
+                    sent.count += 1
+                    if sent.count % self._settings.flush_every == 0:
                         await self._publisher.drain(keep=self._settings.flush_every)
         except FetchError as exc:
-            log.warning("feed %d fetch failed after %d records: %s", feed.feed_id, emitted, exc)
-        # Every RawJob must be delivered before IngestFinished announces how many there are.
-        await self._publisher.flush()
-        return handlers.ingest_finished(request.run_id, request.feed_id, emitted, reader.stats)
+            log.warning(
+                "feed %d fetch failed after %d records: %s", request.feed_id, sent.count, exc
+            )
 
     async def _emit(self, request: FeedRequested, seq: int, item: ParsedJob) -> None:
         raw = handlers.raw_job(request.run_id, request.feed_id, seq, item.job)
         if request.refresh:
             raw = raw.model_copy(update={"refresh": True})
         await self._publisher.send(topics.JOBS_RAW, raw.dedupe_key, raw)
+
+
+async def _let_go(reading: asyncio.Future[None]) -> None:
+    """Cancels a read (blocked on the network, or parsing) and gives it a moment to end; one
+    that does not is left behind: the request is read again from the start after the
+    restart, so whatever it might still send is sent again anyway."""
+    reading.cancel()
+    done, _ = await asyncio.wait({reading}, timeout=READ_STOP_S)
+    if not done:
+        log.warning("the feed read did not end within %.0f s of its cancellation: %s",
+                    READ_STOP_S, reading)  # fmt: skip

@@ -60,6 +60,11 @@ class Revoked(Exception):  # noqa: N818 - a signal, not an error
     """The batch touched a partition this replica no longer owns: drop it, uncommitted."""
 
 
+class Interrupted(Revoked):
+    """The worker is stopping mid-batch: the batch is given up uncommitted, and done again
+    from its start after the restart (handlers are idempotent)."""
+
+
 @dataclass(frozen=True, slots=True)
 class Backoff:
     """Exponential delays between attempts, capped."""

@@ -22,7 +22,7 @@ from aiokafka.errors import CommitFailedError, IllegalStateError, KafkaError
 from aiokafka.structs import OffsetAndMetadata
 
 from schemas.topics import TopicSpec
-from services.shared.agents import Backoff, Delivery, Revoked
+from services.shared.agents import Backoff, Delivery, Interrupted, Revoked
 from services.shared.failures import describe, is_retriable
 from services.shared.health import Stage
 from services.shared.settings import StreamSettings
@@ -209,6 +209,9 @@ class GroupConsumer:
             await self._state.recover(recovering)
         try:
             await self._body([_delivery(r) for r in records])
+        except Interrupted as interrupted:
+            log.warning("%s: batch given up at the stop, uncommitted: %s", self.group, interrupted)
+            return False
         except Revoked:
             log.warning("%s: a partition is not held for this batch; not committed", self.group)
             return False

@@ -22,7 +22,14 @@ import faust
 from schemas.records import Record
 from schemas.topics import TopicSpec
 from services.shared import faust_compat, metrics
-from services.shared.agents import Batch, BatchBody, Delivery, Handler, with_retries
+from services.shared.agents import (
+    Batch,
+    BatchBody,
+    Delivery,
+    Handler,
+    Interrupted,
+    with_retries,
+)
 from services.shared.consumer import Batching, GroupConsumer
 from services.shared.health import STAGES
 from services.shared.logs import logging_config
@@ -36,6 +43,7 @@ __all__ = [
     "COMPRESSION",
     "Batch",
     "Delivery",
+    "Interrupted",
     "Publisher",
     "close_on_shutdown",
     "consume",
@@ -44,6 +52,7 @@ __all__ = [
     "open_on_startup",
     "run_worker",
     "state_for",
+    "stopping",
     "with_retries",
 ]
 
@@ -65,6 +74,7 @@ class _Lifecycle:
     openers: list[Callable[[], Awaitable[None]]] = field(default_factory=list)
     closers: list[Callable[[], Awaitable[None]]] = field(default_factory=list)
     finished: dict[str, asyncio.Event] = field(default_factory=dict)
+    stopping: asyncio.Event = field(default_factory=asyncio.Event)
 
 
 _LIFECYCLES: weakref.WeakKeyDictionary[faust.App, _Lifecycle] = weakref.WeakKeyDictionary()
@@ -204,7 +214,9 @@ metrics.watch_consumers(_lags)
 
 def _shutdown_of(lifecycle: _Lifecycle) -> Callable[..., Awaitable[None]]:
     async def shut_down(sender: Any, /, *args: Any, **kwargs: Any) -> None:
-        """Agents first (each finishes and commits its batch), then pools and clients."""
+        """Agents first (each finishes and commits its batch, or gives up one that cannot
+        finish soon: see `stopping`), then pools and clients."""
+        lifecycle.stopping.set()
         for consumer in lifecycle.consumers:
             await consumer.stop()
         waits = [done.wait() for done in lifecycle.finished.values()]
@@ -220,6 +232,13 @@ def _shutdown_of(lifecycle: _Lifecycle) -> Callable[..., Awaitable[None]]:
             await closer()
 
     return shut_down
+
+
+def stopping(app: faust.App) -> asyncio.Event:
+    """Set once the worker begins to stop. A handler whose batch may run long (a feed read)
+    waits on it to give the batch up at once (`Interrupted`): delivered what it sent, left
+    uncommitted, done again after the restart, rather than cut off when the grace ends."""
+    return _LIFECYCLES[app].stopping
 
 
 def close_on_shutdown(app: faust.App, *closers: Callable[[], Awaitable[None]]) -> None:

@@ -20,6 +20,7 @@ from services.shared.streaming import (
     create_app,
     each_record,
     open_on_startup,
+    stopping,
     with_retries,
 )
 from services.syncer.adapters.xano import ClientStats, XanoClient
@@ -34,7 +35,7 @@ def build(settings: SyncerSettings, *, also: Sequence[JobMirror] = ()) -> faust.
     """The syncer; `also` names further mirrors kept equal beside Xano (a second sink)."""
     app = create_app(SERVICE, settings.stream)
     db = Database(settings.database_url)
-    client = XanoClient(settings.xano)
+    client = XanoClient(settings.xano, stopping=stopping(app))
     syncer = Syncer(
         db,
         client,

@@ -42,6 +42,7 @@ class WriteResult:
     failed: int = 0
     errors: tuple[str, ...] = ()
     unavailable: bool = False  # some failed because the mirror was down (no answer, 5xx, 429)
+    stopped: int = 0  # records never sent: the worker began to stop before their turn
 
     def __add__(self, other: WriteResult) -> WriteResult:
         return WriteResult(
@@ -49,6 +50,7 @@ class WriteResult:
             failed=self.failed + other.failed,
             errors=self.errors + other.errors,
             unavailable=self.unavailable or other.unavailable,
+            stopped=self.stopped + other.stopped,
         )
 
 

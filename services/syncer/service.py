@@ -15,6 +15,7 @@ from dataclasses import dataclass, field, replace
 from typing import Any
 
 from schemas.status import SyncStatus
+from services.shared.agents import Interrupted
 from services.shared.database import Conn
 from services.shared.failures import is_retriable
 from services.syncer import metrics
@@ -121,7 +122,9 @@ class Syncer:
                     await self._reconcile_also(other, conn, feed_id, local)
             finally:
                 await mirror.unlock_feed(conn, feed_id)
-            if run_id is not None:
+            # A reconcile Xano was down for is tried again until it lands (the stage pauses):
+            # only the attempt that ends it writes the run's Xano status and errors.
+            if run_id is not None and not outcome.unavailable:
                 await mirror.write_sync_outcome(
                     conn,
                     run_id,
@@ -249,6 +252,11 @@ class Syncer:
         added = await client.add(todo.adds, progress["added"])
         updated = await client.update(todo.updates, progress["updated"])
         results = (deleted, deduplicated, added, updated)
+        stopped = sum(r.stopped for r in results)
+        if stopped:
+            # What Xano confirmed is in the report already; the rest is done (and counted) by
+            # the reconcile of the same RunCompleted after the restart.
+            raise Interrupted(f"feed {feed_id}: reconcile stopped with {stopped} writes unsent")
         failed = sum(r.failed for r in results)
         errors = tuple(e for r in results for e in r.errors)
         log.info(
@@ -310,6 +318,8 @@ class Syncer:
         eids = await mirror.eids_for(conn, [row])
         payload = self._payload(row.columns, eids[job_hash])
         result = await self._client.add([payload])
+        if result.stopped:
+            return Push.WAITING  # never sent: the outbox pushes it after the restart
         await self._tell_also(f"approval of {job_hash}", lambda other: other.add([payload]))
         if result.confirmed == 1:
             await mirror.remember_synced(conn, {job_hash: LocalJob.of(payload).fingerprint})

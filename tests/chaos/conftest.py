@@ -10,7 +10,7 @@ import pytest
 
 from bench.feedgen import write_feed
 from tests.chaos.harness import Outcome, Ports, run_feed
-from tests.chaos.report import RESULTS, render_table
+from tests.chaos.report import RESULTS, render_table, write_report
 
 JOBS = int(os.environ.get("CHAOS_JOBS", "2000"))
 SEED = int(os.environ.get("CHAOS_SEED", "14"))
@@ -50,6 +50,4 @@ def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
     table = render_table(RESULTS, jobs=JOBS)
     terminalreporter.write_sep("=", f"chaos: {JOBS:,}-job feed against its fault-free baseline")
     terminalreporter.write_line(table)
-    out = os.environ.get("CHAOS_REPORT")
-    if out:
-        Path(out).write_text(table + "\n")
+    write_report()

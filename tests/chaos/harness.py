@@ -30,12 +30,6 @@ from typing import Any
 import orjson
 from aiokafka import AIOKafkaConsumer, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient
-from aiokafka.protocol.admin import (
-    DescribeGroupsRequest,
-    DescribeGroupsRequest_v0,
-    DescribeGroupsRequest_v1,
-    DescribeGroupsRequest_v2,
-)
 
 from cli import control, pipeline
 from cli.pipeline import PipelineConfig
@@ -43,9 +37,11 @@ from cli.stack import StackConfig, ensure_up, kafka, postgres_server, shut_down
 from cli.stack.processes import is_alive, read_cmdline, wait_until_gone
 from schemas import topics
 from schemas.records import FINISHED_STATUSES
+from services.shared.streaming import group_of
 from tests.chaos.compare import JOB_TABLES, REPORT_NOISE, ROW_NOISE, XANO_NOISE, Snapshot, normalise
+from tests.feed_sources import pipeline_feed_env
 
-GROUPS = {service: f"jobstream-{service}" for service in pipeline.SERVICES}
+GROUP = "jobstream-"  # every consumer group of ours: jobstream-SERVICE.TOPIC
 # Topics whose record counts time the faults (what each stage has produced so far).
 PROGRESS_TOPICS = (topics.JOBS_RAW, topics.JOBS_DEDUPED, topics.JOBS_ENRICHED, topics.JOBS_ROUTED)
 XANO = "xano records"  # the progress measure of the syncer: records in the emulator
@@ -57,6 +53,11 @@ CHAOS_ENV = {
     "KAFKA_HEARTBEAT_INTERVAL_S": "0.5",
     "KAFKA_REBALANCE_TIMEOUT_S": "6",
     "ENRICH_BATCH_WITHIN_S": "0.2",
+    # One job a batch: the offline backend pools a company's evidence over the jobs of a
+    # batch, so with larger batches a job's industry depends on which jobs shared its batch
+    # (timing), and two fault-free runs differ in ~2% of jobs.
+    "ENRICH_BATCH_SIZE": "1",
+    "ENRICH_CONCURRENCY": "6",  # a group member per partition: one-job batches in parallel
     "ROUTER_BATCH_WITHIN_S": "0.2",
     "XANO_BULK_BATCH_SIZE": "25",
     "XANO_REQUESTS_PER_WINDOW": "5",
@@ -72,11 +73,6 @@ POLL_S = 0.2
 OUR_MODULES = frozenset({f"services.{s}" for s in pipeline.SERVICES} | {"emulators.xano"})
 SUPERVISE_EVERY_S = 2.0
 PARTITIONS = {spec.name: spec.partitions for spec in topics.CATALOGUE}
-DESCRIBE_GROUPS_VERSIONS = (
-    DescribeGroupsRequest_v0,
-    DescribeGroupsRequest_v1,
-    DescribeGroupsRequest_v2,
-)
 
 
 @dataclass(frozen=True, slots=True)
@@ -99,8 +95,32 @@ class Ports:
         )
 
 
+@dataclass(frozen=True, slots=True)
+class Consumed:
+    """A stage's own progress: the records of `topic` its service's group has committed."""
+
+    service: str
+    topic: str
+
+    @property
+    def group(self) -> str:
+        return group_of(self.service, topics.by_name(self.topic))
+
+    def __str__(self) -> str:
+        return f"{self.service} committed {self.topic}"
+
+
+Progress = str | Consumed  # a topic's record count, XANO, or a stage's committed offsets
+
+
 class TriggerMissedError(Exception):
     """The run finished (or the bound passed) before the progress a fault waits for."""
+
+
+def _set_event() -> asyncio.Event:
+    event = asyncio.Event()
+    event.set()
+    return event
 
 
 @dataclass(slots=True)
@@ -113,6 +133,7 @@ class Stage:
     run_id: str = ""
     notes: list[str] = field(default_factory=list)
     closing: asyncio.Event = field(default_factory=asyncio.Event)
+    supervising: asyncio.Event = field(default_factory=_set_event)  # cleared at the teardown
     started_at: float = field(default_factory=time.monotonic)
     held: set[str] = field(default_factory=set)  # down on purpose: not the supervisor's to start
     fault_failed: str | None = None  # why the fault was not (fully) injected
@@ -123,23 +144,38 @@ class Stage:
 
     # -- progress ---------------------------------------------------------------------------
 
-    async def count(self, what: str) -> int:
+    async def count(self, what: Progress) -> int:
+        if isinstance(what, Consumed):
+            return await committed_total(self.stack.bootstrap, what.group, what.topic)
         if what == XANO:
             health = await asyncio.to_thread(self._xano_admin, "GET", "/__admin/health", None)
             return int(health["records"])
         totals = await topic_totals(self.stack.bootstrap, [what])
         return totals[what]
 
-    async def when(self, what: str, share: float) -> str:
+    def expected(self, what: Progress) -> int:
+        """What the baseline run counted for `what` (a stage consumes all its topic held)."""
+        topic = what.topic if isinstance(what, Consumed) else what
+        return self.baseline_counts.get(topic, 0)
+
+    async def when(self, what: Progress, share: float) -> str:
         """Waits until `what` holds `share` of the baseline's count; says what it saw."""
-        target = max(1, math.ceil(share * self.baseline_counts.get(what, 0)))
+        target = max(1, math.ceil(share * self.expected(what)))
         while not self.closing.is_set():
             with contextlib.suppress(Exception):  # a broker or emulator down: ask again
                 seen = await self.count(what)
                 if seen >= target:
-                    return f"{what} {seen}/{self.baseline_counts.get(what, 0)}"
+                    return f"{what} {seen}/{self.expected(what)}"
             await asyncio.sleep(POLL_S)
         raise TriggerMissedError(f"{what} never reached {target} before the run ended")
+
+    async def mid_stage(self, what: Progress, event: str) -> str:
+        """Says how far `what` was once `event` had happened; a stage already finished by then
+        means the fault missed it (the scenario tested nothing), so that is raised."""
+        seen = await self.count(what)
+        if seen >= self.expected(what):
+            raise TriggerMissedError(f"{event} after the stage had finished ({what} {seen})")
+        return f"{what} {seen}/{self.expected(what)}"
 
     async def when_run_finished(self) -> str:
         while not self.closing.is_set():
@@ -306,7 +342,12 @@ async def run_feed(
             if completed:
                 await wait_idle(stage)
         finally:
-            for task in (faults, supervisor):  # nothing may start processes after teardown
+            # Nothing may start processes after teardown: a start runs in a thread, which a
+            # cancellation does not stop, so the supervisor is let finish the one in hand.
+            stage.supervising.clear()
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(asyncio.shield(supervisor), timeout=180.0)
+            for task in (faults, supervisor):
                 task.cancel()
                 with contextlib.suppress(asyncio.CancelledError):
                     await task
@@ -321,10 +362,12 @@ async def run_feed(
 
 async def supervise(stage: Stage) -> None:
     """Starts a process that exited by itself, as the deployment's restart policy does."""
-    while True:
+    while stage.supervising.is_set():
         await asyncio.sleep(SUPERVISE_EVERY_S)
         running = await asyncio.to_thread(pipeline.running, stage.config)
         for name, pid in running.items():
+            if not stage.supervising.is_set():
+                return
             if pid is None and name != "api-0" and name not in stage.held:
                 stage.note(f"{name} exited by itself; started again")
                 try:
@@ -380,7 +423,7 @@ async def _throwaway(ports: Ports, replicas: Mapping[str, int] | None) -> AsyncI
             base_port=ports.services,
             xano_port=ports.xano,
             replicas={**dict.fromkeys(pipeline.SERVICES, 1), **(replicas or {})},
-            extra_env=CHAOS_ENV,
+            extra_env={**CHAOS_ENV, **pipeline_feed_env()},  # the feed is in a temp dir
         )
         stage = Stage(stack, config, {})
         try:
@@ -457,51 +500,39 @@ async def _admin(bootstrap: str) -> AIOKafkaAdminClient:
     return admin
 
 
-async def group_states(bootstrap: str) -> dict[str, tuple[str, int]]:
-    """Consumer group id -> (state, members).
-
-    Asks for DescribeGroups v0-v2: aiokafka 0.14 cannot decode Kafka 4's v3 answer.
-    """
-    admin = await _admin(bootstrap)
-    states: dict[str, tuple[str, int]] = {}
+async def wait_for_stable_groups(stage: Stage) -> None:
+    """Every replica holds its partitions and every group is stable: the run starts from rest."""
     try:
-        for group_id in GROUPS.values():
-            request = DescribeGroupsRequest([group_id])
-            request._CLASSES = DESCRIBE_GROUPS_VERSIONS
-            node = await admin.find_coordinator(group_id)
-            response = await admin._client.send(node, request)
-            for _error, group, state, _type, _protocol, members in response.groups:
-                states[group] = (state, len(members))
+        await asyncio.to_thread(pipeline.wait_ready, stage.config, STABLE_GROUPS_TIMEOUT_S)
+    except pipeline.PipelineError as unready:
+        stage.note(str(unready)[:500])
+
+
+async def committed_total(bootstrap: str, group: str, topic: str) -> int:
+    """The sum of `group`'s committed offsets on `topic`: how many records it has done."""
+    admin = await _admin(bootstrap)
+    try:
+        offsets = await admin.list_consumer_group_offsets(group)
     finally:
         await admin.close()
-    return states
-
-
-async def wait_for_stable_groups(stage: Stage) -> None:
-    """Every service's group stable with all its replicas, so the run starts from rest."""
-    want = {GROUPS[s]: stage.config.replicas.get(s, 1) for s in pipeline.SERVICES}
-    deadline = time.monotonic() + STABLE_GROUPS_TIMEOUT_S
-    states: dict[str, tuple[str, int]] = {}
-    while time.monotonic() < deadline:
-        states = await group_states(stage.stack.bootstrap)
-        if all(states.get(g) == ("Stable", n) for g, n in want.items()):
-            return
-        await asyncio.sleep(1.0)
-    stage.note(f"groups not stable after {STABLE_GROUPS_TIMEOUT_S:.0f} s: {states}")
+    return sum(meta.offset for tp, meta in offsets.items() if tp.topic == topic and meta.offset > 0)
 
 
 async def group_lag(bootstrap: str) -> dict[str, int]:
-    """Per group, records on its topics not yet committed (committed vs end offsets)."""
+    """Per group of ours (one per service and topic), records not yet committed."""
     admin = await _admin(bootstrap)
     try:
-        committed = {g: await admin.list_consumer_group_offsets(g) for g in GROUPS.values()}
+        groups = sorted(g for g, *_ in await admin.list_consumer_groups() if g.startswith(GROUP))
+        committed = {g: await admin.list_consumer_group_offsets(g) for g in groups}
     finally:
         await admin.close()
+    partitions = [tp for offsets in committed.values() for tp in offsets]
+    if not partitions:
+        return {}
     consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap)
     await consumer.start()
     try:
-        partitions = [tp for offsets in committed.values() for tp in offsets]
-        ends = await consumer.end_offsets(partitions) if partitions else {}
+        ends = await consumer.end_offsets(partitions)
     finally:
         await consumer.stop()
     return {

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass
+from pathlib import Path
 
 from tests.chaos.compare import Differences
 
@@ -61,3 +63,11 @@ def render_table(results: list[Result], *, jobs: int) -> str:
         for r in results
     ]
     return "\n".join([*lines, "", f"{jobs:,}-job feed; details:", *details])
+
+
+def write_report() -> None:
+    """The table of every result so far, to the file `CHAOS_REPORT` names (if any)."""
+    out = os.environ.get("CHAOS_REPORT")
+    if out and RESULTS:
+        jobs = int(os.environ.get("CHAOS_JOBS", "2000"))
+        Path(out).write_text(render_table(RESULTS, jobs=jobs) + "\n")

@@ -17,7 +17,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 
 from schemas import topics
-from tests.chaos.harness import XANO, Fault, Stage
+from tests.chaos.harness import XANO, Consumed, Fault, Progress, Stage
 
 RESTART_DELAY_S = 2.0
 BROKER_DOWN_S = 10.0
@@ -25,6 +25,11 @@ OUTAGE_S = float(os.environ.get("CHAOS_OUTAGE_S", "60"))  # PostgreSQL down, Xan
 
 RAW, DEDUPED = topics.JOBS_RAW.name, topics.JOBS_DEDUPED.name
 ENRICHED, ROUTED = topics.JOBS_ENRICHED.name, topics.JOBS_ROUTED.name
+
+# The stages' own progress: what each service's group has committed of its input.
+INGESTOR_STAGE = Consumed("ingestor", RAW)  # the dedupe
+ENRICHER_STAGE = Consumed("enricher", DEDUPED)
+ROUTER_STAGE = Consumed("router", ENRICHED)
 
 # Where each service is busy: the progress measure that grows while it works.
 BUSY = {"ingestor": RAW, "enricher": ENRICHED, "router": ROUTED, "syncer": XANO}
@@ -72,13 +77,19 @@ async def postgres_outage(stage: Stage) -> None:
 
 
 def replica_in_and_out(
-    service: str, add_at: tuple[str, float], remove_at: tuple[str, float]
+    service: str, what: Progress, add_at: tuple[Progress, float], remove_at: float
 ) -> Fault:
+    """A replica added once the run has reached `add_at` and removed when `what` (the
+    stage's progress) reaches `remove_at`: both must land while the stage is under way (it
+    has not finished when the replica is in its group, nor when its SIGTERM is sent)."""
+
     async def fault(stage: Stage) -> None:
         seen = await stage.when(*add_at)
         name = await stage.add_replica(service)
-        stage.note(f"added {name} ({seen})")
-        seen = await stage.when(*remove_at)
+        joined = await stage.mid_stage(what, f"{name} joined")
+        stage.note(f"added {name} (at {seen}; in its group at {joined})")
+        await stage.when(what, remove_at)
+        seen = await stage.mid_stage(what, f"{name} was to be removed")
         await stage.remove_replica(service, seen=seen)
 
     return fault
@@ -117,18 +128,20 @@ SCENARIOS: tuple[Scenario, ...] = (
     Scenario("broker stopped 10 s", broker_down(signal.SIGTERM), extra_s=BROKER_DOWN_S),
     Scenario("broker SIGKILL, down 10 s", broker_down(signal.SIGKILL), extra_s=BROKER_DOWN_S),
     Scenario(f"PostgreSQL down {OUTAGE_S:.0f} s", postgres_outage, extra_s=OUTAGE_S),
+    # The syncer's stage is the reconcile: its replica is in from the run's start.
     Scenario(
         "ingestor replica in and out",
-        replica_in_and_out("ingestor", (RAW, 0.05), (DEDUPED, 0.6)),
+        replica_in_and_out("ingestor", INGESTOR_STAGE, (INGESTOR_STAGE, 0.01), 0.5),
     ),
     Scenario(
         "enricher replica in and out",
-        replica_in_and_out("enricher", (ENRICHED, 0.1), (ENRICHED, 0.6)),
+        replica_in_and_out("enricher", ENRICHER_STAGE, (ENRICHER_STAGE, 0.01), 0.5),
     ),
     Scenario(
-        "router replica in and out", replica_in_and_out("router", (ROUTED, 0.1), (ROUTED, 0.6))
+        "router replica in and out",
+        replica_in_and_out("router", ROUTER_STAGE, (ROUTER_STAGE, 0.01), 0.5),
     ),
-    Scenario("syncer replica in and out", replica_in_and_out("syncer", (RAW, 0.01), (XANO, 0.3))),
+    Scenario("syncer replica in and out", replica_in_and_out("syncer", XANO, (RAW, 0.01), 0.3)),
     Scenario("2 routers + 2 enrichers", None, replicas={"router": 2, "enricher": 2}),
     Scenario(f"Xano 429/500/timeouts {OUTAGE_S:.0f} s", xano_failing, extra_s=OUTAGE_S),
     *_signal_scenarios(signal.SIGTERM, "SIGTERM"),

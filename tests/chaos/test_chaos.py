@@ -13,7 +13,7 @@ import pytest
 
 from tests.chaos.compare import compare
 from tests.chaos.harness import Outcome, Ports, run_feed
-from tests.chaos.report import RESULTS, Result
+from tests.chaos.report import RESULTS, Result, write_report
 from tests.chaos.scenarios import SCENARIOS, Scenario
 
 # A scenario may take this many times the baseline, plus the time its fault fairly costs,
@@ -36,6 +36,7 @@ def _record(name: str, outcome: Outcome, baseline: Outcome) -> Result:
         fault_failed=outcome.fault_failed,
     )
     RESULTS.append(result)
+    write_report()  # the table so far: a run cut short still leaves what it found
     return result
 
 

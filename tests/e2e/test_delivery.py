@@ -5,16 +5,23 @@ generated feed ends with the same report counters and tables as a fault-free run
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import dataclasses
-from collections.abc import Iterator
+import os
+import signal
+import time
+from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
+from aiohttp import web
 
-from cli import pipeline
+from cli import control, pipeline
 from cli.pipeline import PipelineConfig
 from cli.stack import StackInfo
+from cli.stack.processes import wait_until_gone
+from services.shared.streaming import STOP_GRACE_S
 from tests.e2e import delivery as d
 
 pytestmark = pytest.mark.e2e
@@ -69,6 +76,77 @@ async def test_a_postgres_outage_mid_run_pauses_and_the_run_completes_by_itself(
     assert await d.dead_letters(stack.bootstrap) == letters_before
     answers = await asyncio.to_thread(d.readiness, running_pipeline)
     assert all(a["status"] == 200 for a in answers.values()), answers
+
+
+class HalfThenHeld:
+    """Serves a feed over HTTP: the first request gets half the body, then nothing until
+    released (a read in progress when the ingestor is stopped); later ones get it all."""
+
+    def __init__(self, body: bytes) -> None:
+        self.body = body
+        self.released = asyncio.Event()
+        self.requests = 0
+
+    async def handle(self, request: web.Request) -> web.StreamResponse:
+        self.requests += 1
+        response = web.StreamResponse(headers={"Content-Type": "application/xml"})
+        await response.prepare(request)
+        half = len(self.body) // 2 if self.requests == 1 else 0
+        await response.write(self.body[:half])
+        if half:
+            await asyncio.wait_for(self.released.wait(), timeout=120)
+        with contextlib.suppress(ConnectionError):  # the stopped ingestor hung up
+            await response.write(self.body[half:])
+            await response.write_eof()
+        return response
+
+
+@pytest.fixture
+async def half_then_held(feeds_dir: Path) -> AsyncIterator[tuple[d.Feed, HalfThenHeld, str]]:
+    feed = d.generated_feed(feeds_dir, JOBS)
+    served = HalfThenHeld(feed.path.read_bytes())
+    app = web.Application()
+    app.router.add_get("/feed.xml", served.handle)
+    runner = web.AppRunner(app)
+    await runner.setup()
+    await web.TCPSite(runner, "127.0.0.1", 0).start()
+    yield feed, served, f"http://127.0.0.1:{runner.addresses[0][1]}/feed.xml"
+    served.released.set()
+    await runner.cleanup()
+
+
+async def test_an_ingestor_stopped_mid_read_gives_the_read_up_and_loses_no_record(
+    stack: StackInfo,
+    running_pipeline: PipelineConfig,
+    baseline: dict[str, Any],
+    half_then_held: tuple[d.Feed, HalfThenHeld, str],
+) -> None:
+    feed, served, url = half_then_held
+    letters_before = await d.dead_letters(stack.bootstrap)
+    feed_id = await control.ensure_feed(stack.dsn, name=f"delivery-{feed.tag}", source_url=url)
+    run_id = await control.request_run(stack.bootstrap, feed_id)
+    await d.wait_for_outcomes(stack.dsn, run_id, at_least=100)  # half the feed is flowing
+
+    # SIGTERM while the read waits for the rest of the body: the ingestor delivers what it
+    # sent and stops at once (not when the stop's grace runs out), the request uncommitted.
+    pid = pipeline.running(running_pipeline)["ingestor-0"]
+    assert pid is not None
+    began = time.monotonic()
+    os.kill(pid, signal.SIGTERM)
+    try:
+        gone = await asyncio.to_thread(wait_until_gone, pid, 60.0)
+        stopped_after_s = time.monotonic() - began
+        served.released.set()
+    finally:
+        await asyncio.to_thread(pipeline.start, running_pipeline, ["ingestor-0"], timeout_s=90.0)
+    assert gone and stopped_after_s < STOP_GRACE_S, stopped_after_s
+    log = (running_pipeline.stack.logs_dir / "ingestor-0.log").read_text()
+    assert f"run {run_id}: the read stopped after" in log
+
+    # The restarted ingestor reads the feed again from its start; nothing is lost or doubled.
+    assert await d.outcome(stack, feed, feed_id, run_id) == baseline
+    assert served.requests == 2
+    assert await d.dead_letters(stack.bootstrap) == letters_before
 
 
 @pytest.fixture

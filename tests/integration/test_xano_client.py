@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -16,7 +17,12 @@ from emulators.xano.faults import parse_faults
 from emulators.xano.server import RunningEmulator, serve
 from emulators.xano.settings import EmulatorSettings, RateLimit
 from services.shared.settings import Secret
-from services.syncer.adapters.xano import XanoClient, XanoListingError, XanoSettings
+from services.syncer.adapters.xano import (
+    WriteResult,
+    XanoClient,
+    XanoListingError,
+    XanoSettings,
+)
 from services.syncer.payload import to_xano_payload
 from services.syncer.reconcile import LocalJob, plan
 
@@ -386,3 +392,26 @@ async def test_plan_applied_through_the_client_makes_xano_a_mirror(
     assert sorted(r["eid"] for r in emulator.state.store.records(1)) == sorted(
         f"eid-h{i}" for i in range(6)
     )
+
+
+async def test_a_stopping_client_sends_no_more_and_every_write_xano_applied_is_counted() -> None:
+    """A syncer stopping mid-reconcile: the batches in flight land and are counted, the ones
+    waiting for the rate budget are never sent, so nothing Xano applied goes uncounted."""
+    stopping = asyncio.Event()
+    counted: list[int] = []
+
+    async def count(result: WriteResult) -> None:
+        counted.append(result.confirmed)
+        stopping.set()  # SIGTERM right after the first confirmed batch
+
+    async with serve(EmulatorSettings()) as emu:
+        settings = fast_settings(
+            emu.base_url, batch_size=10, requests_per_window=2, window_seconds=0.5
+        )
+        async with XanoClient(settings, stopping=stopping) as client:
+            result = await client.add([job(f"h{i:03}") for i in range(100)], count)
+
+        stored = len(emu.state.store.records(1))
+        assert 10 <= result.confirmed < 100
+        assert result.stopped == 100 - result.confirmed
+        assert stored == result.confirmed == sum(counted)

@@ -24,6 +24,7 @@ import aiohttp
 import orjson
 
 from services.shared.retry import Backoff
+from services.shared.agents import Interrupted
 from services.shared.settings import Secret, env_float, env_int, env_secret, env_str
 from services.syncer.ports import BatchDone, Clock, JsonRecord, MirrorError, Sleep, WriteResult
 
@@ -244,8 +245,12 @@ class XanoClient:
         clock: Clock | None = None,
         sleep: Sleep = asyncio.sleep,
         jitter: Callable[[], float] = random.random,
+        stopping: asyncio.Event | None = None,
     ) -> None:
         self.settings = settings
+        # Once set, no request is sent any more (those in flight finish): a stopping worker
+        # leaves no write that Xano applied and nobody counted.
+        self._stopping = stopping or asyncio.Event()
         self.stats = ClientStats()
         self._clock = clock
         self._sleep = sleep
@@ -390,6 +395,8 @@ class XanoClient:
     ) -> WriteResult:
         try:
             answer = await self._request(method, path, json=body)
+        except Interrupted:
+            return WriteResult(stopped=len(batch))
         except XanoRequestError as exc:
             return WriteResult(
                 failed=len(batch), errors=(f"{method} {path}: {exc}",), unavailable=exc.retriable
@@ -429,6 +436,9 @@ class XanoClient:
         assert self._budget is not None, "use XanoClient as an async context manager"
         async with self._semaphore:
             await self._budget.acquire()
+            if self._stopping.is_set():
+                await self._budget.release()
+                raise Interrupted(f"{method} {path} not sent: the syncer is stopping")
             attempt = await self._exchange(method, path, **kwargs)
             await self._budget.release(attempt.retry_after)
         self.stats.requests += 1
