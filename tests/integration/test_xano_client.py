@@ -17,13 +17,9 @@ from emulators.xano.faults import parse_faults
 from emulators.xano.server import RunningEmulator, serve
 from emulators.xano.settings import EmulatorSettings, RateLimit
 from services.shared.settings import Secret
-from services.syncer.adapters.xano import (
-    WriteResult,
-    XanoClient,
-    XanoListingError,
-    XanoSettings,
-)
+from services.syncer.adapters.xano import XanoClient, XanoListingError, XanoSettings
 from services.syncer.payload import to_xano_payload
+from services.syncer.ports import WriteResult
 from services.syncer.reconcile import LocalJob, plan
 
 

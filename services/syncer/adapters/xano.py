@@ -23,8 +23,8 @@ from typing import Any, Self
 import aiohttp
 import orjson
 
-from services.shared.retry import Backoff
 from services.shared.agents import Interrupted
+from services.shared.retry import Backoff
 from services.shared.settings import Secret, env_float, env_int, env_secret, env_str
 from services.syncer.ports import BatchDone, Clock, JsonRecord, MirrorError, Sleep, WriteResult
 
