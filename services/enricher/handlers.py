@@ -29,10 +29,14 @@ def skipped(job: DedupedJob) -> EnrichedJob:
     return _enriched(job, EnrichmentStatus.SKIPPED, version="")
 
 
-def from_cache(job: DedupedJob, enrichment: Enrichment, *, version: str) -> EnrichedJob:
+def from_cache(
+    job: DedupedJob, enrichment: Enrichment, *, version: str, earlier_run: bool = True
+) -> EnrichedJob:
+    """A stored result; a hit only when an earlier run stored it (not this run's own)."""
     return _enriched(
-        job, EnrichmentStatus.SUCCESS, version=version, enrichment=enrichment, cache_hit=True
-    )
+        job, EnrichmentStatus.SUCCESS, version=version, enrichment=enrichment,
+        cache_hit=earlier_run,
+    )  # fmt: skip
 
 
 def from_backend(

@@ -8,7 +8,7 @@ from collections.abc import Iterable, Sequence
 from typing import TypeVar
 
 from schemas.clean import clean_posting
-from schemas.records import DedupedJob, EnrichedJob, Enrichment, JobMerged, Record
+from schemas.records import DedupedJob, EnrichedJob, JobMerged, Record
 from schemas.taxonomy import Taxonomy
 from services.enricher import handlers
 from services.enricher.adapters import cache_repository as cache
@@ -75,8 +75,13 @@ class Enricher:
         results: dict[tuple[str, int], EnrichedJob] = {}
         for job in jobs:
             if job.job_hash in cached:
+                entry = cached[job.job_hash]
                 results[job.seq_key] = handlers.from_cache(
-                    job, cached[job.job_hash], version=version
+                    job,
+                    entry.enrichment,
+                    version=version,
+                    # this run's own result, stored before a crash cut the batch short
+                    earlier_run=entry.run_id != job.run_id,
                 )
             else:
                 results[job.seq_key] = _for_job(fresh[job.job_hash], job)
@@ -110,7 +115,9 @@ class Enricher:
                     )
         return results
 
-    async def _cached(self, jobs: Sequence[DedupedJob], version: str) -> dict[str, Enrichment]:
+    async def _cached(
+        self, jobs: Sequence[DedupedJob], version: str
+    ) -> dict[str, cache.Cached]:
         wanted = [j.job_hash for j in jobs if not j.refresh]
         if not wanted:
             return {}
@@ -118,7 +125,7 @@ class Enricher:
             return await cache.lookup(conn, wanted, version)
 
     async def _remember(self, fresh: dict[str, EnrichedJob], version: str) -> None:
-        good = {h: r.enrichment for h, r in fresh.items() if r.enrichment is not None}
+        good = {h: (r.enrichment, r.run_id) for h, r in fresh.items() if r.enrichment is not None}
         if good:
             async with self._db.connection() as conn:
                 await cache.store(conn, good, version)

@@ -95,6 +95,24 @@ async def test_the_second_run_makes_no_llm_request_and_reports_cache_hits(
     assert [o.enrichment for o in second] == [o.enrichment for o in first]
 
 
+async def test_a_batch_redelivered_within_its_run_is_not_counted_as_cache_hits(
+    enricher: Enricher, emulator: RunningEmulator
+) -> None:
+    """After a crash the same run's batch comes again: its stored answers are that run's own
+    work (no new LLM call, but no "cache hit" either), so the report matches a run without it."""
+    salt = uuid.uuid4().hex
+    first = enriched(await enricher.enrich(deduped("run-1", salt)))
+    requests_after_first = emulator.state.counters["requests"]
+
+    again = enriched(await enricher.enrich(deduped("run-1", salt)))
+
+    assert emulator.state.counters["requests"] == requests_after_first
+    assert not any(o.cache_hit for o in again)
+    assert [o.enrichment for o in again] == [o.enrichment for o in first]
+    later = enriched(await enricher.enrich(deduped("run-2", salt)))
+    assert all(o.cache_hit for o in later)
+
+
 async def test_a_refresh_request_bypasses_the_cache(
     enricher: Enricher, emulator: RunningEmulator
 ) -> None:
