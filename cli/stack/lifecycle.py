@@ -19,6 +19,7 @@ from services.shared.postgres import apply_migrations
 from services.shared.topic_admin import admin_client, create_topics
 
 KAFKA_START_TIMEOUT_S = 90.0
+MAX_REBINDS = 3  # starts again of a node whose port was taken at the moment it bound
 
 
 class StackError(RuntimeError):
@@ -111,14 +112,21 @@ async def _registered_brokers(bootstrap: str) -> int:
         return len((await admin.describe_cluster())["brokers"])
 
 
-async def _wait_for_kafka(config: StackConfig, pids: Sequence[int]) -> None:
-    """Until every broker has registered: topics with 3 replicas need all three."""
+async def _wait_for_kafka(config: StackConfig, pids: Sequence[int]) -> list[int]:
+    """Until every broker has registered (topics with 3 replicas need all three); returns
+    the nodes' pids (a node started again has a new one)."""
     deadline = time.monotonic() + KAFKA_START_TIMEOUT_S * config.brokers
     detail = "not probed yet"
+    pids = list(pids)
+    rebinds = dict.fromkeys(config.kafka_nodes, 0)
     while time.monotonic() < deadline:
-        for node, pid in zip(config.kafka_nodes, pids, strict=True):
-            if not is_alive(pid):
+        for index, node in enumerate(config.kafka_nodes):
+            if is_alive(pids[index]):
+                continue
+            if not _lost_its_port(config, node) or rebinds[node] >= MAX_REBINDS:
                 raise _kafka_failure(config, node, "the broker process exited")
+            rebinds[node] += 1
+            pids[index] = kafka.start(config, node)
         probe = await probe_kafka(config.bootstrap, timeout_s=5.0)
         detail = probe.detail
         if probe.answers:
@@ -127,10 +135,17 @@ async def _wait_for_kafka(config: StackConfig, pids: Sequence[int]) -> None:
             except Exception as error:  # not all up yet: ask again until the deadline
                 seen, detail = 0, f"{type(error).__name__}: {error}"
             if seen >= config.brokers:
-                return
+                return pids
             detail = f"{seen} of {config.brokers} brokers registered"
         await asyncio.sleep(0.5)
     raise _kafka_failure(config, 1, f"no answer within the start timeout ({detail})")
+
+
+def _lost_its_port(config: StackConfig, node: int) -> bool:
+    """A node's port can be briefly held by a connection to itself: the other nodes dial its
+    controller port before it listens, and a port in the ephemeral range may be given to such
+    a dial as its own source port. Starting again a moment later then succeeds."""
+    return "java.net.BindException" in tail(kafka.log_path(config, node), lines=200)
 
 
 def _kafka_failure(config: StackConfig, node: int, reason: str) -> StackError:
@@ -165,7 +180,7 @@ async def ensure_up(config: StackConfig, topics: Sequence[TopicSpec] = CATALOGUE
             kafka_pids = await _start_kafka(config)  # the JVMs boot while postgres starts
             config.brokers_file.write_text(f"{config.brokers}\n")
             postgres_pid = await _start_postgres(config)
-            await _wait_for_kafka(config, kafka_pids)
+            kafka_pids = await _wait_for_kafka(config, kafka_pids)
         except (kafka.KafkaError, postgres_server.PostgresError) as error:
             raise StackError(str(error)) from error
         created = await create_topics(config.bootstrap, topics, topic_settings(config))
