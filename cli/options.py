@@ -34,7 +34,17 @@ def stack_config(args: argparse.Namespace) -> StackConfig:
             overrides["kafka_controller_port"] = args.kafka_port + 1
     if getattr(args, "pg_port", None) is not None:
         overrides["pg_port"] = args.pg_port
-    return _replaced(config, overrides)
+    config = _replaced(config, overrides)
+    return _replaced(config, {"brokers": _broker_count(args, config)})
+
+
+def _broker_count(args: argparse.Namespace, config: StackConfig) -> int:
+    """--brokers, else JOBSTREAM_KAFKA_BROKERS, else what `stack up` last ran in the state dir."""
+    if getattr(args, "brokers", None) is not None:
+        return int(args.brokers)
+    if os.environ.get("JOBSTREAM_KAFKA_BROKERS", "").strip():
+        return config.brokers
+    return config.saved_brokers()
 
 
 def _replaced(config: StackConfig, overrides: dict[str, object]) -> StackConfig:

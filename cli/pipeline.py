@@ -130,6 +130,7 @@ def _api_process(config: PipelineConfig) -> Process:
     port = config.base_port + API_PORT_OFFSET
     env = {
         "KAFKA_BOOTSTRAP_SERVERS": config.stack.bootstrap,
+        **_durability_env(config.stack),
         "DATABASE_URL": config.stack.dsn,
         "API_PORT": str(port),
         "WEB_PORT": str(port),
@@ -150,6 +151,7 @@ def _service_process(config: PipelineConfig, service: str, replica: int) -> Proc
     port = config.web_port(service, replica)
     env = {
         "KAFKA_BOOTSTRAP_SERVERS": config.stack.bootstrap,
+        **_durability_env(config.stack),
         "DATABASE_URL": config.stack.dsn,
         "WEB_PORT": str(port),
         "REPLICA_ID": str(replica),
@@ -166,6 +168,14 @@ def _service_process(config: PipelineConfig, service: str, replica: int) -> Proc
         health_url=f"http://127.0.0.1:{port}/healthz",
         ready_url=f"http://127.0.0.1:{port}/readyz",
     )
+
+
+def _durability_env(stack: StackConfig) -> dict[str, str]:
+    """The services create their own changelogs: replicated like the stack's topics."""
+    return {
+        "KAFKA_REPLICATION_FACTOR": str(stack.replication_factor),
+        "KAFKA_MIN_INSYNC_REPLICAS": str(stack.min_insync_replicas),
+    }
 
 
 def _feed_dirs() -> str:

@@ -18,7 +18,7 @@ import pytest
 
 from cli import pipeline
 from cli.stack import StackConfig, StackInfo, ensure_up, shut_down, status
-from cli.stack.config import PROJECT_ROOT
+from cli.stack.config import CLUSTER_KAFKA_HEAP, PROJECT_ROOT
 from tests.feed_sources import pipeline_feed_env
 
 # Overridable, so two test sessions (say, two engineers on one machine) need not collide.
@@ -27,6 +27,9 @@ TEST_KAFKA_PORT = int(os.environ.get("JOBSTREAM_TEST_KAFKA_PORT", "27092"))
 TEST_PG_PORT = int(os.environ.get("JOBSTREAM_TEST_PG_PORT", "27432"))
 TEST_SERVICES_BASE_PORT = int(os.environ.get("JOBSTREAM_TEST_SERVICES_BASE_PORT", "27100"))
 TEST_XANO_PORT = int(os.environ.get("JOBSTREAM_TEST_XANO_PORT", "27080"))
+# The three-broker stack (`stack up --brokers 3`) beside it: brokers on 6 ports from +500.
+CLUSTER_KAFKA_PORT = TEST_KAFKA_PORT + 500
+CLUSTER_PG_PORT = TEST_PG_PORT + 1
 
 # Faust defaults are tuned for production; tests want quick rebalances and short batches.
 FAST_SERVICES_ENV = {
@@ -72,6 +75,37 @@ async def stack(stack_config: StackConfig) -> AsyncIterator[StackInfo]:
     yield info
     if not already_up:
         await shut_down(stack_config)
+
+
+@pytest.fixture(scope="session")
+def cluster_stack_config(stack_config: StackConfig) -> StackConfig:
+    state_dir = stack_config.state_dir.with_name(f"{stack_config.state_dir.name}-cluster")
+    state_dir.mkdir(parents=True, exist_ok=True)
+    state_dir.chmod(0o755)
+    return dataclasses.replace(
+        stack_config,
+        state_dir=state_dir,
+        kafka_port=CLUSTER_KAFKA_PORT,
+        kafka_controller_port=CLUSTER_KAFKA_PORT + 1,
+        pg_port=CLUSTER_PG_PORT,
+        brokers=3,
+        kafka_heap=CLUSTER_KAFKA_HEAP,
+    )
+
+
+@pytest.fixture(scope="session")
+async def cluster_session(cluster_stack_config: StackConfig) -> AsyncIterator[StackConfig]:
+    """Started by the first test that needs three brokers, stopped at the session's end."""
+    already_up = all(c.answers for c in await status(cluster_stack_config))
+    yield cluster_stack_config
+    if not already_up:
+        await shut_down(cluster_stack_config)
+
+
+@pytest.fixture
+async def cluster_stack(cluster_session: StackConfig) -> StackInfo:
+    """The three-broker stack, all nodes up: a test that killed or stopped one is healed."""
+    return await ensure_up(cluster_session)
 
 
 @pytest.fixture(scope="session")

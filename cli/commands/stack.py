@@ -10,6 +10,7 @@ from cli import pipeline
 from cli.base import EXIT_FAILURE, EXIT_OK, CommandError, Handler, SubParsers, command_group
 from cli.options import add_stack_options, stack_config
 from cli.stack import ComponentStatus, StackConfig, StackError, ensure_up, shut_down, status
+from cli.stack.lifecycle import broker_name
 
 
 def register(subparsers: SubParsers) -> None:
@@ -21,6 +22,13 @@ def register(subparsers: SubParsers) -> None:
     )
     up = _add(
         actions, "up", _up, "start what is missing, wait until it answers, create topics, migrate"
+    )
+    up.add_argument(
+        "--brokers",
+        type=int,
+        choices=(1, 3),
+        help="Kafka brokers: 1, or 3 (one controller quorum; topics get replication factor 3 "
+        "and min.insync.replicas 2); default JOBSTREAM_KAFKA_BROKERS, else as last started",
     )
     up.add_argument(
         "--services", action="store_true", help="also start the services and the emulator"
@@ -56,7 +64,10 @@ def _up(args: argparse.Namespace) -> int:
         info = asyncio.run(ensure_up(config))
     except StackError as error:
         raise CommandError(str(error)) from error
-    print(f"kafka     {info.bootstrap}  pid {info.kafka_pid}")
+    for node, pid in zip(config.kafka_nodes, info.kafka_pids, strict=True):
+        print(f"{broker_name(config, node):<9} 127.0.0.1:{config.node_ports(node)[0]}  pid {pid}")
+    print(f"replication factor {config.replication_factor}, "
+          f"min.insync.replicas {config.min_insync_replicas}")  # fmt: skip
     print(f"postgres  127.0.0.1:{config.pg_port}  pid {info.postgres_pid}")
     print(f"topics created: {len(info.created_topics)}; migrations applied: "
           f"{', '.join(info.applied_migrations) or 'none pending'}")  # fmt: skip

@@ -7,17 +7,19 @@ import fcntl
 import time
 from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from cli.stack import kafka, postgres_server
-from cli.stack.config import StackConfig
+from cli.stack.config import BROKER_COUNTS, StackConfig
 from cli.stack.probes import Probe, port_accepts, probe_kafka, probe_postgres
 from cli.stack.processes import is_alive, tail
 from schemas.topics import CATALOGUE, TopicSpec
+from services.shared.durability import TopicSettings
 from services.shared.postgres import apply_migrations
-from services.shared.topic_admin import create_topics
+from services.shared.topic_admin import admin_client, create_topics
 
 KAFKA_START_TIMEOUT_S = 90.0
+MAX_REBINDS = 3  # starts again of a node whose port was taken at the moment it bound
 
 
 class StackError(RuntimeError):
@@ -30,10 +32,11 @@ class StackInfo:
 
     bootstrap: str
     dsn: str
-    kafka_pid: int
+    kafka_pid: int  # node 1's
     postgres_pid: int
     created_topics: tuple[str, ...]
     applied_migrations: tuple[str, ...]
+    kafka_pids: tuple[int, ...] = ()  # every broker's, node 1 first
 
 
 @dataclass(frozen=True, slots=True)
@@ -65,34 +68,90 @@ def _refuse_foreign_port(name: str, port: int, variable: str) -> None:
         )
 
 
-async def _start_kafka(config: StackConfig) -> int:
-    pid = kafka.running_pid(config)
-    if pid is not None:
-        return pid
-    _refuse_foreign_port("kafka", config.kafka_port, "JOBSTREAM_KAFKA_PORT")
-    _refuse_foreign_port(
-        "kafka controller", config.kafka_controller_port, "JOBSTREAM_KAFKA_CONTROLLER_PORT"
-    )
-    await asyncio.to_thread(kafka.prepare, config)
-    return kafka.start(config)
+def broker_name(config: StackConfig, node: int) -> str:
+    return "kafka" if config.brokers == 1 else f"kafka-{node}"
 
 
-async def _wait_for_kafka(config: StackConfig, pid: int) -> None:
-    deadline = time.monotonic() + KAFKA_START_TIMEOUT_S
-    probe = Probe(False, "not probed yet")
+def topic_settings(config: StackConfig) -> TopicSettings:
+    """Replication as the broker count allows: 1/1 on one broker, 3/2 on the cluster."""
+    return TopicSettings(config.replication_factor, config.min_insync_replicas)
+
+
+def _other_layouts(config: StackConfig) -> list[StackConfig]:
+    return [replace(config, brokers=count) for count in BROKER_COUNTS if count != config.brokers]
+
+
+def _refuse_other_layout(config: StackConfig) -> None:
+    for other in _other_layouts(config):
+        if any(kafka.running_pid(other, node) for node in other.kafka_nodes):
+            raise StackError(
+                f"a {other.brokers}-broker Kafka runs in {config.state_dir}; "
+                f"`jobstream stack down` before starting {config.brokers} broker(s) there"
+            )
+
+
+async def _start_kafka(config: StackConfig) -> list[int]:
+    """Every node not yet running is prepared and started; returns all nodes' pids."""
+    _refuse_other_layout(config)
+    pids: list[int] = []
+    for node in config.kafka_nodes:
+        pid = kafka.running_pid(config, node)
+        if pid is None:
+            port, controller_port = config.node_ports(node)
+            name = broker_name(config, node)
+            _refuse_foreign_port(name, port, "JOBSTREAM_KAFKA_PORT")
+            _refuse_foreign_port(f"{name} controller", controller_port, "JOBSTREAM_KAFKA_PORT")
+            await asyncio.to_thread(kafka.prepare, config, node)
+            pid = kafka.start(config, node)
+        pids.append(pid)
+    return pids
+
+
+async def _registered_brokers(bootstrap: str) -> int:
+    async with admin_client(bootstrap, timeout_ms=5_000) as admin:
+        return len((await admin.describe_cluster())["brokers"])
+
+
+async def _wait_for_kafka(config: StackConfig, pids: Sequence[int]) -> list[int]:
+    """Until every broker has registered (topics with 3 replicas need all three); returns
+    the nodes' pids (a node started again has a new one)."""
+    deadline = time.monotonic() + KAFKA_START_TIMEOUT_S * config.brokers
+    detail = "not probed yet"
+    pids = list(pids)
+    rebinds = dict.fromkeys(config.kafka_nodes, 0)
     while time.monotonic() < deadline:
-        if not is_alive(pid):
-            raise _kafka_failure(config, "the broker process exited")
+        for index, node in enumerate(config.kafka_nodes):
+            if is_alive(pids[index]):
+                continue
+            if not _lost_its_port(config, node) or rebinds[node] >= MAX_REBINDS:
+                raise _kafka_failure(config, node, "the broker process exited")
+            rebinds[node] += 1
+            pids[index] = kafka.start(config, node)
         probe = await probe_kafka(config.bootstrap, timeout_s=5.0)
+        detail = probe.detail
         if probe.answers:
-            return
+            try:
+                seen = await asyncio.wait_for(_registered_brokers(config.bootstrap), 10.0)
+            except Exception as error:  # not all up yet: ask again until the deadline
+                seen, detail = 0, f"{type(error).__name__}: {error}"
+            if seen >= config.brokers:
+                return pids
+            detail = f"{seen} of {config.brokers} brokers registered"
         await asyncio.sleep(0.5)
-    raise _kafka_failure(config, f"no answer within {KAFKA_START_TIMEOUT_S:.0f}s ({probe.detail})")
+    raise _kafka_failure(config, 1, f"no answer within the start timeout ({detail})")
 
 
-def _kafka_failure(config: StackConfig, reason: str) -> StackError:
-    log = kafka.log_path(config)
-    return StackError(f"kafka did not start: {reason}\n--- tail of {log} ---\n{tail(log)}")
+def _lost_its_port(config: StackConfig, node: int) -> bool:
+    """A node's port can be briefly held by a connection to itself: the other nodes dial its
+    controller port before it listens, and a port in the ephemeral range may be given to such
+    a dial as its own source port. Starting again a moment later then succeeds."""
+    return "java.net.BindException" in tail(kafka.log_path(config, node), lines=200)
+
+
+def _kafka_failure(config: StackConfig, node: int, reason: str) -> StackError:
+    log = kafka.log_path(config, node)
+    name = broker_name(config, node)
+    return StackError(f"{name} did not start: {reason}\n--- tail of {log} ---\n{tail(log)}")
 
 
 async def _start_postgres(config: StackConfig) -> int:
@@ -118,35 +177,55 @@ async def ensure_up(config: StackConfig, topics: Sequence[TopicSpec] = CATALOGUE
         try:
             if postgres_server.running_pid(config) is None:
                 postgres_server.preflight(config)
-            kafka_pid = await _start_kafka(config)  # the JVM boots while postgres starts
+            kafka_pids = await _start_kafka(config)  # the JVMs boot while postgres starts
+            config.brokers_file.write_text(f"{config.brokers}\n")
             postgres_pid = await _start_postgres(config)
-            await _wait_for_kafka(config, kafka_pid)
+            kafka_pids = await _wait_for_kafka(config, kafka_pids)
         except (kafka.KafkaError, postgres_server.PostgresError) as error:
             raise StackError(str(error)) from error
-        created = await create_topics(config.bootstrap, topics)
+        created = await create_topics(config.bootstrap, topics, topic_settings(config))
         applied = await apply_migrations(config.dsn)
     return StackInfo(
-        config.bootstrap, config.dsn, kafka_pid, postgres_pid, tuple(created), tuple(applied)
+        config.bootstrap,
+        config.dsn,
+        kafka_pids[0],
+        postgres_pid,
+        tuple(created),
+        tuple(applied),
+        tuple(kafka_pids),
     )
 
 
 async def shut_down(config: StackConfig) -> dict[str, int | None]:
     """Stop what this stack started (by recorded, verified pid); fine when nothing runs."""
+    stopped: dict[str, int | None] = {}
     async with _exclusive(config):
-        stopped_kafka = await asyncio.to_thread(kafka.stop, config)
-        stopped_postgres = await asyncio.to_thread(postgres_server.stop, config)
-    return {"kafka": stopped_kafka, "postgres": stopped_postgres}
+        # All nodes at once: each one's controlled shutdown needs the others' quorum.
+        pids = await asyncio.gather(
+            *(asyncio.to_thread(kafka.stop, config, node) for node in config.kafka_nodes)
+        )
+        for node, pid in zip(config.kafka_nodes, pids, strict=True):
+            stopped[broker_name(config, node)] = pid
+        for other in _other_layouts(config):  # brokers of a layout the caller did not name
+            for node in other.kafka_nodes:
+                if (pid := await asyncio.to_thread(kafka.stop, other, node)) is not None:
+                    stopped[broker_name(other, node)] = pid
+        stopped["postgres"] = await asyncio.to_thread(postgres_server.stop, config)
+    return stopped
 
 
 async def status(config: StackConfig) -> list[ComponentStatus]:
     """Each component with its port, our pid (if running) and whether it really answers."""
-    kafka_probe, postgres_probe = await asyncio.gather(
-        probe_kafka(config.bootstrap), probe_postgres(config.dsn)
+    ports = [config.node_ports(node)[0] for node in config.kafka_nodes]
+    *kafka_probes, postgres_probe = await asyncio.gather(
+        *(probe_kafka(f"127.0.0.1:{port}") for port in ports), probe_postgres(config.dsn)
     )
-    return [
-        _component("kafka", config.kafka_port, kafka.running_pid(config), kafka_probe),
-        _component("postgres", config.pg_port, postgres_server.running_pid(config), postgres_probe),
+    brokers = [
+        _component(broker_name(config, node), port, kafka.running_pid(config, node), probe)
+        for node, port, probe in zip(config.kafka_nodes, ports, kafka_probes, strict=True)
     ]
+    postgres_pid = postgres_server.running_pid(config)
+    return [*brokers, _component("postgres", config.pg_port, postgres_pid, postgres_probe)]
 
 
 def _component(name: str, port: int, pid: int | None, probe: Probe) -> ComponentStatus:

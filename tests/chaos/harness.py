@@ -34,6 +34,7 @@ from aiokafka.admin import AIOKafkaAdminClient
 from cli import control, pipeline
 from cli.pipeline import PipelineConfig
 from cli.stack import StackConfig, ensure_up, kafka, postgres_server, shut_down
+from cli.stack.config import CLUSTER_KAFKA_HEAP
 from cli.stack.processes import is_alive, read_cmdline, wait_until_gone
 from schemas import topics
 from schemas.records import FINISHED_STATUSES
@@ -323,9 +324,10 @@ async def run_feed(
     replicas: Mapping[str, int] | None = None,
     baseline_counts: Mapping[str, int] | None = None,
     bound_s: float,
+    brokers: int = 1,
 ) -> Outcome:
     """Runs the feed once on a fresh stack, with the fault alongside; reads back the result."""
-    async with _throwaway(ports, replicas) as stage:
+    async with _throwaway(ports, replicas, brokers) as stage:
         stage.baseline_counts = baseline_counts or {}
         await wait_for_stable_groups(stage)
         feed_id = await control.ensure_feed(stage.stack.dsn, name="chaos", source_url=str(feed))
@@ -408,7 +410,9 @@ def _synced(report: Mapping[str, Any]) -> bool:
 
 
 @contextlib.asynccontextmanager
-async def _throwaway(ports: Ports, replicas: Mapping[str, int] | None) -> AsyncIterator[Stage]:
+async def _throwaway(
+    ports: Ports, replicas: Mapping[str, int] | None, brokers: int = 1
+) -> AsyncIterator[Stage]:
     with tempfile.TemporaryDirectory(prefix="jobstream-chaos-") as state_dir:
         os.chmod(state_dir, 0o755)  # noqa: PTH101, S103 - PostgreSQL runs as its own user
         stack = dataclasses.replace(
@@ -417,6 +421,8 @@ async def _throwaway(ports: Ports, replicas: Mapping[str, int] | None) -> AsyncI
             kafka_port=ports.kafka,
             kafka_controller_port=ports.kafka + 1,
             pg_port=ports.pg,
+            brokers=brokers,  # 3: `stack up --brokers 3` (ports from ports.kafka to +5)
+            kafka_heap=CLUSTER_KAFKA_HEAP if brokers > 1 else StackConfig.from_env().kafka_heap,
         )
         config = PipelineConfig(
             stack=stack,
@@ -528,6 +534,8 @@ async def group_lag(bootstrap: str) -> dict[str, int]:
         await admin.close()
     partitions = [tp for offsets in committed.values() for tp in offsets]
     if not partitions:
+        # nothing committed yet: no consumer is started for nothing (aiokafka can raise
+        # CancelledError from the close of one stopped right after its start)
         return {}
     consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap)
     await consumer.start()
