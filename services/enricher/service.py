@@ -115,9 +115,7 @@ class Enricher:
                     )
         return results
 
-    async def _cached(
-        self, jobs: Sequence[DedupedJob], version: str
-    ) -> dict[str, cache.Cached]:
+    async def _cached(self, jobs: Sequence[DedupedJob], version: str) -> dict[str, cache.Cached]:
         wanted = [j.job_hash for j in jobs if not j.refresh]
         if not wanted:
             return {}
