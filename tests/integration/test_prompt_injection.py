@@ -12,7 +12,6 @@ from __future__ import annotations
 import html
 import uuid
 from collections.abc import AsyncIterator
-from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import quote
 
@@ -29,10 +28,7 @@ from schemas.profile import load_profile
 from schemas.records import (
     DedupedJob,
     EnrichedJob,
-    IngestFinished,
     JobPosting,
-    RequestReason,
-    RunStarted,
 )
 from schemas.taxonomy import Taxonomy, load_taxonomy
 from services.api.app import build
@@ -42,14 +38,13 @@ from services.enricher.backends.offline.backend import OfflineBackend
 from services.enricher.service import Enricher
 from services.enricher.trust import TrustChecks
 from services.router import completion
-from services.router.adapters import ledger_repository as ledger
-from services.router.batch import route_batch
-from services.router.config import SafetyLimits, Thresholds
+from services.router.config import SafetyLimits
 from services.shared.database import Database
 from services.shared.settings import Secret
 from tests.injection_set import ATTEMPTS, GOOD_CONTROLS, STEERED_CONTROL, emulator_overrides
 from tests.integration.api_support import api_dsn
 from tests.integration.test_api import AUTH, api_settings
+from tests.integration.test_router_batches import route_run
 
 __all__ = ["api_dsn"]  # a fixture, imported for pytest
 
@@ -108,27 +103,8 @@ def _deduped(run_id: str, feed_id: int, postings: list[JobPosting]) -> list[Dedu
 
 
 async def _route_and_close(pool: asyncpg.Pool, outputs: list[EnrichedJob]) -> None:
+    await route_run(pool, outputs)
     first = outputs[0]
-    async with pool.acquire() as conn:
-        await ledger.run_started(
-            conn,
-            RunStarted(
-                run_id=first.run_id,
-                feed_id=first.feed_id,
-                reason=RequestReason.CLI,
-                started_at=datetime.now(UTC),
-            ),
-        )
-        await ledger.ingest_finished(
-            conn,
-            IngestFinished(
-                run_id=first.run_id,
-                feed_id=first.feed_id,
-                emitted=len(outputs),
-                parsed=len(outputs),
-            ),
-        )
-    await route_batch(pool, outputs, thresholds=Thresholds())
     done = await completion.complete_run(pool, first.run_id, limits=SafetyLimits())
     assert done is not None, "the run completes once every job has its outcome"
 

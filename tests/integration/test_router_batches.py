@@ -105,7 +105,7 @@ def _run(tag: str, feed_id: int, confidences: Sequence[float]) -> list[EnrichedJ
     ]
 
 
-async def _route(pool: asyncpg.Pool, records: Sequence[EnrichedJob]) -> None:
+async def route_run(pool: asyncpg.Pool, records: Sequence[EnrichedJob]) -> None:
     """Routes one run's records as one batch, the run opened first as the ingestor would
     (the session's routers sweep every run in the database: each must have its report)."""
     first = records[0]
@@ -164,13 +164,13 @@ async def test_a_job_seen_again_unchanged_ends_as_a_full_rewrite_would_leave_it(
 ) -> None:
     tag = uuid.uuid4().hex[:8]
     confidences = [95.0, 70.0, 20.0] * 3  # open, manual review, rejected
-    await _route(pool, _run(tag, feed_id, confidences))
+    await route_run(pool, _run(tag, feed_id, confidences))
     first = await _rows(pool, tag)
     assert len(first) == 9 and all(r["row_digest"] for r in first.values())
 
     unchanged = _count_unchanged(monkeypatch)
     second_run = _run(tag, feed_id, confidences)
-    await _route(pool, second_run)
+    await route_run(pool, second_run)
     assert sum(unchanged) == 9  # no row written whole
     second = await _rows(pool, tag)
     assert {h: _comparable(r) for h, r in second.items()} == {
@@ -186,7 +186,7 @@ async def test_a_job_seen_again_unchanged_ends_as_a_full_rewrite_would_leave_it(
             )
     unchanged.clear()
     third_run = _run(tag, feed_id, confidences)
-    await _route(pool, third_run)
+    await route_run(pool, third_run)
     assert sum(unchanged) == 0
     third = await _rows(pool, tag)
     assert {h: _comparable(r) for h, r in third.items()} == {
@@ -198,7 +198,7 @@ async def test_changed_rows_and_moves_are_written_whole(
     pool: asyncpg.Pool, feed_id: int, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     tag = uuid.uuid4().hex[:8]
-    await _route(pool, _run(tag, feed_id, [95.0, 95.0, 95.0]))
+    await route_run(pool, _run(tag, feed_id, [95.0, 95.0, 95.0]))
     hashes = sorted(await _rows(pool, tag))
     # Someone else edits a row (and, as every writer must, drops its digest).
     async with pool.acquire() as conn:
@@ -208,7 +208,7 @@ async def test_changed_rows_and_moves_are_written_whole(
         )
     unchanged = _count_unchanged(monkeypatch)
     # Job 1 moves to review (lower confidence), job 2 is unchanged.
-    await _route(pool, _run(tag, feed_id, [95.0, 70.0, 95.0]))
+    await route_run(pool, _run(tag, feed_id, [95.0, 70.0, 95.0]))
     assert sum(unchanged) == 1
     rows = await _rows(pool, tag)
     assert rows[hashes[0]]["title"] == "Registered Nurse 0"  # rewritten
@@ -233,7 +233,7 @@ async def test_a_part_that_fails_rolls_back_alone_and_the_retry_completes_the_ba
 
     monkeypatch.setattr(jobs, "place_prepared", fail_once)
     with pytest.raises(PartFailedError, match="went away") as failed:
-        await _route(pool, records)
+        await route_run(pool, records)
     written = await _rows(pool, tag)
     assert 0 < len(written) < len(records), "one part committed, the other rolled back"
     assert {r.job_hash for r in failed.value.committed.routed} == set(written)
@@ -253,7 +253,7 @@ async def test_a_part_that_fails_rolls_back_alone_and_the_retry_completes_the_ba
 
 async def test_numbers_and_json_read_as_sent(pool: asyncpg.Pool, feed_id: int) -> None:
     tag = uuid.uuid4().hex[:8]
-    await _route(pool, _run(tag, feed_id, [87.65]))
+    await route_run(pool, _run(tag, feed_id, [87.65]))
     (row,) = (await _rows(pool, tag)).values()
     assert row["ai_confidence_score"] == Decimal("87.65")
     assert (row["salary_min"], row["salary_max"]) == (Decimal("61234.57"), Decimal("70000.1"))
