@@ -112,6 +112,20 @@ async def _registered_brokers(bootstrap: str) -> int:
         return len((await admin.describe_cluster())["brokers"])
 
 
+async def _silent_brokers(config: StackConfig) -> list[tuple[str, Probe]]:
+    """Nodes that do not answer on their own port. The cluster's metadata still lists a
+    killed node for a while, so a registered count alone would pass too early."""
+    ports = [config.node_ports(node)[0] for node in config.kafka_nodes]
+    probes = await asyncio.gather(
+        *(probe_kafka(f"127.0.0.1:{port}", timeout_s=5.0) for port in ports)
+    )
+    return [
+        (broker_name(config, node), probe)
+        for node, probe in zip(config.kafka_nodes, probes, strict=True)
+        if not probe.answers
+    ]
+
+
 async def _wait_for_kafka(config: StackConfig, pids: Sequence[int]) -> list[int]:
     """Until every broker has registered (topics with 3 replicas need all three); returns
     the nodes' pids (a node started again has a new one)."""
@@ -127,9 +141,9 @@ async def _wait_for_kafka(config: StackConfig, pids: Sequence[int]) -> list[int]
                 raise _kafka_failure(config, node, "the broker process exited")
             rebinds[node] += 1
             pids[index] = kafka.start(config, node)
-        probe = await probe_kafka(config.bootstrap, timeout_s=5.0)
-        detail = probe.detail
-        if probe.answers:
+        silent = await _silent_brokers(config)
+        detail = ", ".join(f"{name}: {probe.detail}" for name, probe in silent)
+        if not silent:
             try:
                 seen = await asyncio.wait_for(_registered_brokers(config.bootstrap), 10.0)
             except Exception as error:  # not all up yet: ask again until the deadline

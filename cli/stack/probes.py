@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import socket
 from dataclasses import dataclass
 
 import asyncpg
-
-from services.shared.topic_admin import admin_client
+from aiokafka.conn import create_conn
+from aiokafka.protocol.metadata import MetadataRequest
 
 
 @dataclass(frozen=True, slots=True)
@@ -26,17 +27,33 @@ def port_accepts(port: int, host: str = "127.0.0.1", timeout_s: float = 0.5) -> 
         return False
 
 
-async def _list_topic_names(bootstrap: str) -> list[str]:
-    async with admin_client(bootstrap, timeout_ms=5_000) as admin:
-        names: list[str] = await admin.list_topics()
-    return names
+async def _ask_one_broker(address: str) -> list[str]:
+    """Ask this broker over its own connection: a cluster client routes a request to any
+    node it knows, so one dead peer would make a live broker look down."""
+    host, port = address.rsplit(":", 1)
+    connection = await create_conn(host, int(port), request_timeout_ms=5_000)
+    try:
+        metadata = await connection.send(MetadataRequest([]))
+    finally:
+        connection.close()
+    return [topic[1] for topic in metadata.topics]
+
+
+async def _list_topic_names(addresses: list[str]) -> list[str]:
+    """The first listed broker that answers; the last error when none does."""
+    for address in addresses[:-1]:
+        with contextlib.suppress(Exception):  # the next broker may answer
+            return await _ask_one_broker(address)
+    return await _ask_one_broker(addresses[-1])
 
 
 async def probe_kafka(bootstrap: str, timeout_s: float = 10.0) -> Probe:
-    if not port_accepts(int(bootstrap.rsplit(":", 1)[1])):
+    """bootstrap is one broker or a comma-separated list; the list answers if any does."""
+    addresses = [address.strip() for address in bootstrap.split(",") if address.strip()]
+    if not any(port_accepts(int(address.rsplit(":", 1)[1])) for address in addresses):
         return Probe(False, "nothing listens")
     try:
-        names = await asyncio.wait_for(_list_topic_names(bootstrap), timeout_s)
+        names = await asyncio.wait_for(_list_topic_names(addresses), timeout_s)
     except Exception as error:  # any failure means "does not answer"
         return Probe(False, f"metadata request failed: {type(error).__name__}: {error}")
     return Probe(True, f"metadata ok, {len(names)} topics")

@@ -14,7 +14,7 @@ import os
 import subprocess
 import sys
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Collection
 
 import pytest
 from aiokafka import AIOKafkaProducer
@@ -50,19 +50,25 @@ async def scratch_names(stack: StackInfo) -> AsyncIterator[list[str]]:
             await admin.delete_topics(names)
 
 
-async def _described(bootstrap: str, name: str) -> tuple[int, int, dict[str, str]]:
-    """Partitions, the smallest replica count and the topic-level (non-default) configs."""
+async def _described(
+    bootstrap: str, name: str, settled_on: Collection[str] = ()
+) -> tuple[int, int, dict[str, str]]:
+    """Partitions, the smallest replica count and the topic-level (non-default) configs.
+
+    Each admin request may go to a different broker, and brokers apply the metadata log at
+    their own pace: ask again until the partitions and the settled_on configs are reported.
+    """
     async with admin_client(bootstrap) as admin:
-        for _ in range(50):  # until the broker's metadata has its partitions
+        for _ in range(50):
             (topic,) = await admin.describe_topics([name])
-            if topic["partitions"]:
+            resource = ConfigResource(ConfigResourceType.TOPIC, name)
+            ((*_, entries),) = (await admin.describe_configs([resource]))[0].resources
+            # (name, value, read_only, config_source, is_sensitive, synonyms); 1 = the topic's
+            set_on_topic = {entry[0]: entry[1] for entry in entries if entry[3] == 1}
+            if topic["partitions"] and all(key in set_on_topic for key in settled_on):
                 break
             await asyncio.sleep(0.1)
-        (response,) = await admin.describe_configs([ConfigResource(ConfigResourceType.TOPIC, name)])
-    (resource,) = response.resources
-    # (name, value, read_only, config_source, is_sensitive, synonyms); source 1 is the topic's
-    set_on_topic = {entry[0]: entry[1] for entry in resource[4] if entry[3] == 1}
-    replicas = min(len(p["replicas"]) for p in topic["partitions"])
+    replicas = min((len(p["replicas"]) for p in topic["partitions"]), default=0)
     return len(topic["partitions"]), replicas, set_on_topic
 
 
@@ -214,6 +220,7 @@ def _cli_topics_create(bootstrap: str, **env: str) -> subprocess.CompletedProces
 
 
 CLUSTER_ENV = {"KAFKA_REPLICATION_FACTOR": "3", "KAFKA_MIN_INSYNC_REPLICAS": "2"}
+CLUSTER_CONFIGS = ("min.insync.replicas", "retention.ms")
 
 
 @pytest.mark.timeout(600)
@@ -242,7 +249,7 @@ async def test_the_cluster_profile_creates_rf3_min_isr2_and_reports_a_topic_made
     )
     assert f"created {len(CATALOGUE) - 1} of {len(CATALOGUE)} topics" in result.stdout
     for spec in CATALOGUE:
-        partitions, replicas, configs = await _described(bootstrap, spec.name)
+        partitions, replicas, configs = await _described(bootstrap, spec.name, CLUSTER_CONFIGS)
         assert partitions == spec.partitions, spec.name
         assert replicas == (2 if spec is JOBS_ROUTED else 3), spec.name
         assert configs["min.insync.replicas"] == "2", spec.name
