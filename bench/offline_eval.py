@@ -50,7 +50,7 @@ HOLDOUT = Path(__file__).with_name("data") / "offline-eval-holdout.csv"
 SOC_TARGET = ">= 0.75"
 REAL_SOC_TARGET = ">= 0.85"
 REAL_SECTOR_TARGET = ">= 0.70"
-FEED_BATCH = 20  # ENRICH_BATCH_SIZE's default: the backend sees a feed's jobs in batches
+FEED_BATCH = 20  # ENRICH_BATCH_SIZE's default (a job's answer does not depend on its batch)
 
 
 @dataclass(frozen=True, slots=True)

@@ -54,11 +54,6 @@ CHAOS_ENV = {
     "KAFKA_HEARTBEAT_INTERVAL_S": "0.5",
     "KAFKA_REBALANCE_TIMEOUT_S": "6",
     "ENRICH_BATCH_WITHIN_S": "0.2",
-    # One job a batch: the offline backend pools a company's evidence over the jobs of a
-    # batch, so with larger batches a job's industry depends on which jobs shared its batch
-    # (timing), and two fault-free runs differ in ~2% of jobs.
-    "ENRICH_BATCH_SIZE": "1",
-    "ENRICH_CONCURRENCY": "6",  # a group member per partition: one-job batches in parallel
     "ROUTER_BATCH_WITHIN_S": "0.2",
     "XANO_BULK_BATCH_SIZE": "25",
     "XANO_REQUESTS_PER_WINDOW": "5",

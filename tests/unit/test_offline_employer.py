@@ -1,6 +1,6 @@
 """The offline backend reads the employer's sector from what the posting says about the
-employer (its name, its self-description, an intermediary's words, its other jobs in the
-batch), not from the job's function; and it reads federal, French and Finnish titles."""
+employer (its name, its self-description, an intermediary's words), not from the job's
+function, whatever jobs share its batch; and it reads federal, French and Finnish titles."""
 
 from __future__ import annotations
 
@@ -99,38 +99,29 @@ def test_public_body_words_in_prose_do_not_make_an_employer_government(
     assert enrichment.sector == "Manufacturing"
 
 
-def test_a_companys_other_jobs_in_the_batch_lend_it_their_evidence(
-    backend: OfflineBackend,
-) -> None:
+def test_a_jobs_enrichment_does_not_depend_on_its_batch_mates(backend: OfflineBackend) -> None:
+    """Replays, rebalances and batch sizes regroup jobs: the tables must not change."""
     named = JobPosting(
         title="Registered Nurse",
         company_name="Contoso",
         description_html="Contoso is a regional hospital with 300 beds. Care for patients.",
     )
     unnamed = JobPosting(title="Accountant", company_name="Contoso", description_html=DUTIES)
-    stranger = JobPosting(title="Accountant", company_name="Fabrikam", description_html=DUTIES)
-
-    outcomes = asyncio.run(backend.enrich([named, unnamed, stranger]))
-    industries = [o.enrichment.industry if o.enrichment else None for o in outcomes]
-
-    assert industries[0] == industries[1] == "Hospitals"
-    assert industries[2] != "Hospitals"  # another company's evidence is not shared
-    assert backend.enrich_one(unnamed).industry != "Hospitals"  # alone, it had none
-
-
-def test_jobs_without_a_company_name_do_not_pool_their_evidence(
-    backend: OfflineBackend,
-) -> None:
     hospital = JobPosting(
         title="Accountant", company_name="", description_html="We are a regional hospital."
     )
     unknown = JobPosting(title="Accountant", company_name="", description_html=DUTIES)
+    jobs = [named, unnamed, hospital, unknown]
 
-    outcomes = asyncio.run(backend.enrich([hospital, unknown]))
+    alone = [backend.enrich_one(job) for job in jobs]
+    together = asyncio.run(backend.enrich(jobs))
+    reversed_ = asyncio.run(backend.enrich(jobs[::-1]))[::-1]
 
-    assert outcomes[0].enrichment is not None and outcomes[1].enrichment is not None
-    assert outcomes[0].enrichment.industry == "Hospitals"
-    assert outcomes[1].enrichment.industry != "Hospitals"
+    assert [o.enrichment for o in together] == alone
+    assert [o.enrichment for o in reversed_] == alone
+    assert alone[0].industry == "Hospitals" and alone[2].industry == "Hospitals"
+    assert alone[1].industry != "Hospitals"  # its colleague's evidence is not borrowed
+    assert alone[3].industry != "Hospitals"
 
 
 def test_one_failing_job_does_not_fail_its_batch_mates(backend: OfflineBackend) -> None:

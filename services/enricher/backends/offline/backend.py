@@ -24,13 +24,13 @@ from services.enricher.backends.offline.text import description_of, sentences, t
 from services.enricher.backends.offline.titles import match_keys, standard_title
 
 # bump when this backend's algorithm or lexicons change: cached enrichments are then redone
-ALGORITHM_VERSION = "6"
+ALGORITHM_VERSION = "7"
 _YIELD_EVERY = 64  # jobs between yields, so a large batch does not starve the event loop
 
 
 @dataclass(frozen=True, slots=True)
 class _Draft:
-    """A job read before its industry is chosen (which may pool the company's other jobs)."""
+    """A job read before its industry is chosen."""
 
     ai_title: str
     description: str
@@ -71,19 +71,11 @@ class OfflineBackend:
         return f"offline-{ALGORITHM_VERSION}+{self._taxonomy.version}+{self._profile.version}"
 
     async def enrich(self, jobs: Sequence[JobPosting]) -> list[EnrichmentOutcome]:
-        drafts: list[_Draft | EnrichmentOutcome] = []
-        for position, job in enumerate(jobs, start=1):
-            drafts.append(self._draft_or_failure(job))
-            if position % _YIELD_EVERY == 0:
-                await asyncio.sleep(0)
-        keys = [_company_key(job, index) for index, job in enumerate(jobs)]
-        pooled = _pooled_by_company(keys, drafts)
+        """Each job on its own evidence: a job's enrichment never depends on its batch-mates,
+        so a replay, a rebalance or another batch size gives the same tables."""
         outcomes: list[EnrichmentOutcome] = []
-        for position, (job, key, draft) in enumerate(zip(jobs, keys, drafts, strict=True), 1):
-            if isinstance(draft, EnrichmentOutcome):
-                outcomes.append(draft)
-                continue
-            outcomes.append(self._outcome(job, draft, pooled[key]))
+        for position, job in enumerate(jobs, start=1):
+            outcomes.append(self._outcome(job))
             if position % _YIELD_EVERY == 0:
                 await asyncio.sleep(0)
         return outcomes
@@ -91,26 +83,15 @@ class OfflineBackend:
     async def aclose(self) -> None:
         return None
 
-    def _draft_or_failure(self, job: JobPosting) -> _Draft | EnrichmentOutcome:
+    def _outcome(self, job: JobPosting) -> EnrichmentOutcome:
         try:
-            return self._draft(job)
+            return EnrichmentOutcome(enrichment=self.enrich_one(job))
         except Exception as exc:  # one bad job must not fail its batch
-            return _failure(exc)
-
-    def _outcome(
-        self, job: JobPosting, draft: _Draft, employer: EmployerEvidence
-    ) -> EnrichmentOutcome:
-        try:
-            return EnrichmentOutcome(enrichment=self._finish(job, draft, employer))
-        except Exception as exc:  # one bad job must not fail its batch
-            return _failure(exc)
+            return EnrichmentOutcome(enrichment=None, error=f"offline enrichment failed: {exc!r}")
 
     def enrich_one(self, job: JobPosting) -> Enrichment:
         draft = self._draft(job)
-        return self._finish(job, draft, draft.employer)
-
-    def _finish(self, job: JobPosting, draft: _Draft, employer: EmployerEvidence) -> Enrichment:
-        reading = self._read(draft, employer)
+        reading = self._read(draft)
         salary = _salary(job, reading.description)
         scorecard = self._scorer.score(
             Evidence(
@@ -133,9 +114,9 @@ class OfflineBackend:
             ai_title, description, description_sentences, text.description_words, match, employer
         )
 
-    def _read(self, draft: _Draft, employer: EmployerEvidence) -> _Reading:
+    def _read(self, draft: _Draft) -> _Reading:
         match = draft.match
-        industry = self._industries.classify(employer)
+        industry = self._industries.classify(draft.employer)
         if match is not None and industry is not None:
             match = self._allowed_match(draft.ai_title, match, industry)
         return _Reading(
@@ -202,32 +183,6 @@ class OfflineBackend:
     def _group_name(self, group_id: int | None) -> str:
         group = self._taxonomy.industry_group(group_id)
         return group.name if group else ""
-
-
-def _failure(exc: Exception) -> EnrichmentOutcome:
-    return EnrichmentOutcome(enrichment=None, error=f"offline enrichment failed: {exc!r}")
-
-
-def _company_key(job: JobPosting, index: int) -> str:
-    """Jobs of one company share a key; a job without a company name has its own."""
-    return " ".join(tokens(job.company_name)) or f"#{index}"
-
-
-def _pooled_by_company(
-    keys: Sequence[str], drafts: Sequence[_Draft | EnrichmentOutcome]
-) -> dict[str, EmployerEvidence]:
-    """Each company's evidence summed over its jobs in the batch: a feed's jobs of one
-    employer share its industry, and one job may name it where another does not."""
-    by_company: dict[str, list[EmployerEvidence]] = {}
-    for key, draft in zip(keys, drafts, strict=True):
-        parts = by_company.setdefault(key, [])
-        if isinstance(draft, _Draft):
-            parts.append(draft.employer)
-    return {
-        key: parts[0] if len(parts) == 1 else EmployerEvidence.merged(parts)
-        for key, parts in by_company.items()
-        if parts
-    }
 
 
 _NO_INDUSTRY = "Neither the company name, the description nor the job function names an industry."

@@ -3,15 +3,15 @@
 Evidence, strongest first: the company name (its head word most: "Department of Energy" is a
 department, "Apparel Manufacturing" a manufacturer), the sentences in which the employer
 describes itself ("we are a leading insurer"), words only an intermediary writes ("our
-client", "intérim"), then industry words anywhere in the description. The evidence of the
-company's other jobs in the same batch is pooled with the job's own. Only with none of it
-does the job function stand in, and then the function most of the company's jobs share.
+client", "intérim"), then industry words anywhere in the description. Only with none of it
+does the job function stand in. A job is read on its own: pooling a company's jobs within a
+batch made a job's sector depend on its batch-mates, so replays and rebalances changed tables.
 """
 
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 from schemas.taxonomy import Industry, JobFunction, Taxonomy
@@ -69,7 +69,7 @@ class EmployerText:
 
 @dataclass(slots=True)
 class EmployerEvidence:
-    """Industry scores from one job (or, merged, from a company's jobs in a batch)."""
+    """Industry scores from one job."""
 
     scores: Counter[int] = field(default_factory=Counter)
     cues: dict[str, None] = field(default_factory=dict)  # in order of weight, then of finding
@@ -79,16 +79,6 @@ class EmployerEvidence:
     def add(self, industry_id: int, cue: str, weight: int) -> None:
         self.scores[industry_id] += weight
         self.cues.setdefault(cue, None)
-
-    @classmethod
-    def merged(cls, parts: Iterable[EmployerEvidence]) -> EmployerEvidence:
-        total = cls()
-        for part in parts:
-            total.scores.update(part.scores)
-            total.cues.update(part.cues)
-            total.strong = total.strong or part.strong
-            total.functions.update(part.functions)
-        return total
 
 
 class IndustryClassifier:
