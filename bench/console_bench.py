@@ -21,6 +21,7 @@ from aiohttp.test_utils import TestClient, TestServer
 from bench.report import Measurement
 from bench.stacks import _throwaway_stack
 from cli.stack import ensure_up, shut_down
+from schemas.status import JobStatus
 from schemas.taxonomy import load_taxonomy
 from services.api.app import build
 from services.api.config import ApiSettings
@@ -52,7 +53,7 @@ async def _fill(dsn: str, jobs: int) -> tuple[list[int], list[int], list[int]]:
             industry, function = industries[n % len(industries)], functions[n % len(functions)]
             rows.append((
                 f"bench-{n:06d}", feeds[n % FEEDS], "manual_review", "review band",
-                "MANUAL_REVIEW", f"Job {n}", f"Company {n % 300}", "<p>A job.</p>",
+                JobStatus.MANUAL_REVIEW, f"Job {n}", f"Company {n % 300}", "<p>A job.</p>",
                 f"City {n % 50}, ST", 0.50 + (n * 7919 % 3600) / 10_000,
                 "audience fit; writing quality; job function", industry.sector_id,
                 taxonomy.sectors[industry.sector_id].name, function.id, function.name,

@@ -27,7 +27,9 @@ from bench.stacks import throwaway_pipeline
 from cli import control, pipeline
 from cli.pipeline import PipelineConfig
 from cli.stack import StackInfo, kafka, postgres_server
+from schemas.records import RunStatus
 from schemas.report import ExecutionReport
+from schemas.status import SyncStatus
 
 SUITE = "pipeline"
 JOBS = 20_000
@@ -99,6 +101,6 @@ async def _timed_run(stack: StackInfo, config: PipelineConfig, feed: Path) -> Ti
     cpu_s = {name: s - cpu_before[name] for name, s in _cpu_by_group(groups).items()}
     report = await control.wait_for_report(stack.dsn, run_id, timeout_s=RUN_TIMEOUT_S, synced=True)
     synced = time.perf_counter()
-    if report.run_status != "SUCCESS" or report.xano_status != "SYNCED":
+    if report.run_status != RunStatus.SUCCESS or report.xano_status != SyncStatus.SYNCED:
         raise RuntimeError(f"the bench run ended {report.run_status}: {report}")
     return TimedRun(reported - started, synced - started, report, cpu_s)

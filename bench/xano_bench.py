@@ -19,6 +19,7 @@ from bench.report import Measurement
 from cli.stack import StackConfig, ensure_up
 from emulators.xano.server import serve
 from emulators.xano.settings import EmulatorSettings
+from schemas.status import JobStatus, SyncStatus
 from services.shared.database import Database
 from services.shared.postgres import set_json_codecs
 from services.shared.settings import Secret
@@ -63,7 +64,7 @@ async def _reconcile(
     async with XanoClient(settings) as client:
         outcome = await Syncer(db, client).reconcile(feed_id)
     seconds = time.perf_counter() - started
-    if outcome.status != "SYNCED":
+    if outcome.status != SyncStatus.SYNCED:
         raise RuntimeError(f"reconcile failed: {outcome.errors}")
     used = sum(emulator.state.counters.requests.values()) - before
     minimum = pages + math.ceil(changes / settings.batch_size)
@@ -91,12 +92,13 @@ def _measurements(scenario: str, jobs: int, figures: dict[str, float]) -> list[M
 
 async def _insert_jobs(dsn: str, feed_id: int, count: int) -> None:
     conn = await asyncpg.connect(dsn)
+    active = str(JobStatus.ACTIVE)
     try:
         await conn.copy_records_to_table(
             "open_jobs",
             columns=["job_hash", "feed_id", "route", "status", "title", "company_name"],
             records=[
-                (f"{feed_id}-{i:07}", feed_id, "open", "ACTIVE", f"Analyst {i}", "Northwind")
+                (f"{feed_id}-{i:07}", feed_id, "open", active, f"Analyst {i}", "Northwind")
                 for i in range(count)
             ],
         )

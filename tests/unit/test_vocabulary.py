@@ -1,6 +1,7 @@
 """Status words are named once, in `schemas/`: no job, run or sync status is spelled out as a
-string literal in the services or the CLI (SQL text, which holds them quoted, is allowed), and
-no archive state is compared with one (its words, such as "held", are also plain dict keys)."""
+string literal in the services, the CLI or the benches (SQL text, which holds them quoted, is
+allowed), and no archive state is compared with one (its words, such as "held", are also plain
+dict keys)."""
 
 from __future__ import annotations
 
@@ -13,7 +14,7 @@ from schemas.records import FINISHED_STATUSES, RunStatus
 from schemas.status import ArchiveState, JobStatus, RunState, SyncStatus
 
 ROOT = Path(__file__).resolve().parents[2]
-SCANNED = ("services", "cli")
+SCANNED = ("services", "cli", "bench")
 STATUS_WORDS = frozenset(
     str(member) for enum in (JobStatus, RunStatus, RunState, SyncStatus) for member in enum
 )
