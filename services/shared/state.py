@@ -43,10 +43,10 @@ class PartitionState(MutableMapping[bytes, bytes]):
     def __init__(self, owner: PartitionedState, partition: int) -> None:
         self._owner = owner
         self.partition = partition
-        self.data: dict[bytes, bytes] = {}
+        self.groups: dict[bytes, bytes] = {}
 
     def __getitem__(self, key: bytes) -> bytes:
-        return self.data[key]
+        return self.groups[key]
 
     def __setitem__(self, key: bytes, value: bytes) -> None:
         self._owner.write(self, key, value)
@@ -55,10 +55,10 @@ class PartitionState(MutableMapping[bytes, bytes]):
         raise TypeError("dedupe state is only ever overwritten or forgotten")
 
     def __iter__(self) -> Iterator[bytes]:
-        return iter(self.data)
+        return iter(self.groups)
 
     def __len__(self) -> int:
-        return len(self.data)
+        return len(self.groups)
 
 
 class PartitionedState(Recoverable):
@@ -91,7 +91,7 @@ class PartitionedState(Recoverable):
     def write(self, state: PartitionState, key: bytes, value: bytes) -> None:
         if self._partitions.get(state.partition) is not state:
             raise Revoked(f"{self.changelog.name} partition {state.partition} was revoked")
-        state.data[key] = value
+        state.groups[key] = value
         self._write_changelog(state.partition, key, value)
         self._written[(state.partition, key)] = self._clock()
         self._written.move_to_end((state.partition, key))
@@ -130,14 +130,14 @@ class PartitionedState(Recoverable):
             while pending:
                 fetched = await reader.getmany(*pending, timeout_ms=1000)
                 for tp, records in fetched.items():
-                    data = recovered[tp.partition].data
+                    groups = recovered[tp.partition].groups
                     for record in records:
                         if record.key is None:
                             continue
                         if record.value is None:
-                            data.pop(record.key, None)
+                            groups.pop(record.key, None)
                         else:
-                            data[record.key] = record.value
+                            groups[record.key] = record.value
                 for tp in list(pending):
                     if await reader.position(tp) >= ends[tp]:
                         pending.discard(tp)
@@ -170,7 +170,7 @@ class PartitionedState(Recoverable):
             del self._written[(partition, key)]
             held = self._partitions.get(partition)
             if held is not None:
-                held.data.pop(key, None)
+                held.groups.pop(key, None)
             forgotten += 1
         return forgotten
 
