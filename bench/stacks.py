@@ -7,6 +7,7 @@ slow the figures down. The ports are the configured ones plus `PORT_SHIFT`.
 
 from __future__ import annotations
 
+import asyncio
 import dataclasses
 import tempfile
 from collections.abc import AsyncIterator, Sequence
@@ -35,11 +36,13 @@ async def throwaway_pipeline(
             xano_port=configured.xano_port + PORT_SHIFT,
         )
         try:
-            started = pipeline.start(config, None if names is None else list(names))
+            # In a thread: start and stop run event loops of their own (readiness checks).
+            chosen = None if names is None else list(names)
+            started = await asyncio.to_thread(pipeline.start, config, chosen)
             try:
                 yield info, config
             finally:
-                pipeline.stop(config, started)
+                await asyncio.to_thread(pipeline.stop, config, started)
         finally:
             await shut_down(stack)
 
