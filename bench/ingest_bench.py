@@ -46,7 +46,7 @@ from schemas.records import RawJob
 from services.ingestor import handlers
 from services.ingestor.feeds import FeedReader, FeedSettings, ParsedJob
 from services.shared.settings import StreamSettings
-from services.shared.streaming import COMPRESSION, Publisher, create_app
+from services.shared.streaming import COMPRESSION, app_publisher, create_app
 from services.shared.topic_admin import admin_client, create_topics
 
 SUITE = "ingest"
@@ -216,7 +216,7 @@ async def _publish(records: AsyncIterator[RawJob], bootstrap: str) -> dict[str, 
     with tempfile.TemporaryDirectory(prefix="jobstream-bench-faust-") as data_dir:
         app = create_app("bench-ingest", _stream_settings(bootstrap, data_dir))
         await app.producer.start()
-        publisher = Publisher(app, "bench")
+        publisher = app_publisher(app, "bench")
         sent = 0
         started = time.perf_counter()
         try:

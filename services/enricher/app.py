@@ -21,7 +21,7 @@ from services.shared import metrics
 from services.shared.database import Database
 from services.shared.streaming import (
     Batch,
-    Publisher,
+    app_publisher,
     close_on_shutdown,
     consume,
     create_app,
@@ -86,7 +86,7 @@ def build(settings: EnricherSettings) -> faust.App:
     backend = create_backend(settings, taxonomy)
     checks = create_checks(settings, taxonomy)
     enricher = Enricher(backend, taxonomy, db, checks=checks)
-    publisher = Publisher(app, SERVICE)
+    publisher = app_publisher(app, SERVICE)
 
     async def enrich(batch: Batch) -> None:
         log.info("enriching %d records", len(batch))

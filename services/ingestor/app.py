@@ -13,7 +13,7 @@ from services.ingestor.service import Ingestor
 from services.shared.database import Database
 from services.shared.streaming import (
     Batch,
-    Publisher,
+    app_publisher,
     close_on_shutdown,
     consume,
     create_app,
@@ -29,11 +29,11 @@ SERVICE = "ingestor"
 def build(settings: IngestorSettings) -> faust.App:
     app = create_app(SERVICE, settings.stream)
     db = Database(settings.database_url)
-    publisher = Publisher(app, SERVICE)
+    publisher = app_publisher(app, SERVICE)
     ingestor = Ingestor(settings, db, publisher, stopping(app))
     # Its own publisher: a dedupe batch's flush awaits its outputs and table writes, and
     # never a feed run's sends in flight.
-    dedupe_publisher = Publisher(app, SERVICE)
+    dedupe_publisher = app_publisher(app, SERVICE)
     # Keyed like jobs.raw (the dedupe key), so each group's state lives with its partition.
     groups = state_for(app, topics.DEDUPE_PASS1_CHANGELOG, dedupe_publisher)
 

@@ -13,7 +13,7 @@ from services.router.service import Router
 from services.shared.database import Database
 from services.shared.streaming import (
     Batch,
-    Publisher,
+    app_publisher,
     close_on_shutdown,
     consume,
     create_app,
@@ -29,7 +29,7 @@ SERVICE = "router"
 def build(settings: RouterSettings) -> faust.App:
     app = create_app(SERVICE, settings.stream)
     db = Database(settings.database_url, session=session_settings(settings))
-    publisher = Publisher(app, SERVICE)
+    publisher = app_publisher(app, SERVICE)
     router = Router(settings, db, publisher)
     gazetteer()  # ~2 s to load: paid at start, not by the first batch of the first run
     # Keyed like jobs.enriched (the pass-2 key), so each group's state lives with its partition.

@@ -33,9 +33,17 @@ def idempotent_producer(app: faust.App) -> None:
     producer._settings_extra = lambda: dict(DURABLE_PRODUCER)  # type: ignore[attr-defined]
 
 
-async def send(
-    app: faust.App, topic: str, key: bytes, value: bytes, partition: int | None
-) -> Awaitable[Any]:
-    """Hands one message to the app's producer; the future settles when the broker acks."""
-    fut: Awaitable[Any] = await app.producer.send(topic, key, value, partition, None, None)
-    return fut
+class AppProducer:
+    """The app's producer as a `publisher.Producer`."""
+
+    def __init__(self, app: faust.App) -> None:
+        self._app = app
+
+    async def send(
+        self, topic: str, key: bytes, value: bytes, partition: int | None
+    ) -> Awaitable[Any]:
+        """Hands one message to the app's producer; the future settles when the broker acks."""
+        fut: Awaitable[Any] = await self._app.producer.send(
+            topic, key, value, partition, None, None
+        )
+        return fut

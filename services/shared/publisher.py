@@ -3,15 +3,25 @@
 from __future__ import annotations
 
 import asyncio
-from typing import Any
+from collections.abc import Awaitable
+from typing import Protocol
 
-import faust
 from prometheus_client import Counter
 
 from schemas.codec import CODEC
 from schemas.records import DeadLetter, Record
 from schemas.topics import TopicSpec
-from services.shared import faust_compat, metrics
+from services.shared import metrics
+
+
+class Producer(Protocol):
+    """Where a `Publisher` hands its encoded messages (the app's producer in a service)."""
+
+    async def send(
+        self, topic: str, key: bytes, value: bytes, partition: int | None
+    ) -> Awaitable[object]:
+        """Queues one message; the awaitable it returns settles when the broker acks it."""
+        ...
 
 
 class Publisher:
@@ -21,10 +31,10 @@ class Publisher:
     (future messages, callbacks, sensors) tripled the CPU of publishing a job.
     """
 
-    def __init__(self, app: faust.App, source: str) -> None:
-        self._app = app
+    def __init__(self, producer: Producer, source: str) -> None:
+        self._producer = producer
         self._source = source
-        self._pending: list[asyncio.Future[Any]] = []
+        self._pending: list[asyncio.Future[object]] = []
         self._unsent: list[tuple[str, bytes, bytes, int]] = []
         # Held while queued messages are being sent: another task's flush must not go past
         # them before their futures are pending.
@@ -83,7 +93,7 @@ class Publisher:
         self, topic_name: str, key: bytes, value: bytes, partition: int | None = None
     ) -> None:
         """Hands one message to the producer; it stays pending until a flush settles it."""
-        fut = await faust_compat.send(self._app, topic_name, key, value, partition)
+        fut = await self._producer.send(topic_name, key, value, partition)
         self._pending.append(asyncio.ensure_future(fut))
         self._counter(topic_name).inc()
 

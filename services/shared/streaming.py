@@ -45,6 +45,7 @@ __all__ = [
     "Delivery",
     "Interrupted",
     "Publisher",
+    "app_publisher",
     "close_on_shutdown",
     "consume",
     "create_app",
@@ -113,6 +114,11 @@ def create_app(service: str, settings: StreamSettings, **overrides: Any) -> faus
     add_pages(app, service, settings.replica)
     app.on_before_shutdown.connect(_shutdown_of(lifecycle))
     return app
+
+
+def app_publisher(app: faust.App, source: str) -> Publisher:
+    """A `Publisher` on the app's producer, stamping `source` on what it sends."""
+    return Publisher(faust_compat.AppProducer(app), source)
 
 
 def group_of(service: str, spec: TopicSpec) -> str:

@@ -14,7 +14,7 @@ from services.shared import metrics
 from services.shared.database import Database
 from services.shared.failures import DependencyUnavailableError
 from services.shared.streaming import (
-    Publisher,
+    app_publisher,
     close_on_shutdown,
     consume,
     create_app,
@@ -44,7 +44,7 @@ def build(settings: SyncerSettings, *, also: Sequence[JobMirror] = ()) -> faust.
         delete_cap=settings.delete_cap,
         outbox_backoff=settings.outbox_backoff,
     )
-    publisher = Publisher(app, SERVICE)
+    publisher = app_publisher(app, SERVICE)
 
     async def reconcile(record: Record) -> None:
         if isinstance(record, RunCompleted):

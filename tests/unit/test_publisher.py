@@ -1,18 +1,17 @@
 """Publisher bookkeeping: a flush returns only once everything its caller sent is acknowledged.
 
-The producer is a stand-in that hands out futures the test settles by hand; the broker side of
-publishing is covered by the e2e tests.
+The producer is a stand-in for the `Producer` port that hands out futures the test settles by
+hand; the broker side of publishing is covered by the e2e tests.
 """
 
 from __future__ import annotations
 
 import asyncio
 from datetime import UTC, datetime
-from typing import Any
 
 from schemas import topics
 from schemas.records import RequestReason, RunStarted
-from services.shared.streaming import Publisher
+from services.shared.publisher import Publisher
 
 
 class _Producer:
@@ -20,22 +19,16 @@ class _Producer:
         self.sent: list[tuple[str, bytes, int | None, asyncio.Future[None]]] = []
 
     async def send(
-        self, topic: str, key: bytes, value: bytes, partition: int | None, *_: Any
+        self, topic: str, key: bytes, value: bytes, partition: int | None
     ) -> asyncio.Future[None]:
         fut: asyncio.Future[None] = asyncio.get_running_loop().create_future()
         self.sent.append((topic, key, partition, fut))
         return fut
 
 
-class _App:
-    def __init__(self) -> None:
-        self.producer = _Producer()
-
-
 def _publisher() -> tuple[Publisher, _Producer]:
-    app = _App()
-    app_any: Any = app
-    return Publisher(app_any, "test"), app.producer
+    producer = _Producer()
+    return Publisher(producer, "test"), producer
 
 
 def _started(run_id: str) -> RunStarted:
