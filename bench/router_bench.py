@@ -49,7 +49,7 @@ from services.router.adapters import ledger_repository as ledger
 from services.router.batch import WRITERS, route_batch
 from services.router.config import SafetyLimits, Thresholds
 from services.router.geo import gazetteer
-from services.shared.database import Database
+from services.shared.database import Database, PoolConnections
 from services.shared.settings import Secret
 
 SUITE = "router"
@@ -130,11 +130,13 @@ async def _run(pool: asyncpg.Pool, feed_id: int, jobs: list[EnrichedJob]) -> _Ru
     try:
         started, cpu_before = time.perf_counter(), _cpu_s(backends)
         for start in range(0, len(records), BATCH):
-            await route_batch(pool, records[start : start + BATCH], thresholds=_THRESHOLDS)
+            await route_batch(
+                PoolConnections(pool), records[start : start + BATCH], thresholds=_THRESHOLDS
+            )
         routed, cpu_after = time.perf_counter(), _cpu_s(backends)
     finally:
         gc.unfreeze()
-    done = await completion.complete_run(pool, run_id, limits=SafetyLimits())
+    done = await completion.complete_run(PoolConnections(pool), run_id, limits=SafetyLimits())
     completed = time.perf_counter()
     if done is None:
         raise RuntimeError(f"bench run {run_id} did not complete")

@@ -8,8 +8,6 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
-import asyncpg
-
 from schemas.records import EnrichedJob, JobMerged, Location, Outcome, Record, RoutedJob
 from services.router.adapters import jobs_repository as jobs
 from services.router.adapters import ledger_repository as ledger
@@ -18,6 +16,7 @@ from services.router.config import Thresholds
 from services.router.errors import RouterError
 from services.router.geo import job_geo
 from services.router.handlers import Decision, FeedInfo, Placement, decide
+from services.router.ports import Connections
 from services.shared.database import Conn
 
 
@@ -68,11 +67,11 @@ WRITERS = 2
 
 
 async def route_batch(
-    pool: asyncpg.Pool, records: Sequence[Record], *, thresholds: Thresholds
+    db: Connections, records: Sequence[Record], *, thresholds: Thresholds
 ) -> BatchResult:
     parts = split_by_job(records, WRITERS)
     settled = await asyncio.gather(
-        *(_route_part(pool, part, thresholds) for part in parts), return_exceptions=True
+        *(_route_part(db, part, thresholds) for part in parts), return_exceptions=True
     )
     result, failure = BatchResult(), None
     for part in settled:
@@ -107,10 +106,10 @@ def job_of(record: Record) -> str:
 
 
 async def _route_part(
-    pool: asyncpg.Pool, records: Sequence[Record], thresholds: Thresholds
+    db: Connections, records: Sequence[Record], thresholds: Thresholds
 ) -> BatchResult:
     work = _Work()
-    async with pool.acquire() as conn, conn.transaction():
+    async with db.connection() as conn, conn.transaction():
         # A batch's reads are a few hundred index probes; parallel workers cost more to start
         # than they save (figures: bench/HISTORY.md).
         await conn.execute("SET LOCAL max_parallel_workers_per_gather = 0")

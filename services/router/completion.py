@@ -5,8 +5,6 @@ from __future__ import annotations
 
 import logging
 
-import asyncpg
-
 from schemas.records import ArchiveDecided, Outcome, RunCompleted, RunStatus
 from schemas.report import RunClosing
 from schemas.status import ArchiveState
@@ -24,6 +22,7 @@ from services.router.handlers import (
     report_counters,
     run_status,
 )
+from services.router.ports import Connections
 from services.shared import metrics
 from services.shared.database import Conn
 
@@ -31,7 +30,7 @@ log = logging.getLogger(__name__)
 
 
 async def complete_run(
-    pool: asyncpg.Pool,
+    db: Connections,
     run_id: str,
     *,
     limits: SafetyLimits,
@@ -43,7 +42,7 @@ async def complete_run(
     With `stalled_after_s`, a run without progress for that long is closed as a FAILURE with
     what is known, and archives nothing; with `failed_because`, an operator closes it so.
     """
-    async with pool.acquire() as conn, conn.transaction():
+    async with db.connection() as conn, conn.transaction():
         if failed_because is not None:
             claimed = await ledger.claim_failed(conn, run_id, failed_because)
         elif stalled_after_s is not None:
@@ -134,7 +133,7 @@ def _errors(claimed: ClaimedRun, verdict: ArchiveVerdict) -> list[str]:
     return unique
 
 
-async def decide_archive(pool: asyncpg.Pool, decision: ArchiveDecided) -> RunCompleted | None:
+async def decide_archive(db: Connections, decision: ArchiveDecided) -> RunCompleted | None:
     """Applies or drops a held archive, once; returns the run's completion to publish again
     (the syncer reconciles the feed on it), or None when the hold was already answered.
 
@@ -142,7 +141,7 @@ async def decide_archive(pool: asyncpg.Pool, decision: ArchiveDecided) -> RunCom
     run of the feed (a replay aside) is in progress or has judged presence since, that run
     decides: the hold lapses as superseded and nothing moves.
     """
-    async with pool.acquire() as conn, conn.transaction():
+    async with db.connection() as conn, conn.transaction():
         held = await ledger.lock_held(conn, decision.run_id)
         if held is None:
             return None

@@ -6,8 +6,6 @@ from __future__ import annotations
 from contextlib import AbstractAsyncContextManager
 from typing import Protocol
 
-import asyncpg
-
 from schemas.records import Record
 from schemas.topics import TopicSpec
 from services.shared.database import Conn
@@ -24,8 +22,6 @@ class Publisher(Protocol):
 
 
 class Connections(Protocol):
-    """PostgreSQL: a borrowed connection, or the pool the batch and completion steps share."""
+    """PostgreSQL: a connection borrowed for a block (each part of a batch borrows its own)."""
 
     def connection(self) -> AbstractAsyncContextManager[Conn]: ...
-
-    async def pool(self) -> asyncpg.Pool: ...

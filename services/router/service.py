@@ -7,8 +7,6 @@ import logging
 from collections.abc import Coroutine, Iterable, Sequence
 from typing import Any
 
-import asyncpg
-
 from schemas import topics
 from schemas.records import (
     ArchiveDecided,
@@ -40,9 +38,8 @@ class Router:
 
     async def route(self, records: Sequence[Record]) -> None:
         """Work, then publish and await delivery, then try to complete the runs touched."""
-        pool = await self._db.pool()
         try:
-            result = await route_batch(pool, records, thresholds=self._settings.thresholds)
+            result = await route_batch(self._db, records, thresholds=self._settings.thresholds)
         except PartFailedError as failed:
             await self._publish_routed(failed.committed.routed)
             raise failed.error from None
@@ -57,16 +54,15 @@ class Router:
 
     async def follow(self, record: Record) -> None:
         log.info("run event %s", record.TYPE)
-        pool = await self._db.pool()
         if isinstance(record, ArchiveDecided):
-            done = await completion.decide_archive(pool, record)
+            done = await completion.decide_archive(self._db, record)
             if done is not None:
-                await self._publish_completion(pool, done)
+                await self._publish_completion(done)
             return
         if isinstance(record, RunFailRequested):
             await self.fail(record)
             return
-        async with pool.acquire() as conn:
+        async with self._db.connection() as conn:
             if isinstance(record, RunStarted):
                 await ledger.run_started(conn, record)
             elif isinstance(record, IngestFinished):
@@ -76,25 +72,23 @@ class Router:
 
     async def fail(self, request: RunFailRequested) -> None:
         """An operator gives up on a run that cannot complete: closed as a FAILURE at once."""
-        pool = await self._db.pool()
         reason = f"failed by {request.requested_by}: {request.reason}"
         done = await completion.complete_run(
-            pool, request.run_id, limits=self._settings.safety, failed_because=reason
+            self._db, request.run_id, limits=self._settings.safety, failed_because=reason
         )
         if done is not None:
             log.warning("run %s %s", request.run_id, reason)
-            await self._publish_completion(pool, done)
+            await self._publish_completion(done)
 
     async def complete(self, run_ids: Iterable[str]) -> None:
-        pool = await self._db.pool()
         for run_id in sorted(run_ids):
-            done = await completion.complete_run(pool, run_id, limits=self._settings.safety)
+            done = await completion.complete_run(self._db, run_id, limits=self._settings.safety)
             if done is not None:
-                await self._publish_completion(pool, done)
+                await self._publish_completion(done)
 
-    async def _publish_completion(self, pool: asyncpg.Pool, done: RunCompleted) -> None:
+    async def _publish_completion(self, done: RunCompleted) -> None:
         await self._publisher.send_now(topics.RUNS_EVENTS, done.run_id, done)
-        async with pool.acquire() as conn:
+        async with self._db.connection() as conn:
             await ledger.mark_published(conn, done.run_id)
             notify = self._settings.notify
             if notify.webhook_url and should_notify(done.status.value, notify.notify_on):
@@ -115,13 +109,12 @@ class Router:
 
     async def close_stalled(self) -> None:
         """Runs without progress for the stall timeout are closed as failures, not left open."""
-        pool = await self._db.pool()
-        async with pool.acquire() as conn:
+        async with self._db.connection() as conn:
             stalled = await ledger.stalled_runs(conn, after_s=self._settings.stall_timeout_s)
         for run_id in stalled:
             try:
                 done = await completion.complete_run(
-                    pool,
+                    self._db,
                     run_id,
                     limits=self._settings.safety,
                     stalled_after_s=self._settings.stall_timeout_s,
@@ -131,7 +124,7 @@ class Router:
                 continue
             if done is not None:
                 log.warning("run %s stalled and was closed as a failure", run_id)
-                await self._publish_completion(pool, done)
+                await self._publish_completion(done)
 
     async def republish_stranded(self) -> None:
         """A crash between the completion commit and its publication leaves a run unannounced."""

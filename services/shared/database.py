@@ -18,7 +18,7 @@ from services.shared.postgres import (
 )
 from services.shared.settings import Secret
 
-__all__ = ["Conn", "Database", "SchemaOutdatedError"]
+__all__ = ["Conn", "Database", "PoolConnections", "SchemaOutdatedError"]
 
 
 class Database:
@@ -79,3 +79,15 @@ class Database:
         if self._pool is not None:
             await self._pool.close()
             self._pool = None
+
+
+class PoolConnections:
+    """`connection()` on a pool its owner opened and closes (a bench, a test's fixture)."""
+
+    def __init__(self, pool: asyncpg.Pool) -> None:
+        self._pool = pool
+
+    @asynccontextmanager
+    async def connection(self) -> AsyncIterator[PoolConnectionProxy[asyncpg.Record]]:
+        async with self._pool.acquire() as connection:
+            yield connection

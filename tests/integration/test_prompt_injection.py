@@ -39,7 +39,7 @@ from services.enricher.service import Enricher
 from services.enricher.trust import TrustChecks
 from services.router import completion
 from services.router.config import SafetyLimits
-from services.shared.database import Database
+from services.shared.database import Database, PoolConnections
 from services.shared.settings import Secret
 from tests.injection_set import ATTEMPTS, GOOD_CONTROLS, STEERED_CONTROL, emulator_overrides
 from tests.integration.api_support import api_dsn
@@ -105,7 +105,7 @@ def _deduped(run_id: str, feed_id: int, postings: list[JobPosting]) -> list[Dedu
 async def _route_and_close(pool: asyncpg.Pool, outputs: list[EnrichedJob]) -> None:
     await route_run(pool, outputs)
     first = outputs[0]
-    done = await completion.complete_run(pool, first.run_id, limits=SafetyLimits())
+    done = await completion.complete_run(PoolConnections(pool), first.run_id, limits=SafetyLimits())
     assert done is not None, "the run completes once every job has its outcome"
 
 

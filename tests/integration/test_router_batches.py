@@ -37,7 +37,7 @@ from services.router.adapters import ledger_repository as ledger
 from services.router.batch import PartFailedError, route_batch
 from services.router.config import SafetyLimits, Thresholds
 from services.shared import metrics
-from services.shared.database import Conn, Database
+from services.shared.database import Conn, Database, PoolConnections
 from services.shared.settings import Secret
 
 pytestmark = pytest.mark.integration
@@ -128,7 +128,7 @@ async def route_run(pool: asyncpg.Pool, records: Sequence[EnrichedJob]) -> None:
                 parsed=len(records),
             ),
         )
-    await route_batch(pool, records, thresholds=THRESHOLDS)
+    await route_batch(PoolConnections(pool), records, thresholds=THRESHOLDS)
 
 
 async def _rows(pool: asyncpg.Pool, tag: str) -> dict[str, dict[str, Any]]:
@@ -238,7 +238,7 @@ async def test_a_part_that_fails_rolls_back_alone_and_the_retry_completes_the_ba
     assert 0 < len(written) < len(records), "one part committed, the other rolled back"
     assert {r.job_hash for r in failed.value.committed.routed} == set(written)
 
-    await route_batch(pool, records, thresholds=THRESHOLDS)
+    await route_batch(PoolConnections(pool), records, thresholds=THRESHOLDS)
     rows = await _rows(pool, tag)
     assert len(rows) == len(records)
     assert {h: _comparable(r) for h, r in rows.items() if h in written} == {
@@ -273,7 +273,9 @@ async def test_a_run_known_only_from_its_jobs_can_still_be_closed_as_stalled(
         await ledger.ensure_runs(conn, {run_id: feed_id})
     labels = {"feed": str(feed_id), "status": "FAILURE", "closed_by": "stall"}
     before = metrics.REGISTRY.get_sample_value("jobstream_runs_completed_total", labels) or 0.0
-    done = await completion.complete_run(pool, run_id, limits=SafetyLimits(), stalled_after_s=0.0)
+    done = await completion.complete_run(
+        PoolConnections(pool), run_id, limits=SafetyLimits(), stalled_after_s=0.0
+    )
     assert done is not None and done.status is RunStatus.FAILURE and done.archived == 0
     # what the "run failed or stalled" alert watches (deploy/prometheus/alerts.yml)
     assert metrics.REGISTRY.get_sample_value("jobstream_runs_completed_total", labels) == before + 1

@@ -39,7 +39,7 @@ from services.enricher.service import Enricher
 from services.router.adapters import ledger_repository as ledger
 from services.router.batch import route_batch
 from services.router.config import Thresholds
-from services.shared.database import Database
+from services.shared.database import Database, PoolConnections
 from services.shared.settings import Secret
 from services.syncer.adapters.xano import XanoClient
 from services.syncer.service import Syncer
@@ -122,7 +122,7 @@ async def test_a_reviewer_approved_job_reaches_xano_with_its_searchable_text(
         await ledger.ingest_finished(
             conn, IngestFinished(run_id=run_id, feed_id=feed_id, emitted=1, parsed=1)
         )
-    await route_batch(pool, [enriched], thresholds=Thresholds())
+    await route_batch(PoolConnections(pool), [enriched], thresholds=Thresholds())
     in_review = await pool.fetchval(
         "SELECT count(*) FROM manual_review_jobs WHERE job_hash = $1", record.job_hash
     )
