@@ -391,19 +391,19 @@ async def job_page(request: web.Request) -> web.Response:
         if found is None:
             raise NotFoundError(f"no job {job_hash}")
         route, job = found
-        history = await jobs.job_history(conn, job_hash, job["feed_id"])
+        history = await jobs.job_history(conn, job_hash, job.feed_id)
         audit = await accounts.audit_page(conn, limit=50, before_id=None, target=f"job:{job_hash}")
         neighbours = (
-            await jobs.neighbours(conn, job_hash, job["feed_id"], job["ai_confidence_score"])
+            await jobs.neighbours(conn, job_hash, job.feed_id, job.ai_confidence_score)
             if route is Route.MANUAL_REVIEW
             else (None, None)
         )
-    function = taxonomy().job_function(job.get("job_function_id"))
+    function = taxonomy().job_function(job.job_function_id)
     return render(
         request, "job.html",
-        job=job, route=route.value, reasons=reasons_of(job.get("confidence_reasoning")),
-        where=locations_of(job.get("location_string"), job.get("locations")),
-        description=sanitise(job.get("description") or ""),
+        job=job, route=route.value, reasons=reasons_of(job.confidence_reasoning),
+        where=locations_of(job.location_string, job.locations),
+        description=sanitise(job.description),
         soc_code=function.code if function else None,
         history=history, audit=audit, previous=neighbours[0], next=neighbours[1],
     )  # fmt: skip

@@ -138,12 +138,55 @@ async def feed_names(conn: Conn) -> list[tuple[int, str]]:
     return [(int(r["id"]), str(r["name"])) for r in rows]
 
 
-async def find_job(conn: Conn, job_hash: str) -> tuple[Route, dict[str, Any]] | None:
+@dataclass(frozen=True, slots=True, kw_only=True)
+class JobRow:
+    """A job as the console's job page shows it, from whichever table it is in."""
+
+    job_hash: str
+    feed_id: int
+    title: str
+    company_name: str
+    description: str
+    application_url: str | None
+    employment_type: str
+    is_remote: bool
+    locations: list[dict[str, Any]]
+    location_string: str | None
+    salary_min: Decimal | None
+    salary_max: Decimal | None
+    salary_period: str | None
+    currency: str | None
+    ai_title: str | None
+    ai_skills: list[str]
+    ai_confidence_score: Decimal | None
+    confidence_reasoning: str | None
+    sector_id: int | None
+    industry_group_id: int | None
+    industry_id: int | None
+    job_function_id: int | None
+    sector: str | None
+    industry_group: str | None
+    industry: str | None
+    job_function: str | None
+    ih_reasoning: str | None
+    jf_reasoning: str | None
+    route_reason: str
+    reviewed_by: str | None
+    first_seen_run: str | None
+    last_seen_run: str | None
+
+
+JOB_VIEW = ", ".join(f.name for f in fields(JobRow))
+
+
+async def find_job(conn: Conn, job_hash: str) -> tuple[Route, JobRow] | None:
     """The job and the table it is in (the review queue first)."""
     for route in (Route.MANUAL_REVIEW, Route.OPEN, Route.REJECTED, Route.ARCHIVED):
-        row = await conn.fetchrow(f"SELECT * FROM {TABLES[route]} WHERE job_hash = $1", job_hash)
+        row = await conn.fetchrow(
+            f"SELECT {JOB_VIEW} FROM {TABLES[route]} WHERE job_hash = $1", job_hash
+        )
         if row is not None:
-            return route, dict(row)
+            return route, JobRow(**row)
     return None
 
 
