@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import logging
 import os
 from collections.abc import AsyncIterator, Awaitable, Callable
@@ -13,11 +14,13 @@ from aiohttp import web
 
 from services.api import auth, console, console_ops
 from services.api import handlers as h
+from services.api.adapters.kafka import Publisher, broker_reachable
 from services.api.config import ApiSettings
 from services.api.errors import ApiError, BadRequestError
 from services.api.openapi import docs_page, document
 from services.api.service import ControlPlane
 from services.shared import metrics
+from services.shared.database import Database
 
 SERVICE = "api"
 log = logging.getLogger(__name__)
@@ -245,12 +248,22 @@ def _routes() -> list[web.RouteDef]:
 def build(settings: ApiSettings, *, background: bool = True) -> web.Application:
     """The web app; with `background`, the scheduler runs beside it."""
     app = web.Application(middlewares=[metrics_middleware, errors_middleware, auth.auth_middleware])
-    app[PLANE] = ControlPlane(settings)
+    app[PLANE] = control_plane(settings)
     app.add_routes(_routes())
     console.setup(app)
     app.add_routes(console_ops.routes())
     app.cleanup_ctx.append(_lifecycle(background))
     return app
+
+
+def control_plane(settings: ApiSettings) -> ControlPlane:
+    """The use cases, wired to PostgreSQL and Kafka."""
+    return ControlPlane(
+        settings,
+        Database(settings.database_url, max_size=5),
+        Publisher(settings.bootstrap_servers),
+        functools.partial(broker_reachable, settings.bootstrap_servers),
+    )
 
 
 def _lifecycle(background: bool) -> Callable[[web.Application], AsyncIterator[None]]:

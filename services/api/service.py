@@ -24,7 +24,6 @@ from services.api.adapters import console_repository as console_jobs
 from services.api.adapters import feeds_repository as feeds
 from services.api.adapters import review_repository as review
 from services.api.adapters import runs_repository as runs
-from services.api.adapters.kafka import Publisher, broker_reachable
 from services.api.config import ApiSettings
 from services.api.errors import ConflictError, NotFoundError, UnavailableError
 from services.api.handlers import (
@@ -35,18 +34,26 @@ from services.api.handlers import (
     redacted_feed,
     redacted_run_view,
 )
-from services.shared.database import Conn, Database
+from services.api.ports import BrokerProbe, Connections, Publisher
+from services.shared.database import Conn
 
 log = logging.getLogger(__name__)
 
 
 class ControlPlane:
-    """Feeds, runs and reviews; owns the database pool and the Kafka producer."""
+    """Feeds, runs and reviews over the ports `app.control_plane` wires; closes them on stop."""
 
-    def __init__(self, settings: ApiSettings) -> None:
+    def __init__(
+        self,
+        settings: ApiSettings,
+        db: Connections,
+        publisher: Publisher,
+        broker_reachable: BrokerProbe,
+    ) -> None:
         self.settings = settings
-        self.db = Database(settings.database_url, max_size=5)
-        self._publisher = Publisher(settings.bootstrap_servers)
+        self.db = db
+        self._publisher = publisher
+        self._broker_reachable = broker_reachable
         self._publisher_lock = asyncio.Lock()
         self._publisher_started = False
 
@@ -298,14 +305,13 @@ class ControlPlane:
 
     async def readiness(self) -> dict[str, bool]:
         database, broker = await asyncio.gather(
-            self._database_reachable(), broker_reachable(self.settings.bootstrap_servers)
+            self._database_reachable(), self._broker_reachable()
         )
         return {"database": database, "broker": broker}
 
     async def _database_reachable(self) -> bool:
         try:
-            pool = await asyncio.wait_for(self.db.pool(), timeout=5)
-            async with pool.acquire(timeout=3) as conn:
+            async with asyncio.timeout(8), self.db.connection() as conn:  # opened, then borrowed
                 return bool(await conn.fetchval("SELECT 1", timeout=3))
         except Exception:
             return False

@@ -11,8 +11,8 @@ import asyncpg
 import pytest
 
 from cli.stack import StackInfo
+from services.api.app import control_plane
 from services.api.scheduler import Scheduler
-from services.api.service import ControlPlane
 from tests.integration.api_support import api_dsn
 from tests.integration.test_api import api_settings
 
@@ -21,7 +21,7 @@ __all__ = ["api_dsn"]  # a fixture, imported for pytest
 
 @pytest.fixture
 async def replicas(stack: StackInfo, api_dsn: str) -> AsyncIterator[list[Scheduler]]:
-    planes = [ControlPlane(api_settings(stack, api_dsn, replica=str(i))) for i in range(2)]
+    planes = [control_plane(api_settings(stack, api_dsn, replica=str(i))) for i in range(2)]
     yield [Scheduler(plane) for plane in planes]
     for plane in planes:
         await plane.close()
