@@ -15,6 +15,7 @@ import asyncio
 import logging
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass
+from typing import Protocol
 
 from aiokafka import AIOKafkaConsumer, ConsumerRebalanceListener, ConsumerRecord, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient
@@ -30,6 +31,25 @@ from services.shared.settings import StreamSettings
 log = logging.getLogger(__name__)
 
 Body = Callable[[Sequence[Delivery]], Awaitable[None]]
+Fetched = dict[TopicPartition, list[ConsumerRecord[bytes, bytes]]]
+
+
+class BatchConsumer(Protocol):
+    """What a batch is taken, committed and rewound through (an `AIOKafkaConsumer`)."""
+
+    async def getmany(
+        self, *partitions: TopicPartition, timeout_ms: int = 0, max_records: int | None = None
+    ) -> Fetched: ...
+
+    def assignment(self) -> set[TopicPartition]: ...
+
+    def seek(self, partition: TopicPartition, offset: int) -> None: ...
+
+    async def commit(self, offsets: dict[TopicPartition, int]) -> None: ...
+
+    def pause(self, *partitions: TopicPartition) -> None: ...
+
+    def resume(self, *partitions: TopicPartition) -> None: ...
 
 
 class Recoverable:
@@ -132,7 +152,7 @@ class GroupConsumer:
                 lags[tp.partition] = max(0, end - self.committed.get(tp.partition, 0))
         return lags
 
-    async def _one_batch(self, consumer: AIOKafkaConsumer) -> None:
+    async def _one_batch(self, consumer: BatchConsumer) -> None:
         records = await self._take(consumer)
         if not records:
             return
@@ -150,7 +170,7 @@ class GroupConsumer:
             self._idle.set()
 
     async def _process_polling(
-        self, consumer: AIOKafkaConsumer, records: list[ConsumerRecord[bytes, bytes]]
+        self, consumer: BatchConsumer, records: list[ConsumerRecord[bytes, bytes]]
     ) -> bool:
         """`_process`, polling (with every partition paused) while a long batch runs: a feed
         run or a stage paused by an outage may outlast the poll interval, and a member that
@@ -169,7 +189,7 @@ class GroupConsumer:
                 consumer.seek(tp, min(r.offset for r in part))
         return work.result()
 
-    async def _take(self, consumer: AIOKafkaConsumer) -> list[ConsumerRecord[bytes, bytes]]:
+    async def _take(self, consumer: BatchConsumer) -> list[ConsumerRecord[bytes, bytes]]:
         """Up to `size` records of the current assignment, waiting at most `within_s` after
         the first one arrived.
 
@@ -201,7 +221,7 @@ class GroupConsumer:
         return taken
 
     async def _process(
-        self, consumer: AIOKafkaConsumer, records: list[ConsumerRecord[bytes, bytes]]
+        self, consumer: BatchConsumer, records: list[ConsumerRecord[bytes, bytes]]
     ) -> bool:
         """Runs the body; False when the batch must not be committed."""
         if self._to_recover and self._state is not None:
@@ -223,9 +243,7 @@ class GroupConsumer:
             return False
         return not self._abandoned
 
-    def _rewind(
-        self, consumer: AIOKafkaConsumer, records: list[ConsumerRecord[bytes, bytes]]
-    ) -> None:
+    def _rewind(self, consumer: BatchConsumer, records: list[ConsumerRecord[bytes, bytes]]) -> None:
         first: dict[TopicPartition, int] = {}
         for r in records:
             tp = TopicPartition(r.topic, r.partition)
@@ -235,7 +253,7 @@ class GroupConsumer:
                 consumer.seek(tp, offset)
 
     async def _commit(
-        self, consumer: AIOKafkaConsumer, records: list[ConsumerRecord[bytes, bytes]]
+        self, consumer: BatchConsumer, records: list[ConsumerRecord[bytes, bytes]]
     ) -> None:
         """Commits past the batch; waits out a broker outage, gives up on a rebalance."""
         offsets: dict[TopicPartition, int] = {}

@@ -7,18 +7,17 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
-from typing import Any
 
 from aiokafka import ConsumerRecord, TopicPartition
 
 from schemas.topics import TopicSpec
 from services.shared.agents import Delivery, Revoked
-from services.shared.consumer import Batching, GroupConsumer
+from services.shared.consumer import Batching, Fetched, GroupConsumer
 from services.shared.health import Stage
 from services.shared.settings import StreamSettings
 
 TOPIC = "test.batches"
-Poll = Callable[[], Awaitable[dict[TopicPartition, list[ConsumerRecord[bytes, bytes]]]]]
+Poll = Callable[[], Awaitable[Fetched]]
 
 
 def _records(partition: int, offsets: range) -> list[ConsumerRecord[bytes, bytes]]:
@@ -34,7 +33,9 @@ class _Consumer:
     seeks: list[tuple[int, int]] = field(default_factory=list)
     commits: list[dict[int, int]] = field(default_factory=list)
 
-    async def getmany(self, *_: Any, **__: Any) -> dict[TopicPartition, Any]:
+    async def getmany(
+        self, *partitions: TopicPartition, timeout_ms: int = 0, max_records: int | None = None
+    ) -> Fetched:
         if self.polls:
             return await self.polls.pop(0)()
         await asyncio.sleep(0.01)
@@ -91,10 +92,10 @@ async def test_what_a_poll_returns_across_a_rebalance_is_processed_and_committed
     member = _member(body)
     consumer = _Consumer({_tp(0)}, [])
 
-    async def before() -> dict[TopicPartition, Any]:
+    async def before() -> Fetched:
         return {_tp(0): _records(0, range(0, 3))}
 
-    async def across_a_rebalance() -> dict[TopicPartition, Any]:
+    async def across_a_rebalance() -> Fetched:
         # aiokafka waits out the rebalance inside the poll, then returns records of the new
         # assignment with the positions already past them.
         await member.on_revoked({_tp(0)})
@@ -115,7 +116,7 @@ async def test_a_batch_not_committed_on_partitions_still_held_is_read_again() ->
     body = _Body(raises=[Revoked("partition 1 is not recovered yet")])
     member = _member(body)
 
-    async def batch() -> dict[TopicPartition, Any]:
+    async def batch() -> Fetched:
         return {_tp(0): _records(0, range(7, 9)), _tp(1): _records(1, range(3, 6))}
 
     consumer = _Consumer({_tp(0), _tp(1)}, [batch])
@@ -135,7 +136,7 @@ async def test_a_batch_whose_partitions_were_reassigned_meanwhile_is_not_rewound
 
     member._body = revoked_under_the_batch
 
-    async def batch() -> dict[TopicPartition, Any]:
+    async def batch() -> Fetched:
         return {_tp(0): _records(0, range(7, 9))}
 
     consumer.polls = [batch]
