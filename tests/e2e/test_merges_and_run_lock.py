@@ -169,7 +169,9 @@ async def producer(stack: StackInfo) -> AsyncIterator[AIOKafkaProducer]:
     await producer.stop()
 
 
-async def _send(producer: AIOKafkaProducer, spec: Any, key: str, record: Record) -> None:
+async def _send(
+    producer: AIOKafkaProducer, spec: topics.TopicSpec, key: str, record: Record
+) -> None:
     await producer.send_and_wait(
         spec.name, value=CODEC.encode(record, source="test"), key=key.encode()
     )

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
 
 import pytest
 
@@ -29,7 +28,9 @@ def _remove_feeds(folder: Path) -> None:
         feed.unlink()
 
 
-async def _replayed(stack: StackInfo, run_id: str, stage: replay.Stage, refresh: bool) -> Any:
+async def _replayed(
+    stack: StackInfo, run_id: str, stage: replay.Stage, refresh: bool
+) -> ExecutionReport:
     past = await replay.find_run(stack.dsn, run_id=run_id, feed_id=None, since=None)
     new_run = await replay.replay(stack.bootstrap, stack.dsn, past, stage, refresh=refresh)
     assert new_run != run_id

@@ -8,7 +8,6 @@ import signal
 import sys
 import textwrap
 from collections.abc import Callable
-from typing import Any
 
 import pytest
 
@@ -19,7 +18,7 @@ from emulators.xano.server import RunningEmulator, serve
 from emulators.xano.settings import EmulatorSettings, RateLimit
 from services.shared.database import Database
 from services.syncer.adapters.xano import XanoClient, XanoSettings
-from services.syncer.service import Syncer
+from services.syncer.service import Syncer, SyncOutcome
 from tests.integration.syncer_support import (
     XANO_BOOKKEEPING,
     execute,
@@ -35,7 +34,7 @@ from tests.integration.syncer_support import (
 pytestmark = pytest.mark.integration
 
 
-async def _reconcile(db: Database, settings: XanoSettings, feed_id: int) -> Any:
+async def _reconcile(db: Database, settings: XanoSettings, feed_id: int) -> SyncOutcome:
     async with XanoClient(settings) as client:
         return await Syncer(db, client).reconcile(feed_id)
 
@@ -145,7 +144,7 @@ RECONCILE_SCRIPT = textwrap.dedent(
     from services.shared.database import Database
     from services.shared.settings import Secret
     from services.syncer.adapters.xano import XanoClient, XanoSettings
-    from services.syncer.service import Syncer
+    from services.syncer.service import SyncOutcome, Syncer
 
     async def main():
         settings = XanoSettings(base_url=os.environ["XANO_URL"], batch_size=10)
