@@ -13,16 +13,27 @@ import orjson
 from aiohttp import web
 
 from emulators.gemini.answers import BackendAnswerer, Item, apply_item_fault, apply_overrides
-from emulators.gemini.faults import REQUEST_FAULTS, Fault, FaultBook, FaultKind, FaultSpecError
+from emulators.gemini.faults import (
+    REFUSAL_FAULTS,
+    REQUEST_FAULTS,
+    Fault,
+    FaultBook,
+    FaultKind,
+    FaultSpecError,
+)
 from emulators.gemini.wire import (
     BadRequestError,
     GenerateRequest,
     Usage,
     answer_body,
+    blocked_prompt_body,
+    daily_quota_details,
     error_body,
     estimate_tokens,
     parse_request,
+    proxy_error_page,
     retry_info,
+    stopped_body,
 )
 from schemas.profile import load_profile
 from schemas.taxonomy import load_taxonomy
@@ -129,20 +140,44 @@ async def _answer(app: web.Application, model: str, parsed: GenerateRequest) -> 
     _record(state, model, parsed, fault)
     if fault is not None and fault.kind in REQUEST_FAULTS:
         state.counters[f"fault_{fault.kind.value}"] += 1
-        return _fault_response(fault, parsed)
+        state.counters[f"status_{_fault_status(fault)}"] += 1
+        return _fault_response(fault, parsed, model)
     if fault is not None and fault.kind is FaultKind.SLOW:
         await asyncio.sleep(fault.delay_s)
     answered = apply_overrides(overrides, parsed, await app[ANSWERER_KEY].items(parsed))
     items = apply_item_fault(fault, parsed, answered)
     text = orjson.dumps({parsed.stage.value: items}).decode()
-    finish = "STOP"
+    state.counters["status_200"] += 1
     if fault is not None:
         state.counters[f"fault_{fault.kind.value}"] += 1
-        text, finish = _spoil_text(fault, text)
-    usage = _usage(state, parsed, text)
-    state.counters["status_200"] += 1
-    return web.Response(
-        body=answer_body(text, usage, model, finish), content_type="application/json"
+        if fault.kind in REFUSAL_FAULTS:
+            return _refusal(state, fault, parsed, model, text)
+    text, finish = _spoil_text(fault, text) if fault is not None else (text, "STOP")
+    thought = _thought(parsed) if fault is not None and fault.kind is FaultKind.THOUGHTS else None
+    usage = _usage(state, parsed, text, thought)
+    body = answer_body(text, usage, model, finish, thought=thought)
+    return web.Response(body=body, content_type="application/json")
+
+
+def _refusal(
+    state: EmulatorState, fault: Fault, parsed: GenerateRequest, model: str, text: str
+) -> web.Response:
+    if fault.kind is FaultKind.BLOCKED_PROMPT:
+        body = blocked_prompt_body(fault.block_reason, _usage(state, parsed, ""), model)
+    elif fault.kind is FaultKind.SAFETY:
+        body = stopped_body("SAFETY", _usage(state, parsed, ""), model, None)
+    else:
+        partial = text[: len(text) // 2]
+        body = stopped_body("RECITATION", _usage(state, parsed, partial), model, partial)
+    return web.Response(body=body, content_type="application/json")
+
+
+def _thought(parsed: GenerateRequest) -> str:
+    # prose with braces, as thought summaries are: a client that glues every part together
+    # reads no JSON
+    return (
+        f"**Reading {len(parsed.jobs)} job(s)**\nI will answer one {{id, ...}} object per job "
+        f'in "{parsed.stage.value}", keeping each id exactly as given.'
     )
 
 
@@ -163,15 +198,57 @@ def _record(state: EmulatorState, model: str, parsed: GenerateRequest, fault: Fa
     )
 
 
-def _fault_response(fault: Fault, parsed: GenerateRequest) -> web.Response:
+_FAULT_STATUS = {
+    FaultKind.RATE_LIMIT: 429,
+    FaultKind.DAILY_QUOTA: 429,
+    FaultKind.UNAVAILABLE: 503,
+    FaultKind.TOKEN_LIMIT: 400,
+    FaultKind.SCHEMA_REJECTED: 400,
+}
+
+SCHEMA_TOO_COMPLEX = (
+    "The specified schema produces a constraint that has too many states for serving.  "
+    "Typical causes of this error are schemas with lots of text (for example, very long "
+    "property or enum names), schemas with long array length limits (especially when "
+    "nested), or schemas using complex value matchers (for example, integers or numbers "
+    "with minimum/maximum bounds or strings with complex formats like date-time)"
+)
+
+
+def _fault_status(fault: Fault) -> int:
+    if fault.kind is FaultKind.NON_JSON_ERROR:
+        return fault.status
+    return _FAULT_STATUS.get(fault.kind, 500)
+
+
+def _fault_response(fault: Fault, parsed: GenerateRequest, model: str) -> web.Response:
     if fault.kind is FaultKind.RATE_LIMIT:
-        hint = retry_info(fault.retry_delay_s)
+        if fault.retry_delay_s is None:  # what Gemini often sends: no hint at all
+            return _error(
+                429, "RESOURCE_EXHAUSTED", "Resource has been exhausted (e.g. check quota)."
+            )
         return _error(
             429,
             "RESOURCE_EXHAUSTED",
             "Resource has been exhausted (e.g. check quota).",
-            details=[hint],
+            details=[retry_info(fault.retry_delay_s)],
             headers={"Retry-After": f"{fault.retry_delay_s:g}"},
+        )
+    if fault.kind is FaultKind.DAILY_QUOTA:
+        message = (
+            "You exceeded your current quota, please check your plan and billing details. "
+            "For more information on this error, head to: "
+            "https://ai.google.dev/gemini-api/docs/rate-limits."
+        )
+        delay = fault.retry_delay_s or 0.0
+        return _error(429, "RESOURCE_EXHAUSTED", message, details=daily_quota_details(model, delay))
+    if fault.kind is FaultKind.SCHEMA_REJECTED:
+        return _error(400, "INVALID_ARGUMENT", SCHEMA_TOO_COMPLEX)
+    if fault.kind is FaultKind.NON_JSON_ERROR:
+        return web.Response(
+            body=proxy_error_page(fault.status),
+            status=fault.status,
+            headers={"Content-Type": f"{fault.content_type}; charset=UTF-8"},
         )
     if fault.kind is FaultKind.UNAVAILABLE:
         return _error(503, "UNAVAILABLE", "The model is overloaded. Please try again later.")
@@ -193,15 +270,23 @@ def _spoil_text(fault: Fault, text: str) -> tuple[str, str]:
     return text, "STOP"
 
 
-def _usage(state: EmulatorState, parsed: GenerateRequest, text: str) -> Usage:
+def _usage(
+    state: EmulatorState, parsed: GenerateRequest, text: str, thought: str | None = None
+) -> Usage:
     system_key = hashlib.sha256(parsed.system.encode()).hexdigest()
     # implicit caching: a repeated system prompt (the request's prefix) is served from cache
     cached = estimate_tokens(parsed.system) if system_key in state.seen_systems else 0
     state.seen_systems.add(system_key)
-    usage = Usage(estimate_tokens(parsed.system + parsed.user), estimate_tokens(text), cached)
+    usage = Usage(
+        estimate_tokens(parsed.system + parsed.user),
+        estimate_tokens(text),
+        cached,
+        estimate_tokens(thought) if thought else 0,
+    )
     state.counters["prompt_tokens"] += usage.prompt_tokens
     state.counters["candidates_tokens"] += usage.candidates_tokens
     state.counters["cached_tokens"] += usage.cached_tokens
+    state.counters["thoughts_tokens"] += usage.thoughts_tokens
     return usage
 
 

@@ -35,6 +35,7 @@ from services.enricher.backends.gemini.prompts import (
     function_prompt,
     searchable_prompt,
 )
+from services.enricher.backends.gemini.retry import QuotaHold
 from services.enricher.backends.gemini.schemas import (
     RESPONSE_SCHEMAS,
     EnrichItem,
@@ -77,6 +78,7 @@ class GeminiBackend:
         gate: CallGate | None = None,
         sleep: Sleep = asyncio.sleep,
         rand: Callable[[], float] = random.random,
+        hold: QuotaHold | None = None,
     ) -> None:
         if not settings.api_key:
             raise SettingsError("GEMINI_API_KEY is required for the gemini backend")
@@ -89,6 +91,8 @@ class GeminiBackend:
         self._sleep = sleep
         self._backoff = Backoff(settings.backoff_base_s, settings.backoff_max_s, rand)
         self._list_keys: dict[int, tuple[int, ...]] = {}
+        # a spent daily quota stops every later call of this backend until it is back
+        self._hold = hold or QuotaHold()
 
     @property
     def version(self) -> str:
@@ -129,7 +133,9 @@ class GeminiBackend:
             settings.thinking_level,
         )
         caller = GeminiCaller(self._client, gate, call_settings)
-        return StageRunner(caller.call, ledger, self._backoff, settings.max_attempts, self._sleep)
+        return StageRunner(
+            caller.call, ledger, self._backoff, settings.max_attempts, self._sleep, self._hold
+        )
 
     async def _stage_enrich(
         self,

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
@@ -14,10 +15,14 @@ from google.genai import types
 from services.enricher.backends.gemini.accounting import Ledger
 from services.enricher.backends.gemini.budget import CallGate
 from services.enricher.backends.gemini.retry import (
+    ContentRefusedError,
     Failure,
     FailureKind,
     GeminiUnavailableError,
     OutputTruncatedError,
+    QuotaExhaustedError,
+    QuotaHold,
+    UnreadableResponseError,
     classify,
 )
 from services.enricher.backends.gemini.schemas import RESPONSE_SCHEMAS, Stage
@@ -31,6 +36,11 @@ PayloadT = TypeVar("PayloadT")
 CHARS_PER_TOKEN = 4
 # a generous guess of answer size per item, booked against the tokens-per-minute budget
 OUTPUT_TOKENS_PER_ITEM = {Stage.ENRICH: 400, Stage.FUNCTION: 60, Stage.SEARCHABLE: 120}
+# finish reasons that mean the model refused to answer for what it read (or would have
+# written), not that the request failed: the job causing it is found by halving the batch
+REFUSED_FINISH_REASONS = frozenset(
+    {"SAFETY", "RECITATION", "BLOCKLIST", "PROHIBITED_CONTENT", "SPII", "LANGUAGE"}
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -42,6 +52,7 @@ class Answer:
     input_tokens: int
     output_tokens: int
     cached_tokens: int = 0
+    refusal: str | None = None  # why Gemini refused the prompt or stopped its answer
 
 
 @dataclass(frozen=True, slots=True)
@@ -82,6 +93,9 @@ class GeminiCaller:
                 )
         except TimeoutError as exc:
             raise TimeoutError(f"no answer within {timeout_s:g}s") from exc
+        except json.JSONDecodeError as exc:
+            # the SDK parses every body as JSON: a proxy's page or a cut body ends up here
+            raise UnreadableResponseError(f"the body is not JSON ({exc})") from exc
 
     def _config(self, stage: Stage, system: str) -> types.GenerateContentConfig:
         return types.GenerateContentConfig(
@@ -101,14 +115,25 @@ def _answer_of(response: types.GenerateContentResponse) -> Answer:
     usage = response.usage_metadata
     candidate = response.candidates[0] if response.candidates else None
     finish = candidate.finish_reason if candidate else None
+    finish_reason = finish.value if finish is not None else None
     return Answer(
         text=_candidate_text(candidate),
-        finish_reason=finish.value if finish is not None else None,
+        finish_reason=finish_reason,
         input_tokens=(usage.prompt_token_count or 0) if usage else 0,
         # thinking tokens are billed as output
         output_tokens=_output_tokens(usage),
         cached_tokens=(usage.cached_content_token_count or 0) if usage else 0,
+        refusal=_refusal(response, finish_reason),
     )
+
+
+def _refusal(response: types.GenerateContentResponse, finish_reason: str | None) -> str | None:
+    feedback = response.prompt_feedback
+    if feedback is not None and feedback.block_reason is not None:
+        return f"prompt blocked by Gemini (blockReason {feedback.block_reason.value})"
+    if finish_reason in REFUSED_FINISH_REASONS:
+        return f"answer stopped by Gemini (finishReason {finish_reason})"
+    return None
 
 
 def _output_tokens(usage: types.GenerateContentResponseUsageMetadata | None) -> int:
@@ -148,13 +173,20 @@ class StageRunner:
     """Runs one stage's batches; every item ends accepted or failed with a reason."""
 
     def __init__(
-        self, call: Call, ledger: Ledger, backoff: Backoff, max_attempts: int, sleep: Sleep
+        self,
+        call: Call,
+        ledger: Ledger,
+        backoff: Backoff,
+        max_attempts: int,
+        sleep: Sleep,
+        hold: QuotaHold | None = None,
     ) -> None:
         self._call = call
         self._ledger = ledger
         self._backoff = backoff
         self._max_attempts = max_attempts
         self._sleep = sleep
+        self._hold = hold or QuotaHold()
 
     async def run(
         self,
@@ -207,7 +239,7 @@ class StageRunner:
         failure: Failure,
         solo: bool,
     ) -> dict[str, ItemOutcome]:
-        if failure.kind is FailureKind.SPLIT and len(batch) > 1:
+        if failure.kind in (FailureKind.SPLIT, FailureKind.ISOLATE) and len(batch) > 1:
             middle = len(batch) // 2
             halves = await asyncio.gather(
                 self._batch(request, batch[:middle], solo),
@@ -223,10 +255,17 @@ class StageRunner:
         self, request: StageRequest[PayloadT], batch: Sequence[tuple[str, PayloadT]]
     ) -> Verdicts[Any] | Failure:
         for attempt in range(1, self._max_attempts + 1):
+            self._hold.check()  # a spent daily quota: no call at all until it is back
             try:
                 return await self._attempt(request, batch)
             except Exception as exc:  # classified below: every failure becomes a decision
                 failure = classify(exc)
+            if failure.kind is FailureKind.PAUSE:
+                self._hold.hold(failure.retry_after_s or 0.0, failure.reason)
+                raise QuotaExhaustedError(
+                    f"{request.stage}: {failure.reason}; no Gemini calls for "
+                    f"{failure.retry_after_s or 0.0:.0f}s"
+                )
             if failure.kind is not FailureKind.RETRY or attempt == self._max_attempts:
                 break
             delay = self._backoff.delay(attempt, failure.retry_after_s)
@@ -256,6 +295,8 @@ class StageRunner:
             self._ledger.charge(keys)  # a failed request is still a request
             raise
         self._ledger.charge(keys, answer.input_tokens, answer.output_tokens)
+        if answer.refusal is not None:
+            raise ContentRefusedError(answer.refusal)
         if answer.finish_reason == "MAX_TOKENS":
             raise OutputTruncatedError(f"{len(batch)} item(s) did not fit the output limit")
         raw_items = parse_answer(answer.text, request.stage)
