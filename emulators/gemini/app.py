@@ -6,6 +6,7 @@ import asyncio
 import hashlib
 import logging
 from collections import Counter, deque
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
@@ -13,6 +14,12 @@ import orjson
 from aiohttp import web
 
 from emulators.gemini.answers import BackendAnswerer, Item, apply_item_fault, apply_overrides
+from emulators.gemini.caches import (
+    DEFAULT_MIN_TOKENS,
+    CachedContent,
+    CacheNotFoundError,
+    CacheStore,
+)
 from emulators.gemini.faults import (
     REFUSAL_FAULTS,
     REQUEST_FAULTS,
@@ -58,12 +65,14 @@ class EmulatorState:
     counters: Counter[str] = field(default_factory=Counter)
     seen_systems: set[str] = field(default_factory=set)
     requests: deque[dict[str, Any]] = field(default_factory=lambda: deque(maxlen=REQUEST_LOG_SIZE))
+    caches: CacheStore = field(default_factory=CacheStore)
 
     def reset(self) -> None:
         self.faults.clear()
         self.counters.clear()
         self.seen_systems.clear()
         self.requests.clear()
+        self.caches.caches.clear()
 
 
 STATE_KEY = web.AppKey("gemini_state", EmulatorState)
@@ -76,16 +85,24 @@ def create_app(
     *,
     answerer: Answerer | None = None,
     api_key: str = "",
+    cache_min_tokens: int = DEFAULT_MIN_TOKENS,
 ) -> web.Application:
     """The emulator; answers come from `backend` (default: the offline backend).
 
-    A non-empty `api_key` makes the emulator refuse requests carrying another key.
+    A non-empty `api_key` makes the emulator refuse requests carrying another key;
+    `cache_min_tokens` is the smallest explicit context cache it creates.
     """
     app = web.Application(client_max_size=64 * 1024 * 1024)
-    app[STATE_KEY] = EmulatorState()
+    app[STATE_KEY] = EmulatorState(caches=CacheStore(min_tokens=cache_min_tokens))
     app[ANSWERER_KEY] = answerer or BackendAnswerer(backend or offline_backend())
     app[API_KEY_KEY] = api_key
     app.router.add_post("/{version}/models/{model_action}", generate)
+    app.router.add_post("/{version}/cachedContents", create_cache)
+    app.router.add_get("/{version}/cachedContents", list_caches)
+    app.router.add_get("/{version}/cachedContents/{cache_id}", get_cache)
+    app.router.add_patch("/{version}/cachedContents/{cache_id}", update_cache)
+    app.router.add_delete("/{version}/cachedContents/{cache_id}", delete_cache)
+    app.router.add_delete("/__admin/caches", evict_caches)
     app.router.add_post("/__admin/faults", arm_faults)
     app.router.add_delete("/__admin/faults", clear_faults)
     app.router.add_get("/__admin/faults", list_faults)
@@ -119,25 +136,60 @@ async def generate(request: web.Request) -> web.Response:
     model, _, action = request.match_info["model_action"].partition(":")
     if action != "generateContent":
         return _error(404, "NOT_FOUND", f"the emulator does not implement {action!r}")
-    expected_key = request.app[API_KEY_KEY]
-    if expected_key and request.headers.get("x-goog-api-key") != expected_key:
-        state.counters["status_403"] += 1
-        return _error(403, "PERMISSION_DENIED", "API key not valid.")
+    if (refused := _refuse_key(request)) is not None:
+        return refused
     try:
-        parsed = parse_request(orjson.loads(await request.read()))
+        body = orjson.loads(await request.read())
+        cache = _cache_of(state.caches, body, model)
+        if cache is not None:  # the system prompt comes from the cache, as on the service
+            body = {**body, "systemInstruction": cache.system}
+        parsed = parse_request(body)
+    except CacheNotFoundError as exc:
+        state.counters["status_403"] += 1
+        return _error(403, "PERMISSION_DENIED", str(exc))
     except (BadRequestError, orjson.JSONDecodeError) as exc:
         state.counters["status_400"] += 1
         return _error(400, "INVALID_ARGUMENT", str(exc))
-    return await _answer(request.app, model, parsed)
+    return await _answer(request.app, model, parsed, cache)
 
 
-async def _answer(app: web.Application, model: str, parsed: GenerateRequest) -> web.Response:
+def _refuse_key(request: web.Request, counter: str = "status") -> web.Response | None:
+    expected_key = request.app[API_KEY_KEY]
+    if expected_key and request.headers.get("x-goog-api-key") != expected_key:
+        request.app[STATE_KEY].counters[f"{counter}_403"] += 1
+        return _error(403, "PERMISSION_DENIED", "API key not valid.")
+    return None
+
+
+def _cache_of(caches: CacheStore, body: Any, model: str) -> CachedContent | None:
+    """The explicit cache a generateContent body names, checked as Gemini checks it."""
+    name = body.get("cachedContent") if isinstance(body, dict) else None
+    if not name:
+        return None
+    if body.get("systemInstruction") or body.get("tools") or body.get("toolConfig"):
+        raise BadRequestError(
+            "CachedContent can not be used with GenerateContent request setting "
+            "system_instruction, tools or tool_config.\n\nProposed fix: move those values to "
+            "CachedContent from GenerateContent request."
+        )
+    cache = caches.get(str(name))
+    if cache.model != f"models/{model}":
+        raise BadRequestError(
+            f"Model used by GenerateContent request (models/{model}) and CachedContent "
+            f"({cache.model}) has to be the same."
+        )
+    return cache
+
+
+async def _answer(
+    app: web.Application, model: str, parsed: GenerateRequest, cache: CachedContent | None = None
+) -> web.Response:
     state = app[STATE_KEY]
     fault = state.faults.take(parsed.stage.value, parsed.titles)
     overrides = state.faults.take_overrides(parsed.stage.value, parsed.texts)
     if overrides:
         state.counters["fault_override"] += len(overrides)
-    _record(state, model, parsed, fault)
+    _record(state, model, parsed, fault, cache)
     if fault is not None and fault.kind in REQUEST_FAULTS:
         state.counters[f"fault_{fault.kind.value}"] += 1
         state.counters[f"status_{_fault_status(fault)}"] += 1
@@ -154,7 +206,7 @@ async def _answer(app: web.Application, model: str, parsed: GenerateRequest) -> 
             return _refusal(state, fault, parsed, model, text)
     text, finish = _spoil_text(fault, text) if fault is not None else (text, "STOP")
     thought = _thought(parsed) if fault is not None and fault.kind is FaultKind.THOUGHTS else None
-    usage = _usage(state, parsed, text, thought)
+    usage = _usage(state, parsed, text, thought, cache)
     body = answer_body(text, usage, model, finish, thought=thought)
     return web.Response(body=body, content_type="application/json")
 
@@ -181,7 +233,13 @@ def _thought(parsed: GenerateRequest) -> str:
     )
 
 
-def _record(state: EmulatorState, model: str, parsed: GenerateRequest, fault: Fault | None) -> None:
+def _record(
+    state: EmulatorState,
+    model: str,
+    parsed: GenerateRequest,
+    fault: Fault | None,
+    cache: CachedContent | None,
+) -> None:
     state.counters["requests"] += 1
     state.counters[f"stage_{parsed.stage.value}"] += 1
     state.counters["items"] += len(parsed.jobs)
@@ -194,6 +252,7 @@ def _record(state: EmulatorState, model: str, parsed: GenerateRequest, fault: Fa
             "system_chars": len(parsed.system),
             "user_chars": len(parsed.user),
             "fault": fault.kind.value if fault else None,
+            "cached_content": cache.name if cache else None,
         }
     )
 
@@ -271,11 +330,17 @@ def _spoil_text(fault: Fault, text: str) -> tuple[str, str]:
 
 
 def _usage(
-    state: EmulatorState, parsed: GenerateRequest, text: str, thought: str | None = None
+    state: EmulatorState,
+    parsed: GenerateRequest,
+    text: str,
+    thought: str | None = None,
+    cache: CachedContent | None = None,
 ) -> Usage:
     system_key = hashlib.sha256(parsed.system.encode()).hexdigest()
-    # implicit caching: a repeated system prompt (the request's prefix) is served from cache
-    cached = estimate_tokens(parsed.system) if system_key in state.seen_systems else 0
+    # implicit caching: a repeated system prompt (the request's prefix) is served from cache;
+    # an explicit cache is served from cache from its first use
+    seen = system_key in state.seen_systems
+    cached = cache.tokens if cache else estimate_tokens(parsed.system) if seen else 0
     state.seen_systems.add(system_key)
     usage = Usage(
         estimate_tokens(parsed.system + parsed.user),
@@ -288,6 +353,74 @@ def _usage(
     state.counters["cached_tokens"] += usage.cached_tokens
     state.counters["thoughts_tokens"] += usage.thoughts_tokens
     return usage
+
+
+async def create_cache(request: web.Request) -> web.Response:
+    state = request.app[STATE_KEY]
+    state.counters["cache_creates"] += 1
+    if (refused := _refuse_key(request, "cache_status")) is not None:
+        return refused
+    if state.faults.take_cache_refusal() is not None:
+        state.counters["fault_cache_refused"] += 1
+        state.counters["cache_status_429"] += 1
+        return _error(429, "RESOURCE_EXHAUSTED", "Resource has been exhausted (e.g. check quota).")
+    try:
+        body = orjson.loads(await request.read())
+        cache = state.caches.create(body if isinstance(body, dict) else {})
+    except (BadRequestError, orjson.JSONDecodeError) as exc:
+        state.counters["cache_status_400"] += 1
+        return _error(400, "INVALID_ARGUMENT", str(exc))
+    return _json(cache.to_json())
+
+
+async def list_caches(request: web.Request) -> web.Response:
+    if (refused := _refuse_key(request, "cache_status")) is not None:
+        return refused
+    live = request.app[STATE_KEY].caches.live()
+    return _json({"cachedContents": [cache.to_json() for cache in live]})
+
+
+async def get_cache(request: web.Request) -> web.Response:
+    return await _on_cache(request, lambda caches, name: caches.get(name).to_json())
+
+
+async def update_cache(request: web.Request) -> web.Response:
+    body = orjson.loads(await request.read() or b"{}")
+    return await _on_cache(
+        request, lambda caches, name: caches.update(name, body).to_json(caches.clock())
+    )
+
+
+async def delete_cache(request: web.Request) -> web.Response:
+    request.app[STATE_KEY].counters["cache_deletes"] += 1
+
+    def delete(caches: CacheStore, name: str) -> dict[str, Any]:
+        caches.delete(name)
+        return {}
+
+    return await _on_cache(request, delete)
+
+
+async def _on_cache(
+    request: web.Request, act: Callable[[CacheStore, str], dict[str, Any]]
+) -> web.Response:
+    if (refused := _refuse_key(request, "cache_status")) is not None:
+        return refused
+    name = f"cachedContents/{request.match_info['cache_id']}"
+    try:
+        return _json(act(request.app[STATE_KEY].caches, name))
+    except CacheNotFoundError as exc:
+        return _error(403, "PERMISSION_DENIED", str(exc))
+    except BadRequestError as exc:
+        return _error(400, "INVALID_ARGUMENT", str(exc))
+
+
+async def evict_caches(request: web.Request) -> web.Response:
+    """Every cache gone at once, as if expired: the next request naming one gets a 403."""
+    caches = request.app[STATE_KEY].caches
+    evicted = len(caches.caches)
+    caches.caches.clear()
+    return _json({"evicted": evicted})
 
 
 async def arm_faults(request: web.Request) -> web.Response:

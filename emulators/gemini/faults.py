@@ -26,6 +26,7 @@ class FaultKind(StrEnum):
     SAFETY = "safety"  # 200, a candidate stopped with finishReason SAFETY and no content
     RECITATION = "recitation"  # 200, finishReason RECITATION, half the answer's text
     THOUGHTS = "thoughts"  # a correct answer after a thought-summary part (thought: true)
+    CACHE_REFUSED = "cache_refused"  # a cachedContents create answers 429 RESOURCE_EXHAUSTED
     # the answer a model gives that obeyed text in a job: the `set` values replace the items'
     # own for jobs whose prompt line contains `text_contains` (every item with `all_items`).
     # Several overrides can hit one request, alongside one other fault.
@@ -51,6 +52,10 @@ REFUSAL_FAULTS = frozenset({FaultKind.BLOCKED_PROMPT, FaultKind.SAFETY, FaultKin
 # what Gemini asks a client that spent its requests-per-day quota to wait: hours, where a
 # per-minute quota asks for seconds
 DAILY_QUOTA_DELAY_S = 6 * 3600.0
+
+
+# faults a generateContent request never gets from `take`
+_NOT_PER_REQUEST = frozenset({FaultKind.OVERRIDE, FaultKind.CACHE_REFUSED})
 
 
 class FaultSpecError(ValueError):
@@ -138,10 +143,22 @@ class FaultBook:
     def clear(self) -> None:
         self.faults.clear()
 
+    def take_cache_refusal(self) -> Fault | None:
+        """The fault a cachedContents create gets, counted as applied; None to create it."""
+        for fault in self.faults:
+            if fault.kind is FaultKind.CACHE_REFUSED and (
+                fault.times is None or fault.applied < fault.times
+            ):
+                fault.applied += 1
+                return fault
+        return None
+
     def take(self, stage: str, titles: Sequence[str]) -> Fault | None:
         """The fault this request gets, counted as applied; None for a clean answer."""
         for fault in self.faults:
-            if fault.kind is not FaultKind.OVERRIDE and fault.matches(stage, titles):
+            if fault.kind in _NOT_PER_REQUEST:
+                continue
+            if fault.matches(stage, titles):
                 fault.applied += 1
                 return fault
         return None

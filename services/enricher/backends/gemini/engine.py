@@ -10,10 +10,12 @@ from dataclasses import dataclass
 from typing import Any, Generic, TypeVar
 
 from google import genai
+from google.genai import errors as genai_errors
 from google.genai import types
 
 from services.enricher.backends.gemini.accounting import Ledger
 from services.enricher.backends.gemini.budget import CallGate
+from services.enricher.backends.gemini.caching import ContextCaches, cache_is_gone
 from services.enricher.backends.gemini.retry import (
     ContentRefusedError,
     Failure,
@@ -66,40 +68,63 @@ class CallSettings:
 class GeminiCaller:
     """Sends one request through the gate with a deadline; knows nothing about batches."""
 
-    def __init__(self, client: genai.Client, gate: CallGate, settings: CallSettings) -> None:
+    def __init__(
+        self,
+        client: genai.Client,
+        gate: CallGate,
+        settings: CallSettings,
+        caches: ContextCaches | None = None,
+    ) -> None:
         self._client = client
         self._gate = gate
         self._settings = settings
+        self._caches = caches
 
     async def call(self, stage: Stage, system: str, user: str, items: int) -> Answer:
         estimate = (len(system) + len(user)) // CHARS_PER_TOKEN + (
             items * OUTPUT_TOKENS_PER_ITEM[stage]
         )
+        cache = await self._caches.name_for(system) if self._caches else None
         async with self._gate.slot(estimate) as booking:
             booking.settle(0)  # a refused request spends no tokens; corrected below if it works
-            response = await self._generate(stage, system, user)
+            response = await self._generate(stage, system, user, cache)
             answer = _answer_of(response)
             booking.settle(answer.input_tokens + answer.output_tokens)
             return answer
 
     async def _generate(
-        self, stage: Stage, system: str, user: str
+        self, stage: Stage, system: str, user: str, cache: str | None
     ) -> types.GenerateContentResponse:
         timeout_s = self._settings.timeout_s
+        model = self._settings.model
         try:
             async with asyncio.timeout(timeout_s):
-                return await self._client.aio.models.generate_content(
-                    model=self._settings.model, contents=user, config=self._config(stage, system)
-                )
+                try:
+                    config = self._config(stage, system, cache)
+                    return await self._client.aio.models.generate_content(
+                        model=model, contents=user, config=config
+                    )
+                except genai_errors.APIError as exc:
+                    if cache is None or self._caches is None or not cache_is_gone(exc):
+                        raise
+                    # the cache expired early or was deleted: this request goes inline, the
+                    # next one names a new cache
+                    log.warning("context cache %s is gone (%s): prompt sent inline", cache, exc)
+                    self._caches.forget(cache)
+                    return await self._client.aio.models.generate_content(
+                        model=model, contents=user, config=self._config(stage, system, None)
+                    )
         except TimeoutError as exc:
             raise TimeoutError(f"no answer within {timeout_s:g}s") from exc
         except json.JSONDecodeError as exc:
             # the SDK parses every body as JSON: a proxy's page or a cut body ends up here
             raise UnreadableResponseError(f"the body is not JSON ({exc})") from exc
 
-    def _config(self, stage: Stage, system: str) -> types.GenerateContentConfig:
+    def _config(self, stage: Stage, system: str, cache: str | None) -> types.GenerateContentConfig:
+        # a request naming a cache must not repeat its system prompt (Gemini answers 400)
         return types.GenerateContentConfig(
-            system_instruction=system,
+            system_instruction=None if cache else system,
+            cached_content=cache,
             response_mime_type="application/json",
             response_schema=RESPONSE_SCHEMAS[stage],
             temperature=self._settings.temperature,
