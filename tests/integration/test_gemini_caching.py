@@ -177,6 +177,23 @@ async def test_a_prompt_under_the_services_minimum_falls_back_too(
     assert all(r["cached_content"] is None for r in emulator.state.requests)
 
 
+async def test_a_prompt_the_service_finds_too_small_is_never_offered_again(
+    taxonomy: Taxonomy,
+) -> None:
+    clock = FakeClock()
+    async with serve(create_app(StubOffline(taxonomy), cache_min_tokens=10**6)) as emulator:
+        client = client_for(emulator)
+        caches = ContextCaches(client, MODEL, min_tokens=10, clock=clock)
+        try:
+            assert await caches.name_for("You classify jobs. " * 100) is None
+            clock.now += 10 * RETRY_CREATE_AFTER_S
+            assert await caches.name_for("You classify jobs. " * 100) is None
+        finally:
+            await caches.aclose()
+            await client.aio.aclose()
+        assert emulator.state.counters["cache_creates"] == 1
+
+
 async def test_a_cache_gone_mid_run_is_replaced_and_no_request_fails(
     make_backend: MakeBackend, emulator: RunningEmulator, sleeps: RecordingSleep
 ) -> None:

@@ -190,11 +190,15 @@ async def test_thought_parts_are_ignored_when_reading_the_answer_and_billed_as_o
 # --- transport and quota errors: retried, paused -----------------------------------------
 
 
-@pytest.mark.parametrize("content_type", ["text/html", "application/json"])
-async def test_a_non_json_5xx_body_is_retried_with_a_readable_reason(
-    make_backend: MakeBackend, emulator: RunningEmulator, content_type: str
+@pytest.mark.parametrize(
+    ("status", "content_type"),
+    [(502, "text/html"), (502, "application/json"), (503, "text/plain"), (200, "text/html")],
+)
+async def test_a_non_json_body_is_retried(
+    make_backend: MakeBackend, emulator: RunningEmulator, status: int, content_type: str
 ) -> None:
-    await arm(emulator, kind="non_json_error", status=502, content_type=content_type)
+    # a 200 too: a proxy or captive portal answering in Gemini's place
+    await arm(emulator, kind="non_json_error", status=status, content_type=content_type)
     outcomes = await make_backend().enrich(jobs("a engineer"))
 
     assert outcomes[0].succeeded  # retried

@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import logging
+import math
 import time
 from collections import defaultdict
 from collections.abc import Callable
@@ -117,13 +118,15 @@ class ContextCaches:
                 self._client.aio.caches.create(model=self._model, config=config), self._timeout_s
             )
         except Exception as exc:  # any failure: inline prompts, never a failed request
-            self._failed_until[key] = started + RETRY_CREATE_AFTER_S
+            # too small by the service's own count stays too small: never asked again
+            too_small = "too small" in str(exc).lower()
+            self._failed_until[key] = math.inf if too_small else started + RETRY_CREATE_AFTER_S
             log.warning(
                 "context cache for a %d-char system prompt not created (%s); sending it "
-                "inline (implicit caching) for the next %.0fs",
+                "inline (implicit caching) %s",
                 len(system),
                 _describe(exc),
-                RETRY_CREATE_AFTER_S,
+                "from now on" if too_small else f"for the next {RETRY_CREATE_AFTER_S:.0f}s",
             )
             return None
         if not cache.name:
