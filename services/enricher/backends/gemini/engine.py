@@ -96,29 +96,35 @@ class GeminiCaller:
         self, stage: Stage, system: str, user: str, cache: str | None
     ) -> types.GenerateContentResponse:
         timeout_s = self._settings.timeout_s
-        model = self._settings.model
         try:
             async with asyncio.timeout(timeout_s):
-                try:
-                    config = self._config(stage, system, cache)
-                    return await self._client.aio.models.generate_content(
-                        model=model, contents=user, config=config
-                    )
-                except genai_errors.APIError as exc:
-                    if cache is None or self._caches is None or not cache_is_gone(exc):
-                        raise
-                    # the cache expired early or was deleted: this request goes inline, the
-                    # next one names a new cache
-                    log.warning("context cache %s is gone (%s): prompt sent inline", cache, exc)
-                    self._caches.forget(cache)
-                    return await self._client.aio.models.generate_content(
-                        model=model, contents=user, config=self._config(stage, system, None)
-                    )
+                return await self._send_or_inline(stage, system, user, cache)
         except TimeoutError as exc:
             raise TimeoutError(f"no answer within {timeout_s:g}s") from exc
         except json.JSONDecodeError as exc:
             # the SDK parses every body as JSON: a proxy's page or a cut body ends up here
             raise UnreadableResponseError(f"the body is not JSON ({exc})") from exc
+
+    async def _send_or_inline(
+        self, stage: Stage, system: str, user: str, cache: str | None
+    ) -> types.GenerateContentResponse:
+        try:
+            return await self._send(stage, system, user, cache)
+        except genai_errors.APIError as exc:
+            if cache is None or self._caches is None or not cache_is_gone(exc):
+                raise
+            # the cache expired early or was deleted: this request goes inline at once, the
+            # next one names a new cache
+            log.warning("context cache %s is gone (%s): prompt sent inline", cache, exc)
+            self._caches.forget(cache)
+            return await self._send(stage, system, user, None)
+
+    async def _send(
+        self, stage: Stage, system: str, user: str, cache: str | None
+    ) -> types.GenerateContentResponse:
+        return await self._client.aio.models.generate_content(
+            model=self._settings.model, contents=user, config=self._config(stage, system, cache)
+        )
 
     def _config(self, stage: Stage, system: str, cache: str | None) -> types.GenerateContentConfig:
         # a request naming a cache must not repeat its system prompt (Gemini answers 400)
