@@ -13,8 +13,12 @@ import aiohttp
 import pytest
 
 from emulators.gemini import RunningEmulator, create_app, serve
+from schemas import topics
+from schemas.codec import CODEC
 from schemas.profile import AudienceProfile, load_profile
+from schemas.records import JobPosting, RawJob, Record
 from schemas.taxonomy import Taxonomy, load_taxonomy
+from schemas.topics import TopicSpec
 from services.enricher.backends.gemini.backend import GeminiBackend, GeminiSettings
 from services.enricher.backends.gemini.budget import CallGate
 from services.enricher.backends.gemini.retry import (
@@ -23,7 +27,9 @@ from services.enricher.backends.gemini.retry import (
     QuotaExhaustedError,
     QuotaHold,
 )
+from services.shared.agents import Batch, BatchBody, Delivery
 from services.shared.failures import is_retriable
+from services.shared.health import Stage
 from tests.integration.test_gemini_backend import (
     RecordingSleep,
     StubOffline,
@@ -316,3 +322,51 @@ async def test_emulator_fault_specs_for_the_new_kinds_are_checked(
         assert good.status == 200
         armed = (await good.json())["armed"][0]
     assert armed["retry_delay_s"] > PER_MINUTE_WINDOW_S * 60
+
+
+async def test_the_enricher_stage_stays_paused_on_a_daily_quota_without_calling_gemini(
+    make_backend: MakeBackend, emulator: RunningEmulator, clock: FakeClock
+) -> None:
+    """The agent around the backend: its quick retries of the batch cost no request, it is
+    paused (not failing, not dead-lettering) until the quota is back, then carries on."""
+    await arm(emulator, kind="daily_quota", retry_delay_s=20_000, times=None)
+    backend = make_backend()
+    stage = Stage("enricher", assigned=True)
+    paused_reasons: list[str | None] = []
+
+    async def handle(batch: Batch) -> None:
+        outcomes = await backend.enrich(
+            [record.job for _, record in batch if isinstance(record, RawJob)]
+        )
+        assert all(o.complete for o in outcomes)
+
+    async def agent_sleep(delay: float) -> None:
+        paused_reasons.append(stage.paused_for)
+        clock.now += delay
+        if len(paused_reasons) == 30:  # hours later: the quota is back
+            emulator.state.faults.clear()
+            clock.now += 20_000
+
+    sender = NoSends()
+    body = BatchBody("enrich", handle, sender, stage, sleep=agent_sleep)
+    await body([job_message(1, "a engineer"), job_message(2, "b nurse")])
+
+    assert len(paused_reasons) == 30 and all(
+        reason and "quota exhausted" in reason for reason in paused_reasons
+    )
+    # one request hit the spent quota; the next went out once it was back
+    assert len(enrich_requests(emulator)) == 2 and emulator.state.counters["fault_daily_quota"] == 1
+    assert stage.paused_for is None and sender.sent == 0  # resumed, nothing dead-lettered
+
+
+class NoSends:
+    sent = 0
+
+    async def send_now(self, spec: TopicSpec, key: str, record: Record) -> None:
+        self.sent += 1
+
+
+def job_message(seq: int, title: str) -> Delivery:
+    posting = JobPosting(title=title, company_name="Acme", description_html=f"We hire a {title}.")
+    raw = RawJob(run_id="r", feed_id=1, seq=seq, job_hash=f"h{seq}", dedupe_key="k", job=posting)
+    return Delivery(topics.JOBS_RAW.name, 0, seq, b"k", CODEC.encode(raw, source="test"))
