@@ -9,7 +9,8 @@ from typing import Any
 
 
 class FaultKind(StrEnum):
-    RATE_LIMIT = "rate_limit"  # 429 RESOURCE_EXHAUSTED with a RetryInfo delay
+    RATE_LIMIT = "rate_limit"  # 429 RESOURCE_EXHAUSTED with a RetryInfo delay (None: no hint)
+    DAILY_QUOTA = "daily_quota"  # 429 naming a per-day quota, RetryInfo of hours
     UNAVAILABLE = "unavailable"  # 503 UNAVAILABLE
     INTERNAL = "internal"  # 500 INTERNAL
     SLOW = "slow"  # answers correctly, after `delay_s`
@@ -19,16 +20,42 @@ class FaultKind(StrEnum):
     UNKNOWN_ID = "unknown_id"  # the targeted item(s) come back under an id nobody sent
     BAD_IDS = "bad_ids"  # the targeted item(s) name taxonomy ids that do not exist
     TOKEN_LIMIT = "token_limit"  # noqa: S105  (400 INVALID_ARGUMENT above `max_items` jobs)
+    SCHEMA_REJECTED = "schema_rejected"  # 400 INVALID_ARGUMENT: the response schema is refused
+    NON_JSON_ERROR = "non_json_error"  # a 5xx whose body is a proxy's HTML page, not JSON
+    BLOCKED_PROMPT = "blocked_prompt"  # 200, promptFeedback.blockReason, no candidates
+    SAFETY = "safety"  # 200, a candidate stopped with finishReason SAFETY and no content
+    RECITATION = "recitation"  # 200, finishReason RECITATION, half the answer's text
+    THOUGHTS = "thoughts"  # a correct answer after a thought-summary part (thought: true)
+    CACHE_REFUSED = "cache_refused"  # a cachedContents create answers 429 RESOURCE_EXHAUSTED
     # the answer a model gives that obeyed text in a job: the `set` values replace the items'
     # own for jobs whose prompt line contains `text_contains` (every item with `all_items`).
     # Several overrides can hit one request, alongside one other fault.
     OVERRIDE = "override"
 
 
-# faults that replace the whole answer; the rest alter a correct answer's items
+# faults that answer with an HTTP error; the rest answer 200
 REQUEST_FAULTS = frozenset(
-    {FaultKind.RATE_LIMIT, FaultKind.UNAVAILABLE, FaultKind.INTERNAL, FaultKind.TOKEN_LIMIT}
+    {
+        FaultKind.RATE_LIMIT,
+        FaultKind.DAILY_QUOTA,
+        FaultKind.UNAVAILABLE,
+        FaultKind.INTERNAL,
+        FaultKind.TOKEN_LIMIT,
+        FaultKind.SCHEMA_REJECTED,
+        FaultKind.NON_JSON_ERROR,
+    }
 )
+# faults whose 200 answer carries no usable text: the model refused the prompt or its answer
+REFUSAL_FAULTS = frozenset({FaultKind.BLOCKED_PROMPT, FaultKind.SAFETY, FaultKind.RECITATION})
+
+
+# what Gemini asks a client that spent its requests-per-day quota to wait: hours, where a
+# per-minute quota asks for seconds
+DAILY_QUOTA_DELAY_S = 6 * 3600.0
+
+
+# faults a generateContent request never gets from `take`
+_NOT_PER_REQUEST = frozenset({FaultKind.OVERRIDE, FaultKind.CACHE_REFUSED})
 
 
 class FaultSpecError(ValueError):
@@ -47,7 +74,10 @@ class Fault:
     max_items: int = 1  # the token limit, for TOKEN_LIMIT
     count: int = 1  # items dropped, for DROP_ITEMS
     delay_s: float = 0.0  # for SLOW
-    retry_delay_s: float = 1.0  # the RetryInfo hint, for RATE_LIMIT
+    retry_delay_s: float | None = 1.0  # the RetryInfo hint: RATE_LIMIT (None: none), DAILY_QUOTA
+    block_reason: str = "SAFETY"  # promptFeedback.blockReason, for BLOCKED_PROMPT
+    status: int = 502  # for NON_JSON_ERROR
+    content_type: str = "text/html"  # for NON_JSON_ERROR: what the body claims to be
     text_contains: str | None = None  # OVERRIDE: jobs whose prompt line contains it
     set: dict[str, Any] = field(default_factory=dict)  # OVERRIDE: the values answered
     all_items: bool = False  # OVERRIDE: every item of a request with such a job
@@ -66,10 +96,15 @@ class Fault:
             raise FaultSpecError(f"unknown fault fields: {sorted(unknown)}")
         if kind is FaultKind.OVERRIDE and not isinstance(spec.get("set"), dict):
             raise FaultSpecError("an override needs 'set': an object of item fields")
+        if kind is FaultKind.DAILY_QUOTA and spec.get("retry_delay_s", 0) is None:
+            raise FaultSpecError("a daily quota answers with a retry delay")
         try:
-            return cls(kind=kind, **{k: v for k, v in spec.items() if k != "kind"})
+            fault = cls(kind=kind, **{k: v for k, v in spec.items() if k != "kind"})
         except TypeError as exc:
             raise FaultSpecError(str(exc)) from exc
+        if kind is FaultKind.DAILY_QUOTA and "retry_delay_s" not in spec:
+            fault.retry_delay_s = DAILY_QUOTA_DELAY_S
+        return fault
 
     def to_json(self) -> dict[str, Any]:
         return {name: getattr(self, name) for name in self.__dataclass_fields__}
@@ -108,10 +143,22 @@ class FaultBook:
     def clear(self) -> None:
         self.faults.clear()
 
+    def take_cache_refusal(self) -> Fault | None:
+        """The fault a cachedContents create gets, counted as applied; None to create it."""
+        for fault in self.faults:
+            if fault.kind is FaultKind.CACHE_REFUSED and (
+                fault.times is None or fault.applied < fault.times
+            ):
+                fault.applied += 1
+                return fault
+        return None
+
     def take(self, stage: str, titles: Sequence[str]) -> Fault | None:
         """The fault this request gets, counted as applied; None for a clean answer."""
         for fault in self.faults:
-            if fault.kind is not FaultKind.OVERRIDE and fault.matches(stage, titles):
+            if fault.kind in _NOT_PER_REQUEST:
+                continue
+            if fault.matches(stage, titles):
                 fault.applied += 1
                 return fault
         return None

@@ -119,28 +119,50 @@ def estimate_tokens(text: str) -> int:
 
 @dataclass(frozen=True, slots=True)
 class Usage:
-    prompt_tokens: int
+    prompt_tokens: int  # cached tokens included, as Gemini counts them
     candidates_tokens: int
     cached_tokens: int
+    thoughts_tokens: int = 0
 
     def to_json(self) -> dict[str, int]:
-        usage = {
-            "promptTokenCount": self.prompt_tokens,
-            "candidatesTokenCount": self.candidates_tokens,
-            "totalTokenCount": self.prompt_tokens + self.candidates_tokens,
-        }
+        usage = {"promptTokenCount": self.prompt_tokens}
+        if self.candidates_tokens:
+            usage["candidatesTokenCount"] = self.candidates_tokens
         if self.cached_tokens:
             usage["cachedContentTokenCount"] = self.cached_tokens
+        if self.thoughts_tokens:
+            usage["thoughtsTokenCount"] = self.thoughts_tokens
+        usage["totalTokenCount"] = (
+            self.prompt_tokens + self.candidates_tokens + self.thoughts_tokens
+        )
         return usage
 
 
-def answer_body(text: str, usage: Usage, model: str, finish_reason: str = "STOP") -> bytes:
-    """A generateContent response with one candidate carrying `text`."""
+# Gemini 3 signs the part after a thought; clients send it back in multi-turn chats only
+THOUGHT_SIGNATURE = "ZW11bGF0b3I="
+
+
+def answer_body(
+    text: str,
+    usage: Usage,
+    model: str,
+    finish_reason: str = "STOP",
+    *,
+    thought: str | None = None,
+) -> bytes:
+    """A generateContent response with one candidate carrying `text` (after a thought
+    summary part when `thought` is given)."""
+    parts: list[dict[str, Any]] = [{"text": text}]
+    if thought is not None:
+        parts = [
+            {"text": thought, "thought": True},
+            {**parts[0], "thoughtSignature": THOUGHT_SIGNATURE},
+        ]
     return orjson.dumps(
         {
             "candidates": [
                 {
-                    "content": {"role": "model", "parts": [{"text": text}]},
+                    "content": {"role": "model", "parts": parts},
                     "finishReason": finish_reason,
                     "index": 0,
                 }
@@ -148,6 +170,36 @@ def answer_body(text: str, usage: Usage, model: str, finish_reason: str = "STOP"
             "usageMetadata": usage.to_json(),
             "modelVersion": model,
         }
+    )
+
+
+def blocked_prompt_body(block_reason: str, usage: Usage, model: str) -> bytes:
+    """A prompt the safety filters refused: promptFeedback and no candidates at all."""
+    rating = {"category": "HARM_CATEGORY_DANGEROUS_CONTENT", "probability": "HIGH"}
+    return orjson.dumps(
+        {
+            "promptFeedback": {"blockReason": block_reason, "safetyRatings": [rating]},
+            "usageMetadata": usage.to_json(),
+            "modelVersion": model,
+        }
+    )
+
+
+def stopped_body(finish_reason: str, usage: Usage, model: str, text: str | None) -> bytes:
+    """A candidate the model stopped for `finish_reason`: no content for SAFETY, the text
+    so far with a citation for RECITATION."""
+    candidate: dict[str, Any] = {"finishReason": finish_reason, "index": 0}
+    if finish_reason == "SAFETY":
+        candidate["safetyRatings"] = [
+            {"category": "HARM_CATEGORY_HARASSMENT", "probability": "HIGH", "blocked": True}
+        ]
+    if text:
+        candidate["content"] = {"role": "model", "parts": [{"text": text}]}
+    if finish_reason == "RECITATION":
+        source = {"startIndex": 0, "endIndex": len(text or ""), "uri": "https://example.com/"}
+        candidate["citationMetadata"] = {"citationSources": [source]}
+    return orjson.dumps(
+        {"candidates": [candidate], "usageMetadata": usage.to_json(), "modelVersion": model}
     )
 
 
@@ -163,3 +215,33 @@ def error_body(
 
 def retry_info(delay_s: float) -> dict[str, Any]:
     return {"@type": "type.googleapis.com/google.rpc.RetryInfo", "retryDelay": f"{delay_s:g}s"}
+
+
+def daily_quota_details(model: str, delay_s: float) -> list[dict[str, Any]]:
+    """What Gemini says when a project spent its requests per day for a model."""
+    violation = {
+        "quotaMetric": "generativelanguage.googleapis.com/generate_content_requests",
+        "quotaId": "GenerateRequestsPerDayPerProjectPerModel",
+        "quotaDimensions": {"location": "global", "model": model},
+        "quotaValue": "10000",
+    }
+    help_link = {
+        "description": "Learn more about Gemini API quotas",
+        "url": "https://ai.google.dev/gemini-api/docs/rate-limits",
+    }
+    return [
+        {"@type": "type.googleapis.com/google.rpc.QuotaFailure", "violations": [violation]},
+        {"@type": "type.googleapis.com/google.rpc.Help", "links": [help_link]},
+        retry_info(delay_s),
+    ]
+
+
+def proxy_error_page(status: int) -> bytes:
+    """The HTML page Google's front end serves for a 5xx that never reached the API."""
+    return (
+        "<!DOCTYPE html>\n<html lang=en>\n  <meta charset=utf-8>\n"
+        f"  <title>Error {status} (Server Error)!!1</title>\n"
+        f"  <p><b>{status}.</b> <ins>That's an error.</ins>\n"
+        "  <p>The server encountered a temporary error and could not complete your request."
+        "<p>Please try again in 30 seconds.  <ins>That's all we know.</ins>\n"
+    ).encode()

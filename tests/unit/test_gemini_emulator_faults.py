@@ -73,3 +73,20 @@ def test_requests_without_structured_output_are_refused() -> None:
         parse_request(body)
     with pytest.raises(BadRequestError, match="contents"):
         parse_request({"contents": []})
+
+
+def test_a_cache_refusal_hits_cache_creates_only_and_counts_down() -> None:
+    book = FaultBook()
+    book.arm([{"kind": "cache_refused", "times": 1}, {"kind": "unavailable", "stage": "x"}])
+    assert fired(book, "enriched_jobs", ["a"]) is None  # generateContent is untouched
+    refusal = book.take_cache_refusal()
+    assert refusal is not None and refusal.kind is FaultKind.CACHE_REFUSED
+    assert book.take_cache_refusal() is None
+
+
+def test_a_daily_quota_defaults_to_hours_and_needs_a_delay() -> None:
+    assert (Fault.from_json({"kind": "daily_quota"}).retry_delay_s or 0) >= 3600
+    assert Fault.from_json({"kind": "daily_quota", "retry_delay_s": 90}).retry_delay_s == 90
+    with pytest.raises(FaultSpecError):
+        Fault.from_json({"kind": "daily_quota", "retry_delay_s": None})
+    assert Fault.from_json({"kind": "rate_limit", "retry_delay_s": None}).retry_delay_s is None

@@ -20,6 +20,7 @@ from services.enricher.backends.base import EnrichmentOutcome
 from services.enricher.backends.gemini.accounting import Ledger
 from services.enricher.backends.gemini.assemble import build_enrichment, stage_one_keywords
 from services.enricher.backends.gemini.budget import CallGate, shared_gate
+from services.enricher.backends.gemini.caching import ContextCaches
 from services.enricher.backends.gemini.engine import (
     CallSettings,
     GeminiCaller,
@@ -35,6 +36,7 @@ from services.enricher.backends.gemini.prompts import (
     function_prompt,
     searchable_prompt,
 )
+from services.enricher.backends.gemini.retry import QuotaHold
 from services.enricher.backends.gemini.schemas import (
     RESPONSE_SCHEMAS,
     EnrichItem,
@@ -77,6 +79,7 @@ class GeminiBackend:
         gate: CallGate | None = None,
         sleep: Sleep = asyncio.sleep,
         rand: Callable[[], float] = random.random,
+        hold: QuotaHold | None = None,
     ) -> None:
         if not settings.api_key:
             raise SettingsError("GEMINI_API_KEY is required for the gemini backend")
@@ -89,6 +92,15 @@ class GeminiBackend:
         self._sleep = sleep
         self._backoff = Backoff(settings.backoff_base_s, settings.backoff_max_s, rand)
         self._list_keys: dict[int, tuple[int, ...]] = {}
+        # a spent daily quota stops every later call of this backend until it is back
+        self._hold = hold or QuotaHold()
+        self._caches = ContextCaches(
+            self._client,
+            settings.model,
+            ttl_s=settings.context_cache_ttl_s,
+            enabled=settings.context_cache,
+            timeout_s=settings.request_timeout_s,
+        )
 
     @property
     def version(self) -> str:
@@ -111,6 +123,7 @@ class GeminiBackend:
         return [self._outcome(states[key], ledger, key) for key, _ in keyed]
 
     async def aclose(self) -> None:
+        await self._caches.aclose()
         await self._client.aio.aclose()
 
     def _runner(self, ledger: Ledger) -> StageRunner:
@@ -128,8 +141,10 @@ class GeminiBackend:
             settings.temperature,
             settings.thinking_level,
         )
-        caller = GeminiCaller(self._client, gate, call_settings)
-        return StageRunner(caller.call, ledger, self._backoff, settings.max_attempts, self._sleep)
+        caller = GeminiCaller(self._client, gate, call_settings, self._caches)
+        return StageRunner(
+            caller.call, ledger, self._backoff, settings.max_attempts, self._sleep, self._hold
+        )
 
     async def _stage_enrich(
         self,

@@ -3,21 +3,28 @@
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from typing import Any, Generic, TypeVar
 
 from google import genai
+from google.genai import errors as genai_errors
 from google.genai import types
 
 from services.enricher.backends.gemini.accounting import Ledger
 from services.enricher.backends.gemini.budget import CallGate
+from services.enricher.backends.gemini.caching import ContextCaches, cache_is_gone
 from services.enricher.backends.gemini.retry import (
+    ContentRefusedError,
     Failure,
     FailureKind,
     GeminiUnavailableError,
     OutputTruncatedError,
+    QuotaExhaustedError,
+    QuotaHold,
+    UnreadableResponseError,
     classify,
 )
 from services.enricher.backends.gemini.schemas import RESPONSE_SCHEMAS, Stage
@@ -31,6 +38,11 @@ PayloadT = TypeVar("PayloadT")
 CHARS_PER_TOKEN = 4
 # a generous guess of answer size per item, booked against the tokens-per-minute budget
 OUTPUT_TOKENS_PER_ITEM = {Stage.ENRICH: 400, Stage.FUNCTION: 60, Stage.SEARCHABLE: 120}
+# finish reasons that mean the model refused to answer for what it read (or would have
+# written), not that the request failed: the job causing it is found by halving the batch
+REFUSED_FINISH_REASONS = frozenset(
+    {"SAFETY", "RECITATION", "BLOCKLIST", "PROHIBITED_CONTENT", "SPII", "LANGUAGE"}
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -42,6 +54,7 @@ class Answer:
     input_tokens: int
     output_tokens: int
     cached_tokens: int = 0
+    refusal: str | None = None  # why Gemini refused the prompt or stopped its answer
 
 
 @dataclass(frozen=True, slots=True)
@@ -55,37 +68,69 @@ class CallSettings:
 class GeminiCaller:
     """Sends one request through the gate with a deadline; knows nothing about batches."""
 
-    def __init__(self, client: genai.Client, gate: CallGate, settings: CallSettings) -> None:
+    def __init__(
+        self,
+        client: genai.Client,
+        gate: CallGate,
+        settings: CallSettings,
+        caches: ContextCaches | None = None,
+    ) -> None:
         self._client = client
         self._gate = gate
         self._settings = settings
+        self._caches = caches
 
     async def call(self, stage: Stage, system: str, user: str, items: int) -> Answer:
         estimate = (len(system) + len(user)) // CHARS_PER_TOKEN + (
             items * OUTPUT_TOKENS_PER_ITEM[stage]
         )
+        cache = await self._caches.name_for(system) if self._caches else None
         async with self._gate.slot(estimate) as booking:
             booking.settle(0)  # a refused request spends no tokens; corrected below if it works
-            response = await self._generate(stage, system, user)
+            response = await self._generate(stage, system, user, cache)
             answer = _answer_of(response)
             booking.settle(answer.input_tokens + answer.output_tokens)
             return answer
 
     async def _generate(
-        self, stage: Stage, system: str, user: str
+        self, stage: Stage, system: str, user: str, cache: str | None
     ) -> types.GenerateContentResponse:
         timeout_s = self._settings.timeout_s
         try:
             async with asyncio.timeout(timeout_s):
-                return await self._client.aio.models.generate_content(
-                    model=self._settings.model, contents=user, config=self._config(stage, system)
-                )
+                return await self._send_or_inline(stage, system, user, cache)
         except TimeoutError as exc:
             raise TimeoutError(f"no answer within {timeout_s:g}s") from exc
+        except json.JSONDecodeError as exc:
+            # the SDK parses every body as JSON: a proxy's page or a cut body ends up here
+            raise UnreadableResponseError(f"the body is not JSON ({exc})") from exc
 
-    def _config(self, stage: Stage, system: str) -> types.GenerateContentConfig:
+    async def _send_or_inline(
+        self, stage: Stage, system: str, user: str, cache: str | None
+    ) -> types.GenerateContentResponse:
+        try:
+            return await self._send(stage, system, user, cache)
+        except genai_errors.APIError as exc:
+            if cache is None or self._caches is None or not cache_is_gone(exc):
+                raise
+            # the cache expired early or was deleted: this request goes inline at once, the
+            # next one names a new cache
+            log.warning("context cache %s is gone (%s): prompt sent inline", cache, exc)
+            self._caches.forget(cache)
+            return await self._send(stage, system, user, None)
+
+    async def _send(
+        self, stage: Stage, system: str, user: str, cache: str | None
+    ) -> types.GenerateContentResponse:
+        return await self._client.aio.models.generate_content(
+            model=self._settings.model, contents=user, config=self._config(stage, system, cache)
+        )
+
+    def _config(self, stage: Stage, system: str, cache: str | None) -> types.GenerateContentConfig:
+        # a request naming a cache must not repeat its system prompt (Gemini answers 400)
         return types.GenerateContentConfig(
-            system_instruction=system,
+            system_instruction=None if cache else system,
+            cached_content=cache,
             response_mime_type="application/json",
             response_schema=RESPONSE_SCHEMAS[stage],
             temperature=self._settings.temperature,
@@ -101,14 +146,25 @@ def _answer_of(response: types.GenerateContentResponse) -> Answer:
     usage = response.usage_metadata
     candidate = response.candidates[0] if response.candidates else None
     finish = candidate.finish_reason if candidate else None
+    finish_reason = finish.value if finish is not None else None
     return Answer(
         text=_candidate_text(candidate),
-        finish_reason=finish.value if finish is not None else None,
+        finish_reason=finish_reason,
         input_tokens=(usage.prompt_token_count or 0) if usage else 0,
         # thinking tokens are billed as output
         output_tokens=_output_tokens(usage),
         cached_tokens=(usage.cached_content_token_count or 0) if usage else 0,
+        refusal=_refusal(response, finish_reason),
     )
+
+
+def _refusal(response: types.GenerateContentResponse, finish_reason: str | None) -> str | None:
+    feedback = response.prompt_feedback
+    if feedback is not None and feedback.block_reason is not None:
+        return f"prompt blocked by Gemini (blockReason {feedback.block_reason.value})"
+    if finish_reason in REFUSED_FINISH_REASONS:
+        return f"answer stopped by Gemini (finishReason {finish_reason})"
+    return None
 
 
 def _output_tokens(usage: types.GenerateContentResponseUsageMetadata | None) -> int:
@@ -148,13 +204,20 @@ class StageRunner:
     """Runs one stage's batches; every item ends accepted or failed with a reason."""
 
     def __init__(
-        self, call: Call, ledger: Ledger, backoff: Backoff, max_attempts: int, sleep: Sleep
+        self,
+        call: Call,
+        ledger: Ledger,
+        backoff: Backoff,
+        max_attempts: int,
+        sleep: Sleep,
+        hold: QuotaHold | None = None,
     ) -> None:
         self._call = call
         self._ledger = ledger
         self._backoff = backoff
         self._max_attempts = max_attempts
         self._sleep = sleep
+        self._hold = hold or QuotaHold()
 
     async def run(
         self,
@@ -207,7 +270,7 @@ class StageRunner:
         failure: Failure,
         solo: bool,
     ) -> dict[str, ItemOutcome]:
-        if failure.kind is FailureKind.SPLIT and len(batch) > 1:
+        if failure.kind in (FailureKind.SPLIT, FailureKind.ISOLATE) and len(batch) > 1:
             middle = len(batch) // 2
             halves = await asyncio.gather(
                 self._batch(request, batch[:middle], solo),
@@ -223,10 +286,17 @@ class StageRunner:
         self, request: StageRequest[PayloadT], batch: Sequence[tuple[str, PayloadT]]
     ) -> Verdicts[Any] | Failure:
         for attempt in range(1, self._max_attempts + 1):
+            self._hold.check()  # a spent daily quota: no call at all until it is back
             try:
                 return await self._attempt(request, batch)
             except Exception as exc:  # classified below: every failure becomes a decision
                 failure = classify(exc)
+            if failure.kind is FailureKind.PAUSE:
+                self._hold.hold(failure.retry_after_s or 0.0, failure.reason)
+                raise QuotaExhaustedError(
+                    f"{request.stage}: {failure.reason}; no Gemini calls for "
+                    f"{failure.retry_after_s or 0.0:.0f}s"
+                )
             if failure.kind is not FailureKind.RETRY or attempt == self._max_attempts:
                 break
             delay = self._backoff.delay(attempt, failure.retry_after_s)
@@ -256,6 +326,8 @@ class StageRunner:
             self._ledger.charge(keys)  # a failed request is still a request
             raise
         self._ledger.charge(keys, answer.input_tokens, answer.output_tokens)
+        if answer.refusal is not None:
+            raise ContentRefusedError(answer.refusal)
         if answer.finish_reason == "MAX_TOKENS":
             raise OutputTruncatedError(f"{len(batch)} item(s) did not fit the output limit")
         raw_items = parse_answer(answer.text, request.stage)

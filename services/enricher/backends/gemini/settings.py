@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
-from services.shared.settings import SettingsError, env_float, env_int, env_str
+from services.shared.settings import SettingsError, env_bool, env_float, env_int, env_str
 
 # The SDK's model catalogue (google-genai 3.3.0) describes gemini-3.1-flash-lite as Google's
 # most cost-efficient model for high-volume simple data processing; the 2.5 family is retiring.
@@ -36,6 +36,9 @@ class GeminiSettings:
     max_description_chars: int = 6000
     temperature: float = 0.2
     thinking_level: str = ""  # MINIMAL, LOW, MEDIUM or HIGH; empty keeps the model's default
+    # explicit context caching of system prompts over the model's minimum (caching.py)
+    context_cache: bool = True
+    context_cache_ttl_s: int = 3600
 
     def __post_init__(self) -> None:
         _require_positive("batch_size", self.batch_size)
@@ -45,6 +48,7 @@ class GeminiSettings:
         _require_positive("tokens_per_minute", self.tokens_per_minute)
         _require_positive("max_attempts", self.max_attempts)
         _require_positive("request_timeout_s", self.request_timeout_s)
+        _require_positive("context_cache_ttl_s", self.context_cache_ttl_s)
         if self.thinking_level not in _THINKING_LEVELS:
             raise SettingsError(f"thinking_level must be one of {sorted(_THINKING_LEVELS)}")
 
@@ -76,6 +80,8 @@ class GeminiSettings:
             max_description_chars=env_int(env, "GEMINI_MAX_DESCRIPTION_CHARS", 6000),
             temperature=env_float(env, "GEMINI_TEMPERATURE", 0.2),
             thinking_level=env_str(env, "GEMINI_THINKING_LEVEL", "").upper(),
+            context_cache=env_bool(env, "GEMINI_CONTEXT_CACHE", True),
+            context_cache_ttl_s=env_int(env, "GEMINI_CONTEXT_CACHE_TTL_S", 3600),
         )
 
 
