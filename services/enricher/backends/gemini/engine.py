@@ -48,7 +48,7 @@ class Answer:
 class CallSettings:
     model: str
     timeout_s: float
-    temperature: float
+    temperature: float | None  # None: the model's default
     thinking_level: str = ""  # empty: the model's default
 
 
