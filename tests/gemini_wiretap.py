@@ -20,6 +20,8 @@ class Tapped:
     at: float  # time.monotonic() on arrival
     model: str
     body: dict[str, Any]
+    status: int
+    answered_at: float  # time.monotonic() once the answer was ready
 
 
 @dataclass(slots=True)
@@ -36,7 +38,10 @@ class Wiretap:
         if request.path.endswith(":generateContent"):
             at = time.monotonic()
             model = request.path.rsplit("/", 1)[-1].split(":", 1)[0]
-            self.requests.append(Tapped(at, model, orjson.loads(await request.read())))
+            body = orjson.loads(await request.read())
+            response = await handler(request)
+            self.requests.append(Tapped(at, model, body, response.status, time.monotonic()))
+            return response
         return await handler(request)
 
     def most_in_any_window(self, window_s: float) -> int:

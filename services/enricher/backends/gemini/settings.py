@@ -39,6 +39,7 @@ class GeminiSettings:
     # can make the model loop); set GEMINI_TEMPERATURE only to override it
     temperature: float | None = None
     thinking_level: str = ""  # MINIMAL, LOW, MEDIUM or HIGH; empty keeps the model's default
+    price_table: str = ""  # a TOML file of prices per model; empty: the bundled prices.toml
 
     def __post_init__(self) -> None:
         _require_positive("batch_size", self.batch_size)
@@ -81,6 +82,7 @@ class GeminiSettings:
             max_description_chars=env_int(env, "GEMINI_MAX_DESCRIPTION_CHARS", 6000),
             temperature=_optional_float(env, "GEMINI_TEMPERATURE"),
             thinking_level=env_str(env, "GEMINI_THINKING_LEVEL", "").upper(),
+            price_table=env_str(env, "GEMINI_PRICE_TABLE", ""),
         )
 
 
