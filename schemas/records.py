@@ -9,6 +9,7 @@ from typing import ClassVar, Literal
 from pydantic import BaseModel, ConfigDict, Field
 
 from schemas.text import html_to_text
+from schemas.usage import StageUsage
 
 
 class Record(BaseModel):
@@ -308,7 +309,10 @@ class EnrichedJob(Record):
     cache_hit: bool = False
     llm_calls: int = 0
     input_tokens: int = 0
-    output_tokens: int = 0
+    output_tokens: int = 0  # the answers' tokens; thinking is in llm_usage
+    # by stage: tokens of each kind and their cost (schemas/usage.py); left off the wire when
+    # empty (no LLM call), so such messages stay readable by routers that predate the field
+    llm_usage: dict[str, StageUsage] = Field(default_factory=dict, exclude_if=lambda u: not u)
     # why the model's word alone may not publish it (failed trust checks): the router sends
     # a job it would approve to manual review with these reasons. Left off the wire when
     # empty, so such messages stay readable by routers that predate the field.

@@ -6,7 +6,7 @@ it. Each column is a field here, and only here; readers name fields, not strings
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, fields
+from dataclasses import dataclass, field, fields
 from datetime import datetime
 from typing import Any, get_args, get_type_hints
 
@@ -35,8 +35,14 @@ class RunCounts:
     api_calls_gemini: int = 0
     cache_hits: int = 0
     gemini_input_tokens: int = 0
-    gemini_output_tokens: int = 0
-    gemini_total_tokens: int = 0
+    gemini_output_tokens: int = 0  # the answers' tokens, thinking not included
+    gemini_total_tokens: int = 0  # input + output + thinking
+    gemini_cached_input_tokens: int = 0  # of the input tokens, those served from cache
+    gemini_thinking_tokens: int = 0
+    llm_cost_usd: float = 0.0  # from the per-model price table
+    # stage -> {"calls", "input", "cached_input", "output", "thinking", "cost_usd"}
+    llm_usage_by_stage: dict[str, dict[str, float]] = field(default_factory=dict)
+    llm_paused_jobs: int = 0  # jobs not sent to the LLM: the run reached its cost ceiling
     feed_file_size_bytes: int = 0
     feed_uncompressed_bytes: int = 0
 
@@ -130,6 +136,23 @@ def _instant(value: object) -> object:
     return datetime.fromisoformat(value) if isinstance(value, str) else value
 
 
+def money(usd: float) -> str:
+    """US dollars as an operator reads them: cents, or four decimals below a dollar."""
+    return f"${usd:,.2f}" if usd >= 1 else f"${usd:.4f}"
+
+
+# The run's LLM usage stage by stage, as the console's run page shows it: (header, value of a
+# stage's usage entry) in column order.
+USAGE_COLUMNS: tuple[tuple[str, Callable[[Mapping[str, float]], object]], ...] = (
+    ("calls", lambda u: int(u.get("calls", 0))),
+    ("input", lambda u: int(u.get("input", 0))),
+    ("cached input", lambda u: int(u.get("cached_input", 0))),
+    ("output", lambda u: int(u.get("output", 0))),
+    ("thinking", lambda u: int(u.get("thinking", 0))),
+    ("cost", lambda u: money(u.get("cost_usd", 0.0))),
+)
+
+
 # The run's counts as an operator reads them (the console's run page, `jobstream demo`): each
 # counter named once, in reading order.
 REPORT_COUNTS: tuple[tuple[str, Callable[[ExecutionReport], object]], ...] = (
@@ -145,7 +168,11 @@ REPORT_COUNTS: tuple[tuple[str, Callable[[ExecutionReport], object]], ...] = (
     ("archived", lambda r: r.jobs_archived),
     ("LLM calls", lambda r: r.api_calls_gemini),
     ("LLM input tokens", lambda r: r.gemini_input_tokens),
+    ("LLM cached input tokens", lambda r: r.gemini_cached_input_tokens),
     ("LLM output tokens", lambda r: r.gemini_output_tokens),
+    ("LLM thinking tokens", lambda r: r.gemini_thinking_tokens),
+    ("LLM cost (USD)", lambda r: money(r.llm_cost_usd)),
+    ("jobs not sent to the LLM (cost ceiling)", lambda r: r.llm_paused_jobs),
     ("enrichment cache hits", lambda r: r.cache_hits),
     ("feed bytes", lambda r: r.feed_file_size_bytes),
     ("Xano added", lambda r: r.xano_jobs_added),

@@ -12,7 +12,7 @@ from aiohttp import web
 
 from cli import replay as replays
 from schemas.records import FINISHED_STATUSES
-from schemas.report import REPORT_COUNTS, ExecutionReport
+from schemas.report import REPORT_COUNTS, USAGE_COLUMNS, ExecutionReport
 from services.api import handlers as h
 from services.api.adapters import console_repository as jobs
 from services.api.auth import PLANE, principal_of
@@ -67,9 +67,14 @@ async def run_page(request: web.Request) -> web.Response:
         samples = await jobs.malformed_samples(conn, run_id)
     report = ExecutionReport.from_row(view["report"]) if view["report"] else None
     counts = [(label, value(report)) for label, value in REPORT_COUNTS] if report else []
+    usage = [
+        (stage, [value(used) for _, value in USAGE_COLUMNS])
+        for stage, used in (report.llm_usage_by_stage.items() if report else ())
+    ]
     return render(
         request, "run.html", run=view["run"], report=report, progress=view["progress"],
         counts=counts, stages=replays.Stage, samples=samples,
+        usage=usage, usage_columns=[header for header, _ in USAGE_COLUMNS],
     )  # fmt: skip
 
 

@@ -12,6 +12,7 @@ from schemas.identity import dedupe_key
 from schemas.profile import load_profile
 from schemas.records import EnrichedJob, JobMerged
 from schemas.taxonomy import Taxonomy, load_taxonomy
+from schemas.usage import LLM_PAUSED, TOKEN_KINDS
 from services.enricher.backends.base import EnrichmentBackend
 from services.enricher.backends.offline.backend import OfflineBackend
 from services.enricher.config import EnricherSettings
@@ -32,12 +33,15 @@ SERVICE = "enricher"
 log = logging.getLogger(__name__)
 
 
-def create_backend(settings: EnricherSettings, taxonomy: Taxonomy) -> EnrichmentBackend:
+def create_backend(
+    settings: EnricherSettings, taxonomy: Taxonomy, db: Database
+) -> EnrichmentBackend:
     profile = load_profile(settings.profile_path)
     if settings.gemini is not None:
-        from services.enricher.backends.gemini.backend import GeminiBackend
+        from services.enricher.backends.gemini.backend import GeminiBackend, shared_budget_gate
 
-        return GeminiBackend(settings.gemini, taxonomy, profile)
+        gate = shared_budget_gate(settings.gemini, db)
+        return GeminiBackend(settings.gemini, taxonomy, profile, gate=gate)
     return OfflineBackend(taxonomy, profile)
 
 
@@ -73,8 +77,14 @@ def count_llm_usage(outputs: list[Output]) -> None:
             for check in {reason.split(" (", 1)[0] for reason in output.review_reasons}:
                 TRUST_REASONS.labels(check).inc()
             metrics.LLM_REQUESTS.inc(output.llm_calls)
-            metrics.LLM_TOKENS.labels("input").inc(output.input_tokens)
-            metrics.LLM_TOKENS.labels("output").inc(output.output_tokens)
+            for stage, used in output.llm_usage.items():
+                for kind in TOKEN_KINDS:
+                    tokens = getattr(used, kind)
+                    metrics.LLM_TOKENS.labels(kind).inc(tokens)
+                    metrics.LLM_STAGE_TOKENS.labels(stage, kind).inc(tokens)
+                metrics.LLM_COST.labels(stage).inc(used.cost_usd)
+            if output.error and output.error.startswith(LLM_PAUSED):
+                metrics.LLM_PAUSED_JOBS.inc()
             if output.cache_hit:
                 metrics.CACHE_HITS.inc()
 
@@ -83,9 +93,11 @@ def build(settings: EnricherSettings) -> faust.App:
     app = create_app(SERVICE, settings.stream)
     db = Database(settings.database_url)
     taxonomy = load_taxonomy(settings.taxonomy_source)
-    backend = create_backend(settings, taxonomy)
+    backend = create_backend(settings, taxonomy, db)
     checks = create_checks(settings, taxonomy)
-    enricher = Enricher(backend, taxonomy, db, checks=checks)
+    enricher = Enricher(
+        backend, taxonomy, db, checks=checks, cost_ceiling_usd=settings.run_cost_ceiling_usd
+    )
     publisher = app_publisher(app, SERVICE)
 
     async def enrich(batch: Batch) -> None:

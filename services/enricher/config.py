@@ -39,6 +39,8 @@ class EnricherSettings:
     concurrency: int
     # auto-approval needs the LLM's confidence within this many points of the offline check's
     max_confidence_gap: float = DEFAULT_MAX_CONFIDENCE_GAP
+    # what one run may spend on the LLM, in US dollars; None: no ceiling
+    run_cost_ceiling_usd: float | None = None
 
     @classmethod
     def from_env(cls, env: Mapping[str, str]) -> EnricherSettings:
@@ -61,4 +63,14 @@ class EnricherSettings:
             max_confidence_gap=env_float(
                 env, "TRUST_MAX_CONFIDENCE_GAP", DEFAULT_MAX_CONFIDENCE_GAP
             ),
+            run_cost_ceiling_usd=_cost_ceiling(env),
         )
+
+
+def _cost_ceiling(env: Mapping[str, str]) -> float | None:
+    if not env.get("LLM_RUN_COST_CEILING_USD", "").strip():
+        return None
+    ceiling = env_float(env, "LLM_RUN_COST_CEILING_USD", 0.0)
+    if ceiling <= 0:
+        raise SettingsError(f"LLM_RUN_COST_CEILING_USD must be positive, got {ceiling}")
+    return ceiling

@@ -39,6 +39,13 @@ def from_cache(
     )  # fmt: skip
 
 
+def paused(job: DedupedJob, reason: str, *, version: str) -> EnrichedJob:
+    """Not sent to the LLM: its run reached its cost ceiling. It fails with the reason, so
+    the router keeps a published job where it is and a new one unpublished in review, and
+    nothing is cached: the feed's next run enriches it."""
+    return _enriched(job, EnrichmentStatus.FAILED, version=version, error=reason)
+
+
 def from_backend(
     job: DedupedJob, outcome: EnrichmentOutcome, *, version: str, taxonomy: Taxonomy
 ) -> EnrichedJob:
@@ -85,4 +92,5 @@ def _enriched(
         llm_calls=outcome.llm_calls if outcome else 0,
         input_tokens=outcome.input_tokens if outcome else 0,
         output_tokens=outcome.output_tokens if outcome else 0,
+        llm_usage=dict(outcome.usage) if outcome else {},
     )

@@ -6,10 +6,10 @@ from __future__ import annotations
 from contextlib import AbstractAsyncContextManager
 from typing import Protocol
 
-from services.enricher.backends.base import EnrichmentBackend
+from services.enricher.backends.base import EnrichmentBackend, EnrichmentOutcome
 from services.shared.database import Conn
 
-__all__ = ["Connections", "EnrichmentBackend"]
+__all__ = ["Connections", "EnrichmentBackend", "EnrichmentOutcome"]
 
 
 class Connections(Protocol):

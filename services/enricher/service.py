@@ -10,9 +10,11 @@ from typing import TypeVar
 from schemas.clean import clean_posting
 from schemas.records import DedupedJob, EnrichedJob, JobMerged, Record
 from schemas.taxonomy import Taxonomy
+from schemas.usage import LLM_PAUSED, overall
 from services.enricher import handlers
 from services.enricher.adapters import cache_repository as cache
-from services.enricher.ports import Connections, EnrichmentBackend
+from services.enricher.adapters import spend_repository as spend
+from services.enricher.ports import Connections, EnrichmentBackend, EnrichmentOutcome
 from services.enricher.trust import TrustChecks
 
 log = logging.getLogger(__name__)
@@ -28,13 +30,16 @@ class Enricher:
         db: Connections,
         *,
         checks: TrustChecks | None = None,
+        cost_ceiling_usd: float | None = None,
     ) -> None:
         """`checks`: the trust checks an LLM backend's answers must pass (None for the
-        offline backend, which is the independent check itself)."""
+        offline backend, which is the independent check itself). `cost_ceiling_usd`: what one
+        run may spend on the LLM; once it has, its jobs are no longer sent (None: no limit)."""
         self._backend = backend
         self._taxonomy = taxonomy
         self._db = db
         self._checks = checks
+        self._cost_ceiling_usd = cost_ceiling_usd
 
     async def enrich(self, records: Sequence[Record]) -> list[Output]:
         """One output per input, in input order; merges pass straight through."""
@@ -53,8 +58,9 @@ class Enricher:
         version = self._backend.version
         cached = await self._cached(jobs, version)
         misses = _first_per_hash(j for j in jobs if j.job_hash not in cached)
+        paused = await self._paused_runs(misses)
         # one feed per prompt: a posting's text can only ever reach its own feed's batch-mates
-        by_feed = _by_feed(misses)
+        by_feed = _by_feed(j for j in misses if j.run_id not in paused)
         answers = await asyncio.gather(
             *(self._backend.enrich([j.job for j in group]) for group in by_feed)
         )
@@ -63,12 +69,19 @@ class Enricher:
             for group, outcomes in zip(by_feed, answers, strict=True)
             for job, outcome in zip(group, outcomes, strict=True)
         ]
+        await self._count_spending(pairs)
         fresh = {
             job.job_hash: handlers.from_backend(
                 job, outcome, version=version, taxonomy=self._taxonomy
             )
             for job, outcome in pairs
         }
+        # held jobs fail without an LLM call and are never cached: the next run asks again
+        fresh.update(
+            (job.job_hash, handlers.paused(job, paused[job.run_id], version=version))
+            for job in misses
+            if job.run_id in paused
+        )
         # a failed stage is never cached as success: the next run (or replay) asks again
         whole = {job.job_hash for job, outcome in pairs if outcome.complete}
         await self._remember({h: r for h, r in fresh.items() if h in whole}, version)
@@ -114,6 +127,35 @@ class Enricher:
                         update={"review_reasons": why}
                     )
         return results
+
+    async def _paused_runs(self, jobs: Sequence[DedupedJob]) -> dict[str, str]:
+        """The runs among `jobs` that have spent their LLM cost ceiling, with the reason."""
+        ceiling = self._cost_ceiling_usd
+        if ceiling is None or not jobs:
+            return {}
+        async with self._db.connection() as conn:
+            spent = await spend.spent(conn, sorted({j.run_id for j in jobs}))
+        paused = {
+            run_id: f"{LLM_PAUSED}the run spent ${cost:.4f} of its ${ceiling:.2f} LLM cost "
+            "ceiling (LLM_RUN_COST_CEILING_USD); enriched again on its feed's next run"
+            for run_id, cost in spent.items()
+            if cost >= ceiling
+        }
+        for run_id, reason in paused.items():
+            held = sum(1 for j in jobs if j.run_id == run_id)
+            log.warning("run %s: %d job(s) not sent to the LLM: %s", run_id, held, reason)
+        return paused
+
+    async def _count_spending(self, pairs: Sequence[tuple[DedupedJob, EnrichmentOutcome]]) -> None:
+        """Adds what these calls cost to their runs' spending, which every replica reads."""
+        costs: dict[str, float] = {}
+        for job, outcome in pairs:
+            cost = overall(outcome.usage).cost_usd
+            if cost > 0:
+                costs[job.run_id] = costs.get(job.run_id, 0.0) + cost
+        if costs:
+            async with self._db.connection() as conn:
+                await spend.add(conn, costs)
 
     async def _cached(self, jobs: Sequence[DedupedJob], version: str) -> dict[str, cache.Cached]:
         wanted = [j.job_hash for j in jobs if not j.refresh]
@@ -166,5 +208,6 @@ def _for_job(result: EnrichedJob, job: DedupedJob) -> EnrichedJob:
             "llm_calls": 0,
             "input_tokens": 0,
             "output_tokens": 0,
+            "llm_usage": {},
         }
     )

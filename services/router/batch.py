@@ -9,6 +9,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
 from schemas.records import EnrichedJob, JobMerged, Location, Outcome, Record, RoutedJob
+from schemas.usage import LLM_PAUSED
 from services.router.adapters import jobs_repository as jobs
 from services.router.adapters import ledger_repository as ledger
 from services.router.adapters.ledger_repository import OutcomeRow
@@ -158,6 +159,8 @@ def _route_one(
             llm_calls=job.llm_calls,
             input_tokens=job.input_tokens,
             output_tokens=job.output_tokens,
+            llm_usage={stage: used.model_dump() for stage, used in job.llm_usage.items()} or None,
+            llm_paused_reason=job.error if job.error and job.error.startswith(LLM_PAUSED) else None,
         )
     )
     work.locations.extend((job.run_id, job.job_hash, loc) for loc in job.job.locations)

@@ -19,6 +19,7 @@ from services.router.handlers import (
     empty_feed_reason,
     held_notes,
     held_reason_counts,
+    paused_note,
     report_counters,
     run_status,
 )
@@ -97,7 +98,7 @@ async def _close(conn: Conn, claimed: ClaimedRun, limits: SafetyLimits) -> RunCo
         counts=report_counters(ingest, totals, archived=archived, held=held),
         run_status=status, end_time=claimed.completed_at, duration_seconds=duration,
         archive_skipped_reason=verdict.reason,
-        error_summary=(*errors, *held_notes(held_for_checks)),
+        error_summary=(*errors, *paused_note(totals), *held_notes(held_for_checks)),
     )  # fmt: skip
     # a run the API claimed whose RunStarted never came has no report yet: closing it (stalled
     # or failed by an operator) must not fail on that for ever

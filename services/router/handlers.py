@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
@@ -19,6 +19,7 @@ from schemas.records import (
 )
 from schemas.report import RunCounts
 from schemas.status import ArchiveState, JobStatus
+from schemas.usage import LLM_PAUSED, StageUsage, overall
 from services.router.config import SafetyLimits, Thresholds
 
 
@@ -87,6 +88,15 @@ def held_reason_counts(route_reasons: Iterable[str]) -> Counter[str]:
     return counts
 
 
+def paused_note(totals: RunTotals) -> list[str]:
+    """The report's note on jobs the run's LLM cost ceiling kept from the LLM."""
+    if not totals.llm_paused:
+        return []
+    reason = (totals.llm_paused_reason or LLM_PAUSED).removeprefix(LLM_PAUSED)
+    jobs = f"{totals.llm_paused} job{'s' if totals.llm_paused != 1 else ''}"
+    return [f"LLM calls paused: {jobs} not enriched, {reason}"]
+
+
 def held_notes(counts: Counter[str]) -> list[str]:
     """The report's notes on jobs the trust checks held for review, most frequent first."""
     return [
@@ -141,6 +151,9 @@ class RunTotals:
     output_tokens: int = 0
     duplicates_pass1: int = 0
     duplicates_pass2: int = 0
+    usage_by_stage: Mapping[str, StageUsage] = field(default_factory=dict)
+    llm_paused: int = 0  # jobs not sent to the LLM: the run reached its cost ceiling
+    llm_paused_reason: str | None = None
 
     def count(self, outcome: Outcome) -> int:
         return self.outcomes.get(outcome.value, 0)
@@ -239,6 +252,7 @@ def report_counters(
 ) -> RunCounts:
     """The counts a completed run fills in its report."""
     approved = totals.count(Outcome.APPROVED)
+    used = overall(totals.usage_by_stage)
     manual = totals.count(Outcome.MANUAL_REVIEW)
     rejected = totals.count(Outcome.REJECTED)
     return RunCounts(
@@ -260,7 +274,14 @@ def report_counters(
         cache_hits=totals.cache_hits,
         gemini_input_tokens=totals.input_tokens,
         gemini_output_tokens=totals.output_tokens,
-        gemini_total_tokens=totals.input_tokens + totals.output_tokens,
+        gemini_total_tokens=used.tokens,
+        gemini_cached_input_tokens=used.cached_input,
+        gemini_thinking_tokens=used.thinking,
+        llm_cost_usd=used.cost_usd,
+        llm_usage_by_stage={
+            stage: stage_usage.model_dump() for stage, stage_usage in totals.usage_by_stage.items()
+        },
+        llm_paused_jobs=totals.llm_paused,
         feed_file_size_bytes=ingest.bytes_compressed,
         feed_uncompressed_bytes=ingest.bytes_uncompressed,
     )

@@ -36,8 +36,26 @@ LLM_REQUESTS = Counter(
 )
 LLM_TOKENS = Counter(
     "jobstream_llm_tokens",
-    "LLM tokens, by direction (input, output).",
+    "LLM tokens, by kind (input, cached_input: the part of input served from cache, output, "
+    "thinking).",
     ["direction"],
+    registry=REGISTRY,
+)
+LLM_STAGE_TOKENS = Counter(
+    "jobstream_llm_stage_tokens",
+    "LLM tokens by enrichment stage and kind (input, cached_input, output, thinking).",
+    ["stage", "kind"],
+    registry=REGISTRY,
+)
+LLM_COST = Counter(
+    "jobstream_llm_cost_usd",
+    "What the LLM calls cost in US dollars (per-model price table), by enrichment stage.",
+    ["stage"],
+    registry=REGISTRY,
+)
+LLM_PAUSED_JOBS = Counter(
+    "jobstream_llm_paused_jobs",
+    "Jobs not sent to the LLM because their run reached its cost ceiling.",
     registry=REGISTRY,
 )
 CACHE_HITS = Counter(

@@ -397,8 +397,8 @@ async def test_failed_searchable_text_keeps_the_job_enriched(
 
 async def test_version_names_model_taxonomy_and_profile(make_backend: MakeBackend) -> None:
     lite = make_backend()
-    other = make_backend(model="gemini-3.5-flash")
-    assert lite.version.startswith("gemini:gemini-3.1-flash-lite:prompts-")
+    other = make_backend(model="gemini-3.1-flash-lite")
+    assert lite.version.startswith("gemini:gemini-3.5-flash-lite:prompts-")
     assert "taxonomy-v1-" in lite.version and "profile-morning-brew-v1" in lite.version
     assert other.version != lite.version
     assert make_backend(batch_size=50).version == lite.version  # batching is not content

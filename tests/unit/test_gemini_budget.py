@@ -3,9 +3,16 @@
 from __future__ import annotations
 
 import asyncio
+from pathlib import Path
 
-from services.enricher.backends.gemini.accounting import Ledger, apportion
+import pytest
+
+from schemas.usage import StageUsage
+from services.enricher.backends.gemini.accounting import Ledger, Tokens, apportion
 from services.enricher.backends.gemini.budget import RateBudget, shared_gate
+from services.enricher.backends.gemini.pricing import load_price
+from services.enricher.backends.gemini.settings import DEFAULT_MODEL
+from services.shared.settings import SettingsError
 
 
 class FakeTime:
@@ -95,12 +102,55 @@ def test_apportion_sums_exactly() -> None:
     assert apportion(5, 0) == []
 
 
-def test_ledger_charges_each_call_once_across_its_jobs() -> None:
+def test_ledger_charges_each_call_once_across_its_jobs_by_stage_and_kind() -> None:
     ledger = Ledger()
-    ledger.charge(["a", "b", "c"], input_tokens=100, output_tokens=7)
-    ledger.charge(["c"])
-    accounts = [ledger.account(key) for key in ("a", "b", "c")]
-    assert sum(a.calls for a in accounts) == 2
-    assert sum(a.input_tokens for a in accounts) == 100
-    assert sum(a.output_tokens for a in accounts) == 7
-    assert ledger.account("c").calls == 1
+    ledger.charge(["a", "b", "c"], "enrichment", Tokens(100, 61, 7, 11))
+    ledger.charge(["c"], "enrichment")  # a failed request is still a request
+    ledger.charge(["c"], "searchable_text", Tokens(5, 0, 2, 0))
+    enrich = [ledger.account(key)["enrichment"] for key in ("a", "b", "c")]
+    assert sum(a.calls for a in enrich) == 2
+    assert sum(a.input for a in enrich) == 100
+    assert sum(a.cached_input for a in enrich) == 61
+    assert sum(a.output for a in enrich) == 7
+    assert sum(a.thinking for a in enrich) == 11
+    assert ledger.account("c")["enrichment"].calls == 1
+    assert ledger.account("c")["searchable_text"] == StageUsage(calls=1, input=5, output=2)
+    assert "searchable_text" not in ledger.account("a")
+
+
+def test_cost_prices_fresh_and_cached_input_apart_and_thinking_as_output() -> None:
+    price = load_price("gemini-3.1-flash-lite")
+    used = StageUsage(input=1_000_000, cached_input=400_000, output=100_000, thinking=50_000)
+    # 600k fresh input at $0.25, 400k cached at $0.025, 150k output and thinking at $1.50
+    assert price.cost_usd(used) == pytest.approx(0.15 + 0.01 + 0.225)
+
+
+def test_a_model_missing_from_the_price_table_is_refused(tmp_path: Path) -> None:
+    with pytest.raises(SettingsError, match="no price for model 'gemini-9-ultra'"):
+        load_price("gemini-9-ultra")
+    broken = tmp_path / "prices.toml"
+    broken.write_text('[models."m"]\ninput = 1\n')
+    with pytest.raises(SettingsError, match="needs input, cached_input and output"):
+        load_price("m", broken)
+    with pytest.raises(SettingsError, match="cannot read"):
+        load_price("m", tmp_path / "missing.toml")
+    negative = tmp_path / "negative.toml"
+    negative.write_text('[models."m"]\ninput = 1\ncached_input = -1\noutput = 2\n')
+    with pytest.raises(SettingsError, match="negative"):
+        load_price("m", negative)
+
+
+def test_every_default_model_is_priced() -> None:
+    assert load_price(DEFAULT_MODEL).output > 0
+
+
+async def test_a_pause_holds_every_request_back_until_it_ends() -> None:
+    time = FakeTime()
+    limiter = budget(100, 1_000_000, time)
+    await limiter.pause(7.5)  # Gemini answered 429 with a retry delay of 7.5 s
+    await limiter.acquire(10)
+    assert time.sleeps == [7.5]
+    await limiter.pause(1.0)
+    await limiter.pause(0.5)  # a shorter pause never cuts a longer one short
+    await limiter.acquire(10)
+    assert time.sleeps == [7.5, 1.0]

@@ -73,7 +73,7 @@ def test_settings_read_the_environment_and_mask_the_key() -> None:
     )
     assert (settings.batch_size, settings.requests_per_minute) == (25, 60)
     assert settings.thinking_level == "MINIMAL"
-    assert settings.model == "gemini-3.1-flash-lite" and settings.base_url is None
+    assert settings.model == "gemini-3.5-flash-lite" and settings.base_url is None
     assert "secret-value" not in repr(settings) and "***" in repr(settings)
 
 

@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Protocol
 
 from schemas.records import Enrichment, JobPosting
+from schemas.usage import StageUsage
 
 
 @dataclass(frozen=True, slots=True)
@@ -20,6 +21,8 @@ class EnrichmentOutcome:
     llm_calls: int = 0
     input_tokens: int = 0
     output_tokens: int = 0
+    # by stage: tokens of each kind and their cost (schemas/usage.py); empty without an LLM
+    usage: dict[str, StageUsage] = field(default_factory=dict)
 
     @property
     def succeeded(self) -> bool:

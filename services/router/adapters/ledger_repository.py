@@ -8,9 +8,12 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
+import orjson
+
 from schemas.records import IngestFinished, Outcome, RunCompleted, RunStarted, RunStatus
 from schemas.report import ExecutionReport, RunClosing
 from schemas.status import ArchiveState
+from schemas.usage import StageUsage
 from services.router.handlers import FeedInfo, RunTotals
 from services.shared.database import Conn
 
@@ -26,6 +29,8 @@ class OutcomeRow:
     llm_calls: int = 0
     input_tokens: int = 0
     output_tokens: int = 0
+    llm_usage: dict[str, dict[str, float]] | None = None  # by stage (schemas/usage.py)
+    llm_paused_reason: str | None = None  # not sent to the LLM: the run's cost ceiling
 
 
 @dataclass(frozen=True, slots=True)
@@ -106,8 +111,10 @@ async def record_outcomes(conn: Conn, rows: Sequence[OutcomeRow]) -> None:
     await conn.execute(
         "WITH recorded AS ("
         "INSERT INTO run_outcomes (run_id, seq, outcome, job_hash, merge_pass, cache_hit, "
-        "llm_calls, input_tokens, output_tokens) "
-        "SELECT * FROM unnest($1::outcome_input[]) ON CONFLICT (run_id, seq) DO NOTHING) "
+        "llm_calls, input_tokens, output_tokens, llm_usage, llm_paused_reason) "
+        "SELECT run_id, seq, outcome, job_hash, merge_pass, cache_hit, llm_calls, "
+        "input_tokens, output_tokens, llm_usage::jsonb, llm_paused_reason "
+        "FROM unnest($1::outcome_input[]) ON CONFLICT (run_id, seq) DO NOTHING) "
         "UPDATE runs SET last_progress_at = now() WHERE run_id = ANY($2::text[])",
         [
             (
@@ -120,6 +127,8 @@ async def record_outcomes(conn: Conn, rows: Sequence[OutcomeRow]) -> None:
                 r.llm_calls,
                 r.input_tokens,
                 r.output_tokens,
+                orjson.dumps(r.llm_usage).decode() if r.llm_usage else None,
+                r.llm_paused_reason,
             )
             for r in rows
         ],
@@ -231,6 +240,7 @@ async def totals(conn: Conn, run_id: str) -> RunTotals:
         sums["tout"] += r["tout"] or 0
         if r["merge_pass"] is not None:
             sums[f"pass{r['merge_pass']}"] += r["n"]
+    usage, paused, paused_reason = await _llm_usage(conn, run_id)
     return RunTotals(
         outcomes=outcomes,
         cache_hits=sums["hits"],
@@ -239,7 +249,38 @@ async def totals(conn: Conn, run_id: str) -> RunTotals:
         output_tokens=sums["tout"],
         duplicates_pass1=sums["pass1"],
         duplicates_pass2=sums["pass2"],
+        usage_by_stage=usage,
+        llm_paused=paused,
+        llm_paused_reason=paused_reason,
     )
+
+
+async def _llm_usage(conn: Conn, run_id: str) -> tuple[dict[str, StageUsage], int, str | None]:
+    """The run's LLM usage by stage, and how many of its jobs its cost ceiling held back
+    (with one of their reasons: they all name the same ceiling)."""
+    rows = await conn.fetch(
+        "SELECT u.key AS stage, "
+        + ", ".join(f"sum((u.value ->> '{k}')::float8) AS {k}" for k in _USAGE_FIELDS)
+        + " FROM run_outcomes o, jsonb_each(o.llm_usage) u "
+        "WHERE o.run_id = $1 AND o.llm_usage IS NOT NULL GROUP BY u.key",
+        run_id,
+    )
+    usage = {
+        row["stage"]: StageUsage(
+            **{k: (row[k] or 0) if k == "cost_usd" else int(row[k] or 0) for k in _USAGE_FIELDS}
+        )
+        for row in rows
+    }
+    held = await conn.fetchrow(
+        "SELECT count(*) AS n, min(llm_paused_reason) AS reason FROM run_outcomes "
+        "WHERE run_id = $1 AND llm_paused_reason IS NOT NULL",
+        run_id,
+    )
+    assert held is not None
+    return usage, int(held["n"]), held["reason"]
+
+
+_USAGE_FIELDS = tuple(StageUsage.model_fields)
 
 
 async def write_report(conn: Conn, run_id: str, closing: RunClosing) -> int:

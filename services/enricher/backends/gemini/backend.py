@@ -16,6 +16,7 @@ from google.genai import types
 from schemas.profile import AudienceProfile
 from schemas.records import JobPosting
 from schemas.taxonomy import Taxonomy
+from schemas.usage import StageUsage, overall
 from services.enricher.backends.base import EnrichmentOutcome
 from services.enricher.backends.gemini.accounting import Ledger
 from services.enricher.backends.gemini.assemble import build_enrichment, stage_one_keywords
@@ -28,6 +29,7 @@ from services.enricher.backends.gemini.engine import (
     StageRequest,
     StageRunner,
 )
+from services.enricher.backends.gemini.pricing import Price, load_price
 from services.enricher.backends.gemini.prompts import (
     FunctionJob,
     SearchableJob,
@@ -50,6 +52,7 @@ from services.enricher.backends.gemini.validation import (
     function_check,
     searchable_check,
 )
+from services.shared.database import Database
 from services.shared.retry import Backoff, Sleep
 from services.shared.settings import SettingsError
 
@@ -84,6 +87,7 @@ class GeminiBackend:
         if not settings.api_key:
             raise SettingsError("GEMINI_API_KEY is required for the gemini backend")
         self._settings = settings
+        self._price = load_price(settings.model, settings.price_table or None)
         self._taxonomy = taxonomy
         self._prompts = SystemPrompts.build(taxonomy, profile)
         self._version = _version_of(settings.model, self._prompts, taxonomy, profile)
@@ -262,7 +266,8 @@ class GeminiBackend:
                 states[key].searchable_text = item.searchable_text
 
     def _outcome(self, state: _JobState, ledger: Ledger, key: str) -> EnrichmentOutcome:
-        account = ledger.account(key)
+        usage = self._priced(ledger.account(key))
+        total = overall(usage)
         enrichment = None
         if state.error is None and state.base is not None:
             enrichment = build_enrichment(
@@ -272,10 +277,37 @@ class GeminiBackend:
             enrichment=enrichment,
             error=state.error if enrichment is None else None,
             incomplete=state.incomplete if enrichment is not None else None,
-            llm_calls=account.calls,
-            input_tokens=account.input_tokens,
-            output_tokens=account.output_tokens,
+            llm_calls=total.calls,
+            input_tokens=total.input,
+            output_tokens=total.output,
+            usage=usage,
         )
+
+    def _priced(self, usage: dict[str, StageUsage]) -> dict[str, StageUsage]:
+        price: Price = self._price
+        return {
+            stage: used.model_copy(update={"cost_usd": price.cost_usd(used)})
+            for stage, used in usage.items()
+        }
+
+
+def shared_budget_gate(settings: GeminiSettings, db: Database) -> CallGate:
+    """The gate of an enricher replica: its requests and tokens per minute are the whole
+    deployment's (GEMINI_RPM, GEMINI_TPM), booked in PostgreSQL; its concurrency is its own."""
+    return CallGate.shared(
+        db,
+        budget_scope(settings),
+        settings.max_concurrency,
+        settings.requests_per_minute,
+        settings.tokens_per_minute,
+        # a booking whose replica died in flight counts until the call's deadline had passed
+        hold_s=settings.request_timeout_s + 5.0,
+    )
+
+
+def budget_scope(settings: GeminiSettings) -> str:
+    """Google counts a project's quota per model; the endpoint keeps an emulator's apart."""
+    return f"{settings.model}@{settings.base_url or 'google'}"
 
 
 def _stage_error(stage_name: str, result: ItemOutcome) -> str | None:
@@ -301,4 +333,4 @@ def _version_of(
     return f"gemini:{model}:prompts-{digest}:taxonomy-{taxonomy.version}:profile-{profile.version}"
 
 
-__all__ = ["GeminiBackend", "GeminiSettings"]
+__all__ = ["GeminiBackend", "GeminiSettings", "budget_scope", "shared_budget_gate"]

@@ -13,7 +13,7 @@ from google import genai
 from google.genai import errors as genai_errors
 from google.genai import types
 
-from services.enricher.backends.gemini.accounting import Ledger
+from services.enricher.backends.gemini.accounting import Ledger, Tokens
 from services.enricher.backends.gemini.budget import CallGate
 from services.enricher.backends.gemini.caching import ContextCaches, cache_is_gone
 from services.enricher.backends.gemini.retry import (
@@ -26,9 +26,11 @@ from services.enricher.backends.gemini.retry import (
     QuotaHold,
     UnreadableResponseError,
     classify,
+    retry_hint_s,
 )
 from services.enricher.backends.gemini.schemas import RESPONSE_SCHEMAS, Stage
 from services.enricher.backends.gemini.validation import Check, Verdicts, judge, parse_answer
+from services.shared.failures import DependencyUnavailableError
 from services.shared.retry import Backoff, Sleep
 
 log = logging.getLogger(__name__)
@@ -43,6 +45,11 @@ OUTPUT_TOKENS_PER_ITEM = {Stage.ENRICH: 400, Stage.FUNCTION: 60, Stage.SEARCHABL
 REFUSED_FINISH_REASONS = frozenset(
     {"SAFETY", "RECITATION", "BLOCKLIST", "PROHIBITED_CONTENT", "SPII", "LANGUAGE"}
 )
+# How long a 429 holds every request of the budget back: the server's retry hint, or this
+# without one, never more than a window (a daily quota's hours-long hint is not for us to
+# sit out: the retries give up and the stage pauses instead)
+RATE_LIMIT_PAUSE_S = 2.0
+RATE_LIMIT_MAX_PAUSE_S = 60.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -51,17 +58,27 @@ class Answer:
 
     text: str | None
     finish_reason: str | None
-    input_tokens: int
-    output_tokens: int
+    input_tokens: int  # the whole prompt, cached tokens included
+    output_tokens: int  # the answer, thinking excluded
     cached_tokens: int = 0
     refusal: str | None = None  # why Gemini refused the prompt or stopped its answer
+    thinking_tokens: int = 0  # billed as output
+
+    @property
+    def tokens(self) -> Tokens:
+        return Tokens(self.input_tokens, self.cached_tokens, self.output_tokens,
+                      self.thinking_tokens)  # fmt: skip
+
+    @property
+    def total_tokens(self) -> int:
+        return self.input_tokens + self.output_tokens + self.thinking_tokens
 
 
 @dataclass(frozen=True, slots=True)
 class CallSettings:
     model: str
     timeout_s: float
-    temperature: float
+    temperature: float | None  # None: the model's default
     thinking_level: str = ""  # empty: the model's default
 
 
@@ -85,12 +102,20 @@ class GeminiCaller:
             items * OUTPUT_TOKENS_PER_ITEM[stage]
         )
         cache = await self._caches.name_for(system) if self._caches else None
+        budget = self._gate.budget
         async with self._gate.slot(estimate) as booking:
-            booking.settle(0)  # a refused request spends no tokens; corrected below if it works
-            response = await self._generate(stage, system, user, cache)
-            answer = _answer_of(response)
-            booking.settle(answer.input_tokens + answer.output_tokens)
-            return answer
+            spent = 0  # a refused request spends no tokens
+            try:
+                answer = _answer_of(await self._generate(stage, system, user, cache))
+                spent = answer.total_tokens
+                return answer
+            except genai_errors.APIError as exc:
+                if exc.code == 429:  # the quota is spent: every replica holds off
+                    hint = retry_hint_s(exc) or RATE_LIMIT_PAUSE_S
+                    await budget.pause(min(hint, RATE_LIMIT_MAX_PAUSE_S))
+                raise
+            finally:
+                await budget.settle(booking, spent)
 
     async def _generate(
         self, stage: Stage, system: str, user: str, cache: str | None
@@ -151,9 +176,9 @@ def _answer_of(response: types.GenerateContentResponse) -> Answer:
         text=_candidate_text(candidate),
         finish_reason=finish_reason,
         input_tokens=(usage.prompt_token_count or 0) if usage else 0,
-        # thinking tokens are billed as output
-        output_tokens=_output_tokens(usage),
+        output_tokens=(usage.candidates_token_count or 0) if usage else 0,
         cached_tokens=(usage.cached_content_token_count or 0) if usage else 0,
+        thinking_tokens=(usage.thoughts_token_count or 0) if usage else 0,
         refusal=_refusal(response, finish_reason),
     )
 
@@ -165,12 +190,6 @@ def _refusal(response: types.GenerateContentResponse, finish_reason: str | None)
     if finish_reason in REFUSED_FINISH_REASONS:
         return f"answer stopped by Gemini (finishReason {finish_reason})"
     return None
-
-
-def _output_tokens(usage: types.GenerateContentResponseUsageMetadata | None) -> int:
-    if usage is None:
-        return 0
-    return (usage.candidates_token_count or 0) + (usage.thoughts_token_count or 0)
 
 
 def _candidate_text(candidate: types.Candidate | None) -> str | None:
@@ -289,6 +308,8 @@ class StageRunner:
             self._hold.check()  # a spent daily quota: no call at all until it is back
             try:
                 return await self._attempt(request, batch)
+            except DependencyUnavailableError:
+                raise  # not Gemini's answer (the shared budget's database): the stage pauses
             except Exception as exc:  # classified below: every failure becomes a decision
                 failure = classify(exc)
             if failure.kind is FailureKind.PAUSE:
@@ -322,10 +343,12 @@ class StageRunner:
             answer = await self._call(
                 request.stage, request.system, request.render(batch), len(batch)
             )
+        except DependencyUnavailableError:
+            raise  # the budget could not book it: no request went out
         except Exception:
-            self._ledger.charge(keys)  # a failed request is still a request
+            self._ledger.charge(keys, request.stage.label)  # a failed request is still a request
             raise
-        self._ledger.charge(keys, answer.input_tokens, answer.output_tokens)
+        self._ledger.charge(keys, request.stage.label, answer.tokens)
         if answer.refusal is not None:
             raise ContentRefusedError(answer.refusal)
         if answer.finish_reason == "MAX_TOKENS":

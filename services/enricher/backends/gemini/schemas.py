@@ -17,6 +17,18 @@ class Stage(StrEnum):
     FUNCTION = "selections"
     SEARCHABLE = "searchable_jobs"
 
+    @property
+    def label(self) -> str:
+        """The stage's name in reports and metrics (`schemas.usage`)."""
+        return _LABELS[self]
+
+
+_LABELS = {
+    Stage.ENRICH: "enrichment",
+    Stage.FUNCTION: "job_function",
+    Stage.SEARCHABLE: "searchable_text",
+}
+
 
 def _text(description: str) -> types.Schema:
     return types.Schema(type=types.Type.STRING, description=description)

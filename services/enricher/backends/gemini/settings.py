@@ -7,9 +7,10 @@ from dataclasses import dataclass, field
 
 from services.shared.settings import SettingsError, env_bool, env_float, env_int, env_str
 
-# The SDK's model catalogue (google-genai 3.3.0) describes gemini-3.1-flash-lite as Google's
-# most cost-efficient model for high-volume simple data processing; the 2.5 family is retiring.
-DEFAULT_MODEL = "gemini-3.1-flash-lite"
+# Google's model pages list gemini-3.5-flash-lite as the current stable (GA) Flash-Lite, built
+# for high-volume classification and extraction; gemini-3.1-flash-lite is still served and
+# priced (prices.toml), the 2.5 family is retiring.
+DEFAULT_MODEL = "gemini-3.5-flash-lite"
 
 
 _THINKING_LEVELS = frozenset({"", "MINIMAL", "LOW", "MEDIUM", "HIGH"})
@@ -34,11 +35,14 @@ class GeminiSettings:
     backoff_base_s: float = 1.0
     backoff_max_s: float = 60.0
     max_description_chars: int = 6000
-    temperature: float = 0.2
+    # None: the model's own default (1.0 for Gemini 3, where Google warns that lower values
+    # can make the model loop); set GEMINI_TEMPERATURE only to override it
+    temperature: float | None = None
     thinking_level: str = ""  # MINIMAL, LOW, MEDIUM or HIGH; empty keeps the model's default
     # explicit context caching of system prompts over the model's minimum (caching.py)
     context_cache: bool = True
     context_cache_ttl_s: int = 3600
+    price_table: str = ""  # a TOML file of prices per model; empty: the bundled prices.toml
 
     def __post_init__(self) -> None:
         _require_positive("batch_size", self.batch_size)
@@ -49,6 +53,8 @@ class GeminiSettings:
         _require_positive("max_attempts", self.max_attempts)
         _require_positive("request_timeout_s", self.request_timeout_s)
         _require_positive("context_cache_ttl_s", self.context_cache_ttl_s)
+        if self.temperature is not None and not 0.0 <= self.temperature <= 2.0:
+            raise SettingsError(f"temperature must be within 0..2, got {self.temperature}")
         if self.thinking_level not in _THINKING_LEVELS:
             raise SettingsError(f"thinking_level must be one of {sorted(_THINKING_LEVELS)}")
 
@@ -78,11 +84,16 @@ class GeminiSettings:
             backoff_base_s=env_float(env, "GEMINI_BACKOFF_BASE_S", 1.0),
             backoff_max_s=env_float(env, "GEMINI_BACKOFF_MAX_S", 60.0),
             max_description_chars=env_int(env, "GEMINI_MAX_DESCRIPTION_CHARS", 6000),
-            temperature=env_float(env, "GEMINI_TEMPERATURE", 0.2),
+            temperature=_optional_float(env, "GEMINI_TEMPERATURE"),
             thinking_level=env_str(env, "GEMINI_THINKING_LEVEL", "").upper(),
             context_cache=env_bool(env, "GEMINI_CONTEXT_CACHE", True),
             context_cache_ttl_s=env_int(env, "GEMINI_CONTEXT_CACHE_TTL_S", 3600),
+            price_table=env_str(env, "GEMINI_PRICE_TABLE", ""),
         )
+
+
+def _optional_float(env: Mapping[str, str], name: str) -> float | None:
+    return env_float(env, name, 0.0) if env.get(name, "").strip() else None
 
 
 def _require_positive(name: str, value: float) -> None:
