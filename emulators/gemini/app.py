@@ -7,12 +7,14 @@ import hashlib
 import logging
 from collections import Counter, deque
 from dataclasses import dataclass, field
+from functools import partial
 from typing import Any, Protocol
 
 import orjson
 from aiohttp import web
 
 from emulators.gemini.answers import BackendAnswerer, Item, apply_item_fault, apply_overrides
+from emulators.gemini.batches import BatchService, create_batch, routes
 from emulators.gemini.faults import REQUEST_FAULTS, Fault, FaultBook, FaultKind, FaultSpecError
 from emulators.gemini.wire import (
     BadRequestError,
@@ -58,6 +60,7 @@ class EmulatorState:
 STATE_KEY = web.AppKey("gemini_state", EmulatorState)
 ANSWERER_KEY = web.AppKey("gemini_answerer", Answerer)
 API_KEY_KEY = web.AppKey("gemini_api_key", str)
+BATCHES_KEY = web.AppKey("gemini_batches", BatchService)
 
 
 def create_app(
@@ -65,15 +68,19 @@ def create_app(
     *,
     answerer: Answerer | None = None,
     api_key: str = "",
+    batch_latency_s: float = 0.0,
 ) -> web.Application:
     """The emulator; answers come from `backend` (default: the offline backend).
 
-    A non-empty `api_key` makes the emulator refuse requests carrying another key.
+    A non-empty `api_key` makes the emulator refuse requests carrying another key; a batch
+    (`batches.py`) waits `batch_latency_s` before it runs.
     """
     app = web.Application(client_max_size=64 * 1024 * 1024)
     app[STATE_KEY] = EmulatorState()
     app[ANSWERER_KEY] = answerer or BackendAnswerer(backend or offline_backend())
     app[API_KEY_KEY] = api_key
+    app[BATCHES_KEY] = BatchService(partial(_line_answer, app), latency_s=batch_latency_s)
+    app.router.add_routes(routes(lambda request: request.app[BATCHES_KEY]))
     app.router.add_post("/{version}/models/{model_action}", generate)
     app.router.add_post("/__admin/faults", arm_faults)
     app.router.add_delete("/__admin/faults", clear_faults)
@@ -106,12 +113,14 @@ def _error(code: int, status: str, message: str, **extra: Any) -> web.Response:
 async def generate(request: web.Request) -> web.Response:
     state = request.app[STATE_KEY]
     model, _, action = request.match_info["model_action"].partition(":")
-    if action != "generateContent":
+    if action not in ("generateContent", "batchGenerateContent"):
         return _error(404, "NOT_FOUND", f"the emulator does not implement {action!r}")
     expected_key = request.app[API_KEY_KEY]
     if expected_key and request.headers.get("x-goog-api-key") != expected_key:
         state.counters["status_403"] += 1
         return _error(403, "PERMISSION_DENIED", "API key not valid.")
+    if action == "batchGenerateContent":
+        return await create_batch(request.app[BATCHES_KEY], model, request)
     try:
         parsed = parse_request(orjson.loads(await request.read()))
     except (BadRequestError, orjson.JSONDecodeError) as exc:
@@ -144,6 +153,15 @@ async def _answer(app: web.Application, model: str, parsed: GenerateRequest) -> 
     return web.Response(
         body=answer_body(text, usage, model, finish), content_type="application/json"
     )
+
+
+async def _line_answer(
+    app: web.Application, model: str, parsed: GenerateRequest
+) -> tuple[int, bytes]:
+    """A batch line is answered by the code that answers a live call (faults included)."""
+    response = await _answer(app, model, parsed)
+    body = response.body
+    return response.status, body if isinstance(body, bytes) else b"{}"
 
 
 def _record(state: EmulatorState, model: str, parsed: GenerateRequest, fault: Fault | None) -> None:
@@ -234,6 +252,7 @@ async def requests_log(request: web.Request) -> web.Response:
 
 async def reset(request: web.Request) -> web.Response:
     request.app[STATE_KEY].reset()
+    request.app[BATCHES_KEY].reset()
     return _json({"reset": True})
 
 
