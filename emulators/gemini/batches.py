@@ -103,7 +103,7 @@ class BatchService:
     latency_s: float = 0.0
     files: dict[str, StoredFile] = field(default_factory=dict)
     batches: dict[str, Batch] = field(default_factory=dict)
-    # "<stage>|<title>" -> how many batch request lines carried that job, over all batches
+    # "<stage>|<job's prompt line>" -> how many request lines carried it, over all batches
     asked: Counter[str] = field(default_factory=Counter)
     _ids: itertools.count[int] = field(default_factory=lambda: itertools.count(1))
     _tasks: set[asyncio.Task[None]] = field(default_factory=set)
@@ -167,8 +167,8 @@ class BatchService:
             batch.failed += 1
             error = orjson.loads(error_body(400, "INVALID_ARGUMENT", str(exc)))
             return orjson.dumps({"key": key, **error}) + b"\n"
-        for title in parsed.titles:
-            self.asked[f"{parsed.stage.value}|{title}"] += 1
+        for text in parsed.texts:
+            self.asked[f"{parsed.stage.value}|{text}"] += 1
         status, body = await self.answer(batch.model.removeprefix("models/"), parsed)
         answer = orjson.loads(body)
         if status == 200:
