@@ -82,7 +82,8 @@ def _backfill(args: argparse.Namespace) -> int:
             print(f"feed {feed}: {jobs} jobs sent to the enricher as run {run_id}")
         return EXIT_OK
     if not asyncio.run(backfill.drive(settings, backfill_id, plan)):
-        raise CommandError(f"backfill {backfill_id} is being driven by another process")
+        print(f"backfill {backfill_id} is driven by another process (an enricher): waiting")
+        asyncio.run(backfill.wait_completed(settings.database_url.value, backfill_id, plan.poll_s))
     asyncio.run(
         audit_from_cli(
             settings.database_url.value,

@@ -8,8 +8,10 @@ import os
 import random
 import signal
 import sys
+from asyncio.subprocess import Process
 from collections import Counter
 from collections.abc import AsyncIterator
+from pathlib import Path
 from subprocess import DEVNULL
 from typing import Any
 
@@ -30,6 +32,7 @@ from services.enricher.backfill import store
 from services.enricher.backfill.batch_api import BatchApi, Line
 from services.enricher.backfill.driver import Driver
 from services.enricher.config import EnricherSettings
+from tests.conftest import TEST_SERVICES_BASE_PORT
 from tests.e2e.router_feed import enriched_messages
 
 JOBS = 5000
@@ -156,19 +159,72 @@ async def test_a_batch_created_before_a_crash_is_found_again_not_sent_twice(
     assert max(asked.values()) == 1
 
 
+DRIVERS = {
+    # the enricher service drives unfinished backfills in the background (worker.py)
+    "enricher": (["-m", "services.enricher"], JOBS),
+    # the driver on its own, as `jobstream backfill --resume ID` runs it
+    "driver": (["-m", "services.enricher.backfill"], 1000),
+}
+
+
+def _driver_env(stack: StackInfo, gemini: RunningEmulator, tmp_path: Path) -> dict[str, str]:
+    return _env(
+        stack,
+        gemini,
+        BACKFILL_LINES_PER_BATCH="40",
+        WEB_PORT=str(TEST_SERVICES_BASE_PORT + 45),
+        REPLICA_ID="backfill",
+        FAUST_DATA_DIR=str(tmp_path / "faust"),
+        KAFKA_SESSION_TIMEOUT_S="6",
+        KAFKA_HEARTBEAT_INTERVAL_S="0.5",
+    )
+
+
+async def _status(dsn: str, backfill_id: int) -> str:
+    status: str = await _fetchval(
+        dsn, "SELECT status FROM backfills WHERE backfill_id = $1", backfill_id
+    )
+    return status
+
+
+async def _until_completed(dsn: str, backfill_id: int, process: Process, timeout_s: float) -> None:
+    deadline = asyncio.get_running_loop().time() + timeout_s
+    while await _status(dsn, backfill_id) != "completed":
+        assert process.returncode in (None, 0), "the driver failed"
+        assert asyncio.get_running_loop().time() < deadline, "the backfill did not complete"
+        await asyncio.sleep(0.2)
+
+
+async def _stop(process: Process) -> None:
+    if process.returncode is None:
+        process.send_signal(signal.SIGTERM)
+        try:
+            await asyncio.wait_for(process.wait(), timeout=60)
+        except TimeoutError:
+            process.kill()
+            await process.wait()
+
+
+@pytest.mark.parametrize("driver", list(DRIVERS))
 async def test_a_backfill_survives_sigkill_of_its_driver_and_applies_every_job_once(
-    stack: StackInfo, gemini: RunningEmulator, running_pipeline: PipelineConfig
+    stack: StackInfo,
+    gemini: RunningEmulator,
+    running_pipeline: PipelineConfig,
+    tmp_path: Path,
+    driver: str,
 ) -> None:
+    arguments, jobs = DRIVERS[driver]
     feed_id = random.randint(10**6, 10**7)
-    await _seed(stack.dsn, feed_id, JOBS)
-    env = _env(stack, gemini, BACKFILL_LINES_PER_BATCH="40")
-    settings = _settings(env)
+    await _seed(stack.dsn, feed_id, jobs)
+    env = _driver_env(stack, gemini, tmp_path)
     from services.enricher import backfill
 
-    backfill_id = await backfill.create(settings, feed_id, batch_api=True)
-    command = [sys.executable, "-m", "services.enricher.backfill", str(backfill_id)]
+    backfill_id = await backfill.create(_settings(env), feed_id, batch_api=True)
+    command = [*arguments, *([str(backfill_id)] if driver == "driver" else [])]
     # the emulator serves from this event loop: the driver runs beside it, never blocking it
-    first = await asyncio.create_subprocess_exec(*command, env=env, stderr=DEVNULL)
+    first = await asyncio.create_subprocess_exec(
+        sys.executable, *command, env=env, stdout=DEVNULL, stderr=DEVNULL
+    )
     try:
         # mid-backfill: some batches answered and stored, others created and running
         deadline = asyncio.get_running_loop().time() + 240
@@ -179,7 +235,7 @@ async def test_a_backfill_survives_sigkill_of_its_driver_and_applies_every_job_o
             "FROM backfill_batches WHERE backfill_id = $1",
             backfill_id,
         ):
-            assert first.returncode is None, "the backfill ended before it could be killed"
+            assert first.returncode is None, "the driver ended before it could be killed"
             assert asyncio.get_running_loop().time() < deadline
             await asyncio.sleep(0.05)
         first.send_signal(signal.SIGKILL)
@@ -188,19 +244,21 @@ async def test_a_backfill_survives_sigkill_of_its_driver_and_applies_every_job_o
         if first.returncode is None:
             first.kill()
             await first.wait()
-    assert await _fetchval(
-        stack.dsn, "SELECT status FROM backfills WHERE backfill_id = $1", backfill_id
-    ) == ("running")
+    assert await _status(stack.dsn, backfill_id) == "running"
 
-    second = await asyncio.create_subprocess_exec(*command, env=env, stderr=DEVNULL)
-    assert await asyncio.wait_for(second.wait(), timeout=600) == 0
-    assert (
-        await _fetchval(
-            stack.dsn, "SELECT status FROM backfills WHERE backfill_id = $1", backfill_id
-        )
-        == "completed"
+    second = await asyncio.create_subprocess_exec(
+        sys.executable, *command, env=env, stdout=DEVNULL, stderr=DEVNULL
     )
+    try:
+        await _until_completed(stack.dsn, backfill_id, second, timeout_s=600)
+    finally:
+        await _stop(second)
+    await _check_applied_once(stack, gemini, feed_id, backfill_id, jobs)
 
+
+async def _check_applied_once(
+    stack: StackInfo, gemini: RunningEmulator, feed_id: int, backfill_id: int, jobs: int
+) -> None:
     # nothing sent twice: every batch created once, every job asked once per stage
     batches = gemini.batches
     names = Counter(b.display_name for b in batches.batches.values())
@@ -213,8 +271,8 @@ async def test_a_backfill_survives_sigkill_of_its_driver_and_applies_every_job_o
     for key, count in batches.asked.items():
         by_stage[key.partition("|")[0]] += count
     enrich_asks = [n for key, n in batches.asked.items() if key.startswith("enriched_jobs|")]
-    assert len(enrich_asks) == JOBS and set(enrich_asks) == {1}
-    assert by_stage["searchable_jobs"] == JOBS
+    assert len(enrich_asks) == jobs and set(enrich_asks) == {1}
+    assert by_stage["searchable_jobs"] == jobs
 
     # every job enriched exactly once: one jobs.enriched record per job, one outcome each
     run_id = await _fetchval(
@@ -222,14 +280,14 @@ async def test_a_backfill_survives_sigkill_of_its_driver_and_applies_every_job_o
     )
     records = [CODEC.decode(value) for _, value in await enriched_messages(stack.bootstrap, run_id)]
     seqs = Counter(r.seq for r in records if isinstance(r, EnrichedJob))
-    assert len(seqs) == JOBS and set(seqs.values()) == {1}
+    assert len(seqs) == jobs and set(seqs.values()) == {1}
     assert all(isinstance(r, EnrichedJob) and r.status is EnrichmentStatus.SUCCESS for r in records)
     report = await control.wait_for_report(stack.dsn, run_id, timeout_s=180)
-    assert report.total_in_feed == JOBS
+    assert report.total_in_feed == jobs
     outcomes = await _fetchval(
         stack.dsn, "SELECT count(*) FROM run_outcomes WHERE run_id = $1", run_id
     )
-    assert outcomes == JOBS
+    assert outcomes == jobs
     version = await _fetchval(
         stack.dsn, "SELECT version FROM backfills WHERE backfill_id = $1", backfill_id
     )

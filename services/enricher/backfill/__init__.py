@@ -8,6 +8,7 @@ services.enricher.backfill` drives every unfinished one with the enricher's sett
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import os
 from collections.abc import AsyncIterator, Mapping
@@ -30,7 +31,7 @@ from services.shared.settings import SettingsError, env_float, env_int
 
 log = logging.getLogger(__name__)
 
-__all__ = ["create", "drive", "drive_unfinished", "plan_from_env"]
+__all__ = ["create", "drive", "drive_unfinished", "plan_from_env", "wait_completed"]
 
 
 def plan_from_env(settings: EnricherSettings, env: Mapping[str, str] = os.environ) -> Plan:
@@ -109,9 +110,24 @@ async def drive_unfinished(settings: EnricherSettings, plan: Plan) -> list[int]:
         pending = await store.unfinished(conn)
     finally:
         await conn.close()
-    driven = []
+    driven: list[int] = []
+    if not pending:
+        return driven
     async with _parts(settings) as parts:
         for backfill_id in pending:
             if await Driver(backfill_id, parts, plan).run():
                 driven.append(backfill_id)
     return driven
+
+
+async def wait_completed(dsn: str, backfill_id: int, poll_s: float) -> None:
+    """Returns once the backfill (driven by another process) has completed."""
+    while True:
+        conn = await asyncpg.connect(dsn)
+        try:
+            found = await store.get(conn, backfill_id)
+        finally:
+            await conn.close()
+        if found is None or found.status == "completed":
+            return
+        await asyncio.sleep(poll_s)
