@@ -20,6 +20,7 @@ import orjson
 import pytest
 
 from cli import control
+from cli.main import main
 from cli.pipeline import PipelineConfig
 from cli.stack import StackInfo
 from emulators.gemini import RunningEmulator, create_app, serve
@@ -301,3 +302,41 @@ async def _check_applied_once(
         version,
     )
     assert stale == 0
+
+
+async def test_without_the_batch_api_a_backfill_is_a_refresh_run_of_the_online_enricher(
+    stack: StackInfo, running_pipeline: PipelineConfig, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    feed_id = random.randint(10**6, 10**7)
+    await _seed(stack.dsn, feed_id, 40)
+    monkeypatch.setenv("DATABASE_URL", stack.dsn)
+    monkeypatch.setenv("KAFKA_BOOTSTRAP_SERVERS", stack.bootstrap)
+    monkeypatch.delenv("GEMINI_API_KEY", raising=False)
+    monkeypatch.delenv("ENRICHMENT_BACKEND", raising=False)
+
+    exit_code = await asyncio.to_thread(main, ["backfill", "--feed", str(feed_id)])
+
+    assert exit_code == 0
+    run_id = await _fetchval(stack.dsn, "SELECT run_id FROM runs WHERE feed_id = $1", feed_id)
+    report = await control.wait_for_report(stack.dsn, run_id, timeout_s=180)
+    assert report.total_in_feed == 40 and report.cache_hits == 0
+    unenriched = await _fetchval(
+        stack.dsn,
+        "SELECT count(*) FROM (SELECT enrichment_version FROM open_jobs WHERE feed_id = $1 "
+        "UNION ALL SELECT enrichment_version FROM manual_review_jobs WHERE feed_id = $1 "
+        "UNION ALL SELECT enrichment_version FROM rejected_jobs WHERE feed_id = $1) j "
+        "WHERE enrichment_version IS NULL",
+        feed_id,
+    )
+    assert unenriched == 0
+
+
+async def test_a_batch_api_backfill_needs_the_gemini_backend(
+    stack: StackInfo, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.setenv("DATABASE_URL", stack.dsn)
+    monkeypatch.delenv("GEMINI_API_KEY", raising=False)
+    monkeypatch.delenv("ENRICHMENT_BACKEND", raising=False)
+
+    assert await asyncio.to_thread(main, ["backfill", "--all", "--batch-api"]) == 1
+    assert "needs the gemini backend" in capsys.readouterr().err
