@@ -126,7 +126,7 @@ async def _online(
             feed,
             datetime.now(UTC),
             len(jobs),
-            IngestFinished(run_id="", feed_id=feed, emitted=0),
+            IngestFinished(run_id="", feed_id=feed, emitted=len(jobs), parsed=len(jobs)),
         )
         run_id = await _start(settings, past, jobs, wait_s)
         await audit_from_cli(dsn, "backfill", f"feed:{feed}", {"run_id": run_id, "jobs": len(jobs)})
