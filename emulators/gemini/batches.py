@@ -10,7 +10,8 @@ Each input line is `{"key": K, "request": <generateContent body>}`; each is answ
 same code as a live call (faults included) into a results file of `{"key": K, "response": ...}`
 or `{"key": K, "error": ...}` lines. A batch waits `latency_s` before it runs and then answers
 its lines in order; the admin `GET /__admin/batches` shows every batch and counts the jobs
-each stage was asked about over all batches.
+each stage was asked about over all batches, and `POST /__admin/batches {"end_next":
+"BATCH_STATE_EXPIRED", "count": 1}` makes the next batches end so, unanswered.
 """
 
 from __future__ import annotations
@@ -92,7 +93,9 @@ class Batch:
         return {"name": self.name, "metadata": metadata, "done": done}
 
 
-TERMINAL = frozenset({"BATCH_STATE_SUCCEEDED", "BATCH_STATE_FAILED", "BATCH_STATE_CANCELLED"})
+TERMINAL = frozenset(
+    {"BATCH_STATE_SUCCEEDED", "BATCH_STATE_FAILED", "BATCH_STATE_CANCELLED", "BATCH_STATE_EXPIRED"}
+)
 
 
 @dataclass(slots=True)
@@ -105,6 +108,8 @@ class BatchService:
     batches: dict[str, Batch] = field(default_factory=dict)
     # "<stage>|<job's prompt line>" -> how many request lines carried it, over all batches
     asked: Counter[str] = field(default_factory=Counter)
+    # how the next batches end without running (e.g. BATCH_STATE_EXPIRED), armed by a test
+    endings: list[str] = field(default_factory=list)
     _ids: itertools.count[int] = field(default_factory=lambda: itertools.count(1))
     _tasks: set[asyncio.Task[None]] = field(default_factory=set)
 
@@ -115,6 +120,7 @@ class BatchService:
         self.files.clear()
         self.batches.clear()
         self.asked.clear()
+        self.endings.clear()
 
     def start_upload(self, metadata: dict[str, Any]) -> StoredFile:
         name = f"files/upload-{next(self._ids)}"
@@ -138,13 +144,17 @@ class BatchService:
             created=_now(),
         )
         self.batches[batch.name] = batch
-        task = asyncio.create_task(self._run(batch, bytes(stored.data)))
+        ending = self.endings.pop(0) if self.endings else None
+        task = asyncio.create_task(self._run(batch, bytes(stored.data), ending))
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
         return batch
 
-    async def _run(self, batch: Batch, data: bytes) -> None:
+    async def _run(self, batch: Batch, data: bytes, ending: str | None) -> None:
         await asyncio.sleep(self.latency_s)
+        if ending is not None:  # ended before any line ran (expired in the queue, say)
+            batch.state, batch.ended = ending, _now()
+            return
         batch.state = "BATCH_STATE_RUNNING"
         results = bytearray()
         lines = [line for line in data.splitlines() if line.strip()]
@@ -240,6 +250,15 @@ def routes(service_of: Callable[[web.Request], BatchService]) -> list[web.RouteD
             page["nextPageToken"] = str(start + size)
         return _json(page)
 
+    async def arm(request: web.Request) -> web.Response:
+        """`{"end_next": STATE, "count": N}`: the next N batches end in STATE unanswered."""
+        body = orjson.loads(await request.read() or b"{}")
+        state = str(body.get("end_next") or "")
+        if state not in TERMINAL | {"BATCH_STATE_EXPIRED"} or state == "BATCH_STATE_SUCCEEDED":
+            return _json({"error": f"end_next must be a failed end state, got {state!r}"}, 400)
+        service_of(request).endings.extend([state] * int(body.get("count") or 1))
+        return _json({"endings": service_of(request).endings})
+
     async def admin(request: web.Request) -> web.Response:
         service = service_of(request)
         return _json(
@@ -255,6 +274,7 @@ def routes(service_of: Callable[[web.Request], BatchService]) -> list[web.RouteD
         web.get("/{version}/batches/{batch_id}", get_batch),
         web.get("/{version}/batches", list_batches),
         web.get("/__admin/batches", admin),
+        web.post("/__admin/batches", arm),
     ]
 
 

@@ -160,6 +160,51 @@ async def test_a_batch_created_before_a_crash_is_found_again_not_sent_twice(
     assert max(asked.values()) == 1
 
 
+async def test_server_errors_expired_batches_and_rejected_items_end_as_online_would(
+    stack: StackInfo, gemini: RunningEmulator
+) -> None:
+    """A request line the server failed (500) is sent again in a later batch and succeeds; an
+    expired batch's jobs go out again; an item the model got wrong fails with its reason."""
+    feed_id = random.randint(10**6, 10**7)
+    await _seed(stack.dsn, feed_id, 12)
+    gemini.state.faults.arm(
+        [
+            {"kind": "internal", "stage": "enriched_jobs", "title_contains": "-3", "times": 1},
+            {"kind": "bad_ids", "stage": "enriched_jobs", "title_contains": "-7", "times": 1},
+        ]
+    )
+    gemini.batches.endings.append("BATCH_STATE_EXPIRED")
+    env = _env(stack, gemini)
+    settings = _settings(env)
+    from services.enricher import backfill
+
+    backfill_id = await backfill.create(settings, feed_id, batch_api=True)
+    assert await backfill.drive(settings, backfill_id, backfill.plan_from_env(settings, env))
+
+    run_id = await _fetchval(
+        stack.dsn, "SELECT run_id FROM backfill_runs WHERE backfill_id = $1", backfill_id
+    )
+    records = [CODEC.decode(value) for _, value in await enriched_messages(stack.bootstrap, run_id)]
+    by_title = {r.job.title: r for r in records if isinstance(r, EnrichedJob)}
+    assert len(by_title) == 12
+    failed = by_title[f"Senior data analyst {feed_id}-7"]
+    assert failed.status is EnrichmentStatus.FAILED
+    assert failed.error and failed.error.startswith("enrichment: ")
+    retried = by_title[f"Senior data analyst {feed_id}-3"]
+    assert retried.status is EnrichmentStatus.SUCCESS
+    assert [r for r in by_title.values() if r.status is not EnrichmentStatus.SUCCESS] == [failed]
+    states = Counter(b.state for b in gemini.batches.batches.values())
+    assert states == {
+        "BATCH_STATE_EXPIRED": 1,
+        "BATCH_STATE_SUCCEEDED": states["BATCH_STATE_SUCCEEDED"],
+    }
+    asked = Counter(
+        n for key, n in gemini.batches.asked.items() if key.startswith("enriched_jobs|")
+    )
+    # job 3's request went out twice (the 500 and its retry); the expired batch ran nothing
+    assert sum(asked.values()) == 12 and asked[2] == 10 and asked[1] == 2
+
+
 DRIVERS = {
     # the enricher service drives unfinished backfills in the background (worker.py)
     "enricher": (["-m", "services.enricher"], JOBS),

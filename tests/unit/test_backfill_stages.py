@@ -115,7 +115,29 @@ def test_a_failed_stage_three_keeps_the_job_enriched_on_its_keywords_and_not_cac
     outcome = stages.outcome(item, taxonomy)
     assert outcome.enrichment is not None and not outcome.complete
     assert outcome.enrichment.searchable_text == "Ward nurse, care"
-    assert outcome.incomplete == "searchable text: 503 UNAVAILABLE: overloaded"
+    assert outcome.incomplete == "searchable text: 503 UNAVAILABLE: overloaded (after 1 attempts)"
+
+
+def test_a_request_the_server_failed_is_asked_again_until_its_attempts_run_out(
+    taxonomy: Taxonomy,
+) -> None:
+    members = [_item(1, 1), _item(1, 2)]
+    prompt = stages.render(Stage.ENRICH, members, PROMPTS, taxonomy, 6000)
+    for _ in range(2):
+        stages.record(Stage.ENRICH, members, prompt, "429 RESOURCE_EXHAUSTED: quota", 3)
+        assert all(stages.next_stage(m, taxonomy) is Stage.ENRICH for m in members)
+    stages.record(Stage.ENRICH, members, prompt, "429 RESOURCE_EXHAUSTED: quota", 3)
+    assert [m.error for m in members] == [
+        "enrichment: 429 RESOURCE_EXHAUSTED: quota (after 3 attempts)"
+    ] * 2
+    assert sum(m.calls for m in members) == 3  # every request counted once
+
+
+def test_a_request_the_model_answered_badly_is_not_asked_again(taxonomy: Taxonomy) -> None:
+    item = _item(1, 1)
+    prompt = stages.render(Stage.ENRICH, [item], PROMPTS, taxonomy, 6000)
+    stages.record(Stage.ENRICH, [item], prompt, "400 INVALID_ARGUMENT: schema", 4)
+    assert item.error == "enrichment: 400 INVALID_ARGUMENT: schema"
 
 
 def test_tokens_and_calls_of_a_request_are_shared_by_its_jobs(taxonomy: Taxonomy) -> None:

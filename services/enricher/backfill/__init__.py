@@ -41,6 +41,7 @@ def plan_from_env(settings: EnricherSettings, env: Mapping[str, str] = os.enviro
     return Plan(
         sizes,
         lines_per_batch=env_int(env, "BACKFILL_LINES_PER_BATCH", 100),
+        max_attempts=gemini.max_attempts,
         poll_s=env_float(env, "BACKFILL_POLL_S", 10.0),
     )
 

@@ -59,6 +59,7 @@ class Plan:
 
     sizes: Sizes
     lines_per_batch: int = 100  # prompts per Batch API job
+    max_attempts: int = 4  # GEMINI_MAX_ATTEMPTS: a request the server failed is sent again
     poll_s: float = 10.0
 
 
@@ -149,7 +150,7 @@ class Driver:
         busy = {
             ref
             for batch in batches
-            if batch.state != "done"
+            if batch.state in ("planned", "submitted")
             for request in batch.requests
             for ref in request
         }
@@ -210,6 +211,13 @@ class Driver:
         status = await self._parts.api.status(batch.name)
         if not status.done:
             return False
+        if status.state == "JOB_STATE_EXPIRED":
+            # never run (a batch not done within 48 hours): its jobs are asked again
+            await store.mark_batch(conn, self._id, batch.number, "expired", batch.name)
+            log.warning(
+                "backfill %d: batch %s expired; its jobs go out again", self._id, batch.name
+            )
+            return True
         answers = (
             await self._parts.api.results(status.results_file)
             if status.results_file and status.state == "JOB_STATE_SUCCEEDED"
@@ -219,7 +227,8 @@ class Driver:
         for index, request in enumerate(batch.requests):
             members = [items[ref] for ref in request]
             answer = answers.get(f"r{index}", f"the batch ended {status.state} without an answer")
-            stages.record(batch.stage, members, self._prompt(batch.stage, members), answer)
+            prompt = self._prompt(batch.stage, members)
+            stages.record(batch.stage, members, prompt, answer, self._plan.max_attempts)
             changed.extend(members)
         async with conn.transaction():
             await store.save(conn, self._id, changed)
@@ -244,17 +253,23 @@ class Driver:
     async def _apply_feed(self, conn: store.Conn, feed_id: int, feed_items: list[Item]) -> bool:
         run = await store.feed_run(conn, self._id, feed_id)
         if run is None:
-            run_id = str(uuid.uuid4())
-            running = await store.claim_feed(conn, self._id, feed_id, run_id)
-            if running is not None:
-                log.info("backfill %d: feed %d has run %s in progress", self._id, feed_id, running)
+            claimed = await store.claim_feed(conn, self._id, feed_id, str(uuid.uuid4()), feed_items)
+            if isinstance(claimed, str):
+                log.info("backfill %d: feed %d has run %s in progress", self._id, feed_id, claimed)
                 return False
-            run = (run_id, False)
-        run_id, published = run
-        if not published:
-            await self._publish(run_id, feed_id, feed_items)
+            run = claimed
+        if not run.published:
+            carried = [item for item in feed_items if item.seq in run.seqs]
+            await self._publish(run.run_id, feed_id, carried)
             await store.mark_published(conn, self._id, feed_id)
-            log.info("backfill %d: feed %d applied as run %s", self._id, feed_id, run_id)
+            log.info(
+                "backfill %d: feed %d applied as run %s (%d jobs, %d changed or gone since)",
+                self._id,
+                feed_id,
+                run.run_id,
+                len(carried),
+                len(feed_items) - len(carried),
+            )
         return True
 
     async def _publish(self, run_id: str, feed_id: int, feed_items: list[Item]) -> None:

@@ -61,6 +61,7 @@ class Item:
     answers: dict[Stage, Any] = field(default_factory=dict)
     error: str | None = None
     incomplete: str | None = None
+    attempts: int = 0  # requests that failed for the server's reasons (retried like online)
     calls: int = 0
     input_tokens: int = 0
     output_tokens: int = 0
@@ -216,8 +217,27 @@ def judged(stage: Stage, prompt: Prompt, answer: Answer | str) -> dict[str, Any 
     }
 
 
-def record(stage: Stage, members: Sequence[Item], prompt: Prompt, answer: Answer | str) -> None:
-    """Applies one request's answer to its items (each item's stage is then over)."""
+# a request line that failed for one of these is asked again in a later batch, as the online
+# path retries it (up to GEMINI_MAX_ATTEMPTS), before its jobs fail
+RETRYABLE_CODES = ("429 ", "500 ", "503 ", "504 ")
+
+
+def record(
+    stage: Stage,
+    members: Sequence[Item],
+    prompt: Prompt,
+    answer: Answer | str,
+    max_attempts: int = 1,
+) -> None:
+    """Applies one request's answer to its items: their stage is over, or (a server error
+    with attempts left) they wait for the stage again."""
+    if isinstance(answer, str) and answer.startswith(RETRYABLE_CODES):
+        if all(item.attempts + 1 < max_attempts for item in members):
+            for item in members:
+                item.attempts += 1
+                item.calls += 1 if item is members[0] else 0
+            return
+        answer = f"{answer} (after {max(i.attempts for i in members) + 1} attempts)"
     outcomes = judged(stage, prompt, answer)
     tokens = (answer.input_tokens, answer.output_tokens) if isinstance(answer, Answer) else (0, 0)
     calls = apportion(1, len(members))

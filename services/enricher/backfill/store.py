@@ -157,7 +157,8 @@ _STAGE_COLUMNS = {
 async def items(conn: Conn, backfill_id: int) -> list[Item]:
     rows = await conn.fetch(
         "SELECT feed_id, seq, job_hash, job::text AS job, enrich::text AS enrich, "
-        "function::text AS function, searchable::text AS searchable, error, incomplete "
+        "function::text AS function, searchable::text AS searchable, error, incomplete, "
+        "attempts "
         "FROM backfill_items WHERE backfill_id = $1 ORDER BY feed_id, seq",
         backfill_id,
     )
@@ -173,6 +174,7 @@ async def items(conn: Conn, backfill_id: int) -> list[Item]:
                     None if raw is None else ITEM_MODELS[stage].model_validate(raw)
                 )
         item.error, item.incomplete = row["error"], row["incomplete"]
+        item.attempts = row["attempts"]
         loaded.append(item)
     return loaded
 
@@ -181,7 +183,7 @@ async def save(conn: Conn, backfill_id: int, changed: list[Item]) -> None:
     """The items' stage answers (call inside the transaction that closes their batch)."""
     await conn.executemany(
         "UPDATE backfill_items SET enrich = $4, function = $5, searchable = $6, error = $7, "
-        "incomplete = $8 WHERE backfill_id = $1 AND feed_id = $2 AND seq = $3",
+        "incomplete = $8, attempts = $9 WHERE backfill_id = $1 AND feed_id = $2 AND seq = $3",
         [
             (
                 backfill_id,
@@ -190,6 +192,7 @@ async def save(conn: Conn, backfill_id: int, changed: list[Item]) -> None:
                 *(_answer_json(item, stage) for stage in _STAGE_COLUMNS),
                 item.error,
                 item.incomplete,
+                item.attempts,
             )
             for item in changed
         ],
@@ -244,18 +247,29 @@ async def mark_batch(conn: Conn, backfill_id: int, number: int, state: str, name
     )
 
 
-async def feed_run(conn: Conn, backfill_id: int, feed_id: int) -> tuple[str, bool] | None:
+@dataclass(frozen=True, slots=True)
+class FeedRun:
+    run_id: str
+    seqs: frozenset[int]
+    published: bool
+
+
+async def feed_run(conn: Conn, backfill_id: int, feed_id: int) -> FeedRun | None:
     row = await conn.fetchrow(
-        "SELECT run_id, published FROM backfill_runs WHERE backfill_id = $1 AND feed_id = $2",
+        "SELECT run_id, seqs, published FROM backfill_runs WHERE backfill_id = $1 AND feed_id = $2",
         backfill_id,
         feed_id,
     )
-    return (row["run_id"], row["published"]) if row else None
+    return FeedRun(row["run_id"], frozenset(row["seqs"]), row["published"]) if row else None
 
 
-async def claim_feed(conn: Conn, backfill_id: int, feed_id: int, run_id: str) -> str | None:
+async def claim_feed(
+    conn: Conn, backfill_id: int, feed_id: int, run_id: str, items: list[Item]
+) -> FeedRun | str:
     """Starts the feed's backfill run (reason `replay`: it never archives) when the feed has no
-    run in progress, as the API's trigger does; else returns the run in progress."""
+    run in progress, as the API's trigger does, else returns the run in progress. The run
+    carries the items whose job is still live as it was read: a job a later run changed or
+    took out is that run's."""
     async with conn.transaction():
         await conn.execute("SELECT pg_advisory_xact_lock($1, $2)", FEED_LOCK_NAMESPACE, feed_id)
         running: str | None = await conn.fetchval(
@@ -263,6 +277,8 @@ async def claim_feed(conn: Conn, backfill_id: int, feed_id: int, run_id: str) ->
         )
         if running is not None:
             return running
+        live = {row["job_hash"]: posting_of(row) for row in await live_jobs(conn, feed_id)}
+        seqs = frozenset(item.seq for item in items if live.get(item.job_hash) == item.job)
         await conn.execute(
             "INSERT INTO runs (run_id, feed_id, reason) VALUES ($1, $2, 'replay') "
             "ON CONFLICT (run_id) DO NOTHING",
@@ -270,12 +286,14 @@ async def claim_feed(conn: Conn, backfill_id: int, feed_id: int, run_id: str) ->
             feed_id,
         )
         await conn.execute(
-            "INSERT INTO backfill_runs (backfill_id, feed_id, run_id) VALUES ($1, $2, $3)",
+            "INSERT INTO backfill_runs (backfill_id, feed_id, run_id, seqs) "
+            "VALUES ($1, $2, $3, $4)",
             backfill_id,
             feed_id,
             run_id,
+            sorted(seqs),
         )
-    return None
+    return FeedRun(run_id, seqs, False)
 
 
 async def mark_published(conn: Conn, backfill_id: int, feed_id: int) -> None:

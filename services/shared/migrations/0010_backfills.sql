@@ -28,6 +28,7 @@ CREATE TABLE backfill_items (
     searchable   JSONB,
     error        TEXT,                          -- a failed stage 1 or 2: the job fails
     incomplete   TEXT,                          -- a failed stage 3: enriched, never cached
+    attempts     INTEGER NOT NULL DEFAULT 0,    -- requests the server failed (retried)
     PRIMARY KEY (backfill_id, feed_id, seq)
 );
 
@@ -38,7 +39,8 @@ CREATE TABLE backfill_batches (
     display_name  TEXT NOT NULL UNIQUE,
     requests      JSONB NOT NULL,               -- [[[feed_id, seq], ...] per request line]
     name          TEXT,                         -- batches/..., once created
-    state         TEXT NOT NULL DEFAULT 'planned',  -- planned | submitted | done
+    -- planned | submitted | done | expired (never run: its jobs are planned again)
+    state         TEXT NOT NULL DEFAULT 'planned',
     PRIMARY KEY (backfill_id, number)
 );
 
@@ -46,6 +48,9 @@ CREATE TABLE backfill_runs (
     backfill_id  BIGINT NOT NULL REFERENCES backfills ON DELETE CASCADE,
     feed_id      INTEGER NOT NULL,
     run_id       TEXT NOT NULL,
+    -- the items the run carries, fixed when it starts: jobs since changed or taken out of
+    -- the live tables by a run of the feed are left to that run
+    seqs         INTEGER[] NOT NULL,
     published    BOOLEAN NOT NULL DEFAULT FALSE,
     PRIMARY KEY (backfill_id, feed_id)
 );
