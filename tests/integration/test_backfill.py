@@ -144,6 +144,7 @@ async def test_a_batch_created_before_a_crash_is_found_again_not_sent_twice(
             await driver._plan_waiting(conn, items, batches)
             first = batches[0]
             # the driver of before the crash: created the batch, died before recording it
+            await store.mark_batch(conn, backfill_id, first.number, "submitting", None)
             lines = [
                 driver._line(first, index, [items[ref] for ref in request])
                 for index, request in enumerate(first.requests)

@@ -3,7 +3,10 @@ uploaded (`files.upload`), a batch made of it (`batches.create`, `:batchGenerate
 polled (`batches.get`) and its results file read (`files.download`).
 
 Each request line is the body the online call sends (the SDK's own request encoding), so
-the answers are read and judged as the online path reads them.
+the answers are read and judged as the online path reads them. That encoding, and the
+response decoding, are the SDK's private converters (`models._GenerateContent*_mldev`):
+google-genai is pinned in pyproject.toml, and the round-trip test in
+tests/integration/test_backfill.py fails if an upgrade changes them.
 """
 
 from __future__ import annotations

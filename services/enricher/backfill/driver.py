@@ -1,8 +1,9 @@
 """Drives one Batch API backfill to its end from its state in PostgreSQL; safe to kill.
 
 Each round: the jobs waiting for a stage are planned into Batch API jobs (recorded before
-they are created, under a unique display name), planned batches are created (or found again
-by that name: a crash between creating one and recording it never creates it twice),
+they are created, under a unique display name), planned batches are created (marked
+`submitting` first; such a batch is looked up by that name after a crash, so a crash between
+creating one and recording it never creates it twice),
 finished batches are read and their answers stored with the batch closed in one transaction,
 and a feed whose jobs are all answered is applied: its jobs go through the online
 enricher's own code (`Enricher.enrich`: clean, trust checks, cache) with the batch answers
@@ -128,7 +129,7 @@ class Driver:
             batches = await store.batches(conn, self._id)
             moved = await self._plan_waiting(conn, items, batches)
             for batch in batches:
-                if batch.state == "planned":
+                if batch.state in ("planned", "submitting"):
                     await self._submit(conn, batch, items)
                     moved = True
                 elif batch.state == "submitted":
@@ -150,7 +151,7 @@ class Driver:
         busy = {
             ref
             for batch in batches
-            if batch.state in ("planned", "submitted")
+            if batch.state in ("planned", "submitting", "submitted")
             for request in batch.requests
             for ref in request
         }
@@ -183,7 +184,11 @@ class Driver:
         self, conn: store.Conn, batch: store.BatchRow, items: dict[Ref, Item]
     ) -> None:
         api = self._parts.api
-        name = await api.find(batch.display_name)
+        name = None
+        if batch.state == "submitting":  # a process died while creating it: did it get there?
+            name = await api.find(batch.display_name)
+        else:  # said before the request goes out, so the listing is only read after a crash
+            await store.mark_batch(conn, self._id, batch.number, "submitting", None)
         if name is None:
             lines = [
                 self._line(batch, index, [items[ref] for ref in request])

@@ -237,7 +237,9 @@ async def plan_batch(conn: Conn, backfill_id: int, batch: BatchRow) -> None:
     )
 
 
-async def mark_batch(conn: Conn, backfill_id: int, number: int, state: str, name: str) -> None:
+async def mark_batch(
+    conn: Conn, backfill_id: int, number: int, state: str, name: str | None
+) -> None:
     await conn.execute(
         "UPDATE backfill_batches SET state = $3, name = $4 WHERE backfill_id = $1 AND number = $2",
         backfill_id,

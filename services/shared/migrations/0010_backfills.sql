@@ -39,7 +39,8 @@ CREATE TABLE backfill_batches (
     display_name  TEXT NOT NULL UNIQUE,
     requests      JSONB NOT NULL,               -- [[[feed_id, seq], ...] per request line]
     name          TEXT,                         -- batches/..., once created
-    -- planned | submitted | done | expired (never run: its jobs are planned again)
+    -- planned | submitting (being created: looked up by display name after a crash) |
+    -- submitted | done | expired (never run: its jobs are planned again)
     state         TEXT NOT NULL DEFAULT 'planned',
     PRIMARY KEY (backfill_id, number)
 );
