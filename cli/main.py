@@ -8,6 +8,7 @@ from collections.abc import Callable, Sequence
 
 from cli.base import EXIT_FAILURE, EXIT_USAGE, CommandError, Handler, SubParsers
 from cli.commands import (
+    backfill,
     demo,
     dlq,
     feeds,
@@ -36,6 +37,7 @@ COMMANDS: tuple[Callable[[SubParsers], None], ...] = (
     runs.register,
     review.register,
     replay.register,
+    backfill.register,
     inspect.register,
     xano.register,
     dlq.register,

@@ -8,12 +8,14 @@ import logging
 from collections import Counter, deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from functools import partial
 from typing import Any, Protocol
 
 import orjson
 from aiohttp import web
 
 from emulators.gemini.answers import BackendAnswerer, Item, apply_item_fault, apply_overrides
+from emulators.gemini.batches import BatchService, create_batch, routes
 from emulators.gemini.caches import (
     DEFAULT_MIN_TOKENS,
     CachedContent,
@@ -78,6 +80,7 @@ class EmulatorState:
 STATE_KEY = web.AppKey("gemini_state", EmulatorState)
 ANSWERER_KEY = web.AppKey("gemini_answerer", Answerer)
 API_KEY_KEY = web.AppKey("gemini_api_key", str)
+BATCHES_KEY = web.AppKey("gemini_batches", BatchService)
 
 
 def create_app(
@@ -86,16 +89,20 @@ def create_app(
     answerer: Answerer | None = None,
     api_key: str = "",
     cache_min_tokens: int = DEFAULT_MIN_TOKENS,
+    batch_latency_s: float = 0.0,
 ) -> web.Application:
     """The emulator; answers come from `backend` (default: the offline backend).
 
     A non-empty `api_key` makes the emulator refuse requests carrying another key;
-    `cache_min_tokens` is the smallest explicit context cache it creates.
+    `cache_min_tokens` is the smallest explicit context cache it creates; a batch
+    (`batches.py`) waits `batch_latency_s` before it runs.
     """
     app = web.Application(client_max_size=64 * 1024 * 1024)
     app[STATE_KEY] = EmulatorState(caches=CacheStore(min_tokens=cache_min_tokens))
     app[ANSWERER_KEY] = answerer or BackendAnswerer(backend or offline_backend())
     app[API_KEY_KEY] = api_key
+    app[BATCHES_KEY] = BatchService(partial(_line_answer, app), latency_s=batch_latency_s)
+    app.router.add_routes(routes(lambda request: request.app[BATCHES_KEY]))
     app.router.add_post("/{version}/models/{model_action}", generate)
     app.router.add_post("/{version}/cachedContents", create_cache)
     app.router.add_get("/{version}/cachedContents", list_caches)
@@ -134,10 +141,12 @@ def _error(code: int, status: str, message: str, **extra: Any) -> web.Response:
 async def generate(request: web.Request) -> web.Response:
     state = request.app[STATE_KEY]
     model, _, action = request.match_info["model_action"].partition(":")
-    if action != "generateContent":
+    if action not in ("generateContent", "batchGenerateContent"):
         return _error(404, "NOT_FOUND", f"the emulator does not implement {action!r}")
     if (refused := _refuse_key(request)) is not None:
         return refused
+    if action == "batchGenerateContent":
+        return await create_batch(request.app[BATCHES_KEY], model, request)
     try:
         body = orjson.loads(await request.read())
         cache = _cache_of(state.caches, body, model)
@@ -219,8 +228,8 @@ def _refusal(
     elif fault.kind is FaultKind.SAFETY:
         body = stopped_body("SAFETY", _usage(state, parsed, ""), model, None)
     else:
-        partial = text[: len(text) // 2]
-        body = stopped_body("RECITATION", _usage(state, parsed, partial), model, partial)
+        cut = text[: len(text) // 2]
+        body = stopped_body("RECITATION", _usage(state, parsed, cut), model, cut)
     return web.Response(body=body, content_type="application/json")
 
 
@@ -231,6 +240,15 @@ def _thought(parsed: GenerateRequest) -> str:
         f"**Reading {len(parsed.jobs)} job(s)**\nI will answer one {{id, ...}} object per job "
         f'in "{parsed.stage.value}", keeping each id exactly as given.'
     )
+
+
+async def _line_answer(
+    app: web.Application, model: str, parsed: GenerateRequest
+) -> tuple[int, bytes]:
+    """A batch line is answered by the code that answers a live call (faults included)."""
+    response = await _answer(app, model, parsed)
+    body = response.body
+    return response.status, body if isinstance(body, bytes) else b"{}"
 
 
 def _record(
@@ -452,6 +470,7 @@ async def requests_log(request: web.Request) -> web.Response:
 
 async def reset(request: web.Request) -> web.Response:
     request.app[STATE_KEY].reset()
+    request.app[BATCHES_KEY].reset()
     return _json({"reset": True})
 
 

@@ -8,7 +8,8 @@ from dataclasses import dataclass
 
 from aiohttp import web
 
-from emulators.gemini.app import STATE_KEY, EmulatorState
+from emulators.gemini.app import BATCHES_KEY, STATE_KEY, EmulatorState
+from emulators.gemini.batches import BatchService
 
 
 @dataclass(frozen=True, slots=True)
@@ -19,6 +20,10 @@ class RunningEmulator:
     @property
     def state(self) -> EmulatorState:
         return self.app[STATE_KEY]
+
+    @property
+    def batches(self) -> BatchService:
+        return self.app[BATCHES_KEY]
 
 
 @asynccontextmanager

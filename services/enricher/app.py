@@ -119,6 +119,11 @@ def build(settings: EnricherSettings) -> faust.App:
         members=settings.concurrency,
     )
 
+    if settings.gemini is not None:
+        from services.enricher.backfill.worker import attach  # it builds on this module
+
+        attach(app, settings)  # Batch API backfills (services/enricher/backfill/)
+
     open_on_startup(app, db.open)
     close_on_shutdown(app, db.close, backend.aclose, *((checks.aclose,) if checks else ()))
     return app
