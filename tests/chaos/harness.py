@@ -22,6 +22,7 @@ import signal
 import tempfile
 import time
 import urllib.request
+from collections import Counter
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -132,6 +133,8 @@ class Stage:
     supervising: asyncio.Event = field(default_factory=_set_event)  # cleared at the teardown
     started_at: float = field(default_factory=time.monotonic)
     held: set[str] = field(default_factory=set)  # down on purpose: not the supervisor's to start
+    retired: set[str] = field(default_factory=set)  # killed for good: never started again
+    retired_brokers: set[int] = field(default_factory=set)  # nodes killed for good
     fault_failed: str | None = None  # why the fault was not (fully) injected
     pids: set[int] = field(default_factory=set)  # every process started, for the teardown
 
@@ -217,6 +220,13 @@ class Stage:
             os.kill(pid, signal.SIGKILL)
             await asyncio.to_thread(wait_until_gone, pid, 10.0)
 
+    async def kill_for_good(self, name: str, *, seen: str = "") -> None:
+        """SIGKILLs a replica that no supervisor brings back (a lost machine): the run must
+        finish on the replicas left."""
+        await self.kill(name, signal.SIGKILL, seen=f"{seen}; not restarted")
+        self.retired.add(name)
+        self.held.discard(name)
+
     async def start(self, *names: str) -> None:
         try:
             await asyncio.to_thread(pipeline.start, self.config, list(names), timeout_s=120.0)
@@ -255,26 +265,45 @@ class Stage:
         await asyncio.to_thread(postgres_server.start, self.stack, bin_dir)
         self.note("PostgreSQL started")
 
-    async def stop_broker(self, sig: signal.Signals, *, seen: str = "") -> None:
-        pid = kafka.running_pid(self.stack)
+    async def stop_broker(
+        self, sig: signal.Signals, *, seen: str = "", node: int = 1, for_good: bool = False
+    ) -> None:
+        pid = kafka.running_pid(self.stack, node)
         if pid is None:
-            raise RuntimeError("the broker is not running")
+            raise RuntimeError(f"broker {node} is not running")
+        if for_good:
+            self.retired_brokers.add(node)
         if sig == signal.SIGTERM:
-            await asyncio.to_thread(kafka.stop, self.stack)
+            await asyncio.to_thread(kafka.stop, self.stack, node)
         else:
             os.kill(pid, sig)
             await asyncio.to_thread(wait_until_gone, pid, 30.0)
-        self.note(f"broker {sig.name} ({seen})")
+        again = "; not restarted" if for_good else ""
+        self.note(f"broker {node} of {self.stack.brokers} {sig.name} ({seen}{again})")
 
     async def start_broker(self) -> None:
         await ensure_up(self.stack)  # starts what is down and waits until it answers
         self.note("broker started")
 
+    async def busiest_broker(self) -> int:
+        """The node leading the most partitions of the pipeline's topics: its death moves
+        the most leaders (ties: the lowest node)."""
+        admin = await _admin(self.stack.bootstrap)
+        try:
+            described = await admin.describe_topics([t.name for t in topics.CATALOGUE])
+        finally:
+            await admin.close()
+        leaders = Counter(
+            int(part["leader"]) for topic in described for part in topic["partitions"]
+        )
+        return min(self.stack.kafka_nodes, key=lambda node: (-leaders[node], node))
+
     async def restore(self) -> None:
         """Whatever a fault script left down (it failed half-way) comes back up."""
         if postgres_server.running_pid(self.stack) is None:
             await self.start_postgres()
-        if kafka.running_pid(self.stack) is None:
+        down = [n for n in self.stack.kafka_nodes if kafka.running_pid(self.stack, n) is None]
+        if set(down) - self.retired_brokers:
             await self.start_broker()
         self.held.clear()  # the supervisor starts any service still down
         await asyncio.to_thread(self._xano_admin, "POST", "/__admin/faults", {})
@@ -365,7 +394,8 @@ async def supervise(stage: Stage) -> None:
         for name, pid in running.items():
             if not stage.supervising.is_set():
                 return
-            if pid is None and name != "api-0" and name not in stage.held:
+            down_on_purpose = name in stage.held or name in stage.retired
+            if pid is None and name != "api-0" and not down_on_purpose:
                 stage.note(f"{name} exited by itself; started again")
                 try:
                     await stage.start(name)

@@ -68,5 +68,6 @@ async def test_scenario_matches_the_baseline(
         replicas=scenario.replicas,
         baseline_counts=baseline.counts,
         bound_s=bound,
+        brokers=scenario.brokers,
     )
     _assert_passed(_record(scenario.name, outcome, baseline))
