@@ -31,6 +31,7 @@ from typing import Any
 import orjson
 from aiokafka import AIOKafkaConsumer, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient
+from aiokafka.coordinator.protocol import ConsumerProtocolMemberAssignment
 
 from cli import control, pipeline
 from cli.pipeline import PipelineConfig
@@ -338,6 +339,7 @@ class Outcome:
     run_status: str | None
     notes: list[str]
     fault_failed: str | None = None
+    unspread: tuple[str, ...] = ()  # scaled-out services whose replicas did not share the work
 
 
 async def run_feed(
@@ -354,6 +356,11 @@ async def run_feed(
     async with _throwaway(ports, replicas, brokers) as stage:
         stage.baseline_counts = baseline_counts or {}
         await wait_for_stable_groups(stage)
+        unspread: list[str] = []
+        if max(stage.config.replicas.values()) > 1:
+            checked, unspread = await unspread_groups(stage)
+            spread = "; ".join(unspread) or f"yes ({', '.join(checked)})"
+            stage.note(f"partitions spread over every replica: {spread}")
         feed_id = await control.ensure_feed(stage.stack.dsn, name="chaos", source_url=str(feed))
         stage.started_at = time.monotonic()
         stage.run_id = await control.request_run(stage.stack.bootstrap, feed_id)
@@ -382,7 +389,14 @@ async def run_feed(
         counts[XANO] = len(snapshot.xano)
         status = snapshot.report.get("run_status")
         return Outcome(
-            snapshot, counts, elapsed, completed, status, stage.notes, stage.fault_failed
+            snapshot,
+            counts,
+            elapsed,
+            completed,
+            status,
+            stage.notes,
+            stage.fault_failed,
+            tuple(unspread),
         )
 
 
@@ -537,6 +551,43 @@ async def wait_for_stable_groups(stage: Stage) -> None:
         await asyncio.to_thread(pipeline.wait_ready, stage.config, STABLE_GROUPS_TIMEOUT_S)
     except pipeline.PipelineError as unready:
         stage.note(str(unready)[:500])
+
+
+async def unspread_groups(stage: Stage) -> tuple[list[str], list[str]]:
+    """The groups of services with several replicas, and those of them where a replica holds
+    none of the topic's partitions or a partition is held twice or by nobody (read from the
+    group coordinator's assignment; a member's client id ends in its replica number)."""
+    admin = await _admin(stage.stack.bootstrap)
+    checked: list[str] = []
+    problems: list[str] = []
+    try:
+        groups = sorted(g for g, *_ in await admin.list_consumer_groups() if g.startswith(GROUP))
+        for group in groups:
+            service, _, topic = group.removeprefix(GROUP).partition(".")
+            replicas = stage.config.replicas.get(service, 1)
+            if replicas < 2 or topic not in PARTITIONS:
+                continue
+            checked.append(f"{group} on {replicas}")
+            [response] = await admin.describe_consumer_groups([group])
+            held: dict[int, list[str]] = {p: [] for p in range(PARTITIONS[topic])}
+            by_replica: dict[str, int] = dict.fromkeys(map(str, range(replicas)), 0)
+            for member in response.groups[0][5]:
+                client_id, assignment = member[1], member[4]
+                replica = str(client_id).rpartition("-")[2]
+                decoded = ConsumerProtocolMemberAssignment.decode(assignment)
+                for tp in decoded.partitions():
+                    held.setdefault(tp.partition, []).append(replica)
+                    by_replica[replica] = by_replica.get(replica, 0) + 1
+            idle = sorted(r for r, n in by_replica.items() if n == 0)
+            wrong = {p: who for p, who in held.items() if len(who) != 1}
+            if idle or wrong:
+                problems.append(f"{group}: replicas {idle} hold nothing; partitions held {wrong}")
+    finally:
+        await admin.close()
+    for service, replicas in stage.config.replicas.items():
+        if replicas > 1 and not any(c.startswith(f"{GROUP}{service}.") for c in checked):
+            problems.append(f"no consumer group of {service} found")
+    return checked, problems
 
 
 async def committed_total(bootstrap: str, group: str, topic: str) -> int:
