@@ -374,6 +374,11 @@ async def run_feed(
             await stage.restore()
             if completed:
                 await wait_idle(stage)
+                if stage.retired and max(stage.config.replicas.values()) > 1:
+                    checked, left = await unspread_groups(stage)
+                    unspread += [f"after the run: {problem}" for problem in left]
+                    spread = "; ".join(left) or f"yes ({', '.join(checked)})"
+                    stage.note(f"after the run, partitions spread over the replicas left: {spread}")
         finally:
             # Nothing may start processes after teardown: a start runs in a thread, which a
             # cancellation does not stop, so the supervisor is let finish the one in hand.
@@ -554,9 +559,11 @@ async def wait_for_stable_groups(stage: Stage) -> None:
 
 
 async def unspread_groups(stage: Stage) -> tuple[list[str], list[str]]:
-    """The groups of services with several replicas, and those of them where a replica holds
-    none of the topic's partitions or a partition is held twice or by nobody (read from the
-    group coordinator's assignment; a member's client id ends in its replica number)."""
+    """The groups of services with several replicas, and those of them not Stable, or where
+    a live replica holds none of the topic's partitions or a partition is held twice or by
+    nobody (read from the group coordinator's assignment; a member's client id ends in its
+    replica number). A replica killed for good must have left its group: the rebalance that
+    follows its death has completed."""
     admin = await _admin(stage.stack.bootstrap)
     checked: list[str] = []
     problems: list[str] = []
@@ -567,11 +574,13 @@ async def unspread_groups(stage: Stage) -> tuple[list[str], list[str]]:
             replicas = stage.config.replicas.get(service, 1)
             if replicas < 2 or topic not in PARTITIONS:
                 continue
-            checked.append(f"{group} on {replicas}")
+            live = [str(r) for r in range(replicas) if f"{service}-{r}" not in stage.retired]
+            checked.append(f"{group} on {len(live)}")
             [response] = await admin.describe_consumer_groups([group])
+            _, _, state, _, _, members = response.groups[0][:6]
             held: dict[int, list[str]] = {p: [] for p in range(PARTITIONS[topic])}
-            by_replica: dict[str, int] = dict.fromkeys(map(str, range(replicas)), 0)
-            for member in response.groups[0][5]:
+            by_replica: dict[str, int] = dict.fromkeys(live, 0)
+            for member in members:
                 client_id, assignment = member[1], member[4]
                 replica = str(client_id).rpartition("-")[2]
                 decoded = ConsumerProtocolMemberAssignment.decode(assignment)
@@ -580,8 +589,12 @@ async def unspread_groups(stage: Stage) -> tuple[list[str], list[str]]:
                     by_replica[replica] = by_replica.get(replica, 0) + 1
             idle = sorted(r for r, n in by_replica.items() if n == 0)
             wrong = {p: who for p, who in held.items() if len(who) != 1}
-            if idle or wrong:
-                problems.append(f"{group}: replicas {idle} hold nothing; partitions held {wrong}")
+            dead = sorted(set(by_replica) - set(live))
+            if state != "Stable" or idle or wrong or dead:
+                problems.append(
+                    f"{group} {state}: replicas {idle} hold nothing, killed {dead} still hold "
+                    f"partitions; partitions held {wrong}"
+                )
     finally:
         await admin.close()
     for service, replicas in stage.config.replicas.items():
