@@ -22,6 +22,7 @@ import signal
 import tempfile
 import time
 import urllib.request
+from collections import Counter
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -30,6 +31,7 @@ from typing import Any
 import orjson
 from aiokafka import AIOKafkaConsumer, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient
+from aiokafka.coordinator.protocol import ConsumerProtocolMemberAssignment
 
 from cli import control, pipeline
 from cli.pipeline import PipelineConfig
@@ -132,6 +134,8 @@ class Stage:
     supervising: asyncio.Event = field(default_factory=_set_event)  # cleared at the teardown
     started_at: float = field(default_factory=time.monotonic)
     held: set[str] = field(default_factory=set)  # down on purpose: not the supervisor's to start
+    retired: set[str] = field(default_factory=set)  # killed for good: never started again
+    retired_brokers: set[int] = field(default_factory=set)  # nodes killed for good
     fault_failed: str | None = None  # why the fault was not (fully) injected
     pids: set[int] = field(default_factory=set)  # every process started, for the teardown
 
@@ -217,6 +221,13 @@ class Stage:
             os.kill(pid, signal.SIGKILL)
             await asyncio.to_thread(wait_until_gone, pid, 10.0)
 
+    async def kill_for_good(self, name: str, *, seen: str = "") -> None:
+        """SIGKILLs a replica that no supervisor brings back (a lost machine): the run must
+        finish on the replicas left."""
+        await self.kill(name, signal.SIGKILL, seen=f"{seen}; not restarted")
+        self.retired.add(name)
+        self.held.discard(name)
+
     async def start(self, *names: str) -> None:
         try:
             await asyncio.to_thread(pipeline.start, self.config, list(names), timeout_s=120.0)
@@ -255,26 +266,45 @@ class Stage:
         await asyncio.to_thread(postgres_server.start, self.stack, bin_dir)
         self.note("PostgreSQL started")
 
-    async def stop_broker(self, sig: signal.Signals, *, seen: str = "") -> None:
-        pid = kafka.running_pid(self.stack)
+    async def stop_broker(
+        self, sig: signal.Signals, *, seen: str = "", node: int = 1, for_good: bool = False
+    ) -> None:
+        pid = kafka.running_pid(self.stack, node)
         if pid is None:
-            raise RuntimeError("the broker is not running")
+            raise RuntimeError(f"broker {node} is not running")
+        if for_good:
+            self.retired_brokers.add(node)
         if sig == signal.SIGTERM:
-            await asyncio.to_thread(kafka.stop, self.stack)
+            await asyncio.to_thread(kafka.stop, self.stack, node)
         else:
             os.kill(pid, sig)
             await asyncio.to_thread(wait_until_gone, pid, 30.0)
-        self.note(f"broker {sig.name} ({seen})")
+        again = "; not restarted" if for_good else ""
+        self.note(f"broker {node} of {self.stack.brokers} {sig.name} ({seen}{again})")
 
     async def start_broker(self) -> None:
         await ensure_up(self.stack)  # starts what is down and waits until it answers
         self.note("broker started")
 
+    async def busiest_broker(self) -> int:
+        """The node leading the most partitions of the pipeline's topics: its death moves
+        the most leaders (ties: the lowest node)."""
+        admin = await _admin(self.stack.bootstrap)
+        try:
+            described = await admin.describe_topics([t.name for t in topics.CATALOGUE])
+        finally:
+            await admin.close()
+        leaders = Counter(
+            int(part["leader"]) for topic in described for part in topic["partitions"]
+        )
+        return min(self.stack.kafka_nodes, key=lambda node: (-leaders[node], node))
+
     async def restore(self) -> None:
         """Whatever a fault script left down (it failed half-way) comes back up."""
         if postgres_server.running_pid(self.stack) is None:
             await self.start_postgres()
-        if kafka.running_pid(self.stack) is None:
+        down = [n for n in self.stack.kafka_nodes if kafka.running_pid(self.stack, n) is None]
+        if set(down) - self.retired_brokers:
             await self.start_broker()
         self.held.clear()  # the supervisor starts any service still down
         await asyncio.to_thread(self._xano_admin, "POST", "/__admin/faults", {})
@@ -309,6 +339,7 @@ class Outcome:
     run_status: str | None
     notes: list[str]
     fault_failed: str | None = None
+    unspread: tuple[str, ...] = ()  # scaled-out services whose replicas did not share the work
 
 
 async def run_feed(
@@ -325,6 +356,11 @@ async def run_feed(
     async with _throwaway(ports, replicas, brokers) as stage:
         stage.baseline_counts = baseline_counts or {}
         await wait_for_stable_groups(stage)
+        unspread: list[str] = []
+        if max(stage.config.replicas.values()) > 1:
+            checked, unspread = await unspread_groups(stage)
+            spread = "; ".join(unspread) or f"yes ({', '.join(checked)})"
+            stage.note(f"partitions spread over every replica: {spread}")
         feed_id = await control.ensure_feed(stage.stack.dsn, name="chaos", source_url=str(feed))
         stage.started_at = time.monotonic()
         stage.run_id = await control.request_run(stage.stack.bootstrap, feed_id)
@@ -338,6 +374,11 @@ async def run_feed(
             await stage.restore()
             if completed:
                 await wait_idle(stage)
+                if stage.retired and max(stage.config.replicas.values()) > 1:
+                    checked, left = await unspread_groups(stage)
+                    unspread += [f"after the run: {problem}" for problem in left]
+                    spread = "; ".join(left) or f"yes ({', '.join(checked)})"
+                    stage.note(f"after the run, partitions spread over the replicas left: {spread}")
         finally:
             # Nothing may start processes after teardown: a start runs in a thread, which a
             # cancellation does not stop, so the supervisor is let finish the one in hand.
@@ -353,7 +394,14 @@ async def run_feed(
         counts[XANO] = len(snapshot.xano)
         status = snapshot.report.get("run_status")
         return Outcome(
-            snapshot, counts, elapsed, completed, status, stage.notes, stage.fault_failed
+            snapshot,
+            counts,
+            elapsed,
+            completed,
+            status,
+            stage.notes,
+            stage.fault_failed,
+            tuple(unspread),
         )
 
 
@@ -365,7 +413,8 @@ async def supervise(stage: Stage) -> None:
         for name, pid in running.items():
             if not stage.supervising.is_set():
                 return
-            if pid is None and name != "api-0" and name not in stage.held:
+            down_on_purpose = name in stage.held or name in stage.retired
+            if pid is None and name != "api-0" and not down_on_purpose:
                 stage.note(f"{name} exited by itself; started again")
                 try:
                     await stage.start(name)
@@ -507,6 +556,51 @@ async def wait_for_stable_groups(stage: Stage) -> None:
         await asyncio.to_thread(pipeline.wait_ready, stage.config, STABLE_GROUPS_TIMEOUT_S)
     except pipeline.PipelineError as unready:
         stage.note(str(unready)[:500])
+
+
+async def unspread_groups(stage: Stage) -> tuple[list[str], list[str]]:
+    """The groups of services with several replicas, and those of them not Stable, or where
+    a live replica holds none of the topic's partitions or a partition is held twice or by
+    nobody (read from the group coordinator's assignment; a member's client id ends in its
+    replica number). A replica killed for good must have left its group: the rebalance that
+    follows its death has completed."""
+    admin = await _admin(stage.stack.bootstrap)
+    checked: list[str] = []
+    problems: list[str] = []
+    try:
+        groups = sorted(g for g, *_ in await admin.list_consumer_groups() if g.startswith(GROUP))
+        for group in groups:
+            service, _, topic = group.removeprefix(GROUP).partition(".")
+            replicas = stage.config.replicas.get(service, 1)
+            if replicas < 2 or topic not in PARTITIONS:
+                continue
+            live = [str(r) for r in range(replicas) if f"{service}-{r}" not in stage.retired]
+            checked.append(f"{group} on {len(live)}")
+            [response] = await admin.describe_consumer_groups([group])
+            _, _, state, _, _, members = response.groups[0][:6]
+            held: dict[int, list[str]] = {p: [] for p in range(PARTITIONS[topic])}
+            by_replica: dict[str, int] = dict.fromkeys(live, 0)
+            for member in members:
+                client_id, assignment = member[1], member[4]
+                replica = str(client_id).rpartition("-")[2]
+                decoded = ConsumerProtocolMemberAssignment.decode(assignment)
+                for tp in decoded.partitions():
+                    held.setdefault(tp.partition, []).append(replica)
+                    by_replica[replica] = by_replica.get(replica, 0) + 1
+            idle = sorted(r for r, n in by_replica.items() if n == 0)
+            wrong = {p: who for p, who in held.items() if len(who) != 1}
+            dead = sorted(set(by_replica) - set(live))
+            if state != "Stable" or idle or wrong or dead:
+                problems.append(
+                    f"{group} {state}: replicas {idle} hold nothing, killed {dead} still hold "
+                    f"partitions; partitions held {wrong}"
+                )
+    finally:
+        await admin.close()
+    for service, replicas in stage.config.replicas.items():
+        if replicas > 1 and not any(c.startswith(f"{GROUP}{service}.") for c in checked):
+            problems.append(f"no consumer group of {service} found")
+    return checked, problems
 
 
 async def committed_total(bootstrap: str, group: str, topic: str) -> int:

@@ -19,15 +19,23 @@ class Result:
     diff: Differences
     notes: tuple[str, ...]
     fault_failed: str | None = None  # a scenario whose fault never struck tested nothing
+    unspread: tuple[str, ...] = ()  # scaled-out groups whose replicas did not share the work
 
     @property
     def passed(self) -> bool:
-        return self.completed and self.diff.identical and self.fault_failed is None
+        return (
+            self.completed
+            and self.diff.identical
+            and self.fault_failed is None
+            and not self.unspread
+        )
 
     @property
     def verdict(self) -> str:
         if self.fault_failed is not None:
             return "FAIL (fault not injected)"
+        if self.unspread:
+            return "FAIL (partitions not spread)"
         return "PASS" if self.passed else "FAIL"
 
 

@@ -16,11 +16,16 @@ import signal
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
+from cli import pipeline
 from schemas import topics
 from tests.chaos.harness import XANO, Consumed, Fault, Progress, Stage
 
 RESTART_DELAY_S = 2.0
 BROKER_DOWN_S = 10.0
+CLUSTER_BROKER_DOWN_S = 60.0  # the issue's "restarted a minute later"
+CLUSTER = 3  # brokers: `stack up --brokers 3`, topics with 3 replicas, 2 in sync
+# Every service scaled out at once, read by the parser of `jobstream stack up --replicas`.
+SCALED_OUT = "ingestor=2,enricher=3,router=2,syncer=2"
 OUTAGE_S = float(os.environ.get("CHAOS_OUTAGE_S", "60"))  # PostgreSQL down, Xano failing
 
 RAW, DEDUPED = topics.JOBS_RAW.name, topics.JOBS_DEDUPED.name
@@ -41,6 +46,7 @@ class Scenario:
     fault: Fault | None
     replicas: Mapping[str, int] = field(default_factory=dict)
     extra_s: float = 0.0  # how much longer than the baseline the fault may fairly take
+    brokers: int = 1  # 3: the scenario's stack is the three-broker cluster
 
     @property
     def slug(self) -> str:
@@ -67,6 +73,43 @@ def broker_down(sig: signal.Signals) -> Fault:
         await stage.start_broker()
 
     return fault
+
+
+def cluster_broker_killed(down_s: float | None) -> Fault:
+    """SIGKILL of the broker leading the most partitions mid-enrichment; started again
+    after `down_s`, or never (None): two brokers hold every partition's in-sync replicas.
+    The restarted one is killed early so that on a large feed it comes back mid-run (how far
+    the run was by then is noted)."""
+
+    async def fault(stage: Stage) -> None:
+        seen = await stage.when(ENRICHED, 0.1 if down_s is not None else 0.3)
+        node = await stage.busiest_broker()
+        await stage.stop_broker(signal.SIGKILL, seen=seen, node=node, for_good=down_s is None)
+        if down_s is not None:
+            await asyncio.sleep(down_s)
+            status = await stage.run_status()
+            synced = await stage.count(XANO)
+            stage.note(f"run {status or 'running'}, {synced} Xano records when the broker returns")
+            await stage.start_broker()
+
+    return fault
+
+
+async def one_replica_of_each_killed(stage: Stage) -> None:
+    """One replica of every service SIGKILLed while its own stage is under way, none started
+    again: each stage's partitions move to the replicas left, with what was in flight."""
+
+    async def kill(service: str, what: Progress, share: float) -> None:
+        await stage.when(what, share)
+        seen = await stage.mid_stage(what, f"{service}-0 was to be killed")
+        await stage.kill_for_good(f"{service}-0", seen=seen)
+
+    await asyncio.gather(
+        kill("ingestor", INGESTOR_STAGE, 0.3),
+        kill("enricher", ENRICHER_STAGE, 0.3),
+        kill("router", ROUTER_STAGE, 0.3),
+        kill("syncer", XANO, 0.3),
+    )
 
 
 async def postgres_outage(stage: Stage) -> None:
@@ -145,4 +188,23 @@ SCENARIOS: tuple[Scenario, ...] = (
     Scenario("2 routers + 2 enrichers", None, replicas={"router": 2, "enricher": 2}),
     Scenario(f"Xano 429/500/timeouts {OUTAGE_S:.0f} s", xano_failing, extra_s=OUTAGE_S),
     *_signal_scenarios(signal.SIGTERM, "SIGTERM"),
+    # Beyond one machine (issue 16): the cluster, and every service scaled out.
+    Scenario("3 brokers, no fault", None, brokers=CLUSTER),
+    Scenario(
+        f"3 brokers: broker SIGKILL, restarted after {CLUSTER_BROKER_DOWN_S:.0f} s",
+        cluster_broker_killed(CLUSTER_BROKER_DOWN_S),
+        brokers=CLUSTER,
+        extra_s=CLUSTER_BROKER_DOWN_S,
+    ),
+    Scenario(
+        "3 brokers: broker SIGKILL, not restarted",
+        cluster_broker_killed(None),
+        brokers=CLUSTER,
+    ),
+    Scenario("replicas 2/3/2/2", None, replicas=pipeline.parse_replicas(SCALED_OUT)),
+    Scenario(
+        "replicas 2/3/2/2, one of each SIGKILLed mid-run",
+        one_replica_of_each_killed,
+        replicas=pipeline.parse_replicas(SCALED_OUT),
+    ),
 )

@@ -34,6 +34,7 @@ def _record(name: str, outcome: Outcome, baseline: Outcome) -> Result:
         diff=compare(baseline.snapshot, outcome.snapshot),
         notes=tuple(outcome.notes),
         fault_failed=outcome.fault_failed,
+        unspread=outcome.unspread,
     )
     RESULTS.append(result)
     write_report()  # the table so far: a run cut short still leaves what it found
@@ -42,6 +43,7 @@ def _record(name: str, outcome: Outcome, baseline: Outcome) -> Result:
 
 def _assert_passed(result: Result) -> None:
     assert result.fault_failed is None, f"the fault was not injected: {result.fault_failed}"
+    assert not result.unspread, f"replicas left without partitions: {result.unspread}"
     assert result.completed, f"the run did not complete by itself: {result.notes}"
     assert result.diff.identical, f"{result.diff.summary()}: {result.diff.examples}"
 
@@ -68,5 +70,6 @@ async def test_scenario_matches_the_baseline(
         replicas=scenario.replicas,
         baseline_counts=baseline.counts,
         bound_s=bound,
+        brokers=scenario.brokers,
     )
     _assert_passed(_record(scenario.name, outcome, baseline))
