@@ -22,12 +22,14 @@ from emulators.gemini import RunningEmulator, create_app, serve
 from schemas.profile import load_profile
 from schemas.records import JobPosting
 from schemas.taxonomy import Taxonomy, load_taxonomy
+from services.enricher.app import create_backend
 from services.enricher.backends.gemini.backend import GeminiBackend, GeminiSettings
 from services.enricher.backends.gemini.budget import (
     BudgetUnavailableError,
     CallGate,
     SharedBudget,
 )
+from services.enricher.config import EnricherSettings
 from services.shared.database import Database
 from services.shared.failures import is_retriable
 from services.shared.settings import Secret
@@ -254,3 +256,23 @@ async def test_booking_overhead(stack: StackInfo) -> None:
     booked_ms, bare_ms = (statistics.median(t) * 1000 for t in (booked, bare))
     print(f"shared budget: booking + settlement {booked_ms:.2f} ms, bare {bare_ms:.2f} ms")
     assert booked_ms < bare_ms * 4
+
+
+async def test_the_enricher_service_books_through_the_shared_budget(stack: StackInfo) -> None:
+    env = {
+        "GEMINI_API_KEY": "k", "GEMINI_BASE_URL": "http://127.0.0.1:9", "GEMINI_RPM": "7",
+        "GEMINI_TPM": "7000", "GEMINI_TIMEOUT_S": "30", "DATABASE_URL": stack.dsn,
+    }  # fmt: skip
+    settings = EnricherSettings.from_env(env)
+    db = Database(settings.database_url)
+    backend = create_backend(settings, load_taxonomy(), db)
+    try:
+        assert isinstance(backend, GeminiBackend)
+        budget = backend.gate.budget if backend.gate else None
+        assert isinstance(budget, SharedBudget)
+        assert (budget.requests_per_minute, budget.tokens_per_minute) == (7, 7000)
+        assert budget.scope == "gemini-3.5-flash-lite@http://127.0.0.1:9"
+        assert budget.db is db and budget.hold_s == 35.0
+    finally:
+        await backend.aclose()
+        await db.close()
