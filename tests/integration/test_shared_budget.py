@@ -10,14 +10,17 @@ from __future__ import annotations
 
 import asyncio
 import statistics
+import sys
 import time
 import uuid
 from collections.abc import AsyncIterator
 
 import aiohttp
+import orjson
 import pytest
 
 from cli.stack import StackInfo
+from cli.stack.config import PROJECT_ROOT
 from emulators.gemini import RunningEmulator, create_app, serve
 from schemas.profile import load_profile
 from schemas.records import JobPosting
@@ -104,6 +107,39 @@ async def test_three_replicas_together_stay_within_the_budget(
     # the budget is spent, not just respected: the replicas together kept it busy
     span = max(t.at for t in tap.requests) - min(t.at for t in tap.requests)
     assert span < (27 / BUDGET + 2) * WINDOW_S
+
+
+async def test_three_replica_processes_together_stay_within_the_budget(
+    stack: StackInfo, tapped: tuple[RunningEmulator, Wiretap]
+) -> None:
+    """The same with each replica its own OS process (`tests/budget_replica.py`)."""
+    emulator, tap = tapped
+    args = [stack.dsn, emulator.base_url, scope(), str(BUDGET), str(WINDOW_S)]
+    replicas = [
+        await asyncio.create_subprocess_exec(
+            sys.executable,
+            "-m",
+            "tests.budget_replica",
+            *args,
+            str(n),
+            "3",
+            cwd=PROJECT_ROOT,
+            stdout=asyncio.subprocess.PIPE,
+        )
+        for n in range(3)
+    ]
+    outputs = [await replica.communicate() for replica in replicas]
+    assert [replica.returncode for replica in replicas] == [0, 0, 0]
+    assert [out.decode().strip() for out, _ in outputs] == ["3", "3", "3"]
+    assert len(tap.requests) == 27
+    assert tap.most_in_any_window(WINDOW_S) <= BUDGET
+    # they really ran at once: each replica's requests span a time the others' do too
+    spans = []
+    for n in range(3):
+        times = [t.at for t in tap.requests if f"Nurse {n}-" in orjson.dumps(t.body).decode()]
+        assert len(times) == 9
+        spans.append((min(times), max(times)))
+    assert max(start for start, _ in spans) < min(end for _, end in spans)
 
 
 async def test_each_replica_alone_would_have_sent_more(
