@@ -9,6 +9,7 @@ from typing import TypeVar
 
 from schemas.clean import clean_posting
 from schemas.records import DedupedJob, EnrichedJob, JobMerged, Record
+from schemas.report import money
 from schemas.taxonomy import Taxonomy
 from schemas.usage import LLM_PAUSED, overall
 from services.enricher import handlers
@@ -136,7 +137,7 @@ class Enricher:
         async with self._db.connection() as conn:
             spent = await spend.spent(conn, sorted({j.run_id for j in jobs}))
         paused = {
-            run_id: f"{LLM_PAUSED}the run spent ${cost:.4f} of its ${ceiling:.2f} LLM cost "
+            run_id: f"{LLM_PAUSED}the run spent {money(cost)} of its {money(ceiling)} LLM cost "
             "ceiling (LLM_RUN_COST_CEILING_USD); enriched again on its feed's next run"
             for run_id, cost in spent.items()
             if cost >= ceiling

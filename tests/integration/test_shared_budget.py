@@ -10,24 +10,29 @@ from __future__ import annotations
 
 import asyncio
 import statistics
+import sys
 import time
 import uuid
 from collections.abc import AsyncIterator
 
 import aiohttp
+import orjson
 import pytest
 
 from cli.stack import StackInfo
+from cli.stack.config import PROJECT_ROOT
 from emulators.gemini import RunningEmulator, create_app, serve
 from schemas.profile import load_profile
 from schemas.records import JobPosting
 from schemas.taxonomy import Taxonomy, load_taxonomy
+from services.enricher.app import create_backend
 from services.enricher.backends.gemini.backend import GeminiBackend, GeminiSettings
 from services.enricher.backends.gemini.budget import (
     BudgetUnavailableError,
     CallGate,
     SharedBudget,
 )
+from services.enricher.config import EnricherSettings
 from services.shared.database import Database
 from services.shared.failures import is_retriable
 from services.shared.settings import Secret
@@ -102,6 +107,39 @@ async def test_three_replicas_together_stay_within_the_budget(
     # the budget is spent, not just respected: the replicas together kept it busy
     span = max(t.at for t in tap.requests) - min(t.at for t in tap.requests)
     assert span < (27 / BUDGET + 2) * WINDOW_S
+
+
+async def test_three_replica_processes_together_stay_within_the_budget(
+    stack: StackInfo, tapped: tuple[RunningEmulator, Wiretap]
+) -> None:
+    """The same with each replica its own OS process (`tests/budget_replica.py`)."""
+    emulator, tap = tapped
+    args = [stack.dsn, emulator.base_url, scope(), str(BUDGET), str(WINDOW_S)]
+    replicas = [
+        await asyncio.create_subprocess_exec(
+            sys.executable,
+            "-m",
+            "tests.budget_replica",
+            *args,
+            str(n),
+            "3",
+            cwd=PROJECT_ROOT,
+            stdout=asyncio.subprocess.PIPE,
+        )
+        for n in range(3)
+    ]
+    outputs = [await replica.communicate() for replica in replicas]
+    assert [replica.returncode for replica in replicas] == [0, 0, 0]
+    assert [out.decode().strip() for out, _ in outputs] == ["3", "3", "3"]
+    assert len(tap.requests) == 27
+    assert tap.most_in_any_window(WINDOW_S) <= BUDGET
+    # they really ran at once: each replica's requests span a time the others' do too
+    spans = []
+    for n in range(3):
+        times = [t.at for t in tap.requests if f"Nurse {n}-" in orjson.dumps(t.body).decode()]
+        assert len(times) == 9
+        spans.append((min(times), max(times)))
+    assert max(start for start, _ in spans) < min(end for _, end in spans)
 
 
 async def test_each_replica_alone_would_have_sent_more(
@@ -254,3 +292,23 @@ async def test_booking_overhead(stack: StackInfo) -> None:
     booked_ms, bare_ms = (statistics.median(t) * 1000 for t in (booked, bare))
     print(f"shared budget: booking + settlement {booked_ms:.2f} ms, bare {bare_ms:.2f} ms")
     assert booked_ms < bare_ms * 4
+
+
+async def test_the_enricher_service_books_through_the_shared_budget(stack: StackInfo) -> None:
+    env = {
+        "GEMINI_API_KEY": "k", "GEMINI_BASE_URL": "http://127.0.0.1:9", "GEMINI_RPM": "7",
+        "GEMINI_TPM": "7000", "GEMINI_TIMEOUT_S": "30", "DATABASE_URL": stack.dsn,
+    }  # fmt: skip
+    settings = EnricherSettings.from_env(env)
+    db = Database(settings.database_url)
+    backend = create_backend(settings, load_taxonomy(), db)
+    try:
+        assert isinstance(backend, GeminiBackend)
+        budget = backend.gate.budget if backend.gate else None
+        assert isinstance(budget, SharedBudget)
+        assert (budget.requests_per_minute, budget.tokens_per_minute) == (7, 7000)
+        assert budget.scope == "gemini-3.5-flash-lite@http://127.0.0.1:9"
+        assert budget.db is db and budget.hold_s == 35.0
+    finally:
+        await backend.aclose()
+        await db.close()

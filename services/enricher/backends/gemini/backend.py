@@ -111,6 +111,11 @@ class GeminiBackend:
         return self._version
 
     @property
+    def gate(self) -> CallGate | None:
+        """The gate given at construction (None: this process's shared one per model)."""
+        return self._gate
+
+    @property
     def system_prompts(self) -> SystemPrompts:
         return self._prompts
 
