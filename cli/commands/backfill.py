@@ -73,6 +73,8 @@ def _backfill(args: argparse.Namespace) -> int:
     feed_id = None if args.all else args.feed
     if args.resume is not None:
         backfill_id = args.resume
+        if asyncio.run(backfill.status(settings.database_url.value, backfill_id)) is None:
+            raise CommandError(f"there is no backfill {backfill_id}")
     elif args.batch_api:
         backfill_id = asyncio.run(backfill.create(settings, feed_id, batch_api=True))
         print(f"backfill {backfill_id} started through the Batch API")

@@ -387,6 +387,10 @@ async def test_a_batch_api_backfill_needs_the_gemini_backend(
     assert await asyncio.to_thread(main, ["backfill", "--all", "--batch-api"]) == 1
     assert "needs the gemini backend" in capsys.readouterr().err
 
+    monkeypatch.setenv("GEMINI_API_KEY", "test-key")
+    assert await asyncio.to_thread(main, ["backfill", "--resume", "999999999"]) == 1
+    assert "there is no backfill 999999999" in capsys.readouterr().err
+
 
 async def test_a_run_published_again_after_a_crash_is_applied_once(
     stack: StackInfo,

@@ -31,7 +31,7 @@ from services.shared.settings import SettingsError, env_float, env_int
 
 log = logging.getLogger(__name__)
 
-__all__ = ["create", "drive", "drive_unfinished", "plan_from_env", "wait_completed"]
+__all__ = ["create", "drive", "drive_unfinished", "plan_from_env", "status", "wait_completed"]
 
 
 def plan_from_env(settings: EnricherSettings, env: Mapping[str, str] = os.environ) -> Plan:
@@ -119,6 +119,16 @@ async def drive_unfinished(settings: EnricherSettings, plan: Plan) -> list[int]:
             if await Driver(backfill_id, parts, plan).run():
                 driven.append(backfill_id)
     return driven
+
+
+async def status(dsn: str, backfill_id: int) -> str | None:
+    """The backfill's status (`running`, `completed`), None if there is no such backfill."""
+    conn = await asyncpg.connect(dsn)
+    try:
+        found = await store.get(conn, backfill_id)
+    finally:
+        await conn.close()
+    return found.status if found else None
 
 
 async def wait_completed(dsn: str, backfill_id: int, poll_s: float) -> None:
