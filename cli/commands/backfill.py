@@ -67,7 +67,7 @@ def _backfill(args: argparse.Namespace) -> int:
     try:
         settings = EnricherSettings.from_env(env)
         if args.resume is not None or args.batch_api:
-            plan = backfill.plan_from_env(settings, env)
+            plan = backfill.plan_for(settings)
     except SettingsError as error:
         raise CommandError(str(error)) from error
     feed_id = None if args.all else args.feed

@@ -39,6 +39,9 @@ class EnricherSettings:
     concurrency: int
     # auto-approval needs the LLM's confidence within this many points of the offline check's
     max_confidence_gap: float = DEFAULT_MAX_CONFIDENCE_GAP
+    # Batch API backfills (backfill/): prompts per batch, seconds between polls
+    backfill_lines_per_batch: int = 100
+    backfill_poll_s: float = 10.0
 
     @classmethod
     def from_env(cls, env: Mapping[str, str]) -> EnricherSettings:
@@ -61,4 +64,6 @@ class EnricherSettings:
             max_confidence_gap=env_float(
                 env, "TRUST_MAX_CONFIDENCE_GAP", DEFAULT_MAX_CONFIDENCE_GAP
             ),
+            backfill_lines_per_batch=env_int(env, "BACKFILL_LINES_PER_BATCH", 100),
+            backfill_poll_s=env_float(env, "BACKFILL_POLL_S", 10.0),
         )

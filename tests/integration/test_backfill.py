@@ -134,7 +134,7 @@ async def test_a_batch_created_before_a_crash_is_found_again_not_sent_twice(
     from services.enricher import backfill
 
     backfill_id = await backfill.create(settings, feed_id, batch_api=True)
-    plan = backfill.plan_from_env(settings, env)
+    plan = backfill.plan_for(settings)
     conn = await asyncpg.connect(stack.dsn)
     try:
         async with backfill._parts(settings) as parts:
@@ -180,7 +180,7 @@ async def test_server_errors_expired_batches_and_rejected_items_end_as_online_wo
     from services.enricher import backfill
 
     backfill_id = await backfill.create(settings, feed_id, batch_api=True)
-    assert await backfill.drive(settings, backfill_id, backfill.plan_from_env(settings, env))
+    assert await backfill.drive(settings, backfill_id, backfill.plan_for(settings))
 
     run_id = await _fetchval(
         stack.dsn, "SELECT run_id FROM backfill_runs WHERE backfill_id = $1", backfill_id
@@ -409,7 +409,7 @@ async def test_a_run_published_again_after_a_crash_is_applied_once(
     from services.enricher.backfill import driver
 
     backfill_id = await backfill.create(settings, feed_id, batch_api=True)
-    plan = backfill.plan_from_env(settings, env)
+    plan = backfill.plan_for(settings)
 
     def crash(**_: Any) -> None:
         raise RuntimeError("killed before the run's IngestFinished")
