@@ -83,7 +83,14 @@ def _backfill(args: argparse.Namespace) -> int:
         for feed, run_id, jobs in runs:
             print(f"feed {feed}: {jobs} jobs sent to the enricher as run {run_id}")
         return EXIT_OK
-    if not asyncio.run(backfill.drive(settings, backfill_id, plan)):
+    try:
+        driven = asyncio.run(backfill.drive(settings, backfill_id, plan))
+    except Exception as error:  # its state is in PostgreSQL: nothing done is lost
+        raise CommandError(
+            f"backfill {backfill_id} stopped ({error}); `jobstream backfill --resume "
+            f"{backfill_id}` carries on, and so does any enricher with the gemini backend"
+        ) from error
+    if not driven:
         print(f"backfill {backfill_id} is driven by another process (an enricher): waiting")
         asyncio.run(backfill.wait_completed(settings.database_url.value, backfill_id, plan.poll_s))
     asyncio.run(

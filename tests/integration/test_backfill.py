@@ -141,7 +141,9 @@ async def test_a_batch_created_before_a_crash_is_found_again_not_sent_twice(
             driver = Driver(backfill_id, parts, plan)
             items = {item.ref: item for item in await store.items(conn, backfill_id)}
             batches: list[store.BatchRow] = []
-            await driver._plan_waiting(conn, items, batches)
+            found = await store.get(conn, backfill_id)
+            assert found is not None
+            await driver._plan_waiting(conn, items, batches, found.token)
             first = batches[0]
             # the driver of before the crash: created the batch, died before recording it
             await store.mark_batch(conn, backfill_id, first.number, "submitting", None)
