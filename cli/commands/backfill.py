@@ -67,12 +67,14 @@ def _backfill(args: argparse.Namespace) -> int:
     try:
         settings = EnricherSettings.from_env(env)
         if args.resume is not None or args.batch_api:
-            plan = backfill.plan_from_env(settings, env)
+            plan = backfill.plan_for(settings)
     except SettingsError as error:
         raise CommandError(str(error)) from error
     feed_id = None if args.all else args.feed
     if args.resume is not None:
         backfill_id = args.resume
+        if asyncio.run(backfill.status(settings.database_url.value, backfill_id)) is None:
+            raise CommandError(f"there is no backfill {backfill_id}")
     elif args.batch_api:
         backfill_id = asyncio.run(backfill.create(settings, feed_id, batch_api=True))
         print(f"backfill {backfill_id} started through the Batch API")
@@ -81,7 +83,14 @@ def _backfill(args: argparse.Namespace) -> int:
         for feed, run_id, jobs in runs:
             print(f"feed {feed}: {jobs} jobs sent to the enricher as run {run_id}")
         return EXIT_OK
-    if not asyncio.run(backfill.drive(settings, backfill_id, plan)):
+    try:
+        driven = asyncio.run(backfill.drive(settings, backfill_id, plan))
+    except Exception as error:  # its state is in PostgreSQL: nothing done is lost
+        raise CommandError(
+            f"backfill {backfill_id} stopped ({error}); `jobstream backfill --resume "
+            f"{backfill_id}` carries on, and so does any enricher with the gemini backend"
+        ) from error
+    if not driven:
         print(f"backfill {backfill_id} is driven by another process (an enricher): waiting")
         asyncio.run(backfill.wait_completed(settings.database_url.value, backfill_id, plan.poll_s))
     asyncio.run(

@@ -41,6 +41,9 @@ class EnricherSettings:
     max_confidence_gap: float = DEFAULT_MAX_CONFIDENCE_GAP
     # what one run may spend on the LLM, in US dollars; None: no ceiling
     run_cost_ceiling_usd: float | None = None
+    # Batch API backfills (backfill/): prompts per batch, seconds between polls
+    backfill_lines_per_batch: int = 100
+    backfill_poll_s: float = 10.0
 
     @classmethod
     def from_env(cls, env: Mapping[str, str]) -> EnricherSettings:
@@ -64,6 +67,8 @@ class EnricherSettings:
                 env, "TRUST_MAX_CONFIDENCE_GAP", DEFAULT_MAX_CONFIDENCE_GAP
             ),
             run_cost_ceiling_usd=_cost_ceiling(env),
+            backfill_lines_per_batch=env_int(env, "BACKFILL_LINES_PER_BATCH", 100),
+            backfill_poll_s=env_float(env, "BACKFILL_POLL_S", 10.0),
         )
 
 

@@ -134,14 +134,16 @@ async def test_a_batch_created_before_a_crash_is_found_again_not_sent_twice(
     from services.enricher import backfill
 
     backfill_id = await backfill.create(settings, feed_id, batch_api=True)
-    plan = backfill.plan_from_env(settings, env)
+    plan = backfill.plan_for(settings)
     conn = await asyncpg.connect(stack.dsn)
     try:
         async with backfill._parts(settings) as parts:
             driver = Driver(backfill_id, parts, plan)
             items = {item.ref: item for item in await store.items(conn, backfill_id)}
             batches: list[store.BatchRow] = []
-            await driver._plan_waiting(conn, items, batches)
+            found = await store.get(conn, backfill_id)
+            assert found is not None
+            await driver._plan_waiting(conn, items, batches, found.token)
             first = batches[0]
             # the driver of before the crash: created the batch, died before recording it
             await store.mark_batch(conn, backfill_id, first.number, "submitting", None)
@@ -180,7 +182,7 @@ async def test_server_errors_expired_batches_and_rejected_items_end_as_online_wo
     from services.enricher import backfill
 
     backfill_id = await backfill.create(settings, feed_id, batch_api=True)
-    assert await backfill.drive(settings, backfill_id, backfill.plan_from_env(settings, env))
+    assert await backfill.drive(settings, backfill_id, backfill.plan_for(settings))
 
     run_id = await _fetchval(
         stack.dsn, "SELECT run_id FROM backfill_runs WHERE backfill_id = $1", backfill_id
@@ -386,3 +388,57 @@ async def test_a_batch_api_backfill_needs_the_gemini_backend(
 
     assert await asyncio.to_thread(main, ["backfill", "--all", "--batch-api"]) == 1
     assert "needs the gemini backend" in capsys.readouterr().err
+
+    monkeypatch.setenv("GEMINI_API_KEY", "test-key")
+    assert await asyncio.to_thread(main, ["backfill", "--resume", "999999999"]) == 1
+    assert "there is no backfill 999999999" in capsys.readouterr().err
+
+
+async def test_a_run_published_again_after_a_crash_is_applied_once(
+    stack: StackInfo,
+    gemini: RunningEmulator,
+    running_pipeline: PipelineConfig,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The driver dies after publishing a feed's records and before its IngestFinished: the
+    next one publishes the run again under the same run id, and the router applies each job
+    once."""
+    feed_id = random.randint(10**6, 10**7)
+    await _seed(stack.dsn, feed_id, 200)
+    env = _env(stack, gemini)
+    settings = _settings(env)
+    from services.enricher import backfill
+    from services.enricher.backfill import driver
+
+    backfill_id = await backfill.create(settings, feed_id, batch_api=True)
+    plan = backfill.plan_for(settings)
+
+    def crash(**_: Any) -> None:
+        raise RuntimeError("killed before the run's IngestFinished")
+
+    with monkeypatch.context() as patched:
+        patched.setattr(driver, "IngestFinished", crash)
+        with pytest.raises(RuntimeError, match="killed"):
+            await backfill.drive(settings, backfill_id, plan)
+    run_id = await _fetchval(
+        stack.dsn, "SELECT run_id FROM backfill_runs WHERE backfill_id = $1", backfill_id
+    )
+    assert await backfill.drive(settings, backfill_id, plan)
+
+    assert (
+        await _fetchval(
+            stack.dsn, "SELECT run_id FROM backfill_runs WHERE backfill_id = $1", backfill_id
+        )
+        == run_id
+    )
+    records = [CODEC.decode(value) for _, value in await enriched_messages(stack.bootstrap, run_id)]
+    sent = Counter(r.seq for r in records if isinstance(r, EnrichedJob))
+    assert len(sent) == 200 and set(sent.values()) == {2}  # every record published twice
+    report = await control.wait_for_report(stack.dsn, run_id, timeout_s=180)
+    assert report.total_in_feed == 200 and report.run_status == "SUCCESS"
+    assert report.jobs_auto_approved + report.jobs_manual_review + report.jobs_rejected == 200
+    outcomes = await _fetchval(
+        stack.dsn, "SELECT count(*) FROM run_outcomes WHERE run_id = $1", run_id
+    )
+    assert outcomes == 200
+    assert len(gemini.batches.batches) == 3  # one batch per stage: nothing asked twice

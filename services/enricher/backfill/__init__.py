@@ -10,8 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import os
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
 import asyncpg
@@ -27,22 +26,23 @@ from services.enricher.backfill.driver import Driver, Parts, Plan
 from services.enricher.backfill.stages import Sizes
 from services.enricher.config import EnricherSettings
 from services.shared.database import Database
-from services.shared.settings import SettingsError, env_float, env_int
+from services.shared.settings import SettingsError
 
 log = logging.getLogger(__name__)
 
-__all__ = ["create", "drive", "drive_unfinished", "plan_from_env", "wait_completed"]
+__all__ = ["create", "drive", "drive_unfinished", "plan_for", "status", "wait_completed"]
 
 
-def plan_from_env(settings: EnricherSettings, env: Mapping[str, str] = os.environ) -> Plan:
-    """`BACKFILL_LINES_PER_BATCH` prompts per Batch API job, polled every `BACKFILL_POLL_S`."""
+def plan_for(settings: EnricherSettings) -> Plan:
+    """How backfills are cut and paced: the enricher's Gemini batch sizes and attempts,
+    `BACKFILL_LINES_PER_BATCH` prompts per Batch API job, polled every `BACKFILL_POLL_S`."""
     gemini = _gemini(settings)
     sizes = Sizes(gemini.batch_size, gemini.function_batch_size, gemini.max_description_chars)
     return Plan(
         sizes,
-        lines_per_batch=env_int(env, "BACKFILL_LINES_PER_BATCH", 100),
+        lines_per_batch=settings.backfill_lines_per_batch,
         max_attempts=gemini.max_attempts,
-        poll_s=env_float(env, "BACKFILL_POLL_S", 10.0),
+        poll_s=settings.backfill_poll_s,
     )
 
 
@@ -119,6 +119,16 @@ async def drive_unfinished(settings: EnricherSettings, plan: Plan) -> list[int]:
             if await Driver(backfill_id, parts, plan).run():
                 driven.append(backfill_id)
     return driven
+
+
+async def status(dsn: str, backfill_id: int) -> str | None:
+    """The backfill's status (`running`, `completed`), None if there is no such backfill."""
+    conn = await asyncpg.connect(dsn)
+    try:
+        found = await store.get(conn, backfill_id)
+    finally:
+        await conn.close()
+    return found.status if found else None
 
 
 async def wait_completed(dsn: str, backfill_id: int, poll_s: float) -> None:

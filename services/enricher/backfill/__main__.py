@@ -9,14 +9,14 @@ import logging
 import os
 import sys
 
-from services.enricher.backfill import drive, drive_unfinished, plan_from_env
+from services.enricher.backfill import drive, drive_unfinished, plan_for
 from services.enricher.config import EnricherSettings
 
 
 def main(argv: list[str]) -> int:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
     settings = EnricherSettings.from_env(os.environ)
-    plan = plan_from_env(settings)
+    plan = plan_for(settings)
     if argv:
         return 0 if asyncio.run(drive(settings, int(argv[0]), plan)) else 3
     asyncio.run(drive_unfinished(settings, plan))

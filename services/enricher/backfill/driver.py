@@ -118,16 +118,16 @@ class Driver:
                     backfill.version,
                     self._parts.version,
                 )
-            await self._loop(conn)
+            await self._loop(conn, backfill.token)
             return True
         finally:
             await conn.close()
 
-    async def _loop(self, conn: store.Conn) -> None:
+    async def _loop(self, conn: store.Conn, token: str) -> None:
         items = {item.ref: item for item in await store.items(conn, self._id)}
         while True:
             batches = await store.batches(conn, self._id)
-            moved = await self._plan_waiting(conn, items, batches)
+            moved = await self._plan_waiting(conn, items, batches, token)
             for batch in batches:
                 if batch.state in ("planned", "submitting"):
                     await self._submit(conn, batch, items)
@@ -142,7 +142,7 @@ class Driver:
                 await asyncio.sleep(self._plan.poll_s)
 
     async def _plan_waiting(
-        self, conn: store.Conn, items: dict[Ref, Item], batches: list[store.BatchRow]
+        self, conn: store.Conn, items: dict[Ref, Item], batches: list[store.BatchRow], token: str
     ) -> bool:
         taxonomy = self._parts.taxonomy
         settled = [item for item in items.values() if stages.settle_local(item, taxonomy)]
@@ -170,7 +170,7 @@ class Driver:
                 row = store.BatchRow(
                     number,
                     stage,
-                    f"jobstream-backfill-{self._id}-{number}",
+                    f"jobstream-backfill-{token}-{number}",
                     prompts[start : start + size],
                     None,
                     "planned",

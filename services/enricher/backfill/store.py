@@ -30,6 +30,7 @@ class Backfill:
     version: str
     status: str
     jobs: int
+    token: str
 
 
 @dataclass(frozen=True, slots=True)
@@ -124,7 +125,7 @@ def posting_of(row: Any) -> JobPosting:
 
 async def get(conn: Conn, backfill_id: int) -> Backfill | None:
     row = await conn.fetchrow(
-        "SELECT backfill_id, feed_id, batch_api, version, status, jobs FROM backfills "
+        "SELECT backfill_id, feed_id, batch_api, version, status, jobs, token FROM backfills "
         "WHERE backfill_id = $1",
         backfill_id,
     )

@@ -9,14 +9,14 @@ import logging
 
 import faust
 
-from services.enricher.backfill import drive_unfinished, plan_from_env
+from services.enricher.backfill import drive_unfinished, plan_for
 from services.enricher.config import EnricherSettings
 
 log = logging.getLogger(__name__)
 
 
 def attach(app: faust.App, settings: EnricherSettings) -> None:
-    plan = plan_from_env(settings)
+    plan = plan_for(settings)
 
     async def drive_backfills() -> None:
         while True:

@@ -11,6 +11,8 @@ CREATE TABLE backfills (
     version      TEXT NOT NULL DEFAULT '',      -- the enrichment version it was planned for
     status       TEXT NOT NULL DEFAULT 'running',   -- running | completed
     jobs         INTEGER NOT NULL DEFAULT 0,
+    -- in every batch's display name: unique across databases sharing one Gemini account
+    token        TEXT NOT NULL DEFAULT gen_random_uuid()::text,
     created_at   TIMESTAMPTZ NOT NULL DEFAULT now(),
     finished_at  TIMESTAMPTZ
 );
