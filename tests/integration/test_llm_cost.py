@@ -31,7 +31,7 @@ from services.enricher.service import Enricher
 from services.router import completion
 from services.router.config import SafetyLimits
 from services.shared import metrics
-from services.shared.database import Database
+from services.shared.database import Database, PoolConnections
 from services.shared.settings import Secret
 from tests.integration.api_support import api_dsn
 from tests.integration.test_api import AUTH, api_settings
@@ -110,7 +110,8 @@ async def _enriched(enricher: Enricher, records: list[DedupedJob]) -> list[Enric
 async def _close(pool: asyncpg.Pool, outputs: list[EnrichedJob]) -> ExecutionReport:
     await route_run(pool, outputs)
     run_id = outputs[0].run_id
-    assert await completion.complete_run(pool, run_id, limits=SafetyLimits()) is not None
+    done = await completion.complete_run(PoolConnections(pool), run_id, limits=SafetyLimits())
+    assert done is not None
     row = await pool.fetchrow("SELECT * FROM execution_reports WHERE run_id = $1", run_id)
     assert row is not None
     return ExecutionReport.from_row(dict(row))
