@@ -5,6 +5,7 @@ another feed's listing never rewrites it; it is archived only when every source 
 from __future__ import annotations
 
 import asyncio
+import json
 import uuid
 from collections.abc import AsyncIterator, Sequence
 from datetime import UTC, datetime
@@ -13,6 +14,7 @@ from typing import Any
 import asyncpg
 import pytest
 
+from cli.main import main
 from cli.stack import StackInfo
 from schemas.records import (
     ArchiveDecided,
@@ -367,3 +369,30 @@ async def test_a_redelivered_batch_changes_nothing(
     assert await _rows(pool, tag) == rows and await _sources(pool, tag) == sources
     report = await _close(pool, run_b[0].run_id)
     assert report.jobs_known_elsewhere == 3
+
+
+async def test_jobs_show_lists_the_owner_and_every_source(
+    pool: asyncpg.Pool,
+    feeds: tuple[int, int],
+    tag: str,
+    stack: StackInfo,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    a, b = feeds
+    await _route_and_close(pool, _run(tag, a, range(2)))
+    await _route_and_close(pool, _run(tag, b, range(2)))
+    dropped = await _route_and_close(pool, _run(tag, a, [1]))
+    job = f"src-{tag}-0"
+
+    command = ["jobs", "show", job, "--json", "--dsn", stack.dsn]
+    assert await asyncio.to_thread(main, command) == 0
+    shown = json.loads(capsys.readouterr().out)
+    assert (shown["table"], shown["feed_id"]) == ("open_jobs", a)
+    by_feed = {s["feed_id"]: s for s in shown["sources"]}
+    assert set(by_feed) == {a, b}
+    assert by_feed[a]["dropped_run"] == dropped.run_id and by_feed[b]["dropped_run"] is None
+    assert (by_feed[b]["last_change"], by_feed[b]["external_job_id"]) == ("known", f"{b}-0")
+
+    assert await asyncio.to_thread(main, ["jobs", "show", job, "--dsn", stack.dsn]) == 0
+    assert "known" in capsys.readouterr().out
+    assert await asyncio.to_thread(main, ["jobs", "show", "no-such", "--dsn", stack.dsn]) == 1
