@@ -67,9 +67,9 @@ class _Work:
     refold: set[tuple[str, str]] = field(default_factory=set)
     routed: list[RoutedJob] = field(default_factory=list)
     sources: list[jobs.Sourced] = field(default_factory=list)
-    # job_hash -> its owner, for jobs this batch put on the board: a listing of the same job
-    # by another feed later in the batch only adds a source, as it would in a later batch
-    owners: dict[str, int] = field(default_factory=dict)
+    # job_hash -> (owner, route) of jobs this batch placed: a listing of the same job by
+    # another feed later in the batch is judged as it would be in a later batch
+    owners: dict[str, tuple[int, Route]] = field(default_factory=dict)
 
 
 # A batch is written as this many parts at once, each in a transaction on a connection of
@@ -163,7 +163,8 @@ def _route_one(
     )
     owner = work.owners.get(job.job_hash)
     if owner is None and previous is not None and previous.owned_elsewhere(job.feed_id):
-        owner = previous.feed_id
+        assert previous.feed_id is not None
+        owner = (previous.feed_id, previous.route)
     work.outcomes.append(
         OutcomeRow(
             run_id=job.run_id,
@@ -176,11 +177,12 @@ def _route_one(
             output_tokens=job.output_tokens,
         )
     )
-    if owner is not None and owner != job.feed_id:
+    if owner is not None and _known_elsewhere(owner, job.feed_id, decision):
         # Known from another feed: the owner's row, its route and its Xano record stay.
         work.sources.append(_sourced(job, jobs.SourceChange.KNOWN))
         return
-    work.owners[job.job_hash] = job.feed_id
+    if decision.route is not None:
+        work.owners[job.job_hash] = (job.feed_id, decision.route)
     work.locations.extend((job.run_id, job.job_hash, loc) for loc in job.job.locations)
     if not job.job.locations:
         work.refold.add((job.run_id, job.job_hash))
@@ -201,6 +203,17 @@ def _route_one(
     )
 
 
+def _known_elsewhere(owner: tuple[int, Route], feed_id: int, decision: Decision) -> bool:
+    """Whether a listing only adds a source to a job another feed owns. A job its owner's
+    routing rejected is taken over by a listing that passes this feed's routing (a job is on
+    the board while one source lists it and passes routing); else the owner's row stays."""
+    owner_feed, owner_route = owner
+    if owner_feed == feed_id:
+        return False
+    passes = decision.route in (Route.OPEN, Route.MANUAL_REVIEW)
+    return not (owner_route is Route.REJECTED and passes)
+
+
 def _sourced(job: EnrichedJob, change: jobs.SourceChange) -> jobs.Sourced:
     return jobs.Sourced(
         job_hash=job.job_hash,
@@ -214,7 +227,10 @@ def _sourced(job: EnrichedJob, change: jobs.SourceChange) -> jobs.Sourced:
 
 def _change(placed: _Placed, row: jobs.RoutedRow) -> jobs.SourceChange:
     previous = placed.previous
-    if previous is None or previous.route is Route.ARCHIVED:
+    off_board = previous is None or previous.route in (Route.ARCHIVED, Route.REJECTED)
+    if off_board and row.route is not Route.REJECTED:
+        return jobs.SourceChange.NEW
+    if previous is None:
         return jobs.SourceChange.NEW
     if row.digest_before is not None and row.digest_before == row.value[-1]:
         return jobs.SourceChange.UNCHANGED

@@ -97,6 +97,15 @@ def _run(tag: str, feed_id: int, jobs: Sequence[int]) -> list[EnrichedJob]:
     return [_listing(tag, n, feed_id, run_id, seq) for seq, n in enumerate(jobs)]
 
 
+def _low(records: Sequence[EnrichedJob]) -> list[EnrichedJob]:
+    """The records with a confidence the thresholds reject."""
+    return [
+        r.model_copy(update={"enrichment": r.enrichment.model_copy(update={"confidence": 10})})
+        for r in records
+        if r.enrichment is not None
+    ]
+
+
 async def _open_run(
     pool: asyncpg.Pool, records: Sequence[EnrichedJob], reason: RequestReason
 ) -> None:
@@ -396,3 +405,34 @@ async def test_jobs_show_lists_the_owner_and_every_source(
     assert await asyncio.to_thread(main, ["jobs", "show", job, "--dsn", stack.dsn]) == 0
     assert "known" in capsys.readouterr().out
     assert await asyncio.to_thread(main, ["jobs", "show", "no-such", "--dsn", stack.dsn]) == 1
+
+
+async def test_a_job_its_owner_rejected_is_taken_over_by_a_feed_whose_routing_passes_it(
+    pool: asyncpg.Pool, feeds: tuple[int, int], tag: str
+) -> None:
+    """On the board while one source lists it and passes routing: A's routing rejects the
+    job (low confidence), B publishes whatever the confidence (`bypass_filters`)."""
+    a, b = feeds
+    async with pool.acquire() as conn:
+        await conn.execute("UPDATE feeds SET bypass_filters = true WHERE id = $1", b)
+    await _route_and_close(pool, _low(_run(tag, a, range(2))))
+    assert set((await _board(pool, tag)).values()) == {("rejected_jobs", a)}
+
+    taken = await _route_and_close(pool, _run(tag, b, range(2)))
+    assert set((await _board(pool, tag)).values()) == {("open_jobs", b)}
+    assert (taken.jobs_new, taken.jobs_known_elsewhere) == (2, 0)
+
+    # A's rejecting listing again: the job is B's and on the board, A only a source
+    again = await _route_and_close(pool, _low(_run(tag, a, range(2))))
+    assert (again.jobs_known_elsewhere, again.jobs_archived) == (2, 0)
+    assert set((await _board(pool, tag)).values()) == {("open_jobs", b)}
+
+
+async def test_a_job_rejected_by_every_feed_stays_its_first_owners(
+    pool: asyncpg.Pool, feeds: tuple[int, int], tag: str
+) -> None:
+    a, b = feeds
+    for feed in (a, b):
+        report = await _route_and_close(pool, _low(_run(tag, feed, range(2))))
+    assert report.jobs_known_elsewhere == 2
+    assert set((await _board(pool, tag)).values()) == {("rejected_jobs", a)}

@@ -580,7 +580,7 @@ async def source_changes(conn: Conn, feed_id: int, run_id: str) -> dict[str, int
     """How many of the feed's sources this run listed, by what the listing did."""
     rows = await conn.fetch(
         "SELECT last_change, count(*) AS n FROM job_sources "
-        "WHERE feed_id = $1 AND last_seen_run = $2 GROUP BY last_change",
+        "WHERE feed_id = $1 AND last_seen_run = $2 AND dropped_run IS NULL GROUP BY last_change",
         feed_id,
         run_id,
     )

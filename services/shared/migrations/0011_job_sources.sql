@@ -18,7 +18,10 @@ CREATE TABLE job_sources (
     updated_at       TIMESTAMPTZ NOT NULL DEFAULT now(),
     PRIMARY KEY (job_hash, feed_id)
 );
-CREATE INDEX idx_job_sources_feed_seen ON job_sources (feed_id, last_seen_run);
+-- A feed's listed sources (a run's archive judgement, its counts); dropped ones pile up and
+-- are read only by the run that dropped them (the syncer's owners of what it archived).
+CREATE INDEX idx_job_sources_listed ON job_sources (feed_id, last_seen_run)
+    WHERE dropped_run IS NULL;
 CREATE INDEX idx_job_sources_dropped ON job_sources (dropped_run) WHERE dropped_run IS NOT NULL;
 
 -- Every job already stored has one source: its feed. An archived job's source is dropped.
