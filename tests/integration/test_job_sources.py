@@ -436,3 +436,24 @@ async def test_a_job_rejected_by_every_feed_stays_its_first_owners(
         report = await _route_and_close(pool, _low(_run(tag, feed, range(2))))
     assert report.jobs_known_elsewhere == 2
     assert set((await _board(pool, tag)).values()) == {("rejected_jobs", a)}
+
+
+async def test_a_restored_job_no_feed_lists_is_archived_by_its_owners_next_run(
+    pool: asyncpg.Pool, feeds: tuple[int, int], tag: str
+) -> None:
+    """An admin restores an archived job (every source dropped): its owner's next run that
+    does not list it archives it again, as before sources; one that is held names it."""
+    a, _ = feeds
+    await _route_and_close(pool, _run(tag, a, range(3)))
+    await _route_and_close(pool, _run(tag, a, range(1, 3)))
+    restored = f"src-{tag}-0"
+    assert (await _board(pool, tag))[restored] == ("archive_jobs", a)
+    async with pool.acquire() as conn:  # what the console's restore does: a move
+        await conn.execute(
+            "INSERT INTO open_jobs SELECT * FROM archive_jobs WHERE job_hash = $1", restored
+        )
+        await conn.execute("DELETE FROM archive_jobs WHERE job_hash = $1", restored)
+
+    report = await _route_and_close(pool, _run(tag, a, range(1, 3)))
+    assert (report.jobs_archived, report.jobs_dropped) == (1, 0)
+    assert (await _board(pool, tag))[restored] == ("archive_jobs", a)

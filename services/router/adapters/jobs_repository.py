@@ -422,9 +422,20 @@ _LIVE_SOURCE = f"""
 """
 
 
+# The feed's live jobs that no feed lists (none of their sources is listed): an admin restored
+# them from the archive, or they predate sources. Their owner's runs judge them as unseen,
+# as every run judged its feed's jobs before sources.
+_UNLISTED_OWN = " UNION ALL ".join(
+    f"SELECT t.job_hash FROM {TABLES[route]} t WHERE t.feed_id = $1 AND NOT EXISTS "
+    "(SELECT 1 FROM job_sources s WHERE s.job_hash = t.job_hash AND s.dropped_run IS NULL)"
+    for route in (Route.OPEN, Route.MANUAL_REVIEW)
+)
+
+
 async def count_unseen(conn: Conn, feed_id: int, run_id: str) -> tuple[int, int]:
     """(live jobs the feed lists, how many of them this run did not produce): per source, so
-    a job another feed owns counts for every feed that lists it."""
+    a job another feed owns counts for every feed that lists it; with the feed's own live
+    jobs no feed lists, never produced."""
     row = await conn.fetchrow(
         "SELECT count(*) AS live, "
         "count(*) FILTER (WHERE s.last_seen_run IS DISTINCT FROM $2) AS unseen "
@@ -433,7 +444,12 @@ async def count_unseen(conn: Conn, feed_id: int, run_id: str) -> tuple[int, int]
         run_id,
     )
     assert row is not None
-    return int(row["live"]), int(row["unseen"])
+    unlisted = len(await _unlisted_own(conn, feed_id))
+    return int(row["live"]) + unlisted, int(row["unseen"]) + unlisted
+
+
+async def _unlisted_own(conn: Conn, feed_id: int) -> list[str]:
+    return [r["job_hash"] for r in await conn.fetch(_UNLISTED_OWN, feed_id)]
 
 
 async def held_reasons(conn: Conn, run_id: str, prefix: str) -> list[str]:
@@ -460,15 +476,17 @@ async def archive_unseen(conn: Conn, feed_id: int, run_id: str) -> Dropped:
     """Drops the feed's sources of live jobs this run did not produce; archives the jobs no
     source lists any more (another feed's listing keeps a job open)."""
     hashes = await _drop_sources(conn, feed_id, run_id, "s.last_seen_run IS DISTINCT FROM $2")
-    return Dropped(len(hashes), await _archive_unlisted(conn, hashes))
+    unlisted = await _unlisted_own(conn, feed_id)
+    return Dropped(len(hashes), await _archive_unlisted(conn, [*hashes, *unlisted]))
 
 
 async def hold_unseen(conn: Conn, feed_id: int, run_id: str) -> int:
     """Remembers the live jobs this run did not produce, for an operator to confirm later."""
     status = await conn.execute(
         "INSERT INTO archive_hold_jobs (run_id, job_hash) "
-        f"SELECT $2, s.job_hash FROM job_sources s WHERE {_LIVE_SOURCE} "
+        f"SELECT $2::text, s.job_hash FROM job_sources s WHERE {_LIVE_SOURCE} "
         "AND s.last_seen_run IS DISTINCT FROM $2 "
+        f"UNION ALL SELECT $2::text, job_hash FROM ({_UNLISTED_OWN}) unlisted "
         "ON CONFLICT DO NOTHING",
         feed_id,
         run_id,
@@ -481,7 +499,9 @@ async def archive_held(conn: Conn, feed_id: int, run_id: str) -> Dropped:
     archives the ones no source lists any more."""
     held = "s.job_hash IN (SELECT job_hash FROM archive_hold_jobs WHERE run_id = $2)"
     hashes = await _drop_sources(conn, feed_id, run_id, held)
-    return Dropped(len(hashes), await _archive_unlisted(conn, hashes))
+    named = await conn.fetch("SELECT job_hash FROM archive_hold_jobs WHERE run_id = $1", run_id)
+    unlisted = set(await _unlisted_own(conn, feed_id)) & {r["job_hash"] for r in named}
+    return Dropped(len(hashes), await _archive_unlisted(conn, [*hashes, *sorted(unlisted)]))
 
 
 async def _drop_sources(conn: Conn, feed_id: int, run_id: str, which: str) -> list[str]:
