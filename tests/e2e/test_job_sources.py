@@ -11,7 +11,7 @@ from typing import Any
 
 import pytest
 
-from cli import control
+from cli import control, replay
 from cli.pipeline import PipelineConfig
 from cli.stack import StackInfo
 from schemas.report import ExecutionReport
@@ -55,6 +55,14 @@ async def _feed_id(stack: StackInfo, name: str, path: Path) -> int:
 async def _run(stack: StackInfo, feed_id: int) -> ExecutionReport:
     run_id = await control.request_run(stack.bootstrap, feed_id)
     return await control.wait_for_report(stack.dsn, run_id, timeout_s=RUN_TIMEOUT_S, synced=True)
+
+
+async def _replayed(stack: StackInfo, run_id: str) -> ExecutionReport:
+    past = await replay.find_run(stack.dsn, run_id=run_id, feed_id=None, since=None)
+    new_run = await replay.replay(
+        stack.bootstrap, stack.dsn, past, replay.Stage.ROUTE, refresh=False
+    )
+    return await control.wait_for_report(stack.dsn, new_run, timeout_s=RUN_TIMEOUT_S, synced=True)
 
 
 async def _records(config: PipelineConfig, feed_ids: tuple[int, ...]) -> list[dict[str, Any]]:
@@ -116,10 +124,13 @@ async def test_a_job_two_feeds_list_is_one_record_until_both_drop_it(
     stats = await _fetch(stack.dsn, "SELECT * FROM feeds WHERE id = $1", feed_b)
     assert stats[0]["last_run_jobs_known_elsewhere"] == 4
 
-    # replaying the second feed's run changes nothing
-    replayed = await _run(stack, feed_b)
-    assert (replayed.jobs_new, replayed.jobs_known_elsewhere) == (0, 4)
+    # replaying either feed's run (from routing, as new runs) changes nothing
+    for past in (second, first):
+        again = await _replayed(stack, past.run_id)
+        assert (again.jobs_new, again.jobs_updated, again.jobs_dropped) == (0, 0, 0)
+        assert (again.xano_jobs_added, again.xano_jobs_updated, again.xano_jobs_deleted) == (0,) * 3
     assert await _records(running_pipeline, both) == on_board
+    assert await _sources(stack.dsn, company) == sources
 
     # feed A (the owner) drops job 0: feed B still lists it, so it stays, in Xano too
     _write_feed(tmp_path / "a.xml", "a", company, range(1, 4))
