@@ -28,6 +28,12 @@ class RunCounts:
     records_failed: int = 0
     jobs_closed: int = 0
     jobs_archived: int = 0
+    # per source (issue #19): this feed's listings that put a job on the board, found it
+    # there from another feed, changed it; its sources the run dropped
+    jobs_new: int = 0
+    jobs_known_elsewhere: int = 0
+    jobs_updated: int = 0
+    jobs_dropped: int = 0
     jobs_archive_held: int = 0
     jobs_auto_approved: int = 0
     jobs_manual_review: int = 0
@@ -165,6 +171,10 @@ REPORT_COUNTS: tuple[tuple[str, Callable[[ExecutionReport], object]], ...] = (
     ("manual review", lambda r: r.jobs_manual_review),
     ("rejected", lambda r: r.jobs_rejected),
     ("enrichment failed", lambda r: r.records_failed),
+    ("new to the board", lambda r: r.jobs_new),
+    ("known from another feed", lambda r: r.jobs_known_elsewhere),
+    ("updated", lambda r: r.jobs_updated),
+    ("dropped by this feed", lambda r: r.jobs_dropped),
     ("archived", lambda r: r.jobs_archived),
     ("LLM calls", lambda r: r.api_calls_gemini),
     ("LLM input tokens", lambda r: r.gemini_input_tokens),

@@ -206,6 +206,12 @@ class FeedRow:
     error_count: int
     avg_processing_time: float | None
     avg_feed_size: float | None
+    # the last run's per-source counts (issue #19)
+    last_run_jobs_new: int = 0
+    last_run_jobs_known_elsewhere: int = 0
+    last_run_jobs_updated: int = 0
+    last_run_jobs_dropped: int = 0
+    last_run_jobs_archived: int = 0
 
     @classmethod
     def from_row(cls, row: Mapping[str, Any]) -> FeedRow:

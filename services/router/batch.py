@@ -8,7 +8,15 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
-from schemas.records import EnrichedJob, JobMerged, Location, Outcome, Record, RoutedJob
+from schemas.records import (
+    EnrichedJob,
+    JobMerged,
+    Location,
+    Outcome,
+    Record,
+    Route,
+    RoutedJob,
+)
 from schemas.usage import LLM_PAUSED
 from services.router.adapters import jobs_repository as jobs
 from services.router.adapters import ledger_repository as ledger
@@ -58,6 +66,10 @@ class _Work:
     # targets, and jobs without a location of their own (a merged one would be their first)
     refold: set[tuple[str, str]] = field(default_factory=set)
     routed: list[RoutedJob] = field(default_factory=list)
+    sources: list[jobs.Sourced] = field(default_factory=list)
+    # job_hash -> (owner, route) of jobs this batch placed: a listing of the same job by
+    # another feed later in the batch is judged as it would be in a later batch
+    owners: dict[str, tuple[int, Route]] = field(default_factory=dict)
 
 
 # A batch is written as this many parts at once, each in a transaction on a connection of
@@ -149,6 +161,10 @@ def _route_one(
     decision = decide(
         job, thresholds=thresholds, bypass_filters=feed.bypass_filters, previous=previous
     )
+    owner = work.owners.get(job.job_hash)
+    if owner is None and previous is not None and previous.owned_elsewhere(job.feed_id):
+        assert previous.feed_id is not None
+        owner = (previous.feed_id, previous.route)
     work.outcomes.append(
         OutcomeRow(
             run_id=job.run_id,
@@ -163,12 +179,19 @@ def _route_one(
             llm_paused_reason=job.error if job.error and job.error.startswith(LLM_PAUSED) else None,
         )
     )
+    if owner is not None and _known_elsewhere(owner, job.feed_id, decision):
+        # Known from another feed: the owner's row, its route and its Xano record stay.
+        work.sources.append(_sourced(job, jobs.SourceChange.KNOWN))
+        return
+    if decision.route is not None:
+        work.owners[job.job_hash] = (job.feed_id, decision.route)
     work.locations.extend((job.run_id, job.job_hash, loc) for loc in job.job.locations)
     if not job.job.locations:
         work.refold.add((job.run_id, job.job_hash))
     if decision.route is None:
         assert previous is not None
         work.touched.append(jobs.Touched(previous.route, job.job_hash, job.run_id, decision.reason))
+        work.sources.append(_sourced(job, jobs.SourceChange.UNCHANGED))
         return
     work.placed.append(_Placed(job, decision, previous, feed))
     work.routed.append(
@@ -180,6 +203,40 @@ def _route_one(
             run_id=job.run_id,
         )
     )
+
+
+def _known_elsewhere(owner: tuple[int, Route], feed_id: int, decision: Decision) -> bool:
+    """Whether a listing only adds a source to a job another feed owns. A job its owner's
+    routing rejected is taken over by a listing that passes this feed's routing (a job is on
+    the board while one source lists it and passes routing); else the owner's row stays."""
+    owner_feed, owner_route = owner
+    if owner_feed == feed_id:
+        return False
+    passes = decision.route in (Route.OPEN, Route.MANUAL_REVIEW)
+    return not (owner_route is Route.REJECTED and passes)
+
+
+def _sourced(job: EnrichedJob, change: jobs.SourceChange) -> jobs.Sourced:
+    return jobs.Sourced(
+        job_hash=job.job_hash,
+        feed_id=job.feed_id,
+        run_id=job.run_id,
+        external_job_id=job.job.external_job_id,
+        application_url=job.job.application_url,
+        change=change,
+    )
+
+
+def _change(placed: _Placed, row: jobs.RoutedRow) -> jobs.SourceChange:
+    previous = placed.previous
+    off_board = previous is None or previous.route in (Route.ARCHIVED, Route.REJECTED)
+    if off_board and row.route is not Route.REJECTED:
+        return jobs.SourceChange.NEW
+    if previous is None:
+        return jobs.SourceChange.NEW
+    if row.digest_before is not None and row.digest_before == row.value[-1]:
+        return jobs.SourceChange.UNCHANGED
+    return jobs.SourceChange.UPDATED
 
 
 def _routed_row(placed: _Placed) -> jobs.RoutedRow:
@@ -215,8 +272,9 @@ def _record_merge(merge: JobMerged, work: _Work) -> None:
 
 
 async def _write(conn: Conn, work: _Work) -> None:
-    await _place(conn, work.placed)
+    await _place(conn, work.placed, work.sources)
     await jobs.touch(conn, work.touched)
+    await jobs.record_sources(conn, work.sources)
     for run_id in {run for run, _, _ in work.locations}:
         entries = [(h, loc) for run, h, loc in work.locations if run == run_id]
         await jobs.add_locations(conn, run_id, entries)
@@ -228,10 +286,14 @@ async def _write(conn: Conn, work: _Work) -> None:
     await ledger.record_outcomes(conn, work.outcomes)
 
 
-async def _place(conn: Conn, placed: Sequence[_Placed]) -> None:
+async def _place(conn: Conn, placed: Sequence[_Placed], sources: list[jobs.Sourced]) -> None:
+    """Writes the placed jobs' rows, and adds their listings to `sources`."""
     # One row per job: a batch may hold a job twice (two runs, a redelivery); the later wins.
     latest = {p.job.job_hash: p for p in placed}
-    await jobs.place(conn, [_routed_row(p) for p in latest.values()])
+    rows = {h: _routed_row(p) for h, p in latest.items()}
+    for p in placed:
+        sources.append(_sourced(p.job, _change(p, rows[p.job.job_hash])))
+    await jobs.place(conn, list(rows.values()))
 
 
 def _hashes_by_run(work: _Work) -> dict[str, set[str]]:

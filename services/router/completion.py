@@ -22,6 +22,7 @@ from services.router.handlers import (
     paused_note,
     report_counters,
     run_status,
+    with_source_counts,
 )
 from services.router.ports import Connections
 from services.shared import metrics
@@ -82,7 +83,8 @@ async def _close(conn: Conn, claimed: ClaimedRun, limits: SafetyLimits) -> RunCo
             history=history, limits=limits, replay=claimed.reason == "replay",
         )  # fmt: skip
         status = run_status(ingest, totals, verdict)
-    archived = await jobs.archive_unseen(conn, feed_id, run_id) if verdict.applies else 0
+    dropped = await jobs.archive_unseen(conn, feed_id, run_id) if verdict.applies else None
+    archived = dropped.jobs if dropped else 0
     holds = verdict.state is ArchiveState.HELD
     held = await jobs.hold_unseen(conn, feed_id, run_id) if holds else 0
     await ledger.record_archive_judgement(
@@ -94,8 +96,11 @@ async def _close(conn: Conn, claimed: ClaimedRun, limits: SafetyLimits) -> RunCo
     errors = _errors(claimed, verdict)
     # jobs the trust checks held for review are no error, but the report names why
     held_for_checks = held_reason_counts(await jobs.held_reasons(conn, run_id, HELD_FOR_REVIEW))
+    changes = await jobs.source_changes(conn, feed_id, run_id)
+    counts = report_counters(ingest, totals, archived=archived, held=held)
+    counts = with_source_counts(counts, changes, dropped=dropped.sources if dropped else 0)
     closing = RunClosing(
-        counts=report_counters(ingest, totals, archived=archived, held=held),
+        counts=counts,
         run_status=status, end_time=claimed.completed_at, duration_seconds=duration,
         archive_skipped_reason=verdict.reason,
         error_summary=(*errors, *paused_note(totals), *held_notes(held_for_checks)),
@@ -111,6 +116,7 @@ async def _close(conn: Conn, claimed: ClaimedRun, limits: SafetyLimits) -> RunCo
             run_id=run_id, feed_id=feed_id, status=status, duration_s=duration,
             feed_size=ingest.bytes_compressed, unique_jobs=unique,
             approved=totals.count(Outcome.APPROVED), error="; ".join(errors) or None,
+            counts=counts,
         ),
     )  # fmt: skip
     metrics.count_outcomes(totals.outcomes.elements())
@@ -152,7 +158,7 @@ async def decide_archive(db: Connections, decision: ArchiveDecided) -> RunComple
             state = ArchiveState.SUPERSEDED
             note = f"archive hold superseded by run {later}: not applied"
         elif decision.confirm:
-            archived = await jobs.archive_held(conn, held.feed_id, held.run_id)
+            archived = (await jobs.archive_held(conn, held.feed_id, held.run_id)).jobs
             state = ArchiveState.CONFIRMED
             note = f"archive of {archived} held jobs confirmed by {decision.decided_by}"
         else:

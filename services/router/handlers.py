@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections import Counter
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 from typing import Any
 
@@ -32,6 +32,13 @@ class Placement:
     first_seen_run: str | None
     created_at: datetime
     digest: str | None = None  # its row's `row_digest`: what the router last wrote there
+    feed_id: int | None = None  # the row's owner: the feed whose listing put it on the board
+
+    def owned_elsewhere(self, feed_id: int) -> bool:
+        """The job is on the board (in any table but the archive) from another feed: a run of
+        `feed_id` only adds itself as a source, the owner's row stays as it is."""
+        live = self.route is not Route.ARCHIVED
+        return live and self.feed_id is not None and self.feed_id != feed_id
 
 
 @dataclass(frozen=True, slots=True)
@@ -284,6 +291,18 @@ def report_counters(
         llm_paused_jobs=totals.llm_paused,
         feed_file_size_bytes=ingest.bytes_compressed,
         feed_uncompressed_bytes=ingest.bytes_uncompressed,
+    )
+
+
+def with_source_counts(counts: RunCounts, changes: Mapping[str, int], *, dropped: int) -> RunCounts:
+    """The report's per-source counts: what each of the feed's listings in the run did (by
+    `SourceChange` value) and how many of its sources the run dropped."""
+    return replace(
+        counts,
+        jobs_new=changes.get("new", 0),
+        jobs_known_elsewhere=changes.get("known", 0),
+        jobs_updated=changes.get("updated", 0),
+        jobs_dropped=dropped,
     )
 
 

@@ -49,7 +49,7 @@ def build(settings: SyncerSettings, *, also: Sequence[JobMirror] = ()) -> faust.
     async def reconcile(record: Record) -> None:
         if isinstance(record, RunCompleted):
             before = replace(client.stats)
-            outcome = await syncer.reconcile(record.feed_id, run_id=record.run_id)
+            outcome = await syncer.reconcile_run(record.feed_id, record.run_id)
             count_xano(outcome, before, client.stats)
             if outcome.unavailable:
                 # An outage pauses the stage; the same RunCompleted is reconciled again (a

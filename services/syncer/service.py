@@ -109,9 +109,28 @@ class Syncer:
 
     # -- reconcile ----------------------------------------------------------------------------
 
-    async def reconcile(self, feed_id: int, run_id: str | None = None) -> SyncOutcome:
+    async def reconcile_run(self, feed_id: int, run_id: str) -> SyncOutcome:
+        """Mirrors the feed after its run, then each other feed owning a job the run archived
+        (a job shared by feeds is archived by the run dropping its last listing, but its one
+        Xano record is its owner's). Their confirmed writes count in the run's report."""
+        outcome = await self.reconcile(feed_id, run_id)
+        if outcome.unavailable:
+            return outcome
+        async with self._db.connection() as conn:
+            owners = await mirror.owners_of_archived(conn, feed_id, run_id)
+        for owner in owners:
+            theirs = await self.reconcile(owner, run_id, record_outcome=False)
+            outcome = _combined(outcome, theirs)
+            if theirs.unavailable:
+                break
+        return outcome
+
+    async def reconcile(
+        self, feed_id: int, run_id: str | None = None, *, record_outcome: bool = True
+    ) -> SyncOutcome:
         """Mirrors the feed; with a run_id, its report counts every confirmed batch at once,
-        so the counts of a reconcile a crash interrupted are kept and the retry adds to them."""
+        so the counts of a reconcile a crash interrupted are kept and the retry adds to them.
+        `record_outcome` False leaves the run's Xano status to the reconcile of its own feed."""
         await self._client.open()
         async with self._db.connection() as conn:
             await mirror.lock_feed(conn, feed_id)
@@ -124,7 +143,7 @@ class Syncer:
                 await mirror.unlock_feed(conn, feed_id)
             # A reconcile Xano was down for is tried again until it lands (the stage pauses):
             # only the attempt that ends it writes the run's Xano status and errors.
-            if run_id is not None and not outcome.unavailable:
+            if run_id is not None and record_outcome and not outcome.unavailable:
                 await mirror.write_sync_outcome(
                     conn,
                     run_id,
@@ -370,6 +389,24 @@ class Syncer:
             log.info("outbox: %d of %d due approval(s) pushed, %d waiting",
                      landed, len(due), waiting)  # fmt: skip
         return landed
+
+
+def _combined(first: SyncOutcome, then: SyncOutcome) -> SyncOutcome:
+    """Two reconciles of one run as one outcome: counts summed, the worse status."""
+    order = (SyncStatus.SYNCED, SyncStatus.HELD, SyncStatus.PARTIAL, SyncStatus.FAILED)
+    worse = max(first.status, then.status, key=order.index)
+    return SyncOutcome(
+        status=worse,
+        added=first.added + then.added,
+        updated=first.updated + then.updated,
+        deleted=first.deleted + then.deleted,
+        failed=first.failed + then.failed,
+        errors=(first.errors + then.errors)[:10],
+        held_deletes=first.held_deletes + then.held_deletes,
+        foreign=first.foreign + then.foreign,
+        kept_open=first.kept_open + then.kept_open,
+        unavailable=first.unavailable or then.unavailable,
+    )
 
 
 def _log_failures(other: JobMirror, what: str, results: Sequence[WriteResult]) -> None:

@@ -7,6 +7,7 @@ import operator
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
+from enum import StrEnum
 from typing import Any
 
 import orjson
@@ -224,7 +225,7 @@ async def placements(conn: Conn, hashes: Sequence[str]) -> dict[str, Placement]:
     """Where each of these jobs lives now (a job is in at most one table)."""
     union = " UNION ALL ".join(
         f"SELECT '{route.value}' AS route, job_hash, reviewed_by, first_seen_run, created_at, "
-        f"row_digest FROM {table} WHERE job_hash = ANY($1::text[])"
+        f"row_digest, feed_id FROM {table} WHERE job_hash = ANY($1::text[])"
         for route, table in TABLES.items()
     )
     return {
@@ -234,6 +235,7 @@ async def placements(conn: Conn, hashes: Sequence[str]) -> dict[str, Placement]:
             r["first_seen_run"],
             r["created_at"],
             r["row_digest"],
+            r["feed_id"],
         )
         for r in await conn.fetch(union, list(hashes))
     }
@@ -412,21 +414,42 @@ async def set_geo(conn: Conn, points: Mapping[str, Any]) -> None:
         )
 
 
+# A source of the feed that still lists a job on the board (open or in review).
+_LIVE_SOURCE = f"""
+    s.feed_id = $1 AND s.dropped_run IS NULL
+    AND (EXISTS (SELECT 1 FROM {TABLES[Route.OPEN]} o WHERE o.job_hash = s.job_hash)
+         OR EXISTS (SELECT 1 FROM {TABLES[Route.MANUAL_REVIEW]} m WHERE m.job_hash = s.job_hash))
+"""
+
+
+# The feed's live jobs that no feed lists (none of their sources is listed): an admin restored
+# them from the archive, or they predate sources. Their owner's runs judge them as unseen,
+# as every run judged its feed's jobs before sources.
+_UNLISTED_OWN = " UNION ALL ".join(
+    f"SELECT t.job_hash FROM {TABLES[route]} t WHERE t.feed_id = $1 AND NOT EXISTS "
+    "(SELECT 1 FROM job_sources s WHERE s.job_hash = t.job_hash AND s.dropped_run IS NULL)"
+    for route in (Route.OPEN, Route.MANUAL_REVIEW)
+)
+
+
 async def count_unseen(conn: Conn, feed_id: int, run_id: str) -> tuple[int, int]:
-    """(live jobs of the feed, how many of them this run did not produce)."""
+    """(live jobs the feed lists, how many of them this run did not produce): per source, so
+    a job another feed owns counts for every feed that lists it; with the feed's own live
+    jobs no feed lists, never produced."""
     row = await conn.fetchrow(
-        """
-        SELECT count(*) AS live,
-               count(*) FILTER (WHERE last_seen_run IS DISTINCT FROM $2) AS unseen
-        FROM (SELECT last_seen_run FROM open_jobs WHERE feed_id = $1
-              UNION ALL
-              SELECT last_seen_run FROM manual_review_jobs WHERE feed_id = $1) live
-        """,
+        "SELECT count(*) AS live, "
+        "count(*) FILTER (WHERE s.last_seen_run IS DISTINCT FROM $2) AS unseen "
+        f"FROM job_sources s WHERE {_LIVE_SOURCE}",
         feed_id,
         run_id,
     )
     assert row is not None
-    return int(row["live"]), int(row["unseen"])
+    unlisted = len(await _unlisted_own(conn, feed_id))
+    return int(row["live"]) + unlisted, int(row["unseen"]) + unlisted
+
+
+async def _unlisted_own(conn: Conn, feed_id: int) -> list[str]:
+    return [r["job_hash"] for r in await conn.fetch(_UNLISTED_OWN, feed_id)]
 
 
 async def held_reasons(conn: Conn, run_id: str, prefix: str) -> list[str]:
@@ -440,57 +463,145 @@ async def held_reasons(conn: Conn, run_id: str, prefix: str) -> list[str]:
     return [str(row["route_reason"]) for row in rows]
 
 
-async def archive_unseen(conn: Conn, feed_id: int, run_id: str) -> int:
-    """Moves the feed's live jobs that this run did not produce into archive_jobs."""
-    return await _archive(conn, feed_id, run_id, "last_seen_run IS DISTINCT FROM $2")
+@dataclass(frozen=True, slots=True)
+class Dropped:
+    """What a run's archive did: the feed's sources it dropped, the jobs it archived (those
+    no source lists any more)."""
+
+    sources: int = 0
+    jobs: int = 0
+
+
+async def archive_unseen(conn: Conn, feed_id: int, run_id: str) -> Dropped:
+    """Drops the feed's sources of live jobs this run did not produce; archives the jobs no
+    source lists any more (another feed's listing keeps a job open)."""
+    hashes = await _drop_sources(conn, feed_id, run_id, "s.last_seen_run IS DISTINCT FROM $2")
+    unlisted = await _unlisted_own(conn, feed_id)
+    return Dropped(len(hashes), await _archive_unlisted(conn, [*hashes, *unlisted]))
 
 
 async def hold_unseen(conn: Conn, feed_id: int, run_id: str) -> int:
     """Remembers the live jobs this run did not produce, for an operator to confirm later."""
     status = await conn.execute(
-        f"""
-        INSERT INTO archive_hold_jobs (run_id, job_hash)
-        SELECT $2, job_hash FROM (
-            SELECT job_hash, last_seen_run FROM {TABLES[Route.OPEN]} WHERE feed_id = $1
-            UNION ALL
-            SELECT job_hash, last_seen_run FROM {TABLES[Route.MANUAL_REVIEW]} WHERE feed_id = $1
-        ) live WHERE last_seen_run IS DISTINCT FROM $2
-        ON CONFLICT DO NOTHING
-        """,
+        "INSERT INTO archive_hold_jobs (run_id, job_hash) "
+        f"SELECT $2::text, s.job_hash FROM job_sources s WHERE {_LIVE_SOURCE} "
+        "AND s.last_seen_run IS DISTINCT FROM $2 "
+        f"UNION ALL SELECT $2::text, job_hash FROM ({_UNLISTED_OWN}) unlisted "
+        "ON CONFLICT DO NOTHING",
         feed_id,
         run_id,
     )
     return int(status.split()[-1])
 
 
-async def archive_held(conn: Conn, feed_id: int, run_id: str) -> int:
-    """Moves the jobs a held archive named (those still live) into archive_jobs."""
-    held = "job_hash IN (SELECT job_hash FROM archive_hold_jobs WHERE run_id = $2)"
-    return await _archive(conn, feed_id, run_id, held)
+async def archive_held(conn: Conn, feed_id: int, run_id: str) -> Dropped:
+    """Drops the feed's sources of the jobs a held archive named (those still live), and
+    archives the ones no source lists any more."""
+    held = "s.job_hash IN (SELECT job_hash FROM archive_hold_jobs WHERE run_id = $2)"
+    hashes = await _drop_sources(conn, feed_id, run_id, held)
+    named = await conn.fetch("SELECT job_hash FROM archive_hold_jobs WHERE run_id = $1", run_id)
+    unlisted = set(await _unlisted_own(conn, feed_id)) & {r["job_hash"] for r in named}
+    return Dropped(len(hashes), await _archive_unlisted(conn, [*hashes, *sorted(unlisted)]))
 
 
-async def _archive(conn: Conn, feed_id: int, run_id: str, which: str) -> int:
-    """Moves the feed's live jobs matching `which` (SQL over $1 feed, $2 run) to the archive."""
+async def _drop_sources(conn: Conn, feed_id: int, run_id: str, which: str) -> list[str]:
+    """Marks the feed's live sources matching `which` (SQL over $1 feed, $2 run) as dropped
+    by `run_id`; returns their jobs."""
+    rows = await conn.fetch(
+        f"UPDATE job_sources s SET dropped_run = $2, updated_at = now() "
+        f"WHERE {_LIVE_SOURCE} AND {which} RETURNING s.job_hash",
+        feed_id,
+        run_id,
+    )
+    return [r["job_hash"] for r in rows]
+
+
+async def _archive_unlisted(conn: Conn, hashes: Sequence[str]) -> int:
+    """Moves those of these live jobs that no source lists any more to the archive."""
+    if not hashes:
+        return 0
+    unlisted = (
+        "job_hash = ANY($1::text[]) AND NOT EXISTS (SELECT 1 FROM job_sources s "
+        "WHERE s.job_hash = t.job_hash AND s.dropped_run IS NULL)"
+    )
     moved = 0
     for table in (TABLES[Route.OPEN], TABLES[Route.MANUAL_REVIEW]):
         copied = await conn.fetch(
             f"""
             INSERT INTO archive_jobs ({_ALL})
             SELECT {_SELECT_AS_ARCHIVED}
-              FROM {table} WHERE feed_id = $1 AND {which}
+              FROM {table} t WHERE {unlisted}
             ON CONFLICT (job_hash) DO UPDATE SET
               {", ".join(f"{c} = EXCLUDED.{c}" for c in JOB_COLUMNS if c != "job_hash")},
               row_digest = NULL, updated_at = now()
             RETURNING job_hash
             """,
-            feed_id,
-            run_id,
+            list(hashes),
         )
-        hashes = [r["job_hash"] for r in copied]
+        moved_hashes = [r["job_hash"] for r in copied]
         deleted = await conn.execute(
-            f"DELETE FROM {table} WHERE job_hash = ANY($1::text[])", hashes
+            f"DELETE FROM {table} WHERE job_hash = ANY($1::text[])", moved_hashes
         )
-        if int(deleted.split()[-1]) != len(hashes):
-            raise RuntimeError(f"archive of {table} moved {len(hashes)} rows but deleted {deleted}")
-        moved += len(hashes)
+        if int(deleted.split()[-1]) != len(moved_hashes):
+            raise RuntimeError(
+                f"archive of {table} moved {len(moved_hashes)} rows but deleted {deleted}"
+            )
+        moved += len(moved_hashes)
     return moved
+
+
+@dataclass(frozen=True, slots=True)
+class Sourced:
+    """One feed's listing of a job in a run, and what it did (`SourceChange`)."""
+
+    job_hash: str
+    feed_id: int
+    run_id: str
+    external_job_id: str | None
+    application_url: str | None
+    change: SourceChange
+
+
+class SourceChange(StrEnum):
+    """What one feed's listing of a job did in a run."""
+
+    NEW = "new"  # it put the job on the board
+    UPDATED = "updated"  # it changed the owner's row
+    UNCHANGED = "unchanged"
+    KNOWN = "known"  # the job was on the board from another feed: only a source added
+
+
+async def record_sources(conn: Conn, sourced: Sequence[Sourced]) -> None:
+    """Upserts each listing as a source of its job (listed again: no longer dropped). A
+    batch may hold one listing twice (a redelivery, two runs): the later wins."""
+    latest = {(s.job_hash, s.feed_id): s for s in sourced}
+    if not latest:
+        return
+    rows = list(latest.values())
+    await conn.execute(
+        "INSERT INTO job_sources (job_hash, feed_id, external_job_id, application_url, "
+        "first_seen_run, last_seen_run, last_change) "
+        "SELECT h, f, e, u, r, r, c FROM unnest($1::text[], $2::int[], $3::text[], $4::text[], "
+        "$5::text[], $6::text[]) AS x(h, f, e, u, r, c) "
+        "ON CONFLICT (job_hash, feed_id) DO UPDATE SET "
+        "external_job_id = EXCLUDED.external_job_id, application_url = EXCLUDED.application_url, "
+        "last_seen_run = EXCLUDED.last_seen_run, last_change = EXCLUDED.last_change, "
+        "dropped_run = NULL, updated_at = now()",
+        [r.job_hash for r in rows],
+        [r.feed_id for r in rows],
+        [r.external_job_id for r in rows],
+        [r.application_url for r in rows],
+        [r.run_id for r in rows],
+        [r.change.value for r in rows],
+    )
+
+
+async def source_changes(conn: Conn, feed_id: int, run_id: str) -> dict[str, int]:
+    """How many of the feed's sources this run listed, by what the listing did."""
+    rows = await conn.fetch(
+        "SELECT last_change, count(*) AS n FROM job_sources "
+        "WHERE feed_id = $1 AND last_seen_run = $2 AND dropped_run IS NULL GROUP BY last_change",
+        feed_id,
+        run_id,
+    )
+    return {r["last_change"]: int(r["n"]) for r in rows}

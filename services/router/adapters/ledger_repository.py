@@ -4,14 +4,14 @@ from __future__ import annotations
 
 from collections import Counter
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
 import orjson
 
 from schemas.records import IngestFinished, Outcome, RunCompleted, RunStarted, RunStatus
-from schemas.report import ExecutionReport, RunClosing
+from schemas.report import ExecutionReport, RunClosing, RunCounts
 from schemas.status import ArchiveState
 from schemas.usage import StageUsage
 from services.router.handlers import FeedInfo, RunTotals
@@ -309,6 +309,8 @@ class RunFigures:
     unique_jobs: int
     approved: int
     error: str | None
+    # the run's counts: its per-source ones become the feed's last-run ones
+    counts: RunCounts = field(default_factory=RunCounts)
 
 
 async def update_feed_statistics(conn: Conn, run: RunFigures) -> None:
@@ -334,6 +336,9 @@ async def update_feed_statistics(conn: Conn, run: RunFigures) -> None:
           last_run_feed_size_bytes = $4::bigint,
           unique_jobs_processed = $5,
           auto_approved_jobs = $6,
+          last_run_jobs_new = $9, last_run_jobs_known_elsewhere = $10,
+          last_run_jobs_updated = $11, last_run_jobs_dropped = $12,
+          last_run_jobs_archived = $13,
           avg_processing_time = (coalesce(avg_processing_time, 0) * runs_count + $3)
                                 / (runs_count + 1),
           avg_feed_size = (coalesce(avg_feed_size, 0) * runs_count + $4::bigint)
@@ -349,6 +354,11 @@ async def update_feed_statistics(conn: Conn, run: RunFigures) -> None:
         run.approved,
         run.error,
         run.run_id,
+        run.counts.jobs_new,
+        run.counts.jobs_known_elsewhere,
+        run.counts.jobs_updated,
+        run.counts.jobs_dropped,
+        run.counts.jobs_archived,
     )
 
 

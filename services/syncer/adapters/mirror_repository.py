@@ -63,6 +63,18 @@ async def still_open(conn: Conn, feed_id: int, job_hashes: Sequence[str]) -> set
     return {r["job_hash"] for r in rows}
 
 
+async def owners_of_archived(conn: Conn, feed_id: int, run_id: str) -> list[int]:
+    """The other feeds owning jobs that this run of the feed archived (it dropped their last
+    listing): each job's Xano record is its owner's, so only the owner's reconcile removes it."""
+    rows = await conn.fetch(
+        "SELECT DISTINCT a.feed_id FROM job_sources s JOIN archive_jobs a USING (job_hash) "
+        "WHERE s.feed_id = $1 AND s.dropped_run = $2 AND a.feed_id <> $1 ORDER BY a.feed_id",
+        feed_id,
+        run_id,
+    )
+    return [int(r["feed_id"]) for r in rows]
+
+
 async def open_job(conn: Conn, job_hash: str) -> OpenJob | None:
     row = await conn.fetchrow("SELECT * FROM open_jobs WHERE job_hash = $1", job_hash)
     return OpenJob.of(dict(row)) if row else None
