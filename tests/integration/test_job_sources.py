@@ -26,9 +26,12 @@ from schemas.records import (
     JobPosting,
     Location,
     RequestReason,
+    Route,
     RunStarted,
 )
 from schemas.report import ExecutionReport
+from schemas.status import JobStatus
+from services.api.adapters import console_repository
 from services.router import completion
 from services.router.adapters import ledger_repository as ledger
 from services.router.batch import route_batch
@@ -448,11 +451,12 @@ async def test_a_restored_job_no_feed_lists_is_archived_by_its_owners_next_run(
     await _route_and_close(pool, _run(tag, a, range(1, 3)))
     restored = f"src-{tag}-0"
     assert (await _board(pool, tag))[restored] == ("archive_jobs", a)
-    async with pool.acquire() as conn:  # what the console's restore does: a move
-        await conn.execute(
-            "INSERT INTO open_jobs SELECT * FROM archive_jobs WHERE job_hash = $1", restored
-        )
-        await conn.execute("DELETE FROM archive_jobs WHERE job_hash = $1", restored)
+    async with pool.acquire() as conn, conn.transaction():  # the console's move, by an admin
+        moved = await console_repository.move_between(
+            conn, restored, Route.ARCHIVED, Route.OPEN,
+            status=JobStatus.ACTIVE, reason="restored", by="admin",
+        )  # fmt: skip
+    assert moved == a
 
     report = await _route_and_close(pool, _run(tag, a, range(1, 3)))
     assert (report.jobs_archived, report.jobs_dropped) == (1, 0)
