@@ -115,7 +115,9 @@ def _xano_records(config: pipeline.PipelineConfig, feed_id: int) -> int:
 def _print_report(
     console: Console, report: ExecutionReport, counts: dict[str, int], xano: int
 ) -> None:
-    table = Table(title=f"Run {report.run_id} of feed {report.feed_id}: {report.run_status}")
+    heading = f"Run {report.run_id} of feed {report.feed_id}: {report.run_status}"
+    console.print(heading, soft_wrap=True)  # not a table title, which wraps at the table's width
+    table = Table()
     table.add_column("what")
     table.add_column("count", justify="right")
     for label, value in REPORT_COUNTS:

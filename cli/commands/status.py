@@ -43,8 +43,10 @@ def print_run(console: Console, view: dict[str, Any]) -> None:
     """The report table of a finished run, or the per-stage progress of a running one."""
     run, progress = view["run"], view["progress"]
     report = ExecutionReport.from_json(view["report"]) if view["report"] else None
-    title = f"Run {run['run_id']} of feed {run['feed_id']}: {progress['status']}"
-    table = Table(title=title)
+    # a line of its own: a table title wraps at the table's width, splitting the status off
+    heading = f"Run {run['run_id']} of feed {run['feed_id']}: {progress['status']}"
+    console.print(heading, soft_wrap=True)
+    table = Table()
     table.add_column("what")
     table.add_column("count", justify="right")
     if report is not None and progress["finished"]:
