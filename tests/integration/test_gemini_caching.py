@@ -22,9 +22,10 @@ from schemas.taxonomy import Taxonomy, load_taxonomy
 from services.enricher.backends.gemini.backend import GeminiBackend, GeminiSettings
 from services.enricher.backends.gemini.budget import CallGate
 from services.enricher.backends.gemini.caching import RETRY_CREATE_AFTER_S, ContextCaches
+from services.enricher.backends.gemini.settings import DEFAULT_MODEL
 from tests.integration.test_gemini_backend import RecordingSleep, StubOffline, arm, jobs
 
-MODEL = "gemini-3.1-flash-lite"
+MODEL = DEFAULT_MODEL
 
 
 @pytest.fixture(scope="module")

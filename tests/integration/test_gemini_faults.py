@@ -189,8 +189,10 @@ async def test_thought_parts_are_ignored_when_reading_the_answer_and_billed_as_o
     assert len(enrich_requests(emulator)) == 1  # read at the first try: no retry, no split
     counters = emulator.state.counters
     assert counters["fault_thoughts"] == counters["requests"] and counters["thoughts_tokens"] > 0
-    billed_output = counters["candidates_tokens"] + counters["thoughts_tokens"]
-    assert sum(o.output_tokens for o in outcomes) == billed_output
+    # output and thinking are counted apart, and both are billed at the output price
+    assert sum(o.output_tokens for o in outcomes) == counters["candidates_tokens"]
+    thinking = sum(used.thinking for o in outcomes for used in o.usage.values())
+    assert thinking == counters["thoughts_tokens"]
 
 
 # --- transport and quota errors: retried, paused -----------------------------------------
