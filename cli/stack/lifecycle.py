@@ -112,13 +112,20 @@ async def _registered_brokers(bootstrap: str) -> int:
         return len((await admin.describe_cluster())["brokers"])
 
 
+async def _broker_probes(config: StackConfig, timeout_s: float = 10.0) -> list[Probe]:
+    """Each node asked on its own port, in node order."""
+    addresses = [f"127.0.0.1:{_broker_port(config, node)}" for node in config.kafka_nodes]
+    return list(await asyncio.gather(*(probe_kafka(a, timeout_s) for a in addresses)))
+
+
+def _broker_port(config: StackConfig, node: int) -> int:
+    return config.node_ports(node)[0]
+
+
 async def _silent_brokers(config: StackConfig) -> list[tuple[str, Probe]]:
     """Nodes that do not answer on their own port. The cluster's metadata still lists a
     killed node for a while, so a registered count alone would pass too early."""
-    ports = [config.node_ports(node)[0] for node in config.kafka_nodes]
-    probes = await asyncio.gather(
-        *(probe_kafka(f"127.0.0.1:{port}", timeout_s=5.0) for port in ports)
-    )
+    probes = await _broker_probes(config, timeout_s=5.0)
     return [
         (broker_name(config, node), probe)
         for node, probe in zip(config.kafka_nodes, probes, strict=True)
@@ -230,13 +237,17 @@ async def shut_down(config: StackConfig) -> dict[str, int | None]:
 
 async def status(config: StackConfig) -> list[ComponentStatus]:
     """Each component with its port, our pid (if running) and whether it really answers."""
-    ports = [config.node_ports(node)[0] for node in config.kafka_nodes]
-    *kafka_probes, postgres_probe = await asyncio.gather(
-        *(probe_kafka(f"127.0.0.1:{port}") for port in ports), probe_postgres(config.dsn)
+    kafka_probes, postgres_probe = await asyncio.gather(
+        _broker_probes(config), probe_postgres(config.dsn)
     )
     brokers = [
-        _component(broker_name(config, node), port, kafka.running_pid(config, node), probe)
-        for node, port, probe in zip(config.kafka_nodes, ports, kafka_probes, strict=True)
+        _component(
+            broker_name(config, node),
+            _broker_port(config, node),
+            kafka.running_pid(config, node),
+            probe,
+        )
+        for node, probe in zip(config.kafka_nodes, kafka_probes, strict=True)
     ]
     postgres_pid = postgres_server.running_pid(config)
     return [*brokers, _component("postgres", config.pg_port, postgres_pid, postgres_probe)]
