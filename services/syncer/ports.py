@@ -43,6 +43,9 @@ class WriteResult:
     errors: tuple[str, ...] = ()
     unavailable: bool = False  # some failed because the mirror was down (no answer, 5xx, 429)
     stopped: int = 0  # records never sent: the worker began to stop before their turn
+    # The job hashes of the batches the mirror answered, confirming some: what the syncer
+    # remembers as written (a record among them that failed is redone by the next plan).
+    written: tuple[str, ...] = ()
 
     def __add__(self, other: WriteResult) -> WriteResult:
         return WriteResult(
@@ -51,6 +54,7 @@ class WriteResult:
             errors=self.errors + other.errors,
             unavailable=self.unavailable or other.unavailable,
             stopped=self.stopped + other.stopped,
+            written=self.written + other.written,
         )
 
 

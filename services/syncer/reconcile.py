@@ -35,7 +35,7 @@ class Plan:
     updates: tuple[Mapping[str, Any], ...] = ()
     deletes: tuple[str, ...] = ()
     duplicates_to_remove: tuple[str, ...] = ()
-    unchanged: int = 0
+    unchanged: tuple[str, ...] = ()  # jobs the mirror already holds as they are
     # Remote records without a job_hash: nothing can address them, so they are only reported.
     unaddressable: int = 0
 
@@ -54,7 +54,7 @@ def plan(local: Mapping[str, LocalJob], remote: Sequence[Mapping[str, Any]]) -> 
     copies = _group_by_hash(remote)
     duplicated = sorted(h for h, records in copies.items() if len(records) > 1 and h in local)
     deletes = sorted(h for h in copies if h not in local)
-    adds, updates, unchanged = [], [], 0
+    adds, updates, unchanged = [], [], []
     for job_hash in sorted(local):
         job = local[job_hash]
         records = copies.get(job_hash, [])
@@ -64,13 +64,13 @@ def plan(local: Mapping[str, LocalJob], remote: Sequence[Mapping[str, Any]]) -> 
         elif _differs(job, records[0]):
             updates.append(job.payload)
         else:
-            unchanged += 1
+            unchanged.append(job_hash)
     return Plan(
         adds=tuple(adds),
         updates=tuple(updates),
         deletes=tuple(deletes),
         duplicates_to_remove=tuple(duplicated),
-        unchanged=unchanged,
+        unchanged=tuple(unchanged),
         unaddressable=sum(1 for r in remote if not _hash_of(r)),
     )
 

@@ -175,8 +175,9 @@ class Syncer:
         ours, foreign = split_by_feed(listed, feed_id)
         notes = _foreign_notes(feed_id, foreign)
         todo = plan(local, ours)
+        await self._record_unrecorded(conn, run_id, {h: local[h] for h in todo.unchanged})
         checked = await self._checked_deletes(conn, feed_id, todo.deletes, mirrored_jobs(ours))
-        outcome = await self._write(feed_id, todo, checked, self._progress(run_id))
+        outcome = await self._write(feed_id, todo, checked, self._progress(run_id, local))
         errors = (notes + checked.notes + outcome.errors)[:10]
         outcome = replace(outcome, errors=errors, foreign=len(foreign))
         if outcome.status is SyncStatus.SYNCED:
@@ -246,20 +247,45 @@ class Syncer:
             except Exception:
                 log.exception("%s not written to %r; the next reconcile repairs it", what, other)
 
-    def _progress(self, run_id: str | None) -> dict[str, BatchDone | None]:
-        """Per-operation callbacks adding each confirmed batch to the run's report."""
-        if run_id is None:
-            return dict.fromkeys(mirror.PROGRESS_COLUMNS)
+    async def _record_unrecorded(
+        self, conn: Conn, run_id: str | None, unchanged: Mapping[str, LocalJob]
+    ) -> None:
+        """Writes a crash interrupted after Xano's answer are in the mirror but neither
+        remembered nor counted: they are now, so the run's report matches a run without
+        the crash."""
+        found = await mirror.unrecorded_writes(
+            conn, {h: job.fingerprint for h, job in unchanged.items()}
+        )
+        for operation in ("added", "updated"):
+            hashes = [h for h, done in found.items() if done == operation]
+            if hashes:
+                log.info("%d %s record(s) found written but not recorded", len(hashes), operation)
+                fingerprints = {h: unchanged[h].fingerprint for h in hashes}
+                await mirror.record_written(conn, run_id, operation, len(hashes), fingerprints)
 
-        def counter(operation: str) -> BatchDone:
-            async def count(result: WriteResult) -> None:
-                if result.confirmed:
-                    async with self._db.connection() as conn:
-                        await mirror.count_confirmed(conn, run_id, operation, result.confirmed)
+    def _progress(
+        self, run_id: str | None, local: Mapping[str, LocalJob]
+    ) -> dict[str, BatchDone | None]:
+        """Per-operation callbacks recording each answered batch: its records as written and,
+        with a run, its confirmed writes in the run's report."""
 
-            return count
+        def recorder(operation: str) -> BatchDone:
+            async def record(result: WriteResult) -> None:
+                if not result.written:
+                    return
+                fingerprints: dict[str, str | None] = (
+                    dict.fromkeys(result.written)
+                    if operation == "deleted"
+                    else {h: local[h].fingerprint for h in result.written if h in local}
+                )
+                async with self._db.connection() as conn:
+                    await mirror.record_written(
+                        conn, run_id, operation, result.confirmed, fingerprints
+                    )
 
-        return {operation: counter(operation) for operation in mirror.PROGRESS_COLUMNS}
+            return record
+
+        return {operation: recorder(operation) for operation in mirror.PROGRESS_COLUMNS}
 
     async def _write(
         self, feed_id: int, todo: Plan, checked: _Checked, progress: Mapping[str, BatchDone | None]
@@ -280,7 +306,7 @@ class Syncer:
         errors = tuple(e for r in results for e in r.errors)
         log.info(
             "feed %d synced: +%d ~%d -%d (%d unchanged, %d failed, %d held)",
-            feed_id, added.confirmed, updated.confirmed, deleted.confirmed, todo.unchanged,
+            feed_id, added.confirmed, updated.confirmed, deleted.confirmed, len(todo.unchanged),
             failed, checked.held,
         )  # fmt: skip
         status = (

@@ -66,6 +66,11 @@ CHAOS_ENV = {
     "ENRICHMENT_BACKEND": "offline",
 }
 STABLE_GROUPS_TIMEOUT_S = 120.0
+# A replica SIGKILLed for good stays in its group until its session times out, then the group
+# rebalances: the after-run spread check gives it that long, and the rebalance, to settle.
+SETTLE_AFTER_KILL_S = 2 * (
+    float(CHAOS_ENV["KAFKA_SESSION_TIMEOUT_S"]) + float(CHAOS_ENV["KAFKA_REBALANCE_TIMEOUT_S"])
+)
 IDLE_TIMEOUT_S = 60.0
 POLL_S = 0.2
 OUR_MODULES = frozenset({f"services.{s}" for s in pipeline.SERVICES} | {"emulators.xano"})
@@ -375,7 +380,7 @@ async def run_feed(
             if completed:
                 await wait_idle(stage)
                 if stage.retired and max(stage.config.replicas.values()) > 1:
-                    checked, left = await unspread_groups(stage)
+                    checked, left = await settled_unspread_groups(stage)
                     unspread += [f"after the run: {problem}" for problem in left]
                     spread = "; ".join(left) or f"yes ({', '.join(checked)})"
                     stage.note(f"after the run, partitions spread over the replicas left: {spread}")
@@ -601,6 +606,17 @@ async def unspread_groups(stage: Stage) -> tuple[list[str], list[str]]:
         if replicas > 1 and not any(c.startswith(f"{GROUP}{service}.") for c in checked):
             problems.append(f"no consumer group of {service} found")
     return checked, problems
+
+
+async def settled_unspread_groups(stage: Stage) -> tuple[list[str], list[str]]:
+    """`unspread_groups` once the groups have had SETTLE_AFTER_KILL_S to evict the replicas
+    killed for good: what is still wrong then stays wrong."""
+    deadline = time.monotonic() + SETTLE_AFTER_KILL_S
+    while True:
+        checked, problems = await unspread_groups(stage)
+        if not problems or time.monotonic() >= deadline:
+            return checked, problems
+        await asyncio.sleep(1.0)
 
 
 async def committed_total(bootstrap: str, group: str, topic: str) -> int:

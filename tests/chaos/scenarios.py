@@ -183,13 +183,16 @@ SCENARIOS: tuple[Scenario, ...] = (
         "ingestor replica in and out",
         replica_in_and_out("ingestor", INGESTOR_STAGE, (RAW, 0.01), 0.6, remove_on=RAW),
     ),
+    # The enricher's and router's stages run on the read's heels and, on 2,000 jobs, the
+    # router's was once over before a replica added at its own 1% had joined: their replicas
+    # are added once the read is under way, and removed half-way through their own stage.
     Scenario(
         "enricher replica in and out",
-        replica_in_and_out("enricher", ENRICHER_STAGE, (ENRICHER_STAGE, 0.01), 0.5),
+        replica_in_and_out("enricher", ENRICHER_STAGE, (RAW, 0.01), 0.5),
     ),
     Scenario(
         "router replica in and out",
-        replica_in_and_out("router", ROUTER_STAGE, (ROUTER_STAGE, 0.01), 0.5),
+        replica_in_and_out("router", ROUTER_STAGE, (RAW, 0.01), 0.5),
     ),
     Scenario("syncer replica in and out", replica_in_and_out("syncer", XANO, (RAW, 0.01), 0.3)),
     Scenario("2 routers + 2 enrichers", None, replicas={"router": 2, "enricher": 2}),

@@ -7,7 +7,8 @@ import os
 import signal
 import sys
 import textwrap
-from collections.abc import Callable
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any
 
 import pytest
 
@@ -18,6 +19,7 @@ from emulators.xano.server import RunningEmulator, serve
 from emulators.xano.settings import EmulatorSettings, RateLimit
 from services.shared.database import Database
 from services.syncer.adapters.xano import XanoClient, XanoSettings
+from services.syncer.ports import BatchDone, WriteResult
 from services.syncer.service import Syncer, SyncOutcome
 from tests.integration.syncer_support import (
     XANO_BOOKKEEPING,
@@ -204,6 +206,85 @@ async def test_a_syncer_killed_mid_reconcile_converges_and_its_report_counts_eve
     assert len(mirrored) == len({r["job_hash"] for r in mirrored}) == 400
     assert {r["job_hash"]: r["eid"] for r in mirrored} == {h: p["eid"] for h, p in expected.items()}
     assert await _report_added(stack.dsn, run_id) == 400  # both reconciles, added up
+
+
+class DiesAfterXanoAnswers(XanoClient):
+    """The real client, in a process that dies once Xano has applied a write and before
+    the syncer could record it: the narrowest window a SIGKILL can land in."""
+
+    async def add(
+        self, records: Sequence[Mapping[str, Any]], on_batch: BatchDone | None = None
+    ) -> WriteResult:
+        result = await super().add(records)
+        if records:
+            raise ProcessDiedError("SIGKILL after Xano's answer to the adds")
+        return result
+
+    async def update(
+        self, records: Sequence[Mapping[str, Any]], on_batch: BatchDone | None = None
+    ) -> WriteResult:
+        result = await super().update(records)
+        if records:
+            raise ProcessDiedError("SIGKILL after Xano's answer to the updates")
+        return result
+
+
+class ProcessDiedError(Exception):
+    """Stands for the SIGKILL: nothing after it runs in that process."""
+
+
+async def test_writes_xano_applied_just_before_a_crash_are_counted_once_on_the_retry(
+    stack: StackInfo, database: Database, emulator: RunningEmulator
+) -> None:
+    feed_id = new_feed_id()
+    first_run, second_run = f"run-{feed_id}-1", f"run-{feed_id}-2"
+    for run_id in (first_run, second_run):
+        await execute(
+            stack.dsn,
+            "INSERT INTO execution_reports (run_id, feed_id) VALUES ($1, $2)",
+            run_id,
+            feed_id,
+        )
+    await insert_open_jobs(stack.dsn, feed_id, 60)
+    settings = xano_settings(emulator.base_url)
+
+    async def crash_then_retry(run_id: str) -> SyncOutcome:
+        async with DiesAfterXanoAnswers(settings) as dying:
+            with pytest.raises(ProcessDiedError):
+                await Syncer(database, dying).reconcile(feed_id, run_id=run_id)
+        async with XanoClient(settings) as client:
+            return await Syncer(database, client).reconcile(feed_id, run_id=run_id)
+
+    retried = await crash_then_retry(first_run)
+    assert (retried.status, retried.added) == ("SYNCED", 0)  # nothing left to send
+    assert len(in_xano(emulator, feed_id)) == 60
+    assert await _report_counts(stack.dsn, first_run) == (60, 0)
+
+    await execute(
+        stack.dsn,
+        "UPDATE open_jobs SET ai_title = ai_title || ' (Nights)' WHERE feed_id = $1 "
+        "AND job_hash = ANY($2::text[])",
+        feed_id,
+        [f"{feed_id}-{i:05}" for i in range(5)],
+    )
+    retried = await crash_then_retry(second_run)
+    assert (retried.status, retried.updated) == ("SYNCED", 0)
+    assert await _report_counts(stack.dsn, second_run) == (0, 5)
+
+    async with XanoClient(settings) as client:  # a later reconcile of the run counts nothing
+        await Syncer(database, client).reconcile(feed_id, run_id=second_run)
+    assert await _report_counts(stack.dsn, first_run) == (60, 0)
+    assert await _report_counts(stack.dsn, second_run) == (0, 5)
+
+
+async def _report_counts(dsn: str, run_id: str) -> tuple[int, int]:
+    row = await fetch_row(
+        dsn,
+        "SELECT xano_jobs_added, xano_jobs_updated FROM execution_reports WHERE run_id = $1",
+        run_id,
+    )
+    assert row is not None
+    return int(row["xano_jobs_added"]), int(row["xano_jobs_updated"])
 
 
 async def _report_added(dsn: str, run_id: str) -> int:

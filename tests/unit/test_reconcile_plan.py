@@ -41,7 +41,7 @@ def test_new_jobs_are_added_and_gone_jobs_deleted() -> None:
     assert hashes(result.adds) == ["a"]
     assert result.deletes == ("z",)
     assert result.updates == ()
-    assert result.unchanged == 1
+    assert result.unchanged == ("b",)
 
 
 def test_unchanged_jobs_cause_no_write_even_with_xano_number_formatting() -> None:
@@ -50,7 +50,7 @@ def test_unchanged_jobs_cause_no_write_even_with_xano_number_formatting() -> Non
     result = plan(local_of(payload("a")), remote)
 
     assert result.is_empty
-    assert result.unchanged == 1
+    assert result.unchanged == ("a",)
 
 
 def test_a_changed_job_is_updated_not_re_added() -> None:

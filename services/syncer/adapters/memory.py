@@ -32,7 +32,8 @@ class MemoryMirror:
     ) -> WriteResult:
         for record in records:
             self.records[str(record["job_hash"])] = dict(record)
-        return await _done(WriteResult(confirmed=len(records)), on_batch)
+        written = tuple(str(r["job_hash"]) for r in records)
+        return await _done(WriteResult(confirmed=len(records), written=written), on_batch)
 
     async def update(
         self, records: Sequence[Mapping[str, Any]], on_batch: BatchDone | None = None
@@ -42,7 +43,8 @@ class MemoryMirror:
             self.records[str(record["job_hash"])] = dict(record)
         missing = len(records) - len(known)
         errors = (f"{missing} record(s) not found",) if missing else ()
-        return await _done(WriteResult(len(known), missing, errors), on_batch)
+        written = tuple(str(r["job_hash"]) for r in known)
+        return await _done(WriteResult(len(known), missing, errors, written=written), on_batch)
 
     async def delete(
         self, feed_id: int, hashes: Sequence[str], on_batch: BatchDone | None = None
@@ -50,7 +52,7 @@ class MemoryMirror:
         gone = [h for h in hashes if self.records.get(h, {}).get("feed_id") == feed_id]
         for job_hash in gone:
             del self.records[job_hash]
-        return await _done(WriteResult(confirmed=len(gone)), on_batch)
+        return await _done(WriteResult(confirmed=len(gone), written=tuple(gone)), on_batch)
 
 
 async def _done(result: WriteResult, on_batch: BatchDone | None) -> WriteResult:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import uuid
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Literal
 
 from schemas.status import SyncStatus
 from services.shared.database import Conn
@@ -117,8 +117,28 @@ PROGRESS_COLUMNS = {
 }
 
 
+async def record_written(
+    conn: Conn,
+    run_id: str | None,
+    operation: str,
+    confirmed: int,
+    fingerprints: Mapping[str, str | None],
+) -> None:
+    """One answered batch, in one transaction: the run's report counts its confirmed writes
+    and each record is remembered as written (a deleted one as never written), so a crash
+    after Xano's answer can neither lose the count nor, on the retry, count it twice."""
+    async with conn.transaction():
+        if run_id is not None and confirmed:
+            await count_confirmed(conn, run_id, operation, confirmed)
+        await conn.executemany(
+            "UPDATE xano_records SET fingerprint = $2::text, "
+            "synced_at = CASE WHEN $2::text IS NULL THEN NULL ELSE now() END WHERE job_hash = $1",
+            list(fingerprints.items()),
+        )
+
+
 async def count_confirmed(conn: Conn, run_id: str, operation: str, confirmed: int) -> None:
-    """Adds one batch's confirmed writes to the run's report as soon as Xano answers."""
+    """Adds confirmed writes to the run's report."""
     column = PROGRESS_COLUMNS[operation]
     await conn.execute(
         f"UPDATE execution_reports SET {column} = {column} + $2, updated_at = now() "
@@ -126,6 +146,22 @@ async def count_confirmed(conn: Conn, run_id: str, operation: str, confirmed: in
         run_id,
         confirmed,
     )
+
+
+async def unrecorded_writes(
+    conn: Conn, fingerprints: Mapping[str, str]
+) -> dict[str, Literal["added", "updated"]]:
+    """Of jobs the mirror already holds as they are, those whose last write was never
+    remembered (a crash between Xano's answer and `record_written`): never written before
+    is an add, written with other content an update."""
+    rows = await conn.fetch(
+        "SELECT r.job_hash, r.synced_at IS NULL AS never FROM xano_records r "
+        "JOIN unnest($1::text[], $2::text[]) AS j(job_hash, fingerprint) USING (job_hash) "
+        "WHERE r.fingerprint IS DISTINCT FROM j.fingerprint",
+        list(fingerprints),
+        list(fingerprints.values()),
+    )
+    return {r["job_hash"]: "added" if r["never"] else "updated" for r in rows}
 
 
 async def write_sync_outcome(

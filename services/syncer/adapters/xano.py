@@ -14,7 +14,7 @@ import math
 import random
 from collections import deque
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
 from types import TracebackType
@@ -345,6 +345,7 @@ class XanoClient:
             records,
             lambda batch: {"job_postings": batch},
             on_batch,
+            lambda record: str(record["job_hash"]),
         )
 
     async def update(
@@ -357,6 +358,7 @@ class XanoClient:
             records,
             lambda batch: {"job_postings": batch},
             on_batch,
+            lambda record: str(record["job_hash"]),
         )
 
     async def delete(
@@ -370,6 +372,7 @@ class XanoClient:
             hashes,
             lambda batch: {"job_hashes": batch, **scope},
             on_batch,
+            str,
         )
 
     async def _write(
@@ -379,9 +382,12 @@ class XanoClient:
         items: Sequence[Any],
         body_of: Callable[[list[Any]], dict[str, Any]],
         on_batch: BatchDone | None,
+        hash_of: Callable[[Any], str],
     ) -> WriteResult:
         async def one(batch: list[Any]) -> WriteResult:
             result = await self._write_batch(method, path, batch, body_of(batch))
+            if result.confirmed:
+                result = replace(result, written=tuple(map(hash_of, batch)))
             if on_batch is not None:
                 await on_batch(result)
             return result
