@@ -119,6 +119,11 @@ class GeminiBackend:
     def system_prompts(self) -> SystemPrompts:
         return self._prompts
 
+    @property
+    def price(self) -> Price:
+        """The model's standard price (a Batch API backfill pays `price.for_batch_api()`)."""
+        return self._price
+
     async def enrich(self, jobs: Sequence[JobPosting]) -> list[EnrichmentOutcome]:
         if not jobs:
             return []
