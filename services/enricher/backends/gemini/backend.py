@@ -52,7 +52,7 @@ from services.enricher.backends.gemini.validation import (
     function_check,
     searchable_check,
 )
-from services.shared.database import Database
+from services.enricher.ports import Connections
 from services.shared.retry import Backoff, Sleep
 from services.shared.settings import SettingsError
 
@@ -301,7 +301,7 @@ class GeminiBackend:
         }
 
 
-def shared_budget_gate(settings: GeminiSettings, db: Database) -> CallGate:
+def shared_budget_gate(settings: GeminiSettings, db: Connections) -> CallGate:
     """The gate of an enricher replica: its requests and tokens per minute are the whole
     deployment's (GEMINI_RPM, GEMINI_TPM), booked in PostgreSQL; its concurrency is its own."""
     return CallGate.shared(
