@@ -316,3 +316,34 @@ def test_the_company_names_head_word_decides_its_industry() -> None:
     assert industry("Verve Apparel Manufacturing") == "Manufacturing"
     # a cue inside a longer cue does not count on its own: an animal hospital is a vet
     assert industry("Oakwood Animal Hospital") == "Veterinary Services"
+
+
+@pytest.mark.parametrize(
+    ("title", "company", "function", "sector"),
+    [
+        # the occupation in brackets, the rest a place ("instructor (practical nurse)")
+        (
+            "Ohjaaja (lähihoitaja), Kotikoti, Kuopio",
+            "Hoiva Oy",
+            "31-1131",
+            "Hospitals and Health Care",
+        ),
+        # Finnish plural and partitive plural of known titles
+        ("Sairaanhoitajat (2), Kotihoito", "Hoiva Oy", "29-1141", "Hospitals and Health Care"),
+        ("Myyjiä liikkeeseen Ouluun", "Kauppa Oy", "41-2031", "Retail"),
+        # a wellbeing services county runs health care, though it is a county
+        ("Kirjanpitäjä", "Etelä-Savon hyvinvointialue", "43-3031", "Hospitals and Health Care"),
+    ],
+)
+async def test_finnish_titles_in_their_written_forms_and_employers(
+    backend: OfflineBackend, taxonomy: Taxonomy, title: str, company: str, function: str,
+    sector: str,
+) -> None:  # fmt: skip
+    job = JobPosting(title=title, company_name=company, description_html="")
+    [outcome] = await backend.enrich([job])
+    found = outcome.enrichment
+    assert found is not None
+    chosen = taxonomy.job_function(found.job_function_id)
+    assert chosen is not None and chosen.code.startswith(function)
+    named = taxonomy.sector(found.sector_id)
+    assert named is not None and named.name == sector

@@ -537,6 +537,9 @@ SOC_MAJOR_INDUSTRY: Mapping[str, str] = {
 # intermediaries and institutions, in English and in the French and Finnish that European
 # feeds carry (accents folded: "intérim" is matched as "interim"). Order matters as above.
 EMPLOYER_CUES: tuple[tuple[str, str], ...] = (
+    # Finland's wellbeing services counties run its public health and social care
+    ("wellbeing services county", "Hospitals and Health Care"),
+    ("hyvinvointialue", "Hospitals and Health Care"),
     # staffing and recruitment intermediaries: the posting's sector is the intermediary's
     ("staffing agency", "Staffing and Recruiting"),
     ("staffing firm", "Staffing and Recruiting"),
