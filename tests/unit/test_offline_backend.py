@@ -347,3 +347,43 @@ async def test_finnish_titles_in_their_written_forms_and_employers(
     assert chosen is not None and chosen.code.startswith(function)
     named = taxonomy.sector(found.sector_id)
     assert named is not None and named.name == sector
+
+
+async def test_a_self_description_after_the_legal_form_names_the_industry(
+    backend: OfflineBackend, taxonomy: Taxonomy
+) -> None:
+    description = (
+        "<p>If you seek a job with Acme, note that our recruiters only write from acme.com.</p>"
+        "<p>Acme athletica inc. (NASDAQ: AXQ) is an athletic apparel company for yoga and "
+        "running.</p>"
+    )
+    job = JobPosting(title="Store Manager", company_name="acme", description_html=description)
+    [outcome] = await backend.enrich([job])
+    assert outcome.enrichment is not None
+    industry = taxonomy.industry(outcome.enrichment.industry_id)
+    assert industry is not None and "Apparel" in industry.name  # not "Staffing and Recruiting"
+
+
+@pytest.mark.parametrize(
+    ("title", "company", "function", "industry"),
+    [
+        ("DBA SQL server junior", "Banque Dupont", "15-1242", None),
+        ("Chef de projet", "Dupont Conseil", "13-1082", "Business Consulting and Services"),
+    ],
+)
+async def test_abbreviated_titles_and_french_firm_names(
+    backend: OfflineBackend, taxonomy: Taxonomy, title: str, company: str, function: str,
+    industry: str | None,
+) -> None:  # fmt: skip
+    job = JobPosting(title=title, company_name=company, description_html="")
+    [outcome] = await backend.enrich([job])
+    found = outcome.enrichment
+    assert found is not None
+    chosen = taxonomy.job_function(found.job_function_id)
+    assert chosen is not None and chosen.code.startswith(function)
+    if industry is not None:
+        assert found.industry_id == _industry_id(taxonomy, industry)
+
+
+def _industry_id(taxonomy: Taxonomy, name: str) -> int:
+    return next(i.id for i in taxonomy.industries.values() if i.name == name)

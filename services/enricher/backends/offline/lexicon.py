@@ -39,6 +39,7 @@ TITLE_ABBREVIATIONS: Mapping[str, str] = {
     "np": "Nurse Practitioner",
     "pa-c": "Physician Assistant",
     "swe": "Software Engineer",
+    "dba": "Database Administrator",
     "exec": "Executive",
     "intl": "International",
     "natl": "National",
@@ -489,6 +490,7 @@ INDUSTRY_CUES: tuple[tuple[str, str], ...] = (
     ("fitness", "Wellness and Fitness Services"),
     ("gym", "Wellness and Fitness Services"),
     ("consulting", "Business Consulting and Services"),
+    ("conseil", "Business Consulting and Services"),
     ("consultants", "Business Consulting and Services"),
     ("advisory", "Business Consulting and Services"),
     # general employer-name words: weakest, so they come last

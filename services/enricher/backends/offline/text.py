@@ -13,7 +13,13 @@ _TAG = re.compile(r"<[^>]*>")
 _SCRIPT = re.compile(r"<(script|style)\b.*?</\1\s*>", re.IGNORECASE | re.DOTALL)
 # a token never ends in "." "/" or "-" ("driver." -> driver), so none needs stripping
 _TOKEN = re.compile(r"[a-z0-9+#&](?:[a-z0-9+#&./-]*[a-z0-9+#&])?")
-_SENTENCE_END = re.compile(r"(?<=[.!?])\s+(?=[\"'(A-Z0-9])")
+# a sentence ends at . ! ? before a capital, but not after a company's legal form or a
+# title ("Acme Inc. (NASDAQ: ACME) is a…", "St. Mary's")
+_NOT_AN_END = ("Inc", "inc", "INC", "Ltd", "ltd", "LTD", "Co", "Corp", "LLC", "Jr", "Sr", "St",
+               "Dr", "Mr", "Ms", "Mrs", "No", "vs")  # fmt: skip
+_SENTENCE_END = re.compile(
+    "".join(rf"(?<!\b{word}\.)" for word in _NOT_AN_END) + r"(?<=[.!?])\s+(?=[\"'(A-Z0-9])"
+)
 _BULLET = re.compile(r"^\s*(?:[-*•·▪◦‣–]|\d{1,2}[.)])\s*")
 _SPACES = re.compile(r"[ \t]+")  # within a line: splitlines() breaks at \r, \f and \v
 
