@@ -387,3 +387,23 @@ async def test_abbreviated_titles_and_french_firm_names(
 
 def _industry_id(taxonomy: Taxonomy, name: str) -> int:
     return next(i.id for i in taxonomy.industries.values() if i.name == name)
+
+
+@pytest.mark.parametrize(
+    ("title", "function"),
+    [
+        ("Managing Director of Travel Insurance", "11-"),
+        ("Senior Manager, Sourcing, Europe", "11-"),
+        ("Managing Director for Finland", "11-"),
+    ],
+)
+async def test_the_role_before_its_qualifier_is_read_when_the_whole_title_is_unknown(
+    backend: OfflineBackend, taxonomy: Taxonomy, title: str, function: str
+) -> None:
+    job = JobPosting(title=title, company_name="Acme", description_html="")
+    [outcome] = await backend.enrich([job])
+    found = outcome.enrichment
+    assert found is not None
+    chosen = taxonomy.job_function(found.job_function_id)
+    assert chosen is not None and chosen.code.startswith(function)
+    assert any("before its qualifier" in reason for reason in found.confidence_reasons)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable
 from dataclasses import dataclass
 from functools import lru_cache
@@ -25,6 +26,11 @@ _NONE: tuple[tuple[str, ...], tuple[str, ...]] = ((), ())
 
 def _sorted_words(key: str) -> str:
     return " ".join(sorted(key.split()))
+
+
+# where a title's role ends and what qualifies it begins: "of", "for", a comma, a dash
+_QUALIFIER = re.compile(r"\s+(?:of|for)\s+|\s*,\s*|\s+[-–—]\s+", re.IGNORECASE)
+QUALIFIER_PENALTY = 10.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -85,7 +91,21 @@ class FunctionMatcher:
         if not keys:
             return None
         # an English reading of the title (its translation, its alternatives) votes first
-        return self._part(keys[0]) or self._vote((*others, *keys)) or self._head(keys[0])
+        found = self._part(keys[0]) or self._vote((*others, *keys)) or self._head(keys[0])
+        return found or self._before_qualifier(title)
+
+    def _before_qualifier(self, title: str) -> FunctionMatch | None:
+        """The role before what qualifies it, when the whole title says nothing known
+        ("Managing Director of Travel Insurance", "Senior Manager, Sourcing, Europe"): read
+        with less confidence, since the qualifier may have changed the occupation."""
+        role = _QUALIFIER.split(title, maxsplit=1)[0].strip()
+        if not role or role == title.strip():
+            return None
+        found = self.match(role)
+        if found is None:
+            return None
+        return FunctionMatch(found.function, found.score - QUALIFIER_PENALTY, found.matched_title,
+                             f"{found.how}, before its qualifier")  # fmt: skip
 
     def _vote(self, keys: tuple[str, ...]) -> FunctionMatch | None:
         """The occupation the title's words vote for (see `votes`), from the first key whose
