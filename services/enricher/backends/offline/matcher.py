@@ -91,8 +91,8 @@ class FunctionMatcher:
         if not keys:
             return None
         # an English reading of the title (its translation, its alternatives) votes first
-        found = self._part(keys[0]) or self._vote((*others, *keys)) or self._head(keys[0])
-        return found or self._before_qualifier(title)
+        read = self._part(keys[0]) or self._vote((*others, *keys)) or self._head(keys[0])
+        return read or self._before_qualifier(title)
 
     def _before_qualifier(self, title: str) -> FunctionMatch | None:
         """The role before what qualifies it, when the whole title says nothing known
