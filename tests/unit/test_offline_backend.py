@@ -407,3 +407,19 @@ async def test_the_role_before_its_qualifier_is_read_when_the_whole_title_is_unk
     chosen = taxonomy.job_function(found.job_function_id)
     assert chosen is not None and chosen.code.startswith(function)
     assert any("before its qualifier" in reason for reason in found.confidence_reasons)
+
+
+async def test_an_analyst_is_not_read_as_a_clerk(
+    backend: OfflineBackend, taxonomy: Taxonomy
+) -> None:
+    # O*NET lists "Procurement Analyst" under Procurement Clerks (43-3061)
+    job = JobPosting(title="Procurement Analyst", company_name="Acme", description_html="")
+    [outcome] = await backend.enrich([job])
+    assert outcome.enrichment is not None
+    chosen = taxonomy.job_function(outcome.enrichment.job_function_id)
+    assert chosen is not None and chosen.code.startswith("13-")
+    clerk = JobPosting(title="Procurement Clerk", company_name="Acme", description_html="")
+    [outcome] = await backend.enrich([clerk])
+    assert outcome.enrichment is not None
+    chosen = taxonomy.job_function(outcome.enrichment.job_function_id)
+    assert chosen is not None and chosen.code == "43-3061.00"

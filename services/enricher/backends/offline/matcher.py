@@ -31,6 +31,7 @@ def _sorted_words(key: str) -> str:
 # where a title's role ends and what qualifies it begins: "of", "for", a comma, a dash
 _QUALIFIER = re.compile(r"\s+(?:of|for)\s+|\s*,\s*|\s+[-–—]\s+", re.IGNORECASE)
 QUALIFIER_PENALTY = 10.0
+CLERICAL = "43-"  # SOC major group 43, Office and Administrative Support
 
 
 @dataclass(frozen=True, slots=True)
@@ -69,7 +70,21 @@ class FunctionMatcher:
             for head, keys in by_head.items()
         }
         self._votes = TitleVotes(taxonomy.functions.values())
-        self.match = lru_cache(maxsize=_CACHE_SIZE)(self._match)
+        self.match = lru_cache(maxsize=_CACHE_SIZE)(self._professional)
+
+    def _professional(self, title: str) -> FunctionMatch | None:
+        """An analyst is not a clerk: O*NET lists some analyst titles under clerical
+        occupations ("Procurement Analyst" under Procurement Clerks), where SOC's coding
+        puts analysts among business, computer or science professionals; such a match
+        gives way to the broad analyst occupation."""
+        found = self._match(title)
+        if found is None or not found.function.code.startswith(CLERICAL):
+            return found
+        keys = match_keys(title)
+        if not keys or singular(keys[0].rsplit(" ", 1)[-1]) != "analyst":
+            return found
+        analyst = self._generic.get("analyst")
+        return self._result(analyst, found.score, "an analyst, not a clerk") if analyst else found
 
     def _match(self, title: str) -> FunctionMatch | None:
         keys = match_keys(title)
