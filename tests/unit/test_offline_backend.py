@@ -395,6 +395,7 @@ def _industry_id(taxonomy: Taxonomy, name: str) -> int:
         ("Managing Director of Travel Insurance", "11-"),
         ("Senior Manager, Sourcing, Europe", "11-"),
         ("Managing Director for Finland", "11-"),
+        ("Nurse (SANE) Emergency Room", "29-"),
     ],
 )
 async def test_the_role_before_its_qualifier_is_read_when_the_whole_title_is_unknown(

@@ -28,8 +28,9 @@ def _sorted_words(key: str) -> str:
     return " ".join(sorted(key.split()))
 
 
-# where a title's role ends and what qualifies it begins: "of", "for", a comma, a dash
-_QUALIFIER = re.compile(r"\s+(?:of|for)\s+|\s*,\s*|\s+[-–—]\s+", re.IGNORECASE)
+# where a title's role ends and what qualifies it begins: "of", "for", a comma, a bracket,
+# a dash
+_QUALIFIER = re.compile(r"\s+(?:of|for)\s+|\s*[,(]\s*|\s+[-–—]\s+", re.IGNORECASE)
 QUALIFIER_PENALTY = 10.0
 CLERICAL = "43-"  # SOC major group 43, Office and Administrative Support
 
@@ -111,7 +112,7 @@ class FunctionMatcher:
 
     def _before_qualifier(self, title: str) -> FunctionMatch | None:
         """The role before what qualifies it, when the whole title says nothing known
-        ("Managing Director of Travel Insurance", "Senior Manager, Sourcing, Europe"): read
+        ("Managing Director of Travel Insurance", "Nurse (SANE) Emergency Room"): read
         with less confidence, since the qualifier may have changed the occupation."""
         role = _QUALIFIER.split(title, maxsplit=1)[0].strip()
         if not role or role == title.strip():
