@@ -369,6 +369,8 @@ async def test_a_self_description_after_the_legal_form_names_the_industry(
     [
         ("DBA SQL server junior", "Banque Dupont", "15-1242", None),
         ("Chef de projet", "Dupont Conseil", "13-1082", "Business Consulting and Services"),
+        ("Infirmier", "CHRU Nancy", "29-", "Hospitals"),
+        ("Infirmier", "Assistance Publique Hopitaux de Paris", "29-", "Hospitals"),
     ],
 )
 async def test_abbreviated_titles_and_french_firm_names(

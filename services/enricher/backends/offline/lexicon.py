@@ -634,7 +634,9 @@ EMPLOYER_CUES: tuple[tuple[str, str], ...] = (
     # institutions and trades, in French and Finnish
     ("centre hospitalier", "Hospitals"),
     ("chu", "Hospitals"),
+    ("chru", "Hospitals"),  # centre hospitalier régional universitaire
     ("hopital", "Hospitals"),
+    ("hopitaux", "Hospitals"),
     ("clinique", "Hospitals"),
     ("ehpad", "Nursing Homes and Residential Care Facilities"),
     ("sairaala", "Hospitals"),
@@ -722,7 +724,7 @@ NAME_ONLY_CUES: frozenset[str] = frozenset(
         "department", "department of", "office of", "secretary", "commission", "commissioner",
         "bureau", "municipal", "public service", "u.s", "united states", "ministry",
         "commune", "departement", "metropole", "kunta", "kaupunki", "recruit", "editeur",
-        "industriel", "magasin", "magasins", "terveys", "kauppa", "usine", "chu",
+        "industriel", "magasin", "magasins", "terveys", "kauppa", "usine", "chu", "chru",
         "town of", "village of", "borough of", "township", "centers for", "personnel",
         "office for", "agency for",
     }
