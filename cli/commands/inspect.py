@@ -34,7 +34,8 @@ from services.ingestor.feeds import (
     inspect_feed,
     load_mapping,
 )
-from services.shared.settings import SettingsError
+from services.shared.database import Database
+from services.shared.settings import Secret, SettingsError
 
 
 def register(subparsers: SubParsers) -> None:
@@ -119,21 +120,44 @@ async def _enriched(
     args: argparse.Namespace, mapping: dict[str, Any] | None
 ) -> tuple[FeedInspection, list[EnrichedRecord]]:
     taxonomy = load_taxonomy()
+    choice = BackendChoice.from_env(os.environ, args.backend)
+    db = await _budget_database(choice)
     try:
-        backend = backend_for(BackendChoice.from_env(os.environ, args.backend), taxonomy)
-    except (ValueError, SettingsError) as error:
-        raise CommandError(str(error)) from error
-    try:
-        return await preview(
-            args.source,
-            mapping,
-            limit=args.limit,
-            backend=backend,
-            taxonomy=taxonomy,
-            settings=_settings(args.source),
-        )
+        try:
+            backend = backend_for(choice, taxonomy, db)
+        except (ValueError, SettingsError) as error:
+            raise CommandError(str(error)) from error
+        try:
+            return await preview(
+                args.source,
+                mapping,
+                limit=args.limit,
+                backend=backend,
+                taxonomy=taxonomy,
+                settings=_settings(args.source),
+            )
+        finally:
+            await backend.aclose()
     finally:
-        await backend.aclose()
+        if db is not None:
+            await db.close()
+
+
+async def _budget_database(choice: BackendChoice) -> Database | None:
+    """With the gemini backend and DATABASE_URL, the deployment's database, whose one
+    requests/tokens budget the preview books in like every enricher replica; None otherwise
+    (the preview then keeps to GEMINI_RPM / GEMINI_TPM on its own)."""
+    dsn = os.environ.get("DATABASE_URL", "").strip()
+    if choice.name != "gemini" or not dsn:
+        return None
+    db = Database(Secret(dsn), max_size=2)
+    try:
+        await db.open()
+    except Exception as error:
+        raise CommandError(
+            f"cannot reach the database for the shared Gemini budget: {error}"
+        ) from error
+    return db
 
 
 def _print_enriched(records: list[EnrichedRecord]) -> None:

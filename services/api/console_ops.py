@@ -203,14 +203,18 @@ def _echo(form: Any) -> dict[str, Any]:
     return echo
 
 
-_BACKENDS: list[EnrichmentBackend] = []
+_BACKENDS: dict[int, EnrichmentBackend] = {}
 
 
 def _backend(request: web.Request) -> EnrichmentBackend:
-    """Built once per process: loading the taxonomy and profile takes a moment."""
-    if not _BACKENDS:
-        _BACKENDS.append(backend_for(_plane(request).settings.preview, taxonomy()))
-    return _BACKENDS[0]
+    """Built once per control plane: loading the taxonomy and profile takes a moment. A
+    gemini preview books in the deployment's one requests/tokens budget (the plane's
+    database), as the enricher replicas do."""
+    plane = _plane(request)
+    backend = _BACKENDS.get(id(plane))
+    if backend is None:
+        backend = _BACKENDS[id(plane)] = backend_for(plane.settings.preview, taxonomy(), plane.db)
+    return backend
 
 
 async def _preview(request: web.Request, feed_id: int | None, form: Any) -> web.Response:

@@ -16,6 +16,7 @@ from schemas.records import Enrichment, JobPosting
 from schemas.taxonomy import Taxonomy, load_taxonomy
 from services.enricher.backends.base import EnrichmentBackend
 from services.enricher.backends.gemini.settings import GeminiSettings
+from services.enricher.ports import Connections
 from services.ingestor.feeds import (
     FeedInspection,
     FeedSettings,
@@ -50,15 +51,23 @@ class BackendChoice:
         return cls(chosen, env.get("AUDIENCE_PROFILE") or None, gemini)
 
 
-def backend_for(choice: BackendChoice, taxonomy: Taxonomy) -> EnrichmentBackend:
-    """`offline` (the default) or `gemini` (needs GEMINI_API_KEY), as the enricher builds it."""
+def backend_for(
+    choice: BackendChoice, taxonomy: Taxonomy, db: Connections | None = None
+) -> EnrichmentBackend:
+    """`offline` (the default) or `gemini` (needs GEMINI_API_KEY), as the enricher builds it.
+
+    With `db`, a gemini preview books its requests in the deployment's one budget
+    (PostgreSQL, migration 0009), as every enricher replica does: a preview spends the same
+    project quota, so it must not go around it."""
     from schemas.profile import load_profile
 
     profile = load_profile(choice.profile_path)
     if choice.name == "gemini":
-        from services.enricher.backends.gemini.backend import GeminiBackend
+        from services.enricher.backends.gemini.backend import GeminiBackend, shared_budget_gate
 
-        return GeminiBackend(choice.gemini or GeminiSettings(), taxonomy, profile)
+        settings = choice.gemini or GeminiSettings()
+        gate = shared_budget_gate(settings, db) if db is not None else None
+        return GeminiBackend(settings, taxonomy, profile, gate=gate)
     if choice.name != "offline":
         raise ValueError(f"the enrichment backend must be offline or gemini, got {choice.name!r}")
     from services.enricher.backends.offline.backend import OfflineBackend

@@ -26,6 +26,8 @@ from cli.stack import StackInfo
 from emulators.gemini import RunningEmulator, create_app, serve
 from schemas.codec import CODEC
 from schemas.records import EnrichedJob, EnrichmentStatus
+from schemas.usage import LLM_PAUSED, combined, overall
+from services.enricher.backends.gemini.pricing import load_price
 from services.enricher.backends.gemini.prompts import enrich_prompt
 from services.enricher.backends.gemini.schemas import Stage
 from services.enricher.backends.gemini.settings import GeminiSettings
@@ -442,3 +444,140 @@ async def test_a_run_published_again_after_a_crash_is_applied_once(
     )
     assert outcomes == 200
     assert len(gemini.batches.batches) == 3  # one batch per stage: nothing asked twice
+
+
+async def test_a_backfill_reports_every_token_by_kind_and_its_cost_at_the_batch_api_price(
+    stack: StackInfo, gemini: RunningEmulator, running_pipeline: PipelineConfig
+) -> None:
+    """Every token the emulated Batch API reported reaches the jobs' usage, the run's report
+    and its spending, priced at half the standard rate."""
+    feed_id = random.randint(10**6, 10**7)
+    await _seed(stack.dsn, feed_id, 60)
+    gemini.state.faults.arm([{"kind": "thoughts", "stage": "enriched_jobs", "times": None}])
+    settings = _settings(_env(stack, gemini))
+    from services.enricher import backfill
+
+    backfill_id = await backfill.create(settings, feed_id, batch_api=True)
+    assert await backfill.drive(settings, backfill_id, backfill.plan_for(settings))
+
+    run_id = await _fetchval(
+        stack.dsn, "SELECT run_id FROM backfill_runs WHERE backfill_id = $1", backfill_id
+    )
+    records = [CODEC.decode(value) for _, value in await enriched_messages(stack.bootstrap, run_id)]
+    enriched = [r for r in records if isinstance(r, EnrichedJob)]
+    assert len(enriched) == 60 and all(r.status is EnrichmentStatus.SUCCESS for r in enriched)
+    by_stage = combined(r.llm_usage for r in enriched)
+    assert {"enrichment", "searchable_text"} <= set(by_stage)
+    run = overall(by_stage)
+    counters = gemini.state.counters
+    assert run.calls == counters["requests"]
+    assert run.input == counters["prompt_tokens"] > 0
+    assert run.cached_input == counters["cached_tokens"] > 0
+    assert run.output == counters["candidates_tokens"] > 0
+    assert run.thinking == counters["thoughts_tokens"] > 0
+    standard = load_price(settings.gemini.model if settings.gemini else "")
+    unpriced = run.model_copy(update={"cost_usd": 0})
+    assert run.cost_usd == pytest.approx(standard.cost_usd(unpriced) / 2)
+    assert sum(r.llm_calls for r in enriched) == run.calls
+
+    report = await control.wait_for_report(stack.dsn, run_id, timeout_s=180)
+    assert report.total_in_feed == 60
+    assert report.api_calls_gemini == run.calls
+    assert (report.gemini_input_tokens, report.gemini_output_tokens) == (run.input, run.output)
+    assert report.gemini_cached_input_tokens == run.cached_input
+    assert report.gemini_thinking_tokens == run.thinking
+    assert report.llm_cost_usd == pytest.approx(run.cost_usd)
+    assert set(report.llm_usage_by_stage) == set(by_stage)
+    spent = await _fetchval(
+        stack.dsn, "SELECT cost_usd FROM run_llm_spend WHERE run_id = $1", run_id
+    )
+    assert spent == pytest.approx(run.cost_usd)
+
+
+async def test_a_backfill_usage_survives_a_restart_of_its_driver(
+    stack: StackInfo, gemini: RunningEmulator
+) -> None:
+    """The tokens of a batch read before a crash are stored with its answers: the jobs'
+    usage after the restart still adds up to everything the Batch API reported."""
+    feed_id = random.randint(10**6, 10**7)
+    await _seed(stack.dsn, feed_id, 30)
+    settings = _settings(_env(stack, gemini, BACKFILL_LINES_PER_BATCH="1"))
+    from services.enricher import backfill
+
+    backfill_id = await backfill.create(settings, feed_id, batch_api=True)
+    plan = backfill.plan_for(settings)
+    conn = await asyncpg.connect(stack.dsn)
+    try:
+        async with backfill._parts(settings) as parts:
+            driver = Driver(backfill_id, parts, plan)
+            items = {item.ref: item for item in await store.items(conn, backfill_id)}
+            batches: list[store.BatchRow] = []
+            found = await store.get(conn, backfill_id)
+            assert found is not None
+            await driver._plan_waiting(conn, items, batches, found.token)
+            assert len(batches) == 3  # 30 jobs in prompts of 10, one prompt per batch
+            for batch in batches:
+                await driver._submit(conn, batch, items)
+            collected = False
+            while not collected:
+                await asyncio.sleep(0.05)
+                rows = await store.batches(conn, backfill_id)
+                collected = await driver._collect(conn, rows[0], items)
+        # the driver is gone; its batch's usage is in PostgreSQL
+        stored = await store.items(conn, backfill_id)
+        assert sum(overall(i.usage).calls for i in stored) == 1
+        assert sum(overall(i.usage).input for i in stored) > 0
+    finally:
+        await conn.close()
+    assert await backfill.drive(settings, backfill_id, plan)
+    conn = await asyncpg.connect(stack.dsn)
+    try:
+        stored = await store.items(conn, backfill_id)
+    finally:
+        await conn.close()
+    total = overall(combined(i.usage for i in stored))
+    counters = gemini.state.counters
+    assert total.calls == counters["requests"]
+    assert (total.input, total.output) == (counters["prompt_tokens"], counters["candidates_tokens"])
+
+
+async def test_a_backfill_over_its_cost_ceiling_starts_no_more_jobs_and_says_so(
+    stack: StackInfo, gemini: RunningEmulator, running_pipeline: PipelineConfig
+) -> None:
+    """Under LLM_RUN_COST_CEILING_USD a feed's jobs start one Batch API job at a time; once
+    the feed has spent its ceiling the rest are not sent, fail with the reason, and the
+    report says so. Jobs already started finish their stages."""
+    feed_id = random.randint(10**6, 10**7)
+    await _seed(stack.dsn, feed_id, 50)
+    env = _env(stack, gemini, BACKFILL_LINES_PER_BATCH="1", LLM_RUN_COST_CEILING_USD="0.0000001")
+    settings = _settings(env)
+    from services.enricher import backfill
+
+    backfill_id = await backfill.create(settings, feed_id, batch_api=True)
+    assert await backfill.drive(settings, backfill_id, backfill.plan_for(settings))
+
+    # one stage-1 prompt of 10 jobs went out; the ceiling was spent by it
+    enrich_asks = [n for key, n in gemini.batches.asked.items() if key.startswith("enriched_jobs|")]
+    assert enrich_asks == [1] * 10
+    searchable = sum(n for k, n in gemini.batches.asked.items() if k.startswith("searchable_jobs|"))
+    assert searchable == 10
+    run_id = await _fetchval(
+        stack.dsn, "SELECT run_id FROM backfill_runs WHERE backfill_id = $1", backfill_id
+    )
+    records = [CODEC.decode(value) for _, value in await enriched_messages(stack.bootstrap, run_id)]
+    enriched = [r for r in records if isinstance(r, EnrichedJob)]
+    done = [r for r in enriched if r.status is EnrichmentStatus.SUCCESS]
+    paused = [r for r in enriched if r.status is EnrichmentStatus.FAILED]
+    assert (len(done), len(paused)) == (10, 40)
+    assert all(r.error and r.error.startswith(LLM_PAUSED) for r in paused)
+    assert all(not r.llm_usage and r.llm_calls == 0 for r in paused)
+    assert "LLM_RUN_COST_CEILING_USD" in (paused[0].error or "")
+    report = await control.wait_for_report(stack.dsn, run_id, timeout_s=180)
+    assert report.llm_paused_jobs == 40
+    assert any(
+        note.startswith("LLM calls paused: 40 jobs not enriched, the backfill spent")
+        for note in report.error_summary
+    ), report.error_summary
+    assert report.llm_cost_usd == pytest.approx(
+        overall(combined(r.llm_usage for r in done)).cost_usd
+    )

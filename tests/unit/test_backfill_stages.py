@@ -10,7 +10,9 @@ import pytest
 
 from schemas.records import JobPosting
 from schemas.taxonomy import Industry, IndustryGroup, JobFunction, Sector, Taxonomy
+from schemas.usage import StageUsage, combined, overall
 from services.enricher.backends.gemini.engine import Answer
+from services.enricher.backends.gemini.pricing import Price
 from services.enricher.backends.gemini.prompts import SystemPrompts, enrich_prompt
 from services.enricher.backends.gemini.schemas import EnrichItem, Stage
 from services.enricher.backfill import stages
@@ -18,6 +20,7 @@ from services.enricher.backfill.stages import Item, Sizes
 from services.enricher.backfill.store import posting_of
 
 PROMPTS = SystemPrompts(enrich="S1", function="S2", searchable="S3")
+PRICE = Price(input=1.0, cached_input=0.1, output=4.0).for_batch_api()
 SIZES = Sizes(batch_size=2, function_batch_size=25, max_description_chars=6000)
 
 
@@ -102,7 +105,7 @@ def test_a_failed_stage_one_fails_the_job_with_the_reason(
     assert item.error is not None and item.error.startswith("enrichment: ")
     assert reason in item.error
     assert stages.next_stage(item, taxonomy) is None
-    outcome = stages.outcome(item, taxonomy)
+    outcome = stages.outcome(item, taxonomy, PRICE)
     assert outcome.enrichment is None and outcome.error == item.error
 
 
@@ -112,7 +115,7 @@ def test_a_failed_stage_three_keeps_the_job_enriched_on_its_keywords_and_not_cac
     item = _item(1, 1, enriched_jobs=_base(100), selections=None)
     prompt = stages.render(Stage.SEARCHABLE, [item], PROMPTS, taxonomy, 6000)
     stages.record(Stage.SEARCHABLE, [item], prompt, "503 UNAVAILABLE: overloaded")
-    outcome = stages.outcome(item, taxonomy)
+    outcome = stages.outcome(item, taxonomy, PRICE)
     assert outcome.enrichment is not None and not outcome.complete
     assert outcome.enrichment.searchable_text == "Ward nurse, care"
     assert outcome.incomplete == "searchable text: 503 UNAVAILABLE: overloaded (after 1 attempts)"
@@ -130,7 +133,8 @@ def test_a_request_the_server_failed_is_asked_again_until_its_attempts_run_out(
     assert [m.error for m in members] == [
         "enrichment: 429 RESOURCE_EXHAUSTED: quota (after 3 attempts)"
     ] * 2
-    assert sum(m.calls for m in members) == 3  # every request counted once
+    # every request counted once, as a call of its stage
+    assert sum(m.usage["enrichment"].calls for m in members) == 3
 
 
 def test_a_request_the_model_answered_badly_is_not_asked_again(taxonomy: Taxonomy) -> None:
@@ -144,11 +148,53 @@ def test_tokens_and_calls_of_a_request_are_shared_by_its_jobs(taxonomy: Taxonomy
     members = [_item(1, 1), _item(1, 2)]
     prompt = stages.render(Stage.ENRICH, members, PROMPTS, taxonomy, 6000)
     answers = [_base(100, id=key).model_dump() for key in prompt.keys]
-    stages.record(Stage.ENRICH, members, prompt, _answer(Stage.ENRICH, answers))
+    answer = Answer(
+        orjson.dumps({"enriched_jobs": answers}).decode(), "STOP", 101, 41, 60, thinking_tokens=7
+    )
+    stages.record(Stage.ENRICH, members, prompt, answer)
     assert all(m.error is None and m.base is not None for m in members)
-    assert sum(m.calls for m in members) == 1
-    assert sum(m.input_tokens for m in members) == 100
-    assert sum(m.output_tokens for m in members) == 40
+    total = overall(combined(m.usage for m in members))
+    assert total == StageUsage(calls=1, input=101, cached_input=60, output=41, thinking=7)
+    assert set(members[0].usage) == set(members[1].usage) == {"enrichment"}
+
+
+def test_a_jobs_outcome_carries_its_usage_by_stage_at_the_batch_api_price(
+    taxonomy: Taxonomy,
+) -> None:
+    item = _item(1, 1)
+    for stage, tokens in ((Stage.ENRICH, (1000, 400)), (Stage.SEARCHABLE, (500, 100))):
+        prompt = stages.render(stage, [item], PROMPTS, taxonomy, 6000)
+        answer = (
+            _answer(Stage.ENRICH, [_base(100).model_dump()])
+            if stage is Stage.ENRICH
+            else _answer(stage, [{"id": "J1", "searchable_text": "ward nurse care"}])
+        )
+        used = Answer(answer.text, "STOP", tokens[0], tokens[1], cached_tokens=200)
+        stages.record(stage, [item], prompt, used)
+    item.answers[Stage.FUNCTION] = None
+    outcome = stages.outcome(item, taxonomy, PRICE)
+    assert outcome.complete
+    assert set(outcome.usage) == {"enrichment", "searchable_text"}
+    assert (outcome.llm_calls, outcome.input_tokens, outcome.output_tokens) == (2, 1500, 500)
+    # 800 fresh + 200 cached input, 400 output at half of $1 / $0.1 / $4 per million
+    assert outcome.usage["enrichment"].cost_usd == pytest.approx(
+        (800 * 1.0 + 200 * 0.1 + 400 * 4.0) / 2 / 1e6
+    )
+    assert overall(outcome.usage).cost_usd == pytest.approx(
+        ((800 + 300) * 1.0 + 400 * 0.1 + 500 * 4.0) / 2 / 1e6
+    )
+    assert stages.spent_by_feed([item], PRICE) == {
+        1: pytest.approx(overall(outcome.usage).cost_usd)
+    }
+
+
+def test_a_request_the_server_failed_costs_a_call_and_no_tokens(taxonomy: Taxonomy) -> None:
+    item = _item(1, 1)
+    prompt = stages.render(Stage.ENRICH, [item], PROMPTS, taxonomy, 6000)
+    stages.record(Stage.ENRICH, [item], prompt, "500 INTERNAL: boom", 1)
+    outcome = stages.outcome(item, taxonomy, PRICE)
+    assert outcome.usage == {"enrichment": StageUsage(calls=1)}
+    assert outcome.error == "enrichment: 500 INTERNAL: boom (after 1 attempts)"
 
 
 def test_a_job_row_gives_back_its_posting() -> None:

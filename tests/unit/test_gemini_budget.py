@@ -125,6 +125,23 @@ def test_cost_prices_fresh_and_cached_input_apart_and_thinking_as_output() -> No
     assert price.cost_usd(used) == pytest.approx(0.15 + 0.01 + 0.225)
 
 
+def test_the_batch_api_costs_the_tables_share_of_the_standard_price(tmp_path: Path) -> None:
+    used = StageUsage(input=1_000_000, cached_input=400_000, output=100_000, thinking=50_000)
+    price = load_price("gemini-3.1-flash-lite")
+    assert price.batch_api_factor == 0.5  # Google's Batch API: half price
+    assert price.for_batch_api().cost_usd(used) == pytest.approx(price.cost_usd(used) / 2)
+    own = tmp_path / "prices.toml"
+    own.write_text(
+        'batch_api_factor = 0.6\n[models."m"]\ninput = 1\ncached_input = 0.1\noutput = 2\n'
+    )
+    assert load_price("m", own).for_batch_api().input == pytest.approx(0.6)
+    own.write_text(
+        'batch_api_factor = 0\n[models."m"]\ninput = 1\ncached_input = 0.1\noutput = 2\n'
+    )
+    with pytest.raises(SettingsError, match="batch_api_factor"):
+        load_price("m", own)
+
+
 def test_a_model_missing_from_the_price_table_is_refused(tmp_path: Path) -> None:
     with pytest.raises(SettingsError, match="no price for model 'gemini-9-ultra'"):
         load_price("gemini-9-ultra")

@@ -316,3 +316,113 @@ def test_the_company_names_head_word_decides_its_industry() -> None:
     assert industry("Verve Apparel Manufacturing") == "Manufacturing"
     # a cue inside a longer cue does not count on its own: an animal hospital is a vet
     assert industry("Oakwood Animal Hospital") == "Veterinary Services"
+
+
+@pytest.mark.parametrize(
+    ("title", "company", "function", "sector"),
+    [
+        # the occupation in brackets, the rest a place ("instructor (practical nurse)")
+        (
+            "Ohjaaja (lähihoitaja), Kotikoti, Kuopio",
+            "Hoiva Oy",
+            "31-1131",
+            "Hospitals and Health Care",
+        ),
+        # Finnish plural and partitive plural of known titles
+        ("Sairaanhoitajat (2), Kotihoito", "Hoiva Oy", "29-1141", "Hospitals and Health Care"),
+        ("Myyjiä liikkeeseen Ouluun", "Kauppa Oy", "41-2031", "Retail"),
+        # a wellbeing services county runs health care, though it is a county
+        ("Kirjanpitäjä", "Etelä-Savon hyvinvointialue", "43-3031", "Hospitals and Health Care"),
+    ],
+)
+async def test_finnish_titles_in_their_written_forms_and_employers(
+    backend: OfflineBackend, taxonomy: Taxonomy, title: str, company: str, function: str,
+    sector: str,
+) -> None:  # fmt: skip
+    job = JobPosting(title=title, company_name=company, description_html="")
+    [outcome] = await backend.enrich([job])
+    found = outcome.enrichment
+    assert found is not None
+    chosen = taxonomy.job_function(found.job_function_id)
+    assert chosen is not None and chosen.code.startswith(function)
+    named = taxonomy.sector(found.sector_id)
+    assert named is not None and named.name == sector
+
+
+async def test_a_self_description_after_the_legal_form_names_the_industry(
+    backend: OfflineBackend, taxonomy: Taxonomy
+) -> None:
+    description = (
+        "<p>If you seek a job with Acme, note that our recruiters only write from acme.com.</p>"
+        "<p>Acme athletica inc. (NASDAQ: AXQ) is an athletic apparel company for yoga and "
+        "running.</p>"
+    )
+    job = JobPosting(title="Store Manager", company_name="acme", description_html=description)
+    [outcome] = await backend.enrich([job])
+    assert outcome.enrichment is not None
+    industry = taxonomy.industry(outcome.enrichment.industry_id)
+    assert industry is not None and "Apparel" in industry.name  # not "Staffing and Recruiting"
+
+
+@pytest.mark.parametrize(
+    ("title", "company", "function", "industry"),
+    [
+        ("DBA SQL server junior", "Banque Dupont", "15-1242", None),
+        ("Chef de projet", "Dupont Conseil", "13-1082", "Business Consulting and Services"),
+        ("Infirmier", "CHRU Nancy", "29-", "Hospitals"),
+        ("Infirmier", "Assistance Publique Hopitaux de Paris", "29-", "Hospitals"),
+    ],
+)
+async def test_abbreviated_titles_and_french_firm_names(
+    backend: OfflineBackend, taxonomy: Taxonomy, title: str, company: str, function: str,
+    industry: str | None,
+) -> None:  # fmt: skip
+    job = JobPosting(title=title, company_name=company, description_html="")
+    [outcome] = await backend.enrich([job])
+    found = outcome.enrichment
+    assert found is not None
+    chosen = taxonomy.job_function(found.job_function_id)
+    assert chosen is not None and chosen.code.startswith(function)
+    if industry is not None:
+        assert found.industry_id == _industry_id(taxonomy, industry)
+
+
+def _industry_id(taxonomy: Taxonomy, name: str) -> int:
+    return next(i.id for i in taxonomy.industries.values() if i.name == name)
+
+
+@pytest.mark.parametrize(
+    ("title", "function"),
+    [
+        ("Managing Director of Travel Insurance", "11-"),
+        ("Senior Manager, Sourcing, Europe", "11-"),
+        ("Managing Director for Finland", "11-"),
+        ("Nurse (SANE) Emergency Room", "29-"),
+    ],
+)
+async def test_the_role_before_its_qualifier_is_read_when_the_whole_title_is_unknown(
+    backend: OfflineBackend, taxonomy: Taxonomy, title: str, function: str
+) -> None:
+    job = JobPosting(title=title, company_name="Acme", description_html="")
+    [outcome] = await backend.enrich([job])
+    found = outcome.enrichment
+    assert found is not None
+    chosen = taxonomy.job_function(found.job_function_id)
+    assert chosen is not None and chosen.code.startswith(function)
+    assert any("before its qualifier" in reason for reason in found.confidence_reasons)
+
+
+async def test_an_analyst_is_not_read_as_a_clerk(
+    backend: OfflineBackend, taxonomy: Taxonomy
+) -> None:
+    # O*NET lists "Procurement Analyst" under Procurement Clerks (43-3061)
+    job = JobPosting(title="Procurement Analyst", company_name="Acme", description_html="")
+    [outcome] = await backend.enrich([job])
+    assert outcome.enrichment is not None
+    chosen = taxonomy.job_function(outcome.enrichment.job_function_id)
+    assert chosen is not None and chosen.code.startswith("13-")
+    clerk = JobPosting(title="Procurement Clerk", company_name="Acme", description_html="")
+    [outcome] = await backend.enrich([clerk])
+    assert outcome.enrichment is not None
+    chosen = taxonomy.job_function(outcome.enrichment.job_function_id)
+    assert chosen is not None and chosen.code == "43-3061.00"

@@ -6,6 +6,7 @@ import pytest
 
 from schemas.records import Salary, SalaryPeriod
 from services.enricher.backends.offline.salary import salary_from_text
+from services.enricher.backends.offline.text import sentences
 from services.enricher.backends.offline.titles import standard_title
 
 
@@ -59,3 +60,17 @@ def test_salary_from_text(text: str, salary: Salary) -> None:
 @pytest.mark.parametrize("text", ["", "a $5 gift card", "we raised $3 billion", "401k match"])
 def test_no_salary_when_nothing_plausible(text: str) -> None:
     assert salary_from_text(text) is None
+
+
+def test_a_sentence_does_not_end_at_a_companys_legal_form_or_a_title() -> None:
+    text = (
+        "Acme athletica Inc. (NASDAQ: ACME) is an apparel company. We are hiring. "
+        "Join St. Mary Hospital. Report to Dr. Jones. Done."
+    )
+    assert sentences(text) == [
+        "Acme athletica Inc. (NASDAQ: ACME) is an apparel company.",
+        "We are hiring.",
+        "Join St. Mary Hospital.",
+        "Report to Dr. Jones.",
+        "Done.",
+    ]

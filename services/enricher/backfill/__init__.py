@@ -35,7 +35,8 @@ __all__ = ["create", "drive", "drive_unfinished", "plan_for", "status", "wait_co
 
 def plan_for(settings: EnricherSettings) -> Plan:
     """How backfills are cut and paced: the enricher's Gemini batch sizes and attempts,
-    `BACKFILL_LINES_PER_BATCH` prompts per Batch API job, polled every `BACKFILL_POLL_S`."""
+    `BACKFILL_LINES_PER_BATCH` prompts per Batch API job, polled every `BACKFILL_POLL_S`, each
+    feed's run held to `LLM_RUN_COST_CEILING_USD` at the Batch API's price."""
     gemini = _gemini(settings)
     sizes = Sizes(gemini.batch_size, gemini.function_batch_size, gemini.max_description_chars)
     return Plan(
@@ -43,6 +44,7 @@ def plan_for(settings: EnricherSettings) -> Plan:
         lines_per_batch=settings.backfill_lines_per_batch,
         max_attempts=gemini.max_attempts,
         poll_s=settings.backfill_poll_s,
+        cost_ceiling_usd=settings.run_cost_ceiling_usd,
     )
 
 
@@ -89,6 +91,7 @@ async def _parts(settings: EnricherSettings) -> AsyncIterator[Parts]:
             version=backend.version,
             db=db,
             checks=checks,
+            price=backend.price.for_batch_api(),
         )
     finally:
         await db.close()

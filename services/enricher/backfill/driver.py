@@ -35,9 +35,12 @@ from schemas.records import (
     RequestReason,
     RunStarted,
 )
+from schemas.report import money
 from schemas.taxonomy import Taxonomy
+from schemas.usage import LLM_PAUSED
 from services.enricher.app import next_key
 from services.enricher.backends.base import EnrichmentOutcome
+from services.enricher.backends.gemini.pricing import Price
 from services.enricher.backends.gemini.prompts import SystemPrompts
 from services.enricher.backends.gemini.schemas import Stage
 from services.enricher.backfill import stages, store
@@ -62,6 +65,8 @@ class Plan:
     lines_per_batch: int = 100  # prompts per Batch API job
     max_attempts: int = 4  # GEMINI_MAX_ATTEMPTS: a request the server failed is sent again
     poll_s: float = 10.0
+    # LLM_RUN_COST_CEILING_USD: what each feed's backfill run may spend (None: no limit)
+    cost_ceiling_usd: float | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -76,6 +81,7 @@ class Parts:
     version: str
     db: Connections
     checks: TrustChecks | None
+    price: Price  # the Batch API's
 
 
 class _Answered:
@@ -163,6 +169,13 @@ class Driver:
                 for item in items.values()
                 if item.ref not in busy and stages.next_stage(item, taxonomy) is stage
             ]
+            if stage is Stage.ENRICH and self._plan.cost_ceiling_usd is not None:
+                waiting, paused = self._within_ceiling(
+                    waiting, items, batches, self._plan.cost_ceiling_usd
+                )
+                if paused:
+                    await store.save(conn, self._id, paused)
+                    planned = True
             prompts = stages.plan(stage, waiting, taxonomy, self._plan.sizes)
             size = self._plan.lines_per_batch
             for start in range(0, len(prompts), size):
@@ -179,6 +192,54 @@ class Driver:
                 batches.append(row)
                 planned = True
         return planned
+
+    def _within_ceiling(
+        self,
+        waiting: list[Item],
+        items: dict[Ref, Item],
+        batches: list[store.BatchRow],
+        ceiling: float,
+    ) -> tuple[list[Item], list[Item]]:
+        """Under a cost ceiling, a feed's jobs start (stage 1) one Batch API job at a time,
+        and none start once the feed's spending reaches the ceiling: they fail with the
+        reason, as jobs of an online run over its ceiling do. Jobs already started finish
+        their stages, as an online batch does, so a feed may go over by one batch's worth.
+        Returns the jobs to plan now and those paused."""
+        spent = stages.spent_by_feed(items.values(), self._parts.price)
+        in_flight = {
+            feed_id
+            for batch in batches
+            if batch.stage is Stage.ENRICH and batch.state in ("planned", "submitting", "submitted")
+            for request in batch.requests
+            for feed_id, _ in request
+        }
+        room = self._plan.lines_per_batch * self._plan.sizes.batch_size
+        by_feed: dict[int, list[Item]] = {}
+        for item in waiting:
+            by_feed.setdefault(item.feed_id, []).append(item)
+        now: list[Item] = []
+        paused: list[Item] = []
+        for feed_id, feed_items in by_feed.items():
+            cost = spent.get(feed_id, 0.0)
+            if cost >= ceiling:
+                reason = (
+                    f"{LLM_PAUSED}the backfill spent {money(cost)} on this feed, its "
+                    f"{money(ceiling)} LLM cost ceiling (LLM_RUN_COST_CEILING_USD); enriched "
+                    "again on its feed's next run"
+                )
+                log.warning(
+                    "backfill %d: feed %d: %d job(s) not sent to the LLM: %s",
+                    self._id,
+                    feed_id,
+                    len(feed_items),
+                    reason,
+                )
+                for item in feed_items:
+                    item.error = reason
+                paused.extend(feed_items)
+            elif feed_id not in in_flight:
+                now.extend(feed_items[:room])
+        return now, paused
 
     async def _submit(
         self, conn: store.Conn, batch: store.BatchRow, items: dict[Ref, Item]
@@ -279,7 +340,9 @@ class Driver:
 
     async def _publish(self, run_id: str, feed_id: int, feed_items: list[Item]) -> None:
         parts = self._parts
-        outcomes = {item.job: stages.outcome(item, parts.taxonomy) for item in feed_items}
+        outcomes = {
+            item.job: stages.outcome(item, parts.taxonomy, parts.price) for item in feed_items
+        }
         enricher = Enricher(
             _Answered(parts.version, outcomes), parts.taxonomy, parts.db, checks=parts.checks
         )

@@ -12,16 +12,18 @@ retry that failed would, and the next backfill or run asks again.
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any
 
 from schemas.records import JobPosting
 from schemas.taxonomy import Taxonomy
+from schemas.usage import StageUsage, overall
 from services.enricher.backends.base import EnrichmentOutcome
-from services.enricher.backends.gemini.accounting import apportion
+from services.enricher.backends.gemini.accounting import Ledger, Tokens
 from services.enricher.backends.gemini.assemble import build_enrichment, stage_one_keywords
 from services.enricher.backends.gemini.engine import Answer
+from services.enricher.backends.gemini.pricing import Price
 from services.enricher.backends.gemini.prompts import (
     FunctionJob,
     SearchableJob,
@@ -62,9 +64,8 @@ class Item:
     error: str | None = None
     incomplete: str | None = None
     attempts: int = 0  # requests that failed for the server's reasons (retried like online)
-    calls: int = 0
-    input_tokens: int = 0
-    output_tokens: int = 0
+    # by stage label: the calls and tokens charged to this job (unpriced; `priced` prices them)
+    usage: dict[str, StageUsage] = field(default_factory=dict)
 
     @property
     def ref(self) -> Ref:
@@ -231,21 +232,16 @@ def record(
 ) -> None:
     """Applies one request's answer to its items: their stage is over, or (a server error
     with attempts left) they wait for the stage again."""
+    # a failed request is still a request; an answered one is billed for its tokens
+    _charge(stage, members, answer.tokens if isinstance(answer, Answer) else Tokens())
     if isinstance(answer, str) and answer.startswith(RETRYABLE_CODES):
         if all(item.attempts + 1 < max_attempts for item in members):
             for item in members:
                 item.attempts += 1
-                item.calls += 1 if item is members[0] else 0
             return
         answer = f"{answer} (after {max(i.attempts for i in members) + 1} attempts)"
     outcomes = judged(stage, prompt, answer)
-    tokens = (answer.input_tokens, answer.output_tokens) if isinstance(answer, Answer) else (0, 0)
-    calls = apportion(1, len(members))
-    inputs, outputs = (apportion(total, len(members)) for total in tokens)
-    for index, (key, item) in enumerate(zip(prompt.keys, members, strict=True)):
-        item.calls += calls[index]
-        item.input_tokens += inputs[index]
-        item.output_tokens += outputs[index]
+    for key, item in zip(prompt.keys, members, strict=True):
         outcome = outcomes[key]
         if not isinstance(outcome, str):
             item.answers[stage] = outcome
@@ -257,8 +253,37 @@ def record(
             item.error = f"{ERROR_PREFIX[stage]}: {outcome}"
 
 
-def outcome(item: Item, taxonomy: Taxonomy) -> EnrichmentOutcome:
-    """The outcome the online backend would give for this job (`GeminiBackend._outcome`)."""
+def _charge(stage: Stage, members: Sequence[Item], tokens: Tokens) -> None:
+    """Shares one request's call and tokens among its jobs, as the online `Ledger` does."""
+    ledger = Ledger()
+    keys = [str(index) for index in range(len(members))]
+    ledger.charge(keys, stage.label, tokens)
+    for key, item in zip(keys, members, strict=True):
+        for label, used in ledger.account(key).items():
+            item.usage[label] = item.usage.get(label, StageUsage()) + used
+
+
+def priced(item: Item, price: Price) -> dict[str, StageUsage]:
+    """The item's usage by stage with its cost at `price` (a backfill's: the Batch API's)."""
+    return {
+        label: used.model_copy(update={"cost_usd": price.cost_usd(used)})
+        for label, used in item.usage.items()
+    }
+
+
+def spent_by_feed(items: Iterable[Item], price: Price) -> dict[int, float]:
+    """What each feed's items have cost so far at `price`."""
+    spent: dict[int, float] = defaultdict(float)
+    for item in items:
+        spent[item.feed_id] += overall(priced(item, price)).cost_usd
+    return dict(spent)
+
+
+def outcome(item: Item, taxonomy: Taxonomy, price: Price) -> EnrichmentOutcome:
+    """The outcome the online backend would give for this job (`GeminiBackend._outcome`),
+    its usage priced at `price`."""
+    usage = priced(item, price)
+    total = overall(usage)
     base = item.base
     enrichment = None
     if item.error is None and base is not None:
@@ -270,7 +295,8 @@ def outcome(item: Item, taxonomy: Taxonomy) -> EnrichmentOutcome:
         enrichment=enrichment,
         error=item.error if enrichment is None else None,
         incomplete=item.incomplete if enrichment is not None else None,
-        llm_calls=item.calls,
-        input_tokens=item.input_tokens,
-        output_tokens=item.output_tokens,
+        llm_calls=total.calls,
+        input_tokens=total.input,
+        output_tokens=total.output,
+        usage=usage,
     )

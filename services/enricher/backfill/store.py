@@ -10,6 +10,7 @@ import asyncpg
 import orjson
 
 from schemas.records import EmploymentType, JobPosting, Location, Salary, SalaryPeriod
+from schemas.usage import StageUsage
 from services.enricher.backends.gemini.schemas import ITEM_MODELS, Stage
 from services.enricher.backfill.stages import Item, Ref
 
@@ -159,7 +160,7 @@ async def items(conn: Conn, backfill_id: int) -> list[Item]:
     rows = await conn.fetch(
         "SELECT feed_id, seq, job_hash, job::text AS job, enrich::text AS enrich, "
         "function::text AS function, searchable::text AS searchable, error, incomplete, "
-        "attempts "
+        "attempts, usage::text AS usage "
         "FROM backfill_items WHERE backfill_id = $1 ORDER BY feed_id, seq",
         backfill_id,
     )
@@ -176,15 +177,18 @@ async def items(conn: Conn, backfill_id: int) -> list[Item]:
                 )
         item.error, item.incomplete = row["error"], row["incomplete"]
         item.attempts = row["attempts"]
+        item.usage = _usage_of(row["usage"])
         loaded.append(item)
     return loaded
 
 
 async def save(conn: Conn, backfill_id: int, changed: list[Item]) -> None:
-    """The items' stage answers (call inside the transaction that closes their batch)."""
+    """The items' stage answers and usage (call inside the transaction that closes their
+    batch: a batch's tokens are then counted once, whatever crashes)."""
     await conn.executemany(
         "UPDATE backfill_items SET enrich = $4, function = $5, searchable = $6, error = $7, "
-        "incomplete = $8, attempts = $9 WHERE backfill_id = $1 AND feed_id = $2 AND seq = $3",
+        "incomplete = $8, attempts = $9, usage = $10 "
+        "WHERE backfill_id = $1 AND feed_id = $2 AND seq = $3",
         [
             (
                 backfill_id,
@@ -194,10 +198,23 @@ async def save(conn: Conn, backfill_id: int, changed: list[Item]) -> None:
                 item.error,
                 item.incomplete,
                 item.attempts,
+                _usage_json(item.usage),
             )
             for item in changed
         ],
     )
+
+
+def _usage_json(usage: dict[str, StageUsage]) -> str | None:
+    if not usage:
+        return None
+    return orjson.dumps({label: used.model_dump() for label, used in usage.items()}).decode()
+
+
+def _usage_of(raw: str | None) -> dict[str, StageUsage]:
+    if raw is None:
+        return {}
+    return {label: StageUsage.model_validate(used) for label, used in orjson.loads(raw).items()}
 
 
 def _answer_json(item: Item, stage: Stage) -> str | None:

@@ -52,7 +52,7 @@ from services.enricher.backends.gemini.validation import (
     function_check,
     searchable_check,
 )
-from services.shared.database import Database
+from services.enricher.ports import Connections
 from services.shared.retry import Backoff, Sleep
 from services.shared.settings import SettingsError
 
@@ -118,6 +118,11 @@ class GeminiBackend:
     @property
     def system_prompts(self) -> SystemPrompts:
         return self._prompts
+
+    @property
+    def price(self) -> Price:
+        """The model's standard price (a Batch API backfill pays `price.for_batch_api()`)."""
+        return self._price
 
     async def enrich(self, jobs: Sequence[JobPosting]) -> list[EnrichmentOutcome]:
         if not jobs:
@@ -296,7 +301,7 @@ class GeminiBackend:
         }
 
 
-def shared_budget_gate(settings: GeminiSettings, db: Database) -> CallGate:
+def shared_budget_gate(settings: GeminiSettings, db: Connections) -> CallGate:
     """The gate of an enricher replica: its requests and tokens per minute are the whole
     deployment's (GEMINI_RPM, GEMINI_TPM), booked in PostgreSQL; its concurrency is its own."""
     return CallGate.shared(

@@ -14,7 +14,7 @@ from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from typing import Protocol, TypeVar
 
-from services.shared.database import Database
+from services.enricher.ports import Connections
 from services.shared.failures import DependencyUnavailableError, is_retriable
 from services.shared.retry import Sleep
 
@@ -115,7 +115,7 @@ class SharedBudget:
     callers queue here first, so only one of them asks the database while the budget is full.
     """
 
-    db: Database
+    db: Connections
     scope: str  # what Google counts a quota for: the model (and the endpoint)
     requests_per_minute: int
     tokens_per_minute: int
@@ -185,7 +185,7 @@ class CallGate:
         return cls(RateBudget(rpm, tpm), asyncio.Semaphore(max_concurrency))
 
     @classmethod
-    def shared(cls, db: Database, scope: str, max_concurrency: int, rpm: int, tpm: int,
+    def shared(cls, db: Connections, scope: str, max_concurrency: int, rpm: int, tpm: int,
                hold_s: float) -> CallGate:  # fmt: skip
         """A gate whose budget every replica shares; the concurrency limit stays per process."""
         return cls(SharedBudget(db, scope, rpm, tpm, hold_s), asyncio.Semaphore(max_concurrency))

@@ -24,7 +24,7 @@ from services.enricher.backends.offline.text import description_of, sentences, t
 from services.enricher.backends.offline.titles import match_keys, standard_title
 
 # bump when this backend's algorithm or lexicons change: cached enrichments are then redone
-ALGORITHM_VERSION = "7"
+ALGORITHM_VERSION = "8"
 _YIELD_EVERY = 64  # jobs between yields, so a large batch does not starve the event loop
 
 
@@ -109,6 +109,10 @@ class OfflineBackend:
         description_sentences = sentences(description)
         text = employer_text(job.company_name, description_sentences)
         match = self._matcher.match(ai_title) if ai_title else None
+        if match is None and job.title != ai_title:
+            # the standard title drops brackets, which may hold the occupation itself
+            # ("Ohjaaja (lähihoitaja)"): the title as written is read for it
+            match = self._matcher.match(job.title)
         employer = self._industries.evidence(text, match.function if match else None)
         return _Draft(
             ai_title, description, description_sentences, text.description_words, match, employer

@@ -40,7 +40,7 @@ COMPANY_ONLY_CUES: frozenset[str] = frozenset(
         "education", "state of", "federal", "government", "school", "schools", "college",
         "university", "marketing", "retail", "consulting", "analytics", "logistics",
         "supply chain", "warehouse", "fitness", "facilities", "personnel", "recruiting",
-        "advertising", "software", "healthcare", "health care", "county", "academy",
+        "advertising", "software", "healthcare", "health care", "county", "academy", "conseil",
     }
 )  # fmt: skip
 MIN_DESCRIPTION_EVIDENCE = 2

@@ -39,6 +39,7 @@ TITLE_ABBREVIATIONS: Mapping[str, str] = {
     "np": "Nurse Practitioner",
     "pa-c": "Physician Assistant",
     "swe": "Software Engineer",
+    "dba": "Database Administrator",
     "exec": "Executive",
     "intl": "International",
     "natl": "National",
@@ -489,6 +490,7 @@ INDUSTRY_CUES: tuple[tuple[str, str], ...] = (
     ("fitness", "Wellness and Fitness Services"),
     ("gym", "Wellness and Fitness Services"),
     ("consulting", "Business Consulting and Services"),
+    ("conseil", "Business Consulting and Services"),
     ("consultants", "Business Consulting and Services"),
     ("advisory", "Business Consulting and Services"),
     # general employer-name words: weakest, so they come last
@@ -537,6 +539,9 @@ SOC_MAJOR_INDUSTRY: Mapping[str, str] = {
 # intermediaries and institutions, in English and in the French and Finnish that European
 # feeds carry (accents folded: "intérim" is matched as "interim"). Order matters as above.
 EMPLOYER_CUES: tuple[tuple[str, str], ...] = (
+    # Finland's wellbeing services counties run its public health and social care
+    ("wellbeing services county", "Hospitals and Health Care"),
+    ("hyvinvointialue", "Hospitals and Health Care"),
     # staffing and recruitment intermediaries: the posting's sector is the intermediary's
     ("staffing agency", "Staffing and Recruiting"),
     ("staffing firm", "Staffing and Recruiting"),
@@ -629,7 +634,9 @@ EMPLOYER_CUES: tuple[tuple[str, str], ...] = (
     # institutions and trades, in French and Finnish
     ("centre hospitalier", "Hospitals"),
     ("chu", "Hospitals"),
+    ("chru", "Hospitals"),  # centre hospitalier régional universitaire
     ("hopital", "Hospitals"),
+    ("hopitaux", "Hospitals"),
     ("clinique", "Hospitals"),
     ("ehpad", "Nursing Homes and Residential Care Facilities"),
     ("sairaala", "Hospitals"),
@@ -717,7 +724,7 @@ NAME_ONLY_CUES: frozenset[str] = frozenset(
         "department", "department of", "office of", "secretary", "commission", "commissioner",
         "bureau", "municipal", "public service", "u.s", "united states", "ministry",
         "commune", "departement", "metropole", "kunta", "kaupunki", "recruit", "editeur",
-        "industriel", "magasin", "magasins", "terveys", "kauppa", "usine", "chu",
+        "industriel", "magasin", "magasins", "terveys", "kauppa", "usine", "chu", "chru",
         "town of", "village of", "borough of", "township", "centers for", "personnel",
         "office for", "agency for",
     }

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable
 from dataclasses import dataclass
 from functools import lru_cache
@@ -25,6 +26,13 @@ _NONE: tuple[tuple[str, ...], tuple[str, ...]] = ((), ())
 
 def _sorted_words(key: str) -> str:
     return " ".join(sorted(key.split()))
+
+
+# where a title's role ends and what qualifies it begins: "of", "for", a comma, a bracket,
+# a dash
+_QUALIFIER = re.compile(r"\s+(?:of|for)\s+|\s*[,(]\s*|\s+[-–—]\s+", re.IGNORECASE)
+QUALIFIER_PENALTY = 10.0
+CLERICAL = "43-"  # SOC major group 43, Office and Administrative Support
 
 
 @dataclass(frozen=True, slots=True)
@@ -63,7 +71,21 @@ class FunctionMatcher:
             for head, keys in by_head.items()
         }
         self._votes = TitleVotes(taxonomy.functions.values())
-        self.match = lru_cache(maxsize=_CACHE_SIZE)(self._match)
+        self.match = lru_cache(maxsize=_CACHE_SIZE)(self._professional)
+
+    def _professional(self, title: str) -> FunctionMatch | None:
+        """An analyst is not a clerk: O*NET lists some analyst titles under clerical
+        occupations ("Procurement Analyst" under Procurement Clerks), where SOC's coding
+        puts analysts among business, computer or science professionals; such a match
+        gives way to the broad analyst occupation."""
+        found = self._match(title)
+        if found is None or not found.function.code.startswith(CLERICAL):
+            return found
+        keys = match_keys(title)
+        if not keys or singular(keys[0].rsplit(" ", 1)[-1]) != "analyst":
+            return found
+        analyst = self._generic.get("analyst")
+        return self._result(analyst, found.score, "an analyst, not a clerk") if analyst else found
 
     def _match(self, title: str) -> FunctionMatch | None:
         keys = match_keys(title)
@@ -85,7 +107,21 @@ class FunctionMatcher:
         if not keys:
             return None
         # an English reading of the title (its translation, its alternatives) votes first
-        return self._part(keys[0]) or self._vote((*others, *keys)) or self._head(keys[0])
+        read = self._part(keys[0]) or self._vote((*others, *keys)) or self._head(keys[0])
+        return read or self._before_qualifier(title)
+
+    def _before_qualifier(self, title: str) -> FunctionMatch | None:
+        """The role before what qualifies it, when the whole title says nothing known
+        ("Managing Director of Travel Insurance", "Nurse (SANE) Emergency Room"): read
+        with less confidence, since the qualifier may have changed the occupation."""
+        role = _QUALIFIER.split(title, maxsplit=1)[0].strip()
+        if not role or role == title.strip():
+            return None
+        found = self.match(role)
+        if found is None:
+            return None
+        return FunctionMatch(found.function, found.score - QUALIFIER_PENALTY, found.matched_title,
+                             f"{found.how}, before its qualifier")  # fmt: skip
 
     def _vote(self, keys: tuple[str, ...]) -> FunctionMatch | None:
         """The occupation the title's words vote for (see `votes`), from the first key whose

@@ -14,6 +14,13 @@ _SCRIPT = re.compile(r"<(script|style)\b.*?</\1\s*>", re.IGNORECASE | re.DOTALL)
 # a token never ends in "." "/" or "-" ("driver." -> driver), so none needs stripping
 _TOKEN = re.compile(r"[a-z0-9+#&](?:[a-z0-9+#&./-]*[a-z0-9+#&])?")
 _SENTENCE_END = re.compile(r"(?<=[.!?])\s+(?=[\"'(A-Z0-9])")
+# no sentence ends at a company's legal form or a title ("Acme Inc. (NASDAQ: ACME) is a…",
+# "St. Mary's"): pieces ending so are joined again (rare, so cheaper than a lookbehind each)
+_NOT_AN_END = tuple(
+    f"{word}."
+    for word in ("Inc", "inc", "INC", "Ltd", "ltd", "LTD", "Co", "Corp", "LLC", "Jr", "Sr",
+                 "St", "Dr", "Mr", "Ms", "Mrs", "No", "vs")
+)  # fmt: skip
 _BULLET = re.compile(r"^\s*(?:[-*•·▪◦‣–]|\d{1,2}[.)])\s*")
 _SPACES = re.compile(r"[ \t]+")  # within a line: splitlines() breaks at \r, \f and \v
 
@@ -54,8 +61,29 @@ def sentences(text: str) -> list[str]:
     """Items and sentences of a description, bullet marks removed, in order."""
     result: list[str] = []
     for item in _items(text):
-        result.extend(s.strip() for s in _SENTENCE_END.split(item) if s.strip())
+        pieces = _SENTENCE_END.split(item)
+        if len(pieces) > 1:
+            pieces = _rejoined(pieces)
+        result.extend(s.strip() for s in pieces if s.strip())
     return result
+
+
+def _rejoined(pieces: list[str]) -> list[str]:
+    joined = [pieces[0]]
+    for piece in pieces[1:]:
+        last = joined[-1]
+        if last.endswith(_NOT_AN_END) and _ends_with_word(last):
+            joined[-1] = f"{last} {piece}"
+        else:
+            joined.append(piece)
+    return joined
+
+
+def _ends_with_word(piece: str) -> bool:
+    """The abbreviation is a whole word ("Acme Inc.", not "Zinc.")."""
+    head = piece[: piece.rfind(".")]
+    cut = max(head.rfind(" "), head.rfind("("), head.rfind("\t"))
+    return head[cut + 1 :] + "." in _NOT_AN_END
 
 
 def _items(text: str) -> list[str]:

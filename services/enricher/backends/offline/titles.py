@@ -159,6 +159,13 @@ def other_keys(title: str) -> tuple[str, ...]:
         keys.update(dict.fromkeys(_plain_and_core(alternative)))
     texts = (first_segment, *_alternatives(first_segment), _rejoined(first_segment))
     readings = [found for text in texts if text and (found := _foreign(title_key(text)))]
+    if not readings:
+        # "Ohjaaja (lähihoitaja)": the occupation in brackets, when the rest says nothing
+        readings = [
+            found
+            for inner in _IN_BRACKETS.findall(folded(title))
+            if (found := _foreign(title_key(inner)))
+        ]
     if readings:
         # the reading of the longest known title wins ("administrateur systeme et reseaux"
         # over "administrateur"), the first one on a tie
@@ -223,12 +230,31 @@ _COMPOUND_ENDS = tuple(
 
 
 def _compound(words: list[str]) -> tuple[int, str] | None:
-    """The English of the first word that ends in a known one-word title."""
+    """The English of the first word that is, or ends in, a known one-word title, in its
+    Finnish plural or partitive too ("sairaanhoitajat", "myyjiä")."""
     for word in words:
-        if len(word) > 8 and word.endswith(_COMPOUND_ENDS):
-            end = next(t for t in _COMPOUND_ENDS if word.endswith(t))
-            return 1, FOREIGN_TITLES[end]
+        for form in (word, *_finnish_singulars(word)):
+            if form in _ONE_WORD:
+                return 1, FOREIGN_TITLES[form]
+            if len(form) > 8 and form.endswith(_COMPOUND_ENDS):
+                end = next(t for t in _COMPOUND_ENDS if form.endswith(t))
+                return 1, FOREIGN_TITLES[end]
     return None
+
+
+def _finnish_singulars(word: str) -> tuple[str, ...]:
+    """The nominative singular a Finnish plural may be: "-t" (hoitajat), partitive "-ia"
+    (myyjia, accents folded)."""
+    forms: list[str] = []
+    if len(word) > 5 and word.endswith("t"):
+        forms.append(word[:-1])
+    if len(word) > 5 and word.endswith("ia"):
+        forms.append(word[:-2] + "a")
+    return tuple(forms)
+
+
+_ONE_WORD = frozenset(t for t in FOREIGN_TITLES if " " not in t)
+_IN_BRACKETS = re.compile(r"\(([^()]{3,})\)")
 
 
 _ROLE_OF = re.compile(
