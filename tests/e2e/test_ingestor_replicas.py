@@ -109,7 +109,10 @@ async def test_an_ingestor_added_then_removed_mid_read_hands_the_read_over(
             # `start` returns once every replica holds its partitions and every group is
             # stable: before the fix this never happened while a read went on.
             await asyncio.to_thread(pipeline.start, two, ["ingestor-1"], timeout_s=READY_S)
-            assert await run_status(stack.dsn, run_id) not in FINISHED_STATUSES
+            status = await run_status(stack.dsn, run_id)
+            assert status not in FINISHED_STATUSES, (
+                f"the group settled only once the run was {status}"
+            )
             assert feed.sent[0] < len(feed.body), "the first read ended before the replica joined"
             await feed.reached(2, 0.1)  # handed over: read again from its start
 
