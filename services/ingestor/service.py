@@ -16,7 +16,7 @@ from services.ingestor.errors import FeedNotFoundError
 from services.ingestor.feeds import FeedReader
 from services.ingestor.feeds.model import FetchError, ParsedJob
 from services.ingestor.ports import Connections, Publisher
-from services.shared.streaming import Interrupted
+from services.shared.streaming import Interrupted, Revoked, handing_over
 
 log = logging.getLogger(__name__)
 
@@ -74,21 +74,27 @@ class Ingestor:
         reader = FeedReader(feed.source_url, mapping=feed.mapping, settings=self._settings.feed)
         sent = Sent()
         reading = asyncio.ensure_future(self._read(request, reader, sent))
-        stopping = asyncio.ensure_future(self._stopping.wait())
+        # A stop, or a rebalance that takes the request's partition away, gives the read up.
+        giving_up = {
+            asyncio.ensure_future(self._stopping.wait()),
+            asyncio.ensure_future(handing_over().wait()),
+        }
         try:
-            await asyncio.wait({reading, stopping}, return_when=asyncio.FIRST_COMPLETED)
+            await asyncio.wait({reading, *giving_up}, return_when=asyncio.FIRST_COMPLETED)
         finally:
-            stopping.cancel()
+            for waiting in giving_up:
+                waiting.cancel()
             if not reading.done():
                 await _let_go(reading)
         # Every RawJob must be delivered before IngestFinished announces how many there are,
-        # and before a stop gives the request up (re-read from the start after the restart).
+        # and before the request is given up (read again from the start by its next owner:
+        # this replica after a restart, or whichever holds its partition after a rebalance).
         await self._publisher.flush()
         if not reading.done() or reading.cancelled():
-            raise Interrupted(
-                f"run {request.run_id}: the read stopped after {sent.count} records; the feed "
-                "is read again from its start after the restart"
-            )
+            given_up = f"run {request.run_id}: the read stopped after {sent.count} records"
+            if self._stopping.is_set():
+                raise Interrupted(f"{given_up}; the feed is read again after the restart")
+            raise Revoked(f"{given_up}; the partition's next owner reads the feed again")
         reading.result()  # a failure of the read other than the feed's own (a bug) is raised
         return handlers.ingest_finished(request.run_id, request.feed_id, sent.count, reader.stats)
 

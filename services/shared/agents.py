@@ -14,6 +14,7 @@ import asyncio
 import collections
 import logging
 from collections.abc import Awaitable, Callable, Iterator, Sequence
+from contextvars import ContextVar
 from dataclasses import dataclass
 from typing import Protocol
 
@@ -63,6 +64,22 @@ class Revoked(Exception):  # noqa: N818 - a signal, not an error
 class Interrupted(Revoked):
     """The worker is stopping mid-batch: the batch is given up uncommitted, and done again
     from its start after the restart (handlers are idempotent)."""
+
+
+_HANDOVER: ContextVar[asyncio.Event] = ContextVar("handover")
+
+
+def handing_over() -> asyncio.Event:
+    """Set once a rebalance takes the batch in hand's partitions away. A handler whose batch
+    may run long (a feed read) waits on it as on a stop and gives the batch up (`Revoked`):
+    left uncommitted, it is done again from its start by the partitions' next owner, and
+    the group need not wait for it. Outside a consumer's batch: an event never set."""
+    return _HANDOVER.get(None) or asyncio.Event()
+
+
+def hand_over_on(event: asyncio.Event) -> None:
+    """Makes `event` what `handing_over` returns in this task (the consumer's batch)."""
+    _HANDOVER.set(event)
 
 
 @dataclass(frozen=True, slots=True)

@@ -7,6 +7,12 @@ a batch, run the body (which works, publishes and awaits the broker's acknowledg
 then commit the offsets after the batch. On assignment a partition starts from its committed
 offset; a revocation waits for the batch in hand, so it is committed before another replica
 takes the partition over; a batch the replica lost the partition under is never committed.
+
+A batch that may run long (a feed read) must not hold a rebalance up: the revocation tells
+it to give up (`agents.handing_over`), and its partition's next owner does it again. The
+revocation must also return well within the rebalance timeout, or the broker puts this
+member out of the group, and its rejoin starts another rebalance: two members each holding
+a long batch in turn would never let the group settle.
 """
 
 from __future__ import annotations
@@ -23,7 +29,7 @@ from aiokafka.errors import CommitFailedError, IllegalStateError, KafkaError
 from aiokafka.structs import OffsetAndMetadata
 
 from schemas.topics import TopicSpec
-from services.shared.agents import Backoff, Delivery, Interrupted, Revoked
+from services.shared.agents import Backoff, Delivery, Interrupted, Revoked, hand_over_on
 from services.shared.failures import describe, is_retriable
 from services.shared.health import Stage
 from services.shared.settings import StreamSettings
@@ -92,8 +98,8 @@ class GroupConsumer:
         self._state = state
         self._consumer: AIOKafkaConsumer | None = None
         self._stopping = asyncio.Event()
-        self._idle = asyncio.Event()
-        self._idle.set()
+        self._in_hand: asyncio.Future[None] | None = None  # the batch being done and committed
+        self._handover = asyncio.Event()  # set by a revocation: the batch in hand gives up
         self._epoch = 0  # bumped by every revocation: records fetched before it are stale
         self._abandoned = False  # a revocation could not wait for the batch in hand
         self._to_recover: set[int] = set()
@@ -156,28 +162,38 @@ class GroupConsumer:
         records = await self._take(consumer)
         if not records:
             return
-        epoch = self._epoch  # the records belong to this assignment (see `_take`)
-        self._idle.clear()
+        self._handover = asyncio.Event()
         self._abandoned = False
+        # A task of its own, which a revocation waits for (and the poll below does not hold).
+        batch = self._in_hand = asyncio.ensure_future(
+            self._settle(consumer, records, self._epoch)  # the assignment the records are of
+        )
         try:
-            if await self._process_polling(consumer, records):
-                await self._commit(consumer, records)
-            elif epoch == self._epoch:
-                # Not committed, its partitions still ours and their positions past it: read
-                # it again. (A rebalance restarts every partition at its committed offset.)
-                self._rewind(consumer, records)
+            await self._polling_until_done(consumer, batch)
         finally:
-            self._idle.set()
+            self._in_hand = None
 
-    async def _process_polling(
-        self, consumer: BatchConsumer, records: list[ConsumerRecord[bytes, bytes]]
-    ) -> bool:
-        """`_process`, polling (with every partition paused) while a long batch runs: a feed
-        run or a stage paused by an outage may outlast the poll interval, and a member that
-        does not poll for that long is put out of its group and its batch done again."""
-        work = asyncio.ensure_future(self._process(consumer, records))
-        await asyncio.wait({work}, timeout=self._settings.max_poll_interval_s / 3)
-        while not work.done():
+    async def _settle(
+        self, consumer: BatchConsumer, records: list[ConsumerRecord[bytes, bytes]], epoch: int
+    ) -> None:
+        """Processes the batch, then commits it, or reads it again if it was not done."""
+        if await self._process(consumer, records):
+            await self._commit(consumer, records)
+        elif epoch == self._epoch:
+            # Not committed, its partitions still ours and their positions past it: read
+            # it again. (A rebalance restarts every partition at its committed offset.)
+            self._rewind(consumer, records)
+
+    async def _polling_until_done(
+        self, consumer: BatchConsumer, batch: asyncio.Future[None]
+    ) -> None:
+        """Polls (with every partition paused) while a long batch runs: a feed run or a stage
+        paused by an outage may outlast the poll interval, and a member that does not poll for
+        that long is put out of its group and its batch done again. A poll made during a
+        rebalance returns only once the rebalance is over: the revocation waits for the
+        batch's own task, never for this poll (which would wait for the revocation)."""
+        await asyncio.wait({batch}, timeout=self._settings.max_poll_interval_s / 3)
+        while not batch.done():
             paused = consumer.assignment()
             consumer.pause(*paused)
             try:
@@ -187,7 +203,7 @@ class GroupConsumer:
             # Records of a partition assigned meanwhile: read again once the batch is done.
             for tp, part in fetched.items():
                 consumer.seek(tp, min(r.offset for r in part))
-        return work.result()
+        await batch
 
     async def _take(self, consumer: BatchConsumer) -> list[ConsumerRecord[bytes, bytes]]:
         """Up to `size` records of the current assignment, waiting at most `within_s` after
@@ -224,6 +240,7 @@ class GroupConsumer:
         self, consumer: BatchConsumer, records: list[ConsumerRecord[bytes, bytes]]
     ) -> bool:
         """Runs the body; False when the batch must not be committed."""
+        hand_over_on(self._handover)  # this task's: see `agents.handing_over`
         if self._to_recover and self._state is not None:
             recovering, self._to_recover = self._to_recover, set()
             await self._state.recover(recovering)
@@ -232,8 +249,8 @@ class GroupConsumer:
         except Interrupted as interrupted:
             log.warning("%s: batch given up at the stop, uncommitted: %s", self.group, interrupted)
             return False
-        except Revoked:
-            log.warning("%s: a partition is not held for this batch; not committed", self.group)
+        except Revoked as revoked:
+            log.warning("%s: batch not committed, a partition is not held: %s", self.group, revoked)
             return False
         except Exception:
             # The body dead-letters poison and waits out outages: this is a bug. Go back to
@@ -287,20 +304,29 @@ class GroupConsumer:
     async def on_revoked(self, revoked: set[TopicPartition]) -> None:
         self._epoch += 1
         self._stage.assigned = False
-        try:
-            # Finish (and commit) the batch in hand while this replica still owns it.
-            await asyncio.wait_for(self._idle.wait(), timeout=self._settings.rebalance_timeout_s)
-        except TimeoutError:
-            log.warning(
-                "%s: batch still running at a rebalance; it will not be committed", self.group
-            )
-            self._abandoned = True
+        batch = self._in_hand
+        if batch is not None and not batch.done():
+            # Finish (and commit) the batch in hand while this replica still owns it; a long
+            # one gives up now. Both within the time the broker waits for this member.
+            self._handover.set()
+            done, _ = await asyncio.wait({batch}, timeout=self._revocation_wait_s())
+            if not done:
+                log.warning(
+                    "%s: batch still running at a rebalance; it will not be committed", self.group
+                )
+                self._abandoned = True
         partitions = {tp.partition for tp in revoked}
         if self._state is not None:
             self._state.drop(partitions)
         self._to_recover -= partitions
         for partition in partitions:
             self.committed.pop(partition, None)
+
+    def _revocation_wait_s(self) -> float:
+        """How long a revocation may wait for the batch in hand: the broker waits the rebalance
+        timeout from the first member's rejoin, which this one hears of a heartbeat later."""
+        s = self._settings
+        return max(s.rebalance_timeout_s / 2, s.rebalance_timeout_s - 2 * s.heartbeat_interval_s)
 
     async def on_assigned(self, assigned: set[TopicPartition]) -> None:
         partitions = {tp.partition for tp in assigned}

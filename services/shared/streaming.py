@@ -28,6 +28,8 @@ from services.shared.agents import (
     Delivery,
     Handler,
     Interrupted,
+    Revoked,
+    handing_over,
     with_retries,
 )
 from services.shared.consumer import Batching, GroupConsumer
@@ -45,11 +47,13 @@ __all__ = [
     "Delivery",
     "Interrupted",
     "Publisher",
+    "Revoked",
     "app_publisher",
     "close_on_shutdown",
     "consume",
     "create_app",
     "each_record",
+    "handing_over",
     "open_on_startup",
     "run_worker",
     "state_for",

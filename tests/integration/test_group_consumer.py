@@ -1,11 +1,13 @@
 """The consumer-group member every agent runs, on the real broker: a member joining mid-way
 takes partitions over without a record lost, a member taking over a departed member's
-partitions while it polls loses none of them, and a batch longer than the poll interval keeps
-the member in its group (its batch is neither lost nor done twice)."""
+partitions while it polls loses none of them, a batch longer than the poll interval keeps
+the member in its group (its batch is neither lost nor done twice), and a batch that would
+run for long (a feed read) is handed over at a rebalance instead of holding the group up."""
 
 from __future__ import annotations
 
 import asyncio
+import logging
 import uuid
 from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass, field
@@ -16,7 +18,7 @@ from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 
 from cli.stack import StackInfo
 from schemas.topics import TopicSpec
-from services.shared.agents import Delivery
+from services.shared.agents import Delivery, Revoked, handing_over
 from services.shared.consumer import Batching, GroupConsumer
 from services.shared.health import Stage
 from services.shared.settings import StreamSettings
@@ -39,6 +41,30 @@ class _Recorder:
         self.seen.extend((m.partition, m.offset) for m in messages)
         if len(self.seen) >= 100:
             self.busy.set()
+
+
+@dataclass
+class _LongFirstBatch:
+    """A body whose first batch runs for `hold_s` (a feed read) unless a rebalance takes it
+    away: then it gives the batch up, as the ingestor does. Later batches are quick."""
+
+    hold_s: float
+    seen: list[tuple[int, int]] = field(default_factory=list)
+    handed_over: list[tuple[int, int]] = field(default_factory=list)
+    holding: asyncio.Event = field(default_factory=asyncio.Event)
+
+    async def __call__(self, messages: Sequence[Delivery]) -> None:
+        batch = [(m.partition, m.offset) for m in messages]
+        if not self.holding.is_set():
+            self.holding.set()
+            try:
+                await asyncio.wait_for(handing_over().wait(), timeout=self.hold_s)
+            except TimeoutError:
+                pass  # held to the end: done
+            else:
+                self.handed_over.extend(batch)
+                raise Revoked("handed over to the partition's next owner")
+        self.seen.extend(batch)
 
 
 @pytest.fixture
@@ -217,3 +243,52 @@ async def test_a_new_group_starts_where_the_faust_group_it_replaces_stopped(
         await asyncio.wait_for(task, timeout=30)
     assert len(body.seen) == 5
     assert all(offset >= ends[TopicPartition(topic.name, p)] for p, offset in body.seen)
+
+
+async def _stable_members(bootstrap: str, group: str) -> tuple[str, int]:
+    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
+    await admin.start()
+    try:
+        [described] = await admin.describe_consumer_groups([group])
+    finally:
+        await admin.close()
+    _, _, state, _, _, members = described.groups[0][:6]
+    return str(state), len(members)
+
+
+@pytest.mark.parametrize("polling", [False, True], ids=["batch-young", "batch-polling"])
+async def test_a_long_batch_is_handed_over_and_the_group_settles_at_once(
+    stack: StackInfo, topic: TopicSpec, polling: bool, caplog: pytest.LogCaptureFixture
+) -> None:
+    # The first member is in a batch that would run for minutes when the second joins: once
+    # a poll interval (while the member polls beside its batch: a poll made during a
+    # rebalance returns only after it) and once before. The batch must give up at the
+    # revocation, in time for its member to rejoin: the group settles with both members
+    # and the record is done by its partition's next owner, once.
+    group = f"test-group-{uuid.uuid4().hex[:8]}"
+    settings = _settings(stack.bootstrap, max_poll_interval_s=3.0 if polling else 300.0)
+    await _produce(stack.bootstrap, topic, 60)
+    caplog.set_level(logging.WARNING, logger="services.shared.consumer")
+    first, second = _LongFirstBatch(hold_s=300.0), _Recorder()
+    members = [
+        GroupConsumer(topic, group, settings, first, Batching(1, 0.0), Stage(topic.name)),
+        _member(topic, group, settings, second, 10),
+    ]
+    running = [asyncio.create_task(members[0].run())]
+    try:
+        await asyncio.wait_for(first.holding.wait(), timeout=60)
+        await asyncio.sleep(2.0 if polling else 0.5)  # polling starts after a third of 3 s
+        running.append(asyncio.create_task(members[1].run()))
+        # Well before the batch's 300 s: only a hand-over lets the offsets reach the end.
+        await _wait_committed(stack.bootstrap, group, topic, timeout_s=60)
+        assert await _stable_members(stack.bootstrap, group) == ("Stable", 2)
+    finally:
+        for member in members:
+            await member.stop()
+        await asyncio.wait_for(asyncio.gather(*running), timeout=30)
+    assert len(first.handed_over) == 1
+    done = first.seen + second.seen
+    assert sorted(done) == sorted(set(done)) and len(done) == 60  # each record once
+    assert first.handed_over[0] in done
+    # The revocation never gave up waiting (its member would have been put out of the group).
+    assert "still running at a rebalance" not in caplog.text

@@ -1,6 +1,7 @@
 """The group member's bookkeeping around a rebalance, against a scripted consumer: what a poll
-returns under a new assignment is processed, what was taken under the old one is not, and a
-batch left uncommitted on partitions still held is read again."""
+returns under a new assignment is processed, what was taken under the old one is not, a
+batch left uncommitted on partitions still held is read again, and a revocation hands a long
+batch over without waiting for the poll beside it."""
 
 from __future__ import annotations
 
@@ -11,8 +12,8 @@ from dataclasses import dataclass, field
 from aiokafka import ConsumerRecord, TopicPartition
 
 from schemas.topics import TopicSpec
-from services.shared.agents import Delivery, Revoked
-from services.shared.consumer import Batching, Fetched, GroupConsumer
+from services.shared.agents import Delivery, Revoked, handing_over
+from services.shared.consumer import Batching, Body, Fetched, GroupConsumer
 from services.shared.health import Stage
 from services.shared.settings import StreamSettings
 
@@ -69,7 +70,7 @@ class _Body:
         self.seen.extend((m.partition, m.offset) for m in messages)
 
 
-def _member(body: _Body) -> GroupConsumer:
+def _member(body: Body, rebalance_timeout_s: float = 0.1, poll_s: float = 300.0) -> GroupConsumer:
     settings = StreamSettings(
         bootstrap_servers="unused:9092",
         web_port=0,
@@ -77,7 +78,8 @@ def _member(body: _Body) -> GroupConsumer:
         data_dir="",
         session_timeout_s=6.0,
         heartbeat_interval_s=1.0,
-        rebalance_timeout_s=0.1,  # how long a revocation waits for the batch in hand
+        rebalance_timeout_s=rebalance_timeout_s,  # a revocation waits for the batch about this
+        max_poll_interval_s=poll_s,  # a batch polls beside it after a third of this
     )
     spec = TopicSpec(TOPIC, (), "n", 2, 3_600_000)
     return GroupConsumer(spec, "g", settings, body, Batching(5, 0.2), Stage(TOPIC))
@@ -143,3 +145,37 @@ async def test_a_batch_whose_partitions_were_reassigned_meanwhile_is_not_rewound
     await member._one_batch(consumer)
 
     assert consumer.commits == [] and consumer.seeks == []
+
+
+async def test_a_revocation_hands_a_long_batch_over_without_waiting_for_the_poll_beside_it() -> (
+    None
+):
+    # aiokafka answers a poll made during a rebalance only once the rebalance is over, which
+    # waits for the revocation: the revocation must wait for the batch alone, and the batch
+    # (a feed read) must give up when told. Before, it waited out the rebalance timeout,
+    # which put the member out of its group.
+    rebalanced = asyncio.Event()
+    polling = asyncio.Event()
+
+    async def batch() -> Fetched:
+        return {_tp(0): _records(0, range(7, 8))}
+
+    async def during_the_rebalance() -> Fetched:
+        polling.set()
+        await rebalanced.wait()
+        return {}
+
+    async def long_batch(messages: Sequence[Delivery]) -> None:
+        await asyncio.wait_for(handing_over().wait(), timeout=60)
+        raise Revoked("handed over")
+
+    member = _member(long_batch, rebalance_timeout_s=30.0, poll_s=0.03)
+    consumer = _Consumer({_tp(0)}, [batch, during_the_rebalance])
+    in_hand = asyncio.create_task(member._one_batch(consumer))
+    await asyncio.wait_for(polling.wait(), timeout=5)
+
+    await asyncio.wait_for(member.on_revoked({_tp(0)}), timeout=5)  # not 30 s, nor 60 s
+    assert not member._abandoned
+    rebalanced.set()
+    await asyncio.wait_for(in_hand, timeout=5)
+    assert consumer.commits == [] and consumer.seeks == []  # its next owner does it again
