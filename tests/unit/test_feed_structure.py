@@ -72,6 +72,59 @@ async def test_a_broken_field_is_never_taken_for_the_record_element(tmp_path: Pa
     assert outcome.reader.stats.fetch_status == "ok"
 
 
+def _items(count: int, broken: dict[int, str]) -> str:
+    """RSS items 1..count; those in `broken` damaged: "quote" leaves an attribute's quote
+    open (it runs on to the next quote, swallowing records), "field" leaves a field open."""
+    items = []
+    for n in range(1, count + 1):
+        item = f"<item><title>Cook {n}</title><description>Meals {n}.</description></item>\n"
+        if broken.get(n) == "quote":
+            item = item.replace("<item>", '<item x="1>')
+        elif broken.get(n) == "field":
+            item = item.replace("</title>", "</title><url>https://x.example/a>")
+        items.append(item)
+    return "".join(items)
+
+
+@pytest.mark.parametrize(
+    "broken",
+    [
+        {1: "quote", 2: "quote", 3: "quote"},
+        {1: "quote", 2: "field", 3: "field", 4: "field", 5: "quote"},
+        {1: "field", 2: "field", 3: "field", 4: "field", 5: "field"},
+    ],
+    ids=["three-open-quotes", "quotes-around-open-fields", "five-open-fields"],
+)
+async def test_a_feed_whose_first_records_are_all_broken_loses_those_and_says_so(
+    tmp_path: Path, broken: dict[int, str]
+) -> None:
+    """Found by the property test: the forgiving parse of such a head saw no whole item,
+    and the channel (a title, a description) was taken for the record: one malformed
+    "record", every job lost, and the fetch `ok`."""
+    path = tmp_path / "feed.xml"
+    head = "<rss><channel><title>Board</title><description>All jobs</description>\n"
+    path.write_text(f"{head}{_items(8, broken)}</channel></rss>\n")
+    outcome = await read_measured(path)
+    assert [item.position for item in outcome.malformed] == sorted(broken)
+    assert outcome.titles == [f"Cook {n}" for n in range(1, 9) if n not in broken]
+    assert outcome.reader.stats.fetch_status == "ok"
+
+
+async def test_a_record_with_a_position_field_is_still_the_record(tmp_path: Path) -> None:
+    """<position> is a usual record name too; as a field it starts once more than the
+    records whole so far, which must not make the record its container."""
+    jobs = "".join(
+        f"<job><title>Cook {n}</title><position>Full time</position>"
+        f"<description>Meals {n}.</description></job>\n"
+        for n in range(1, 41)
+    )
+    path = tmp_path / "feed.xml"
+    path.write_text(f"<jobs>\n{jobs}</jobs>\n")
+    outcome = await read_measured(path)
+    assert outcome.titles == [f"Cook {n}" for n in range(1, 41)]
+    assert not outcome.malformed and outcome.reader.stats.fetch_status == "ok"
+
+
 async def test_prefixed_atom_records_keep_the_root_namespaces(tmp_path: Path) -> None:
     path = tmp_path / "feed.xml"
     entries = "".join(

@@ -9,6 +9,7 @@ when it names one, wins.
 
 from __future__ import annotations
 
+import re
 from collections import Counter
 from dataclasses import dataclass, field
 
@@ -36,6 +37,13 @@ def _first_steps(field_name: str) -> frozenset[str]:
     )
 
 
+# A usual record name's start tag, any prefix and case: counted in the text itself, since the
+# forgiving parse may lose broken records whole (an attribute quote left open swallows them).
+_RECORD_START = re.compile(
+    r"<(?:[\w.\-]+:)?(" + "|".join(sorted(RECORD_TAGS, key=len, reverse=True)) + r")(?=[\s/>])",
+    re.IGNORECASE,
+)
+
 # "name" and "text" are too common to mark a job (an Atom <author> has a <name>)
 TITLE_LIKE = (_first_steps("title") - {"name", "text"}) | {"positiontitle", "position"}
 DESCRIPTION_LIKE = _first_steps("description")
@@ -50,6 +58,7 @@ def _local(tag: str) -> str:
 class _Shape:
     count: int = 0
     children: set[str] = field(default_factory=set)
+    parents: set[str] = field(default_factory=set)
     namespace: str | None = None
 
 
@@ -65,7 +74,7 @@ class StructureProbe:
     decided: bool = False
     seen: dict[str, None] = field(default_factory=dict)  # element names, in feed order
     _shapes: dict[str, _Shape] = field(default_factory=dict)
-    _started: Counter[str] = field(default_factory=Counter)
+    _started: Counter[str] = field(default_factory=Counter)  # usual record names: tags seen
     _held: int = 0
     _repairer: XmlRepairer = field(default_factory=XmlRepairer)
     _parser: etree.XMLPullParser = field(
@@ -87,6 +96,7 @@ class StructureProbe:
         if self.decided:
             return True
         self._held += len(text)
+        self._started.update(m.lower() for m in _RECORD_START.findall(text))
         try:
             self._parser.feed(self._repairer.feed(text, final=final).encode("utf-8"))
             if final:
@@ -117,13 +127,15 @@ class StructureProbe:
         if self.root is None:
             self.root = name
             return
-        self._started[name] += 1
         if name == self.wanted:
             self._choose(name, etree.QName(element).namespace)
 
     def _on_end(self, name: str, element: etree._Element) -> None:
         shape = self._shapes.setdefault(name, _Shape(namespace=etree.QName(element).namespace))
         shape.count += 1
+        parent = element.getparent()
+        if parent is not None and isinstance(parent.tag, str):
+            shape.parents.add(_local(parent.tag))
         if len(shape.children) < 200:
             shape.children.update(_local(c.tag) for c in element if isinstance(c.tag, str))
         for child in element:
@@ -137,12 +149,14 @@ class StructureProbe:
         candidates = {
             name: shape
             for name, shape in self._shapes.items()
-            if name != self.root and _looks_like_a_record(name, shape)
+            if name != self.root
+            and _looks_like_a_record(name, shape)
+            and not _field_of_a_broken_record(name, shape, self._started)
         }
         records = {
             name: shape
             for name, shape in candidates.items()
-            if not _holds_records(shape, candidates)
+            if not _holds_records(name, shape, candidates, self._started)
         }
         ranked = sorted(records.items(), key=lambda item: _rank(*item), reverse=True)
         if ranked and (settle or ranked[0][1].count >= 2):
@@ -178,12 +192,30 @@ def _looks_like_a_record(name: str, shape: _Shape) -> bool:
     return bool(shape.children & TITLE_LIKE) and bool(shape.children & DESCRIPTION_LIKE)
 
 
-def _holds_records(shape: _Shape, candidates: dict[str, _Shape]) -> bool:
+def _field_of_a_broken_record(name: str, shape: _Shape, started: Counter[str]) -> bool:
+    """A field left open in a record (`<entry><url>…` never closed) swallows the record's
+    other fields and looks like a record itself; but it sits in a usual record name that
+    started at least as often, and that is the record."""
+    if name in RECORD_TAGS:
+        return False
+    return any(started[parent] >= shape.count for parent in shape.parents & RECORD_TAGS)
+
+
+def _holds_records(
+    name: str, shape: _Shape, candidates: dict[str, _Shape], started: Counter[str]
+) -> bool:
     """A container of records (RSS's <channel>) holds a candidate that repeats more often
     than it does. A record holding a candidate seen less often is no container: that is a
-    broken field, which the forgiving parse turned into a record-like element."""
+    broken field, which the forgiving parse turned into a record-like element. A usual
+    record name never yet seen whole counts by its start tags, and must have at least twice
+    as many (a record's <position> field starts once more than the records whole so far):
+    the first records may all be broken while the forgiving parse still shows the
+    container's title and description."""
     held = shape.children & candidates.keys()
-    return any(candidates[name].count > shape.count for name in held)
+    if any(candidates[child].count > shape.count for child in held):
+        return True
+    never_whole = (shape.children & RECORD_TAGS) - candidates.keys() - {name}
+    return any(started[child] >= 2 * shape.count for child in never_whole)
 
 
 def _rank(name: str, shape: _Shape) -> tuple[int, bool, int]:
