@@ -86,11 +86,12 @@ async def route_batch(
     db: Connections, records: Sequence[Record], *, thresholds: Thresholds
 ) -> BatchResult:
     # Unchanged records are a part of their own: they write only last-seen runs.
-    unchanged: list[Record] = [r for r in records if isinstance(r, JobsUnchanged)]
-    jobs = [r for r in records if not isinstance(r, JobsUnchanged)]
-    parts = split_by_job(jobs, WRITERS) + ([unchanged] if unchanged else [])
+    unchanged = [r for r in records if isinstance(r, JobsUnchanged)]
+    parts = split_by_job([r for r in records if not isinstance(r, JobsUnchanged)], WRITERS)
     settled = await asyncio.gather(
-        *(_route_part(db, part, thresholds) for part in parts), return_exceptions=True
+        *(_route_part(db, part, thresholds) for part in parts),
+        *([_route_unchanged(db, unchanged, thresholds)] if unchanged else []),
+        return_exceptions=True,
     )
     result, failure = BatchResult(), None
     for part in settled:
@@ -105,6 +106,18 @@ async def route_batch(
         if not isinstance(failure, Exception):
             raise failure  # a cancellation or an exit: nothing more to do
         raise PartFailedError(failure, result) from failure
+    return result
+
+
+async def _route_unchanged(
+    db: Connections, markers: Sequence[JobsUnchanged], thresholds: Thresholds
+) -> BatchResult:
+    """A transaction per message: each locks its thousand jobs at most (a batch's worth of
+    them at once would outgrow PostgreSQL's lock table). Those that committed have their
+    outcomes, so a retry after a failure skips them."""
+    result = BatchResult()
+    for marker in markers:
+        result.runs |= (await _route_part(db, [marker], thresholds)).runs
     return result
 
 

@@ -14,7 +14,7 @@ from typing import Any
 import pytest
 from aiokafka import AIOKafkaProducer
 
-from cli import control
+from cli import control, replay
 from cli.pipeline import PipelineConfig
 from cli.stack import StackInfo
 from schemas import topics
@@ -267,3 +267,31 @@ async def test_two_feeds_sharing_jobs_rerun_at_once_without_losing_anything(
         [first_id, second_id],
     )
     assert len(sources) == 2 and sources[0]["n"] == sources[1]["n"]
+
+
+async def test_an_incremental_run_replays_from_routing_and_says_why_not_from_enrichment(
+    stack: StackInfo, running_pipeline: PipelineConfig, tmp_path: Path
+) -> None:
+    copy = rf.own_copy(tmp_path)
+    feed_id = await _feed(stack, copy, copy.write("feed"))
+    first_run, _ = await _run(stack, feed_id)
+    second_run, _ = await _run(stack, feed_id)
+    past = await replay.find_run(stack.dsn, run_id=second_run, feed_id=None, since=None)
+
+    with pytest.raises(replay.ReplayError, match="unchanged since the feed's last run"):
+        await replay.replay(stack.bootstrap, stack.dsn, past, replay.Stage.ENRICH, refresh=True)
+    routed = await replay.replay(
+        stack.bootstrap, stack.dsn, past, replay.Stage.ROUTE, refresh=False
+    )
+    again = await control.wait_for_report(stack.dsn, routed, timeout_s=rf.RUN_TIMEOUT_S)
+    # the first run, all of whose records reached the topics, still replays in full
+    full = await replay.find_run(stack.dsn, run_id=first_run, feed_id=None, since=None)
+    refreshed = await replay.replay(
+        stack.bootstrap, stack.dsn, full, replay.Stage.ENRICH, refresh=True
+    )
+    everything = await control.wait_for_report(stack.dsn, refreshed, timeout_s=rf.RUN_TIMEOUT_S)
+
+    assert again.jobs_unchanged == RECORDS - CLOSED
+    assert again.jobs_archived == 0
+    assert everything.jobs_unchanged == 0
+    assert everything.jobs_auto_approved + everything.jobs_manual_review > 0
