@@ -14,9 +14,17 @@ from services.shared import versions
 from services.shared.database import Conn
 
 _KEPT = (Outcome.APPROVED, Outcome.MANUAL_REVIEW, Outcome.REJECTED)
+# The job's row, enriched with the current version. Another feed's rejected row only when
+# this feed's listing was rejected too: one that passes routing takes the job over in a full
+# run (router `_known_elsewhere`), and an `unchanged` one may have passed.
 _LIVE_ROW = " OR ".join(
-    f"EXISTS (SELECT 1 FROM {table} t WHERE t.job_hash = p.job_hash AND t.enrichment_version = $3)"
-    for table in ("open_jobs", "manual_review_jobs", "rejected_jobs")
+    f"EXISTS (SELECT 1 FROM {table} t WHERE t.job_hash = p.job_hash AND t.enrichment_version = $3"
+    f"{own})"
+    for table, own in (
+        ("open_jobs", ""),
+        ("manual_review_jobs", ""),
+        ("rejected_jobs", f" AND (t.feed_id = $2 OR p.outcome = '{Outcome.REJECTED}')"),
+    )
 )
 # The last run's settled groups: every member kept (and its job still listed by the feed,
 # enriched with the current version) or merged by pass 1; none merged by pass 2, nor the
