@@ -7,11 +7,13 @@ from __future__ import annotations
 import asyncio
 import re
 import uuid
+from collections.abc import AsyncIterator
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 import pytest
+from aiohttp import web
 from aiokafka import AIOKafkaProducer
 
 from cli import control, replay
@@ -19,7 +21,7 @@ from cli.pipeline import PipelineConfig
 from cli.stack import StackInfo
 from schemas import topics
 from schemas.codec import CODEC
-from schemas.records import EnrichedJob, FeedRequested, JobsUnchanged, RequestReason
+from schemas.records import EnrichedJob, FeedRequested, JobsUnchanged, RequestReason, RunStatus
 from schemas.report import ExecutionReport
 from services.shared import versions
 from tests.e2e import router_feed as rf
@@ -295,3 +297,61 @@ async def test_an_incremental_run_replays_from_routing_and_says_why_not_from_enr
     assert again.jobs_archived == 0
     assert everything.jobs_unchanged == 0
     assert everything.jobs_auto_approved + everything.jobs_manual_review > 0
+
+
+class ChangingFeed:
+    """Serves the feed over HTTP, each read the next text of `texts` (the last one again)."""
+
+    def __init__(self, texts: list[str]) -> None:
+        self.texts = texts
+        self.reads = 0
+
+    async def handle(self, request: web.Request) -> web.Response:
+        text = self.texts[min(self.reads, len(self.texts) - 1)]
+        self.reads += 1
+        return web.Response(text=text, content_type="application/xml")
+
+
+@pytest.fixture
+async def changing_feed() -> AsyncIterator[tuple[ChangingFeed, str]]:
+    served = ChangingFeed([])
+    app = web.Application()
+    app.router.add_get("/feed.xml", served.handle)
+    runner = web.AppRunner(app)
+    await runner.setup()
+    site = web.TCPSite(runner, "127.0.0.1", 0)
+    await site.start()
+    yield served, f"http://127.0.0.1:{runner.addresses[0][1]}/feed.xml"
+    await runner.cleanup()
+
+
+async def test_a_feed_that_changes_between_the_two_reads_fails_the_run_and_archives_nothing(
+    stack: StackInfo,
+    running_pipeline: PipelineConfig,
+    tmp_path: Path,
+    changing_feed: tuple[ChangingFeed, str],
+) -> None:
+    served, url = changing_feed
+    copy = rf.own_copy(tmp_path)
+    # GLU-13 is a group of three postings: one changed sends the others in full after the
+    # first read, from a second read; by then the feed has lost one of them.
+    moved = _block(copy.text, "GLU-13-BOI")
+    changed = copy.text.replace(moved, moved.replace("Boise", "Nampa"))
+    served.texts = [copy.text, changed, rf.without_jobs(changed, ["GLU-13-SPO"])]
+    feed_id = await control.ensure_feed(
+        stack.dsn, name=f"incr-{copy.tag}", source_url=url, mapping=rf.MAPPING
+    )
+    _, first = await _run(stack, feed_id)
+    before = await _rows(stack.dsn, feed_id)
+
+    _, failed = await _run(stack, feed_id)
+
+    assert served.reads == 3
+    assert failed.run_status == RunStatus.FAILURE
+    assert failed.jobs_archived == 0
+    assert any("changed between its two reads" in e for e in failed.error_summary)
+    after = await _rows(stack.dsn, feed_id)
+    live_after = {h for table in LIVE for h in after[table]}
+    assert live_after >= {h for table in LIVE for h in before[table]}, "nothing left the board"
+    _, again = await _run(stack, feed_id)  # the next run reads the feed afresh
+    assert again.run_status == first.run_status
