@@ -296,6 +296,44 @@ def write_feed(path: Path, jobs: int, *, seed: int = 7, mix: Mix | None = None) 
         return generate(out, jobs, seed=seed, mix=mix)
 
 
+@dataclass(frozen=True, slots=True)
+class Variant:
+    """What a later read of a feed finds different: shares of its jobs changed (another
+    description), removed, and added (a new job after the one it copies)."""
+
+    changed: float = 0.0
+    removed: float = 0.0
+    added: float = 0.0
+
+
+def write_variant(source: Path, out: Path, variant: Variant, *, seed: int = 99) -> int:
+    """Streams `source` (one `<job>` per line, as `generate` writes it) to `out` with the
+    variant applied, in constant memory; returns how many jobs it touched."""
+    rng = random.Random(seed)
+    touched = 0
+    with source.open(encoding="utf-8") as lines, out.open("w", encoding="utf-8") as target:
+        for line in lines:
+            if not line.startswith("<job>"):
+                target.write(line)
+                continue
+            draw = rng.random()
+            if draw < variant.removed:
+                touched += 1
+                continue
+            if draw < variant.removed + variant.changed:
+                line = line.replace("</p>", " This posting was updated.</p>", 1)
+                touched += 1
+            target.write(line)
+            if rng.random() < variant.added:
+                target.write(
+                    line.replace("<title><![CDATA[", "<title><![CDATA[New ", 1).replace(
+                        "BENCH-", "BENCH-NEW-", 1
+                    )
+                )
+                touched += 1
+    return touched
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m bench.feedgen", description=__doc__)
     parser.add_argument("jobs", type=int)

@@ -31,6 +31,7 @@ from schemas.records import (
     EnrichedJob,
     IngestFinished,
     JobMerged,
+    JobsUnchanged,
     Record,
     RequestReason,
     RunStarted,
@@ -78,7 +79,9 @@ def rerun(records: Sequence[Keyed], run_id: str, *, refresh: bool) -> list[Keyed
     by_seq: dict[int, Keyed] = {}
     for item in records:
         record = item.record
-        if isinstance(record, DedupedJob | EnrichedJob | JobMerged):
+        if isinstance(record, JobsUnchanged):  # records the run left as they were
+            by_seq[record.seqs[0]] = Keyed(item.key, record.model_copy(update={"run_id": run_id}))
+        elif isinstance(record, DedupedJob | EnrichedJob | JobMerged):
             changes: dict[str, Any] = {"run_id": run_id}
             if isinstance(record, DedupedJob):
                 changes["refresh"] = refresh
@@ -158,11 +161,18 @@ async def release_unstarted(dsn: str, run_id: str) -> None:
 
 
 def check_complete(records: Sequence[Keyed], past: PastRun) -> None:
-    if len(records) != past.emitted:
+    retained = sum(_records_in(item.record) for item in records)
+    if retained != past.emitted:
         raise ReplayError(
-            f"run {past.run_id} emitted {past.emitted} records but {len(records)} are retained "
-            "on the topic (retention may have dropped some): nothing was replayed"
+            f"run {past.run_id} emitted {past.emitted} records but {retained} are retained "
+            "on the topic (retention may have dropped some, or the run left records unchanged "
+            "since the feed's last run, which never reached this stage: replay --stage route, "
+            "or trigger the feed with --refresh): nothing was replayed"
         )
+
+
+def _records_in(record: Record) -> int:
+    return len(record.seqs) if isinstance(record, JobsUnchanged) else 1
 
 
 async def find_run(

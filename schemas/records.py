@@ -57,6 +57,9 @@ class Outcome(StrEnum):
     MANUAL_REVIEW = "manual_review"
     REJECTED = "rejected"
     ENRICHMENT_FAILED = "enrichment_failed"
+    # the feed's last run processed this very record (same posting, same group, same
+    # enrichment and routing): it did not travel the pipeline again (`JobsUnchanged`)
+    UNCHANGED = "unchanged"
 
 
 class EnrichmentStatus(StrEnum):
@@ -319,6 +322,22 @@ class EnrichedJob(Record):
     review_reasons: tuple[str, ...] = Field(default=(), exclude_if=lambda reasons: not reasons)
 
 
+class JobsUnchanged(Record):
+    """Records of a run the feed's last run already processed as they are: the ingestor sends
+    these instead of the jobs, straight to the router, which only records their `unchanged`
+    outcome and moves their last-seen run (services/ingestor/incremental.py)."""
+
+    TYPE: ClassVar[str] = "JobsUnchanged"
+
+    run_id: str
+    feed_id: int
+    seqs: tuple[int, ...]
+    job_hashes: tuple[str, ...]  # each record's own content hash
+    # the job each record was merged into by pass 1 (None for a kept job): its row is the one
+    # the record keeps listed
+    kept_hashes: tuple[str | None, ...]
+
+
 class RoutedJob(Record):
     """A job's place after routing (or a reviewer's decision), for the syncer."""
 
@@ -359,6 +378,7 @@ ALL_RECORDS: tuple[type[Record], ...] = (
     DedupedJob,
     JobMerged,
     EnrichedJob,
+    JobsUnchanged,
     RoutedJob,
     DeadLetter,
 )

@@ -38,6 +38,8 @@ class RunCounts:
     jobs_auto_approved: int = 0
     jobs_manual_review: int = 0
     jobs_rejected: int = 0
+    # records the feed's last run processed as they are: not enriched, routed or written again
+    jobs_unchanged: int = 0
     api_calls_gemini: int = 0
     cache_hits: int = 0
     gemini_input_tokens: int = 0
@@ -170,6 +172,7 @@ REPORT_COUNTS: tuple[tuple[str, Callable[[ExecutionReport], object]], ...] = (
     ("approved", lambda r: r.jobs_auto_approved),
     ("manual review", lambda r: r.jobs_manual_review),
     ("rejected", lambda r: r.jobs_rejected),
+    ("unchanged since the last run", lambda r: r.jobs_unchanged),
     ("enrichment failed", lambda r: r.records_failed),
     ("new to the board", lambda r: r.jobs_new),
     ("known from another feed", lambda r: r.jobs_known_elsewhere),

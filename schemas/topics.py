@@ -12,6 +12,7 @@ from schemas.records import (
     FeedRequested,
     IngestFinished,
     JobMerged,
+    JobsUnchanged,
     RawJob,
     Record,
     RoutedJob,
@@ -63,7 +64,12 @@ JOBS_DEDUPED = TopicSpec(
     "jobs.deduped", (DedupedJob, JobMerged), "job_hash", 6, 7 * DAY_MS, _dlq("jobs.deduped")
 )
 JOBS_ENRICHED = TopicSpec(
-    "jobs.enriched", (EnrichedJob, JobMerged), "pass-2 key", 6, 7 * DAY_MS, _dlq("jobs.enriched")
+    "jobs.enriched",
+    (EnrichedJob, JobMerged, JobsUnchanged),
+    "pass-2 key",
+    6,
+    7 * DAY_MS,
+    _dlq("jobs.enriched"),
 )
 JOBS_ROUTED = TopicSpec("jobs.routed", (RoutedJob,), "job_hash", 6, 7 * DAY_MS, _dlq("jobs.routed"))
 RUNS_EVENTS = TopicSpec(

@@ -18,7 +18,7 @@ from services.enricher.backends.offline.backend import OfflineBackend
 from services.enricher.config import EnricherSettings
 from services.enricher.service import Enricher, Output
 from services.enricher.trust import TrustChecks
-from services.shared import metrics
+from services.shared import metrics, versions
 from services.shared.database import Database
 from services.shared.streaming import (
     Batch,
@@ -124,6 +124,13 @@ def build(settings: EnricherSettings) -> faust.App:
 
         attach(app, settings)  # Batch API backfills (services/enricher/backfill/)
 
-    open_on_startup(app, db.open)
+    async def say_versions() -> None:
+        checked = f"gap={settings.max_confidence_gap}" if checks else "none"
+        async with db.connection() as conn:
+            await versions.publish(
+                conn, {versions.ENRICHMENT: backend.version, versions.ENRICHMENT_CHECKS: checked}
+            )
+
+    open_on_startup(app, db.open, say_versions)
     close_on_shutdown(app, db.close, backend.aclose, *((checks.aclose,) if checks else ()))
     return app

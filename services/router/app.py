@@ -10,6 +10,7 @@ from services.router.config import RouterSettings
 from services.router.geo import gazetteer
 from services.router.pass2 import merge_pass2
 from services.router.service import Router
+from services.shared import versions
 from services.shared.database import Database
 from services.shared.streaming import (
     Batch,
@@ -67,7 +68,12 @@ def build(settings: RouterSettings) -> faust.App:
         await with_retries(router.republish_stranded, what="completion sweep", attempts=1)
         await with_retries(router.close_stalled, what="stall sweep", attempts=1)
 
-    open_on_startup(app, db.open)
+    async def say_versions() -> None:
+        async with db.connection() as conn:
+            routing = versions.digest(repr(settings.thresholds))
+            await versions.publish(conn, {versions.ROUTING: routing})
+
+    open_on_startup(app, db.open, say_versions)
     close_on_shutdown(app, db.close)
     return app
 

@@ -11,6 +11,7 @@ from datetime import UTC, datetime
 from schemas.records import (
     EnrichedJob,
     JobMerged,
+    JobsUnchanged,
     Location,
     Outcome,
     Record,
@@ -70,6 +71,8 @@ class _Work:
     # job_hash -> (owner, route) of jobs this batch placed: a listing of the same job by
     # another feed later in the batch is judged as it would be in a later batch
     owners: dict[str, tuple[int, Route]] = field(default_factory=dict)
+    # (feed, run) -> kept jobs of unchanged records: their listing and last-seen run move
+    unchanged: dict[tuple[int, str], list[str]] = field(default_factory=dict)
 
 
 # A batch is written as this many parts at once, each in a transaction on a connection of
@@ -82,9 +85,13 @@ WRITERS = 2
 async def route_batch(
     db: Connections, records: Sequence[Record], *, thresholds: Thresholds
 ) -> BatchResult:
-    parts = split_by_job(records, WRITERS)
+    # Unchanged records are a part of their own: they write only last-seen runs.
+    unchanged = [r for r in records if isinstance(r, JobsUnchanged)]
+    parts = split_by_job([r for r in records if not isinstance(r, JobsUnchanged)], WRITERS)
     settled = await asyncio.gather(
-        *(_route_part(db, part, thresholds) for part in parts), return_exceptions=True
+        *(_route_part(db, part, thresholds) for part in parts),
+        *([_route_unchanged(db, unchanged, thresholds)] if unchanged else []),
+        return_exceptions=True,
     )
     result, failure = BatchResult(), None
     for part in settled:
@@ -99,6 +106,18 @@ async def route_batch(
         if not isinstance(failure, Exception):
             raise failure  # a cancellation or an exit: nothing more to do
         raise PartFailedError(failure, result) from failure
+    return result
+
+
+async def _route_unchanged(
+    db: Connections, markers: Sequence[JobsUnchanged], thresholds: Thresholds
+) -> BatchResult:
+    """A transaction per message: each locks its thousand jobs at most (a batch's worth of
+    them at once would outgrow PostgreSQL's lock table). Those that committed have their
+    outcomes, so a retry after a failure skips them."""
+    result = BatchResult()
+    for marker in markers:
+        result.runs |= (await _route_part(db, [marker], thresholds)).runs
     return result
 
 
@@ -118,6 +137,21 @@ def job_of(record: Record) -> str:
     return ""
 
 
+def _unchanged_rows(marker: JobsUnchanged) -> list[OutcomeRow]:
+    return [
+        OutcomeRow(
+            run_id=marker.run_id,
+            seq=seq,
+            outcome=Outcome.UNCHANGED,
+            job_hash=job_hash,
+            kept_hash=kept_hash,
+        )
+        for seq, job_hash, kept_hash in zip(
+            marker.seqs, marker.job_hashes, marker.kept_hashes, strict=True
+        )
+    ]
+
+
 async def _route_part(
     db: Connections, records: Sequence[Record], thresholds: Thresholds
 ) -> BatchResult:
@@ -130,17 +164,25 @@ async def _route_part(
         # (a fresh database, statistics not yet refreshed) chose one and kept it as the table
         # grew.
         await conn.execute("SET LOCAL enable_seqscan = off")
-        await jobs.lock_jobs(conn, (job_of(r) for r in records if job_of(r)))
         enriched = [r for r in records if isinstance(r, EnrichedJob)]
         merges = [r for r in records if isinstance(r, JobMerged)]
+        markers = [r for r in records if isinstance(r, JobsUnchanged)]
+        unchanged = [row for marker in markers for row in _unchanged_rows(marker)]
+        kept_unchanged = [u.job_hash for u in unchanged if u.kept_hash is None and u.job_hash]
+        await jobs.lock_jobs(conn, [*(job_of(r) for r in records if job_of(r)), *kept_unchanged])
         runs = {r.run_id: r.feed_id for r in enriched} | {m.run_id: m.feed_id for m in merges}
+        runs |= {m.run_id: m.feed_id for m in markers}
         await ledger.ensure_runs(conn, runs)
         # A record with an outcome was fully applied in the same transaction as its outcome:
         # routing it again could only undo later runs (resurrect archived or closed jobs).
         keys = [(r.run_id, r.seq) for r in enriched] + [(m.run_id, m.seq) for m in merges]
+        keys += [(u.run_id, u.seq) for u in unchanged]
         done = await ledger.recorded(conn, keys)
         enriched = [r for r in enriched if (r.run_id, r.seq) not in done]
         merges = [m for m in merges if (m.run_id, m.seq) not in done]
+        for row in unchanged:
+            if (row.run_id, row.seq) not in done:
+                _record_unchanged(row, runs[row.run_id], work)
         previous = await jobs.placements(conn, [r.job_hash for r in enriched])
         feeds = {f: await ledger.feed_info(conn, f) for f in {r.feed_id for r in enriched}}
         for job in enriched:
@@ -256,6 +298,13 @@ def _routed_row(placed: _Placed) -> jobs.RoutedRow:
     return jobs.RoutedRow(decision.route, value, digest_before=digest_before)
 
 
+def _record_unchanged(row: OutcomeRow, feed_id: int, work: _Work) -> None:
+    """An unchanged record: its outcome; a kept job's listing is seen by this run."""
+    work.outcomes.append(row)
+    if row.kept_hash is None and row.job_hash:
+        work.unchanged.setdefault((feed_id, row.run_id), []).append(row.job_hash)
+
+
 def _record_merge(merge: JobMerged, work: _Work) -> None:
     work.outcomes.append(
         OutcomeRow(
@@ -264,6 +313,7 @@ def _record_merge(merge: JobMerged, work: _Work) -> None:
             outcome=Outcome(merge.outcome),
             job_hash=merge.duplicate_hash,
             merge_pass=merge.pass_number,
+            kept_hash=merge.kept_hash,
         )
     )
     work.locations.extend((merge.run_id, merge.kept_hash, loc) for loc in merge.locations)
@@ -272,6 +322,8 @@ def _record_merge(merge: JobMerged, work: _Work) -> None:
 
 
 async def _write(conn: Conn, work: _Work) -> None:
+    for (feed_id, run_id), seen in work.unchanged.items():
+        await jobs.see_unchanged(conn, feed_id, run_id, seen)
     await _place(conn, work.placed, work.sources)
     await jobs.touch(conn, work.touched)
     await jobs.record_sources(conn, work.sources)

@@ -262,10 +262,11 @@ def report_counters(
     used = overall(totals.usage_by_stage)
     manual = totals.count(Outcome.MANUAL_REVIEW)
     rejected = totals.count(Outcome.REJECTED)
+    unchanged = totals.count(Outcome.UNCHANGED)
     return RunCounts(
         total_in_feed=ingest.parsed,
         malformed_records=ingest.malformed,
-        processed_successfully=approved + manual + rejected,
+        processed_successfully=approved + manual + rejected + unchanged,
         skipped_closed=totals.count(Outcome.CLOSED),
         skipped_duplicate=totals.count(Outcome.DUPLICATE) + totals.count(Outcome.MERGED),
         skipped_duplicate_initial_aggregation=totals.duplicates_pass1,
@@ -277,6 +278,7 @@ def report_counters(
         jobs_auto_approved=approved,
         jobs_manual_review=manual,
         jobs_rejected=rejected,
+        jobs_unchanged=unchanged,
         api_calls_gemini=totals.llm_calls,
         cache_hits=totals.cache_hits,
         gemini_input_tokens=totals.input_tokens,

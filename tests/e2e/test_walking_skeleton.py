@@ -113,15 +113,17 @@ async def test_the_sample_feed_reaches_postgres_and_xano(
     assert report.run_status == "PARTIAL"  # a malformed record is worth a look
 
 
-async def test_a_second_run_of_the_same_feed_is_served_from_the_cache(
+async def test_a_second_run_of_the_same_feed_enriches_nothing_again(
     stack: StackInfo, running_pipeline: PipelineConfig, tmp_path: Path
 ) -> None:
     feed_id, first = await _run_sample(stack, tmp_path)
     run_id = await control.request_run(stack.bootstrap, feed_id)
     second = await control.wait_for_report(stack.dsn, run_id, timeout_s=RUN_TIMEOUT_S, synced=True)
-    assert second.cache_hits == first.jobs_auto_approved + first.jobs_manual_review + (
-        first.jobs_rejected
-    )
+    # every record but the closed one is unchanged (issue 15): not even the cache is asked
+    placed = first.jobs_auto_approved + first.jobs_manual_review + first.jobs_rejected
+    assert second.jobs_unchanged == placed + first.skipped_duplicate
+    assert second.skipped_closed == first.skipped_closed
+    assert second.cache_hits == second.api_calls_gemini == 0
     assert second.jobs_archived == 0
     assert (second.xano_jobs_added, second.xano_jobs_deleted) == (0, 0)
     assert len(_xano_records(running_pipeline, feed_id)) == first.jobs_auto_approved

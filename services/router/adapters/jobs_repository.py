@@ -309,6 +309,42 @@ async def touch(conn: Conn, touched: Sequence[Touched]) -> None:
             )
 
 
+def _see_unchanged_sql(table: str) -> str:
+    """The feed's own row of each job moves to this run, with the location rows it was
+    folded from (those seen by the run that last placed it), as a full run would move them."""
+    return (
+        f"WITH seen AS (SELECT job_hash, last_seen_run AS before FROM {table} "
+        "WHERE job_hash = ANY($2::text[]) AND feed_id = $1 AND last_seen_run IS DISTINCT FROM $3), "
+        f"moved AS (UPDATE {table} t SET last_seen_run = $3, updated_at = now() FROM seen "
+        "WHERE t.job_hash = seen.job_hash) "
+        "UPDATE job_locations l SET last_seen_run = $3, updated_at = now() FROM seen "
+        "WHERE l.job_hash = seen.job_hash AND l.last_seen_run = seen.before"
+    )
+
+
+_SEE_UNCHANGED = {
+    route: _see_unchanged_sql(TABLES[route])
+    for route in (Route.OPEN, Route.MANUAL_REVIEW, Route.REJECTED)
+}
+
+
+async def see_unchanged(conn: Conn, feed_id: int, run_id: str, hashes: Sequence[str]) -> None:
+    """Jobs a run listed unchanged (`JobsUnchanged`): the feed's listing of each, and the
+    feed's own rows, are seen by the run; nothing else moves (reviewer decisions stay). A
+    listing of a job another feed owns stays `known`, as a full run would leave it."""
+    await conn.execute(
+        "UPDATE job_sources SET last_seen_run = $3, updated_at = now(), last_change = "
+        f"CASE WHEN last_change = '{SourceChange.KNOWN}' THEN last_change ELSE $4 END "
+        "WHERE feed_id = $1 AND job_hash = ANY($2::text[]) AND dropped_run IS NULL",
+        feed_id,
+        list(hashes),
+        run_id,
+        SourceChange.UNCHANGED.value,
+    )
+    for sql in _SEE_UNCHANGED.values():
+        await conn.execute(sql, feed_id, list(hashes), run_id)
+
+
 async def lock_jobs(conn: Conn, hashes: Iterable[str]) -> None:
     """Holds these jobs until the transaction ends. A merge and its kept job can be routed by
     two replicas at once (they are keyed apart); each folds the job's locations from the rows

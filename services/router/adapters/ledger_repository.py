@@ -31,6 +31,7 @@ class OutcomeRow:
     output_tokens: int = 0
     llm_usage: dict[str, dict[str, float]] | None = None  # by stage (schemas/usage.py)
     llm_paused_reason: str | None = None  # not sent to the LLM: the run's cost ceiling
+    kept_hash: str | None = None  # a merge's kept job (an unchanged record's, when merged)
 
 
 @dataclass(frozen=True, slots=True)
@@ -111,9 +112,9 @@ async def record_outcomes(conn: Conn, rows: Sequence[OutcomeRow]) -> None:
     await conn.execute(
         "WITH recorded AS ("
         "INSERT INTO run_outcomes (run_id, seq, outcome, job_hash, merge_pass, cache_hit, "
-        "llm_calls, input_tokens, output_tokens, llm_usage, llm_paused_reason) "
+        "llm_calls, input_tokens, output_tokens, llm_usage, llm_paused_reason, kept_hash) "
         "SELECT run_id, seq, outcome, job_hash, merge_pass, cache_hit, llm_calls, "
-        "input_tokens, output_tokens, llm_usage::jsonb, llm_paused_reason "
+        "input_tokens, output_tokens, llm_usage::jsonb, llm_paused_reason, kept_hash "
         "FROM unnest($1::outcome_input[]) ON CONFLICT (run_id, seq) DO NOTHING) "
         "UPDATE runs SET last_progress_at = now() WHERE run_id = ANY($2::text[])",
         [
@@ -129,6 +130,7 @@ async def record_outcomes(conn: Conn, rows: Sequence[OutcomeRow]) -> None:
                 r.output_tokens,
                 orjson.dumps(r.llm_usage).decode() if r.llm_usage else None,
                 r.llm_paused_reason,
+                r.kept_hash,
             )
             for r in rows
         ],
