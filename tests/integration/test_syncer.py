@@ -215,22 +215,22 @@ class DiesAfterXanoAnswers(XanoClient):
     async def add(
         self, records: Sequence[Mapping[str, Any]], on_batch: BatchDone | None = None
     ) -> WriteResult:
-        result = await super().add(records)
-        if records:
-            raise ProcessDiedError("SIGKILL after Xano's answer to the adds")
-        return result
+        return _dies_if_sent(records, await super().add(records), "adds")
 
     async def update(
         self, records: Sequence[Mapping[str, Any]], on_batch: BatchDone | None = None
     ) -> WriteResult:
-        result = await super().update(records)
-        if records:
-            raise ProcessDiedError("SIGKILL after Xano's answer to the updates")
-        return result
+        return _dies_if_sent(records, await super().update(records), "updates")
 
 
 class ProcessDiedError(Exception):
     """Stands for the SIGKILL: nothing after it runs in that process."""
+
+
+def _dies_if_sent(records: Sequence[object], result: WriteResult, what: str) -> WriteResult:
+    if records:
+        raise ProcessDiedError(f"SIGKILL after Xano's answer to the {what}")
+    return result
 
 
 async def test_writes_xano_applied_just_before_a_crash_are_counted_once_on_the_retry(
