@@ -3,7 +3,8 @@
 
     python -m tests.budget_replica DSN BASE_URL SCOPE RPM WINDOW_S REPLICA JOBS
 
-Prints how many jobs it enriched, then exits.
+Prints "ready" once set up, waits for a line on stdin (so that several replicas start sending
+together, not staggered by their start-up), then prints how many jobs it enriched and exits.
 """
 
 from __future__ import annotations
@@ -36,6 +37,8 @@ async def main(dsn: str, base_url: str, scope: str, rpm: int, window_s: float,
         )
         for n in range(jobs)
     ]
+    print("ready", flush=True)
+    await asyncio.to_thread(sys.stdin.readline)
     try:
         outcomes = await backend.enrich(postings)
     finally:

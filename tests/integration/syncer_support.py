@@ -71,6 +71,17 @@ async def execute(dsn: str, query: str, *args: Any) -> None:
         await conn.close()
 
 
+async def retitle_first(dsn: str, feed_id: int, count: int) -> None:
+    """Jobs 0..count-1 of `insert_open_jobs` get a changed AI title: that many updates."""
+    await execute(
+        dsn,
+        "UPDATE open_jobs SET ai_title = ai_title || ' (Nights)' WHERE feed_id = $1 "
+        "AND job_hash = ANY($2::text[])",
+        feed_id,
+        [f"{feed_id}-{i:05}" for i in range(count)],
+    )
+
+
 async def fetch_row(dsn: str, query: str, *args: Any) -> dict[str, Any] | None:
     conn = await connect(dsn)
     try:

@@ -124,11 +124,16 @@ async def test_three_replica_processes_together_stay_within_the_budget(
             str(n),
             "3",
             cwd=PROJECT_ROOT,
+            stdin=asyncio.subprocess.PIPE,
             stdout=asyncio.subprocess.PIPE,
         )
         for n in range(3)
     ]
-    outputs = [await replica.communicate() for replica in replicas]
+    # start them together: a replica that imports slowly must not find the others done
+    for process in replicas:
+        assert process.stdout is not None
+        assert (await process.stdout.readline()).strip() == b"ready"
+    outputs = await asyncio.gather(*(process.communicate(b"go\n") for process in replicas))
     assert [replica.returncode for replica in replicas] == [0, 0, 0]
     assert [out.decode().strip() for out, _ in outputs] == ["3", "3", "3"]
     assert len(tap.requests) == 27

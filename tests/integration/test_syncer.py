@@ -29,6 +29,7 @@ from tests.integration.syncer_support import (
     in_xano,
     insert_open_jobs,
     new_feed_id,
+    retitle_first,
     writes,
     xano_settings,
 )
@@ -64,13 +65,7 @@ async def test_a_run_with_five_changed_jobs_sends_only_those(
     await insert_open_jobs(stack.dsn, feed_id, 30)
     settings = xano_settings(emulator.base_url)
     await _reconcile(database, settings, feed_id)
-    await execute(
-        stack.dsn,
-        "UPDATE open_jobs SET ai_title = ai_title || ' (Nights)' WHERE feed_id = $1 "
-        "AND job_hash = ANY($2::text[])",
-        feed_id,
-        [f"{feed_id}-{i:05}" for i in range(5)],
-    )
+    await retitle_first(stack.dsn, feed_id, 5)
     before = dict(emulator.state.counters.requests)
     outcome = await _reconcile(database, settings, feed_id)
     after = emulator.state.counters.requests
@@ -215,22 +210,22 @@ class DiesAfterXanoAnswers(XanoClient):
     async def add(
         self, records: Sequence[Mapping[str, Any]], on_batch: BatchDone | None = None
     ) -> WriteResult:
-        result = await super().add(records)
-        if records:
-            raise ProcessDiedError("SIGKILL after Xano's answer to the adds")
-        return result
+        return _dies_if_sent(records, await super().add(records), "adds")
 
     async def update(
         self, records: Sequence[Mapping[str, Any]], on_batch: BatchDone | None = None
     ) -> WriteResult:
-        result = await super().update(records)
-        if records:
-            raise ProcessDiedError("SIGKILL after Xano's answer to the updates")
-        return result
+        return _dies_if_sent(records, await super().update(records), "updates")
 
 
 class ProcessDiedError(Exception):
     """Stands for the SIGKILL: nothing after it runs in that process."""
+
+
+def _dies_if_sent(records: Sequence[object], result: WriteResult, what: str) -> WriteResult:
+    if records:
+        raise ProcessDiedError(f"SIGKILL after Xano's answer to the {what}")
+    return result
 
 
 async def test_writes_xano_applied_just_before_a_crash_are_counted_once_on_the_retry(
@@ -260,13 +255,7 @@ async def test_writes_xano_applied_just_before_a_crash_are_counted_once_on_the_r
     assert len(in_xano(emulator, feed_id)) == 60
     assert await _report_counts(stack.dsn, first_run) == (60, 0)
 
-    await execute(
-        stack.dsn,
-        "UPDATE open_jobs SET ai_title = ai_title || ' (Nights)' WHERE feed_id = $1 "
-        "AND job_hash = ANY($2::text[])",
-        feed_id,
-        [f"{feed_id}-{i:05}" for i in range(5)],
-    )
+    await retitle_first(stack.dsn, feed_id, 5)
     retried = await crash_then_retry(second_run)
     assert (retried.status, retried.updated) == ("SYNCED", 0)
     assert await _report_counts(stack.dsn, second_run) == (0, 5)
