@@ -56,12 +56,21 @@ async def ensure_feed(
 
 
 async def request_run(
-    bootstrap: str, feed_id: int, *, reason: RequestReason = RequestReason.CLI
+    bootstrap: str,
+    feed_id: int,
+    *,
+    reason: RequestReason = RequestReason.CLI,
+    refresh: bool = False,
 ) -> str:
-    """Publishes FeedRequested and waits for the broker's acknowledgement; returns the run id."""
+    """Publishes FeedRequested and waits for the broker's acknowledgement; returns the run id.
+    `refresh`: every record takes the full path and bypasses the enrichment cache."""
     run_id = str(uuid.uuid4())
     record = FeedRequested(
-        run_id=run_id, feed_id=feed_id, reason=reason, requested_at=datetime.now(UTC)
+        run_id=run_id,
+        feed_id=feed_id,
+        reason=reason,
+        requested_at=datetime.now(UTC),
+        refresh=refresh,
     )
     producer = AIOKafkaProducer(bootstrap_servers=bootstrap, **DURABLE_PRODUCER)
     await producer.start()

@@ -95,26 +95,30 @@ async def _jobs_of_feed(dsn: str, feed_id: int) -> dict[str, list[str]]:
     return found
 
 
-async def test_two_runs_of_the_same_feed_keep_the_same_jobs(
+async def test_runs_of_the_same_feed_keep_the_same_jobs(
     stack: StackInfo, running_pipeline: PipelineConfig, tmp_path: Path
 ) -> None:
+    """Run again unchanged, a feed's records all come out unchanged (issue 15); run again
+    in full (`--refresh`), pass 1 makes the same decisions as the first time. Either way the
+    feed's jobs stay the same rows with the same merged locations."""
     feed_id, truth = await _feed(stack, tmp_path, 400)
     runs = []
     jobs_after = []
-    for _ in range(2):
-        run_id = await control.request_run(stack.bootstrap, feed_id)
+    for refresh in (False, False, True):
+        run_id = await control.request_run(stack.bootstrap, feed_id, refresh=refresh)
         report = await control.wait_for_report(stack.dsn, run_id, timeout_s=RUN_TIMEOUT_S)
         assert report.run_status == "SUCCESS", report.error_summary
         runs.append(await _outcomes(stack.dsn, run_id))
         jobs_after.append(await _jobs_of_feed(stack.dsn, feed_id))
-    first, second = runs
-    assert len(first) == len(second) == truth.jobs
-    # pass 1 finds exactly the duplicates the generator planted, both times
-    for outcomes in runs:
+    first, unchanged, full = runs
+    assert len(first) == len(unchanged) == len(full) == truth.jobs
+    assert {outcome for outcome, _, _ in unchanged.values()} == {"unchanged"}
+    # pass 1 finds exactly the duplicates the generator planted, on every full run
+    for outcomes in (first, full):
         assert _pass1(outcomes, "duplicate") == set(truth.exact)
         assert _pass1(outcomes, "merged") == set(truth.multi)
-    assert _kept(first) == _kept(second)
-    assert jobs_after[0] == jobs_after[1]  # same rows, same merged locations
+    assert _kept(first) == _kept(full)
+    assert jobs_after[0] == jobs_after[1] == jobs_after[2]  # same rows, same merged locations
     assert len(jobs_after[0]) == truth.jobs - len(truth.exact) - len(truth.multi)
     assert any(len(places) > 1 for places in jobs_after[0].values())
 
