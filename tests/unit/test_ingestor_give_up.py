@@ -32,8 +32,28 @@ EMITTED = 29  # RawJobs of the whole feed (one record of 30 is malformed)
 
 @dataclass
 class _Conn:
-    async def fetchrow(self, query: str, *args: Any) -> dict[str, Any]:
+    """The run ledger of a feed that never ran: every record of the read goes in full."""
+
+    async def fetchrow(self, query: str, *args: Any) -> dict[str, Any] | None:
+        if "FROM feeds" not in query:
+            return None  # no earlier run to compare with
         return {"id": 1, "name": "f", "source_url": str(FEED), "mapping": MAPPING, "is_active": 1}
+
+    async def fetch(self, query: str, *args: Any) -> list[dict[str, Any]]:
+        return []  # no pipeline versions recorded yet
+
+    async def execute(self, query: str, *args: Any) -> str:
+        return "OK"
+
+    async def executemany(self, query: str, args: Any) -> None:
+        return None
+
+    async def copy_records_to_table(self, table: str, **_: Any) -> str:
+        return "COPY"  # the run's fingerprints, for the next run to compare with
+
+    @asynccontextmanager
+    async def transaction(self) -> AsyncIterator[None]:
+        yield
 
 
 class _Db:
