@@ -45,6 +45,9 @@ class MalformedItem:
     line: int | None
     reason: str
     salvaged: dict[str, str] = field(default_factory=dict, compare=False)
+    # the record's external id (else its URL), when it could be read: the job it lists is
+    # still listed, so the run's archive keeps it
+    listing: str | None = None
 
     def as_record(self) -> MalformedRecord:
         return MalformedRecord(position=self.position, line=self.line, reason=self.reason)
@@ -73,6 +76,8 @@ class FeedStats:
     fields_truncated: int = 0
     warnings: list[str] = field(default_factory=list)
     malformed_samples: list[MalformedItem] = field(default_factory=list)
+    malformed_listings: list[str] = field(default_factory=list)  # of malformed records
+    malformed_unidentified: int = 0  # malformed records with content but no readable listing
 
     def warn(self, message: str) -> None:
         if message not in self.warnings:

@@ -34,12 +34,16 @@ from services.ingestor.feeds.model import (
     ParsedJob,
     RawRecord,
 )
-from services.ingestor.feeds.normalise import normalise
+from services.ingestor.feeds.normalise import listing_of, normalise
 from services.ingestor.feeds.parse import XmlRecordExtractor
 from services.ingestor.feeds.settings import FeedSettings
 from services.ingestor.feeds.tabular import CsvExtractor, JsonExtractor
 
 EMPTY_RECORD = "empty record: no title or description"
+# the listings of malformed records a run reports (each keeps its job from the archive);
+# beyond them a malformed record counts as unidentified, which holds the archive
+MAX_MALFORMED_LISTINGS = 5_000
+MAX_LISTING_CHARS = 500
 
 
 class _TextExtractor(Protocol):
@@ -194,23 +198,30 @@ class FeedReader:
 
     def _to_item(self, extracted: ExtractedItem) -> FeedItem:
         if isinstance(extracted, MalformedItem):
-            return extracted
+            if not extracted.salvaged:
+                return extracted
+            salvaged = RawRecord(extracted.position, extracted.line, extracted.salvaged)
+            return dataclasses.replace(extracted, listing=listing_of(self._mapped(salvaged)))
         if self.raw_records is not None:
             self.raw_records.append(extracted)
-        fields = self._field_paths()
-        if self._index is None:
-            self._index = index_fields(fields)
-        mapped = apply_mapping(extracted, fields, self._index)
+        mapped = self._mapped(extracted)
+        position, line, listing = extracted.position, extracted.line, listing_of(mapped)
         if not mapped.get("title") and not mapped.get("description"):
-            return MalformedItem(extracted.position, extracted.line, EMPTY_RECORD)
+            return MalformedItem(position, line, EMPTY_RECORD, listing=listing)
         try:
             job = normalise(mapped, now=self.now, default_country=self.settings.default_country)
         except ValidationError as exc:
-            return MalformedItem(extracted.position, extracted.line, f"invalid values: {exc}")
+            return MalformedItem(position, line, f"invalid values: {exc}", listing=listing)
         except Exception as exc:  # one record's odd value costs that record, never the feed
             reason = f"cannot normalise: {type(exc).__name__}: {exc}"[:500]
-            return MalformedItem(extracted.position, extracted.line, reason)
+            return MalformedItem(position, line, reason, listing=listing)
         return ParsedJob(extracted.position, job)
+
+    def _mapped(self, record: RawRecord) -> dict[str, str]:
+        fields = self._field_paths()
+        if self._index is None:
+            self._index = index_fields(fields)
+        return apply_mapping(record, fields, self._index)
 
     def _count(self, item: FeedItem) -> FeedItem:
         if isinstance(item, ParsedJob):
@@ -220,4 +231,18 @@ class FeedReader:
         self.stats.malformed += 1
         if len(self.stats.malformed_samples) < self.settings.max_malformed_samples:
             self.stats.malformed_samples.append(item)
+        self._note_listing(item)
         return item
+
+    def _note_listing(self, item: MalformedItem) -> None:
+        """Remembers the listing of a malformed record, so the run's archive keeps its job;
+        one that cannot be identified (an empty shell aside) is counted instead."""
+        listing, stats = item.listing, self.stats
+        if (
+            listing is not None
+            and len(listing) <= MAX_LISTING_CHARS
+            and len(stats.malformed_listings) < MAX_MALFORMED_LISTINGS
+        ):
+            stats.malformed_listings.append(listing)
+        elif listing is not None or item.reason != EMPTY_RECORD:
+            stats.malformed_unidentified += 1

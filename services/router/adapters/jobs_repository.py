@@ -448,6 +448,22 @@ async def count_unseen(conn: Conn, feed_id: int, run_id: str) -> tuple[int, int]
     return int(row["live"]) + unlisted, int(row["unseen"]) + unlisted
 
 
+async def keep_listed(conn: Conn, feed_id: int, run_id: str, listings: Sequence[str]) -> int:
+    """Marks the feed's live sources these listings name (external ids or URLs of records the
+    run could not read) as seen by the run, so its archive keeps their jobs; how many."""
+    if not listings:
+        return 0
+    status = await conn.execute(
+        f"UPDATE job_sources s SET last_seen_run = $2, last_change = '{SourceChange.KEPT}', "
+        f"updated_at = now() WHERE {_LIVE_SOURCE} AND s.last_seen_run IS DISTINCT FROM $2 "
+        "AND (s.external_job_id = ANY($3::text[]) OR s.application_url = ANY($3::text[]))",
+        feed_id,
+        run_id,
+        list(listings),
+    )
+    return int(status.split()[-1])
+
+
 async def _unlisted_own(conn: Conn, feed_id: int) -> list[str]:
     return [r["job_hash"] for r in await conn.fetch(_UNLISTED_OWN, feed_id)]
 
@@ -569,6 +585,7 @@ class SourceChange(StrEnum):
     UPDATED = "updated"  # it changed the owner's row
     UNCHANGED = "unchanged"
     KNOWN = "known"  # the job was on the board from another feed: only a source added
+    KEPT = "kept"  # listed by a record the run could not read: kept as it was
 
 
 async def record_sources(conn: Conn, sourced: Sequence[Sourced]) -> None:
