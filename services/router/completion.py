@@ -72,7 +72,7 @@ async def _close(conn: Conn, claimed: ClaimedRun, limits: SafetyLimits) -> RunCo
     ingest, feed_id, run_id = claimed.ingest, claimed.feed_id, claimed.run_id
     totals = await ledger.totals(conn, run_id)
     # a malformed record's listing is still in the feed: its job is not unseen
-    kept = await jobs.keep_listed(conn, feed_id, run_id, ingest.malformed_listings)
+    kept = await jobs.keep_listed(conn, feed_id, run_id, ingest)
     live, unseen = await jobs.count_unseen(conn, feed_id, run_id)
     if claimed.failed_because:
         verdict = ArchiveVerdict(ArchiveState.SKIPPED, claimed.failed_because)

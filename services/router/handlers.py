@@ -244,7 +244,7 @@ def archive_verdict(
         # any job the run did not see may be one of those records: an operator decides
         unreadable = plural(ingest.malformed_unidentified, "malformed record")
         reason = (
-            f"{held_message(to_archive)} ({unreadable} without a readable id or URL: "
+            f"{held_message(to_archive)} ({unreadable} without a readable id, URL or title: "
             "the jobs they list cannot be told apart from jobs that left the feed)"
         )
         return ArchiveVerdict(ArchiveState.HELD, reason)

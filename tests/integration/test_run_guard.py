@@ -119,6 +119,7 @@ async def drive_run(
     reason: RequestReason = RequestReason.CLI,
     malformed: int = 0,
     malformed_listings: Sequence[str] = (),
+    malformed_titles: Sequence[str] = (),
     malformed_unidentified: int = 0,
     fetch_status: str = "ok",
     finish: bool = True,
@@ -139,6 +140,7 @@ async def drive_run(
                 "run_id": run_id, "feed_id": feed_id, "emitted": len(records),
                 "parsed": len(records), "malformed": malformed, "fetch_status": fetch_status,
                 "malformed_listings": tuple(malformed_listings),
+                "malformed_titles": tuple(malformed_titles),
                 "malformed_unidentified": malformed_unidentified,
             }
         )  # fmt: skip
@@ -209,6 +211,13 @@ async def test_a_job_whose_record_is_malformed_stays_on_the_board(
     # the next run that reads job 3 again finds it as it was
     await drive_run(router, feed_id, [0, 1, 2, 3, 4, 6, 7, 8, 9])
     assert await _tables(database, feed_id) == {"open": 9, "archived": 1}
+    # a record with no id or URL still names its job by title (any case and spacing)
+    titled = await drive_run(
+        router, feed_id, [0, 1, 2, 3, 4, 6, 7, 8], malformed=1, malformed_titles=["guard  NURSE 9"]
+    )
+    assert await _tables(database, feed_id) == {"open": 9, "archived": 1}
+    (note,) = [n for n in (await _report(database, titled))["error_summary"] if "kept" in n]
+    assert note.startswith("1 live job kept on the board")
 
 
 async def test_a_malformed_record_without_a_listing_holds_the_archive(
@@ -222,8 +231,8 @@ async def test_a_malformed_record_without_a_listing_holds_the_archive(
     report = await _report(database, run)
     assert report["run_status"] == "PARTIAL" and report["jobs_archive_held"] == 1
     assert report["archive_skipped_reason"] == (
-        "archive held: 1 jobs, confirm or discard (1 malformed record without a readable id "
-        "or URL: the jobs they list cannot be told apart from jobs that left the feed)"
+        "archive held: 1 jobs, confirm or discard (1 malformed record without a readable id, "
+        "URL or title: the jobs they list cannot be told apart from jobs that left the feed)"
     )
     # a run that misses no job has nothing to hold
     whole = await drive_run(router, feed_id, range(10), malformed=1, malformed_unidentified=1)

@@ -62,13 +62,22 @@ async def test_a_record_with_an_id_but_no_job_text_names_its_listing(tmp_path: P
     assert stats.malformed == 1 and stats.malformed_listings == ["R-2"]
 
 
-async def test_a_broken_record_with_no_listing_is_unidentified(tmp_path: Path) -> None:
-    nameless = "<job><title>Porter</title><description>Carry <b>bags</description></job>"
+async def test_a_broken_record_with_only_a_title_names_it(tmp_path: Path) -> None:
+    nameless = "<job><title>Night  Porter</title><description>Carry <b>bags</description></job>"
+    reader = await read(tmp_path, feed(job(1), nameless))
+    stats = reader.stats
+    assert (stats.malformed_listings, stats.malformed_titles) == ([], ["Night  Porter"])
+    assert stats.malformed_unidentified == 0
+    assert ingest_finished("run", 7, 1, stats).malformed_titles == ("Night  Porter",)
+
+
+async def test_a_broken_record_naming_nothing_is_unidentified(tmp_path: Path) -> None:
+    unnamed = "<job><description>Carry <b>bags</description><city>Reno</city></job>"
     shell = "<job><title> </title></job>"  # nothing job-like: neither kept nor unidentified
-    reader = await read(tmp_path, feed(job(1), nameless, shell, job(3)))
+    reader = await read(tmp_path, feed(job(1), unnamed, shell, job(3)))
     stats = reader.stats
     assert stats.malformed == 2
-    assert stats.malformed_listings == []
+    assert (stats.malformed_listings, stats.malformed_titles) == ([], [])
     assert stats.malformed_unidentified == 1
     assert ingest_finished("run", 7, 2, stats).malformed_unidentified == 1
 

@@ -34,14 +34,14 @@ from services.ingestor.feeds.model import (
     ParsedJob,
     RawRecord,
 )
-from services.ingestor.feeds.normalise import listing_of, normalise
+from services.ingestor.feeds.normalise import listing_of, normalise, unescape
 from services.ingestor.feeds.parse import XmlRecordExtractor
 from services.ingestor.feeds.settings import FeedSettings
 from services.ingestor.feeds.tabular import CsvExtractor, JsonExtractor
 
 EMPTY_RECORD = "empty record: no title or description"
-# the listings of malformed records a run reports (each keeps its job from the archive);
-# beyond them a malformed record counts as unidentified, which holds the archive
+# the ids, URLs or titles of malformed records a run reports (each keeps its job from the
+# archive); beyond them a malformed record counts as unidentified, which holds the archive
 MAX_MALFORMED_LISTINGS = 5_000
 MAX_LISTING_CHARS = 500
 
@@ -197,25 +197,25 @@ class FeedReader:
         return self._fields
 
     def _to_item(self, extracted: ExtractedItem) -> FeedItem:
+        position, line = extracted.position, extracted.line
         if isinstance(extracted, MalformedItem):
             if not extracted.salvaged:
                 return extracted
-            salvaged = RawRecord(extracted.position, extracted.line, extracted.salvaged)
-            return dataclasses.replace(extracted, listing=listing_of(self._mapped(salvaged)))
+            salvaged = self._mapped(RawRecord(position, line, extracted.salvaged))
+            return _named(extracted, salvaged)
         if self.raw_records is not None:
             self.raw_records.append(extracted)
         mapped = self._mapped(extracted)
-        position, line, listing = extracted.position, extracted.line, listing_of(mapped)
         if not mapped.get("title") and not mapped.get("description"):
-            return MalformedItem(position, line, EMPTY_RECORD, listing=listing)
+            return _named(MalformedItem(position, line, EMPTY_RECORD), mapped)
         try:
             job = normalise(mapped, now=self.now, default_country=self.settings.default_country)
         except ValidationError as exc:
-            return MalformedItem(position, line, f"invalid values: {exc}", listing=listing)
+            return _named(MalformedItem(position, line, f"invalid values: {exc}"), mapped)
         except Exception as exc:  # one record's odd value costs that record, never the feed
             reason = f"cannot normalise: {type(exc).__name__}: {exc}"[:500]
-            return MalformedItem(position, line, reason, listing=listing)
-        return ParsedJob(extracted.position, job)
+            return _named(MalformedItem(position, line, reason), mapped)
+        return ParsedJob(position, job)
 
     def _mapped(self, record: RawRecord) -> dict[str, str]:
         fields = self._field_paths()
@@ -235,14 +235,21 @@ class FeedReader:
         return item
 
     def _note_listing(self, item: MalformedItem) -> None:
-        """Remembers the listing of a malformed record, so the run's archive keeps its job;
-        one that cannot be identified (an empty shell aside) is counted instead."""
-        listing, stats = item.listing, self.stats
-        if (
-            listing is not None
-            and len(listing) <= MAX_LISTING_CHARS
-            and len(stats.malformed_listings) < MAX_MALFORMED_LISTINGS
-        ):
-            stats.malformed_listings.append(listing)
-        elif listing is not None or item.reason != EMPTY_RECORD:
-            stats.malformed_unidentified += 1
+        """Remembers what names the job of a malformed record, so the run's archive keeps
+        it; one that cannot be identified (an empty shell aside) is counted instead."""
+        stats = self.stats
+        kept = len(stats.malformed_listings) + len(stats.malformed_titles)
+        name = item.listing or item.title
+        if name is None or len(name) > MAX_LISTING_CHARS or kept >= MAX_MALFORMED_LISTINGS:
+            if name is not None or item.reason != EMPTY_RECORD:  # an empty shell is no job
+                stats.malformed_unidentified += 1
+        elif item.listing is not None:
+            stats.malformed_listings.append(item.listing)
+        else:
+            stats.malformed_titles.append(name)
+
+
+def _named(item: MalformedItem, mapped: Mapping[str, str]) -> MalformedItem:
+    """The malformed record with what still names its job (its mapped fields as read)."""
+    title = unescape(mapped.get("title")) or None
+    return dataclasses.replace(item, listing=listing_of(mapped), title=title)
