@@ -207,6 +207,11 @@ class IngestFinished(Record):
     fetch_status: Literal["ok", "failed", "truncated"] = "ok"
     error: str | None = None
     malformed_samples: tuple[MalformedRecord, ...] = ()
+    # what names the jobs of malformed records, which are still listed, so the archive keeps
+    # them: external ids (else URLs), else titles; records with none of them hold the archive
+    malformed_listings: tuple[str, ...] = ()
+    malformed_titles: tuple[str, ...] = ()
+    malformed_unidentified: int = 0
 
 
 class RunCompleted(Record):

@@ -32,15 +32,19 @@ class Enricher:
         *,
         checks: TrustChecks | None = None,
         cost_ceiling_usd: float | None = None,
+        counts_spending: bool = True,
     ) -> None:
         """`checks`: the trust checks an LLM backend's answers must pass (None for the
         offline backend, which is the independent check itself). `cost_ceiling_usd`: what one
-        run may spend on the LLM; once it has, its jobs are no longer sent (None: no limit)."""
+        run may spend on the LLM; once it has, its jobs are no longer sent (None: no limit).
+        `counts_spending`: False when the backend's calls are counted by its caller (a
+        backfill's stored answers, which publishing again must not count twice)."""
         self._backend = backend
         self._taxonomy = taxonomy
         self._db = db
         self._checks = checks
         self._cost_ceiling_usd = cost_ceiling_usd
+        self._counts_spending = counts_spending
 
     async def enrich(self, records: Sequence[Record]) -> list[Output]:
         """One output per input, in input order; merges pass straight through."""
@@ -70,7 +74,8 @@ class Enricher:
             for group, outcomes in zip(by_feed, answers, strict=True)
             for job, outcome in zip(group, outcomes, strict=True)
         ]
-        await self._count_spending(pairs)
+        if self._counts_spending:
+            await self._count_spending(pairs)
         fresh = {
             job.job_hash: handlers.from_backend(
                 job, outcome, version=version, taxonomy=self._taxonomy

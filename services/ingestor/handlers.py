@@ -31,6 +31,9 @@ def ingest_finished(run_id: str, feed_id: int, emitted: int, stats: FeedStats) -
         fetch_status=stats.fetch_status,
         error=stats.error,
         malformed_samples=tuple(m.as_record() for m in stats.malformed_samples[:20]),
+        malformed_listings=tuple(stats.malformed_listings),
+        malformed_titles=tuple(stats.malformed_titles),
+        malformed_unidentified=stats.malformed_unidentified,
     )
 
 

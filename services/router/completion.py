@@ -19,6 +19,7 @@ from services.router.handlers import (
     empty_feed_reason,
     held_notes,
     held_reason_counts,
+    kept_note,
     paused_note,
     report_counters,
     run_status,
@@ -70,6 +71,8 @@ async def complete_run(
 async def _close(conn: Conn, claimed: ClaimedRun, limits: SafetyLimits) -> RunCompleted:
     ingest, feed_id, run_id = claimed.ingest, claimed.feed_id, claimed.run_id
     totals = await ledger.totals(conn, run_id)
+    # a malformed record's listing is still in the feed: its job is not unseen
+    kept = await jobs.keep_listed(conn, feed_id, run_id, ingest)
     live, unseen = await jobs.count_unseen(conn, feed_id, run_id)
     if claimed.failed_because:
         verdict = ArchiveVerdict(ArchiveState.SKIPPED, claimed.failed_because)
@@ -103,7 +106,9 @@ async def _close(conn: Conn, claimed: ClaimedRun, limits: SafetyLimits) -> RunCo
         counts=counts,
         run_status=status, end_time=claimed.completed_at, duration_seconds=duration,
         archive_skipped_reason=verdict.reason,
-        error_summary=(*errors, *paused_note(totals), *held_notes(held_for_checks)),
+        error_summary=(
+            *errors, *kept_note(kept), *paused_note(totals), *held_notes(held_for_checks)
+        ),
     )  # fmt: skip
     # a run the API claimed whose RunStarted never came has no report yet: closing it (stalled
     # or failed by an operator) must not fail on that for ever

@@ -104,6 +104,17 @@ def paused_note(totals: RunTotals) -> list[str]:
     return [f"LLM calls paused: {jobs} not enriched, {reason}"]
 
 
+def kept_note(kept: int) -> list[str]:
+    """The report's note on live jobs whose records this run could not read (kept listed)."""
+    if not kept:
+        return []
+    return [f"{plural(kept, 'live job')} kept on the board: their records were malformed"]
+
+
+def plural(count: int, noun: str) -> str:
+    return f"{count} {noun}{'s' if count != 1 else ''}"
+
+
 def held_notes(counts: Counter[str]) -> list[str]:
     """The report's notes on jobs the trust checks held for review, most frequent first."""
     return [
@@ -229,6 +240,14 @@ def archive_verdict(
             f"(limit {limits.max_enrichment_failure_rate:.0%})"
         )
         return ArchiveVerdict(ArchiveState.SKIPPED, reason)
+    if ingest.malformed_unidentified and to_archive:
+        # any job the run did not see may be one of those records: an operator decides
+        unreadable = plural(ingest.malformed_unidentified, "malformed record")
+        reason = (
+            f"{held_message(to_archive)} ({unreadable} without a readable id, URL or title: "
+            "the jobs they list cannot be told apart from jobs that left the feed)"
+        )
+        return ArchiveVerdict(ArchiveState.HELD, reason)
     if to_archive <= limits.always_apply_jobs:
         return ArchiveVerdict(ArchiveState.APPLIED)
     share, allowed = to_archive / open_before, allowed_archive_share(history, limits)

@@ -409,8 +409,8 @@ async def test_a_run_published_again_after_a_crash_is_applied_once(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     """The driver dies after publishing a feed's records and before its IngestFinished: the
-    next one publishes the run again under the same run id, and the router applies each job
-    once."""
+    next one publishes the run again under the same run id, the router applies each job
+    once, and the run's LLM spending counts each job once."""
     feed_id = random.randint(10**6, 10**7)
     await _seed(stack.dsn, feed_id, 200)
     env = _env(stack, gemini)
@@ -449,6 +449,14 @@ async def test_a_run_published_again_after_a_crash_is_applied_once(
     )
     assert outcomes == 200
     assert len(gemini.batches.batches) == 3  # one batch per stage: nothing asked twice
+    # the run's spending is its jobs' cost, counted once though published twice
+    cost = (
+        overall(combined(r.llm_usage for r in records if isinstance(r, EnrichedJob))).cost_usd / 2
+    )
+    spent = await _fetchval(
+        stack.dsn, "SELECT cost_usd FROM run_llm_spend WHERE run_id = $1", run_id
+    )
+    assert cost > 0 and spent == pytest.approx(cost)
 
 
 async def test_a_backfill_reports_every_token_by_kind_and_its_cost_at_the_batch_api_price(

@@ -118,6 +118,9 @@ async def drive_run(
     confidence: float = 95.0,
     reason: RequestReason = RequestReason.CLI,
     malformed: int = 0,
+    malformed_listings: Sequence[str] = (),
+    malformed_titles: Sequence[str] = (),
+    malformed_unidentified: int = 0,
     fetch_status: str = "ok",
     finish: bool = True,
 ) -> str:
@@ -136,6 +139,9 @@ async def drive_run(
             {
                 "run_id": run_id, "feed_id": feed_id, "emitted": len(records),
                 "parsed": len(records), "malformed": malformed, "fetch_status": fetch_status,
+                "malformed_listings": tuple(malformed_listings),
+                "malformed_titles": tuple(malformed_titles),
+                "malformed_unidentified": malformed_unidentified,
             }
         )  # fmt: skip
         await router.follow(finished)
@@ -183,6 +189,54 @@ async def test_a_one_job_feed_that_drops_its_job_archives_it(
     report = await _report(database, dropped)
     assert report["run_status"] == "SUCCESS" and report["jobs_archived"] == 1
     assert published.completions()[-1].archived == 1
+
+
+async def test_a_job_whose_record_is_malformed_stays_on_the_board(
+    router: Router, database: Database, feed_id: int
+) -> None:
+    """Job 3's record could not be read this run, but its id could: it is still listed, so
+    the archive keeps it; job 5 left the feed and is archived."""
+    await drive_run(router, feed_id, range(10))
+    run = await drive_run(
+        router, feed_id, [0, 1, 2, 4, 6, 7, 8, 9], malformed=1, malformed_listings=["3"]
+    )
+    assert await _tables(database, feed_id) == {"open": 9, "archived": 1}
+    archived = await _fetch(
+        database, "SELECT job_hash FROM archive_jobs WHERE feed_id = $1", feed_id
+    )
+    assert archived["job_hash"] == f"guard-{feed_id}-5"
+    report = await _report(database, run)
+    assert report["run_status"] == "PARTIAL" and report["jobs_archived"] == 1
+    assert "1 live job kept on the board: their records were malformed" in report["error_summary"]
+    # the next run that reads job 3 again finds it as it was
+    await drive_run(router, feed_id, [0, 1, 2, 3, 4, 6, 7, 8, 9])
+    assert await _tables(database, feed_id) == {"open": 9, "archived": 1}
+    # a record with no id or URL still names its job by title (any case and spacing)
+    titled = await drive_run(
+        router, feed_id, [0, 1, 2, 3, 4, 6, 7, 8], malformed=1, malformed_titles=["guard  NURSE 9"]
+    )
+    assert await _tables(database, feed_id) == {"open": 9, "archived": 1}
+    (note,) = [n for n in (await _report(database, titled))["error_summary"] if "kept" in n]
+    assert note.startswith("1 live job kept on the board")
+
+
+async def test_a_malformed_record_without_a_listing_holds_the_archive(
+    router: Router, database: Database, feed_id: int
+) -> None:
+    """A broken record with no readable id or URL may be any of the jobs the run did not
+    see: even one such job is not taken down without an operator."""
+    await drive_run(router, feed_id, range(10))
+    run = await drive_run(router, feed_id, range(9), malformed=1, malformed_unidentified=1)
+    assert await _tables(database, feed_id) == {"open": 10, "archived": 0}
+    report = await _report(database, run)
+    assert report["run_status"] == "PARTIAL" and report["jobs_archive_held"] == 1
+    assert report["archive_skipped_reason"] == (
+        "archive held: 1 jobs, confirm or discard (1 malformed record without a readable id, "
+        "URL or title: the jobs they list cannot be told apart from jobs that left the feed)"
+    )
+    # a run that misses no job has nothing to hold
+    whole = await drive_run(router, feed_id, range(10), malformed=1, malformed_unidentified=1)
+    assert await _archive_state(database, whole) == "applied"
 
 
 async def test_a_large_drop_is_held_and_applied_only_when_confirmed(

@@ -24,3 +24,14 @@ async def add(conn: Conn, costs: Mapping[str, float]) -> None:
         "EXCLUDED.cost_usd, updated_at = now()",
         sorted(costs.items()),
     )
+
+
+async def settle(conn: Conn, run_id: str, cost_usd: float) -> None:
+    """Sets a run's spending to its whole cost, known up front (a backfill's, whose answers
+    are stored with their usage): publishing the run again after a crash counts it once."""
+    await conn.execute(
+        "INSERT INTO run_llm_spend (run_id, cost_usd) VALUES ($1, $2) "
+        "ON CONFLICT (run_id) DO UPDATE SET cost_usd = EXCLUDED.cost_usd, updated_at = now()",
+        run_id,
+        cost_usd,
+    )

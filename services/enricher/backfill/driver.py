@@ -37,7 +37,8 @@ from schemas.records import (
 )
 from schemas.report import money
 from schemas.taxonomy import Taxonomy
-from schemas.usage import LLM_PAUSED
+from schemas.usage import LLM_PAUSED, overall
+from services.enricher.adapters import spend_repository as spend
 from services.enricher.app import next_key
 from services.enricher.backends.base import EnrichmentOutcome
 from services.enricher.backends.gemini.pricing import Price
@@ -327,6 +328,7 @@ class Driver:
         if not run.published:
             carried = [item for item in feed_items if item.seq in run.seqs]
             await self._publish(run.run_id, feed_id, carried)
+            await spend.settle(conn, run.run_id, self._cost(carried))
             await store.mark_published(conn, self._id, feed_id)
             log.info(
                 "backfill %d: feed %d applied as run %s (%d jobs, %d changed or gone since)",
@@ -338,13 +340,21 @@ class Driver:
             )
         return True
 
+    def _cost(self, feed_items: list[Item]) -> float:
+        price = self._parts.price
+        return sum(overall(stages.priced(item, price)).cost_usd for item in feed_items)
+
     async def _publish(self, run_id: str, feed_id: int, feed_items: list[Item]) -> None:
         parts = self._parts
         outcomes = {
             item.job: stages.outcome(item, parts.taxonomy, parts.price) for item in feed_items
         }
         enricher = Enricher(
-            _Answered(parts.version, outcomes), parts.taxonomy, parts.db, checks=parts.checks
+            _Answered(parts.version, outcomes),
+            parts.taxonomy,
+            parts.db,
+            checks=parts.checks,
+            counts_spending=False,  # settled once the run is published (`spend.settle`)
         )
         records = [
             DedupedJob(

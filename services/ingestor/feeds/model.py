@@ -45,6 +45,10 @@ class MalformedItem:
     line: int | None
     reason: str
     salvaged: dict[str, str] = field(default_factory=dict, compare=False)
+    # what still names the job the record lists, when it could be read: its external id
+    # (else its URL), else its title; the run's archive keeps that job
+    listing: str | None = None
+    title: str | None = None
 
     def as_record(self) -> MalformedRecord:
         return MalformedRecord(position=self.position, line=self.line, reason=self.reason)
@@ -73,6 +77,11 @@ class FeedStats:
     fields_truncated: int = 0
     warnings: list[str] = field(default_factory=list)
     malformed_samples: list[MalformedItem] = field(default_factory=list)
+    # of malformed records: external ids (else URLs); the titles of those with neither; and
+    # how many have content but none of the three
+    malformed_listings: list[str] = field(default_factory=list)
+    malformed_titles: list[str] = field(default_factory=list)
+    malformed_unidentified: int = 0
 
     def warn(self, message: str) -> None:
         if message not in self.warnings:

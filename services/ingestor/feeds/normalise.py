@@ -147,6 +147,14 @@ def salary(fields: Mapping[str, str]) -> Salary | None:
     )
 
 
+def listing_of(fields: Mapping[str, str]) -> str | None:
+    """What identifies a record's listing when the record itself cannot be read: its
+    external id, else its URL (as `normalise` reads them)."""
+    return (
+        unescape(fields.get("external_job_id")) or unescape(fields.get("application_url")) or None
+    )
+
+
 def normalise(
     fields: Mapping[str, str], *, now: datetime, default_country: str | None
 ) -> JobPosting:

@@ -34,12 +34,16 @@ from services.ingestor.feeds.model import (
     ParsedJob,
     RawRecord,
 )
-from services.ingestor.feeds.normalise import normalise
+from services.ingestor.feeds.normalise import listing_of, normalise, unescape
 from services.ingestor.feeds.parse import XmlRecordExtractor
 from services.ingestor.feeds.settings import FeedSettings
 from services.ingestor.feeds.tabular import CsvExtractor, JsonExtractor
 
 EMPTY_RECORD = "empty record: no title or description"
+# the ids, URLs or titles of malformed records a run reports (each keeps its job from the
+# archive); beyond them a malformed record counts as unidentified, which holds the archive
+MAX_MALFORMED_LISTINGS = 5_000
+MAX_LISTING_CHARS = 500
 
 
 class _TextExtractor(Protocol):
@@ -193,24 +197,31 @@ class FeedReader:
         return self._fields
 
     def _to_item(self, extracted: ExtractedItem) -> FeedItem:
+        position, line = extracted.position, extracted.line
         if isinstance(extracted, MalformedItem):
-            return extracted
+            if not extracted.salvaged:
+                return extracted
+            salvaged = self._mapped(RawRecord(position, line, extracted.salvaged))
+            return _named(extracted, salvaged)
         if self.raw_records is not None:
             self.raw_records.append(extracted)
-        fields = self._field_paths()
-        if self._index is None:
-            self._index = index_fields(fields)
-        mapped = apply_mapping(extracted, fields, self._index)
+        mapped = self._mapped(extracted)
         if not mapped.get("title") and not mapped.get("description"):
-            return MalformedItem(extracted.position, extracted.line, EMPTY_RECORD)
+            return _named(MalformedItem(position, line, EMPTY_RECORD), mapped)
         try:
             job = normalise(mapped, now=self.now, default_country=self.settings.default_country)
         except ValidationError as exc:
-            return MalformedItem(extracted.position, extracted.line, f"invalid values: {exc}")
+            return _named(MalformedItem(position, line, f"invalid values: {exc}"), mapped)
         except Exception as exc:  # one record's odd value costs that record, never the feed
             reason = f"cannot normalise: {type(exc).__name__}: {exc}"[:500]
-            return MalformedItem(extracted.position, extracted.line, reason)
-        return ParsedJob(extracted.position, job)
+            return _named(MalformedItem(position, line, reason), mapped)
+        return ParsedJob(position, job)
+
+    def _mapped(self, record: RawRecord) -> dict[str, str]:
+        fields = self._field_paths()
+        if self._index is None:
+            self._index = index_fields(fields)
+        return apply_mapping(record, fields, self._index)
 
     def _count(self, item: FeedItem) -> FeedItem:
         if isinstance(item, ParsedJob):
@@ -220,4 +231,25 @@ class FeedReader:
         self.stats.malformed += 1
         if len(self.stats.malformed_samples) < self.settings.max_malformed_samples:
             self.stats.malformed_samples.append(item)
+        self._note_listing(item)
         return item
+
+    def _note_listing(self, item: MalformedItem) -> None:
+        """Remembers what names the job of a malformed record, so the run's archive keeps
+        it; one that cannot be identified (an empty shell aside) is counted instead."""
+        stats = self.stats
+        kept = len(stats.malformed_listings) + len(stats.malformed_titles)
+        name = item.listing or item.title
+        if name is None or len(name) > MAX_LISTING_CHARS or kept >= MAX_MALFORMED_LISTINGS:
+            if name is not None or item.reason != EMPTY_RECORD:  # an empty shell is no job
+                stats.malformed_unidentified += 1
+        elif item.listing is not None:
+            stats.malformed_listings.append(item.listing)
+        else:
+            stats.malformed_titles.append(name)
+
+
+def _named(item: MalformedItem, mapped: Mapping[str, str]) -> MalformedItem:
+    """The malformed record with what still names its job (its mapped fields as read)."""
+    title = unescape(mapped.get("title")) or None
+    return dataclasses.replace(item, listing=listing_of(mapped), title=title)

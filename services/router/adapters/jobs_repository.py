@@ -13,7 +13,7 @@ from typing import Any
 import orjson
 
 from schemas.job_tables import JOB_COLUMNS, TABLES
-from schemas.records import EnrichedJob, Enrichment, Location, Route
+from schemas.records import EnrichedJob, Enrichment, IngestFinished, Location, Route
 from schemas.status import JobStatus
 from services.router.geo import job_geo
 from services.router.handlers import (
@@ -448,6 +448,30 @@ async def count_unseen(conn: Conn, feed_id: int, run_id: str) -> tuple[int, int]
     return int(row["live"]) + unlisted, int(row["unseen"]) + unlisted
 
 
+async def keep_listed(conn: Conn, feed_id: int, run_id: str, ingest: IngestFinished) -> int:
+    """Marks the feed's live sources that the run's malformed records name (by external id
+    or URL, else by the job's title) as seen by the run, so its archive keeps their jobs;
+    returns how many."""
+    if not ingest.malformed_listings and not ingest.malformed_titles:
+        return 0
+    same_title = " OR ".join(
+        f"EXISTS (SELECT 1 FROM {TABLES[route]} t WHERE t.job_hash = s.job_hash "
+        "AND lower(regexp_replace(btrim(t.title), '\\s+', ' ', 'g')) = ANY($4::text[]))"
+        for route in (Route.OPEN, Route.MANUAL_REVIEW)
+    )
+    status = await conn.execute(
+        f"UPDATE job_sources s SET last_seen_run = $2, last_change = '{SourceChange.KEPT}', "
+        f"updated_at = now() WHERE {_LIVE_SOURCE} AND s.last_seen_run IS DISTINCT FROM $2 "
+        "AND (s.external_job_id = ANY($3::text[]) OR s.application_url = ANY($3::text[]) "
+        f"OR {same_title})",
+        feed_id,
+        run_id,
+        list(ingest.malformed_listings),
+        [" ".join(title.split()).lower() for title in ingest.malformed_titles],
+    )
+    return int(status.split()[-1])
+
+
 async def _unlisted_own(conn: Conn, feed_id: int) -> list[str]:
     return [r["job_hash"] for r in await conn.fetch(_UNLISTED_OWN, feed_id)]
 
@@ -569,6 +593,7 @@ class SourceChange(StrEnum):
     UPDATED = "updated"  # it changed the owner's row
     UNCHANGED = "unchanged"
     KNOWN = "known"  # the job was on the board from another feed: only a source added
+    KEPT = "kept"  # listed by a record the run could not read: kept as it was
 
 
 async def record_sources(conn: Conn, sourced: Sequence[Sourced]) -> None:
