@@ -39,7 +39,7 @@ from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 
 from bench.cpu import process_cpu_s
 from bench.feedgen import write_feed
-from bench.report import Measurement
+from bench.report import FeedSizes, Measurement
 from bench.stacks import throwaway_pipeline
 from cli import pipeline
 from cli.stack import kafka
@@ -54,9 +54,7 @@ from services.shared.partitioner import partition_for
 from services.shared.streaming import COMPRESSION, PRODUCER_BATCH_BYTES, PRODUCER_LINGER_S
 
 SUITE = "dedupe"
-JOBS = 50_000
-QUICK_JOBS = 10_000
-WARM_UP_JOBS = 3_000
+SIZES = FeedSizes(full=50_000, quick=10_000, warm_up=3_000)
 AGENT_TIMEOUT_S = 300.0
 
 
@@ -82,14 +80,14 @@ class Score:
 
 
 async def run(quick: bool) -> list[Measurement]:
-    jobs = QUICK_JOBS if quick else JOBS
+    jobs = SIZES.timed(quick)
     with tempfile.TemporaryDirectory(prefix="jobstream-dedupe-bench-") as work:
         feed = Path(work) / "feed.xml"
         truth = write_feed(feed, jobs, seed=3)
         raws = await read_raw_jobs(feed)
     outputs, seconds = timed_dedupe(raws)
     agent_seconds = timed_agent_path([CODEC.encode(raw, source="bench") for raw in raws])
-    agent = await through_the_agent(raws[:QUICK_JOBS])
+    agent = await through_the_agent(raws[: SIZES.quick])
     exact = score(outputs, raws, truth.exact, Outcome.DUPLICATE)
     multi = score(outputs, raws, truth.multi, Outcome.MERGED)
     kept = sum(isinstance(o, DedupedJob) for o in outputs)
@@ -173,8 +171,8 @@ async def _time_agent(bootstrap: str, raws: Sequence[RawJob], pids: tuple[int, i
     try:
         await outputs.seek_to_end()
         # once this run is through, the worker has joined its group and recovered its table
-        await _send_all(producer, _messages(raws[:WARM_UP_JOBS], warm_up))
-        await _await_outputs(outputs, warm_up.encode(), min(WARM_UP_JOBS, len(raws)))
+        await _send_all(producer, _messages(raws[: SIZES.warm_up], warm_up))
+        await _await_outputs(outputs, warm_up.encode(), min(SIZES.warm_up, len(raws)))
         messages = _messages(raws, timed)  # a fresh run: no state of earlier runs applies
         cpu_before = [process_cpu_s(pid) for pid in pids]
         started = time.perf_counter()

@@ -29,7 +29,7 @@ from pathlib import Path
 
 from bench.cpu import process_cpu_s, with_children
 from bench.feedgen import Variant, write_feed, write_variant
-from bench.report import Measurement
+from bench.report import FeedSizes, Measurement
 from bench.stacks import throwaway_pipeline
 from cli import control, pipeline
 from cli.pipeline import PipelineConfig
@@ -39,9 +39,7 @@ from schemas.report import ExecutionReport
 from schemas.status import SyncStatus
 
 SUITE = "pipeline"
-JOBS = 20_000
-QUICK_JOBS = 3_000
-WARM_UP_JOBS = 1_000
+SIZES = FeedSizes(full=20_000, quick=3_000, warm_up=1_000)
 RUN_TIMEOUT_S = 900.0
 CHANGED = Variant(changed=0.05)
 
@@ -55,10 +53,10 @@ class TimedRun:
 
 
 async def run(quick: bool) -> list[Measurement]:
-    jobs = QUICK_JOBS if quick else JOBS
+    jobs = SIZES.timed(quick)
     with tempfile.TemporaryDirectory(prefix="jobstream-pipeline-bench-") as work:
         warm_up, timed = Path(work) / "warm-up.xml", Path(work) / "timed.xml"
-        write_feed(warm_up, WARM_UP_JOBS, seed=11)
+        write_feed(warm_up, SIZES.warm_up, seed=11)
         write_feed(timed, jobs, seed=12)
         original = Path(work) / "original.xml"
         original.write_bytes(timed.read_bytes())

@@ -35,6 +35,19 @@ class Measurement:
         return self.value >= limit if op == ">=" else self.value <= limit
 
 
+@dataclass(frozen=True, slots=True)
+class FeedSizes:
+    """How many jobs a suite's feeds hold: the timed run (`quick` under --quick) and the
+    warm-up run before it."""
+
+    full: int
+    quick: int
+    warm_up: int
+
+    def timed(self, quick: bool) -> int:
+        return self.quick if quick else self.full
+
+
 def write(measurements: Sequence[Measurement], path: Path | None = None) -> Path:
     path = path or RESULTS_DIR / "latest.json"
     path.parent.mkdir(parents=True, exist_ok=True)

@@ -113,21 +113,21 @@ async def _online(
     dsn = settings.database_url.value
     conn = await asyncpg.connect(dsn)
     try:
-        rows = await store.live_jobs(conn, feed_id)
+        live = await store.live_jobs(conn, feed_id)
     finally:
         await conn.close()
     by_feed: dict[int, list[replay.Keyed]] = {}
-    for row in rows:
-        jobs = by_feed.setdefault(row["feed_id"], [])
+    for live_job in live:
+        jobs = by_feed.setdefault(live_job.feed_id, [])
         record = DedupedJob(
             run_id="",
-            feed_id=row["feed_id"],
+            feed_id=live_job.feed_id,
             seq=len(jobs) + 1,
-            job_hash=row["job_hash"],
-            job=store.posting_of(row),
+            job_hash=live_job.job_hash,
+            job=live_job.posting,
             refresh=True,
         )
-        jobs.append(replay.Keyed(row["job_hash"].encode(), record))
+        jobs.append(replay.Keyed(live_job.job_hash.encode(), record))
     started = []
     for feed, jobs in sorted(by_feed.items()):
         past = replay.PastRun(

@@ -102,9 +102,8 @@ def _audit(args: argparse.Namespace) -> int:
 
 def _resync(args: argparse.Namespace) -> int:
     async def run(db: Database) -> SyncOutcome:
-        pool = await db.pool()
         if args.confirm_deletes:
-            async with pool.acquire() as conn:
+            async with db.connection() as conn:
                 await mirror.confirm_deletes(
                     conn, args.feed_id, max_deletes=None, by=_operator(), valid_hours=1.0
                 )
@@ -114,7 +113,7 @@ def _resync(args: argparse.Namespace) -> int:
                 return await syncer.reconcile(args.feed_id)
         finally:
             if args.confirm_deletes:  # this resync's word only: never left for a later one
-                async with pool.acquire() as conn:
+                async with db.connection() as conn:
                     await mirror.withdraw_delete_confirmation(conn, args.feed_id)
 
     outcome = _run(args, run)

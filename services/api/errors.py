@@ -44,8 +44,3 @@ class UnavailableError(ApiError):
 class ForbiddenError(ApiError):
     status = 403
     code = "forbidden"
-
-
-class TooManyRequestsError(ApiError):
-    status = 429
-    code = "too_many_requests"

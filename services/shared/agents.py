@@ -13,7 +13,7 @@ from __future__ import annotations
 import asyncio
 import collections
 import logging
-from collections.abc import Awaitable, Callable, Iterator, Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from contextvars import ContextVar
 from dataclasses import dataclass
 from typing import Protocol
@@ -25,6 +25,7 @@ from services.shared import metrics
 from services.shared.failures import describe, is_retriable
 from services.shared.health import Stage
 from services.shared.logs import current_run_id
+from services.shared.retry import Backoff, Sleep
 
 log = logging.getLogger(__name__)
 
@@ -48,7 +49,8 @@ Batch = list[tuple[Delivery, Record]]
 """Decoded records of one batch, each with the message it came in."""
 
 Handler = Callable[[Batch], Awaitable[None]]
-Sleep = Callable[[float], Awaitable[None]]
+
+PAUSE_BACKOFF = Backoff(0.2, 5.0)  # between a paused batch's attempts
 
 
 class Sender(Protocol):
@@ -80,20 +82,6 @@ def handing_over() -> asyncio.Event:
 def hand_over_on(event: asyncio.Event) -> None:
     """Makes `event` what `handing_over` returns in this task (the consumer's batch)."""
     _HANDOVER.set(event)
-
-
-@dataclass(frozen=True, slots=True)
-class Backoff:
-    """Exponential delays between attempts, capped."""
-
-    first_s: float = 0.2
-    max_s: float = 5.0
-
-    def delays(self) -> Iterator[float]:
-        delay = self.first_s
-        while True:
-            yield delay
-            delay = min(delay * 2, self.max_s)
 
 
 def decode_batch(messages: Sequence[Delivery]) -> tuple[Batch, list[tuple[Delivery, str]]]:
@@ -135,7 +123,7 @@ class BatchBody:
         stage: Stage,
         *,
         sleep: Sleep = asyncio.sleep,
-        backoff: Backoff = Backoff(),
+        backoff: Backoff = PAUSE_BACKOFF,
         poison_attempts: int = 2,
     ) -> None:
         self._what = what

@@ -29,9 +29,10 @@ from aiokafka.errors import CommitFailedError, IllegalStateError, KafkaError
 from aiokafka.structs import OffsetAndMetadata
 
 from schemas.topics import TopicSpec
-from services.shared.agents import Backoff, Delivery, Interrupted, Revoked, hand_over_on
+from services.shared.agents import Delivery, Interrupted, Revoked, hand_over_on
 from services.shared.failures import describe, is_retriable
 from services.shared.health import Stage
+from services.shared.retry import Backoff
 from services.shared.settings import StreamSettings
 
 log = logging.getLogger(__name__)

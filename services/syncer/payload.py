@@ -82,7 +82,7 @@ _MISSING: Any = object()
 
 
 def to_xano_payload(
-    row: Mapping[str, Any], *, eid: str, field_map: Mapping[str, str] | None = None
+    row: Mapping[str, object], *, eid: str, field_map: Mapping[str, str] | None = None
 ) -> dict[str, Any]:
     """The Xano job for one open_jobs row; `field_map` (payload field -> column) renames fields."""
     payload: dict[str, Any] = {"eid": eid, "company_logo_url": ""}

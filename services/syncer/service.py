@@ -104,7 +104,7 @@ class Syncer:
         self._cap = delete_cap or DeleteCap()
         self._backoff = outbox_backoff or OutboxBackoff()
 
-    def _payload(self, row: Mapping[str, Any], eid: str) -> dict[str, Any]:
+    def _payload(self, row: Mapping[str, object], eid: str) -> dict[str, Any]:
         return to_xano_payload(row, eid=eid, field_map=self._field_map)
 
     # -- reconcile ----------------------------------------------------------------------------

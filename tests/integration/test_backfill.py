@@ -11,6 +11,7 @@ import sys
 from asyncio.subprocess import Process
 from collections import Counter
 from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from pathlib import Path
 from subprocess import DEVNULL
 from typing import Any
@@ -27,6 +28,7 @@ from emulators.gemini import RunningEmulator, create_app, serve
 from schemas.codec import CODEC
 from schemas.records import EnrichedJob, EnrichmentStatus
 from schemas.usage import LLM_PAUSED, combined, overall
+from services.enricher import backfill
 from services.enricher.backends.gemini.pricing import load_price
 from services.enricher.backends.gemini.prompts import enrich_prompt
 from services.enricher.backends.gemini.schemas import Stage
@@ -34,6 +36,7 @@ from services.enricher.backends.gemini.settings import GeminiSettings
 from services.enricher.backfill import store
 from services.enricher.backfill.batch_api import BatchApi, Line
 from services.enricher.backfill.driver import Driver
+from services.enricher.backfill.stages import Item, Ref
 from services.enricher.config import EnricherSettings
 from tests.conftest import TEST_SERVICES_BASE_PORT
 from tests.e2e.router_feed import enriched_messages
@@ -63,6 +66,22 @@ def _env(stack: StackInfo, gemini: RunningEmulator, **extra: str) -> dict[str, s
 
 def _settings(env: dict[str, str]) -> EnricherSettings:
     return EnricherSettings.from_env(env)
+
+
+@asynccontextmanager
+async def _planned(
+    settings: EnricherSettings, conn: asyncpg.Connection, backfill_id: int
+) -> AsyncIterator[tuple[Driver, dict[Ref, Item], list[store.BatchRow]]]:
+    """A driver of the backfill, its items by ref and its waiting items planned into batches
+    (none submitted): a test plays the driver's steps from there."""
+    async with backfill._parts(settings) as parts:
+        driver = Driver(backfill_id, parts, backfill.plan_for(settings))
+        items = {item.ref: item for item in await store.items(conn, backfill_id)}
+        batches: list[store.BatchRow] = []
+        found = await store.get(conn, backfill_id)
+        assert found is not None
+        await driver._plan_waiting(conn, items, batches, found.token)
+        yield driver, items, batches
 
 
 async def _seed(dsn: str, feed_id: int, count: int) -> None:
@@ -133,19 +152,10 @@ async def test_a_batch_created_before_a_crash_is_found_again_not_sent_twice(
     await _seed(stack.dsn, feed_id, 30)
     env = _env(stack, gemini, BACKFILL_LINES_PER_BATCH="100")
     settings = _settings(env)
-    from services.enricher import backfill
-
     backfill_id = await backfill.create(settings, feed_id, batch_api=True)
-    plan = backfill.plan_for(settings)
     conn = await asyncpg.connect(stack.dsn)
     try:
-        async with backfill._parts(settings) as parts:
-            driver = Driver(backfill_id, parts, plan)
-            items = {item.ref: item for item in await store.items(conn, backfill_id)}
-            batches: list[store.BatchRow] = []
-            found = await store.get(conn, backfill_id)
-            assert found is not None
-            await driver._plan_waiting(conn, items, batches, found.token)
+        async with _planned(settings, conn, backfill_id) as (driver, items, batches):
             first = batches[0]
             # the driver of before the crash: created the batch, died before recording it
             await store.mark_batch(conn, backfill_id, first.number, "submitting", None)
@@ -153,7 +163,7 @@ async def test_a_batch_created_before_a_crash_is_found_again_not_sent_twice(
                 driver._line(first, index, [items[ref] for ref in request])
                 for index, request in enumerate(first.requests)
             ]
-            await parts.api.submit(first.display_name, lines)
+            await driver._parts.api.submit(first.display_name, lines)
             assert await driver.run()
     finally:
         await conn.close()
@@ -181,8 +191,6 @@ async def test_server_errors_expired_batches_and_rejected_items_end_as_online_wo
     gemini.batches.endings.append("BATCH_STATE_EXPIRED")
     env = _env(stack, gemini)
     settings = _settings(env)
-    from services.enricher import backfill
-
     backfill_id = await backfill.create(settings, feed_id, batch_api=True)
     assert await backfill.drive(settings, backfill_id, backfill.plan_for(settings))
 
@@ -268,8 +276,6 @@ async def test_a_backfill_survives_sigkill_of_its_driver_and_applies_every_job_o
     feed_id = random.randint(10**6, 10**7)
     await _seed(stack.dsn, feed_id, jobs)
     env = _driver_env(stack, gemini, tmp_path)
-    from services.enricher import backfill
-
     backfill_id = await backfill.create(_settings(env), feed_id, batch_api=True)
     command = [*arguments, *([str(backfill_id)] if driver == "driver" else [])]
     # the emulator serves from this event loop: the driver runs beside it, never blocking it
@@ -409,7 +415,6 @@ async def test_a_run_published_again_after_a_crash_is_applied_once(
     await _seed(stack.dsn, feed_id, 200)
     env = _env(stack, gemini)
     settings = _settings(env)
-    from services.enricher import backfill
     from services.enricher.backfill import driver
 
     backfill_id = await backfill.create(settings, feed_id, batch_api=True)
@@ -463,8 +468,6 @@ async def test_a_backfill_reports_every_token_by_kind_and_its_cost_at_the_batch_
     await _seed(stack.dsn, feed_id, 60)
     gemini.state.faults.arm([{"kind": "thoughts", "stage": "enriched_jobs", "times": None}])
     settings = _settings(_env(stack, gemini))
-    from services.enricher import backfill
-
     backfill_id = await backfill.create(settings, feed_id, batch_api=True)
     assert await backfill.drive(settings, backfill_id, backfill.plan_for(settings))
 
@@ -510,19 +513,10 @@ async def test_a_backfill_usage_survives_a_restart_of_its_driver(
     feed_id = random.randint(10**6, 10**7)
     await _seed(stack.dsn, feed_id, 30)
     settings = _settings(_env(stack, gemini, BACKFILL_LINES_PER_BATCH="1"))
-    from services.enricher import backfill
-
     backfill_id = await backfill.create(settings, feed_id, batch_api=True)
-    plan = backfill.plan_for(settings)
     conn = await asyncpg.connect(stack.dsn)
     try:
-        async with backfill._parts(settings) as parts:
-            driver = Driver(backfill_id, parts, plan)
-            items = {item.ref: item for item in await store.items(conn, backfill_id)}
-            batches: list[store.BatchRow] = []
-            found = await store.get(conn, backfill_id)
-            assert found is not None
-            await driver._plan_waiting(conn, items, batches, found.token)
+        async with _planned(settings, conn, backfill_id) as (driver, items, batches):
             assert len(batches) == 3  # 30 jobs in prompts of 10, one prompt per batch
             for batch in batches:
                 await driver._submit(conn, batch, items)
@@ -537,7 +531,7 @@ async def test_a_backfill_usage_survives_a_restart_of_its_driver(
         assert sum(overall(i.usage).input for i in stored) > 0
     finally:
         await conn.close()
-    assert await backfill.drive(settings, backfill_id, plan)
+    assert await backfill.drive(settings, backfill_id, backfill.plan_for(settings))
     conn = await asyncpg.connect(stack.dsn)
     try:
         stored = await store.items(conn, backfill_id)
@@ -559,8 +553,6 @@ async def test_a_backfill_over_its_cost_ceiling_starts_no_more_jobs_and_says_so(
     await _seed(stack.dsn, feed_id, 50)
     env = _env(stack, gemini, BACKFILL_LINES_PER_BATCH="1", LLM_RUN_COST_CEILING_USD="0.0000001")
     settings = _settings(env)
-    from services.enricher import backfill
-
     backfill_id = await backfill.create(settings, feed_id, batch_api=True)
     assert await backfill.drive(settings, backfill_id, backfill.plan_for(settings))
 

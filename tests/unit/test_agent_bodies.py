@@ -12,9 +12,10 @@ from schemas import topics
 from schemas.codec import CODEC
 from schemas.records import DeadLetter, JobPosting, RawJob, Record
 from schemas.topics import TopicSpec
-from services.shared.agents import Backoff, Batch, BatchBody, Delivery, Handler, Revoked
+from services.shared.agents import Batch, BatchBody, Delivery, Handler, Revoked
 from services.shared.health import Stage
 from services.shared.metrics import REGISTRY
+from services.shared.retry import Backoff
 
 
 @dataclass

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import ast
 import itertools
+from pathlib import Path
 
 from services.shared.retry import Backoff
 
@@ -26,3 +28,20 @@ def test_a_servers_hint_is_never_undercut_nor_the_cap_exceeded() -> None:
     backoff = Backoff(1.0, 10.0)
     assert backoff.delay(1, hint_s=3.0) == 3.0
     assert backoff.delay(1, hint_s=99.0) == 10.0
+
+
+def test_the_backoff_rule_is_written_once() -> None:
+    """Every retrying caller waits by `services.shared.retry.Backoff`: no module defines a
+    backoff class or a delay sequence of its own."""
+    root = Path(__file__).resolve().parents[2]
+    rule = root / "services" / "shared" / "retry.py"
+    found = [
+        f"{path.relative_to(root)}:{node.lineno}: {node.name}"
+        for top in ("services", "cli")
+        for path in sorted((root / top).rglob("*.py"))
+        if path != rule
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8")))
+        if isinstance(node, ast.ClassDef | ast.FunctionDef | ast.AsyncFunctionDef)
+        and node.name in {"Backoff", "delays"}
+    ]
+    assert found == []

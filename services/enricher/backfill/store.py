@@ -57,14 +57,12 @@ async def create(
             batch_api,
             version,
         )
-        rows = await live_jobs(conn, feed_id)
         seqs: dict[int, int] = {}
         records = []
-        for row in rows:
-            seq = seqs[row["feed_id"]] = seqs.get(row["feed_id"], 0) + 1
-            posting = posting_of(row)
+        for job in await live_jobs(conn, feed_id):
+            seq = seqs[job.feed_id] = seqs.get(job.feed_id, 0) + 1
             records.append(
-                (backfill_id, row["feed_id"], seq, row["job_hash"], posting.model_dump_json())
+                (backfill_id, job.feed_id, seq, job.job_hash, job.posting.model_dump_json())
             )
         await conn.executemany(
             "INSERT INTO backfill_items (backfill_id, feed_id, seq, job_hash, job) "
@@ -77,15 +75,24 @@ async def create(
     return backfill_id
 
 
-async def live_jobs(conn: Conn, feed_id: int | None) -> list[asyncpg.Record]:
+@dataclass(frozen=True, slots=True)
+class LiveJob:
+    """An open or review job: its keys and the posting its row was written from."""
+
+    job_hash: str
+    feed_id: int
+    posting: JobPosting
+
+
+async def live_jobs(conn: Conn, feed_id: int | None) -> list[LiveJob]:
     """The open and review jobs, oldest first (by feed, then id)."""
     query = " UNION ALL ".join(
         f"SELECT job_hash, feed_id, id, {_POSTING_COLUMNS}, '{table}' AS t FROM {table} "
         "WHERE ($1::int IS NULL OR feed_id = $1)"
         for table in ("open_jobs", "manual_review_jobs")
     )
-    rows: list[asyncpg.Record] = await conn.fetch(f"{query} ORDER BY feed_id, t, id", feed_id)
-    return rows
+    rows = await conn.fetch(f"{query} ORDER BY feed_id, t, id", feed_id)
+    return [LiveJob(row["job_hash"], row["feed_id"], posting_of(row)) for row in rows]
 
 
 _POSTING_COLUMNS = (
@@ -297,7 +304,7 @@ async def claim_feed(
         )
         if running is not None:
             return running
-        live = {row["job_hash"]: posting_of(row) for row in await live_jobs(conn, feed_id)}
+        live = {job.job_hash: job.posting for job in await live_jobs(conn, feed_id)}
         seqs = frozenset(item.seq for item in items if live.get(item.job_hash) == item.job)
         await conn.execute(
             "INSERT INTO runs (run_id, feed_id, reason) VALUES ($1, $2, 'replay') "
