@@ -175,3 +175,28 @@ def test_federal_french_and_finnish_titles_find_their_occupation(
     backend: OfflineBackend, taxonomy: Taxonomy, title: str, major: str
 ) -> None:
     assert _soc_major(taxonomy, _enrich(backend, title, "", "")) == major
+
+
+@pytest.mark.parametrize(
+    "title",
+    [
+        "Statistician (Education), GS-1530-13 (FPL GS-14) (Remote Eligible)",
+        "Executive Director, AD-0301-00 (Term NTE 3 Years)",
+        "Librarian, GS-1410-09/11 (Telework Eligible)",
+    ],
+)
+def test_a_federal_pay_grade_in_the_title_makes_the_employer_a_public_body(
+    backend: OfflineBackend, title: str
+) -> None:
+    """A federal agency's name may say what it studies ("Institute of Education Sciences"),
+    but only a federal position carries a GS or AD pay plan: the sector is government."""
+    enrichment = _enrich(backend, title, "Institute of Education Sciences", "")
+    assert enrichment.sector == "Government Administration"
+    assert "federal pay grade" in enrichment.industry_reasoning
+
+
+@pytest.mark.parametrize("title", ["Statistician", "Boeing 737-800 Mechanic", "GSM Engineer 5G"])
+def test_a_title_without_a_pay_grade_leaves_the_name_to_decide(
+    backend: OfflineBackend, title: str
+) -> None:
+    assert _enrich(backend, title, "Ridgeview School of Education", "").sector == "Education"
