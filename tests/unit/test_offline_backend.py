@@ -426,3 +426,23 @@ async def test_an_analyst_is_not_read_as_a_clerk(
     assert outcome.enrichment is not None
     chosen = taxonomy.job_function(outcome.enrichment.job_function_id)
     assert chosen is not None and chosen.code == "43-3061.00"
+
+
+@pytest.mark.parametrize(
+    ("title", "soc_major"),
+    [
+        # "Program Specialist" is an O*NET title of Eligibility Interviewers (43-4061), but
+        # a housing program specialist runs a programme, not an interview desk
+        ("Housing Program Specialist", "13"),
+        ("Disbursement Specialist", "13"),
+        # O*NET's own clerical title, written in full, is kept
+        ("Payroll Specialist", "43"),
+        ("Accounts Payable Specialist", "43"),
+    ],
+)
+def test_a_specialist_read_from_part_of_the_title_is_not_a_clerk(
+    backend: OfflineBackend, taxonomy: Taxonomy, title: str, soc_major: str
+) -> None:
+    found = backend.enrich_one(JobPosting(title=title, company_name="Acme", description_html=""))
+    chosen = taxonomy.job_function(found.job_function_id)
+    assert chosen is not None and chosen.code[:2] == soc_major

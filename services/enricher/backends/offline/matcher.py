@@ -77,15 +77,20 @@ class FunctionMatcher:
         """An analyst is not a clerk: O*NET lists some analyst titles under clerical
         occupations ("Procurement Analyst" under Procurement Clerks), where SOC's coding
         puts analysts among business, computer or science professionals; such a match
-        gives way to the broad analyst occupation."""
+        gives way to the broad analyst occupation. So does a specialist title that only a
+        part or the words of the title tied to a clerical occupation ("Housing Program
+        Specialist" by its "Program Specialist")."""
         found = self._match(title)
         if found is None or not found.function.code.startswith(CLERICAL):
             return found
         keys = match_keys(title)
-        if not keys or singular(keys[0].rsplit(" ", 1)[-1]) != "analyst":
+        head = singular(keys[0].rsplit(" ", 1)[-1]) if keys else ""
+        if head != "analyst" and (head != "specialist" or found.how == "exact"):
+            # a specialist title O*NET itself lists as clerical is one ("Payroll
+            # Specialist"); one read from part of the title or its words is not
             return found
-        analyst = self._generic.get("analyst")
-        return self._result(analyst, found.score, "an analyst, not a clerk") if analyst else found
+        broad = self._generic.get(head)
+        return self._result(broad, found.score, f"a {head}, not a clerk") if broad else found
 
     def _match(self, title: str) -> FunctionMatch | None:
         keys = match_keys(title)
