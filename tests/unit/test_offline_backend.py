@@ -446,3 +446,31 @@ def test_a_specialist_read_from_part_of_the_title_is_not_a_clerk(
     found = backend.enrich_one(JobPosting(title=title, company_name="Acme", description_html=""))
     chosen = taxonomy.job_function(found.job_function_id)
     assert chosen is not None and chosen.code[:2] == soc_major
+
+
+@pytest.mark.parametrize(
+    ("title", "code"),
+    [
+        # O*NET lists "Director" under Producers and Directors and "Analyst" under
+        # Intelligence Analysts; a posting that says no more names no such specialty
+        ("Director, Office of Communications", "11-9199.00"),
+        ("Director (Transactions Management)", "11-9199.00"),
+        ("Analyst", "13-1111.00"),
+    ],
+)
+def test_a_bare_generic_title_is_its_broad_occupation(
+    backend: OfflineBackend, taxonomy: Taxonomy, title: str, code: str
+) -> None:
+    found = backend.enrich_one(JobPosting(title=title, company_name="Acme", description_html=""))
+    chosen = taxonomy.job_function(found.job_function_id)
+    assert chosen is not None and chosen.code == code
+
+
+def test_a_stage_director_is_still_a_producer_or_director(
+    backend: OfflineBackend, taxonomy: Taxonomy
+) -> None:
+    found = backend.enrich_one(
+        JobPosting(title="Stage Director", company_name="Acme", description_html="")
+    )
+    chosen = taxonomy.job_function(found.job_function_id)
+    assert chosen is not None and chosen.code == "27-2012.00"

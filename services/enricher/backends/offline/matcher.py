@@ -17,6 +17,7 @@ from services.enricher.backends.offline.votes import TitleVotes
 
 FUZZY_CUTOFF = 90.0
 HEAD_SCORE = 50.0
+GENERIC_SCORE = 60.0  # a title that is only a generic head noun says little
 VOTE_SCORE = 40.0  # plus up to 30 for the winning group's share of the votes
 _CACHE_SIZE = 65_536
 
@@ -94,6 +95,11 @@ class FunctionMatcher:
 
     def _match(self, title: str) -> FunctionMatch | None:
         keys = match_keys(title)
+        broad = self._generic.get(singular(keys[0])) if keys and " " not in keys[0] else None
+        if broad is not None:
+            # a bare "Director" or "Analyst" names no specialty: O*NET's one-word alternate
+            # titles ("Director" under Producers and Directors) must not pick one
+            return self._result(broad, GENERIC_SCORE, "a generic title")
         for rank, key in enumerate(keys):
             found = self._exact.get(key)
             if found is not None:
