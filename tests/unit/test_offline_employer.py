@@ -200,3 +200,11 @@ def test_a_title_without_a_pay_grade_leaves_the_name_to_decide(
     backend: OfflineBackend, title: str
 ) -> None:
     assert _enrich(backend, title, "Ridgeview School of Education", "").sector == "Education"
+
+
+@pytest.mark.parametrize(
+    "company", ["Riverside Family Medicine Associates", "Lakeside Internal Medicine"]
+)
+def test_a_physicians_practice_is_in_health_care(backend: OfflineBackend, company: str) -> None:
+    enrichment = _enrich(backend, "Medical Billing Specialist", company, "")
+    assert enrichment.sector == "Hospitals and Health Care"

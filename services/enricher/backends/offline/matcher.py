@@ -11,6 +11,7 @@ from rapidfuzz import fuzz, process
 
 from schemas.taxonomy import JobFunction, Taxonomy
 from schemas.taxonomy.build import singular, title_key
+from services.enricher.backends.offline import title_groups
 from services.enricher.backends.offline.lexicon import GENERIC_HEADS
 from services.enricher.backends.offline.titles import match_keys, other_keys
 from services.enricher.backends.offline.votes import TitleVotes
@@ -57,6 +58,9 @@ class FunctionMatcher:
             for title in (*function.titles, singular(function.name), function.name):
                 self._exact.setdefault(title_key(title), (function.id, title))
         by_code = {f.code: f for f in taxonomy.functions.values()}
+        for key, code in title_groups.load().items():
+            if key in self._exact and code in by_code:
+                self._exact[key] = (by_code[code].id, self._exact[key][1])
         self._generic = {
             word: (by_code[code].id, by_code[code].name)
             for word, code in GENERIC_HEADS.items()
