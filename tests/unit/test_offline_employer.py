@@ -208,3 +208,29 @@ def test_a_title_without_a_pay_grade_leaves_the_name_to_decide(
 def test_a_physicians_practice_is_in_health_care(backend: OfflineBackend, company: str) -> None:
     enrichment = _enrich(backend, "Medical Billing Specialist", company, "")
     assert enrichment.sector == "Hospitals and Health Care"
+
+
+@pytest.mark.parametrize(
+    ("company", "description"),
+    [
+        ("Crit", "Nous recherchons pour l'un de nos clients un ripeur (H/F) à Nice."),
+        ("Temporis", "Vous rejoindrez nos intérimaires sur le site de production."),
+        ("Team Emploi", "Contrôle qualité des pièces en fin de ligne."),
+        ("Lynx RH", "Administration des serveurs Windows."),
+        ("Groupement d'employeurs Alsace Lorraine", "Entretien du domaine public."),
+    ],
+)
+def test_a_french_employment_agency_is_in_staffing(
+    backend: OfflineBackend, company: str, description: str
+) -> None:
+    """An agency's posting describes the client's job; its employer is the agency."""
+    enrichment = _enrich(backend, "Opérateur de production", company, description)
+    assert enrichment.industry == "Staffing and Recruiting"
+
+
+def test_a_mutuelle_offered_as_a_benefit_does_not_make_an_insurer(
+    backend: OfflineBackend,
+) -> None:
+    text = "Synergie collecte les déchets à Cambrai. Avantages Synergie : mutuelle, CSE."
+    assert _enrich(backend, "Ripeur", "Synergie", text).sector != "Financial Services"
+    assert _enrich(backend, "Conseiller", "Mutuelle de Bretagne", "").industry == "Insurance"

@@ -573,6 +573,12 @@ EMPLOYER_CUES: tuple[tuple[str, str], ...] = (
     ("recrutement", "Staffing and Recruiting"),
     ("entreprise cliente", "Staffing and Recruiting"),
     ("pour le compte de notre client", "Staffing and Recruiting"),
+    ("l un de nos clients", "Staffing and Recruiting"),
+    ("interimaire", "Staffing and Recruiting"),
+    ("interimaires", "Staffing and Recruiting"),
+    ("groupement d employeurs", "Staffing and Recruiting"),
+    ("emploi", "Staffing and Recruiting"),  # in a name: "Team Emploi", an employment agency
+    ("rh", "Staffing and Recruiting"),  # in a name: ressources humaines, "Lynx RH"
     ("henkilostopalvelu", "Staffing and Recruiting"),
     ("henkilostopalvelut", "Staffing and Recruiting"),
     ("tyonvuokraus", "Staffing and Recruiting"),
@@ -716,7 +722,7 @@ INTERMEDIARY_CUES: frozenset[str] = frozenset(
         "employment agency", "our client", "on behalf of our client", "interim",
         "travail temporaire", "agence d emploi", "cabinet de recrutement", "notre client",
         "entreprise cliente", "pour le compte de notre client", "tyonvuokraus", "son client",
-        "for a client",
+        "for a client", "l un de nos clients", "interimaire", "interimaires",
     }
 )  # fmt: skip
 
@@ -729,7 +735,9 @@ NAME_ONLY_CUES: frozenset[str] = frozenset(
         "commune", "departement", "metropole", "kunta", "kaupunki", "recruit", "editeur",
         "industriel", "magasin", "magasins", "terveys", "kauppa", "usine", "chu", "chru",
         "town of", "village of", "borough of", "township", "centers for", "personnel",
-        "office for", "agency for",
+        "office for", "agency for", "emploi", "rh",
+        # in French prose a "mutuelle" is the health cover an employer offers
+        "mutuelle",
     }
 )  # fmt: skip
 
