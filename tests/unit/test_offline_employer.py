@@ -234,3 +234,29 @@ def test_a_mutuelle_offered_as_a_benefit_does_not_make_an_insurer(
     text = "Synergie collecte les déchets à Cambrai. Avantages Synergie : mutuelle, CSE."
     assert _enrich(backend, "Ripeur", "Synergie", text).sector != "Financial Services"
     assert _enrich(backend, "Conseiller", "Mutuelle de Bretagne", "").industry == "Insurance"
+
+
+@pytest.mark.parametrize(
+    ("company", "sector"),
+    [
+        ("Loire Forez Agglomération", "Government Administration"),
+        ("Comm Com du Golfe de Saint-Tropez", "Government Administration"),
+        ("Communauté Communes Arve et Salève", "Government Administration"),
+        ("Rectorat", "Government Administration"),
+        ("Office public de l'habitat du Var", "Real Estate and Equipment Rental Services"),
+        ("SA HLM de l'Oise", "Real Estate and Equipment Rental Services"),
+        ("Groupe hospitalier universitaire Paris", "Hospitals and Health Care"),
+        ("Ramsay Santé", "Hospitals and Health Care"),
+    ],
+)
+def test_french_public_bodies_landlords_and_hospitals_are_read_from_their_name(
+    backend: OfflineBackend, company: str, sector: str
+) -> None:
+    assert _enrich(backend, "Administrateur systèmes et réseaux", company, "").sector == sector
+
+
+def test_an_habitat_treatment_in_the_prose_is_not_a_landlord(backend: OfflineBackend) -> None:
+    text = "Acme Nuisibles traite l'habitat des particuliers contre les termites."
+    assert _enrich(backend, "Technicien", "Acme Nuisibles", text).sector != (
+        "Real Estate and Equipment Rental Services"
+    )

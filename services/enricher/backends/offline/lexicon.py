@@ -627,6 +627,13 @@ EMPLOYER_CUES: tuple[tuple[str, str], ...] = (
     ("communaute de communes", "Government Administration"),
     ("communaute d agglomeration", "Government Administration"),
     ("communaute urbaine", "Government Administration"),
+    ("communaute communes", "Government Administration"),  # names drop the "de"
+    ("comm com", "Government Administration"),  # and abbreviate it
+    ("com com", "Government Administration"),
+    ("agglomeration", "Government Administration"),
+    ("agglo", "Government Administration"),
+    ("rectorat", "Government Administration"),
+    ("agence nationale", "Government Administration"),
     ("metropole", "Government Administration"),
     ("syndicat intercommunal", "Government Administration"),
     ("syndicat mixte", "Government Administration"),
@@ -646,6 +653,11 @@ EMPLOYER_CUES: tuple[tuple[str, str], ...] = (
     ("chru", "Hospitals"),  # centre hospitalier régional universitaire
     ("hopital", "Hospitals"),
     ("hopitaux", "Hospitals"),
+    ("hospitalier", "Hospitals"),  # "Groupe hospitalier"
+    ("sante", "Hospitals and Health Care"),
+    ("habitat", "Leasing Residential Real Estate"),  # social landlords: "Cantal Habitat"
+    ("hlm", "Leasing Residential Real Estate"),
+    ("assainissement", "Water, Waste, Steam, and Air Conditioning Services"),
     ("clinique", "Hospitals"),
     ("ehpad", "Nursing Homes and Residential Care Facilities"),
     ("sairaala", "Hospitals"),
@@ -735,7 +747,8 @@ NAME_ONLY_CUES: frozenset[str] = frozenset(
         "commune", "departement", "metropole", "kunta", "kaupunki", "recruit", "editeur",
         "industriel", "magasin", "magasins", "terveys", "kauppa", "usine", "chu", "chru",
         "town of", "village of", "borough of", "township", "centers for", "personnel",
-        "office for", "agency for", "emploi", "rh",
+        "office for", "agency for", "emploi", "rh", "agglomeration", "agglo", "hospitalier",
+        "sante", "habitat", "assainissement",
         # in French prose a "mutuelle" is the health cover an employer offers
         "mutuelle",
     }
