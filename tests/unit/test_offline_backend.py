@@ -426,3 +426,51 @@ async def test_an_analyst_is_not_read_as_a_clerk(
     assert outcome.enrichment is not None
     chosen = taxonomy.job_function(outcome.enrichment.job_function_id)
     assert chosen is not None and chosen.code == "43-3061.00"
+
+
+@pytest.mark.parametrize(
+    ("title", "soc_major"),
+    [
+        # "Program Specialist" is an O*NET title of Eligibility Interviewers (43-4061), but
+        # a housing program specialist runs a programme, not an interview desk
+        ("Housing Program Specialist", "13"),
+        ("Disbursement Specialist", "13"),
+        # O*NET's own clerical title, written in full, is kept
+        ("Payroll Specialist", "43"),
+        ("Accounts Payable Specialist", "43"),
+    ],
+)
+def test_a_specialist_read_from_part_of_the_title_is_not_a_clerk(
+    backend: OfflineBackend, taxonomy: Taxonomy, title: str, soc_major: str
+) -> None:
+    found = backend.enrich_one(JobPosting(title=title, company_name="Acme", description_html=""))
+    chosen = taxonomy.job_function(found.job_function_id)
+    assert chosen is not None and chosen.code[:2] == soc_major
+
+
+@pytest.mark.parametrize(
+    ("title", "code"),
+    [
+        # O*NET lists "Director" under Producers and Directors and "Analyst" under
+        # Intelligence Analysts; a posting that says no more names no such specialty
+        ("Director, Office of Communications", "11-9199.00"),
+        ("Director (Transactions Management)", "11-9199.00"),
+        ("Analyst", "13-1111.00"),
+    ],
+)
+def test_a_bare_generic_title_is_its_broad_occupation(
+    backend: OfflineBackend, taxonomy: Taxonomy, title: str, code: str
+) -> None:
+    found = backend.enrich_one(JobPosting(title=title, company_name="Acme", description_html=""))
+    chosen = taxonomy.job_function(found.job_function_id)
+    assert chosen is not None and chosen.code == code
+
+
+def test_a_stage_director_is_still_a_producer_or_director(
+    backend: OfflineBackend, taxonomy: Taxonomy
+) -> None:
+    found = backend.enrich_one(
+        JobPosting(title="Stage Director", company_name="Acme", description_html="")
+    )
+    chosen = taxonomy.job_function(found.job_function_id)
+    assert chosen is not None and chosen.code == "27-2012.00"

@@ -175,3 +175,88 @@ def test_federal_french_and_finnish_titles_find_their_occupation(
     backend: OfflineBackend, taxonomy: Taxonomy, title: str, major: str
 ) -> None:
     assert _soc_major(taxonomy, _enrich(backend, title, "", "")) == major
+
+
+@pytest.mark.parametrize(
+    "title",
+    [
+        "Statistician (Education), GS-1530-13 (FPL GS-14) (Remote Eligible)",
+        "Executive Director, AD-0301-00 (Term NTE 3 Years)",
+        "Librarian, GS-1410-09/11 (Telework Eligible)",
+    ],
+)
+def test_a_federal_pay_grade_in_the_title_makes_the_employer_a_public_body(
+    backend: OfflineBackend, title: str
+) -> None:
+    """A federal agency's name may say what it studies ("Institute of Education Sciences"),
+    but only a federal position carries a GS or AD pay plan: the sector is government."""
+    enrichment = _enrich(backend, title, "Institute of Education Sciences", "")
+    assert enrichment.sector == "Government Administration"
+    assert "federal pay grade" in enrichment.industry_reasoning
+
+
+@pytest.mark.parametrize("title", ["Statistician", "Boeing 737-800 Mechanic", "GSM Engineer 5G"])
+def test_a_title_without_a_pay_grade_leaves_the_name_to_decide(
+    backend: OfflineBackend, title: str
+) -> None:
+    assert _enrich(backend, title, "Ridgeview School of Education", "").sector == "Education"
+
+
+@pytest.mark.parametrize(
+    "company", ["Riverside Family Medicine Associates", "Lakeside Internal Medicine"]
+)
+def test_a_physicians_practice_is_in_health_care(backend: OfflineBackend, company: str) -> None:
+    enrichment = _enrich(backend, "Medical Billing Specialist", company, "")
+    assert enrichment.sector == "Hospitals and Health Care"
+
+
+@pytest.mark.parametrize(
+    ("company", "description"),
+    [
+        ("Crit", "Nous recherchons pour l'un de nos clients un ripeur (H/F) à Nice."),
+        ("Temporis", "Vous rejoindrez nos intérimaires sur le site de production."),
+        ("Team Emploi", "Contrôle qualité des pièces en fin de ligne."),
+        ("Lynx RH", "Administration des serveurs Windows."),
+        ("Groupement d'employeurs Alsace Lorraine", "Entretien du domaine public."),
+    ],
+)
+def test_a_french_employment_agency_is_in_staffing(
+    backend: OfflineBackend, company: str, description: str
+) -> None:
+    """An agency's posting describes the client's job; its employer is the agency."""
+    enrichment = _enrich(backend, "Opérateur de production", company, description)
+    assert enrichment.industry == "Staffing and Recruiting"
+
+
+def test_a_mutuelle_offered_as_a_benefit_does_not_make_an_insurer(
+    backend: OfflineBackend,
+) -> None:
+    text = "Synergie collecte les déchets à Cambrai. Avantages Synergie : mutuelle, CSE."
+    assert _enrich(backend, "Ripeur", "Synergie", text).sector != "Financial Services"
+    assert _enrich(backend, "Conseiller", "Mutuelle de Bretagne", "").industry == "Insurance"
+
+
+@pytest.mark.parametrize(
+    ("company", "sector"),
+    [
+        ("Loire Forez Agglomération", "Government Administration"),
+        ("Comm Com du Golfe de Saint-Tropez", "Government Administration"),
+        ("Communauté Communes Arve et Salève", "Government Administration"),
+        ("Rectorat", "Government Administration"),
+        ("Office public de l'habitat du Var", "Real Estate and Equipment Rental Services"),
+        ("SA HLM de l'Oise", "Real Estate and Equipment Rental Services"),
+        ("Groupe hospitalier universitaire Paris", "Hospitals and Health Care"),
+        ("Ramsay Santé", "Hospitals and Health Care"),
+    ],
+)
+def test_french_public_bodies_landlords_and_hospitals_are_read_from_their_name(
+    backend: OfflineBackend, company: str, sector: str
+) -> None:
+    assert _enrich(backend, "Administrateur systèmes et réseaux", company, "").sector == sector
+
+
+def test_an_habitat_treatment_in_the_prose_is_not_a_landlord(backend: OfflineBackend) -> None:
+    text = "Acme Nuisibles traite l'habitat des particuliers contre les termites."
+    assert _enrich(backend, "Technicien", "Acme Nuisibles", text).sector != (
+        "Real Estate and Equipment Rental Services"
+    )

@@ -24,7 +24,7 @@ from services.enricher.backends.offline.text import description_of, sentences, t
 from services.enricher.backends.offline.titles import match_keys, standard_title
 
 # bump when this backend's algorithm or lexicons change: cached enrichments are then redone
-ALGORITHM_VERSION = "8"
+ALGORITHM_VERSION = "9"
 _YIELD_EVERY = 64  # jobs between yields, so a large batch does not starve the event loop
 
 
@@ -107,7 +107,7 @@ class OfflineBackend:
         ai_title = standard_title(job.title)
         description = description_of(job.description_html)
         description_sentences = sentences(description)
-        text = employer_text(job.company_name, description_sentences)
+        text = employer_text(job.company_name, description_sentences, job.title)
         match = self._matcher.match(ai_title) if ai_title else None
         if match is None and job.title != ai_title:
             # the standard title drops brackets, which may hold the occupation itself

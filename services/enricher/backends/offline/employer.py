@@ -34,9 +34,9 @@ _NAME_NOISE = frozenset(
 )  # fmt: skip
 
 
-def employer_text(company: str, sentences: Sequence[str]) -> EmployerText:
-    """The company's name words, its self-describing sentences' words, and all the words
-    of the description (given as its sentences)."""
+def employer_text(company: str, sentences: Sequence[str], title: str = "") -> EmployerText:
+    """The company's name words, its self-describing sentences' words, all the words of
+    the description (given as its sentences), and the job title."""
     # one tokenizer pass over the whole text, sentences kept apart by a marker word
     words = tokens(_BREAK_JOIN.join(sentences))
     breaks = positions(words, _BREAK)
@@ -53,7 +53,7 @@ def employer_text(company: str, sentences: Sequence[str]) -> EmployerText:
         start = breaks[index - 1] + 1 if index else 0
         end = breaks[index] if index < last else len(words)
         about.extend(words[start:end])
-    return EmployerText(name_words, about, _without(words, breaks))
+    return EmployerText(name_words, about, _without(words, breaks), title)
 
 
 def _without(words: list[str], breaks: list[int]) -> list[str]:

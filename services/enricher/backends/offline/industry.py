@@ -10,6 +10,7 @@ batch made a job's sector depend on its batch-mates, so replays and rebalances c
 
 from __future__ import annotations
 
+import re
 from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -45,6 +46,13 @@ COMPANY_ONLY_CUES: frozenset[str] = frozenset(
 )  # fmt: skip
 MIN_DESCRIPTION_EVIDENCE = 2
 GOVERNMENT = "Government Administration"
+# A US federal pay plan with its series or grade in the title ("GS-1530-13", "AD-2210-00",
+# "FPL GS-13") is written only for a federal position: the employer is a public body
+# whatever its name says ("Institute of Education Sciences" is no school).
+FEDERAL_GRADE = re.compile(
+    r"\b(?:GS|GG|GM|AD|ES|WG|WL|WS)-\d{1,4}(?:-\d{1,2})?\b|\bFPL:?\s*(?:GS-?)?\d{1,2}\b"
+)
+FEDERAL_GRADE_WEIGHT = 10  # outweighs any company name
 
 
 def _outermost(cues: list[str]) -> list[str]:
@@ -65,6 +73,7 @@ class EmployerText:
     name_words: Sequence[str]
     about_words: Sequence[str]  # the sentences where the employer describes itself
     description_words: Sequence[str]
+    title: str = ""  # the job title as written, for the pay plan a public body writes in it
 
 
 @dataclass(slots=True)
@@ -98,6 +107,10 @@ class IndustryClassifier:
         self._body = PhraseMatcher.of(
             p for p in self._cues if p in general or p in INTERMEDIARY_CUES
         )
+        self._government = by_name.get(GOVERNMENT.lower())
+        if self._government is not None:  # a cue read from the title, not matched as a phrase
+            self._cues[_FEDERAL_CUE] = self._government
+            self._order[_FEDERAL_CUE] = -1
         self._by_soc = {
             major: by_name[label.lower()]
             for major, label in SOC_MAJOR_INDUSTRY.items()
@@ -108,6 +121,9 @@ class IndustryClassifier:
         """What one job says about its employer's industry."""
         found = EmployerEvidence()
         self._name_evidence(text.name_words, found)
+        if self._government is not None and FEDERAL_GRADE.search(text.title):
+            found.add(self._government.id, _FEDERAL_CUE, FEDERAL_GRADE_WEIGHT)
+            found.strong = True
         for cue in _outermost(self._about.find(text.about_words)):
             found.add(self._cues[cue].id, cue, ABOUT_WEIGHT)
             found.strong = True
@@ -170,6 +186,9 @@ class IndustryClassifier:
             f"functions (SOC group {major}), whose jobs are mostly in {industry.name}."
         )
         return IndustryChoice(industry, reason)
+
+
+_FEDERAL_CUE = "a federal pay grade in the title"
 
 
 def _reason(matched: list[str], industry: Industry) -> str:

@@ -309,6 +309,9 @@ INDUSTRY_CUES: tuple[tuple[str, str], ...] = (
     ("child care", "Child Day Care Services"),
     ("daycare", "Child Day Care Services"),
     ("dermatology", "Medical Practices"),
+    ("family medicine", "Medical Practices"),
+    ("internal medicine", "Medical Practices"),
+    ("pediatrics", "Medical Practices"),
     ("imaging center", "Medical Practices"),
     ("physical therapy", "Medical Practices"),
     ("fire district", "Public Safety"),
@@ -570,6 +573,12 @@ EMPLOYER_CUES: tuple[tuple[str, str], ...] = (
     ("recrutement", "Staffing and Recruiting"),
     ("entreprise cliente", "Staffing and Recruiting"),
     ("pour le compte de notre client", "Staffing and Recruiting"),
+    ("l un de nos clients", "Staffing and Recruiting"),
+    ("interimaire", "Staffing and Recruiting"),
+    ("interimaires", "Staffing and Recruiting"),
+    ("groupement d employeurs", "Staffing and Recruiting"),
+    ("emploi", "Staffing and Recruiting"),  # in a name: "Team Emploi", an employment agency
+    ("rh", "Staffing and Recruiting"),  # in a name: ressources humaines, "Lynx RH"
     ("henkilostopalvelu", "Staffing and Recruiting"),
     ("henkilostopalvelut", "Staffing and Recruiting"),
     ("tyonvuokraus", "Staffing and Recruiting"),
@@ -618,6 +627,13 @@ EMPLOYER_CUES: tuple[tuple[str, str], ...] = (
     ("communaute de communes", "Government Administration"),
     ("communaute d agglomeration", "Government Administration"),
     ("communaute urbaine", "Government Administration"),
+    ("communaute communes", "Government Administration"),  # names drop the "de"
+    ("comm com", "Government Administration"),  # and abbreviate it
+    ("com com", "Government Administration"),
+    ("agglomeration", "Government Administration"),
+    ("agglo", "Government Administration"),
+    ("rectorat", "Government Administration"),
+    ("agence nationale", "Government Administration"),
     ("metropole", "Government Administration"),
     ("syndicat intercommunal", "Government Administration"),
     ("syndicat mixte", "Government Administration"),
@@ -637,6 +653,11 @@ EMPLOYER_CUES: tuple[tuple[str, str], ...] = (
     ("chru", "Hospitals"),  # centre hospitalier régional universitaire
     ("hopital", "Hospitals"),
     ("hopitaux", "Hospitals"),
+    ("hospitalier", "Hospitals"),  # "Groupe hospitalier"
+    ("sante", "Hospitals and Health Care"),
+    ("habitat", "Leasing Residential Real Estate"),  # social landlords: "Cantal Habitat"
+    ("hlm", "Leasing Residential Real Estate"),
+    ("assainissement", "Water, Waste, Steam, and Air Conditioning Services"),
     ("clinique", "Hospitals"),
     ("ehpad", "Nursing Homes and Residential Care Facilities"),
     ("sairaala", "Hospitals"),
@@ -713,7 +734,7 @@ INTERMEDIARY_CUES: frozenset[str] = frozenset(
         "employment agency", "our client", "on behalf of our client", "interim",
         "travail temporaire", "agence d emploi", "cabinet de recrutement", "notre client",
         "entreprise cliente", "pour le compte de notre client", "tyonvuokraus", "son client",
-        "for a client",
+        "for a client", "l un de nos clients", "interimaire", "interimaires",
     }
 )  # fmt: skip
 
@@ -726,7 +747,10 @@ NAME_ONLY_CUES: frozenset[str] = frozenset(
         "commune", "departement", "metropole", "kunta", "kaupunki", "recruit", "editeur",
         "industriel", "magasin", "magasins", "terveys", "kauppa", "usine", "chu", "chru",
         "town of", "village of", "borough of", "township", "centers for", "personnel",
-        "office for", "agency for",
+        "office for", "agency for", "emploi", "rh", "agglomeration", "agglo", "hospitalier",
+        "sante", "habitat", "assainissement",
+        # in French prose a "mutuelle" is the health cover an employer offers
+        "mutuelle",
     }
 )  # fmt: skip
 

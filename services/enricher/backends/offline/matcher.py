@@ -11,12 +11,14 @@ from rapidfuzz import fuzz, process
 
 from schemas.taxonomy import JobFunction, Taxonomy
 from schemas.taxonomy.build import singular, title_key
+from services.enricher.backends.offline import title_groups
 from services.enricher.backends.offline.lexicon import GENERIC_HEADS
 from services.enricher.backends.offline.titles import match_keys, other_keys
 from services.enricher.backends.offline.votes import TitleVotes
 
 FUZZY_CUTOFF = 90.0
 HEAD_SCORE = 50.0
+GENERIC_SCORE = 60.0  # a title that is only a generic head noun says little
 VOTE_SCORE = 40.0  # plus up to 30 for the winning group's share of the votes
 _CACHE_SIZE = 65_536
 
@@ -56,6 +58,9 @@ class FunctionMatcher:
             for title in (*function.titles, singular(function.name), function.name):
                 self._exact.setdefault(title_key(title), (function.id, title))
         by_code = {f.code: f for f in taxonomy.functions.values()}
+        for key, code in title_groups.load().items():
+            if key in self._exact and code in by_code:
+                self._exact[key] = (by_code[code].id, self._exact[key][1])
         self._generic = {
             word: (by_code[code].id, by_code[code].name)
             for word, code in GENERIC_HEADS.items()
@@ -77,18 +82,28 @@ class FunctionMatcher:
         """An analyst is not a clerk: O*NET lists some analyst titles under clerical
         occupations ("Procurement Analyst" under Procurement Clerks), where SOC's coding
         puts analysts among business, computer or science professionals; such a match
-        gives way to the broad analyst occupation."""
+        gives way to the broad analyst occupation. So does a specialist title that only a
+        part or the words of the title tied to a clerical occupation ("Housing Program
+        Specialist" by its "Program Specialist")."""
         found = self._match(title)
         if found is None or not found.function.code.startswith(CLERICAL):
             return found
         keys = match_keys(title)
-        if not keys or singular(keys[0].rsplit(" ", 1)[-1]) != "analyst":
+        head = singular(keys[0].rsplit(" ", 1)[-1]) if keys else ""
+        if head != "analyst" and (head != "specialist" or found.how == "exact"):
+            # a specialist title O*NET itself lists as clerical is one ("Payroll
+            # Specialist"); one read from part of the title or its words is not
             return found
-        analyst = self._generic.get("analyst")
-        return self._result(analyst, found.score, "an analyst, not a clerk") if analyst else found
+        broad = self._generic.get(head)
+        return self._result(broad, found.score, f"a {head}, not a clerk") if broad else found
 
     def _match(self, title: str) -> FunctionMatch | None:
         keys = match_keys(title)
+        broad = self._generic.get(singular(keys[0])) if keys and " " not in keys[0] else None
+        if broad is not None:
+            # a bare "Director" or "Analyst" names no specialty: O*NET's one-word alternate
+            # titles ("Director" under Producers and Directors) must not pick one
+            return self._result(broad, GENERIC_SCORE, "a generic title")
         for rank, key in enumerate(keys):
             found = self._exact.get(key)
             if found is not None:
