@@ -1,10 +1,12 @@
 """What the ingestor depends on, as protocols; `app.py` wires the adapters that implement
-them (`services.shared.publisher.Publisher`, `services.shared.database.Database`)."""
+them (`services.shared.publisher.Publisher`, `services.shared.database.Database`,
+`services.ingestor.adapters.feeds_repository.FeedsRepository`)."""
 
 from __future__ import annotations
 
 from contextlib import AbstractAsyncContextManager
-from typing import Protocol
+from dataclasses import dataclass
+from typing import Any, Protocol
 
 from schemas.records import Record
 from schemas.topics import TopicSpec
@@ -27,3 +29,18 @@ class Connections(Protocol):
     """A borrowed PostgreSQL connection."""
 
     def connection(self) -> AbstractAsyncContextManager[Conn]: ...
+
+
+@dataclass(frozen=True, slots=True)
+class FeedDefinition:
+    feed_id: int
+    name: str
+    source_url: str
+    mapping: dict[str, Any] | None
+
+
+class Feeds(Protocol):
+    """The feed definitions a run reads; `load` raises FeedNotFoundError for a feed that is
+    missing or deactivated."""
+
+    async def load(self, feed_id: int) -> FeedDefinition: ...

@@ -10,12 +10,11 @@ from datetime import UTC, datetime
 from schemas import topics
 from schemas.records import FeedRequested, IngestFinished, RunStarted
 from services.ingestor import handlers
-from services.ingestor.adapters.feeds_repository import FeedDefinition, load_feed
 from services.ingestor.config import IngestorSettings
 from services.ingestor.errors import FeedNotFoundError
 from services.ingestor.feeds import FeedReader
 from services.ingestor.feeds.model import FetchError, ParsedJob
-from services.ingestor.ports import Connections, Publisher
+from services.ingestor.ports import FeedDefinition, Feeds, Publisher
 from services.shared.streaming import Interrupted, Revoked, handing_over
 
 log = logging.getLogger(__name__)
@@ -34,12 +33,12 @@ class Ingestor:
     def __init__(
         self,
         settings: IngestorSettings,
-        db: Connections,
+        feeds: Feeds,
         publisher: Publisher,
         stopping: asyncio.Event | None = None,
     ) -> None:
         self._settings = settings
-        self._db = db
+        self._feeds = feeds
         self._publisher = publisher
         # Set when the worker stops: a read in progress gives its request up (`_ingest`).
         self._stopping = stopping or asyncio.Event()
@@ -54,7 +53,7 @@ class Ingestor:
         )
         await self._publisher.send_now(topics.RUNS_EVENTS, request.run_id, started)
         try:
-            feed = await self._load(request.feed_id)
+            feed = await self._feeds.load(request.feed_id)
         except FeedNotFoundError as exc:
             finished = handlers.failed_before_reading(request.run_id, request.feed_id, str(exc))
         else:
@@ -64,10 +63,6 @@ class Ingestor:
             "run %s ingested: %d emitted, %d malformed, status %s",
             request.run_id, finished.emitted, finished.malformed, finished.fetch_status,
         )  # fmt: skip
-
-    async def _load(self, feed_id: int) -> FeedDefinition:
-        async with self._db.connection() as conn:
-            return await load_feed(conn, feed_id)
 
     async def _ingest(self, request: FeedRequested, feed: FeedDefinition) -> IngestFinished:
         # An invalid mapping is a failed fetch ("mapping: …"): the run fails now, with the reason.

@@ -11,6 +11,7 @@ import pytest
 
 from cli.stack import StackInfo
 from schemas.records import FeedRequested, IngestFinished, RequestReason, RunStarted, RunStatus
+from services.ingestor.adapters.feeds_repository import FeedsRepository
 from services.ingestor.config import IngestorSettings
 from services.ingestor.service import Ingestor
 from services.router.config import RouterSettings
@@ -48,7 +49,7 @@ async def test_an_unusable_mapping_fails_the_run_at_once_with_the_reason(
     published = IngestorPublisher()
     ingestor = Ingestor(
         IngestorSettings.from_env({"DATABASE_URL": stack.dsn}),
-        database,
+        FeedsRepository(database),
         published,
     )
     run_id = str(uuid.uuid4())

@@ -7,11 +7,8 @@ from __future__ import annotations
 import asyncio
 import json
 import uuid
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Any, cast
 
 import pytest
 
@@ -19,7 +16,7 @@ from cli.stack.config import PROJECT_ROOT
 from schemas.records import FeedRequested, IngestFinished, RawJob, Record, RequestReason
 from schemas.topics import TopicSpec
 from services.ingestor.config import IngestorSettings
-from services.ingestor.ports import Connections
+from services.ingestor.ports import FeedDefinition
 from services.ingestor.service import Ingestor
 from services.shared.agents import Interrupted, Revoked, hand_over_on
 from tests.feed_sources import DATA, pipeline_feed_env
@@ -30,16 +27,9 @@ GIVE_UP_AT = 5  # RawJobs sent when the signal comes
 EMITTED = 29  # RawJobs of the whole feed (one record of 30 is malformed)
 
 
-@dataclass
-class _Conn:
-    async def fetchrow(self, query: str, *args: Any) -> dict[str, Any]:
-        return {"id": 1, "name": "f", "source_url": str(FEED), "mapping": MAPPING, "is_active": 1}
-
-
-class _Db:
-    @asynccontextmanager
-    async def connection(self) -> AsyncIterator[_Conn]:
-        yield _Conn()
+class _Feeds:
+    async def load(self, feed_id: int) -> FeedDefinition:
+        return FeedDefinition(feed_id, "f", str(FEED), MAPPING)
 
 
 @dataclass
@@ -82,7 +72,7 @@ def _ingestor(publisher: _Publisher, stopping: asyncio.Event) -> Ingestor:
     settings = IngestorSettings.from_env(
         {"DATABASE_URL": "postgresql://u@h/d", **pipeline_feed_env()}
     )
-    return Ingestor(settings, cast(Connections, _Db()), publisher, stopping)
+    return Ingestor(settings, _Feeds(), publisher, stopping)
 
 
 async def test_a_read_handed_over_by_a_rebalance_is_given_up_uncommitted() -> None:
