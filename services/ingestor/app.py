@@ -7,6 +7,8 @@ import faust
 from schemas import topics
 from schemas.dedupe import StateTable
 from schemas.records import FeedRequested, RawJob, Record
+from services.ingestor.adapters.feeds_repository import FeedsRepository
+from services.ingestor.adapters.seen_repository import SeenRepository
 from services.ingestor.config import IngestorSettings
 from services.ingestor.deduper import dedupe_one, output_key
 from services.ingestor.service import Ingestor
@@ -30,7 +32,8 @@ def build(settings: IngestorSettings) -> faust.App:
     app = create_app(SERVICE, settings.stream)
     db = Database(settings.database_url)
     publisher = app_publisher(app, SERVICE)
-    ingestor = Ingestor(settings, db, publisher, stopping(app))
+    history = SeenRepository(db)
+    ingestor = Ingestor(settings, FeedsRepository(db), history, publisher, stopping(app))
     # Its own publisher: a dedupe batch's flush awaits its outputs and table writes, and
     # never a feed run's sends in flight.
     dedupe_publisher = app_publisher(app, SERVICE)

@@ -10,14 +10,11 @@ from datetime import UTC, datetime
 from schemas import topics
 from schemas.records import FeedRequested, IngestFinished, JobsUnchanged, RawJob, RunStarted
 from services.ingestor import handlers, incremental
-from services.ingestor.adapters import seen_repository as seen
-from services.ingestor.adapters.feeds_repository import FeedDefinition, load_feed
 from services.ingestor.config import IngestorSettings
 from services.ingestor.errors import FeedNotFoundError
 from services.ingestor.feeds import FeedReader
 from services.ingestor.feeds.model import FetchError, ParsedJob
-from services.ingestor.ports import Connections, Publisher
-from services.shared import versions
+from services.ingestor.ports import FeedDefinition, Feeds, Publisher, RunHistory
 from services.shared.streaming import Interrupted, Revoked, handing_over
 
 log = logging.getLogger(__name__)
@@ -39,12 +36,14 @@ class Ingestor:
     def __init__(
         self,
         settings: IngestorSettings,
-        db: Connections,
+        feeds: Feeds,
+        history: RunHistory,
         publisher: Publisher,
         stopping: asyncio.Event | None = None,
     ) -> None:
         self._settings = settings
-        self._db = db
+        self._feeds = feeds
+        self._history = history
         self._publisher = publisher
         # Set when the worker stops: a read in progress gives its request up (`_ingest`).
         self._stopping = stopping or asyncio.Event()
@@ -59,7 +58,7 @@ class Ingestor:
         )
         await self._publisher.send_now(topics.RUNS_EVENTS, request.run_id, started)
         try:
-            feed = await self._load(request.feed_id)
+            feed = await self._feeds.load(request.feed_id)
         except FeedNotFoundError as exc:
             finished = handlers.failed_before_reading(request.run_id, request.feed_id, str(exc))
         else:
@@ -69,10 +68,6 @@ class Ingestor:
             "run %s ingested: %d emitted, %d malformed, status %s",
             request.run_id, finished.emitted, finished.malformed, finished.fetch_status,
         )  # fmt: skip
-
-    async def _load(self, feed_id: int) -> FeedDefinition:
-        async with self._db.connection() as conn:
-            return await load_feed(conn, feed_id)
 
     async def _ingest(self, request: FeedRequested, feed: FeedDefinition) -> IngestFinished:
         # An invalid mapping is a failed fetch ("mapping: …"): the run fails now, with the reason.
@@ -113,18 +108,8 @@ class Ingestor:
         return finished
 
     async def _previous_run(self, request: FeedRequested) -> incremental.PreviousRun | None:
-        """The feed's last run to compare with (None: every record goes in full); records
-        this run's snapshot and forgets older runs' fingerprints."""
-        async with self._db.connection() as conn:
-            current = await versions.current(conn)
-            snap = seen.snapshot(current, await seen.feed_settings(conn, request.feed_id))
-            await seen.begin(conn, request.run_id, request.feed_id, snap)
-            if request.refresh:
-                return None
-            enrichment = current.get(versions.ENRICHMENT, "")
-            previous = await seen.previous_run(
-                conn, request.feed_id, request.run_id, snap, enrichment
-            )
+        """The feed's last run to compare with (None: every record goes in full)."""
+        previous = await self._history.begin(request)
         if previous is not None:
             log.info("run %s compares with run %s: %d settled groups", request.run_id,
                      previous.run_id, len(previous.groups))  # fmt: skip
@@ -178,8 +163,7 @@ class Ingestor:
         self, request: FeedRequested, rows: list[tuple[int, int, int]]
     ) -> None:
         if rows:
-            async with self._db.connection() as conn:
-                await seen.write_fingerprints(conn, request.run_id, request.feed_id, rows)
+            await self._history.write_fingerprints(request.run_id, request.feed_id, rows)
             rows.clear()
 
     async def _send_unchanged(

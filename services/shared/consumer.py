@@ -32,7 +32,7 @@ from schemas.topics import TopicSpec
 from services.shared.agents import Delivery, Interrupted, Revoked, hand_over_on
 from services.shared.failures import describe, is_retriable
 from services.shared.health import Stage
-from services.shared.retry import Backoff
+from services.shared.retry import Backoff, Sleep
 from services.shared.settings import StreamSettings
 
 log = logging.getLogger(__name__)
@@ -88,6 +88,8 @@ class GroupConsumer:
         stage: Stage,
         state: Recoverable | None = None,
         legacy_group: str | None = None,
+        *,
+        sleep: Sleep = asyncio.sleep,  # what it waits out outages and failed batches with
     ) -> None:
         self.spec = spec
         self.group = group
@@ -105,6 +107,7 @@ class GroupConsumer:
         self._abandoned = False  # a revocation could not wait for the batch in hand
         self._to_recover: set[int] = set()
         self._backoff = Backoff(0.5, 10.0)
+        self._sleep = sleep
         self.committed: dict[int, int] = {}
 
     def _new_consumer(self) -> AIOKafkaConsumer:
@@ -142,7 +145,7 @@ class GroupConsumer:
                 return
             except (KafkaError, OSError) as exc:
                 log.warning("%s: broker unavailable (%s), retrying", self.group, describe(exc))
-                await asyncio.sleep(delay)
+                await self._sleep(delay)
 
     async def stop(self) -> None:
         self._stopping.set()
@@ -257,7 +260,7 @@ class GroupConsumer:
             # The body dead-letters poison and waits out outages: this is a bug. Go back to
             # the batch's first offsets and try it again rather than skip it.
             log.exception("%s: batch failed unexpectedly; it will be fetched again", self.group)
-            await asyncio.sleep(next(self._backoff.delays()))
+            await self._sleep(next(self._backoff.delays()))
             return False
         return not self._abandoned
 
@@ -296,7 +299,7 @@ class GroupConsumer:
                     log.warning("%s: commit failed: %s", self.group, describe(exc))
                     return
                 self._stage.pause(describe(exc))
-                await asyncio.sleep(delay)
+                await self._sleep(delay)
             else:
                 self._stage.resume()
                 self.committed.update({tp.partition: o for tp, o in mine.items()})

@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 
 from bench.feedgen import write_feed
+from schemas.records import RunStatus
 from tests.chaos.harness import Outcome, Ports, run_feed
 from tests.chaos.report import RESULTS, render_table, write_report
 
@@ -34,7 +35,7 @@ def chaos_feed(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
 async def baseline(chaos_feed: Path, ports: Ports) -> Outcome:
     """A fault-free run of the feed: what every scenario must come out identical to."""
     outcome = await run_feed(chaos_feed, ports, bound_s=BASELINE_BOUND_S)
-    if not outcome.completed or outcome.run_status != "SUCCESS":
+    if not outcome.completed or outcome.run_status != RunStatus.SUCCESS:
         pytest.fail(f"the fault-free baseline did not complete: {outcome.run_status}, "
                     f"{outcome.notes}")  # fmt: skip
     jobs = sum(map(len, outcome.snapshot.tables.values()))

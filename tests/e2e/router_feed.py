@@ -28,6 +28,7 @@ from schemas import topics
 from schemas.codec import CODEC
 from schemas.records import RunCompleted
 from schemas.report import ExecutionReport
+from schemas.status import JobStatus
 
 ROUTER_FEED = PROJECT_ROOT / "tests" / "data" / "feeds" / "router-30.xml"
 MAPPING = json.loads((PROJECT_ROOT / "examples" / "feeds" / "sample-mapping.json").read_text())
@@ -47,38 +48,44 @@ _REJECTED = "confidence {:.2f} < 0.50"
 Row = tuple[str, str, str, str]
 EXPECTED_RUN_1: dict[str, list[Row]] = {
     "open_jobs": [
-        ("Data Analyst", "ACTIVE", _APPROVED.format(0.97), "Chicago IL US"),
-        ("Financial Analyst", "ACTIVE", _APPROVED.format(0.97), "Hartford CT US"),
-        ("Marketing Manager", "ACTIVE", _APPROVED.format(0.97), "Atlanta GA US"),
-        ("Marketing Manager", "ACTIVE", _APPROVED.format(0.97), "Phoenix AZ US"),
-        ("Product Marketing Manager", "ACTIVE", _APPROVED.format(0.97), "San Francisco CA US"),
-        ("Registered Nurse - Cardiac ICU", "ACTIVE", _APPROVED.format(0.94), "Boston MA US"),
-        ("Registered Nurse - Emergency Department", "ACTIVE", _APPROVED.format(0.94),
+        ("Data Analyst", JobStatus.ACTIVE, _APPROVED.format(0.97), "Chicago IL US"),
+        ("Financial Analyst", JobStatus.ACTIVE, _APPROVED.format(0.97), "Hartford CT US"),
+        ("Marketing Manager", JobStatus.ACTIVE, _APPROVED.format(0.97), "Atlanta GA US"),
+        ("Marketing Manager", JobStatus.ACTIVE, _APPROVED.format(0.97), "Phoenix AZ US"),
+        ("Product Marketing Manager", JobStatus.ACTIVE,
+         _APPROVED.format(0.97), "San Francisco CA US"),
+        ("Registered Nurse - Cardiac ICU", JobStatus.ACTIVE,
+         _APPROVED.format(0.94), "Boston MA US"),
+        ("Registered Nurse - Emergency Department", JobStatus.ACTIVE, _APPROVED.format(0.94),
          "Columbus OH US"),
-        ("Registered Nurse - Medical Surgical", "ACTIVE", _APPROVED.format(0.94), "Seattle WA US"),
-        ("Senior Data Analyst", "ACTIVE", _APPROVED.format(0.97), "Austin TX US, Denver CO US"),
+        ("Registered Nurse - Medical Surgical", JobStatus.ACTIVE,
+         _APPROVED.format(0.94), "Seattle WA US"),
+        ("Senior Data Analyst", JobStatus.ACTIVE,
+         _APPROVED.format(0.97), "Austin TX US, Denver CO US"),
     ],
     "manual_review_jobs": [
-        ("Customer Support Agent", "MANUAL_REVIEW", _MANUAL.format(0.51), "Dallas TX US"),
-        ("Customer Support Representative", "MANUAL_REVIEW", _MANUAL.format(0.59), "Tampa FL US"),
-        ("Customer Support Specialist", "MANUAL_REVIEW", _MANUAL.format(0.59),
+        ("Customer Support Agent", JobStatus.MANUAL_REVIEW, _MANUAL.format(0.51), "Dallas TX US"),
+        ("Customer Support Representative", JobStatus.MANUAL_REVIEW,
+         _MANUAL.format(0.59), "Tampa FL US"),
+        ("Customer Support Specialist", JobStatus.MANUAL_REVIEW, _MANUAL.format(0.59),
          "Boise ID US, Portland OR US, Spokane WA US"),
-        ("Customer Support Specialist (Remote, Part Time)", "MANUAL_REVIEW",
+        ("Customer Support Specialist (Remote, Part Time)", JobStatus.MANUAL_REVIEW,
          _MANUAL.format(0.59), "CA US"),
-        ("Help Desk Support Technician", "MANUAL_REVIEW", _MANUAL.format(0.59), "Tampa FL US"),
-        ("Registered Nurse - Labor and Delivery", "MANUAL_REVIEW", _MANUAL.format(0.60),
+        ("Help Desk Support Technician", JobStatus.MANUAL_REVIEW,
+         _MANUAL.format(0.59), "Tampa FL US"),
+        ("Registered Nurse - Labor and Delivery", JobStatus.MANUAL_REVIEW, _MANUAL.format(0.60),
          "Tacoma WA US"),
     ],
     "rejected_jobs": [
-        ("CDL-A Truck Driver", "REJECTED", _REJECTED.format(0.13), "Omaha NE US"),
-        ("Delivery Driver", "REJECTED", _REJECTED.format(0.13), "Memphis TN US"),
-        ("Dishwasher", "REJECTED", _REJECTED.format(0.11), "Atlanta GA US"),
-        ("Forklift Operator", "REJECTED", _REJECTED.format(0.12), "Sparks NV US"),
-        ("Janitor", "REJECTED", _REJECTED.format(0.12), "Boise ID US"),
-        ("Marketing Coordinator", "REJECTED", "closed", "Phoenix AZ US"),
-        ("Package Handler", "REJECTED", _REJECTED.format(0.12), "Louisville KY US"),
-        ("Registered Nurse - Oncology", "REJECTED", "closed", "Boston MA US"),
-        ("Warehouse Associate", "REJECTED", _REJECTED.format(0.12), "Reno NV US"),
+        ("CDL-A Truck Driver", JobStatus.REJECTED, _REJECTED.format(0.13), "Omaha NE US"),
+        ("Delivery Driver", JobStatus.REJECTED, _REJECTED.format(0.13), "Memphis TN US"),
+        ("Dishwasher", JobStatus.REJECTED, _REJECTED.format(0.11), "Atlanta GA US"),
+        ("Forklift Operator", JobStatus.REJECTED, _REJECTED.format(0.12), "Sparks NV US"),
+        ("Janitor", JobStatus.REJECTED, _REJECTED.format(0.12), "Boise ID US"),
+        ("Marketing Coordinator", JobStatus.REJECTED, "closed", "Phoenix AZ US"),
+        ("Package Handler", JobStatus.REJECTED, _REJECTED.format(0.12), "Louisville KY US"),
+        ("Registered Nurse - Oncology", JobStatus.REJECTED, "closed", "Boston MA US"),
+        ("Warehouse Associate", JobStatus.REJECTED, _REJECTED.format(0.12), "Reno NV US"),
     ],
     "archive_jobs": [],
 }  # fmt: skip

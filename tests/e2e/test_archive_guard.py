@@ -13,6 +13,7 @@ from cli import control
 from cli.main import main
 from cli.pipeline import PipelineConfig
 from cli.stack import StackInfo
+from schemas.records import RunStatus
 from schemas.report import ExecutionReport
 from tests.e2e import router_feed as rf
 from tests.e2e.test_merges_and_run_lock import _feed, _job_xml
@@ -58,11 +59,11 @@ async def test_a_held_archive_reaches_xano_only_once_confirmed(
 
     first = await _run(stack, name, full)
     feed_id = first.feed_id
-    assert first.run_status == "SUCCESS"
+    assert first.run_status == RunStatus.SUCCESS
     assert await _xano_count(running_pipeline, feed_id, 12) == 12
 
     held = await _run(stack, name, cut)
-    assert held.run_status == "PARTIAL" and held.jobs_archive_held == 8
+    assert held.run_status == RunStatus.PARTIAL and held.jobs_archive_held == 8
     assert str(held.archive_skipped_reason).startswith("archive held: 8 jobs")
     assert await control.table_counts(stack.dsn, feed_id) == {
         "open_jobs": 12, "manual_review_jobs": 0, "rejected_jobs": 0, "archive_jobs": 0,

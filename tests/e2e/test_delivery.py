@@ -21,6 +21,7 @@ from cli import control, pipeline
 from cli.pipeline import PipelineConfig
 from cli.stack import StackInfo
 from cli.stack.processes import wait_until_gone
+from schemas.records import RunStatus
 from services.shared.streaming import STOP_GRACE_S
 from tests.e2e import delivery as d
 
@@ -43,7 +44,7 @@ async def baseline(
     feed = d.generated_feed(feeds_dir, JOBS)
     feed_id, run_id = await d.start_run(stack, feed)
     result = await d.outcome(stack, feed, feed_id, run_id)
-    assert result["report"]["run_status"] == "SUCCESS"
+    assert result["report"]["run_status"] == RunStatus.SUCCESS
     return result
 
 

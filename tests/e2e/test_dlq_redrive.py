@@ -14,6 +14,7 @@ from cli.main import main
 from cli.pipeline import PipelineConfig
 from cli.stack import StackInfo
 from schemas import topics
+from schemas.records import RunStatus
 from tests.e2e import router_feed as rf
 
 pytestmark = pytest.mark.e2e
@@ -90,7 +91,7 @@ async def test_a_fixed_poison_record_is_redriven_to_its_outcome(
     report = await control.wait_for_report(stack.dsn, run_id, timeout_s=rf.RUN_TIMEOUT_S)
     # Completed by counting, not closed by the stall sweep (FAILURE); PARTIAL for the feed's
     # malformed record, as in every run of it.
-    assert report.run_status == "PARTIAL" and report.archive_skipped_reason is None
+    assert report.run_status == RunStatus.PARTIAL and report.archive_skipped_reason is None
     assert (report.jobs_auto_approved, report.jobs_manual_review) == (9, 6)
     assert rf.strip_tag(await rf.key_fields(stack.dsn, feed_id), copy.tag) == rf.EXPECTED_RUN_1
 

@@ -18,6 +18,7 @@ import pytest
 from cli import control
 from cli.pipeline import PipelineConfig
 from cli.stack import StackInfo
+from schemas.records import RunStatus
 from services.router.notifications import slack_message
 
 pytestmark = pytest.mark.e2e
@@ -48,7 +49,7 @@ async def test_secrets_of_a_feed_url_appear_nowhere(
     )
     run_id = await control.request_run(stack.bootstrap, feed_id)
     report = await control.wait_for_report(stack.dsn, run_id, timeout_s=120.0)
-    assert report.run_status == "FAILURE"
+    assert report.run_status == RunStatus.FAILURE
     errors = report.error_summary
     assert any(masked in e for e in errors), errors  # the URL is named, masked
     seen = {

@@ -25,7 +25,8 @@ from cli.stack import StackInfo
 from cli.stack.processes import is_alive
 from schemas import topics
 from schemas.codec import CODEC
-from schemas.records import JobPosting, RawJob
+from schemas.records import JobPosting, RawJob, RunStatus
+from schemas.status import RunState
 from services.ingestor import handlers
 from services.ingestor.feeds import FeedReader, ParsedJob
 from services.shared.partitioner import partition_for
@@ -107,7 +108,7 @@ async def test_runs_of_the_same_feed_keep_the_same_jobs(
     for refresh in (False, False, True):
         run_id = await control.request_run(stack.bootstrap, feed_id, refresh=refresh)
         report = await control.wait_for_report(stack.dsn, run_id, timeout_s=RUN_TIMEOUT_S)
-        assert report.run_status == "SUCCESS", report.error_summary
+        assert report.run_status == RunStatus.SUCCESS, report.error_summary
         runs.append(await _outcomes(stack.dsn, run_id))
         jobs_after.append(await _jobs_of_feed(stack.dsn, feed_id))
     first, unchanged, full = runs
@@ -135,7 +136,7 @@ async def test_a_dedupe_worker_killed_mid_run_loses_no_job(
     report = await control.wait_for_report(stack.dsn, run_id, timeout_s=RUN_TIMEOUT_S)
     (run,) = await _fetch(stack.dsn, "SELECT status, emitted FROM runs WHERE run_id = $1", run_id)
     outcomes = await _outcomes(stack.dsn, run_id)
-    assert report.run_status == "SUCCESS" and run["status"] == "COMPLETED"
+    assert report.run_status == RunStatus.SUCCESS and run["status"] == RunState.COMPLETED
     # every record has exactly one outcome (the ledger's key is (run_id, seq))
     assert run["emitted"] == truth.jobs
     assert sorted(outcomes) == list(range(truth.jobs))

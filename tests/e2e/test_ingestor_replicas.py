@@ -26,7 +26,7 @@ from aiohttp.test_utils import TestServer
 from cli import control, pipeline
 from cli.pipeline import PipelineConfig
 from cli.stack import StackInfo
-from schemas.records import FINISHED_STATUSES
+from schemas.records import FINISHED_STATUSES, RunStatus
 from tests.e2e import router_feed as rf
 
 pytestmark = pytest.mark.e2e
@@ -129,7 +129,7 @@ async def test_an_ingestor_added_then_removed_mid_read_hands_the_read_over(
 
     # Completed by counting (the stall sweep closes as FAILURE); PARTIAL for the feed's
     # malformed record, as in every run of it.
-    assert report.run_status == "PARTIAL" and report.malformed_records == 1
+    assert report.run_status == RunStatus.PARTIAL and report.malformed_records == 1
     assert rf.strip_tag(await rf.key_fields(stack.dsn, feed_id), copy.tag) == rf.EXPECTED_RUN_1
     assert (report.jobs_auto_approved, report.jobs_manual_review) == (9, 6)
     assert (report.jobs_rejected, report.skipped_closed) == (7, 2)

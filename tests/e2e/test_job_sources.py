@@ -14,6 +14,7 @@ import pytest
 from cli import control, replay
 from cli.pipeline import PipelineConfig
 from cli.stack import StackInfo
+from schemas.records import RunStatus
 from schemas.report import ExecutionReport
 from tests.e2e import router_feed as rf
 from tests.e2e.test_merges_and_run_lock import _feed, _fetch
@@ -109,12 +110,12 @@ async def test_a_job_two_feeds_list_is_one_record_until_both_drop_it(
     both = (feed_a, feed_b)
 
     first = await _run(stack, feed_a)
-    assert (first.run_status, first.jobs_new, first.xano_jobs_added) == ("SUCCESS", 4, 4)
+    assert (first.run_status, first.jobs_new, first.xano_jobs_added) == (RunStatus.SUCCESS, 4, 4)
     on_board = await _records(running_pipeline, both)
     assert len(on_board) == 4
 
     second = await _run(stack, feed_b)
-    assert second.run_status == "SUCCESS"
+    assert second.run_status == RunStatus.SUCCESS
     assert (second.jobs_new, second.jobs_known_elsewhere, second.jobs_updated) == (0, 4, 0)
     assert (second.xano_jobs_added, second.xano_jobs_updated, second.xano_jobs_deleted) == (0,) * 3
     # the same records (ids, creation times, fields): the run wrote nothing to Xano

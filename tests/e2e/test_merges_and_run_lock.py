@@ -31,8 +31,10 @@ from schemas.records import (
     Record,
     RequestReason,
     RunStarted,
+    RunStatus,
 )
 from schemas.report import ExecutionReport
+from schemas.status import ArchiveState
 from services.shared.partitioner import partition_for
 from tests.e2e import router_feed as rf
 
@@ -322,12 +324,12 @@ async def test_a_replay_during_a_live_run_of_its_feed_waits_and_archives_nothing
     replay_id = await asyncio.wait_for(replaying, timeout=RUN_TIMEOUT_S)
     again = await control.wait_for_report(stack.dsn, replay_id, timeout_s=RUN_TIMEOUT_S)
 
-    assert live_report.run_status in ("SUCCESS", "PARTIAL")
+    assert live_report.run_status in (RunStatus.SUCCESS, RunStatus.PARTIAL)
     assert again.jobs_archived == 0 and again.archive_skipped_reason is None
     (judged,) = await _fetch(
         stack.dsn, "SELECT archive_state, started_at FROM runs WHERE run_id = $1", replay_id
     )
-    assert judged["archive_state"] == "not_judged"
+    assert judged["archive_state"] == ArchiveState.NOT_JUDGED
     assert judged["started_at"] >= live_report.end_time, "it ran after the live run"
     rows = await _jobs(stack.dsn, feed_id)
     added = [r for r in rows.values() if r["title"].startswith("Medical Assistant")]

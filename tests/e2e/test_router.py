@@ -13,8 +13,9 @@ from cli import control
 from cli.pipeline import PipelineConfig
 from cli.stack import StackInfo
 from schemas import topics
-from schemas.records import Location
+from schemas.records import Location, RunStatus
 from schemas.report import ExecutionReport
+from schemas.status import JobStatus
 from services.router.geo import job_geo
 from tests.e2e import router_feed as rf
 
@@ -33,9 +34,9 @@ def _expected_after_run_2(reason_archived: str) -> dict[str, list[rf.Row]]:
     for table, rows in rf.EXPECTED_RUN_1.items():
         for title, status, reason, where in rows:
             if REMOVED_TITLES.get(title) == where:
-                expected["archive_jobs"].append((title, "ARCHIVED", reason_archived, where))
+                expected["archive_jobs"].append((title, JobStatus.ARCHIVED, reason_archived, where))
             elif title == "Data Analyst":
-                expected["rejected_jobs"].append((title, "REJECTED", "closed", where))
+                expected["rejected_jobs"].append((title, JobStatus.REJECTED, "closed", where))
             else:
                 expected[table].append((title, status, reason, where))
     return {t: sorted(rows) for t, rows in expected.items()}
@@ -50,7 +51,7 @@ async def test_every_route_lands_in_its_table(
     fields = rf.strip_tag(await rf.key_fields(stack.dsn, feed_id), copy.tag)
     assert fields == rf.EXPECTED_RUN_1
     assert _counters(report) == {
-        "run_status": "PARTIAL",  # the malformed record is worth a look
+        "run_status": RunStatus.PARTIAL,  # the malformed record is worth a look
         "total_in_feed": 29, "malformed_records": 1, "skipped_closed": 2,
         "skipped_duplicate": 5, "skipped_duplicate_initial_aggregation": 5,
         "skipped_duplicate_ai_aggregation": 0, "records_failed": 0,
@@ -134,7 +135,7 @@ async def test_later_runs_archive_what_left_the_feed_and_only_when_safe(
     # one archive nothing, and their reports say why.
     _, empty = await rf.run_feed(stack, copy, copy.write("empty", rf.EMPTY_FEED))
     assert (empty.total_in_feed, empty.jobs_archived) == (0, 0)
-    assert empty.run_status == "FAILURE"
+    assert empty.run_status == RunStatus.FAILURE
     assert (empty.archive_skipped_reason or "").startswith("fetch failed: no_records: ")
     assert any("no record element found" in error for error in empty.error_summary)
 
@@ -143,7 +144,7 @@ async def test_later_runs_archive_what_left_the_feed_and_only_when_safe(
     )
     assert cut.jobs_archived == 0
     assert 0 < cut.total_in_feed < 26
-    assert cut.run_status == "PARTIAL"
+    assert cut.run_status == RunStatus.PARTIAL
     assert (cut.archive_skipped_reason or "").startswith("fetch truncated: ")
     assert rf.strip_tag(await rf.key_fields(stack.dsn, feed_id), copy.tag) == after
 

@@ -21,8 +21,9 @@ from cli.stack import StackInfo
 from cli.stack.config import PROJECT_ROOT
 from schemas import topics
 from schemas.codec import CODEC
-from schemas.records import DeadLetter, RequestReason, RunStarted
+from schemas.records import DeadLetter, RequestReason, RunStarted, RunStatus
 from schemas.report import ExecutionReport
+from schemas.status import RunState, SyncStatus
 
 pytestmark = pytest.mark.e2e
 
@@ -87,7 +88,7 @@ async def test_the_sample_feed_reaches_postgres_and_xano(
 
     # Every record the ingestor emitted has exactly one recorded outcome.
     assert run is not None
-    assert run["status"] == "COMPLETED"
+    assert run["status"] == RunState.COMPLETED
     assert sum(outcomes.values()) == run["emitted"] == report.total_in_feed == 7
     assert report.malformed_records == 2  # the </titel> record and the empty shell
     assert outcomes["closed"] == 1  # "Expired"
@@ -108,9 +109,9 @@ async def test_the_sample_feed_reaches_postgres_and_xano(
     # Xano mirrors open_jobs exactly, and says so in the report.
     xano = _xano_records(running_pipeline, feed_id)
     assert sorted(r["job_hash"] for r in xano) == sorted(r["job_hash"] for r in open_rows)
-    assert report.xano_status == "SYNCED"
+    assert report.xano_status == SyncStatus.SYNCED
     assert report.xano_jobs_added == len(open_rows)
-    assert report.run_status == "PARTIAL"  # a malformed record is worth a look
+    assert report.run_status == RunStatus.PARTIAL  # a malformed record is worth a look
 
 
 async def test_a_second_run_of_the_same_feed_enriches_nothing_again(
@@ -134,7 +135,7 @@ async def test_an_unknown_feed_closes_its_run_as_a_failure_with_the_reason(
 ) -> None:
     run_id = await control.request_run(stack.bootstrap, 987_654_321)
     report = await control.wait_for_report(stack.dsn, run_id, timeout_s=RUN_TIMEOUT_S)
-    assert report.run_status == "FAILURE"
+    assert report.run_status == RunStatus.FAILURE
     assert any("987654321 does not exist" in e for e in report.error_summary)
     assert report.jobs_archived == 0
 
@@ -157,7 +158,7 @@ async def test_a_run_that_stops_making_progress_is_closed_as_a_failure(
     finally:
         await producer.stop()
     report = await control.wait_for_report(stack.dsn, started.run_id, timeout_s=RUN_TIMEOUT_S)
-    assert report.run_status == "FAILURE"
+    assert report.run_status == RunStatus.FAILURE
     assert any("stalled" in e for e in report.error_summary)
     assert report.jobs_archived == 0
 

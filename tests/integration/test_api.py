@@ -21,6 +21,7 @@ from cli.stack import StackInfo
 from schemas import topics
 from schemas.codec import CODEC
 from schemas.records import FeedRequested, Record, Route, RoutedJob
+from schemas.status import JobStatus, RunState
 from schemas.topics import TopicSpec
 from services.api.app import build
 from services.api.config import ApiSettings
@@ -235,7 +236,7 @@ async def test_trigger_requests_a_run_and_a_second_trigger_conflicts(
     )
     assert isinstance(request, FeedRequested) and request.feed_id == feed["id"]
     status = await db.fetchval("SELECT status FROM runs WHERE run_id = $1", run_id)
-    assert status == "RUNNING"
+    assert status == RunState.RUNNING
 
 
 async def test_concurrent_triggers_request_one_run(client: TestClient[Any, Any]) -> None:
@@ -337,7 +338,7 @@ async def test_approve_moves_the_job_to_open_and_tells_the_syncer(
     assert answer.status == 200, await answer.text()
     row = await db.fetchrow("SELECT * FROM open_jobs WHERE job_hash = $1", job_hash)
     assert row is not None
-    assert (row["status"], row["route"], row["reviewed_by"]) == ("ACTIVE", "open", "ann")
+    assert (row["status"], row["route"], row["reviewed_by"]) == (JobStatus.ACTIVE, "open", "ann")
     assert row["reviewed_at"] is not None and row["title"] == "Nurse"
     assert not await db.fetchval("SELECT 1 FROM manual_review_jobs WHERE job_hash = $1", job_hash)
     routed = await _published(
@@ -360,6 +361,10 @@ async def test_reject_moves_the_job_with_the_reason(
     assert answer.status == 200
     row = await db.fetchrow("SELECT * FROM rejected_jobs WHERE job_hash = $1", job_hash)
     assert row is not None
-    assert (row["status"], row["route_reason"], row["reviewed_by"]) == ("REJECTED", "spam", "bob")
+    assert (row["status"], row["route_reason"], row["reviewed_by"]) == (
+        JobStatus.REJECTED,
+        "spam",
+        "bob",
+    )
     again = await client.post(path, json={"reviewer": "bob", "reason": "spam"}, headers=AUTH)
     await _error(again, 404)

@@ -13,6 +13,7 @@ from aiohttp.test_utils import TestServer
 
 from cli.main import main
 from cli.stack import StackInfo
+from schemas.records import RunStatus
 from services.api.app import build
 from tests.integration.api_support import api_dsn
 from tests.integration.test_api import TOKEN, api_settings
@@ -95,7 +96,9 @@ async def _running_run(db: asyncpg.Connection, feed_id: int) -> str:
     raise AssertionError("no run was requested")
 
 
-@pytest.mark.parametrize(("status", "code"), [("SUCCESS", 0), ("PARTIAL", 0), ("FAILURE", 1)])
+@pytest.mark.parametrize(
+    ("status", "code"), [(RunStatus.SUCCESS, 0), (RunStatus.PARTIAL, 0), (RunStatus.FAILURE, 1)]
+)
 async def test_trigger_wait_follows_the_run_to_its_report(
     api_url: str, db: asyncpg.Connection, capsys: pytest.CaptureFixture[str], status: str,
     code: int,

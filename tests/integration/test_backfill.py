@@ -26,7 +26,7 @@ from cli.pipeline import PipelineConfig
 from cli.stack import StackInfo
 from emulators.gemini import RunningEmulator, create_app, serve
 from schemas.codec import CODEC
-from schemas.records import EnrichedJob, EnrichmentStatus
+from schemas.records import EnrichedJob, EnrichmentStatus, RunStatus
 from schemas.usage import LLM_PAUSED, combined, overall
 from services.enricher import backfill
 from services.enricher.backends.gemini.pricing import load_price
@@ -442,7 +442,7 @@ async def test_a_run_published_again_after_a_crash_is_applied_once(
     sent = Counter(r.seq for r in records if isinstance(r, EnrichedJob))
     assert len(sent) == 200 and set(sent.values()) == {2}  # every record published twice
     report = await control.wait_for_report(stack.dsn, run_id, timeout_s=180)
-    assert report.total_in_feed == 200 and report.run_status == "SUCCESS"
+    assert report.total_in_feed == 200 and report.run_status == RunStatus.SUCCESS
     assert report.jobs_auto_approved + report.jobs_manual_review + report.jobs_rejected == 200
     outcomes = await _fetchval(
         stack.dsn, "SELECT count(*) FROM run_outcomes WHERE run_id = $1", run_id

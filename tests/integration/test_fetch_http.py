@@ -57,6 +57,27 @@ async def test_5xx_is_retried_then_the_feed_is_read() -> None:
     assert reader.stats.bytes_compressed == len(FEED)
 
 
+async def test_retries_wait_out_the_backoff_through_the_injected_sleep() -> None:
+    """The waits between attempts are the reader's `sleep`: the configured backoff (0.5 s,
+    doubling), none of it spent in real time."""
+    waits: list[float] = []
+
+    async def sleep(seconds: float) -> None:
+        waits.append(seconds)
+
+    async def down(_: web.Request) -> web.Response:
+        return web.Response(status=503)
+
+    settings = local_settings(max_attempts=4, backoff_base_s=0.5, backoff_max_s=10.0)
+    async for url in serve(down):
+        reader = FeedReader(url, mapping=None, settings=settings, sleep=sleep)
+        started = asyncio.get_running_loop().time()
+        with pytest.raises(FetchError, match="after 4 attempts: HTTP 503"):
+            _ = [item async for item in reader]
+        assert asyncio.get_running_loop().time() - started < 1.5  # 3.5 s if it slept for real
+    assert waits == [0.5, 1.0, 2.0]
+
+
 async def test_persistent_5xx_fails_after_bounded_attempts() -> None:
     calls = 0
 

@@ -15,6 +15,7 @@ from emulators.gemini import RunningEmulator, create_app, serve
 from schemas.identity import job_hash
 from schemas.profile import load_profile
 from schemas.records import DedupedJob, EnrichedJob, EnrichmentStatus, JobPosting
+from schemas.status import JobStatus
 from schemas.taxonomy import load_taxonomy
 from services.enricher.backends.gemini.backend import GeminiBackend, GeminiSettings
 from services.enricher.backends.gemini.budget import CallGate
@@ -107,7 +108,7 @@ async def test_a_refused_job_goes_to_manual_review_with_the_reason_and_is_not_ca
     assert demolition["route_reason"] == (
         "enrichment failed: enrichment: answer stopped by Gemini (finishReason SAFETY)"
     )
-    assert blasting["status"] == demolition["status"] == "ENRICHMENT_FAILED"
+    assert blasting["status"] == demolition["status"] == JobStatus.ENRICHMENT_FAILED
 
     # split out, never looped on: the refused job was asked alone exactly once per stage-1 pass
     alone = [r["ids"] for r in emulator.state.requests if r["stage"] == "enriched_jobs"]

@@ -18,7 +18,7 @@ from cli.stack import StackInfo
 from emulators.gemini import RunningEmulator, create_app, serve
 from schemas.identity import job_hash
 from schemas.profile import load_profile
-from schemas.records import DedupedJob, EnrichedJob, EnrichmentStatus, JobPosting
+from schemas.records import DedupedJob, EnrichedJob, EnrichmentStatus, JobPosting, RunStatus
 from schemas.report import ExecutionReport, money
 from schemas.taxonomy import Taxonomy, load_taxonomy
 from schemas.usage import LLM_PAUSED, StageUsage, combined, overall
@@ -238,7 +238,7 @@ async def test_a_run_over_its_cost_ceiling_stops_calling_the_llm_and_says_so(
 
         # the report says so; the held jobs wait, unpublished, in review with the reason
         report = await _close(pool, [*first, *held, cached])
-        assert report.llm_paused_jobs == 2 and report.run_status.value == "PARTIAL"
+        assert report.llm_paused_jobs == 2 and report.run_status is RunStatus.PARTIAL
         note = next(n for n in report.error_summary if n.startswith("LLM calls paused"))
         assert note.startswith("LLM calls paused: 2 jobs not enriched, the run spent $")
         assert f"of its {money(CEILING_USD)} LLM cost ceiling" in note

@@ -10,7 +10,9 @@ from datetime import UTC, datetime
 import pytest
 
 from cli.stack import StackInfo
-from schemas.records import FeedRequested, IngestFinished, RequestReason, RunStarted
+from schemas.records import FeedRequested, IngestFinished, RequestReason, RunStarted, RunStatus
+from services.ingestor.adapters.feeds_repository import FeedsRepository
+from services.ingestor.adapters.seen_repository import SeenRepository
 from services.ingestor.config import IngestorSettings
 from services.ingestor.service import Ingestor
 from services.router.config import RouterSettings
@@ -48,7 +50,8 @@ async def test_an_unusable_mapping_fails_the_run_at_once_with_the_reason(
     published = IngestorPublisher()
     ingestor = Ingestor(
         IngestorSettings.from_env({"DATABASE_URL": stack.dsn}),
-        database,
+        FeedsRepository(database),
+        SeenRepository(database),
         published,
     )
     run_id = str(uuid.uuid4())
@@ -70,6 +73,6 @@ async def test_an_unusable_mapping_fails_the_run_at_once_with_the_reason(
         report = await conn.fetchrow("SELECT * FROM execution_reports WHERE run_id = $1", run_id)
         feed = await conn.fetchrow("SELECT * FROM feeds WHERE id = $1", feed_id)
     assert report is not None and feed is not None
-    assert report["run_status"] == "FAILURE"
+    assert report["run_status"] == RunStatus.FAILURE
     assert report["error_summary"][0] == finished.error
-    assert feed["last_run_status"] == "FAILURE" and feed["error_count"] == 1
+    assert feed["last_run_status"] == RunStatus.FAILURE and feed["error_count"] == 1

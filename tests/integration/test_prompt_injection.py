@@ -29,6 +29,7 @@ from schemas.records import (
     DedupedJob,
     EnrichedJob,
     JobPosting,
+    RunStatus,
 )
 from schemas.taxonomy import Taxonomy, load_taxonomy
 from services.api.app import build
@@ -171,7 +172,10 @@ async def test_no_injected_job_is_auto_approved_and_the_reasons_are_shown(
         run_id,
     )
     assert report is not None
-    assert (report["run_status"], report["jobs_auto_approved"]) == ("SUCCESS", len(GOOD_CONTROLS))
+    assert (report["run_status"], report["jobs_auto_approved"]) == (
+        RunStatus.SUCCESS,
+        len(GOOD_CONTROLS),
+    )
     notes = _json_list(report["error_summary"])
     held = len(ATTEMPTS) + 1
     assert any(n.endswith("held for review: model and checks disagree") for n in notes), notes

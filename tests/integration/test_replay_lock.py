@@ -12,6 +12,7 @@ import pytest
 
 from cli import replay
 from cli.stack import StackInfo
+from schemas.status import RunState
 
 pytestmark = pytest.mark.integration
 
@@ -63,7 +64,7 @@ async def test_a_replay_waits_for_the_feeds_live_run_then_holds_the_feed(
 
     await conn.execute("UPDATE runs SET status = 'COMPLETED' WHERE run_id = $1", live)
     await asyncio.wait_for(claim, timeout=10)
-    assert await _run_row(conn, replay_id) == {"reason": "replay", "status": "RUNNING"}
+    assert await _run_row(conn, replay_id) == {"reason": "replay", "status": RunState.RUNNING}
 
     # Now the replay is the feed's run in progress: the next replay (or trigger) waits.
     with pytest.raises(replay.ReplayError, match=f"still has run {replay_id} in progress"):
@@ -78,7 +79,7 @@ async def test_a_replay_that_gives_up_leaves_nothing_behind(
     with pytest.raises(replay.ReplayError, match="nothing was replayed"):
         await replay.claim_feed(stack.dsn, feed_id, replay_id, wait_s=0.5, poll_s=0.2)
     assert await _run_row(conn, replay_id) is None
-    assert await _run_row(conn, live) == {"reason": "api", "status": "RUNNING"}
+    assert await _run_row(conn, live) == {"reason": "api", "status": RunState.RUNNING}
 
 
 async def test_a_replay_that_failed_to_publish_frees_its_feed(

@@ -271,7 +271,7 @@ async def test_a_run_known_only_from_its_jobs_can_still_be_closed_as_stalled(
     run_id = f"orphan-{uuid.uuid4()}"
     async with pool.acquire() as conn:
         await ledger.ensure_runs(conn, {run_id: feed_id})
-    labels = {"feed": str(feed_id), "status": "FAILURE", "closed_by": "stall"}
+    labels = {"feed": str(feed_id), "status": RunStatus.FAILURE, "closed_by": "stall"}
     before = metrics.REGISTRY.get_sample_value("jobstream_runs_completed_total", labels) or 0.0
     done = await completion.complete_run(
         PoolConnections(pool), run_id, limits=SafetyLimits(), stalled_after_s=0.0
@@ -281,7 +281,7 @@ async def test_a_run_known_only_from_its_jobs_can_still_be_closed_as_stalled(
     assert metrics.REGISTRY.get_sample_value("jobstream_runs_completed_total", labels) == before + 1
     async with pool.acquire() as conn:
         report = await ledger.report(conn, run_id)
-    assert report.run_status == "FAILURE"
+    assert report.run_status == RunStatus.FAILURE
     assert any("stalled" in error for error in report.error_summary)
 
 

@@ -30,6 +30,7 @@ from schemas.records import (
     RunStarted,
     RunStatus,
 )
+from schemas.status import ArchiveState, RunState
 from schemas.topics import TopicSpec
 from services.router.adapters import jobs_repository as jobs
 from services.router.adapters import ledger_repository as ledger
@@ -187,7 +188,7 @@ async def test_a_one_job_feed_that_drops_its_job_archives_it(
     dropped = await drive_run(router, feed_id, [1])  # the one job was replaced by another
     assert await _tables(database, feed_id) == {"open": 1, "archived": 1}
     report = await _report(database, dropped)
-    assert report["run_status"] == "SUCCESS" and report["jobs_archived"] == 1
+    assert report["run_status"] == RunStatus.SUCCESS and report["jobs_archived"] == 1
     assert published.completions()[-1].archived == 1
 
 
@@ -206,7 +207,7 @@ async def test_a_job_whose_record_is_malformed_stays_on_the_board(
     )
     assert archived["job_hash"] == f"guard-{feed_id}-5"
     report = await _report(database, run)
-    assert report["run_status"] == "PARTIAL" and report["jobs_archived"] == 1
+    assert report["run_status"] == RunStatus.PARTIAL and report["jobs_archived"] == 1
     assert "1 live job kept on the board: their records were malformed" in report["error_summary"]
     # the next run that reads job 3 again finds it as it was
     await drive_run(router, feed_id, [0, 1, 2, 3, 4, 6, 7, 8, 9])
@@ -229,14 +230,14 @@ async def test_a_malformed_record_without_a_listing_holds_the_archive(
     run = await drive_run(router, feed_id, range(9), malformed=1, malformed_unidentified=1)
     assert await _tables(database, feed_id) == {"open": 10, "archived": 0}
     report = await _report(database, run)
-    assert report["run_status"] == "PARTIAL" and report["jobs_archive_held"] == 1
+    assert report["run_status"] == RunStatus.PARTIAL and report["jobs_archive_held"] == 1
     assert report["archive_skipped_reason"] == (
         "archive held: 1 jobs, confirm or discard (1 malformed record without a readable id, "
         "URL or title: the jobs they list cannot be told apart from jobs that left the feed)"
     )
     # a run that misses no job has nothing to hold
     whole = await drive_run(router, feed_id, range(10), malformed=1, malformed_unidentified=1)
-    assert await _archive_state(database, whole) == "applied"
+    assert await _archive_state(database, whole) == ArchiveState.APPLIED
 
 
 async def test_a_large_drop_is_held_and_applied_only_when_confirmed(
@@ -246,11 +247,11 @@ async def test_a_large_drop_is_held_and_applied_only_when_confirmed(
     lost = await drive_run(router, feed_id, range(4_000))  # 60% of the feed gone
     assert await _tables(database, feed_id) == {"open": 10_000, "archived": 0}
     report = await _report(database, lost)
-    assert report["run_status"] == "PARTIAL" and report["jobs_archive_held"] == 6_000
+    assert report["run_status"] == RunStatus.PARTIAL and report["jobs_archive_held"] == 6_000
     assert report["archive_skipped_reason"].startswith(
         "archive held: 6000 jobs, confirm or discard"
     )
-    assert await _archive_state(database, lost) == "held"
+    assert await _archive_state(database, lost) == ArchiveState.HELD
 
     await router.follow(_decision(lost, feed_id, confirm=True))
     assert await _tables(database, feed_id) == {"open": 4_000, "archived": 6_000}
@@ -259,7 +260,7 @@ async def test_a_large_drop_is_held_and_applied_only_when_confirmed(
     report = await _report(database, lost)
     assert report["jobs_archived"] == 6_000 and report["archive_skipped_reason"] is None
     assert "archive of 6000 held jobs confirmed by ops" in report["error_summary"]
-    assert await _archive_state(database, lost) == "confirmed"
+    assert await _archive_state(database, lost) == ArchiveState.CONFIRMED
 
     # Answered once: a second confirmation (a redelivery) changes nothing and says nothing.
     count = len(published.sent)
@@ -275,7 +276,7 @@ async def test_a_discarded_hold_archives_nothing(
     lost = await drive_run(router, feed_id, range(10))
     await router.follow(_decision(lost, feed_id, confirm=False))
     assert await _tables(database, feed_id) == {"open": 40, "archived": 0}
-    assert await _archive_state(database, lost) == "discarded"
+    assert await _archive_state(database, lost) == ArchiveState.DISCARDED
     report = await _report(database, lost)
     assert report["archive_skipped_reason"] == "archive of 30 held jobs discarded by ops"
     assert published.completions()[-1].run_id == lost
@@ -288,8 +289,8 @@ async def test_a_later_run_supersedes_a_hold_and_a_late_confirmation_moves_nothi
     await drive_run(router, feed_id, range(40))
     lost = await drive_run(router, feed_id, range(10))
     back = await drive_run(router, feed_id, range(40))
-    assert await _archive_state(database, lost) == "superseded"
-    assert await _archive_state(database, back) == "applied"
+    assert await _archive_state(database, lost) == ArchiveState.SUPERSEDED
+    assert await _archive_state(database, back) == ArchiveState.APPLIED
     await router.follow(_decision(lost, feed_id, confirm=True))
     assert await _tables(database, feed_id) == {"open": 40, "archived": 0}
     report = await _report(database, lost)
@@ -304,7 +305,7 @@ async def test_a_confirmation_while_a_later_run_is_in_flight_moves_nothing(
     live = await drive_run(router, feed_id, range(40), finish=False)
     await router.follow(_decision(lost, feed_id, confirm=True))
     assert await _tables(database, feed_id) == {"open": 40, "archived": 0}
-    assert await _archive_state(database, lost) == "superseded"
+    assert await _archive_state(database, lost) == ArchiveState.SUPERSEDED
     report = await _report(database, lost)
     assert report["archive_skipped_reason"] == f"archive hold superseded by run {live}: not applied"
 
@@ -316,10 +317,10 @@ async def test_an_empty_complete_feed_is_a_failure_and_archives_nothing(
     empty = await drive_run(router, feed_id, [])
     assert await _tables(database, feed_id) == {"open": 3, "archived": 0}
     report = await _report(database, empty)
-    assert report["run_status"] == "FAILURE"
+    assert report["run_status"] == RunStatus.FAILURE
     assert report["error_summary"][0] == "the feed is empty"
     feed = await _fetch(database, "SELECT * FROM feeds WHERE id = $1", feed_id)
-    assert feed["last_run_status"] == "FAILURE" and feed["error_count"] == 1
+    assert feed["last_run_status"] == RunStatus.FAILURE and feed["error_count"] == 1
     assert feed["consecutive_failure_count"] == 1
     assert feed["last_error_message"].startswith("the feed is empty")
 
@@ -337,7 +338,7 @@ async def test_feed_statistics_after_success_partial_and_failure_runs(
     after_success = await feed()
     assert after_success | {"last_succeeded_at": None} == after_success | {
         "runs_count": 1, "success_count": 1, "partial_count": 0, "error_count": 0,
-        "consecutive_failure_count": 0, "last_run_status": "SUCCESS", "last_run_id": first,
+        "consecutive_failure_count": 0, "last_run_status": RunStatus.SUCCESS, "last_run_id": first,
         "unique_jobs_processed": 8, "auto_approved_jobs": 8, "last_error_message": None,
         "last_succeeded_at": None,
     }  # fmt: skip
@@ -346,12 +347,12 @@ async def test_feed_statistics_after_success_partial_and_failure_runs(
     failed = await drive_run(router, feed_id, [], fetch_status="failed")
     after_failure = await feed()
     assert after_failure["error_count"] == 1 and after_failure["consecutive_failure_count"] == 1
-    assert after_failure["last_run_status"] == "FAILURE"
+    assert after_failure["last_run_status"] == RunStatus.FAILURE
     assert after_failure["last_run_id"] == failed
 
     await drive_run(router, feed_id, range(8), malformed=1)  # the same jobs again, one bad record
     after_partial = await feed()
-    assert after_partial["last_run_status"] == "PARTIAL"
+    assert after_partial["last_run_status"] == RunStatus.PARTIAL
     assert after_partial["partial_count"] == 1
     assert after_partial["consecutive_failure_count"] == 1, "a partial run resets nothing"
     assert after_partial["last_succeeded_at"] == after_success["last_succeeded_at"]
@@ -362,7 +363,7 @@ async def test_feed_statistics_after_success_partial_and_failure_runs(
     final = await feed()
     assert final | {"last_succeeded_at": None, "avg_processing_time": None} == final | {
         "runs_count": 4, "success_count": 2, "partial_count": 1, "error_count": 1,
-        "consecutive_failure_count": 0, "last_run_status": "SUCCESS",
+        "consecutive_failure_count": 0, "last_run_status": RunStatus.SUCCESS,
         "unique_jobs_processed": 6, "auto_approved_jobs": 0, "last_error_message": None,
         "last_succeeded_at": None, "avg_processing_time": None,
     }  # fmt: skip
@@ -381,11 +382,11 @@ async def test_an_operator_fails_a_run_that_cannot_complete(
     )  # fmt: skip
     await router.follow(request)
     report = await _report(database, stuck)
-    assert report["run_status"] == "FAILURE"
+    assert report["run_status"] == RunStatus.FAILURE
     assert report["error_summary"][0] == "failed by ops: the ingestor lost the run"
     assert await _tables(database, feed_id) == {"open": 5, "archived": 0}
     run = await _fetch(database, "SELECT status FROM runs WHERE run_id = $1", stuck)
-    assert run["status"] == "COMPLETED", "the feed is free for its next run"
+    assert run["status"] == RunState.COMPLETED, "the feed is free for its next run"
     assert published.completions()[-1].status is RunStatus.FAILURE
     count = len(published.sent)
     await router.follow(request)  # once closed, a second request changes nothing
@@ -410,18 +411,18 @@ async def test_a_claimed_run_that_never_started_can_be_failed(
     )  # fmt: skip
     await router.follow(request)
     report = await _report(database, never_started)
-    assert report["run_status"] == "FAILURE"
+    assert report["run_status"] == RunStatus.FAILURE
     assert report["error_summary"][0] == "failed by ops: never started"
     run = await _fetch(database, "SELECT status FROM runs WHERE run_id = $1", never_started)
-    assert run["status"] == "COMPLETED"
+    assert run["status"] == RunState.COMPLETED
 
 
 async def test_a_replay_never_archives(router: Router, database: Database, feed_id: int) -> None:
     await drive_run(router, feed_id, range(10))
     replay = await drive_run(router, feed_id, range(3), reason=RequestReason.REPLAY)
     assert await _tables(database, feed_id) == {"open": 10, "archived": 0}
-    assert await _archive_state(database, replay) == "not_judged"
-    assert (await _report(database, replay))["run_status"] == "SUCCESS"
+    assert await _archive_state(database, replay) == ArchiveState.NOT_JUDGED
+    assert (await _report(database, replay))["run_status"] == RunStatus.SUCCESS
 
 
 async def test_a_committed_parts_routing_events_go_out_when_its_sibling_fails(
@@ -461,7 +462,7 @@ async def test_archive_history_reads_only_applied_runs_over_enough_jobs(
         await drive_run(router, feed_id, range(size))
     # 10 of 40 lost: the history allows 2 x 10% + 5 points = 25%, so 75% is held
     held = await drive_run(router, feed_id, range(10))
-    assert await _archive_state(database, held) == "held"
+    assert await _archive_state(database, held) == ArchiveState.HELD
     assert "allows 25%" in (await _report(database, held))["archive_skipped_reason"]
     async with database.connection() as conn:
         shares = await ledger.archive_history(conn, feed_id, "none", runs=10, min_open=20)
@@ -493,8 +494,8 @@ async def test_a_later_run_that_could_not_judge_leaves_the_hold_to_answer(
     await drive_run(router, feed_id, range(40))
     lost = await drive_run(router, feed_id, range(10))
     cut = await drive_run(router, feed_id, range(3), fetch_status="truncated")
-    assert await _archive_state(database, cut) == "skipped"
-    assert await _archive_state(database, lost) == "held"
+    assert await _archive_state(database, cut) == ArchiveState.SKIPPED
+    assert await _archive_state(database, lost) == ArchiveState.HELD
     await router.follow(_decision(lost, feed_id, confirm=True))
-    assert await _archive_state(database, lost) == "confirmed"
+    assert await _archive_state(database, lost) == ArchiveState.CONFIRMED
     assert await _tables(database, feed_id) == {"open": 10, "archived": 30}

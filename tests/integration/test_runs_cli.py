@@ -21,7 +21,8 @@ from cli.main import main
 from cli.stack import StackInfo
 from schemas import topics
 from schemas.codec import CODEC
-from schemas.records import ArchiveDecided, Record, RunFailRequested
+from schemas.records import ArchiveDecided, Record, RunFailRequested, RunStatus
+from schemas.status import ArchiveState
 from services.api.app import build
 from services.router.config import RouterSettings
 from services.router.service import Router
@@ -169,7 +170,11 @@ async def test_a_held_archive_is_discarded_and_the_jobs_stay(
     await router.follow(decision)
     assert await _tables(database, feed_id) == (40, 0)
     archive = (await asyncio.to_thread(_get, api_url, f"/runs/{held}"))["progress"]["archive"]
-    assert (archive["state"], archive["archived"], archive["held"]) == ("discarded", 0, 30)
+    assert (archive["state"], archive["archived"], archive["held"]) == (
+        ArchiveState.DISCARDED,
+        0,
+        30,
+    )
     assert archive["decided_by"] == getpass.getuser()
     assert archive["reason"] == f"archive of 30 held jobs discarded by {getpass.getuser()}"
 
@@ -214,7 +219,7 @@ async def test_a_stuck_run_says_what_it_waits_for_and_an_operator_fails_it(
     feed = await asyncio.to_thread(_get, api_url, f"/feeds/{feed_id}")
     counts = ("runs_count", "success_count", "partial_count", "error_count")
     assert [feed[k] for k in counts] == [1, 0, 0, 1]
-    assert (feed["last_run_id"], feed["last_run_status"]) == (stuck, "FAILURE")
+    assert (feed["last_run_id"], feed["last_run_status"]) == (stuck, RunStatus.FAILURE)
     assert await jobstream(api_url, "runs", "fail", stuck, "--wait", "0") == 1
     assert "is not in progress (it is COMPLETED) (HTTP 409)" in capsys.readouterr().err
 

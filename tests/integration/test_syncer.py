@@ -17,6 +17,7 @@ from cli.stack.config import PROJECT_ROOT
 from emulators.xano.faults import parse_faults
 from emulators.xano.server import RunningEmulator, serve
 from emulators.xano.settings import EmulatorSettings, RateLimit
+from schemas.status import SyncStatus
 from services.shared.database import Database
 from services.syncer.adapters.xano import XanoClient, XanoSettings
 from services.syncer.ports import BatchDone, WriteResult
@@ -49,7 +50,7 @@ async def test_a_fresh_feed_makes_xano_equal_open_jobs_field_by_field(
     await insert_open_jobs(stack.dsn, feed_id, 30)
     outcome = await _reconcile(database, xano_settings(emulator.base_url), feed_id)
 
-    assert (outcome.status, outcome.added, outcome.failed) == ("SYNCED", 30, 0)
+    assert (outcome.status, outcome.added, outcome.failed) == (SyncStatus.SYNCED, 30, 0)
     expected = await expected_payloads(stack.dsn, feed_id)
     mirrored = {r["job_hash"]: r for r in in_xano(emulator, feed_id)}
     assert mirrored.keys() == expected.keys()
@@ -108,7 +109,7 @@ async def test_a_listing_that_fails_on_page_3_writes_nothing_and_says_so(
     writes_before = writes(emulator)
     outcome = await _reconcile(database, settings, feed_id)
 
-    assert outcome.status == "FAILED"
+    assert outcome.status == SyncStatus.FAILED
     assert "listing" in outcome.errors[0]
     assert writes(emulator) == writes_before  # no mass delete of the 30 still in Xano
     assert len(in_xano(emulator, feed_id)) == 30
@@ -128,7 +129,7 @@ async def test_under_the_free_plan_limit_a_1000_job_reconcile_loses_no_write(
         outcome = await _reconcile(database, settings, feed_id)
         counters = emulator.state.counters
 
-        assert (outcome.status, outcome.added, outcome.failed) == ("SYNCED", 1000, 0)
+        assert (outcome.status, outcome.added, outcome.failed) == (SyncStatus.SYNCED, 1000, 0)
         assert len({r["job_hash"] for r in in_xano(emulator, feed_id)}) == 1000
         assert counters.peak_arrivals_in_window <= 10
         assert counters.responses[429] == 0
@@ -197,7 +198,7 @@ async def test_a_syncer_killed_mid_reconcile_converges_and_its_report_counts_eve
     mirrored = in_xano(emulator, feed_id)
     expected = await expected_payloads(stack.dsn, feed_id)
 
-    assert (outcome.status, outcome.added) == ("SYNCED", 400 - partial)
+    assert (outcome.status, outcome.added) == (SyncStatus.SYNCED, 400 - partial)
     assert len(mirrored) == len({r["job_hash"] for r in mirrored}) == 400
     assert {r["job_hash"]: r["eid"] for r in mirrored} == {h: p["eid"] for h, p in expected.items()}
     assert await _report_added(stack.dsn, run_id) == 400  # both reconciles, added up
@@ -251,13 +252,13 @@ async def test_writes_xano_applied_just_before_a_crash_are_counted_once_on_the_r
             return await Syncer(database, client).reconcile(feed_id, run_id=run_id)
 
     retried = await crash_then_retry(first_run)
-    assert (retried.status, retried.added) == ("SYNCED", 0)  # nothing left to send
+    assert (retried.status, retried.added) == (SyncStatus.SYNCED, 0)  # nothing left to send
     assert len(in_xano(emulator, feed_id)) == 60
     assert await _report_counts(stack.dsn, first_run) == (60, 0)
 
     await retitle_first(stack.dsn, feed_id, 5)
     retried = await crash_then_retry(second_run)
-    assert (retried.status, retried.updated) == ("SYNCED", 0)
+    assert (retried.status, retried.updated) == (SyncStatus.SYNCED, 0)
     assert await _report_counts(stack.dsn, second_run) == (0, 5)
 
     async with XanoClient(settings) as client:  # a later reconcile of the run counts nothing

@@ -7,6 +7,7 @@ import pytest
 
 from cli.stack import StackInfo
 from emulators.xano.server import RunningEmulator
+from schemas.status import SyncStatus
 from services.shared.database import Database
 from services.syncer.adapters.xano import XanoClient
 from services.syncer.service import Syncer
@@ -51,7 +52,7 @@ async def test_xano_receives_sanitised_html_web_urls_and_plain_ai_text(
     settings = xano_settings(emulator.base_url)
     async with XanoClient(settings) as client:
         outcome = await Syncer(database, client).reconcile(feed_id)
-    assert (outcome.status, outcome.added) == ("SYNCED", 2)
+    assert (outcome.status, outcome.added) == (SyncStatus.SYNCED, 2)
 
     held = {record["job_hash"]: record for record in in_xano(emulator, feed_id)}
     hostile = held[f"{feed_id}-00000"]
@@ -69,4 +70,4 @@ async def test_xano_receives_sanitised_html_web_urls_and_plain_ai_text(
     before = writes(emulator)
     async with XanoClient(settings) as client:
         again = await Syncer(database, client).reconcile(feed_id)
-    assert again.status == "SYNCED" and writes(emulator) == before
+    assert again.status == SyncStatus.SYNCED and writes(emulator) == before

@@ -11,6 +11,7 @@ import pytest
 
 from cli.stack import StackInfo
 from emulators.xano.server import RunningEmulator
+from schemas.status import SyncStatus
 from services.shared.database import Database
 from services.syncer.adapters.memory import MemoryMirror
 from services.syncer.adapters.xano import XanoClient
@@ -50,7 +51,7 @@ async def test_every_approved_job_of_a_reconcile_is_in_xano_and_in_the_second_mi
     outcome = await syncer.reconcile(feed_id)
 
     expected = await expected_payloads(stack.dsn, feed_id)
-    assert (outcome.status, outcome.added) == ("SYNCED", 25)
+    assert (outcome.status, outcome.added) == (SyncStatus.SYNCED, 25)
     assert _hashes_in_xano(emulator, feed_id) == expected.keys()
     assert {h for h, r in memory.records.items() if r["feed_id"] == feed_id} == expected.keys()
     for job_hash, payload in expected.items():
@@ -127,5 +128,5 @@ async def test_a_second_mirror_that_is_down_never_holds_xano_up(
     await execute(stack.dsn, "DELETE FROM open_jobs WHERE job_hash = $1", f"{feed_id}-00004")
     assert await syncer.withdraw_one(feed_id, f"{feed_id}-00004")
 
-    assert (outcome.status, outcome.added, outcome.failed) == ("SYNCED", 6, 0)
+    assert (outcome.status, outcome.added, outcome.failed) == (SyncStatus.SYNCED, 6, 0)
     assert len(_hashes_in_xano(emulator, feed_id)) == 5

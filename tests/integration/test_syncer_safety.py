@@ -15,6 +15,7 @@ from cli import pipeline
 from cli.stack import StackInfo
 from emulators.xano.faults import parse_faults
 from emulators.xano.server import RunningEmulator
+from schemas.status import SyncStatus
 from services.shared.database import Database
 from services.syncer.adapters import mirror_repository as mirror
 from services.syncer.adapters.outbox import OutboxBackoff
@@ -91,7 +92,7 @@ async def test_a_listing_that_includes_another_feeds_records_leaves_them_alone(
 
     assert hashes(emulator, theirs) == {job_hash(theirs, i) for i in range(7)}
     assert hashes(emulator, mine) == {job_hash(mine, i) for i in range(1, 5)}
-    assert (outcome.status, outcome.deleted, outcome.foreign) == ("SYNCED", 1, 7)
+    assert (outcome.status, outcome.deleted, outcome.foreign) == (SyncStatus.SYNCED, 1, 7)
     assert any("7 record(s) of other feeds" in e and "left alone" in e for e in outcome.errors)
 
 
@@ -109,7 +110,7 @@ async def test_records_of_other_feeds_never_count_toward_the_mirror_or_its_cap(
 
     outcome = await reconcile(database, settings, mine, DeleteCap(share=0.5, min_jobs=1))
 
-    assert (outcome.status, outcome.held_deletes, outcome.deleted) == ("HELD", 8, 0)
+    assert (outcome.status, outcome.held_deletes, outcome.deleted) == (SyncStatus.HELD, 8, 0)
     assert len(hashes(emulator, mine)) == 10
 
 
@@ -130,7 +131,7 @@ async def test_a_reconcile_that_would_delete_more_than_the_cap_stops_and_says_so
     outcome = await reconcile(database, settings, feed_id, DeleteCap(share=0.5, min_jobs=5))
 
     assert (outcome.status, outcome.deleted, outcome.held_deletes, outcome.added) == (
-        "HELD",
+        SyncStatus.HELD,
         0,
         15,
         1,
@@ -154,12 +155,12 @@ async def test_an_operators_confirmation_lets_the_next_reconcile_past_the_cap_on
     async with database.connection() as conn:
         # Too small a confirmation does not cover 15 deletes and is not used up.
         await mirror.confirm_deletes(conn, feed_id, max_deletes=12, by="ana", valid_hours=1)
-        assert (await reconcile(database, settings, feed_id, cap)).status == "HELD"
+        assert (await reconcile(database, settings, feed_id, cap)).status == SyncStatus.HELD
         await mirror.confirm_deletes(conn, feed_id, max_deletes=15, by="ana", valid_hours=1)
 
     confirmed = await reconcile(database, settings, feed_id, cap)
 
-    assert (confirmed.status, confirmed.deleted) == ("SYNCED", 15)
+    assert (confirmed.status, confirmed.deleted) == (SyncStatus.SYNCED, 15)
     assert "confirmed by ana" in confirmed.errors[0]
     assert hashes(emulator, feed_id) == {job_hash(feed_id, i) for i in range(15, 20)}
     remaining = await fetch_row(
@@ -183,8 +184,8 @@ async def test_a_confirmation_is_kept_while_no_reconcile_needs_it(
     await close_jobs(stack.dsn, feed_id, range(2, 18))  # 16 of the 18 left: past the cap
     big = await reconcile(database, settings, feed_id)
 
-    assert (routine.status, routine.deleted, routine.errors) == ("SYNCED", 2, ())
-    assert (big.status, big.deleted) == ("SYNCED", 16)
+    assert (routine.status, routine.deleted, routine.errors) == (SyncStatus.SYNCED, 2, ())
+    assert (big.status, big.deleted) == (SyncStatus.SYNCED, 16)
     assert "confirmed by ana" in big.errors[0]
 
 
@@ -201,7 +202,7 @@ async def test_an_expired_confirmation_allows_nothing(
 
     outcome = await reconcile(database, settings, feed_id)
 
-    assert (outcome.status, outcome.held_deletes) == ("HELD", 10)
+    assert (outcome.status, outcome.held_deletes) == (SyncStatus.HELD, 10)
     assert len(hashes(emulator, feed_id)) == 10
 
 
@@ -216,7 +217,7 @@ async def test_a_one_job_feed_that_drops_its_job_takes_it_down(
 
     outcome = await reconcile(database, settings, feed_id)  # 100%, but under the 5-job floor
 
-    assert (outcome.status, outcome.deleted) == ("SYNCED", 1)
+    assert (outcome.status, outcome.deleted) == (SyncStatus.SYNCED, 1)
     assert hashes(emulator, feed_id) == set()
 
 
@@ -232,7 +233,7 @@ async def test_error_shaped_2xx_answers_are_never_counted_as_done(
 
     outcome = await reconcile(database, xano_settings(emulator.base_url, max_attempts=2), feed_id)
 
-    assert (outcome.status, outcome.added, outcome.failed) == ("PARTIAL", 0, 6)
+    assert (outcome.status, outcome.added, outcome.failed) == (SyncStatus.PARTIAL, 0, 6)
     assert "error body" in outcome.errors[0]
     assert emulator.state.counters.injected_error_bodies == 2  # tried again, never believed
     assert hashes(emulator, feed_id) == set()
@@ -256,7 +257,7 @@ async def test_a_listing_page_over_the_byte_cap_writes_nothing(
     capped = xano_settings(emulator.base_url, max_response_bytes=4096)
     outcome = await reconcile(database, capped, feed_id)
 
-    assert outcome.status == "FAILED"
+    assert outcome.status == SyncStatus.FAILED
     assert "larger than 4,096 bytes" in outcome.errors[0]
     assert emulator.state.counters.requests["remove"] == before
     assert len(hashes(emulator, feed_id)) == 30
@@ -289,7 +290,7 @@ async def test_an_approval_racing_a_reconcile_ends_with_the_job_in_xano(
 
     assert not pushed_at_once  # the feed was being reconciled: the approval waited its turn
     assert waiting is not None  # kept for later, not lost
-    assert (outcome.status, outcome.deleted) == ("SYNCED", 0)
+    assert (outcome.status, outcome.deleted) == (SyncStatus.SYNCED, 0)
     assert landed >= 1
     assert approved in hashes(emulator, feed_id)
     assert await _outbox(stack.dsn, approved) is None
@@ -453,6 +454,6 @@ async def test_an_error_shaped_2xx_listing_writes_nothing(
 
     outcome = await reconcile(database, settings, feed_id)
 
-    assert outcome.status == "FAILED"
+    assert outcome.status == SyncStatus.FAILED
     assert "listing failed" in outcome.errors[0] and "error body" in outcome.errors[0]
     assert len(hashes(emulator, feed_id)) == 4

@@ -11,6 +11,7 @@ import pytest
 from cli.stack import StackInfo
 from emulators.xano.faults import parse_faults
 from emulators.xano.server import RunningEmulator
+from schemas.status import SyncStatus
 from services.shared.database import Database
 from services.syncer.adapters.xano import XanoClient
 from services.syncer.service import Syncer
@@ -60,7 +61,7 @@ async def test_a_run_that_archives_another_feeds_job_removes_its_record_once(
         await _archive_as_dropped_by(stack.dsn, gone, other, run_id)
 
         outcome = await syncer.reconcile_run(other, run_id)
-        assert (outcome.status, outcome.added, outcome.deleted) == ("SYNCED", 0, 1)
+        assert (outcome.status, outcome.added, outcome.deleted) == (SyncStatus.SYNCED, 0, 1)
         assert sorted(r["job_hash"] for r in in_xano(emulator, owner)) == [
             f"{owner}-00001", f"{owner}-00002",
         ]  # fmt: skip

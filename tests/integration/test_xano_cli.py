@@ -11,6 +11,7 @@ import pytest
 from cli.main import main
 from cli.stack import StackInfo
 from emulators.xano.server import RunningEmulator
+from schemas.status import SyncStatus
 from services.shared.database import Database
 from services.shared.settings import Secret
 from services.syncer.adapters.xano import XanoClient
@@ -35,7 +36,7 @@ async def synced_feed(stack: StackInfo, emulator: RunningEmulator) -> AsyncItera
     await insert_open_jobs(stack.dsn, feed_id, 5)
     db = Database(Secret(stack.dsn))
     async with XanoClient(xano_settings(emulator.base_url)) as client:
-        assert (await Syncer(db, client).reconcile(feed_id)).status == "SYNCED"
+        assert (await Syncer(db, client).reconcile(feed_id)).status == SyncStatus.SYNCED
     await db.close()
     yield feed_id
 
@@ -119,13 +120,13 @@ async def test_a_resync_past_the_cap_is_held_until_confirmed(
         env.setenv("XANO_DELETE_CAP_MIN_JOBS", "1")
         assert await jobstream(stack, emulator, "xano", "resync", str(feed_id)) == 1
         held = capsys.readouterr().out
-        assert "HELD" in held and f"jobstream xano confirm-deletes {feed_id}" in held
+        assert SyncStatus.HELD in held and f"jobstream xano confirm-deletes {feed_id}" in held
         assert len(in_xano(emulator, feed_id)) == 5
 
         argv = ("xano", "resync", str(feed_id), "--confirm-deletes", "--json")
         assert await jobstream(stack, emulator, *argv) == 0
     outcome = json.loads(capsys.readouterr().out)
-    assert (outcome["status"], outcome["deleted"]) == ("SYNCED", 5)
+    assert (outcome["status"], outcome["deleted"]) == (SyncStatus.SYNCED, 5)
     assert in_xano(emulator, feed_id) == []
     left = await fetch_row(
         stack.dsn, "SELECT count(*) AS n FROM xano_delete_confirmations WHERE feed_id = $1", feed_id
@@ -151,7 +152,7 @@ async def test_confirm_deletes_is_used_by_the_syncers_next_reconcile(
         outcome = await syncer.reconcile(feed_id)
     await db.close()
 
-    assert (outcome.status, outcome.deleted) == ("SYNCED", 5)
+    assert (outcome.status, outcome.deleted) == (SyncStatus.SYNCED, 5)
     assert "confirmed by ana" in outcome.errors[0]
 
 

@@ -152,7 +152,7 @@ def test_a_held_archive_says_how_to_answer_it() -> None:
     run = a_run(status=RunState.COMPLETED, emitted=4000, archive_state=ArchiveState.HELD)
     archive = progress(run, {"approved": 4000}, report)["archive"]
     assert archive["message"] == "archive held: 6000 jobs, confirm or discard"
-    assert (archive["state"], archive["held"], archive["archived"]) == ("held", 6000, 0)
+    assert (archive["state"], archive["held"], archive["archived"]) == (ArchiveState.HELD, 6000, 0)
     answered = progress(replace(run, archive_state=ArchiveState.CONFIRMED), {}, report)["archive"]
     assert "message" not in answered
 

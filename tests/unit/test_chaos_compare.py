@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from schemas.records import RunStatus
 from tests.chaos.compare import (
     EXECUTION,
     ROW_NOISE,
@@ -35,7 +36,7 @@ def snapshot(
     return Snapshot(
         tables=default_tables if tables is None else tables,
         locations=locations or [{"job_hash": "a", "location_key": "austin"}],
-        report=report or {"run_status": "SUCCESS", "jobs_auto_approved": 2},
+        report=report or {"run_status": RunStatus.SUCCESS, "jobs_auto_approved": 2},
         xano=[{"job_hash": "a"}, {"job_hash": "b"}] if xano is None else xano,
         dead_letters=dead_letters or {"jobs.raw.dlq": 0},
     )
@@ -98,11 +99,11 @@ def test_xano_missing_duplicated_and_changed_records_count() -> None:
 
 
 def test_a_report_counter_that_differs_is_named() -> None:
-    other = {"run_status": "FAILURE", "jobs_auto_approved": 2}
+    other = {"run_status": RunStatus.FAILURE, "jobs_auto_approved": 2}
 
     diff = compare(snapshot(), snapshot(report=other))
 
-    assert diff.report == {"run_status": ("SUCCESS", "FAILURE")}
+    assert diff.report == {"run_status": (RunStatus.SUCCESS, RunStatus.FAILURE)}
 
 
 def test_job_locations_rows_are_compared_as_a_multiset() -> None:
@@ -134,8 +135,10 @@ def test_normalise_keeps_a_wrong_execution_id_and_drops_xano_bookkeeping() -> No
 
 
 def test_a_scenario_whose_fault_never_struck_fails_even_when_identical() -> None:
-    missed = Result("SIGKILL syncer", 8.0, 13.0, True, "SUCCESS", Differences(), (), "too late")
-    hit = Result("SIGKILL router", 14.0, 13.0, True, "SUCCESS", Differences(), ())
+    missed = Result(
+        "SIGKILL syncer", 8.0, 13.0, True, RunStatus.SUCCESS, Differences(), (), "too late"
+    )
+    hit = Result("SIGKILL router", 14.0, 13.0, True, RunStatus.SUCCESS, Differences(), ())
 
     table = render_table([missed, hit], jobs=1000)
 
@@ -145,7 +148,9 @@ def test_a_scenario_whose_fault_never_struck_fails_even_when_identical() -> None
 
 
 def test_a_run_that_did_not_complete_fails_and_says_its_status() -> None:
-    hung = Result("PostgreSQL down", 256.0, 25.0, False, "RUNNING", Differences(lost=593), ())
+    hung = Result(
+        "PostgreSQL down", 256.0, 25.0, False, RunStatus.RUNNING, Differences(lost=593), ()
+    )
 
     assert not hung.passed
     assert "no (RUNNING)" in render_table([hung], jobs=1000)

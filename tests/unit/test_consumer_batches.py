@@ -10,11 +10,13 @@ from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 
 from aiokafka import ConsumerRecord, TopicPartition
+from aiokafka.errors import KafkaConnectionError
 
 from schemas.topics import TopicSpec
 from services.shared.agents import Delivery, Revoked, handing_over
 from services.shared.consumer import Batching, Body, Fetched, GroupConsumer
 from services.shared.health import Stage
+from services.shared.retry import Sleep
 from services.shared.settings import StreamSettings
 
 TOPIC = "test.batches"
@@ -70,7 +72,16 @@ class _Body:
         self.seen.extend((m.partition, m.offset) for m in messages)
 
 
-def _member(body: Body, rebalance_timeout_s: float = 0.1, poll_s: float = 300.0) -> GroupConsumer:
+async def _no_wait(seconds: float) -> None:
+    return None
+
+
+def _member(
+    body: Body,
+    rebalance_timeout_s: float = 0.1,
+    poll_s: float = 300.0,
+    sleep: Sleep = _no_wait,
+) -> GroupConsumer:
     settings = StreamSettings(
         bootstrap_servers="unused:9092",
         web_port=0,
@@ -82,7 +93,8 @@ def _member(body: Body, rebalance_timeout_s: float = 0.1, poll_s: float = 300.0)
         max_poll_interval_s=poll_s,  # a batch polls beside it after a third of this
     )
     spec = TopicSpec(TOPIC, (), "n", 2, 3_600_000)
-    return GroupConsumer(spec, "g", settings, body, Batching(5, 0.2), Stage(TOPIC))
+    stage = Stage(TOPIC)
+    return GroupConsumer(spec, "g", settings, body, Batching(5, 0.2), stage, sleep=sleep)
 
 
 def _tp(partition: int) -> TopicPartition:
@@ -179,3 +191,47 @@ async def test_a_revocation_hands_a_long_batch_over_without_waiting_for_the_poll
     rebalanced.set()
     await asyncio.wait_for(in_hand, timeout=5)
     assert consumer.commits == [] and consumer.seeks == []  # its next owner does it again
+
+
+async def test_a_failed_batch_waits_through_the_injected_sleep_then_is_read_again() -> None:
+    waits: list[float] = []
+
+    async def sleep(seconds: float) -> None:
+        waits.append(seconds)
+
+    member = _member(_Body(raises=[RuntimeError("a bug")]), sleep=sleep)
+
+    async def batch() -> Fetched:
+        return {_tp(0): _records(0, range(7, 9))}
+
+    consumer = _Consumer({_tp(0)}, [batch])
+    await member._one_batch(consumer)
+
+    assert waits == [0.5]  # the member's first backoff delay, not spent in real time
+    assert consumer.commits == [] and consumer.seeks == [(0, 7)]
+
+
+async def test_a_commit_during_a_broker_outage_waits_through_the_injected_sleep() -> None:
+    waits: list[float] = []
+
+    async def sleep(seconds: float) -> None:
+        waits.append(seconds)
+
+    member = _member(_Body(), sleep=sleep)
+    outages = [KafkaConnectionError("broker down"), KafkaConnectionError("still down")]
+
+    @dataclass
+    class _Flaky(_Consumer):
+        async def commit(self, offsets: dict[TopicPartition, int]) -> None:
+            if outages:
+                raise outages.pop(0)
+            await super().commit(offsets)
+
+    async def batch() -> Fetched:
+        return {_tp(0): _records(0, range(3))}
+
+    consumer = _Flaky({_tp(0)}, [batch])
+    await member._one_batch(consumer)
+
+    assert waits == [0.5, 1.0]
+    assert consumer.commits == [{0: 3}]

@@ -17,7 +17,10 @@ ENDED = datetime(2026, 11, 29, 10, 0, tzinfo=UTC)
 
 
 def test_a_row_becomes_a_report_with_its_status_words_typed() -> None:
-    row = a_report().as_json() | {"run_status": "PARTIAL", "xano_status": "HELD"}
+    row = a_report().as_json() | {
+        "run_status": RunStatus.PARTIAL.value,
+        "xano_status": SyncStatus.HELD.value,
+    }
     report = ExecutionReport.from_row(row)
     assert report.run_status is RunStatus.PARTIAL and report.xano_status is SyncStatus.HELD
     assert report.finished and report.synced
@@ -32,7 +35,9 @@ def test_a_report_read_back_from_the_api_json_is_the_same_report() -> None:
 
 
 def test_a_running_unsynced_report() -> None:
-    report = ExecutionReport.from_row(a_report().as_json() | {"run_status": "RUNNING"})
+    report = ExecutionReport.from_row(
+        a_report().as_json() | {"run_status": RunStatus.RUNNING.value}
+    )
     assert not report.finished and not report.synced and report.xano_status is None
 
 
@@ -59,5 +64,5 @@ def test_the_router_writes_every_count_and_the_verdict() -> None:
     }  # fmt: skip
     assert set(columns) <= {f.name for f in fields(ExecutionReport)}
     assert (columns["total_in_feed"], columns["jobs_auto_approved"]) == (3, 2)
-    assert columns["run_status"] == "SUCCESS" and type(columns["run_status"]) is str
+    assert columns["run_status"] == RunStatus.SUCCESS and type(columns["run_status"]) is str
     assert columns["error_summary"] == ["a note"]  # a JSON array in the jsonb column

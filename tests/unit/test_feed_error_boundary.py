@@ -51,7 +51,7 @@ async def test_a_record_that_breaks_normalisation_is_one_malformed_record(
 async def test_an_unexpected_error_while_reading_is_a_failed_fetch(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    async def broken(*_: Any) -> AsyncIterator[bytes]:
+    async def broken(*_: Any, **__: Any) -> AsyncIterator[bytes]:
         yield CSV.encode()[:30]
         raise MemoryError("the host ran out")
 

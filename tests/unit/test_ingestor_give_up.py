@@ -7,11 +7,9 @@ from __future__ import annotations
 import asyncio
 import json
 import uuid
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Any, cast
 
 import pytest
 
@@ -19,7 +17,8 @@ from cli.stack.config import PROJECT_ROOT
 from schemas.records import FeedRequested, IngestFinished, RawJob, Record, RequestReason
 from schemas.topics import TopicSpec
 from services.ingestor.config import IngestorSettings
-from services.ingestor.ports import Connections
+from services.ingestor.incremental import PreviousRun
+from services.ingestor.ports import FeedDefinition
 from services.ingestor.service import Ingestor
 from services.shared.agents import Interrupted, Revoked, hand_over_on
 from tests.feed_sources import DATA, pipeline_feed_env
@@ -30,36 +29,24 @@ GIVE_UP_AT = 5  # RawJobs sent when the signal comes
 EMITTED = 29  # RawJobs of the whole feed (one record of 30 is malformed)
 
 
+class _Feeds:
+    async def load(self, feed_id: int) -> FeedDefinition:
+        return FeedDefinition(feed_id, "f", str(FEED), MAPPING)
+
+
 @dataclass
-class _Conn:
-    """The run ledger of a feed that never ran: every record of the read goes in full."""
+class _FirstRun:
+    """The history of a feed that never ran: every record of the read goes in full."""
 
-    async def fetchrow(self, query: str, *args: Any) -> dict[str, Any] | None:
-        if "FROM feeds" not in query:
-            return None  # no earlier run to compare with
-        return {"id": 1, "name": "f", "source_url": str(FEED), "mapping": MAPPING, "is_active": 1}
+    fingerprints: list[tuple[int, int, int]] = field(default_factory=list)
 
-    async def fetch(self, query: str, *args: Any) -> list[dict[str, Any]]:
-        return []  # no pipeline versions recorded yet
-
-    async def execute(self, query: str, *args: Any) -> str:
-        return "OK"
-
-    async def executemany(self, query: str, args: Any) -> None:
+    async def begin(self, request: FeedRequested) -> PreviousRun | None:
         return None
 
-    async def copy_records_to_table(self, table: str, **_: Any) -> str:
-        return "COPY"  # the run's fingerprints, for the next run to compare with
-
-    @asynccontextmanager
-    async def transaction(self) -> AsyncIterator[None]:
-        yield
-
-
-class _Db:
-    @asynccontextmanager
-    async def connection(self) -> AsyncIterator[_Conn]:
-        yield _Conn()
+    async def write_fingerprints(
+        self, run_id: str, feed_id: int, rows: Sequence[tuple[int, int, int]]
+    ) -> None:
+        self.fingerprints.extend(rows)
 
 
 @dataclass
@@ -102,7 +89,7 @@ def _ingestor(publisher: _Publisher, stopping: asyncio.Event) -> Ingestor:
     settings = IngestorSettings.from_env(
         {"DATABASE_URL": "postgresql://u@h/d", **pipeline_feed_env()}
     )
-    return Ingestor(settings, cast(Connections, _Db()), publisher, stopping)
+    return Ingestor(settings, _Feeds(), _FirstRun(), publisher, stopping)
 
 
 async def test_a_read_handed_over_by_a_rebalance_is_given_up_uncommitted() -> None:

@@ -106,7 +106,7 @@ def test_every_position_holds_its_column() -> None:
         "feed_id": 7,
         "route": "open",
         "route_reason": "confidence 0.95 >= 0.86",
-        "status": "ACTIVE",
+        "status": JobStatus.ACTIVE,
         "first_seen_run": "run-1",
         "last_seen_run": "run-2",
         "execution_id": None,
@@ -179,7 +179,7 @@ def test_a_job_without_enrichment_has_empty_enrichment_columns() -> None:
     )
     columns = _columns(_job(_posting(salary=None, locations=()), None), decision)
     assert columns["route"] == "manual_review"
-    assert columns["status"] == "ENRICHMENT_FAILED"
+    assert columns["status"] == JobStatus.ENRICHMENT_FAILED
     assert columns["ai_enrichment_status"] == "failed"
     assert columns["ai_enrichment_error"] == "timeout"
     for name in ("ai_job_tasks", "ai_search_terms", "ai_top_tags", "ai_skills", "locations"):

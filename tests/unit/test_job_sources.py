@@ -48,7 +48,7 @@ def test_two_reconciles_of_one_run_add_up_and_keep_the_worse_status() -> None:
     own = SyncOutcome(status=SyncStatus.SYNCED, added=2, errors=("a",))
     owners = SyncOutcome(status=SyncStatus.HELD, deleted=1, held_deletes=7, errors=("b",))
     both = _combined(own, owners)
-    assert (both.status, both.added, both.deleted, both.held_deletes) == ("HELD", 2, 1, 7)
+    assert (both.status, both.added, both.deleted, both.held_deletes) == (SyncStatus.HELD, 2, 1, 7)
     assert both.errors == ("a", "b") and not both.unavailable
     down = _combined(both, SyncOutcome(status=SyncStatus.FAILED, unavailable=True))
-    assert down.status == "FAILED" and down.unavailable
+    assert down.status == SyncStatus.FAILED and down.unavailable

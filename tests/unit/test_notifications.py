@@ -56,8 +56,8 @@ def test_a_failure_is_flagged_and_its_reasons_are_whole_lines() -> None:
 
 
 def test_who_is_told_what() -> None:
-    assert should_notify("SUCCESS", "all") and should_notify("FAILURE", "failure")
-    assert not should_notify("PARTIAL", "failure")
+    assert should_notify(RunStatus.SUCCESS, "all") and should_notify(RunStatus.FAILURE, "failure")
+    assert not should_notify(RunStatus.PARTIAL, "failure")
 
 
 def test_notifications_are_off_without_a_url_and_the_mode_is_checked() -> None:

@@ -18,7 +18,7 @@ from schemas.records import (
     Route,
     RunStatus,
 )
-from schemas.status import ArchiveState
+from schemas.status import ArchiveState, JobStatus
 from services.router.config import SafetyLimits, Thresholds
 from services.router.handlers import (
     ArchiveVerdict,
@@ -113,7 +113,7 @@ def test_failed_enrichment_keeps_a_known_job_where_it_is() -> None:
 def test_failed_enrichment_of_a_new_job_keeps_it_unpublished_for_a_retry() -> None:
     decision = decide(_job(failed=True), thresholds=THRESHOLDS, bypass_filters=False, previous=None)
     assert decision.route is Route.MANUAL_REVIEW
-    assert decision.status == "ENRICHMENT_FAILED"
+    assert decision.status == JobStatus.ENRICHMENT_FAILED
 
 
 def test_a_reviewers_approval_stands_on_later_runs() -> None:

@@ -9,6 +9,7 @@ from typing import Any
 
 import pytest
 
+from schemas.status import JobStatus
 from services.syncer.payload import DEFAULT_FIELD_MAP, epoch_ms, fingerprint, to_xano_payload
 
 
@@ -16,7 +17,7 @@ def open_job_row(**overrides: Any) -> dict[str, Any]:
     row: dict[str, Any] = {
         "job_hash": "hash-1",
         "feed_id": 7,
-        "status": "ACTIVE",
+        "status": JobStatus.ACTIVE.value,  # as the database returns it
         "execution_id": None,
         "external_job_id": "ext-1",
         "partner_id": 3,
@@ -63,7 +64,7 @@ def test_payload_follows_the_original_field_names_and_values() -> None:
 
     assert payload["eid"] == "e" * 32
     assert payload["company"] == "Acme Health"
-    assert payload["status"] == "ACTIVE"
+    assert payload["status"] == JobStatus.ACTIVE
     assert payload["company_logo_url"] == ""
     assert payload["ai_confidence_score"] == 92
     assert payload["feed_id"] == 7

@@ -2,19 +2,20 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from typing import Any
-
 from services.ingestor.errors import FeedNotFoundError
+from services.ingestor.ports import Connections, FeedDefinition
 from services.shared.database import Conn
 
 
-@dataclass(frozen=True, slots=True)
-class FeedDefinition:
-    feed_id: int
-    name: str
-    source_url: str
-    mapping: dict[str, Any] | None
+class FeedsRepository:
+    """The `Feeds` port over PostgreSQL."""
+
+    def __init__(self, db: Connections) -> None:
+        self._db = db
+
+    async def load(self, feed_id: int) -> FeedDefinition:
+        async with self._db.connection() as conn:
+            return await load_feed(conn, feed_id)
 
 
 async def load_feed(conn: Conn, feed_id: int) -> FeedDefinition:

@@ -7,9 +7,10 @@ from collections.abc import Sequence
 
 import orjson
 
-from schemas.records import Outcome, RequestReason, RunStatus
+from schemas.records import FeedRequested, Outcome, RequestReason, RunStatus
 from schemas.status import RunState
 from services.ingestor.incremental import Member, PreviousRun
+from services.ingestor.ports import Connections
 from services.shared import versions
 from services.shared.database import Conn
 
@@ -59,6 +60,31 @@ SELECT group_key, array_agg(fingerprint ORDER BY seq) AS fingerprints,
   FROM prev WHERE group_key NOT IN (SELECT group_key FROM unsettled)
  GROUP BY group_key
 """
+
+
+class SeenRepository:
+    """The `RunHistory` port over PostgreSQL."""
+
+    def __init__(self, db: Connections) -> None:
+        self._db = db
+
+    async def begin(self, request: FeedRequested) -> PreviousRun | None:
+        """Records this run's snapshot, forgets older runs' fingerprints, and returns the
+        feed's last run to compare with (None on a refresh)."""
+        async with self._db.connection() as conn:
+            current = await versions.current(conn)
+            snap = snapshot(current, await feed_settings(conn, request.feed_id))
+            await begin(conn, request.run_id, request.feed_id, snap)
+            if request.refresh:
+                return None
+            enrichment = current.get(versions.ENRICHMENT, "")
+            return await previous_run(conn, request.feed_id, request.run_id, snap, enrichment)
+
+    async def write_fingerprints(
+        self, run_id: str, feed_id: int, rows: Sequence[tuple[int, int, int]]
+    ) -> None:
+        async with self._db.connection() as conn:
+            await write_fingerprints(conn, run_id, feed_id, rows)
 
 
 def snapshot(current: dict[str, str], feed: dict[str, object]) -> str | None:

@@ -32,7 +32,7 @@ from services.ingestor.feeds.guard import (
 )
 from services.ingestor.feeds.model import FeedStats, FetchError
 from services.ingestor.feeds.settings import FeedSettings
-from services.shared.retry import Backoff
+from services.shared.retry import Backoff, Sleep
 
 GZIP_MAGIC = b"\x1f\x8b"
 ZIP_MAGIC = b"PK\x03\x04"
@@ -43,15 +43,17 @@ _SPOOL_IN_MEMORY_BYTES = 16 * 1024**2
 
 
 async def fetch_body(
-    source_url: str, settings: FeedSettings, stats: FeedStats
+    source_url: str, settings: FeedSettings, stats: FeedStats, *, sleep: Sleep = asyncio.sleep
 ) -> AsyncIterator[bytes]:
-    """Yield the feed document's bytes; counts bytes in `stats`, raises `FetchError`."""
-    async for chunk in _unwrap_payload(_transport(source_url, settings, stats), settings, stats):
+    """Yield the feed document's bytes; counts bytes in `stats`, raises `FetchError`.
+    `sleep` waits between HTTP attempts."""
+    transport = _transport(source_url, settings, stats, sleep)
+    async for chunk in _unwrap_payload(transport, settings, stats):
         yield chunk
 
 
 async def _transport(
-    source_url: str, settings: FeedSettings, stats: FeedStats
+    source_url: str, settings: FeedSettings, stats: FeedStats, sleep: Sleep
 ) -> AsyncIterator[bytes]:
     path = local_source(source_url, settings.local_dirs)
     if path is not None:
@@ -59,7 +61,7 @@ async def _transport(
     else:
         policy = AddressPolicy.from_entries(settings.allowed_hosts)
         check_web_url(source_url, policy)
-        chunks = _http_chunks(source_url, settings, stats, policy)
+        chunks = _http_chunks(source_url, settings, stats, policy, sleep)
     async for chunk in chunks:
         yield chunk
 
@@ -86,7 +88,7 @@ def _count_compressed(stats: FeedStats, settings: FeedSettings, size: int) -> No
 
 
 async def _http_chunks(
-    url: str, settings: FeedSettings, stats: FeedStats, policy: AddressPolicy
+    url: str, settings: FeedSettings, stats: FeedStats, policy: AddressPolicy, sleep: Sleep
 ) -> AsyncIterator[bytes]:
     loop = asyncio.get_running_loop()
     deadline = loop.time() + settings.total_deadline_s
@@ -101,7 +103,7 @@ async def _http_chunks(
         headers=headers,
         trust_env=False,  # no proxy from the environment: the connection is the checked one
     ) as session:
-        response = await _open_with_retries(session, url, settings, deadline, policy)
+        response = await _open_with_retries(session, url, settings, deadline, policy, sleep)
         async with response:
             async for chunk in _read_response(response, settings, stats, deadline):
                 yield chunk
@@ -113,11 +115,12 @@ async def _open_with_retries(
     settings: FeedSettings,
     deadline: float,
     policy: AddressPolicy,
+    sleep: Sleep,
 ) -> aiohttp.ClientResponse:
     last_error = "no attempt made"
     for attempt in range(settings.max_attempts):
         if attempt:
-            await asyncio.sleep(_backoff_delay(settings, attempt, deadline))
+            await sleep(_backoff_delay(settings, attempt, deadline))
         try:
             response = await asyncio.wait_for(
                 _get_following_redirects(session, url, settings, policy), _remaining(deadline)

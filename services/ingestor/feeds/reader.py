@@ -6,6 +6,7 @@ raised after them and `FeedStats.fetch_status` says "truncated" (or "failed").
 
 from __future__ import annotations
 
+import asyncio
 import dataclasses
 from collections.abc import AsyncIterator, Mapping
 from datetime import UTC, datetime
@@ -38,6 +39,7 @@ from services.ingestor.feeds.normalise import listing_of, normalise, unescape
 from services.ingestor.feeds.parse import XmlRecordExtractor
 from services.ingestor.feeds.settings import FeedSettings
 from services.ingestor.feeds.tabular import CsvExtractor, JsonExtractor
+from services.shared.retry import Sleep
 
 EMPTY_RECORD = "empty record: no title or description"
 # the ids, URLs or titles of malformed records a run reports (each keeps its job from the
@@ -93,8 +95,10 @@ class FeedReader:
         mapping: Mapping[str, Any] | None,
         settings: FeedSettings,
         now: datetime | None = None,
+        sleep: Sleep = asyncio.sleep,  # what it waits between HTTP attempts with
     ) -> None:
         self.source_url = source_url
+        self._sleep = sleep
         self.stats = FeedStats()
         self._mapping_error: MappingError | None = None
         try:
@@ -131,7 +135,7 @@ class FeedReader:
             raise error from exc
 
     async def _extracted(self) -> AsyncIterator[ExtractedItem]:
-        chunks = fetch_body(self.source_url, self.settings, self.stats)
+        chunks = fetch_body(self.source_url, self.settings, self.stats, sleep=self._sleep)
         extractor: _TextExtractor | None = None
         decoder: TextDecoder | None = None
         head = b""
