@@ -6,22 +6,18 @@ from __future__ import annotations
 
 import asyncio
 import re
-import uuid
 from collections.abc import AsyncIterator
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 import pytest
 from aiohttp import web
-from aiokafka import AIOKafkaProducer
 
 from cli import control, replay
 from cli.pipeline import PipelineConfig
 from cli.stack import StackInfo
-from schemas import topics
 from schemas.codec import CODEC
-from schemas.records import EnrichedJob, FeedRequested, JobsUnchanged, RequestReason, RunStatus
+from schemas.records import EnrichedJob, JobsUnchanged, RunStatus
 from schemas.report import ExecutionReport
 from services.shared import versions
 from tests.e2e import router_feed as rf
@@ -39,24 +35,7 @@ MOVES_EACH_RUN = {"last_seen_run", "updated_at"}
 async def _run(
     stack: StackInfo, feed_id: int, *, refresh: bool = False
 ) -> tuple[str, ExecutionReport]:
-    run_id = str(uuid.uuid4())
-    request = FeedRequested(
-        run_id=run_id,
-        feed_id=feed_id,
-        reason=RequestReason.CLI,
-        requested_at=datetime.now(UTC),
-        refresh=refresh,
-    )
-    producer = AIOKafkaProducer(bootstrap_servers=stack.bootstrap)
-    await producer.start()
-    try:
-        await producer.send_and_wait(
-            topics.FEEDS_REQUESTED.name,
-            value=CODEC.encode(request, source="test"),
-            key=str(feed_id).encode(),
-        )
-    finally:
-        await producer.stop()
+    run_id = await control.request_run(stack.bootstrap, feed_id, refresh=refresh)
     report = await control.wait_for_report(
         stack.dsn, run_id, timeout_s=rf.RUN_TIMEOUT_S, synced=True
     )
