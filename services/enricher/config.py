@@ -23,7 +23,7 @@ BACKENDS = ("offline", "gemini")
 # size trades tokens per call against latency. An offline batch costs nothing per call, so a
 # larger one spreads the batch's cache lookup, cache write and flush over more records
 # (figures: bench/HISTORY.md).
-DEFAULT_BATCH_SIZE = {"gemini": 20, "offline": 100}
+DEFAULT_BATCH_SIZE = {"gemini": 20, "offline": 500}
 
 
 @dataclass(frozen=True, slots=True)

@@ -63,6 +63,29 @@ def test_every_record_round_trips_through_the_envelope() -> None:
         assert CODEC.decode(CODEC.encode(record, source="test")) == record
 
 
+def test_current_versions_read_in_one_pass_agree_with_the_general_path() -> None:
+    """The one-pass reading of a current message gives what parsing, then validating gives."""
+    records: list[Record] = [
+        RawJob(run_id="r1", feed_id=7, seq=3, job_hash="h", dedupe_key="k", job=_posting()),
+        EnrichedJob(
+            run_id="r1",
+            feed_id=7,
+            seq=3,
+            job_hash="h",
+            job=_posting(),
+            status=EnrichmentStatus.SUCCESS,
+            enrichment=Enrichment(ai_title="t", ai_description="d", confidence=91.5),
+            review_reasons=("low confidence",),
+        ),
+        DeadLetter(topic="jobs.raw", partition=2, offset=99, error="x", raw=b"\xff\x00", key=b"k"),
+    ]
+    for record in records:
+        raw = CODEC.encode(record, source="test")
+        one_pass, general = CODEC.decode_envelope(raw), CODEC._decode_any_version(raw)
+        assert one_pass == general
+        assert one_pass.record == record and type(one_pass.record) is type(record)
+
+
 def test_the_envelope_names_type_version_source_and_time() -> None:
     raw = CODEC.encode(_feed_requested(), source="api")
     envelope = orjson.loads(raw)

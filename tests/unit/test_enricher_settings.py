@@ -9,7 +9,7 @@ from services.shared.settings import SettingsError
 
 
 def test_offline_batches_are_larger_than_gemini_prompts() -> None:
-    assert EnricherSettings.from_env({}).batch_size == 100
+    assert EnricherSettings.from_env({}).batch_size == 500
     gemini = EnricherSettings.from_env({"GEMINI_API_KEY": "key"})
     assert (gemini.backend, gemini.batch_size) == ("gemini", 20)
 
