@@ -310,3 +310,21 @@ async def test_the_job_input_type_lists_the_job_columns_in_order(pool: asyncpg.P
             "AND attnum > 0 AND NOT attisdropped ORDER BY attnum"
         )
     assert [r["attname"] for r in names] == [*JOB_COLUMNS, "row_digest"]
+
+
+async def test_the_four_job_tables_have_the_same_columns(pool: asyncpg.Pool) -> None:
+    """A move copies a job's row between tables by JOB_COLUMNS: a migration that changes one
+    job table must change all four alike (0001 creates them from one definition)."""
+    shapes = set()
+    async with pool.acquire() as conn:
+        for table in TABLES.values():
+            rows = await conn.fetch(
+                "SELECT column_name, data_type, is_nullable, "
+                "replace(column_default, $1, 'TABLE') AS column_default "
+                "FROM information_schema.columns WHERE table_name = $1 ORDER BY column_name",
+                table,
+            )
+            shapes.add(tuple(tuple(row) for row in rows))
+    assert len(shapes) == 1
+    (columns,) = shapes
+    assert {name for name, *_ in columns} >= {"id", *JOB_COLUMNS, "row_digest", "updated_at"}

@@ -29,7 +29,16 @@ CREATE TABLE feeds (
 CREATE INDEX idx_feeds_is_active ON feeds (is_active);
 CREATE INDEX idx_feeds_next_check_at ON feeds (next_check_at);
 
-CREATE TABLE open_jobs (
+-- The four job tables, one per route, have the same columns, constraint and indexes.
+DO $$
+DECLARE
+    job_table TEXT;
+    indexed TEXT;
+BEGIN
+    FOREACH job_table IN ARRAY ARRAY['open_jobs', 'manual_review_jobs', 'rejected_jobs', 'archive_jobs']
+    LOOP
+        EXECUTE format($table$
+CREATE TABLE %I (
     id                    BIGSERIAL PRIMARY KEY,
     job_hash              TEXT NOT NULL,
     feed_id               INTEGER NOT NULL,
@@ -89,217 +98,16 @@ CREATE TABLE open_jobs (
     reviewed_at           TIMESTAMPTZ,
     created_at            TIMESTAMPTZ NOT NULL DEFAULT now(),
     updated_at            TIMESTAMPTZ NOT NULL DEFAULT now(),
-    CONSTRAINT uq_open_jobs_job_hash UNIQUE (job_hash)
-);
-CREATE INDEX idx_open_jobs_feed_id ON open_jobs (feed_id);
-CREATE INDEX idx_open_jobs_external_job_id ON open_jobs (external_job_id);
-CREATE INDEX idx_open_jobs_status ON open_jobs (status);
-CREATE INDEX idx_open_jobs_last_seen_run ON open_jobs (last_seen_run);
-CREATE INDEX idx_open_jobs_created_at ON open_jobs (created_at);
-
-CREATE TABLE manual_review_jobs (
-    id                    BIGSERIAL PRIMARY KEY,
-    job_hash              TEXT NOT NULL,
-    feed_id               INTEGER NOT NULL,
-    route                 TEXT NOT NULL,
-    route_reason          TEXT NOT NULL DEFAULT '',
-    status                TEXT NOT NULL,
-    first_seen_run        TEXT,
-    last_seen_run         TEXT,
-    execution_id          BIGINT,
-    external_job_id       TEXT,
-    job_source            TEXT,
-    partner_id            INTEGER,
-    title                 TEXT NOT NULL DEFAULT '',
-    company_name          TEXT NOT NULL DEFAULT '',
-    description           TEXT NOT NULL DEFAULT '',
-    description_text      TEXT NOT NULL DEFAULT '',
-    application_url       TEXT,
-    posted_at             TIMESTAMPTZ,
-    expires_at            TIMESTAMPTZ,
-    employment_type       TEXT NOT NULL DEFAULT 'OTHER',
-    is_remote             BOOLEAN NOT NULL DEFAULT FALSE,
-    is_multi_location     BOOLEAN NOT NULL DEFAULT FALSE,
-    is_international      BOOLEAN NOT NULL DEFAULT FALSE,
-    locations             JSONB NOT NULL DEFAULT '[]',
-    location_string       TEXT,
-    _geo                  JSONB,
-    salary_min            NUMERIC,
-    salary_max            NUMERIC,
-    salary_period         TEXT,
-    currency              TEXT,
-    cpc                   DOUBLE PRECISION,
-    cpa                   DOUBLE PRECISION,
-    closed_reason         TEXT,
-    ai_title              TEXT,
-    ai_description        TEXT,
-    ai_job_tasks          JSONB NOT NULL DEFAULT '[]',
-    ai_search_terms       JSONB NOT NULL DEFAULT '[]',
-    ai_top_tags           JSONB NOT NULL DEFAULT '[]',
-    ai_skills             JSONB NOT NULL DEFAULT '[]',
-    ai_confidence_score   NUMERIC,
-    confidence_reasoning  TEXT,
-    sector_id             INTEGER,
-    industry_group_id     INTEGER,
-    industry_id           INTEGER,
-    job_function_id       INTEGER,
-    sector                TEXT,
-    industry_group        TEXT,
-    industry              TEXT,
-    job_function          TEXT,
-    ih_reasoning          TEXT,
-    jf_reasoning          TEXT,
-    searchable_text       TEXT,
-    ai_enrichment_status  TEXT,
-    ai_enrichment_error   TEXT,
-    enrichment_version    TEXT,
-    reviewed_by           TEXT,
-    reviewed_at           TIMESTAMPTZ,
-    created_at            TIMESTAMPTZ NOT NULL DEFAULT now(),
-    updated_at            TIMESTAMPTZ NOT NULL DEFAULT now(),
-    CONSTRAINT uq_manual_review_jobs_job_hash UNIQUE (job_hash)
-);
-CREATE INDEX idx_manual_review_jobs_feed_id ON manual_review_jobs (feed_id);
-CREATE INDEX idx_manual_review_jobs_external_job_id ON manual_review_jobs (external_job_id);
-CREATE INDEX idx_manual_review_jobs_status ON manual_review_jobs (status);
-CREATE INDEX idx_manual_review_jobs_last_seen_run ON manual_review_jobs (last_seen_run);
-CREATE INDEX idx_manual_review_jobs_created_at ON manual_review_jobs (created_at);
-
-CREATE TABLE rejected_jobs (
-    id                    BIGSERIAL PRIMARY KEY,
-    job_hash              TEXT NOT NULL,
-    feed_id               INTEGER NOT NULL,
-    route                 TEXT NOT NULL,
-    route_reason          TEXT NOT NULL DEFAULT '',
-    status                TEXT NOT NULL,
-    first_seen_run        TEXT,
-    last_seen_run         TEXT,
-    execution_id          BIGINT,
-    external_job_id       TEXT,
-    job_source            TEXT,
-    partner_id            INTEGER,
-    title                 TEXT NOT NULL DEFAULT '',
-    company_name          TEXT NOT NULL DEFAULT '',
-    description           TEXT NOT NULL DEFAULT '',
-    description_text      TEXT NOT NULL DEFAULT '',
-    application_url       TEXT,
-    posted_at             TIMESTAMPTZ,
-    expires_at            TIMESTAMPTZ,
-    employment_type       TEXT NOT NULL DEFAULT 'OTHER',
-    is_remote             BOOLEAN NOT NULL DEFAULT FALSE,
-    is_multi_location     BOOLEAN NOT NULL DEFAULT FALSE,
-    is_international      BOOLEAN NOT NULL DEFAULT FALSE,
-    locations             JSONB NOT NULL DEFAULT '[]',
-    location_string       TEXT,
-    _geo                  JSONB,
-    salary_min            NUMERIC,
-    salary_max            NUMERIC,
-    salary_period         TEXT,
-    currency              TEXT,
-    cpc                   DOUBLE PRECISION,
-    cpa                   DOUBLE PRECISION,
-    closed_reason         TEXT,
-    ai_title              TEXT,
-    ai_description        TEXT,
-    ai_job_tasks          JSONB NOT NULL DEFAULT '[]',
-    ai_search_terms       JSONB NOT NULL DEFAULT '[]',
-    ai_top_tags           JSONB NOT NULL DEFAULT '[]',
-    ai_skills             JSONB NOT NULL DEFAULT '[]',
-    ai_confidence_score   NUMERIC,
-    confidence_reasoning  TEXT,
-    sector_id             INTEGER,
-    industry_group_id     INTEGER,
-    industry_id           INTEGER,
-    job_function_id       INTEGER,
-    sector                TEXT,
-    industry_group        TEXT,
-    industry              TEXT,
-    job_function          TEXT,
-    ih_reasoning          TEXT,
-    jf_reasoning          TEXT,
-    searchable_text       TEXT,
-    ai_enrichment_status  TEXT,
-    ai_enrichment_error   TEXT,
-    enrichment_version    TEXT,
-    reviewed_by           TEXT,
-    reviewed_at           TIMESTAMPTZ,
-    created_at            TIMESTAMPTZ NOT NULL DEFAULT now(),
-    updated_at            TIMESTAMPTZ NOT NULL DEFAULT now(),
-    CONSTRAINT uq_rejected_jobs_job_hash UNIQUE (job_hash)
-);
-CREATE INDEX idx_rejected_jobs_feed_id ON rejected_jobs (feed_id);
-CREATE INDEX idx_rejected_jobs_external_job_id ON rejected_jobs (external_job_id);
-CREATE INDEX idx_rejected_jobs_status ON rejected_jobs (status);
-CREATE INDEX idx_rejected_jobs_last_seen_run ON rejected_jobs (last_seen_run);
-CREATE INDEX idx_rejected_jobs_created_at ON rejected_jobs (created_at);
-
-CREATE TABLE archive_jobs (
-    id                    BIGSERIAL PRIMARY KEY,
-    job_hash              TEXT NOT NULL,
-    feed_id               INTEGER NOT NULL,
-    route                 TEXT NOT NULL,
-    route_reason          TEXT NOT NULL DEFAULT '',
-    status                TEXT NOT NULL,
-    first_seen_run        TEXT,
-    last_seen_run         TEXT,
-    execution_id          BIGINT,
-    external_job_id       TEXT,
-    job_source            TEXT,
-    partner_id            INTEGER,
-    title                 TEXT NOT NULL DEFAULT '',
-    company_name          TEXT NOT NULL DEFAULT '',
-    description           TEXT NOT NULL DEFAULT '',
-    description_text      TEXT NOT NULL DEFAULT '',
-    application_url       TEXT,
-    posted_at             TIMESTAMPTZ,
-    expires_at            TIMESTAMPTZ,
-    employment_type       TEXT NOT NULL DEFAULT 'OTHER',
-    is_remote             BOOLEAN NOT NULL DEFAULT FALSE,
-    is_multi_location     BOOLEAN NOT NULL DEFAULT FALSE,
-    is_international      BOOLEAN NOT NULL DEFAULT FALSE,
-    locations             JSONB NOT NULL DEFAULT '[]',
-    location_string       TEXT,
-    _geo                  JSONB,
-    salary_min            NUMERIC,
-    salary_max            NUMERIC,
-    salary_period         TEXT,
-    currency              TEXT,
-    cpc                   DOUBLE PRECISION,
-    cpa                   DOUBLE PRECISION,
-    closed_reason         TEXT,
-    ai_title              TEXT,
-    ai_description        TEXT,
-    ai_job_tasks          JSONB NOT NULL DEFAULT '[]',
-    ai_search_terms       JSONB NOT NULL DEFAULT '[]',
-    ai_top_tags           JSONB NOT NULL DEFAULT '[]',
-    ai_skills             JSONB NOT NULL DEFAULT '[]',
-    ai_confidence_score   NUMERIC,
-    confidence_reasoning  TEXT,
-    sector_id             INTEGER,
-    industry_group_id     INTEGER,
-    industry_id           INTEGER,
-    job_function_id       INTEGER,
-    sector                TEXT,
-    industry_group        TEXT,
-    industry              TEXT,
-    job_function          TEXT,
-    ih_reasoning          TEXT,
-    jf_reasoning          TEXT,
-    searchable_text       TEXT,
-    ai_enrichment_status  TEXT,
-    ai_enrichment_error   TEXT,
-    enrichment_version    TEXT,
-    reviewed_by           TEXT,
-    reviewed_at           TIMESTAMPTZ,
-    created_at            TIMESTAMPTZ NOT NULL DEFAULT now(),
-    updated_at            TIMESTAMPTZ NOT NULL DEFAULT now(),
-    CONSTRAINT uq_archive_jobs_job_hash UNIQUE (job_hash)
-);
-CREATE INDEX idx_archive_jobs_feed_id ON archive_jobs (feed_id);
-CREATE INDEX idx_archive_jobs_external_job_id ON archive_jobs (external_job_id);
-CREATE INDEX idx_archive_jobs_status ON archive_jobs (status);
-CREATE INDEX idx_archive_jobs_last_seen_run ON archive_jobs (last_seen_run);
-CREATE INDEX idx_archive_jobs_created_at ON archive_jobs (created_at);
+    CONSTRAINT %I UNIQUE (job_hash)
+)$table$, job_table, 'uq_' || job_table || '_job_hash');
+        FOREACH indexed IN ARRAY ARRAY['feed_id', 'external_job_id', 'status', 'last_seen_run', 'created_at']
+        LOOP
+            EXECUTE format('CREATE INDEX %I ON %I (%I)',
+                           'idx_' || job_table || '_' || indexed, job_table, indexed);
+        END LOOP;
+    END LOOP;
+END
+$$;
 
 -- The run ledger: one row per run, one outcome row per emitted record.
 CREATE TABLE runs (
