@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
-from typing import Any
+from collections.abc import Mapping
+from typing import TypedDict
 
 from schemas.records import RunStatus
 from schemas.report import ExecutionReport
@@ -15,29 +15,50 @@ COLORS: Mapping[str, str] = {
     RunStatus.FAILURE: "danger",
 }
 
-# (label, report field) in the order an operator reads them.
-FIELDS: tuple[tuple[str, Callable[[ExecutionReport], object]], ...] = (
-    ("Status", lambda r: r.run_status),
-    ("Records in feed", lambda r: r.total_in_feed),
-    ("Approved", lambda r: r.jobs_auto_approved),
-    ("Manual review", lambda r: r.jobs_manual_review),
-    ("Rejected", lambda r: r.jobs_rejected),
-    ("Closed in feed", lambda r: r.skipped_closed),
-    ("Duplicates", lambda r: r.skipped_duplicate),
-    ("Enrichment failed", lambda r: r.records_failed),
-    ("Malformed", lambda r: r.malformed_records),
-    ("Archived", lambda r: r.jobs_archived),
-    ("LLM calls", lambda r: r.api_calls_gemini),
-    ("Cache hits", lambda r: r.cache_hits),
-    ("Tokens", lambda r: r.gemini_total_tokens),
+# The counters the message shows: (label, `ExecutionReport` field) in reading order.
+FIELDS: tuple[tuple[str, str], ...] = (
+    ("Status", "run_status"),
+    ("Records in feed", "total_in_feed"),
+    ("Approved", "jobs_auto_approved"),
+    ("Manual review", "jobs_manual_review"),
+    ("Rejected", "jobs_rejected"),
+    ("Closed in feed", "skipped_closed"),
+    ("Duplicates", "skipped_duplicate"),
+    ("Enrichment failed", "records_failed"),
+    ("Malformed", "malformed_records"),
+    ("Archived", "jobs_archived"),
+    ("LLM calls", "api_calls_gemini"),
+    ("Cache hits", "cache_hits"),
+    ("Tokens", "gemini_total_tokens"),
 )
+
+
+class SlackField(TypedDict):
+    title: str
+    value: str
+    short: bool
+
+
+class SlackAttachment(TypedDict):
+    color: str
+    title: str
+    fields: list[SlackField]
+    footer: str
+    ts: int | None
+
+
+class SlackMessage(TypedDict):
+    """A Slack incoming-webhook body."""
+
+    text: str
+    attachments: list[SlackAttachment]
 
 
 def should_notify(status: str, notify_on: str) -> bool:
     return notify_on == "all" or status == RunStatus.FAILURE
 
 
-def slack_message(report: ExecutionReport) -> dict[str, Any]:
+def slack_message(report: ExecutionReport) -> SlackMessage:
     """A Slack incoming-webhook body (`text` plus one attachment) for a finished run."""
     status = str(report.run_status)
     feed = f"{report.feed_name or 'feed'} (ID: {report.feed_id})"
@@ -47,14 +68,15 @@ def slack_message(report: ExecutionReport) -> dict[str, Any]:
         else f"Feed run report: {feed}"
     )
     fields = [
-        {"title": label, "value": str(value(report)), "short": True} for label, value in FIELDS
+        SlackField(title=label, value=str(getattr(report, name)), short=True)
+        for label, name in FIELDS
     ]
     duration = f"{report.duration_seconds or 0:.1f} s"
-    fields.append({"title": "Duration", "value": duration, "short": True})
+    fields.append(SlackField(title="Duration", value=duration, short=True))
     errors = [redact_text(str(e)) for e in report.error_summary]
     if errors:
         summary = "\n".join(errors)[:1000]
-        fields.append({"title": "Notes", "value": f"```{summary}```", "short": False})
+        fields.append(SlackField(title="Notes", value=f"```{summary}```", short=False))
     end = report.end_time
     return {
         "text": f"{title}: {status}",

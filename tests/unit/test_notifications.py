@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from datetime import UTC, datetime
 
 import pytest
@@ -9,7 +10,7 @@ import pytest
 from schemas.records import RunStatus
 from schemas.report import ExecutionReport
 from services.router.config import NotifySettings
-from services.router.notifications import should_notify, slack_message
+from services.router.notifications import FIELDS, should_notify, slack_message
 from services.shared.settings import SettingsError
 from tests.reports import a_report
 
@@ -64,3 +65,10 @@ def test_notifications_are_off_without_a_url_and_the_mode_is_checked() -> None:
     assert not NotifySettings.from_env({}).webhook_url
     with pytest.raises(SettingsError, match="NOTIFY_ON"):
         NotifySettings.from_env({"NOTIFY_ON": "sometimes"})
+
+
+def test_every_counter_the_message_shows_is_a_report_field() -> None:
+    """The message names its counters by `ExecutionReport` field: a renamed field must not
+    leave the webhook reading a name that no longer exists."""
+    report_fields = {f.name for f in dataclasses.fields(ExecutionReport)}
+    assert [name for _, name in FIELDS if name not in report_fields] == []
