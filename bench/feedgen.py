@@ -24,10 +24,10 @@ import random
 import sys
 from collections import deque
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from enum import StrEnum
 from pathlib import Path
-from typing import IO
+from typing import IO, NamedTuple
 
 import orjson
 
@@ -80,8 +80,7 @@ class Truth:
         )
 
 
-@dataclass(frozen=True, slots=True)
-class Place:
+class Place(NamedTuple):
     city: str
     state: str
     postal_code: str
@@ -179,7 +178,7 @@ class FeedGenerator:
             mix = self._mix
             original = self._rng.choice(self._recent)
             if draw < mix.exact:
-                return Kind.EXACT, _replace(original, index=index), original
+                return Kind.EXACT, replace(original, index=index), original
             if draw < mix.exact + mix.multi:
                 return Kind.MULTI, self._elsewhere(original, index), original
             if draw < mix.exact + mix.multi + mix.sibling:
@@ -211,11 +210,11 @@ class FeedGenerator:
         if len(self._places) > 4 * RECENT_ORIGINALS:  # forget originals no longer copied
             recent = {p.index for p in self._recent}
             self._places = {i: ps for i, ps in self._places.items() if i in recent}
-        return _replace(original, index=index, place=place)
+        return replace(original, index=index, place=place)
 
     def _sibling(self, original: Posting, index: int) -> Posting:
         fresh = self._fresh(index)
-        sibling = _replace(
+        sibling = replace(
             fresh, title=original.title, company=original.company, jobtype=original.jobtype
         )
         self._recent.append(sibling)  # a kept job in its own right: later copies may follow
@@ -230,12 +229,6 @@ class FeedGenerator:
         intro = f"<p><strong>{_xml_text(posting.company)}</strong> is hiring a {posting.title}."
         intro += f" {place}</p>" if posting.says_place else "</p>"
         return f"{intro}<ul>{items}</ul>{paragraphs}"
-
-
-def _replace(posting: Posting, **changes: object) -> Posting:
-    values = {name: getattr(posting, name) for name in Posting.__slots__}
-    values.update(changes)
-    return Posting(**values)
 
 
 def _xml_text(text: str) -> str:
