@@ -11,6 +11,9 @@ from typing import Protocol
 from schemas.records import Record
 from schemas.topics import TopicSpec
 from services.shared.database import Conn
+from services.shared.retry import Sleep
+
+__all__ = ["BrokerProbe", "Connections", "Publisher", "Sleep"]
 
 
 class Publisher(Protocol):

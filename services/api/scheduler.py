@@ -13,6 +13,7 @@ import logging
 
 from schemas.records import RequestReason
 from services.api.errors import ApiError
+from services.api.ports import Sleep
 from services.api.service import ControlPlane
 from services.shared.database import Conn
 
@@ -39,8 +40,9 @@ UPDATE feeds SET next_check_at = now() + make_interval(mins => check_frequency_m
 class Scheduler:
     """A background task of the API process: one tick every `scheduler_interval_s`."""
 
-    def __init__(self, plane: ControlPlane) -> None:
+    def __init__(self, plane: ControlPlane, *, sleep: Sleep = asyncio.sleep) -> None:
         self._plane = plane
+        self._sleep = sleep  # what it waits between ticks with
         self._task: asyncio.Task[None] | None = None
 
     def start(self) -> None:
@@ -59,7 +61,7 @@ class Scheduler:
                 await self.tick()
             except Exception:
                 log.exception("scheduler tick failed; trying again next tick")
-            await asyncio.sleep(self._plane.settings.scheduler_interval_s)
+            await self._sleep(self._plane.settings.scheduler_interval_s)
 
     async def tick(self) -> list[str]:
         """Requests every due feed; returns the run ids requested by this replica."""

@@ -8,8 +8,9 @@ from typing import Protocol
 
 from services.enricher.backends.base import EnrichmentBackend, EnrichmentOutcome
 from services.shared.database import Conn
+from services.shared.retry import Sleep
 
-__all__ = ["Connections", "EnrichmentBackend", "EnrichmentOutcome"]
+__all__ = ["Connections", "EnrichmentBackend", "EnrichmentOutcome", "Sleep"]
 
 
 class Connections(Protocol):

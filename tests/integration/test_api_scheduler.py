@@ -84,3 +84,36 @@ async def test_a_feed_without_a_frequency_is_never_scheduled(
         assert await _runs_of(conn, feed_id) == []
     finally:
         await conn.close()
+
+
+async def test_the_api_process_ticks_then_waits_its_interval(
+    stack: StackInfo, api_dsn: str
+) -> None:
+    """The loop the API process runs: a due feed is requested by the first tick, and each
+    tick is followed by a wait of `scheduler_interval_s` (here: the test's own sleep)."""
+    settings = api_settings(stack, api_dsn, scheduler_interval_s=7.5)
+    plane = control_plane(settings)
+    waits: list[float] = []
+    third_wait = asyncio.Event()
+
+    async def sleep(seconds: float) -> None:
+        waits.append(seconds)
+        if len(waits) == 3:
+            third_wait.set()
+            await asyncio.Event().wait()  # until `stop` cancels the loop
+
+    scheduler = Scheduler(plane, sleep=sleep)
+    conn = await asyncpg.connect(api_dsn)
+    feed_id = await _feed_due_every_minute(conn)
+    try:
+        scheduler.start()
+        async with asyncio.timeout(30):
+            await third_wait.wait()
+        await scheduler.stop()
+        assert waits == [7.5, 7.5, 7.5]
+        assert [r["reason"] for r in await _runs_of(conn, feed_id)] == ["schedule"]
+    finally:
+        await scheduler.stop()
+        await conn.execute("UPDATE feeds SET is_active = FALSE WHERE id = $1", feed_id)
+        await conn.close()
+        await plane.close()

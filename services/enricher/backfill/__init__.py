@@ -25,6 +25,7 @@ from services.enricher.backfill.batch_api import BatchApi
 from services.enricher.backfill.driver import Driver, Parts, Plan
 from services.enricher.backfill.stages import Sizes
 from services.enricher.config import EnricherSettings
+from services.enricher.ports import Sleep
 from services.shared.database import Database
 from services.shared.settings import SettingsError
 
@@ -101,13 +102,17 @@ async def _parts(settings: EnricherSettings) -> AsyncIterator[Parts]:
             await checks.aclose()
 
 
-async def drive(settings: EnricherSettings, backfill_id: int, plan: Plan) -> bool:
+async def drive(
+    settings: EnricherSettings, backfill_id: int, plan: Plan, *, sleep: Sleep = asyncio.sleep
+) -> bool:
     """Takes the backfill to its end; False if another process is driving it."""
     async with _parts(settings) as parts:
-        return await Driver(backfill_id, parts, plan).run()
+        return await Driver(backfill_id, parts, plan, sleep=sleep).run()
 
 
-async def drive_unfinished(settings: EnricherSettings, plan: Plan) -> list[int]:
+async def drive_unfinished(
+    settings: EnricherSettings, plan: Plan, *, sleep: Sleep = asyncio.sleep
+) -> list[int]:
     """Drives every unfinished Batch API backfill no other process holds; returns them."""
     conn = await asyncpg.connect(settings.database_url.value)
     try:
@@ -119,7 +124,7 @@ async def drive_unfinished(settings: EnricherSettings, plan: Plan) -> list[int]:
         return driven
     async with _parts(settings) as parts:
         for backfill_id in pending:
-            if await Driver(backfill_id, parts, plan).run():
+            if await Driver(backfill_id, parts, plan, sleep=sleep).run():
                 driven.append(backfill_id)
     return driven
 
@@ -134,7 +139,9 @@ async def status(dsn: str, backfill_id: int) -> str | None:
     return found.status if found else None
 
 
-async def wait_completed(dsn: str, backfill_id: int, poll_s: float) -> None:
+async def wait_completed(
+    dsn: str, backfill_id: int, poll_s: float, *, sleep: Sleep = asyncio.sleep
+) -> None:
     """Returns once the backfill (driven by another process) has completed."""
     while True:
         conn = await asyncpg.connect(dsn)
@@ -144,4 +151,4 @@ async def wait_completed(dsn: str, backfill_id: int, poll_s: float) -> None:
             await conn.close()
         if found is None or found.status == "completed":
             return
-        await asyncio.sleep(poll_s)
+        await sleep(poll_s)

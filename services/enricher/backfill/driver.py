@@ -47,7 +47,7 @@ from services.enricher.backends.gemini.schemas import Stage
 from services.enricher.backfill import stages, store
 from services.enricher.backfill.batch_api import BatchApi, Line
 from services.enricher.backfill.stages import Item, Ref, Sizes
-from services.enricher.ports import Connections
+from services.enricher.ports import Connections, Sleep
 from services.enricher.service import Enricher
 from services.enricher.trust import TrustChecks
 from services.shared.durability import DURABLE_PRODUCER
@@ -104,10 +104,13 @@ class _Answered:
 
 
 class Driver:
-    def __init__(self, backfill_id: int, parts: Parts, plan: Plan) -> None:
+    def __init__(
+        self, backfill_id: int, parts: Parts, plan: Plan, *, sleep: Sleep = asyncio.sleep
+    ) -> None:
         self._id = backfill_id
         self._parts = parts
         self._plan = plan
+        self._sleep = sleep  # what it waits between rounds that moved nothing with
 
     async def run(self) -> bool:
         """Drives the backfill to its end; False when another process holds it."""
@@ -146,7 +149,7 @@ class Driver:
                 log.info("backfill %d completed (%d jobs)", self._id, len(items))
                 return
             if not moved:
-                await asyncio.sleep(self._plan.poll_s)
+                await self._sleep(self._plan.poll_s)
 
     async def _plan_waiting(
         self, conn: store.Conn, items: dict[Ref, Item], batches: list[store.BatchRow], token: str

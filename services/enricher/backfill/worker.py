@@ -11,21 +11,22 @@ import faust
 
 from services.enricher.backfill import drive_unfinished, plan_for
 from services.enricher.config import EnricherSettings
+from services.enricher.ports import Sleep
 
 log = logging.getLogger(__name__)
 
 
-def attach(app: faust.App, settings: EnricherSettings) -> None:
+def attach(app: faust.App, settings: EnricherSettings, *, sleep: Sleep = asyncio.sleep) -> None:
     plan = plan_for(settings)
 
     async def drive_backfills() -> None:
         while True:
             try:
-                driven = await drive_unfinished(settings, plan)
+                driven = await drive_unfinished(settings, plan, sleep=sleep)
                 if driven:
                     log.info("backfills driven to their end: %s", driven)
             except Exception:  # a backfill is state in PostgreSQL: the next round goes on
                 log.exception("driving backfills failed; trying again")
-            await asyncio.sleep(plan.poll_s)
+            await sleep(plan.poll_s)
 
     app.task(drive_backfills)
