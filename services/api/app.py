@@ -128,11 +128,12 @@ async def trigger_feed(request: web.Request) -> web.Response:
 
 async def execution_status(request: web.Request) -> web.Response:
     feed_id = h.parse_id(request.match_info["feed_id"], "feed_id")
-    return json_response(await _plane(request).execution_status(feed_id))
+    return json_response((await _plane(request).execution_status(feed_id)).as_json())
 
 
 async def get_run(request: web.Request) -> web.Response:
-    return json_response(await _plane(request).run_view(request.match_info["run_id"]))
+    view = await _plane(request).run_view(request.match_info["run_id"])
+    return json_response(view.as_json())
 
 
 async def confirm_archive(request: web.Request) -> web.Response:
@@ -161,29 +162,30 @@ async def fail_run(request: web.Request) -> web.Response:
 
 async def create_feed(request: web.Request) -> web.Response:
     fields = h.validate_feed(await _json_body(request), partial=False)
-    return json_response(await _plane(request).create_feed(fields), status=201)
+    return json_response((await _plane(request).create_feed(fields)).as_json(), status=201)
 
 
 async def list_feeds(request: web.Request) -> web.Response:
     limit, offset = h.parse_paging(request.query)
     found = await _plane(request).list_feeds(limit, offset)
-    return json_response({"feeds": found, "limit": limit, "offset": offset})
+    shown = [feed.as_json() for feed in found]
+    return json_response({"feeds": shown, "limit": limit, "offset": offset})
 
 
 async def get_feed(request: web.Request) -> web.Response:
     feed_id = h.parse_id(request.match_info["feed_id"], "feed_id")
-    return json_response(await _plane(request).feed(feed_id))
+    return json_response((await _plane(request).feed(feed_id)).as_json())
 
 
 async def update_feed(request: web.Request) -> web.Response:
     feed_id = h.parse_id(request.match_info["feed_id"], "feed_id")
     fields = h.validate_feed(await _json_body(request), partial=True)
-    return json_response(await _plane(request).update_feed(feed_id, fields))
+    return json_response((await _plane(request).update_feed(feed_id, fields)).as_json())
 
 
 async def delete_feed(request: web.Request) -> web.Response:
     feed_id = h.parse_id(request.match_info["feed_id"], "feed_id")
-    return json_response(await _plane(request).deactivate_feed(feed_id))
+    return json_response((await _plane(request).deactivate_feed(feed_id)).as_json())
 
 
 async def review_queue(request: web.Request) -> web.Response:

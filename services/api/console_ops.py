@@ -4,7 +4,8 @@ trigger and replay, the feed list with health, and the feed editor with its mapp
 from __future__ import annotations
 
 import logging
-from typing import Any
+from collections.abc import Mapping
+from typing import Any, cast
 from urllib.parse import quote
 
 import orjson
@@ -62,10 +63,11 @@ async def run_page(request: web.Request) -> web.Response:
     run_id = request.match_info["run_id"]
     if not 1 <= len(run_id) <= 64 or not run_id.isascii():
         raise BadRequestError("run_id must be a run's id")
-    view = await _plane(request).run_view(run_id)
+    view = (await _plane(request).run_view(run_id)).as_json()  # as the API shows it
     async with _plane(request).db.connection() as conn:
         samples = await jobs.malformed_samples(conn, run_id)
-    report = ExecutionReport.from_row(view["report"]) if view["report"] else None
+    shown = view["report"]  # its error texts redacted
+    report = ExecutionReport.from_row(shown) if isinstance(shown, Mapping) else None
     counts = [(label, value(report)) for label, value in REPORT_COUNTS] if report else []
     usage = [
         (stage, [value(used) for _, value in USAGE_COLUMNS])
@@ -141,7 +143,7 @@ async def feed_page(request: web.Request) -> web.Response:
     async with _plane(request).db.connection() as conn:
         runs = await jobs.recent_runs(conn, feed_id, limit=10)
     notice = "Saved." if request.query.get("saved") else None
-    return _editor(request, feed_id, _form_of(feed), runs=runs, notice=notice)
+    return _editor(request, feed_id, _form_of(feed.as_json()), runs=runs, notice=notice)
 
 
 def _editor(
@@ -163,7 +165,7 @@ def _editor(
     )  # fmt: skip
 
 
-def fields_from_form(form: Any) -> dict[str, Any]:
+def fields_from_form(form: Any) -> h.FeedFields:
     """The editor's form as the JSON API's feed body, checked by the same rules."""
     frequency = str(form.get("check_frequency_minutes", "")).strip()
     mapping_text = str(form.get("mapping", "")).strip()
@@ -243,10 +245,10 @@ async def create_feed(request: web.Request) -> web.Response:
         return _editor(request, None, _echo(form), status=400, error=exc.message)
     feed = await _plane(request).create_feed(fields)
     await _plane(request).audit(
-        principal_of(request).username, "feed.create", f"feed:{feed['id']}",
+        principal_of(request).username, "feed.create", f"feed:{feed.id}",
         {"fields": sorted(fields)},
     )  # fmt: skip
-    raise web.HTTPSeeOther(f"/console/feeds/{feed['id']}?saved=1")
+    raise web.HTTPSeeOther(f"/console/feeds/{feed.id}?saved=1")
 
 
 async def save_feed(request: web.Request) -> web.Response:
@@ -258,10 +260,11 @@ async def save_feed(request: web.Request) -> web.Response:
         fields = fields_from_form(form)
     except BadRequestError as exc:
         return _editor(request, feed_id, _echo(form), status=400, error=exc.message)
-    before = await _plane(request).feed(feed_id)
+    before = (await _plane(request).feed(feed_id)).as_json()
     changed = sorted(k for k, v in fields.items() if before.get(k) != v)
     if changed:
-        await _plane(request).update_feed(feed_id, {k: fields[k] for k in changed})
+        update = cast(h.FeedFields, {k: v for k, v in sorted(fields.items()) if k in changed})
+        await _plane(request).update_feed(feed_id, update)
         await _plane(request).audit(
             principal_of(request).username, "feed.update", f"feed:{feed_id}",
             {"fields": changed},

@@ -1,4 +1,5 @@
-"""Pure logic of the API: authentication, input validation, paging and run progress."""
+"""Pure logic of the API: authentication, input validation, paging, and the rows it reads
+(the views it answers with are `views.py`)."""
 
 from __future__ import annotations
 
@@ -7,16 +8,15 @@ import urllib.parse
 from collections.abc import Mapping
 from dataclasses import dataclass, fields
 from datetime import datetime
-from typing import Any
+from typing import Any, TypedDict, cast
 
 import orjson
 
-from schemas.records import FINISHED_STATUSES, RunStatus
-from schemas.report import ExecutionReport
+from schemas.records import RunStatus
 from schemas.status import ArchiveState, RunState
 from services.api.errors import BadRequestError, UnauthorizedError
 from services.ingestor.feeds.mapping import MappingError, load_mapping
-from services.shared.redact import holds_mask, redact_text, redact_url
+from services.shared.redact import holds_mask
 from services.shared.settings import Secret
 
 FEED_FORMATS = ("auto", "xml", "csv", "json")
@@ -158,7 +158,22 @@ FEED_FIELDS = tuple(_FIELD_CHECKS)
 REQUIRED_ON_CREATE = ("name", "source_url")
 
 
-def validate_feed(body: Any, *, partial: bool) -> dict[str, Any]:
+class FeedFields(TypedDict, total=False):
+    """A feed's settings as a client sets them: all of them, or on a create the required
+    ones and any others, each checked by `_FIELD_CHECKS`."""
+
+    name: str
+    source_url: str
+    format: str
+    mapping: dict[str, Any] | None  # the ingestor's mapping document (free-form JSON)
+    company_name: str | None
+    partner_id: int | None
+    bypass_filters: bool
+    is_active: bool
+    check_frequency_minutes: int | None
+
+
+def validate_feed(body: Any, *, partial: bool) -> FeedFields:
     """The checked feed fields of a create (`partial=False`) or an update body."""
     if not isinstance(body, dict):
         raise BadRequestError("the body must be a JSON object")
@@ -170,7 +185,8 @@ def validate_feed(body: Any, *, partial: bool) -> dict[str, Any]:
         raise BadRequestError(f"missing field(s): {', '.join(missing)}")
     if partial and not body:
         raise BadRequestError("nothing to update: give at least one field")
-    return {name: _FIELD_CHECKS[name](value) for name, value in body.items()}
+    checked = {name: _FIELD_CHECKS[name](value) for name, value in body.items()}
+    return cast(FeedFields, checked)  # each name is a FeedFields key, its value checked
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -218,32 +234,8 @@ class FeedRow:
         status = row["last_run_status"]
         return cls(**{**row, "last_run_status": None if status is None else RunStatus(status)})
 
-    def as_json(self) -> dict[str, Any]:
+    def as_json(self) -> dict[str, object]:
         return {f.name: getattr(self, f.name) for f in fields(self)}
-
-
-def redacted_feed(feed: FeedRow) -> dict[str, Any]:
-    """A feed as a client sees it: no password or query value of its URL, even in errors."""
-    shown = feed.as_json()
-    shown["source_url"] = redact_url(feed.source_url)
-    if feed.last_error_message is not None:
-        shown["last_error_message"] = redact_text(feed.last_error_message)
-    return shown
-
-
-def redacted_run_view(view: Mapping[str, Any]) -> dict[str, Any]:
-    """A run's view with every error text passed through `redact_text`."""
-    return {name: _redacted_texts(value) for name, value in view.items()}
-
-
-def _redacted_texts(value: Any) -> Any:
-    if isinstance(value, str):
-        return redact_text(value)
-    if isinstance(value, Mapping):
-        return {key: _redacted_texts(item) for key, item in value.items()}
-    if isinstance(value, list | tuple):
-        return [_redacted_texts(item) for item in value]
-    return value
 
 
 # --- review --------------------------------------------------------------------------------
@@ -335,63 +327,3 @@ class RunRow:
 
     def as_json(self) -> dict[str, object]:
         return {f.name: getattr(self, f.name) for f in fields(self)}
-
-
-def archive_view(run: RunRow, report: ExecutionReport | None) -> dict[str, Any]:
-    """What the run did about the feed's jobs it did not produce; a held archive says how
-    to answer it."""
-    state = run.archive_state
-    held = report.jobs_archive_held if report else 0
-    view: dict[str, Any] = {
-        "state": state,
-        "archived": report.jobs_archived if report else 0,
-        "held": held,
-        "reason": report.archive_skipped_reason if report else None,
-        "decided_by": run.archive_decided_by,
-    }
-    if state is ArchiveState.HELD:
-        view["message"] = f"archive held: {held} jobs, confirm or discard"
-    return view
-
-
-def waiting_for(run: RunRow, done: int) -> str | None:
-    """What a run in progress waits for, in words an operator can act on."""
-    if run.status is not RunState.RUNNING:
-        return None
-    emitted = run.emitted
-    since = run.last_progress_at
-    quiet = f" (last progress {since.isoformat()})" if since is not None else ""
-    if emitted is None:
-        what = "the ingestor to finish reading the feed (no IngestFinished yet)"
-    else:
-        what = f"outcomes of {emitted - done} of {emitted} records"
-    return f"{what}{quiet}; `jobstream runs fail RUN` closes it as a failure"
-
-
-def progress(
-    run: RunRow, outcomes: Mapping[str, int], report: ExecutionReport | None
-) -> dict[str, Any]:
-    """Per-stage progress of a run: ingest (records emitted), outcomes so far, Xano sync,
-    what it waits for, and its archive."""
-    emitted = run.emitted
-    done = sum(outcomes.values())
-    status = report.run_status if report else RunStatus.RUNNING
-    return {
-        "status": status,
-        "finished": status in FINISHED_STATUSES,
-        "waiting_for": waiting_for(run, done) if status not in FINISHED_STATUSES else None,
-        "archive": archive_view(run, report),
-        "stages": {
-            "ingest": {"done": emitted is not None, "emitted": emitted},
-            "route": {
-                "done": emitted is not None and done >= emitted,
-                "outcomes": done,
-                "total": emitted,
-                "by_outcome": dict(sorted(outcomes.items())),
-            },
-            "sync": {
-                "done": bool(report and report.synced),
-                "xano_status": report.xano_status if report else None,
-            },
-        },
-    }

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import uuid
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
@@ -26,15 +27,17 @@ from services.api.adapters import review_repository as review
 from services.api.adapters import runs_repository as runs
 from services.api.config import ApiSettings
 from services.api.errors import ConflictError, NotFoundError, UnavailableError
-from services.api.handlers import (
-    FeedRow,
-    ReviewDecision,
-    RunRow,
+from services.api.handlers import FeedFields, FeedRow, ReviewDecision, RunRow
+from services.api.ports import BrokerProbe, Connections, Publisher
+from services.api.views import (
+    Approval,
+    ArchiveDecision,
+    FailRequest,
+    Rejection,
+    RunView,
     progress,
     redacted_feed,
-    redacted_run_view,
 )
-from services.api.ports import BrokerProbe, Connections, Publisher
 from services.shared.database import Conn
 
 log = logging.getLogger(__name__)
@@ -106,21 +109,16 @@ class ControlPlane:
         if running is not None:
             raise ConflictError(f"feed {feed_id} has a run in progress", run_id=running)
 
-    async def run_view(self, run_id: str) -> dict[str, Any]:
+    async def run_view(self, run_id: str) -> RunView:
         async with self.db.connection() as conn:
             run = await runs.get_run(conn, run_id)
             if run is None:
                 raise NotFoundError(f"no run {run_id}")
             report = await runs.report(conn, run_id)
             outcomes = await runs.outcome_counts(conn, run_id)
-        view = {
-            "run": run.as_json(),
-            "report": report.as_json() if report else None,
-            "progress": progress(run, outcomes, report),
-        }
-        return redacted_run_view(view)
+        return RunView(run, report, progress(run, outcomes, report))
 
-    async def decide_archive(self, run_id: str, *, confirm: bool, by: str) -> dict[str, Any]:
+    async def decide_archive(self, run_id: str, *, confirm: bool, by: str) -> ArchiveDecision:
         """Asks the router to apply (confirm) or drop a run's held archive.
 
         Under the feed's trigger lock: a confirmation while the feed has a run in progress is
@@ -150,7 +148,7 @@ class ControlPlane:
         log.info("archive of run %s %s by %s", run_id, "confirmed" if confirm else "discarded", by)
         return {"run_id": run_id, "feed_id": run.feed_id, "confirm": confirm, "by": by}
 
-    async def fail_run(self, run_id: str, *, reason: str, by: str) -> dict[str, Any]:
+    async def fail_run(self, run_id: str, *, reason: str, by: str) -> FailRequest:
         """Asks the router to close a run that cannot complete as a FAILURE, with the reason."""
         publisher = await self.publisher()
         async with self.db.connection() as conn:
@@ -177,7 +175,7 @@ class ControlPlane:
         except Exception as exc:
             raise UnavailableError(f"could not publish the request: {exc}") from exc
 
-    async def execution_status(self, feed_id: int) -> dict[str, Any]:
+    async def execution_status(self, feed_id: int) -> ExecutionStatus:
         async with self.db.connection() as conn:
             if not await feeds.exists(conn, feed_id):
                 raise NotFoundError(f"no feed {feed_id}")
@@ -185,29 +183,28 @@ class ControlPlane:
             held = await runs.held_archives(conn, feed_id)
         if run_id is None:
             raise NotFoundError(f"feed {feed_id} has no run yet")
-        held_archives = [h.as_json() for h in held]
-        return {"feed_id": feed_id, **await self.run_view(run_id), "held_archives": held_archives}
+        return ExecutionStatus(feed_id, await self.run_view(run_id), held)
 
     # --- feeds -----------------------------------------------------------------------------
 
-    async def create_feed(self, fields: dict[str, Any]) -> dict[str, Any]:
+    async def create_feed(self, fields: FeedFields) -> FeedRow:
         async with self.db.connection() as conn:
             return redacted_feed(await feeds.create(conn, fields))
 
-    async def list_feeds(self, limit: int, offset: int) -> list[dict[str, Any]]:
+    async def list_feeds(self, limit: int, offset: int) -> list[FeedRow]:
         async with self.db.connection() as conn:
             found = await feeds.list_feeds(conn, limit=limit, offset=offset)
         return [redacted_feed(feed) for feed in found]
 
-    async def feed(self, feed_id: int) -> dict[str, Any]:
+    async def feed(self, feed_id: int) -> FeedRow:
         async with self.db.connection() as conn:
             return redacted_feed(_found(await feeds.get(conn, feed_id), feed_id))
 
-    async def update_feed(self, feed_id: int, fields: dict[str, Any]) -> dict[str, Any]:
+    async def update_feed(self, feed_id: int, fields: FeedFields) -> FeedRow:
         async with self.db.connection() as conn:
             return redacted_feed(_found(await feeds.update(conn, feed_id, fields), feed_id))
 
-    async def deactivate_feed(self, feed_id: int) -> dict[str, Any]:
+    async def deactivate_feed(self, feed_id: int) -> FeedRow:
         async with self.db.connection() as conn:
             return redacted_feed(_found(await feeds.deactivate(conn, feed_id), feed_id))
 
@@ -220,7 +217,7 @@ class ControlPlane:
             jobs, total = await review.list_queue(conn, feed_id=feed_id, limit=limit, offset=offset)
         return [job.as_json() for job in jobs], total
 
-    async def approve(self, job_hash: str, decision: ReviewDecision) -> dict[str, Any]:
+    async def approve(self, job_hash: str, decision: ReviewDecision) -> Approval:
         """Moves the job to open_jobs, then tells the syncer to push it to Xano now.
 
         Published after commit so the syncer finds the job open; if publishing fails the job
@@ -241,7 +238,7 @@ class ControlPlane:
             published = False
         return {"job_hash": job_hash, "feed_id": feed_id, "route": "open", "published": published}
 
-    async def reject(self, job_hash: str, decision: ReviewDecision) -> dict[str, Any]:
+    async def reject(self, job_hash: str, decision: ReviewDecision) -> Rejection:
         reason = decision.reason or "rejected by reviewer"
         feed_id = await self._move(job_hash, Route.REJECTED, JobStatus.REJECTED, reason, decision)
         return {"job_hash": job_hash, "feed_id": feed_id, "route": "rejected", "reason": reason}
@@ -315,6 +312,19 @@ class ControlPlane:
                 return bool(await conn.fetchval("SELECT 1", timeout=3))
         except Exception:
             return False
+
+
+@dataclass(frozen=True, slots=True)
+class ExecutionStatus:
+    """A feed's last run, and the runs whose archive waits for an operator."""
+
+    feed_id: int
+    last_run: RunView
+    held_archives: list[runs.HeldArchive]
+
+    def as_json(self) -> dict[str, object]:
+        held = [h.as_json() for h in self.held_archives]
+        return {"feed_id": self.feed_id, **self.last_run.as_json(), "held_archives": held}
 
 
 def _found(row: FeedRow | None, feed_id: int) -> FeedRow:

@@ -18,12 +18,12 @@ from services.api.handlers import (
     check_token,
     parse_id,
     parse_paging,
-    progress,
     validate_feed,
     validate_review,
     validate_run_action,
 )
 from services.api.openapi import docs_page
+from services.api.views import progress
 from services.shared.settings import Secret
 from tests.reports import a_report, a_run
 
@@ -132,7 +132,8 @@ def test_a_running_run_says_what_it_waits_for() -> None:
         "2026-01-01T12:00:00+00:00); `jobstream runs fail RUN` closes it as a failure"
     )
     routing = progress(a_run(emitted=10), {"approved": 7}, None)
-    assert routing["waiting_for"].startswith("outcomes of 3 of 10 records;")
+    waits = routing["waiting_for"]
+    assert waits is not None and waits.startswith("outcomes of 3 of 10 records;")
     done = progress(
         a_run(status=RunState.COMPLETED, emitted=1),
         {"approved": 1},
