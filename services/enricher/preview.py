@@ -111,7 +111,7 @@ def _named(ident: int | None, name: str) -> dict[str, Any] | None:
     return None if ident is None else {"id": ident, "name": name}
 
 
-def as_json(record: EnrichedRecord) -> dict[str, Any]:
+def as_json(record: EnrichedRecord) -> dict[str, object]:
     """One JSON line of `inspect --enrich --json`: the job and what enrichment made of it."""
     line: dict[str, Any] = {
         "position": record.position,

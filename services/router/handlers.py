@@ -6,7 +6,6 @@ from collections import Counter
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import datetime
-from typing import Any
 
 from schemas.records import (
     EnrichedJob,
@@ -345,7 +344,7 @@ def location_string(job: EnrichedJob) -> str:
     return ", ".join(parts)
 
 
-def location_dict(location: Location) -> dict[str, Any]:
+def location_dict(location: Location) -> dict[str, object]:
     """`location.model_dump()`: a flat model of plain fields and no extras keeps exactly its
     field values in `__dict__`; copying that skips pydantic's serializer, several times
     slower per call."""

@@ -7,7 +7,6 @@ is under way) and it is not paused waiting for a dependency.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any
 
 from prometheus_client import Gauge
 
@@ -48,7 +47,7 @@ class Stage:
     def ready(self) -> bool:
         return self.assigned and self.paused_for is None
 
-    def describe(self) -> dict[str, Any]:
+    def describe(self) -> dict[str, object]:
         return {
             "ready": self.ready,
             "group": self.group,
@@ -74,7 +73,7 @@ class Stages:
     def ready(self) -> bool:
         return all(stage.ready for stage in self._stages.values())
 
-    def describe(self) -> dict[str, Any]:
+    def describe(self) -> dict[str, object]:
         return {name: stage.describe() for name, stage in self._stages.items()}
 
 

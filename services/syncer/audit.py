@@ -34,7 +34,7 @@ class Audit:
         """Nothing a resync would change (foreign records are never the feed's to change)."""
         return not (self.missing or self.extra or self.stale or self.duplicated)
 
-    def as_json(self) -> dict[str, Any]:
+    def as_json(self) -> dict[str, object]:
         return {
             "feed_id": self.feed_id,
             "in_sync": self.in_sync,

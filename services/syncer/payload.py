@@ -21,6 +21,7 @@ from schemas.clean import (
     web_url,
 )
 from schemas.status import JobStatus
+from services.syncer.ports import JsonRecord
 
 # Payload field -> open_jobs column; the original system's field names (reference §7.1).
 DEFAULT_FIELD_MAP: Mapping[str, str] = {
@@ -83,9 +84,9 @@ _MISSING: Any = object()
 
 def to_xano_payload(
     row: Mapping[str, object], *, eid: str, field_map: Mapping[str, str] | None = None
-) -> dict[str, Any]:
+) -> JsonRecord:
     """The Xano job for one open_jobs row; `field_map` (payload field -> column) renames fields."""
-    payload: dict[str, Any] = {"eid": eid, "company_logo_url": ""}
+    payload: JsonRecord = {"eid": eid, "company_logo_url": ""}
     for field, column in (field_map or DEFAULT_FIELD_MAP).items():
         payload[field] = _convert(column, row.get(column, _MISSING))
     return payload

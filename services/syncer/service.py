@@ -23,7 +23,14 @@ from services.syncer.adapters import mirror_repository as mirror
 from services.syncer.adapters import outbox
 from services.syncer.adapters.outbox import OutboxBackoff
 from services.syncer.payload import to_xano_payload
-from services.syncer.ports import BatchDone, Connections, JobMirror, MirrorError, WriteResult
+from services.syncer.ports import (
+    BatchDone,
+    Connections,
+    JobMirror,
+    JsonRecord,
+    MirrorError,
+    WriteResult,
+)
 from services.syncer.reconcile import (
     DeleteCap,
     LocalJob,
@@ -104,7 +111,7 @@ class Syncer:
         self._cap = delete_cap or DeleteCap()
         self._backoff = outbox_backoff or OutboxBackoff()
 
-    def _payload(self, row: Mapping[str, object], eid: str) -> dict[str, Any]:
+    def _payload(self, row: Mapping[str, object], eid: str) -> JsonRecord:
         return to_xano_payload(row, eid=eid, field_map=self._field_map)
 
     # -- reconcile ----------------------------------------------------------------------------

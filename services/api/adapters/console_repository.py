@@ -35,7 +35,7 @@ class QueueRow:
     route_reason: str | None
     created_at: datetime
 
-    def as_json(self) -> dict[str, Any]:
+    def as_json(self) -> dict[str, object]:
         return {f.name: getattr(self, f.name) for f in fields(self)}
 
 
