@@ -14,7 +14,7 @@ import os
 import subprocess
 import sys
 import uuid
-from collections.abc import AsyncIterator, Collection
+from collections.abc import AsyncIterator, Collection, Mapping
 
 import pytest
 from aiokafka import AIOKafkaProducer
@@ -51,13 +51,18 @@ async def scratch_names(stack: StackInfo) -> AsyncIterator[list[str]]:
 
 
 async def _described(
-    bootstrap: str, name: str, settled_on: Collection[str] = ()
+    bootstrap: str,
+    name: str,
+    settled_on: Collection[str] = (),
+    expected: Mapping[str, str] | None = None,
 ) -> tuple[int, int, dict[str, str]]:
     """Partitions, the smallest replica count and the topic-level (non-default) configs.
 
     Each admin request may go to a different broker, and brokers apply the metadata log at
-    their own pace: ask again until the partitions and the settled_on configs are reported.
+    their own pace (an altered config too): ask again until the partitions and the settled_on
+    configs are reported, with the expected values.
     """
+    expected = expected or {}
     async with admin_client(bootstrap) as admin:
         for _ in range(50):
             (topic,) = await admin.describe_topics([name])
@@ -65,7 +70,11 @@ async def _described(
             ((*_, entries),) = (await admin.describe_configs([resource]))[0].resources
             # (name, value, read_only, config_source, is_sensitive, synonyms); 1 = the topic's
             set_on_topic = {entry[0]: entry[1] for entry in entries if entry[3] == 1}
-            if topic["partitions"] and all(key in set_on_topic for key in settled_on):
+            if (
+                topic["partitions"]
+                and all(key in set_on_topic for key in settled_on)
+                and all(set_on_topic.get(key) == value for key, value in expected.items())
+            ):
                 break
             await asyncio.sleep(0.1)
     replicas = min((len(p["replicas"]) for p in topic["partitions"]), default=0)
@@ -105,7 +114,8 @@ async def test_a_topic_created_otherwise_is_reported_and_its_configs_reconciled(
     assert found["retention.ms"].actual == str(HOUR_MS) and found["retention.ms"].reconciled
     assert found["cleanup.policy"].wanted == "compact,delete"
     assert report.unresolved == [found["partitions"]]  # repartitioning is left to an operator
-    partitions, _, configs = await _described(stack.bootstrap, spec.name)
+    reconciled = {"retention.ms": str(spec.retention_ms), "cleanup.policy": "compact,delete"}
+    partitions, _, configs = await _described(stack.bootstrap, spec.name, expected=reconciled)
     assert partitions == 2
     assert configs["retention.ms"] == str(spec.retention_ms)
     assert configs["cleanup.policy"] == "compact,delete"
@@ -128,7 +138,9 @@ async def test_min_isr_drift_is_reconciled_when_the_replicas_allow_it(
     assert (drift.setting, drift.actual, drift.wanted, drift.reconciled) == (
         "min.insync.replicas", "2", "1", True,
     )  # fmt: skip
-    assert (await _described(stack.bootstrap, spec.name))[2]["min.insync.replicas"] == "1"
+    reconciled = {"min.insync.replicas": "1"}
+    _, _, configs = await _described(stack.bootstrap, spec.name, expected=reconciled)
+    assert configs["min.insync.replicas"] == "1"
 
 
 async def test_against_the_cluster_profile_an_rf1_topic_is_drift_and_stays_writable(
